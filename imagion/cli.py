@@ -1,0 +1,235 @@
+"""The `imagion` command line: parse options, call one library function, render the result."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from imagion import __version__
+from imagion.catalog import ENV_CATALOG, Catalog, resolve_catalog_path
+from imagion.errors import ImagionError
+from imagion.score import Mapping
+from imagion.ui import emit_json, err, note, out, progress_bar, warn
+
+app = typer.Typer(
+    name="imagion",
+    help="Predict how well an Instagram image will do before it is posted.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+CatalogOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--catalog",
+        envvar=ENV_CATALOG,
+        help=f"Catalog file (SQLite). Default: ${ENV_CATALOG} or ./imagion.db.",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Print ImagionError on stderr and exit 1, without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ImagionError as exc:
+            err.print(f"[red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    def deco(fn: Callable[..., Any]) -> Any:
+        return app.command(*args, **kwargs)(handle_errors(fn))
+
+    return deco
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        out.print(f"imagion {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=version_callback, is_eager=True, help="Show version."),
+    ] = False,
+) -> None:
+    """Predict how well an Instagram image will do before it is posted."""
+
+
+@command("import")
+def import_cmd(
+    sources: Annotated[list[Path], typer.Argument(help="Folders or files to import.")],
+    catalog: CatalogOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Import posts from instaloader folders, profilecrawl JSON or CSV manifests into the catalog.
+
+    Example: imagion import ~/instaloader/natgeo ~/crawls/profiles posts.csv
+    """
+    from imagion.importers import import_sources
+
+    path = resolve_catalog_path(catalog)
+    with Catalog(path, create=True) as cat, progress_bar("importing") as update:
+        report = import_sources(cat, sources, progress=lambda d, t: update(d, t))
+        info = cat.info()
+    for problem in report.problems + report.bad_arguments:
+        warn(problem)
+    if json_:
+        emit_json(report.to_dict() | {"catalog": info})
+    else:
+        fmt = ", ".join(f"{n:,} {k}" for k, n in sorted(report.by_format.items())) or "nothing"
+        out.print(
+            f"imported {report.posts:,} posts of {report.accounts:,} accounts ({fmt}): "
+            f"{report.inserted:,} new, {report.updated:,} updated, "
+            f"{report.with_image:,} with an image, {len(report.problems):,} problems; "
+            f"catalog {path} now holds {info['posts']:,} posts.",
+            highlight=False,
+        )
+    if report.posts == 0 or report.bad_arguments:
+        raise typer.Exit(1)
+
+
+@command("score")
+def score_cmd(
+    catalog: CatalogOpt = None,
+    window: Annotated[
+        int | None,
+        typer.Option(
+            help="Standardize against the N posts before each post (seed: 'past x posts')."
+        ),
+    ] = None,
+    min_posts: Annotated[
+        int, typer.Option(help="Accounts with fewer usable posts get no score.")
+    ] = 3,
+    log: Annotated[
+        bool, typer.Option("--log", help="Use log(1+likes) before standardizing.")
+    ] = False,
+    mapping: Annotated[
+        Mapping, typer.Option(help="z → 0–10 mapping (minmax is the seed's).")
+    ] = Mapping.percentile,
+    json_: JsonOpt = False,
+) -> None:
+    """Compute each post's 0–10 image score from its likes, standardized within its account.
+
+    Example: imagion score --window 10 --log
+    """
+    from imagion.score import score_catalog
+
+    with Catalog(resolve_catalog_path(catalog)) as cat:
+        report = score_catalog(cat, window=window, min_posts=min_posts, log=log, mapping=mapping)
+    if json_:
+        emit_json(report.to_dict())
+        return
+    table = Table(title="posts per score bucket", title_justify="left")
+    table.add_column("score", justify="right")
+    table.add_column("posts", justify="right")
+    table.add_column("")
+    peak = max(report.histogram) or 1
+    for i, n in enumerate(report.histogram):
+        table.add_row(str(i), f"{n:,}", "█" * round(30 * n / peak))
+    out.print(table)
+    for reason, n in report.unscored.items():
+        note(f"no score: {n:,} posts ({report.unscored_accounts[reason]:,} accounts): {reason}")
+    out.print(
+        f"scored {report.scored:,} posts of {report.accounts_scored:,} accounts "
+        f"(mapping {report.settings['mapping']}, window {window or 'all posts'}); "
+        f"{sum(report.unscored.values()):,} posts unscored.",
+        highlight=False,
+    )
+
+
+@command("info")
+def info_cmd(catalog: CatalogOpt = None, json_: JsonOpt = False) -> None:
+    """Summarize the catalog: accounts, posts, images, scores, carousels, videos, dates.
+
+    Example: imagion info --json
+    """
+    with Catalog(resolve_catalog_path(catalog)) as cat:
+        info = cat.info()
+    if json_:
+        emit_json(info)
+        return
+    table = Table(show_header=False)
+    for key, value in info.items():
+        table.add_row(key.replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value))
+    out.print(table)
+    out.print(
+        f"{info['posts']:,} posts of {info['accounts']:,} accounts, "
+        f"{info['posts_with_image']:,} with an image, {info['scored']:,} scored."
+    )
+
+
+@command("posts")
+def posts_cmd(
+    catalog: CatalogOpt = None,
+    account: Annotated[list[str] | None, typer.Option(help="Only these accounts.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most N rows.")] = None,
+    json_: JsonOpt = False,
+    csv_: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
+) -> None:
+    """List the catalog's posts (for pandas or a spreadsheet: --csv or --json).
+
+    Example: imagion posts --account natgeo --csv > natgeo.csv
+    """
+    import sys
+
+    cols = (
+        "account, post_id, likes, posted_at, image, score, zscore, comments, is_video, is_carousel"
+    )
+    with Catalog(resolve_catalog_path(catalog)) as cat:
+        where, params = "", ()
+        if account:
+            where = f"WHERE account IN ({','.join('?' * len(account))})"
+            params = tuple(account)
+        df = cat.frame(cols, where, params)
+    if limit is not None:
+        df = df.head(limit)
+    import pandas as pd
+
+    df["posted_at"] = pd.to_datetime(df["posted_at"], unit="s", utc=True).map(
+        lambda t: t.isoformat() if pd.notna(t) else None
+    )
+    if json_:
+        emit_json(df.astype(object).where(df.notna(), None).to_dict(orient="records"))
+    elif csv_:
+        df.to_csv(sys.stdout, index=False)
+    else:
+        table = Table()
+        for c in ("account", "post_id", "likes", "posted_at", "score", "image"):
+            table.add_column(c, overflow="fold")
+        for r in df.itertuples():
+            table.add_row(
+                r.account,
+                r.post_id,
+                "" if pd.isna(r.likes) else f"{int(r.likes):,}",
+                r.posted_at or "",
+                "" if pd.isna(r.score) else f"{r.score:.1f}",
+                Path(r.image).name if isinstance(r.image, str) else "",
+            )
+        out.print(table)
+    note(f"{len(df):,} posts")
+
+
+def main() -> None:
+    app()
+
+
+from imagion import cli_models  # noqa: E402,F401  (registers train/eval/rank/compare)

@@ -1,0 +1,1 @@
+"""Model commands: train, eval, rank, compare."""

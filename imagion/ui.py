@@ -1,0 +1,56 @@
+"""Terminal plumbing shared by the commands: consoles, progress bars, JSON output, errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+out = Console(soft_wrap=True)  # results
+err = Console(stderr=True)  # progress, logs, problems
+
+
+def emit_json(data: Any) -> None:
+    """Write JSON results to stdout (never through Rich, which would wrap lines)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False)
+
+
+def note(message: str) -> None:
+    err.print(message, highlight=False)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+    """A Rich progress bar on stderr; yields `update(done, total=None, **fields)`."""
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as prog:
+        task = prog.add_task(description, total=total, info="")
+
+        def update(done: int, total: int | None = None, info: str = "") -> None:
+            prog.update(task, completed=done, total=total if total is not None else None, info=info)
+
+        yield update
