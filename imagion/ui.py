@@ -19,7 +19,7 @@ from rich.progress import (
 )
 
 out = Console(soft_wrap=True)  # results
-err = Console(stderr=True)  # progress, logs, problems
+err = Console(stderr=True, soft_wrap=True)  # progress, logs, problems
 
 
 def emit_json(data: Any) -> None:
