@@ -1,0 +1,158 @@
+"""Training data from the catalog, the decoded-image cache and the frozen-feature cache."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from imagion.catalog import Catalog
+from imagion.errors import ImagionError
+from imagion.images import load_square
+
+ENV_CACHE = "IMAGION_CACHE"
+
+
+def default_cache_dir() -> Path:
+    """$IMAGION_CACHE, else ~/.cache/imagion."""
+    env = os.environ.get(ENV_CACHE)
+    return Path(env) if env else Path.home() / ".cache" / "imagion"
+
+
+def _atomic_save(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
+
+
+def _threads() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def load_images(
+    paths: list[str],
+    shas: list[str],
+    size: int,
+    cache_dir: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Decode each image once into a size×size×3 uint8 array cached by SHA-256 and size.
+
+    Returns (images N×size×size×3, ok mask, problems); images that fail are zero and not ok.
+    """
+    out = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
+    ok = np.zeros(len(paths), dtype=bool)
+    problems: list[str] = []
+    folder = cache_dir / "images" / str(size)
+
+    def one(i: int) -> str | None:
+        cached = folder / f"{shas[i]}.npy"
+        if cached.is_file():
+            try:
+                arr = np.load(cached)
+                if arr.shape == (size, size, 3):
+                    out[i] = arr
+                    return None
+            except (OSError, ValueError):
+                pass  # a damaged cache entry is simply rebuilt
+        try:
+            arr = load_square(paths[i], size)
+        except ImagionError as exc:
+            return str(exc)
+        out[i] = arr
+        _atomic_save(cached, arr)
+        return None
+
+    with ThreadPoolExecutor(_threads()) as pool:
+        for done, (i, problem) in enumerate(
+            zip(range(len(paths)), pool.map(one, range(len(paths))), strict=True)
+        ):
+            if problem is None:
+                ok[i] = True
+            else:
+                problems.append(problem)
+            if progress:
+                progress(done + 1, len(paths))
+    return out, ok, problems
+
+
+@torch.inference_mode()
+def compute_features(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    shas: list[str],
+    cache_dir: Path,
+    device: torch.device,
+    batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
+    """Pooled backbone features of a frozen model, computed once per image and cached."""
+    folder = cache_dir / "features" / f"{model.arch}-{model.preprocess.size}"
+    feats = torch.zeros(len(shas), 1280)
+    todo = []
+    for i, sha in enumerate(shas):
+        f = folder / f"{sha}.npy"
+        try:
+            feats[i] = torch.from_numpy(np.load(f)) if f.is_file() else feats[i]
+            if not f.is_file():
+                todo.append(i)
+        except (OSError, ValueError):
+            todo.append(i)
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(todo), batch_size):
+        idx = todo[start : start + batch_size]
+        x = model.preprocess.normalize(torch.from_numpy(images[idx]).to(device))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            f = model.features(x).float().cpu()
+        for j, i in enumerate(idx):
+            feats[i] = f[j]
+            _atomic_save(folder / f"{shas[i]}.npy", f[j].numpy())
+        if progress:
+            progress(min(start + batch_size, len(todo)), len(todo))
+    model.train(was_training)
+    return feats
+
+
+def training_frame(catalog: Catalog) -> pd.DataFrame:
+    """Scored posts with an image, ordered by account and time."""
+    df = catalog.frame(
+        "id, account, post_id, likes, zscore, score, image, image_sha256, posted_at, caption",
+        "WHERE image IS NOT NULL",
+    )
+    if df.empty:
+        raise ImagionError(
+            f"{catalog.path}: no posts with an image; import an instaloader folder or CSV."
+        )
+    scored = df[df["score"].notna()]
+    if scored.empty:
+        raise ImagionError(f"{catalog.path}: no post has a score yet; run `imagion score` first.")
+    return scored.reset_index(drop=True)
+
+
+def split_accounts(
+    accounts: list[str], val_fraction: float, seed: int
+) -> tuple[list[str], list[str]]:
+    """Seeded split by account: validation accounts are never seen in training."""
+    accounts = sorted(set(accounts))
+    if not 0.0 <= val_fraction < 1.0:
+        raise ImagionError("--val-fraction must be in [0, 1).")
+    if val_fraction == 0:
+        return accounts, []
+    if len(accounts) < 2:
+        raise ImagionError(
+            f"only {len(accounts)} account(s) with scored images: a split by account needs at least 2 "
+            "(or use --val-fraction 0 to train on all without validation)."
+        )
+    rng = np.random.default_rng(seed)
+    order = [accounts[i] for i in rng.permutation(len(accounts))]
+    n_val = min(len(accounts) - 1, max(1, round(len(accounts) * val_fraction)))
+    return sorted(order[n_val:]), sorted(order[:n_val])
