@@ -320,11 +320,11 @@ def train(catalog_path: Path, opts: TrainOptions, progress: Callable[[str, int, 
                     k: v.detach().cpu().clone() for k, v in trainable_state(model).items()
                 }
             if rank == 0:
-                _write_metrics(out / "metrics.csv", history)
                 last = checkpoint_payload(model, None, **run_meta, history=history, epoch=epoch + 1,
                                           optimizer=optim.state_dict(), best_acc=best_acc,
                                           best_epoch=best_epoch, best_state=best_state)  # fmt: skip
                 save_checkpoint(out / "last.pt", last)
+                _write_metrics(out / "metrics.csv", history)
             log_line = f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}"
             if len(va):
                 log_line += f", val loss {row['val_loss']:.4f}, val pairwise acc {acc:.3f}"

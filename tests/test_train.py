@@ -1,0 +1,191 @@
+"""Models, checkpoints and `imagion train` (CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from imagion.catalog import Catalog
+from imagion.cli import app
+from imagion.errors import ImagionError
+from imagion.importers import import_sources
+from imagion.model import build_model, list_models, load_checkpoint, read_checkpoint
+from imagion.score import score_catalog
+from imagion.train import TrainOptions, train
+from tests.conftest import ROOT, make_instaloader
+
+
+def test_seed_cnn_matches_the_appendix():
+    model = build_model("seed-cnn")
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 17_400_865
+    x = torch.zeros(2, 3, 100, 100)
+    sizes = []
+    for layer in model.features:
+        x = layer(x)
+        if isinstance(layer, torch.nn.Conv2d | torch.nn.MaxPool2d):
+            sizes.append(x.shape[-1])
+    assert sizes == [100, 98, 49, 49, 47, 23]
+    assert x.flatten(1).shape[1] == 33_856
+    assert model(torch.zeros(2, 3, 100, 100)).shape == (2,)
+    assert model.preprocess.size == 100
+
+
+def test_effnet_is_pretrained_and_frozen():
+    assert "effnet-lite0" in list_models()
+    model = build_model("effnet-lite0")
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all(n.startswith("head.") for n in trainable)
+    assert model.preprocess.size == 224
+    fresh = build_model("effnet-lite0", pretrained=False)
+    w1 = model.backbone._conv_stem.weight
+    assert not torch.equal(w1, fresh.backbone._conv_stem.weight)  # weights came from the package
+
+
+def _scored_catalog(root: Path, accounts: int, posts: int, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    likes = {f"a{k}": [int(x) for x in rng.permutation(posts) * 10 + 5] for k in range(accounts)}
+    make_instaloader(root / "ig", likes)
+    cat = Catalog(root / "c.db", create=True)
+    import_sources(cat, [root / "ig"])
+    score_catalog(cat)
+    cat.close()
+    return root / "c.db"
+
+
+@pytest.fixture(scope="module")
+def learnable(tmp_path_factory) -> Path:
+    """8 accounts × 8 posts; the image's brightness grows with its likes."""
+    return _scored_catalog(tmp_path_factory.mktemp("learn"), 8, 8)
+
+
+def _opts(tmp: Path, **kw) -> TrainOptions:
+    base = {"arch": "seed-cnn", "epochs": 3, "batch_size": 16, "lr": 3e-4, "device": "cpu",
+            "out": tmp / "run", "cache_dir": tmp / "cache", "val_fraction": 0.25}  # fmt: skip
+    return TrainOptions(**(base | kw))
+
+
+def test_seed_cnn_learns_brightness(learnable, tmp_path):
+    result = train(learnable, _opts(tmp_path))
+    assert result.best_val_accuracy >= 0.9
+    assert not set(result.train_accounts) & set(result.val_accounts)
+    assert (tmp_path / "run" / "metrics.csv").read_text().startswith("epoch,train_loss,val_loss")
+
+
+def test_checkpoint_round_trip_and_metadata(learnable, tmp_path):
+    result = train(learnable, _opts(tmp_path, arch="effnet-lite0", epochs=3, lr=1e-2))
+    loaded = load_checkpoint(result.checkpoint)
+    meta = loaded.meta
+    assert meta["arch"] == "effnet-lite0" and meta["state_scope"] == "head"
+    assert meta["preprocess"]["size"] == 224 and meta["calibration"]["score_range"] == [0.0, 10.0]
+    assert meta["training"]["val_accounts"] == result.val_accounts
+    assert len(meta["metrics"]["per_epoch"]) == 3 and meta["imagion_version"]
+    assert result.checkpoint.stat().st_size < 100_000  # the backbone comes from its package
+    # same predictions as the trained model on a fixed input
+    x = torch.rand(2, 3, 224, 224)
+    fresh = load_checkpoint(result.checkpoint)
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(x), fresh.model(x))
+    assert not list((tmp_path / "run").glob("*.tmp"))
+
+
+def test_resume_equals_uninterrupted(learnable, tmp_path):
+    full = train(
+        learnable, _opts(tmp_path / "a", arch="effnet-lite0", epochs=4, lr=1e-2, patience=99)
+    )
+    train(learnable, _opts(tmp_path / "b", arch="effnet-lite0", epochs=2, lr=1e-2, patience=99))
+    resumed = train(learnable, _opts(tmp_path / "b", arch="effnet-lite0", epochs=4, lr=1e-2, patience=99,
+                                     resume=True))  # fmt: skip
+    assert [r["train_loss"] for r in resumed.history] == pytest.approx(
+        [r["train_loss"] for r in full.history]
+    )
+    a = read_checkpoint(tmp_path / "a" / "run" / "last.pt")["state_dict"]
+    b = read_checkpoint(tmp_path / "b" / "run" / "last.pt")["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ctrl_c_leaves_a_resumable_checkpoint(learnable, tmp_path, monkeypatch):
+    import imagion.train as train_module
+
+    calls = {"n": 0}
+    real = train_module._write_metrics
+
+    def interrupt_after_first_epoch(path, history):
+        real(path, history)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_write_metrics", interrupt_after_first_epoch)
+    opts = _opts(tmp_path, arch="effnet-lite0", epochs=3, lr=1e-2)
+    result = train(learnable, opts)
+    assert result.interrupted and result.checkpoint.is_file()
+    monkeypatch.setattr(train_module, "_write_metrics", real)
+    opts.resume = True
+    resumed = train(learnable, opts)
+    assert resumed.epochs_run == 3 and not resumed.interrupted
+
+
+def test_bad_inputs(tmp_path, learnable, runner):
+    # an unscored catalog
+    make_instaloader(tmp_path / "ig", {"a": [1, 2, 3], "b": [3, 4, 5]})
+    cat = Catalog(tmp_path / "u.db", create=True)
+    import_sources(cat, [tmp_path / "ig"])
+    with pytest.raises(ImagionError, match="run `imagion score` first"):
+        train(tmp_path / "u.db", _opts(tmp_path))
+    # too few accounts for a split
+    score_catalog(cat)
+    with pytest.raises(ImagionError, match="at least 2"):
+        train(tmp_path / "u.db", _opts(tmp_path, accounts=["a"]))
+    # --device cuda without CUDA
+    if not torch.cuda.is_available():
+        res = runner.invoke(app, ["train", "--catalog", str(learnable), "--device", "cuda"])
+        assert res.exit_code == 1 and "no CUDA GPU" in res.stderr
+    # a checkpoint from another architecture, a corrupt file
+    (tmp_path / "junk.pt").write_bytes(b"\x00garbage" * 50)
+    with pytest.raises(ImagionError, match=r"not a readable checkpoint|not an imagion checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
+    with pytest.raises(ImagionError, match="not an imagion checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    result = train(learnable, _opts(tmp_path / "x", arch="effnet-lite0", epochs=1))
+    ckpt = read_checkpoint(result.checkpoint)
+    ckpt["arch"] = "seed-cnn"
+    torch.save(ckpt, tmp_path / "mismatch.pt")
+    with pytest.raises(ImagionError, match="do not fit"):
+        load_checkpoint(tmp_path / "mismatch.pt")
+
+
+def test_undecodable_image_is_skipped_and_counted(tmp_path):
+    db = _scored_catalog(tmp_path, 3, 5)
+    victim = Catalog(db).frame()["image"].iloc[0]
+    Path(victim).write_bytes(Path(victim).read_bytes()[:200])  # truncated JPEG
+    result = train(db, _opts(tmp_path, arch="effnet-lite0", epochs=1, val_fraction=0.34))
+    assert len(result.skipped_images) == 1 and Path(victim).name in result.skipped_images[0]
+    assert result.train_posts + result.val_posts == 14
+
+
+def test_cli_train_json(learnable, tmp_path, runner):
+    res = runner.invoke(app, ["train", "--catalog", str(learnable), "--arch", "effnet-lite0", "--epochs", "2",
+                              "--out", str(tmp_path / "r"), "--json", "--device", "cpu"],
+                        env={"IMAGION_CACHE": str(tmp_path / "cache")})  # fmt: skip
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["epochs_run"] == 2 and Path(data["checkpoint"]).is_file()
+
+
+def test_ddp_two_gloo_processes(learnable, tmp_path):
+    env = os.environ | {"IMAGION_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+           "-m", "imagion", "train", "--catalog", str(learnable), "--arch", "seed-cnn", "--epochs", "1",
+           "--batch-size", "8", "--device", "cpu", "--out", str(tmp_path / "ddp"), "--json"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = read_checkpoint(tmp_path / "ddp" / "best.pt")
+    assert meta["training"]["world_size"] == 2
