@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from imagion.catalog import resolve_catalog_path
 from imagion.cli import CatalogOpt, JsonOpt, command
+from imagion.errors import ImagionError
 from imagion.train import Device, Loss
 from imagion.ui import emit_json, err, note, out, progress_bar
 
@@ -126,3 +128,212 @@ def train_cmd(
     if result.interrupted:
         err.print("interrupted: resume with --resume")
         raise typer.Exit(130)
+
+
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--model", help="Checkpoint (best.pt). Default: the bundled model.", show_default=False
+    ),
+]
+
+
+def _bar(score: float, width: int = 20) -> str:
+    n = round(score / 10 * width)
+    return "█" * n + "·" * (width - n)
+
+
+@command("rank")
+def rank_cmd(
+    paths: Annotated[
+        list[str], typer.Argument(help="Image files, folders or globs (JPEG, PNG, WebP).")
+    ],
+    model: ModelOpt = None,
+    recursive: Annotated[
+        bool, typer.Option("-r", "--recursive", help="Search folders recursively.")
+    ] = False,
+    top: Annotated[int | None, typer.Option(help="Show (and copy) only the best K.")] = None,
+    copy_to: Annotated[
+        Path | None, typer.Option(help="Copy the top images here, named rank_score_name.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 8,
+    device: DeviceOpt = Device.auto,
+    json_: JsonOpt = False,
+    csv_: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
+) -> None:
+    """Score images 0–10 (10 = excellent) and list them best first.
+
+    Example: imagion rank ~/Pictures/candidates/*.jpg --top 3 --copy-to ~/to-post
+    """
+    from imagion.rank import copy_top, rank_images
+
+    with progress_bar("scoring") as update:
+        result = rank_images(paths, model=model, recursive=recursive, batch_size=batch_size,
+                             device=str(device), progress=lambda d, t: update(d, t))  # fmt: skip
+    for p in result.problems:
+        err.print(f"[yellow]skipped:[/] {p}", highlight=False)
+    rows = result.to_list()[: top or None]
+    if copy_to is not None:
+        copied = copy_top(result, copy_to, top)
+        note(f"copied {len(copied)} images to {copy_to}")
+    if json_:
+        emit_json(rows)
+    elif csv_:
+        import csv
+        import sys
+
+        w = csv.DictWriter(sys.stdout, fieldnames=["rank", "path", "score", "raw"])
+        w.writeheader()
+        w.writerows(rows)
+    else:
+        table = Table(
+            title=f"image score (0–10) · model {Path(result.model).name} ({result.arch})",
+            title_justify="left",
+        )
+        table.add_column("#", justify="right")
+        table.add_column("file", overflow="fold")
+        table.add_column("score", justify="right")
+        table.add_column("")
+        for r in rows:
+            table.add_row(str(r["rank"]), r["path"], f"{r['score']:.1f}", _bar(r["score"]))
+        out.print(table)
+    note(f"ranked {len(result.items)} images, skipped {len(result.problems)}")
+
+
+@command("compare")
+def compare_cmd(
+    a: Annotated[Path, typer.Argument(help="First image.")],
+    b: Annotated[Path, typer.Argument(help="Second image.")],
+    model: ModelOpt = None,
+    device: DeviceOpt = Device.auto,
+    json_: JsonOpt = False,
+) -> None:
+    """Which of two images will get more attention? Prints the winner, both scores and P(A beats B).
+
+    Example: imagion compare beach.jpg city.jpg
+    """
+    from imagion.rank import compare_images
+
+    c = compare_images(a, b, model=model, device=str(device))
+    if json_:
+        emit_json(c.to_dict())
+        return
+    out.print(
+        f"{c.winner.path.name} should get more attention: "
+        f"{c.a.path.name} {c.a.score:.1f} vs {c.b.path.name} {c.b.score:.1f}; "
+        f"P({c.a.path.name} beats {c.b.path.name}) = {c.p_a_wins:.0%}",
+        highlight=False,
+    )
+
+
+class Split(StrEnum):
+    all = "all"
+    val = "val"
+
+
+@command("eval")
+def eval_cmd(
+    catalog: CatalogOpt = None,
+    model: ModelOpt = None,
+    accounts: Annotated[
+        list[str] | None, typer.Option("--accounts", help="Only these accounts.")
+    ] = None,
+    split: Annotated[
+        Split, typer.Option(help="val = only the accounts the checkpoint held out.")
+    ] = Split.all,
+    pairs: Annotated[int | None, typer.Option(help="Sample N pairs (the seed's protocol).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for pair sampling, bootstrap and CV folds.")] = 0,
+    min_gap: Annotated[
+        float, typer.Option(help="Keep pairs whose standardized likes differ by ≥ Z.")
+    ] = 0.0,
+    show_pairs: Annotated[int, typer.Option(help="Print N example comparisons.")] = 0,
+    cv: Annotated[
+        int | None,
+        typer.Option(help="K-fold leave-accounts-out cross-validation (trains K models)."),
+    ] = None,
+    arch: ArchOpt = "effnet-lite0",
+    epochs: Annotated[int, typer.Option(help="With --cv: epochs per fold.")] = 30,
+    lr: Annotated[float, typer.Option(help="With --cv: learning rate.")] = 1e-3,
+    loss: Annotated[Loss, typer.Option(help="With --cv: training loss.")] = Loss.pairwise,
+    batch_size: Annotated[int, typer.Option(help="With --cv: batch size.")] = 64,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="With --cv: folder for the fold runs.")
+    ] = Path("runs/cv"),
+    device: DeviceOpt = Device.auto,
+    json_: JsonOpt = False,
+) -> None:
+    """Pairwise accuracy: for two posts of one account, does the model order them as their likes?
+
+    Example: imagion eval --cv 4 --arch effnet-lite0     (or: imagion eval --model runs/x/best.pt --split val)
+    """
+    from imagion.evaluate import catalog_posts, evaluate, predict_frame, run_cv
+    from imagion.predict import open_model
+    from imagion.train import TrainOptions, pick_device
+
+    path = resolve_catalog_path(catalog)
+    notes: list[str] = []
+    with progress_bar("evaluating") as update:
+        prog = lambda desc, d, t, info="": update(d, t, info=f"{desc} {info}")  # noqa: E731
+        if cv:
+            opts = TrainOptions(arch=arch, epochs=epochs, lr=lr, loss=loss, batch_size=batch_size,
+                                device=device, out=out_dir, seed=seed)  # fmt: skip
+            df, _folds, problems = run_cv(path, cv, opts, seed=seed, progress=prog, log=note)
+            label = f"{cv}-fold leave-accounts-out CV of {arch} ({epochs} epochs, {loss} loss)"
+        else:
+            dev = pick_device(device)
+            loaded = open_model(model, dev)
+            df = catalog_posts(path)
+            trained_on = set((loaded.meta.get("training") or {}).get("train_accounts") or [])
+            if split == Split.val:
+                held = (loaded.meta.get("training") or {}).get("val_accounts") or []
+                if not held:
+                    raise ImagionError(
+                        f"{loaded.path}: this checkpoint held out no accounts; use --accounts."
+                    )
+                df = df[df["account"].isin(held)]
+            if accounts:
+                df = df[df["account"].isin(accounts)]
+            if df.empty:
+                raise ImagionError("no posts of the chosen accounts in the catalog.")
+            df, problems = predict_frame(loaded, df, dev, progress=lambda d_, a, b: prog(d_, a, b))
+            seen = sorted(set(df["account"]) & trained_on)
+            if seen:
+                notes.append(f"WARNING: the model was trained on {len(seen)} of these accounts "
+                             f"({', '.join(seen[:5])}{'…' if len(seen) > 5 else ''}): this accuracy is NOT "
+                             "an estimate for new posts; use --split val or --cv.")  # fmt: skip
+            label = f"model {loaded.path} ({loaded.arch})"
+    for p in problems:
+        err.print(f"[yellow]skipped:[/] {p}", highlight=False)
+    report = evaluate(df, min_gap=min_gap, pairs=pairs, seed=seed, show_pairs=show_pairs)
+    report.notes = notes
+    if json_:
+        emit_json(report.to_dict() | {"evaluated": label, "trained_on_eval_accounts": bool(notes)})
+        return
+    _render_eval(report, label)
+
+
+def _render_eval(report, label: str) -> None:
+    from imagion.evaluate import REFERENCE_POINTS
+
+    for n in report.notes:
+        err.print(f"[bold red]{n}[/]", highlight=False)
+    table = Table(title="per account", title_justify="left")
+    for c in ("account", "posts", "pairs", "accuracy", "spearman", "kendall"):
+        table.add_column(c, justify="left" if c == "account" else "right")
+    for r in report.per_account:
+        table.add_row(r["account"], str(r["posts"]), str(r["pairs"]), f"{r['accuracy']:.1%}",
+                      f"{r['spearman']:+.2f}", f"{r['kendall']:+.2f}")  # fmt: skip
+    out.print(table)
+    for e in report.examples:
+        mark = "✓" if e["correct"] else "✗"
+        out.print(f"{mark} {e['account']}: {Path(str(e['a'])).name} ({e['likes_a']:,} likes, {e['pred_a']:+.3f}) vs "
+                  f"{Path(str(e['b'])).name} ({e['likes_b']:,} likes, {e['pred_b']:+.3f})", highlight=False)  # fmt: skip
+    base = ", ".join(f"{k} {v:.1%}" for k, v in report.baselines.items())
+    refs = ", ".join(f"{k} {v:.1%}" for k, v in REFERENCE_POINTS.items())
+    out.print(f"{label}\nspearman {report.spearman:+.3f}, kendall {report.kendall:+.3f} (mean within account)\n"
+              f"reference points: {refs}", highlight=False)  # fmt: skip
+    out.print(
+        f"accuracy {report.accuracy:.1%} [{report.ci95[0]:.1%}, {report.ci95[1]:.1%}] on {report.pairs:,} pairs "
+        f"of {report.accounts} accounts (ties {report.ties}) — {base}",
+        highlight=False,
+    )

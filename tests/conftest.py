@@ -101,3 +101,30 @@ def small_ig(tmp_path: Path) -> Path:
 @pytest.fixture
 def catalog_path(tmp_path: Path) -> Path:
     return tmp_path / "cat.db"
+
+
+def scored_catalog(root: Path, accounts: int, posts: int, seed: int = 0) -> Path:
+    """An imported and scored catalog of generated posts (brightness grows with likes)."""
+    from imagion.catalog import Catalog
+    from imagion.importers import import_sources
+    from imagion.score import score_catalog
+
+    rng = np.random.default_rng(seed)
+    likes = {f"a{k}": [int(x) for x in rng.permutation(posts) * 10 + 5] for k in range(accounts)}
+    make_instaloader(root / "ig", likes)
+    with Catalog(root / "c.db", create=True) as cat:
+        import_sources(cat, [root / "ig"])
+        score_catalog(cat)
+    return root / "c.db"
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    """(catalog, checkpoint): a frozen-EfficientNet head trained on generated brightness data."""
+    from imagion.train import TrainOptions, train
+
+    root = tmp_path_factory.mktemp("trained")
+    db = scored_catalog(root, 6, 8, seed=5)
+    opts = TrainOptions(arch="effnet-lite0", epochs=15, lr=1e-2, device="cpu", out=root / "run",
+                        cache_dir=root / "cache", val_fraction=0.34)  # fmt: skip
+    return db, train(db, opts).checkpoint

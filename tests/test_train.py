@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -19,7 +18,7 @@ from imagion.importers import import_sources
 from imagion.model import build_model, list_models, load_checkpoint, read_checkpoint
 from imagion.score import score_catalog
 from imagion.train import TrainOptions, train
-from tests.conftest import ROOT, make_instaloader
+from tests.conftest import ROOT, make_instaloader, scored_catalog
 
 
 def test_seed_cnn_matches_the_appendix():
@@ -48,21 +47,10 @@ def test_effnet_is_pretrained_and_frozen():
     assert not torch.equal(w1, fresh.backbone._conv_stem.weight)  # weights came from the package
 
 
-def _scored_catalog(root: Path, accounts: int, posts: int, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    likes = {f"a{k}": [int(x) for x in rng.permutation(posts) * 10 + 5] for k in range(accounts)}
-    make_instaloader(root / "ig", likes)
-    cat = Catalog(root / "c.db", create=True)
-    import_sources(cat, [root / "ig"])
-    score_catalog(cat)
-    cat.close()
-    return root / "c.db"
-
-
 @pytest.fixture(scope="module")
 def learnable(tmp_path_factory) -> Path:
     """8 accounts × 8 posts; the image's brightness grows with its likes."""
-    return _scored_catalog(tmp_path_factory.mktemp("learn"), 8, 8)
+    return scored_catalog(tmp_path_factory.mktemp("learn"), 8, 8)
 
 
 def _opts(tmp: Path, **kw) -> TrainOptions:
@@ -163,7 +151,7 @@ def test_bad_inputs(tmp_path, learnable, runner):
 
 
 def test_undecodable_image_is_skipped_and_counted(tmp_path):
-    db = _scored_catalog(tmp_path, 3, 5)
+    db = scored_catalog(tmp_path, 3, 5)
     victim = Catalog(db).frame()["image"].iloc[0]
     Path(victim).write_bytes(Path(victim).read_bytes()[:200])  # truncated JPEG
     result = train(db, _opts(tmp_path, arch="effnet-lite0", epochs=1, val_fraction=0.34))

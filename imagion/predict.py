@@ -1,0 +1,133 @@
+"""Batched inference: image files (decoded in parallel with the model) and catalog posts (cached)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from imagion.data import compute_features, default_cache_dir, load_images
+from imagion.errors import ImagionError
+from imagion.images import load_square
+from imagion.model import LoadedModel, frozen_backbone, load_checkpoint
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ImagionError(
+            "--device cuda: no CUDA GPU is available here; use --device cpu or auto."
+        )
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def open_model(path: str | Path | None, device: torch.device) -> LoadedModel:
+    """The given checkpoint, or the bundled default model."""
+    from imagion.model import bundled_model_path
+
+    if path is None:
+        path = bundled_model_path()
+        if not path.is_file():
+            raise ImagionError(
+                f"the bundled model {path} is missing from this installation; pass --model."
+            )
+    return load_checkpoint(path, device)
+
+
+@torch.inference_mode()
+def forward_uint8(loaded: LoadedModel, batch: np.ndarray, device: torch.device) -> np.ndarray:
+    x = loaded.preprocess.normalize(torch.from_numpy(batch).to(device))
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        return loaded.model(x).float().reshape(-1).cpu().numpy()
+
+
+def predict_paths(
+    loaded: LoadedModel,
+    paths: list[Path],
+    device: torch.device,
+    batch_size: int = 8,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Path], np.ndarray, list[str]]:
+    """Raw outputs for image files: JPEGs decoded at reduced size in threads while the model runs.
+
+    Returns (paths that worked, raw outputs, problems naming each file that did not).
+    """
+    size = loaded.preprocess.size
+    done_paths: list[Path] = []
+    outputs: list[np.ndarray] = []
+    problems: list[str] = []
+    pending: deque[tuple[Path, Future]] = deque()
+    batch: list[np.ndarray] = []
+    batch_paths: list[Path] = []
+
+    def flush() -> None:
+        if batch:
+            outputs.append(forward_uint8(loaded, np.stack(batch), device))
+            done_paths.extend(batch_paths)
+            batch.clear()
+            batch_paths.clear()
+
+    with ThreadPoolExecutor(2) as pool:
+        it = iter(paths)
+        ahead = max(2 * batch_size, 16)
+        finished = 0
+        while True:
+            while len(pending) < ahead:
+                p = next(it, None)
+                if p is None:
+                    break
+                pending.append((p, pool.submit(load_square, p, size)))
+            if not pending:
+                break
+            p, fut = pending.popleft()
+            try:
+                batch.append(fut.result())
+                batch_paths.append(p)
+            except ImagionError as exc:
+                problems.append(str(exc))
+            finished += 1
+            if len(batch) == batch_size:
+                flush()
+            if progress:
+                progress(finished, len(paths))
+        flush()
+    raw = np.concatenate(outputs) if outputs else np.array([], dtype=np.float32)
+    return done_paths, raw, problems
+
+
+def predict_catalog(
+    loaded: LoadedModel,
+    images: list[str],
+    shas: list[str],
+    device: torch.device,
+    cache_dir: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Raw outputs for catalog posts, each image decoded (and featurized) once and cached.
+
+    Returns (raw, ok mask, mean brightness per image, problems).
+    """
+    cache = cache_dir or default_cache_dir()
+    arr, ok, problems = load_images(
+        images, shas, loaded.preprocess.size, cache,
+        progress=(lambda d, t: progress("decoding", d, t)) if progress else None,
+    )  # fmt: skip
+    brightness = arr.reshape(len(arr), -1).mean(axis=1) / 255.0 if len(arr) else np.array([])
+    raw = np.full(len(images), np.nan)
+    idx = np.flatnonzero(ok)
+    if frozen_backbone(loaded.model):
+        feats = compute_features(
+            loaded.model, arr[idx], [shas[i] for i in idx], cache, device,
+            progress=(lambda d, t: progress("features", d, t)) if progress else None,
+        )  # fmt: skip
+        with torch.inference_mode():
+            raw[idx] = loaded.model.head(feats.to(device)).float().reshape(-1).cpu().numpy()
+    else:
+        for s in range(0, len(idx), 64):
+            raw[idx[s : s + 64]] = forward_uint8(loaded, arr[idx[s : s + 64]], device)
+    return raw, ok, brightness, problems

@@ -1,0 +1,104 @@
+"""`imagion rank` and `imagion compare`: score local image files 0–10, best first."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from imagion.errors import ImagionError
+from imagion.images import find_images
+from imagion.predict import open_model, predict_paths, resolve_device
+
+
+@dataclass
+class Ranked:
+    path: Path
+    score: float
+    raw: float
+
+
+@dataclass
+class RankResult:
+    items: list[Ranked]
+    problems: list[str] = field(default_factory=list)
+    model: str = ""
+    arch: str = ""
+
+    def to_list(self) -> list[dict]:
+        return [{"rank": k + 1, "path": str(r.path), "score": round(r.score, 3), "raw": r.raw}
+                for k, r in enumerate(self.items)]  # fmt: skip
+
+
+def rank_images(
+    paths: list[str | Path],
+    *,
+    model: str | Path | None = None,
+    recursive: bool = False,
+    batch_size: int = 8,
+    device: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
+) -> RankResult:
+    """Score every image under `paths` (files, folders, globs); unreadable files are reported."""
+    files, problems = find_images(list(paths), recursive=recursive)
+    if not files:
+        raise ImagionError("no image files found in " + ", ".join(map(str, paths)) + (
+            " (folders are read one level deep; add -r to recurse)" if not recursive else ""))  # fmt: skip
+    dev = resolve_device(device)
+    loaded = open_model(model, dev)
+    done, raw, bad = predict_paths(loaded, files, dev, batch_size=batch_size, progress=progress)
+    scores = loaded.calibration.score(raw)
+    items = [Ranked(p, float(s), float(r)) for p, s, r in zip(done, scores, raw, strict=True)]
+    items.sort(key=lambda r: (-r.raw, str(r.path)))
+    return RankResult(items, problems + bad, model=str(loaded.path), arch=loaded.arch)
+
+
+def copy_top(result: RankResult, folder: Path, top: int | None) -> list[Path]:
+    """Copy the best images, named `01_7.9_name.jpg` (rank, score, original name)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for k, r in enumerate(result.items[: top or None]):
+        dest = folder / f"{k + 1:02d}_{r.score:.1f}_{r.path.name}"
+        shutil.copy2(r.path, dest)
+        written.append(dest)
+    return written
+
+
+@dataclass
+class Comparison:
+    a: Ranked
+    b: Ranked
+    p_a_wins: float
+
+    @property
+    def winner(self) -> Ranked:
+        return self.a if self.p_a_wins >= 0.5 else self.b
+
+    def to_dict(self) -> dict:
+        return {
+            "a": {"path": str(self.a.path), "score": round(self.a.score, 3)},
+            "b": {"path": str(self.b.path), "score": round(self.b.score, 3)},
+            "winner": str(self.winner.path),
+            "p_a_beats_b": round(self.p_a_wins, 4),
+        }
+
+
+def compare_images(
+    a: Path, b: Path, *, model: str | Path | None = None, device: str = "auto"
+) -> Comparison:
+    """Which of two images will get more attention, and how sure the model is."""
+    for p in (a, b):
+        if not Path(p).is_file():
+            raise ImagionError(f"{p}: no such file.")
+    dev = resolve_device(device)
+    loaded = open_model(model, dev)
+    _done, raw, bad = predict_paths(loaded, [Path(a), Path(b)], dev, batch_size=2)
+    if bad:
+        raise ImagionError("; ".join(bad))
+    scores = loaded.calibration.score(raw)
+    ra, rb = (
+        Ranked(Path(a), float(scores[0]), float(raw[0])),
+        Ranked(Path(b), float(scores[1]), float(raw[1])),
+    )
+    return Comparison(ra, rb, loaded.calibration.win_probability(ra.raw, rb.raw))

@@ -1,0 +1,127 @@
+"""`imagion eval`: known answers, ties, min-gap, bootstrap coverage, CV folds, JSON keys."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imagion.cli import app
+from imagion.errors import ImagionError
+from imagion.evaluate import bootstrap_ci, cv_folds, evaluate
+
+
+def _frame(accounts: int = 10, posts: int = 8, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for a in range(accounts):
+        likes = rng.permutation(posts) * 100 + 1
+        for k, n in enumerate(likes):
+            rows.append({"account": f"a{a}", "likes": n, "zscore": (n - likes.mean()) / likes.std(),
+                         "posted_at": k, "caption": "x" * int(rng.integers(0, 50))})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_perfect_reversed_constant_random():
+    df = _frame()
+    n_pairs = 10 * 28
+    perfect = evaluate(df.assign(pred=df["likes"]))
+    assert (
+        perfect.accuracy == 1.0
+        and perfect.pairs == n_pairs
+        and perfect.spearman == pytest.approx(1)
+    )
+    assert evaluate(df.assign(pred=-df["likes"])).accuracy == 0.0
+    const = evaluate(df.assign(pred=3.0))  # a constant scorer: every pair a predicted tie = 0.5
+    assert const.accuracy == 0.5
+    big = _frame(accounts=60, posts=10, seed=1)
+    rnd = evaluate(big.assign(pred=np.random.default_rng(2).random(len(big))))
+    assert rnd.ci95[0] <= 0.5 <= rnd.ci95[1] and abs(rnd.accuracy - 0.5) < 0.06
+    assert set(perfect.baselines) == {"chance", "newer wins", "longer caption wins"}
+    assert perfect.baselines["chance"] == 0.5
+
+
+def test_equal_likes_are_ties_and_min_gap_filters():
+    df = pd.DataFrame({"account": ["a"] * 4, "likes": [10, 10, 20, 30], "pred": [1, 2, 3, 4],
+                       "zscore": [-0.9, -0.9, -0.3, 1.6]})  # fmt: skip
+    r = evaluate(df)
+    assert r.ties == 1 and r.pairs == 5
+    r = evaluate(df, min_gap=1.0)
+    assert r.pairs == 3  # (10,30)×2 and (20,30)
+    z = df["zscore"].to_numpy()
+    kept = [
+        (i, j)
+        for i in range(4)
+        for j in range(i + 1, 4)
+        if df.likes[i] != df.likes[j] and abs(z[i] - z[j]) >= 1
+    ]
+    assert r.pairs == len(kept)
+    with pytest.raises(ImagionError, match="no same-account pairs"):
+        evaluate(df, min_gap=10)
+
+
+def test_sampling_pairs_like_the_seed():
+    df = _frame()
+    r = evaluate(df.assign(pred=df["likes"]), pairs=50, seed=3)
+    assert r.pairs == 50
+
+
+def test_bootstrap_interval_covers_the_truth():
+    """Accounts whose true accuracy is 0.6: the 95% interval should cover it ~95% of the time."""
+    rng = np.random.default_rng(0)
+    covered = 0
+    for _ in range(200):
+        count = np.full(30, 20.0)
+        p = np.clip(rng.normal(0.6, 0.1, 30), 0, 1)  # accounts differ
+        correct = rng.binomial(20, p).astype(float)
+        lo, hi = bootstrap_ci(correct, count, reps=400, seed=int(rng.integers(1e9)))
+        covered += lo <= 0.6 <= hi
+    assert 0.88 <= covered / 200 <= 0.99
+
+
+def test_cv_folds_never_share_an_account():
+    accounts = [f"a{i}" for i in range(11)]
+    folds = cv_folds(accounts, 4, seed=1)
+    flat = [a for f in folds for a in f]
+    assert sorted(flat) == sorted(accounts) and len(flat) == len(set(flat))
+    with pytest.raises(ImagionError):
+        cv_folds(accounts, 12, seed=0)
+
+
+def test_cli_eval_json_and_training_accounts_flag(runner, trained, tmp_path, monkeypatch):
+    db, ckpt = trained
+    monkeypatch.setenv("IMAGION_CACHE", str(tmp_path / "cache"))
+    res = runner.invoke(app, ["eval", "--catalog", str(db), "--model", str(ckpt), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    for key in ("accuracy", "ci95", "pairs", "ties", "accounts", "baselines", "per_account"):
+        assert key in data
+    assert data["trained_on_eval_accounts"] is True and "brighter wins" in data["baselines"]
+    res = runner.invoke(app, ["eval", "--catalog", str(db), "--model", str(ckpt), "--split", "val",
+                              "--show-pairs", "2"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert (
+        "accuracy" in res.stdout and "WARNING" not in res.stderr and res.stdout.count("likes,") >= 2
+    )
+    # the brightness-trained model beats chance on held-out accounts
+    res = runner.invoke(
+        app, ["eval", "--catalog", str(db), "--model", str(ckpt), "--split", "val", "--json"]
+    )
+    assert json.loads(res.stdout)["accuracy"] > 0.8
+
+
+def test_cli_eval_cv(runner, tmp_path, monkeypatch):
+    from tests.conftest import scored_catalog
+
+    db = scored_catalog(tmp_path, 4, 6)
+    monkeypatch.setenv("IMAGION_CACHE", str(tmp_path / "cache"))
+    res = runner.invoke(app, ["eval", "--catalog", str(db), "--cv", "2", "--epochs", "3", "--lr", "1e-2",
+                              "--out", str(tmp_path / "cv"), "--json", "--device", "cpu"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["accounts"] == 4 and data["pairs"] == 4 * 15
+    assert (tmp_path / "cv" / "fold1" / "best.pt").is_file() and (
+        tmp_path / "cv" / "fold2" / "best.pt"
+    ).is_file()
