@@ -256,6 +256,12 @@ def eval_cmd(
     lr: Annotated[float, typer.Option(help="With --cv: learning rate.")] = 1e-3,
     loss: Annotated[Loss, typer.Option(help="With --cv: training loss.")] = Loss.pairwise,
     batch_size: Annotated[int, typer.Option(help="With --cv: batch size.")] = 64,
+    val_fraction: Annotated[
+        float,
+        typer.Option(
+            help="With --cv: share of each training fold's accounts held out for early stopping; 0 = fixed epochs."
+        ),
+    ] = 0.2,
     out_dir: Annotated[
         Path, typer.Option("--out", help="With --cv: folder for the fold runs.")
     ] = Path("runs/cv"),
@@ -276,9 +282,9 @@ def eval_cmd(
         prog = lambda desc, d, t, info="": update(d, t, info=f"{desc} {info}")  # noqa: E731
         if cv:
             opts = TrainOptions(arch=arch, epochs=epochs, lr=lr, loss=loss, batch_size=batch_size,
-                                device=device, out=out_dir, seed=seed)  # fmt: skip
+                                device=device, out=out_dir, seed=seed, val_fraction=val_fraction)  # fmt: skip
             df, _folds, problems = run_cv(path, cv, opts, seed=seed, progress=prog, log=note)
-            label = f"{cv}-fold leave-accounts-out CV of {arch} ({epochs} epochs, {loss} loss)"
+            label = f"{cv}-fold leave-accounts-out CV of {arch} ({epochs} epochs, {loss} loss, lr {lr:g})"
         else:
             dev = pick_device(device)
             loaded = open_model(model, dev)

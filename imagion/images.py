@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import warnings
 from pathlib import Path
@@ -99,9 +100,13 @@ def find_images(paths: list[str | Path], recursive: bool = False) -> tuple[list[
         elif p.is_file():
             images.append(p)
         else:
-            matches = sorted(Path().glob(str(raw))) if any(c in str(raw) for c in "*?[") else []
+            matches = (
+                sorted(glob.glob(str(raw), recursive=recursive))
+                if any(c in str(raw) for c in "*?[")
+                else []
+            )
             if matches:
-                images.extend(m for m in matches if m.is_file())
+                images.extend(Path(m) for m in matches if Path(m).is_file())
             else:
                 problems.append(f"{raw}: no such file or folder.")
     seen: set[Path] = set()

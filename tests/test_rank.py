@@ -1,0 +1,97 @@
+"""`imagion rank` and `imagion compare`, and the bundled default model."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from imagion.cli import app
+from imagion.model import bundled_model_path, load_checkpoint
+from imagion.rank import compare_images, rank_images
+from tests.conftest import write_image
+
+
+@pytest.fixture
+def pictures(tmp_path: Path) -> Path:
+    folder = tmp_path / "pics"
+    for k, b in enumerate([0.2, 0.8, 0.5, 0.35, 0.65]):
+        write_image(folder / f"img{k}.jpg", b, size=64, seed=k)
+    write_image(folder / "sub" / "deep.png", 0.9, size=64)
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    return folder
+
+
+def test_rank_order_equals_score_order(trained, pictures):
+    _, ckpt = trained
+    result = rank_images([pictures], model=ckpt)
+    scores = [r.score for r in result.items]
+    assert scores == sorted(scores, reverse=True)
+    assert (
+        len(result.items) == 5 and len(result.problems) == 1 and "broken.jpg" in result.problems[0]
+    )
+    # the model learnt brightness: the brightest image wins
+    assert result.items[0].path.name == "img1.jpg" and result.items[-1].path.name == "img0.jpg"
+    assert all(0 <= s <= 10 for s in scores)
+    deep = rank_images([pictures], model=ckpt, recursive=True)
+    assert len(deep.items) == 6
+
+
+def test_rank_cli_json_csv_top_copy(runner, trained, pictures, tmp_path):
+    _, ckpt = trained
+    base = ["rank", str(pictures), "--model", str(ckpt)]
+    res = runner.invoke(app, [*base, "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert [d["score"] for d in data] == sorted((d["score"] for d in data), reverse=True)
+    assert {"path", "score"} <= set(data[0]) and "broken.jpg" in res.stderr
+    res = runner.invoke(app, [*base, "--csv", "--top", "2"])
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert len(rows) == 2 and rows[0]["rank"] == "1"
+    res = runner.invoke(app, [*base, "--top", "3", "--copy-to", str(tmp_path / "best")])
+    copied = sorted(p.name for p in (tmp_path / "best").iterdir())
+    assert len(copied) == 3 and copied[0].startswith("01_") and copied[0].endswith("img1.jpg")
+    res = runner.invoke(app, ["rank", str(pictures / "*.jpg"), "--model", str(ckpt), "--json"])
+    assert len(json.loads(res.stdout)) == 5
+    res = runner.invoke(app, ["rank", str(tmp_path / "nothing-here")])
+    assert res.exit_code == 1 and "no image files" in res.stderr
+
+
+def test_compare_probability_consistent_with_scores(runner, trained, pictures):
+    _, ckpt = trained
+    c = compare_images(pictures / "img1.jpg", pictures / "img0.jpg", model=ckpt)
+    assert c.a.score > c.b.score and c.p_a_wins > 0.5 and c.winner.path.name == "img1.jpg"
+    rev = compare_images(pictures / "img0.jpg", pictures / "img1.jpg", model=ckpt)
+    assert rev.p_a_wins == pytest.approx(1 - c.p_a_wins)
+    same = compare_images(pictures / "img2.jpg", pictures / "img2.jpg", model=ckpt)
+    assert same.p_a_wins == pytest.approx(0.5)
+    res = runner.invoke(app, ["compare", str(pictures / "img0.jpg"), str(pictures / "img1.jpg"),
+                              "--model", str(ckpt), "--json"])  # fmt: skip
+    data = json.loads(res.stdout)
+    assert data["winner"].endswith("img1.jpg") and data["p_a_beats_b"] < 0.5
+    res = runner.invoke(app, ["compare", str(pictures / "broken.jpg"), str(pictures / "img1.jpg"),
+                              "--model", str(ckpt)])  # fmt: skip
+    assert res.exit_code == 1 and "broken.jpg" in res.stderr
+
+
+def test_bundled_model_loads_offline_with_complete_metadata(pictures):
+    path = bundled_model_path()
+    assert path.is_file(), "the package must ship imagion/data/default-model.pt"
+    loaded = load_checkpoint(path)
+    meta = loaded.meta
+    assert meta["arch"] == "effnet-lite0" and meta["state_scope"] == "head"
+    training = meta["training"]
+    assert training["command"].startswith("imagion train") and len(training["train_accounts"]) == 12
+    assert training["train_posts"] == 120
+    assert (
+        meta["calibration"]["score_range"] == [0.0, 10.0]
+        and len(meta["calibration"]["raw_quantiles"]) == 101
+    )
+    assert meta["cv"]["accuracy"] and len(meta["cv"]["ci95"]) == 2
+    assert path.stat().st_size < 200_000
+    result = rank_images([pictures])
+    assert len(result.items) == 5 and all(0 <= r.score <= 10 for r in result.items)
