@@ -13,7 +13,7 @@ from rich.table import Table
 from imagion import __version__
 from imagion.catalog import ENV_CATALOG, Catalog, resolve_catalog_path
 from imagion.errors import ImagionError
-from imagion.score import Mapping
+from imagion.options import Mapping
 from imagion.ui import emit_json, err, note, out, progress_bar, warn
 
 app = typer.Typer(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +11,7 @@ from rich.table import Table
 from imagion.catalog import resolve_catalog_path
 from imagion.cli import CatalogOpt, JsonOpt, command
 from imagion.errors import ImagionError
-from imagion.train import Device, Loss
+from imagion.options import Device, Loss, Split
 from imagion.ui import emit_json, err, note, out, progress_bar
 
 ArchOpt = Annotated[
@@ -78,6 +77,10 @@ def train_cmd(
         bool, typer.Option("--finetune", help="Unfreeze the pretrained backbone.")
     ] = False,
     hidden: Annotated[int, typer.Option(help="Hidden units of the head (0 = linear head).")] = 0,
+    image_size: Annotated[
+        int | None,
+        typer.Option(help="EfficientNet input size, a multiple of 32 (default: native 224)."),
+    ] = None,
     compile_: Annotated[
         bool, typer.Option("--compile", help="torch.compile the model (CUDA).")
     ] = False,
@@ -93,7 +96,7 @@ def train_cmd(
     opts = TrainOptions(
         arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, loss=loss,
         device=device, out=out_dir, resume=resume, seed=seed, val_fraction=val_fraction,
-        patience=patience, finetune=finetune, hidden=hidden, compile=compile_,
+        patience=patience, finetune=finetune, hidden=hidden, compile=compile_, image_size=image_size,
     )  # fmt: skip
     with progress_bar("training") as update:
         result = train(
@@ -156,7 +159,9 @@ def rank_cmd(
     copy_to: Annotated[
         Path | None, typer.Option(help="Copy the top images here, named rank_score_name.")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 8,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Images per forward pass (default: by model).")
+    ] = None,
     device: DeviceOpt = Device.auto,
     json_: JsonOpt = False,
     csv_: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
@@ -226,11 +231,6 @@ def compare_cmd(
     )
 
 
-class Split(StrEnum):
-    all = "all"
-    val = "val"
-
-
 @command("eval")
 def eval_cmd(
     catalog: CatalogOpt = None,
@@ -256,6 +256,9 @@ def eval_cmd(
     lr: Annotated[float, typer.Option(help="With --cv: learning rate.")] = 1e-3,
     loss: Annotated[Loss, typer.Option(help="With --cv: training loss.")] = Loss.pairwise,
     batch_size: Annotated[int, typer.Option(help="With --cv: batch size.")] = 64,
+    image_size: Annotated[
+        int | None, typer.Option(help="With --cv: EfficientNet input size.")
+    ] = None,
     val_fraction: Annotated[
         float,
         typer.Option(
@@ -282,7 +285,8 @@ def eval_cmd(
         prog = lambda desc, d, t, info="": update(d, t, info=f"{desc} {info}")  # noqa: E731
         if cv:
             opts = TrainOptions(arch=arch, epochs=epochs, lr=lr, loss=loss, batch_size=batch_size,
-                                device=device, out=out_dir, seed=seed, val_fraction=val_fraction)  # fmt: skip
+                                device=device, out=out_dir, seed=seed, val_fraction=val_fraction,
+                                image_size=image_size)  # fmt: skip
             df, _folds, problems = run_cv(path, cv, opts, seed=seed, progress=prog, log=note)
             label = f"{cv}-fold leave-accounts-out CV of {arch} ({epochs} epochs, {loss} loss, lr {lr:g})"
         else:

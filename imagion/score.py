@@ -17,20 +17,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import numpy as np
 import pandas as pd
 
 from imagion.catalog import Catalog
 from imagion.errors import ImagionError
-
-
-class Mapping(StrEnum):
-    percentile = "percentile"
-    normal = "normal"
-    minmax = "minmax"
-
+from imagion.options import Mapping
 
 REASON_HIDDEN = "like count hidden or missing"
 REASON_FEW = "account has too few usable posts"

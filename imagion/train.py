@@ -41,18 +41,8 @@ from imagion.model import (
     save_checkpoint,
     trainable_state,
 )
+from imagion.options import Device, Loss
 from imagion.pairs import pairwise_accuracy, pairwise_loss, same_account_pairs
-
-
-class Loss(StrEnum):
-    mse = "mse"
-    pairwise = "pairwise"
-
-
-class Device(StrEnum):
-    auto = "auto"
-    cuda = "cuda"
-    cpu = "cpu"
 
 
 @dataclass
@@ -72,13 +62,16 @@ class TrainOptions:
     finetune: bool = False
     compile: bool = False
     hidden: int = 0
+    image_size: int | None = (
+        None  # EfficientNet input size (multiple of 32); default the native one
+    )
     accounts: list[str] | None = None  # train on these accounts only
     val_accounts: list[str] | None = None  # explicit validation accounts (cross-validation)
     cache_dir: Path | None = None
 
     def model_config(self) -> dict:
         if self.arch.startswith("effnet"):
-            return {"finetune": self.finetune, "hidden": self.hidden}
+            return {"finetune": self.finetune, "hidden": self.hidden, "image_size": self.image_size}
         return {}
 
 

