@@ -46,17 +46,19 @@ CREATE TABLE IF NOT EXISTS posts (
     UNIQUE (account, post_id)
 );
 CREATE INDEX IF NOT EXISTS posts_sha ON posts (image_sha256);
+-- labels are keyed by `item`: the image SHA-256 for image providers (google, local),
+-- 'post:<account>/<post_id>' for post providers (instagram alt text, hashtags)
 CREATE TABLE IF NOT EXISTS labels (
-    image_sha256 TEXT NOT NULL,
+    item TEXT NOT NULL,
     provider TEXT NOT NULL,
     label TEXT NOT NULL,
     confidence REAL,
-    PRIMARY KEY (image_sha256, provider, label)
+    PRIMARY KEY (item, provider, label)
 );
 CREATE TABLE IF NOT EXISTS labelled (
-    image_sha256 TEXT NOT NULL,
+    item TEXT NOT NULL,
     provider TEXT NOT NULL,
-    PRIMARY KEY (image_sha256, provider)
+    PRIMARY KEY (item, provider)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
@@ -110,6 +112,9 @@ class Catalog:
             raise ImagionError(f"{self.path}: folder {self.path.parent} does not exist.")
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None)
+            cols = {r[1] for r in self.db.execute("PRAGMA table_info(labels)")}
+            if cols and "item" not in cols:  # pre-0.1 label tables (never filled): recreate
+                self.db.executescript("DROP TABLE labels; DROP TABLE IF EXISTS labelled;")
             self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise ImagionError(f"{self.path}: not an imagion catalog ({exc}).") from exc

@@ -232,4 +232,4 @@ def main() -> None:
     app()
 
 
-from imagion import cli_models  # noqa: E402,F401  (registers train/eval/rank/compare)
+from imagion import cli_labels, cli_models  # noqa: E402,F401  (register the other commands)

@@ -141,6 +141,13 @@ ModelOpt = Annotated[
 ]
 
 
+def _tip(row: dict) -> str:
+    seen = ", ".join(row.get("labels", [])[:3]) or "nothing recognised"
+    add = ", ".join(row.get("suggest_labels", []))
+    weak = " (weak)" if "weak evidence" in row.get("suggestion", "") else ""
+    return f"{seen} → {add}{weak}" if add else seen
+
+
 def _bar(score: float, width: int = 20) -> str:
     n = round(score / 10 * width)
     return "█" * n + "·" * (width - n)
@@ -163,6 +170,9 @@ def rank_cmd(
         int | None, typer.Option(help="Images per forward pass (default: by model).")
     ] = None,
     device: DeviceOpt = Device.auto,
+    suggest: Annotated[
+        bool, typer.Option(help="Add content suggestions (EfficientNet-Lite0 models).")
+    ] = True,
     json_: JsonOpt = False,
     csv_: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
 ) -> None:
@@ -174,7 +184,7 @@ def rank_cmd(
 
     with progress_bar("scoring") as update:
         result = rank_images(paths, model=model, recursive=recursive, batch_size=batch_size,
-                             device=str(device), progress=lambda d, t: update(d, t))  # fmt: skip
+                             device=str(device), progress=lambda d, t: update(d, t), suggest=suggest)  # fmt: skip
     for p in result.problems:
         err.print(f"[yellow]skipped:[/] {p}", highlight=False)
     rows = result.to_list()[: top or None]
@@ -187,7 +197,11 @@ def rank_cmd(
         import csv
         import sys
 
-        w = csv.DictWriter(sys.stdout, fieldnames=["rank", "path", "score", "raw"])
+        w = csv.DictWriter(
+            sys.stdout,
+            fieldnames=["rank", "path", "score", "raw", "suggestion"],
+            extrasaction="ignore",
+        )
         w.writeheader()
         w.writerows(rows)
     else:
@@ -199,8 +213,14 @@ def rank_cmd(
         table.add_column("file", overflow="fold")
         table.add_column("score", justify="right")
         table.add_column("")
+        with_tips = any("suggestion" in r for r in rows)
+        if with_tips:
+            table.add_column("seen → suggested content", overflow="fold")
         for r in rows:
-            table.add_row(str(r["rank"]), r["path"], f"{r['score']:.1f}", _bar(r["score"]))
+            tip = [_tip(r)] if with_tips else []
+            table.add_row(
+                str(r["rank"]), r["path"], f"{r['score']:.1f}", _bar(r["score"], 10), *tip
+            )
         out.print(table)
     note(f"ranked {len(result.items)} images, skipped {len(result.problems)}")
 

@@ -25,3 +25,12 @@ class Device(StrEnum):
 class Split(StrEnum):
     all = "all"
     val = "val"
+
+
+class Provider(StrEnum):
+    """Where labels come from."""
+
+    google = "google"
+    local = "local"
+    instagram = "instagram"
+    hashtags = "hashtags"

@@ -39,10 +39,17 @@ def open_model(path: str | Path | None, device: torch.device) -> LoadedModel:
 
 
 @torch.inference_mode()
-def forward_uint8(loaded: LoadedModel, batch: np.ndarray, device: torch.device) -> np.ndarray:
+def forward_uint8(
+    loaded: LoadedModel, batch: np.ndarray, device: torch.device, features: list | None = None
+) -> np.ndarray:
+    """Raw outputs of a uint8 batch; with `features`, also append the pooled backbone features."""
     x = loaded.preprocess.normalize(torch.from_numpy(batch).to(device))
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        return loaded.model(x).float().reshape(-1).cpu().numpy()
+        if features is None:
+            return loaded.model(x).float().reshape(-1).cpu().numpy()
+        f = loaded.model.features(x)
+        features.append(f.float().cpu())
+        return loaded.model.head(f).float().reshape(-1).cpu().numpy()
 
 
 def predict_paths(
@@ -51,10 +58,12 @@ def predict_paths(
     device: torch.device,
     batch_size: int = 8,
     progress: Callable[[int, int], None] | None = None,
+    features: list | None = None,
 ) -> tuple[list[Path], np.ndarray, list[str]]:
     """Raw outputs for image files: JPEGs decoded at reduced size in threads while the model runs.
 
-    Returns (paths that worked, raw outputs, problems naming each file that did not).
+    Returns (paths that worked, raw outputs, problems naming each file that did not); with a
+    `features` list (EfficientNet models), the pooled features of each batch are appended to it.
     """
     size = loaded.preprocess.size
     done_paths: list[Path] = []
@@ -66,7 +75,7 @@ def predict_paths(
 
     def flush() -> None:
         if batch:
-            outputs.append(forward_uint8(loaded, np.stack(batch), device))
+            outputs.append(forward_uint8(loaded, np.stack(batch), device, features))
             done_paths.extend(batch_paths)
             batch.clear()
             batch_paths.clear()

@@ -10,6 +10,7 @@ from pathlib import Path
 from imagion.errors import ImagionError
 from imagion.images import find_images
 from imagion.predict import open_model, predict_paths, resolve_device
+from imagion.suggest import Suggestion
 
 
 @dataclass
@@ -17,6 +18,8 @@ class Ranked:
     path: Path
     score: float
     raw: float
+    labels: list[str] = field(default_factory=list)
+    suggestion: Suggestion | None = None
 
 
 @dataclass
@@ -27,8 +30,17 @@ class RankResult:
     arch: str = ""
 
     def to_list(self) -> list[dict]:
-        return [{"rank": k + 1, "path": str(r.path), "score": round(r.score, 3), "raw": r.raw}
-                for k, r in enumerate(self.items)]  # fmt: skip
+        rows = []
+        for k, r in enumerate(self.items):
+            row = {"rank": k + 1, "path": str(r.path), "score": round(r.score, 3), "raw": r.raw}
+            if r.suggestion is not None:
+                row |= {
+                    "labels": r.labels,
+                    "suggestion": r.suggestion.text,
+                    "suggest_labels": r.suggestion.add,
+                }
+            rows.append(row)
+        return rows
 
 
 def rank_images(
@@ -39,8 +51,13 @@ def rank_images(
     batch_size: int | None = None,
     device: str = "auto",
     progress: Callable[[int, int], None] | None = None,
+    suggest: bool = True,
 ) -> RankResult:
-    """Score every image under `paths` (files, folders, globs); unreadable files are reported."""
+    """Score every image under `paths` (files, folders, globs); unreadable files are reported.
+
+    With `suggest` and an EfficientNet-Lite0 model, each image also gets offline ImageNet labels
+    (from the same forward pass) and the suggestion built from the bundled label statistics.
+    """
     files, problems = find_images(list(paths), recursive=recursive)
     if not files:
         raise ImagionError("no image files found in " + ", ".join(map(str, paths)) + (
@@ -49,11 +66,29 @@ def rank_images(
     loaded = open_model(model, dev)
     if batch_size is None:  # small batches keep a 2-core CPU's caches warm for EfficientNet
         batch_size = 8 if loaded.arch.startswith("effnet") and dev.type == "cpu" else 32
-    done, raw, bad = predict_paths(loaded, files, dev, batch_size=batch_size, progress=progress)
+    feats: list | None = [] if suggest and loaded.arch == "effnet-lite0" else None
+    done, raw, bad = predict_paths(
+        loaded, files, dev, batch_size=batch_size, progress=progress, features=feats
+    )
     scores = loaded.calibration.score(raw)
     items = [Ranked(p, float(s), float(r)) for p, s, r in zip(done, scores, raw, strict=True)]
+    if feats:
+        _add_suggestions(items, feats)
     items.sort(key=lambda r: (-r.raw, str(r.path)))
     return RankResult(items, problems + bad, model=str(loaded.path), arch=loaded.arch)
+
+
+def _add_suggestions(items: list[Ranked], feats: list) -> None:
+    import torch
+
+    from imagion.labels import ImageNetLabeler
+    from imagion.suggest import load_bundled_stats, suggest
+
+    stats = load_bundled_stats()
+    labels = ImageNetLabeler().from_features(torch.cat(feats))
+    for item, lab in zip(items, labels, strict=True):
+        item.labels = [name for name, _ in lab]
+        item.suggestion = suggest(item.labels, item.score, stats)
 
 
 def copy_top(result: RankResult, folder: Path, top: int | None) -> list[Path]:

@@ -1,4 +1,5 @@
-"""Rebuild the bundled default model (imagion/data/default-model.pt) from ig-celeb12.
+"""Rebuild the bundled default model (imagion/data/default-model.pt) and the label statistics
+behind its suggestions (imagion/data/label-stats-local.json) from ig-celeb12.
 
 Runs the project's own commands: import, score, a 4-fold leave-accounts-out CV of the exact
 training recipe, then the final training on all 12 accounts; the CV result is written into the
@@ -39,6 +40,8 @@ def main() -> None:
             imagion("eval", "--catalog", db, "--cv", "4", "--out", f"{tmp}/cv", "--json", *RECIPE)
         )
         imagion("train", "--catalog", db, "--out", f"{tmp}/final", "--json", *RECIPE)
+        stats = ROOT / "imagion" / "data" / "label-stats-local.json"
+        imagion("labels", "--catalog", db, "--provider", "local", "--min-support", "5", "--save-stats", str(stats))
         ckpt = read_checkpoint(f"{tmp}/final/best.pt")
     ckpt["training"]["catalog"] = (
         "ig-celeb12 (12 accounts × 10 posts, instaloader), imported to a temporary catalog"

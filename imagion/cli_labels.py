@@ -1,0 +1,122 @@
+"""The `imagion labels` command (registered on the app of imagion.cli)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from imagion.catalog import Catalog, resolve_catalog_path
+from imagion.cli import CatalogOpt, JsonOpt, command
+from imagion.errors import ImagionError
+from imagion.options import Provider
+from imagion.ui import emit_json, err, note, out, progress_bar, warn
+
+
+@command("labels")
+def labels_cmd(
+    catalog: CatalogOpt = None,
+    provider: Annotated[
+        list[Provider] | None,
+        typer.Option(
+            "--provider", "-p", help="Label source(s); repeat for several. Default: local."
+        ),
+    ] = None,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Relabel images already labelled.")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask before paid Cloud Vision calls.")
+    ] = False,
+    table: Annotated[
+        bool, typer.Option("--table", help="Show the top labels per score and each label's lift.")
+    ] = False,
+    min_support: Annotated[int, typer.Option(help="Hide labels on fewer posts than this.")] = 5,
+    top: Annotated[int, typer.Option(help="Labels per score bucket in the table.")] = 5,
+    save_stats: Annotated[
+        Path | None, typer.Option(help="Write the label statistics as JSON (for suggestions).")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Label the catalog's posts (Cloud Vision, offline ImageNet, Instagram alt text, hashtags).
+
+    Example: imagion labels --provider local --provider hashtags --table
+    """
+    from imagion.labels import label_catalog, pending, post_labels
+    from imagion.suggest import label_stats
+
+    providers = provider or [Provider.local]
+    summaries, stats_out = [], []
+    with Catalog(resolve_catalog_path(catalog)) as cat:
+        for prov in providers:
+            if prov == Provider.google:
+                n = len(pending(cat, prov, refresh))
+                note(f"Cloud Vision: {n:,} images to label = {n:,} billable LABEL_DETECTION units "
+                     "(already labelled images are skipped)")  # fmt: skip
+                if n and not yes:
+                    if not sys.stdin.isatty():
+                        raise ImagionError("Cloud Vision calls are billed: pass --yes to confirm.")
+                    typer.confirm("Go ahead?", abort=True, err=True)
+            with progress_bar(f"labels ({prov})") as update:
+                summary = label_catalog(
+                    cat, prov, refresh=refresh, progress=lambda d, t: update(d, t)
+                )
+            for p in summary["problems"]:
+                warn(p)
+            summaries.append(summary)
+            note(f"{prov}: labelled {summary['labelled']:,} items ({summary['labels']:,} labels), "
+                 f"{summary['cached']:,} from the cache, {len(summary['problems'])} problems")  # fmt: skip
+            if table or save_stats:
+                posts, labelled = post_labels(cat, prov)
+                stats = label_stats(posts, labelled, str(prov), min_support=min_support, top=top)
+                stats_out.append(stats)
+                if save_stats:
+                    stats.save(
+                        save_stats
+                        if len(providers) == 1
+                        else save_stats.with_suffix(f".{prov}.json")
+                    )
+    if json_:
+        emit_json({"providers": summaries, "tables": [s.to_dict() for s in stats_out]})
+        return
+    for stats in stats_out:
+        _render(stats)
+    out.print(
+        ", ".join(
+            f"{s['provider']}: {s['labelled'] + s['cached']:,} items labelled" for s in summaries
+        )
+    )
+
+
+def _render(stats) -> None:
+    t = Table(
+        title=f"top labels per image score ({stats.provider}; {stats.posts:,} scored posts)",
+        title_justify="left",
+    )
+    t.add_column("score", justify="right")
+    t.add_column("most characteristic labels (posts in bucket)")
+    for b in range(10, -1, -1):
+        t.add_row(
+            str(b),
+            ", ".join(f"{r['label']} ({r['posts']})" for r in stats.per_bucket.get(str(b), [])),
+        )
+    out.print(t)
+    lift = Table(
+        title=f"label lift: mean score with − without (support ≥ {stats.min_support})",
+        title_justify="left",
+    )
+    for c in ("label", "posts", "with", "without", "lift", "95% interval"):
+        lift.add_column(c, justify="left" if c == "label" else "right")
+    rows = stats.lift
+    for r in rows[:10] + ([] if len(rows) <= 20 else [None]) + rows[max(10, len(rows) - 10) :]:
+        if r is None:
+            lift.add_row("…", "", "", "", "", "")
+            continue
+        lift.add_row(r["label"], str(r["support"]), f"{r['mean_with']:.2f}", f"{r['mean_without']:.2f}",
+                     f"{r['lift']:+.2f}", f"[{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}]")  # fmt: skip
+    out.print(lift)
+    if not rows:
+        err.print(f"no label reaches --min-support {stats.min_support}")

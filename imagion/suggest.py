@@ -1,0 +1,138 @@
+"""Which content goes with high scores: the seed's "top 5 labels per score" table, label lift with
+intervals, and the one-line suggestion for an image ("Including these in your post may improve it")."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from imagion.score import bucket
+
+SUGGEST_MAX = 5
+
+
+@dataclass
+class LabelStats:
+    """Per-label statistics of one provider on one catalog (small, shippable as JSON)."""
+
+    provider: str
+    posts: int
+    mean_score: float
+    lift: list[dict] = field(
+        default_factory=list
+    )  # label, support, mean_with, mean_without, lift, ci95
+    per_bucket: dict[str, list[dict]] = field(
+        default_factory=dict
+    )  # "0".."10" → [{label, posts, share}]
+    min_support: int = 5
+
+    def to_dict(self) -> dict:
+        return {"provider": self.provider, "posts": self.posts, "mean_score": self.mean_score,
+                "min_support": self.min_support, "per_bucket": self.per_bucket, "lift": self.lift}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LabelStats:
+        return cls(
+            d["provider"],
+            d["posts"],
+            d["mean_score"],
+            d["lift"],
+            d["per_bucket"],
+            d.get("min_support", 5),
+        )
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> LabelStats:
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def label_stats(posts: pd.DataFrame, labelled: pd.DataFrame, provider: str, min_support: int = 5,
+                top: int = 5) -> LabelStats:  # fmt: skip
+    """`posts`: item, score (one row per labelled post); `labelled`: item, score, label rows."""
+    posts = posts.drop_duplicates("item") if "item" in posts else posts
+    scores = posts["score"].to_numpy(dtype=float)
+    n, total, total_sq = len(scores), scores.sum(), (scores**2).sum()
+    lab = labelled.drop_duplicates(["item", "label"])
+    g = lab.groupby("label")["score"]
+    agg = pd.DataFrame({"support": g.size(), "sum": g.sum(), "sq": g.apply(lambda s: (s**2).sum())})
+    rows = []
+    for label, r in agg.iterrows():
+        k = int(r["support"])
+        if k < min_support or n - k < 2:
+            continue
+        m1 = r["sum"] / k
+        m0 = (total - r["sum"]) / (n - k)
+        v1 = max(r["sq"] / k - m1 * m1, 0.0) * k / max(k - 1, 1)
+        v0 = max((total_sq - r["sq"]) / (n - k) - m0 * m0, 0.0) * (n - k) / max(n - k - 1, 1)
+        se = math.sqrt(v1 / k + v0 / (n - k))
+        d = m1 - m0
+        rows.append({"label": str(label), "support": k, "mean_with": round(m1, 3), "mean_without": round(m0, 3),
+                     "lift": round(d, 3), "ci95": [round(d - 1.96 * se, 3), round(d + 1.96 * se, 3)]})  # fmt: skip
+    rows.sort(key=lambda r: -r["lift"])
+    # the seed's table: per score bucket, the labels most over-represented there (smoothed ratio)
+    per_bucket: dict[str, list[dict]] = {}
+    b_post = pd.Series(bucket(scores), index=posts["item"].to_numpy() if "item" in posts else None)
+    lab = lab.assign(bucket=bucket(lab["score"].to_numpy(dtype=float)))
+    overall = lab.groupby("label").size()
+    for b in range(11):
+        n_b = int((b_post == b).sum())
+        in_b = lab[lab["bucket"] == b].groupby("label").size()
+        ratio = ((in_b + 1) / (n_b + 2)) / ((overall[in_b.index] + 1) / (n + 2))
+        # labels seen at least twice in the bucket first, then by how over-represented they are
+        rank = pd.DataFrame({"repeat": in_b >= 2, "ratio": ratio, "count": in_b})
+        best = rank.sort_values(["repeat", "ratio", "count"], ascending=False, kind="stable").head(
+            top
+        )
+        per_bucket[str(b)] = [{"label": str(lb), "posts": int(in_b[lb]), "share": round(float(in_b[lb]) / max(n_b, 1), 3)}
+                              for lb in best.index]  # fmt: skip
+    return LabelStats(
+        provider, n, float(scores.mean()) if n else float("nan"), rows, per_bucket, min_support
+    )
+
+
+def bucket_phrase(score: float) -> str:
+    if score >= 7:
+        return "a high score"
+    if score >= 4:
+        return "an average score"
+    return "a low score"
+
+
+@dataclass
+class Suggestion:
+    text: str  # the seed's sentence
+    level: str  # "a high score" | "an average score" | "a low score"
+    add: list[str]  # labels worth including
+    weak: bool  # True when no label's 95% interval clears zero
+
+
+def suggest(labels: list[str], score: float, stats: LabelStats | None) -> Suggestion:
+    """The seed's sentence: the image's bucket and up to 5 reliable high-lift labels it lacks."""
+    level = bucket_phrase(score)
+    text = f"This image is associated with {level}."
+    if stats is None:
+        return Suggestion(text, level, [], True)
+    have = set(labels)
+    reliable = [r for r in stats.lift if r["ci95"][0] > 0 and r["label"] not in have]
+    promising = reliable or [r for r in stats.lift if r["lift"] > 0 and r["label"] not in have]
+    picks = [r["label"] for r in promising[:SUGGEST_MAX]]
+    if picks:
+        text += " Including these in your post may improve it: " + ", ".join(picks)
+        text += "." if reliable else " (weak evidence)."
+    return Suggestion(text, level, picks, not reliable)
+
+
+def bundled_stats_path() -> Path:
+    return Path(__file__).parent / "data" / "label-stats-local.json"
+
+
+def load_bundled_stats() -> LabelStats | None:
+    path = bundled_stats_path()
+    return LabelStats.load(path) if path.is_file() else None

@@ -1,0 +1,204 @@
+"""Labels: a fake Cloud Vision client with real-shaped responses, offline providers, cache, table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from google.api_core import exceptions as gexc
+from google.cloud import vision
+
+from imagion import vision as vis
+from imagion.catalog import Catalog
+from imagion.cli import app
+from imagion.errors import ImagionError
+from imagion.labels import label_catalog, parse_alt_text, post_labels
+from imagion.options import Provider
+from imagion.suggest import label_stats, suggest
+from tests.conftest import dataset, scored_catalog, write_image
+
+# A response recorded in the shape the real API returns (BatchAnnotateImagesResponse JSON).
+CAT = {"mid": "/m/01yrx", "description": "Cat", "score": 0.97, "topicality": 0.97}
+SKY = {"mid": "/m/01bqvp", "description": "Sky", "score": 0.93, "topicality": 0.93}
+
+
+def response(n: int, error_at: int | None = None) -> vision.BatchAnnotateImagesResponse:
+    items = []
+    for k in range(n):
+        if k == error_at:
+            items.append({"error": {"code": 3, "message": "Bad image data."}})
+        else:
+            items.append({"labelAnnotations": [CAT, SKY] if k % 2 == 0 else [SKY]})
+    return vision.BatchAnnotateImagesResponse.from_json(json.dumps({"responses": items}))
+
+
+class FakeVision:
+    """Stands in for ImageAnnotatorClient: records requests, replays scripted outcomes."""
+
+    def __init__(self, script: list | None = None, error_at: int | None = None) -> None:
+        self.calls: list[list[vision.AnnotateImageRequest]] = []
+        self.script = list(script or [])
+        self.error_at = error_at
+
+    def batch_annotate_images(self, requests, **kwargs):
+        self.calls.append(list(requests))
+        if self.script:
+            outcome = self.script.pop(0)
+            if isinstance(outcome, Exception):
+                raise outcome
+        return response(len(requests), self.error_at)
+
+
+@pytest.fixture
+def big_images(tmp_path) -> list[str]:
+    paths = []
+    for k in range(20):
+        size = 2000 if k == 0 else 48
+        paths.append(str(write_image(tmp_path / f"im{k}.jpg", 0.1 + 0.04 * k, size=size, seed=k)))
+    return paths
+
+
+def test_requests_are_real_label_detection_batches(big_images):
+    client = FakeVision()
+    results, problems = vis.label_images(big_images, client=client, sleep=lambda s: None)
+    assert [len(c) for c in client.calls] == [16, 4]
+    for call in client.calls:
+        for req in call:
+            assert isinstance(req, vision.AnnotateImageRequest)
+            assert req.features[0].type_ == vision.Feature.Type.LABEL_DETECTION
+            assert req.features[0].max_results == vis.MAX_RESULTS
+    first = client.calls[0][0].image.content
+    assert len(first) < Path(big_images[0]).stat().st_size  # a 2000×2000 photo is downscaled
+    assert (
+        client.calls[0][1].image.content == Path(big_images[1]).read_bytes()
+    )  # small ones go as they are
+    assert (
+        results[0] == [("cat", pytest.approx(0.97)), ("sky", pytest.approx(0.93))] and not problems
+    )
+
+
+def test_quota_error_then_success(big_images):
+    waits = []
+    client = FakeVision(script=[gexc.ResourceExhausted("quota"), gexc.ServiceUnavailable("busy")])
+    results, _ = vis.label_images(big_images[:3], client=client, sleep=waits.append)
+    assert len(client.calls) == 3 and waits == [1.0, 2.0] and len(results) == 3
+    forever = FakeVision(script=[gexc.ResourceExhausted("quota")] * 10)
+    with pytest.raises(ImagionError, match="kept failing"):
+        vis.label_images(big_images[:1], client=forever, sleep=lambda s: None)
+
+
+def test_per_image_error_keeps_the_batch(big_images):
+    results, problems = vis.label_images(
+        big_images[:5], client=FakeVision(error_at=2), sleep=lambda s: None
+    )
+    assert sorted(results) == [0, 1, 3, 4]
+    assert len(problems) == 1 and "im2.jpg" in problems[0] and "Bad image data" in problems[0]
+
+
+def test_missing_credentials_say_how_to_set_up(monkeypatch, tmp_path):
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    def no_creds(*a, **k):
+        raise DefaultCredentialsError("none")
+
+    monkeypatch.setattr(google.auth, "default", no_creds)
+    with pytest.raises(ImagionError, match="GOOGLE_APPLICATION_CREDENTIALS"):
+        vis.make_client()
+
+
+def test_google_provider_caches_in_catalog(tmp_path, monkeypatch, runner):
+    db = scored_catalog(tmp_path, 3, 4)
+    client = FakeVision()
+    with Catalog(db) as cat:
+        first = label_catalog(cat, Provider.google, client=client)
+        again = label_catalog(cat, Provider.google, client=client)
+        assert first["labelled"] == 12 and again["labelled"] == 0 and again["cached"] == 12
+        assert sum(len(c) for c in client.calls) == 12  # nothing is paid for twice
+        label_catalog(cat, Provider.google, client=client, refresh=True)
+        assert sum(len(c) for c in client.calls) == 24
+    # the CLI asks before paying; without a terminal it needs --yes
+    monkeypatch.setattr(vis, "make_client", lambda: FakeVision())
+    res = runner.invoke(app, ["labels", "--catalog", str(db), "-p", "google", "--refresh"])
+    assert res.exit_code == 1 and "--yes" in res.stderr and "12 billable" in res.stderr
+    res = runner.invoke(
+        app, ["labels", "--catalog", str(db), "-p", "google", "--refresh", "--yes", "--json"]
+    )
+    assert res.exit_code == 0 and json.loads(res.stdout)["providers"][0]["labelled"] == 12
+
+
+def test_alt_text_parsing():
+    assert parse_alt_text("May be an image of 1 person and playing a sport") == [
+        "person",
+        "playing a sport",
+    ]
+    assert parse_alt_text("May be an image of 2 people, people standing and outdoors") == [
+        "people", "people standing", "outdoors"]  # fmt: skip
+    assert parse_alt_text(
+        "Photo by NASA on May 01, 2022. May be an image of text that says 'HELLO'"
+    ) == ["text"]
+    assert parse_alt_text(None) == [] and parse_alt_text("No photo description available.") == []
+
+
+def test_offline_providers_table_and_suggestion(tmp_path, runner, monkeypatch):
+    db = scored_catalog(tmp_path, 4, 8)
+    monkeypatch.setenv("IMAGION_CACHE", str(tmp_path / "cache"))
+    res = runner.invoke(app, ["labels", "--catalog", str(db), "-p", "hashtags", "-p", "instagram", "-p", "local",
+                              "--table", "--min-support", "2", "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    by = {p["provider"]: p for p in data["providers"]}
+    assert by["hashtags"]["labelled"] == 32 and by["local"]["labelled"] == 32
+    tags = next(t for t in data["tables"] if t["provider"] == "hashtags")
+    assert set(tags["per_bucket"]) == {str(b) for b in range(11)}
+    assert {r["label"] for r in tags["lift"]} == {"tag0", "tag1", "tag2"}
+    alt = next(t for t in data["tables"] if t["provider"] == "instagram")
+    assert alt["lift"] == [] or alt["lift"][0]["label"].startswith("a")  # "May be an image of a0"
+    res = runner.invoke(
+        app, ["labels", "--catalog", str(db), "-p", "local", "--table", "--min-support", "2"]
+    )
+    assert "top labels per image score" in res.stdout and "from the cache" in res.stderr
+
+
+def test_lift_and_suggestion_on_known_data():
+    import pandas as pd
+
+    rows, labs = [], []
+    for k in range(40):
+        score = 8.0 + (k % 3) * 0.5 if k < 20 else 2.0 + (k % 3) * 0.5
+        rows.append({"item": f"i{k}", "score": score})
+        labs.append({"item": f"i{k}", "score": score, "label": "sunset" if k < 20 else "selfie"})
+        labs.append({"item": f"i{k}", "score": score, "label": "sky"})
+    stats = label_stats(pd.DataFrame(rows), pd.DataFrame(labs), "test", min_support=5)
+    lift = {r["label"]: r for r in stats.lift}
+    assert (
+        lift["sunset"]["lift"] > 5 and lift["sunset"]["ci95"][0] > 0 and lift["selfie"]["lift"] < -5
+    )
+    assert "sky" not in lift  # on every post: no "without" group to compare with
+    assert (
+        stats.per_bucket["8"][0]["label"] == "sunset"
+        and stats.per_bucket["2"][0]["label"] == "selfie"
+    )
+    s = suggest(["selfie"], 2.5, stats)
+    assert s.add == ["sunset"] and not s.weak and "a low score" in s.text and "sunset" in s.text
+    assert suggest(["sunset"], 8.0, stats).add == []
+
+
+def test_real_offline_labels(tmp_path):
+    celeb = dataset("ig-celeb12")
+    crawl = dataset("profilecrawl-978")
+    from imagion.importers import import_sources
+    from imagion.score import score_catalog
+
+    for src, provs in (
+        (crawl, [Provider.hashtags, Provider.instagram]),
+        (celeb, [Provider.instagram]),
+    ):
+        with Catalog(tmp_path / f"{src.name}.db", create=True) as cat:
+            import_sources(cat, [src])
+            score_catalog(cat)
+            for prov in provs:
+                assert label_catalog(cat, prov)["labelled"] > 0
+            posts, labelled = post_labels(cat, provs[0])
+            assert len(label_stats(posts, labelled, str(provs[0]), min_support=3).lift) > 0
