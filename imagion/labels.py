@@ -64,9 +64,9 @@ def parse_alt_text(text: str | None) -> list[str]:
 
 
 def imagenet_names() -> list[str]:
-    from torchvision.models import ResNet50_Weights
-
-    return [n.lower() for n in ResNet50_Weights.IMAGENET1K_V2.meta["categories"]]
+    """The 1000 ImageNet class names (torchvision's list, shipped as JSON to keep start-up fast)."""
+    path = Path(__file__).parent / "data" / "imagenet-classes.json"
+    return [n.lower() for n in json.loads(path.read_text(encoding="utf-8"))]
 
 
 # coarse words a person would use, for ImageNet's fine-grained ranges
@@ -77,14 +77,16 @@ _COARSE = [((151, 268), "dog"), ((281, 285), "cat"), ((7, 24), "bird"), ((80, 10
 class ImageNetLabeler:
     """EfficientNet-Lite0's own ImageNet classifier on top of the (shared) pooled features."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: Any = None) -> None:
         import torch
 
         from imagion.model import effnet_weights_path
 
-        state = torch.load(effnet_weights_path(0), map_location="cpu", weights_only=True)
-        self.weight = state["_fc.weight"].float()
-        self.bias = state["_fc.bias"].float()
+        if getattr(model, "imagenet_fc", None) is not None:
+            self.weight, self.bias = model.imagenet_fc
+        else:
+            state = torch.load(effnet_weights_path(0), map_location="cpu", weights_only=True)
+            self.weight, self.bias = state["_fc.weight"].float(), state["_fc.bias"].float()
         self.names = imagenet_names()
 
     def from_features(self, feats: Any) -> list[list[tuple[str, float]]]:
@@ -118,7 +120,7 @@ def local_labels(paths: list[str], shas: list[str], cache_dir: Path | None = Non
     arr, ok, problems = load_images(paths, shas, model.preprocess.size, cache, progress)
     idx = np.flatnonzero(ok)
     feats = compute_features(model, arr[idx], [shas[i] for i in idx], cache, torch.device("cpu"))
-    labels = ImageNetLabeler().from_features(feats)
+    labels = ImageNetLabeler(model).from_features(feats)
     return {int(i): lab for i, lab in zip(idx, labels, strict=True)}, problems
 
 

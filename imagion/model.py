@@ -111,6 +111,8 @@ class EffNetLite(nn.Module):
         if pretrained:
             state = torch.load(effnet_weights_path(variant), map_location="cpu", weights_only=True)
             self.backbone.load_state_dict(state)
+            # the ImageNet classifier, kept aside for offline labels (not a trainable part)
+            self.imagenet_fc = (state["_fc.weight"].float(), state["_fc.bias"].float())
         self.backbone._fc = nn.Identity()
         self.backbone._dropout = nn.Identity()
         self.finetune = finetune

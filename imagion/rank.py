@@ -73,19 +73,19 @@ def rank_images(
     scores = loaded.calibration.score(raw)
     items = [Ranked(p, float(s), float(r)) for p, s, r in zip(done, scores, raw, strict=True)]
     if feats:
-        _add_suggestions(items, feats)
+        _add_suggestions(items, feats, loaded.model)
     items.sort(key=lambda r: (-r.raw, str(r.path)))
     return RankResult(items, problems + bad, model=str(loaded.path), arch=loaded.arch)
 
 
-def _add_suggestions(items: list[Ranked], feats: list) -> None:
+def _add_suggestions(items: list[Ranked], feats: list, model: object) -> None:
     import torch
 
     from imagion.labels import ImageNetLabeler
     from imagion.suggest import load_bundled_stats, suggest
 
     stats = load_bundled_stats()
-    labels = ImageNetLabeler().from_features(torch.cat(feats))
+    labels = ImageNetLabeler(model).from_features(torch.cat(feats))
     for item, lab in zip(items, labels, strict=True):
         item.labels = [name for name, _ in lab]
         item.suggestion = suggest(item.labels, item.score, stats)

@@ -7,10 +7,10 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from imagion.score import bucket
+if TYPE_CHECKING:
+    import pandas as pd
 
 SUGGEST_MAX = 5
 
@@ -56,6 +56,10 @@ class LabelStats:
 def label_stats(posts: pd.DataFrame, labelled: pd.DataFrame, provider: str, min_support: int = 5,
                 top: int = 5) -> LabelStats:  # fmt: skip
     """`posts`: item, score (one row per labelled post); `labelled`: item, score, label rows."""
+    import pandas as pd
+
+    from imagion.score import bucket
+
     posts = posts.drop_duplicates("item") if "item" in posts else posts
     scores = posts["score"].to_numpy(dtype=float)
     n, total, total_sq = len(scores), scores.sum(), (scores**2).sum()
@@ -84,6 +88,7 @@ def label_stats(posts: pd.DataFrame, labelled: pd.DataFrame, provider: str, min_
     for b in range(11):
         n_b = int((b_post == b).sum())
         in_b = lab[lab["bucket"] == b].groupby("label").size()
+        in_b = in_b[overall[in_b.index] >= min_support]  # hide rare labels here too
         ratio = ((in_b + 1) / (n_b + 2)) / ((overall[in_b.index] + 1) / (n + 2))
         # labels seen at least twice in the bucket first, then by how over-represented they are
         rank = pd.DataFrame({"repeat": in_b >= 2, "ratio": ratio, "count": in_b})

@@ -41,7 +41,17 @@ def main() -> None:
         )
         imagion("train", "--catalog", db, "--out", f"{tmp}/final", "--json", *RECIPE)
         stats = ROOT / "imagion" / "data" / "label-stats-local.json"
-        imagion("labels", "--catalog", db, "--provider", "local", "--min-support", "5", "--save-stats", str(stats))
+        imagion(
+            "labels",
+            "--catalog",
+            db,
+            "--provider",
+            "local",
+            "--min-support",
+            "5",
+            "--save-stats",
+            str(stats),
+        )
         ckpt = read_checkpoint(f"{tmp}/final/best.pt")
     ckpt["training"]["catalog"] = (
         "ig-celeb12 (12 accounts × 10 posts, instaloader), imported to a temporary catalog"

@@ -202,3 +202,13 @@ def test_real_offline_labels(tmp_path):
                 assert label_catalog(cat, prov)["labelled"] > 0
             posts, labelled = post_labels(cat, provs[0])
             assert len(label_stats(posts, labelled, str(provs[0]), min_support=3).lift) > 0
+
+
+def test_shipped_imagenet_names_match_torchvision():
+    from torchvision.models import ResNet50_Weights
+
+    from imagion.labels import imagenet_names
+
+    assert imagenet_names() == [
+        n.lower() for n in ResNet50_Weights.IMAGENET1K_V2.meta["categories"]
+    ]
