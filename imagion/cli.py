@@ -181,7 +181,9 @@ def info_cmd(catalog: CatalogOpt = None, json_: JsonOpt = False) -> None:
 def posts_cmd(
     catalog: CatalogOpt = None,
     account: Annotated[list[str] | None, typer.Option(help="Only these accounts.")] = None,
-    limit: Annotated[int | None, typer.Option(help="At most N rows.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="At most N rows (the table shows 50 unless told).")
+    ] = None,
     json_: JsonOpt = False,
     csv_: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
 ) -> None:
@@ -200,6 +202,9 @@ def posts_cmd(
             where = f"WHERE account IN ({','.join('?' * len(account))})"
             params = tuple(account)
         df = cat.frame(cols, where, params)
+    total = len(df)
+    if limit is None and not (json_ or csv_):
+        limit = 50
     if limit is not None:
         df = df.head(limit)
     import pandas as pd
@@ -225,7 +230,7 @@ def posts_cmd(
                 Path(r.image).name if isinstance(r.image, str) else "",
             )
         out.print(table)
-    note(f"{len(df):,} posts")
+    note(f"{len(df):,} of {total:,} posts" + (" (--limit N for more)" if len(df) < total else ""))
 
 
 def main() -> None:

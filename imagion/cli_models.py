@@ -249,6 +249,9 @@ def compare_cmd(
         f"P({c.a.path.name} beats {c.b.path.name}) = {c.p_a_wins:.0%}",
         highlight=False,
     )
+    for side in (c.a, c.b):
+        if side.suggestion is not None:
+            out.print(f"  {side.path.name}: {side.suggestion.text}", highlight=False)
 
 
 @command("eval")

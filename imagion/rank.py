@@ -113,9 +113,15 @@ class Comparison:
         return self.a if self.p_a_wins >= 0.5 else self.b
 
     def to_dict(self) -> dict:
+        def side(r: Ranked) -> dict:
+            d = {"path": str(r.path), "score": round(r.score, 3)}
+            if r.suggestion is not None:
+                d |= {"labels": r.labels, "suggestion": r.suggestion.text}
+            return d
+
         return {
-            "a": {"path": str(self.a.path), "score": round(self.a.score, 3)},
-            "b": {"path": str(self.b.path), "score": round(self.b.score, 3)},
+            "a": side(self.a),
+            "b": side(self.b),
             "winner": str(self.winner.path),
             "p_a_beats_b": round(self.p_a_wins, 4),
         }
@@ -130,7 +136,8 @@ def compare_images(
             raise ImagionError(f"{p}: no such file.")
     dev = resolve_device(device)
     loaded = open_model(model, dev)
-    _done, raw, bad = predict_paths(loaded, [Path(a), Path(b)], dev, batch_size=2)
+    feats: list | None = [] if loaded.arch == "effnet-lite0" else None
+    _done, raw, bad = predict_paths(loaded, [Path(a), Path(b)], dev, batch_size=2, features=feats)
     if bad:
         raise ImagionError("; ".join(bad))
     scores = loaded.calibration.score(raw)
@@ -138,4 +145,6 @@ def compare_images(
         Ranked(Path(a), float(scores[0]), float(raw[0])),
         Ranked(Path(b), float(scores[1]), float(raw[1])),
     )
+    if feats:
+        _add_suggestions([ra, rb], feats, loaded.model)
     return Comparison(ra, rb, loaded.calibration.win_probability(ra.raw, rb.raw))
