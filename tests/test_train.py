@@ -177,3 +177,17 @@ def test_ddp_two_gloo_processes(learnable, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = read_checkpoint(tmp_path / "ddp" / "best.pt")
     assert meta["training"]["world_size"] == 2
+
+
+def test_seed_cnn_resume_equals_uninterrupted(learnable, tmp_path):
+    """The full network too: dropout, flips and shuffling are re-seeded per epoch."""
+    kw = {"epochs": 3, "patience": 99, "accounts": ["a0", "a1", "a2", "a3"], "val_fraction": 0.25}
+    full = train(learnable, _opts(tmp_path / "a", **kw))
+    train(learnable, _opts(tmp_path / "b", **(kw | {"epochs": 1})))
+    resumed = train(learnable, _opts(tmp_path / "b", **kw, resume=True))
+    assert [r["train_loss"] for r in resumed.history] == pytest.approx(
+        [r["train_loss"] for r in full.history]
+    )
+    a = read_checkpoint(tmp_path / "a" / "run" / "last.pt")["state_dict"]
+    b = read_checkpoint(tmp_path / "b" / "run" / "last.pt")["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
