@@ -72,15 +72,13 @@ def load_images(
         return None
 
     with ThreadPoolExecutor(_threads()) as pool:
-        for done, (i, problem) in enumerate(
-            zip(range(len(paths)), pool.map(one, range(len(paths))), strict=True)
-        ):
+        for i, problem in enumerate(pool.map(one, range(len(paths)))):
             if problem is None:
                 ok[i] = True
             else:
                 problems.append(problem)
             if progress:
-                progress(done + 1, len(paths))
+                progress(i + 1, len(paths))
     return out, ok, problems
 
 

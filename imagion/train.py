@@ -105,6 +105,8 @@ def pick_device(choice: Device | str) -> torch.device:
 def _dist_info() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", 1))
     if world > 1 and not dist.is_initialized():
+        if torch.cuda.is_available():  # one GPU per process, as torchrun numbers them
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend)
     return (dist.get_rank(), world) if world > 1 else (0, 1)
