@@ -7,8 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from imagion.errors import ImagionError
 from imagion.images import find_images
+from imagion.model import LoadedModel
 from imagion.predict import open_model, predict_paths, resolve_device
 from imagion.suggest import Suggestion
 
@@ -43,6 +46,34 @@ class RankResult:
         return rows
 
 
+def score_files(
+    loaded: LoadedModel,
+    files: list[Path],
+    device: torch.device,
+    *,
+    batch_size: int | None = None,
+    suggest: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Ranked], list[str]]:
+    """Scores (best first) of image files with an open model, and the files that failed.
+
+    With `suggest` and an EfficientNet-Lite0 model, each image also gets offline ImageNet labels
+    (from the same forward pass) and the suggestion built from the bundled label statistics.
+    """
+    if batch_size is None:  # small batches keep a 2-core CPU's caches warm for EfficientNet
+        batch_size = 8 if loaded.arch.startswith("effnet") and device.type == "cpu" else 32
+    feats: list | None = [] if suggest and loaded.arch == "effnet-lite0" else None
+    done, raw, bad = predict_paths(
+        loaded, files, device, batch_size=batch_size, progress=progress, features=feats
+    )
+    scores = loaded.calibration.score(raw)
+    items = [Ranked(p, float(s), float(r)) for p, s, r in zip(done, scores, raw, strict=True)]
+    if feats:
+        _add_suggestions(items, feats, loaded.model)
+    items.sort(key=lambda r: (-r.raw, str(r.path)))
+    return items, bad
+
+
 def rank_images(
     paths: list[str | Path],
     *,
@@ -53,34 +84,20 @@ def rank_images(
     progress: Callable[[int, int], None] | None = None,
     suggest: bool = True,
 ) -> RankResult:
-    """Score every image under `paths` (files, folders, globs); unreadable files are reported.
-
-    With `suggest` and an EfficientNet-Lite0 model, each image also gets offline ImageNet labels
-    (from the same forward pass) and the suggestion built from the bundled label statistics.
-    """
+    """Score every image under `paths` (files, folders, globs); unreadable files are reported."""
     files, problems = find_images(list(paths), recursive=recursive)
     if not files:
         raise ImagionError("no image files found in " + ", ".join(map(str, paths)) + (
             " (folders are read one level deep; add -r to recurse)" if not recursive else ""))  # fmt: skip
     dev = resolve_device(device)
     loaded = open_model(model, dev)
-    if batch_size is None:  # small batches keep a 2-core CPU's caches warm for EfficientNet
-        batch_size = 8 if loaded.arch.startswith("effnet") and dev.type == "cpu" else 32
-    feats: list | None = [] if suggest and loaded.arch == "effnet-lite0" else None
-    done, raw, bad = predict_paths(
-        loaded, files, dev, batch_size=batch_size, progress=progress, features=feats
+    items, bad = score_files(
+        loaded, files, dev, batch_size=batch_size, suggest=suggest, progress=progress
     )
-    scores = loaded.calibration.score(raw)
-    items = [Ranked(p, float(s), float(r)) for p, s, r in zip(done, scores, raw, strict=True)]
-    if feats:
-        _add_suggestions(items, feats, loaded.model)
-    items.sort(key=lambda r: (-r.raw, str(r.path)))
     return RankResult(items, problems + bad, model=str(loaded.path), arch=loaded.arch)
 
 
 def _add_suggestions(items: list[Ranked], feats: list, model: object) -> None:
-    import torch
-
     from imagion.labels import ImageNetLabeler
     from imagion.suggest import load_bundled_stats, suggest
 
