@@ -63,10 +63,16 @@ def parse_alt_text(text: str | None) -> list[str]:
 # ------------------------------------------------------------------------------- local ImageNet labels
 
 
-def imagenet_names() -> list[str]:
+# ImageNet names that read oddly in a suggestion, in the words a person would use
+READABLE = {"jean": "jeans", "maillot": "swimsuit", "maillot tank suit": "swimsuit", "web site": "screenshot",
+            "brassiere": "bra", "jersey": "t-shirt", "comic book": "comic", "ballplayer": "baseball player"}  # fmt: skip
+
+
+def imagenet_names(readable: bool = False) -> list[str]:
     """The 1000 ImageNet class names (torchvision's list, shipped as JSON to keep start-up fast)."""
     path = Path(__file__).parent / "data" / "imagenet-classes.json"
-    return [n.lower() for n in json.loads(path.read_text(encoding="utf-8"))]
+    names = [n.lower() for n in json.loads(path.read_text(encoding="utf-8"))]
+    return [READABLE.get(n, n) for n in names] if readable else names
 
 
 # coarse words a person would use, for ImageNet's fine-grained ranges
@@ -87,7 +93,7 @@ class ImageNetLabeler:
         else:
             state = torch.load(effnet_weights_path(0), map_location="cpu", weights_only=True)
             self.weight, self.bias = state["_fc.weight"].float(), state["_fc.bias"].float()
-        self.names = imagenet_names()
+        self.names = imagenet_names(readable=True)
 
     def from_features(self, feats: Any) -> list[list[tuple[str, float]]]:
         import torch
