@@ -16,14 +16,6 @@ from imagion.catalog import Catalog
 from imagion.errors import ImagionError
 from imagion.images import load_square
 
-ENV_CACHE = "IMAGION_CACHE"
-
-
-def default_cache_dir() -> Path:
-    """$IMAGION_CACHE, else ~/.cache/imagion."""
-    env = os.environ.get(ENV_CACHE)
-    return Path(env) if env else Path.home() / ".cache" / "imagion"
-
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

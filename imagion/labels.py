@@ -81,25 +81,32 @@ _COARSE = [((151, 268), "dog"), ((281, 285), "cat"), ((7, 24), "bird"), ((80, 10
 
 
 class ImageNetLabeler:
-    """EfficientNet-Lite0's own ImageNet classifier on top of the (shared) pooled features."""
+    """EfficientNet-Lite0's own ImageNet classifier applied to (shared) pooled features, in numpy."""
 
-    def __init__(self, model: Any = None) -> None:
-        import torch
-
-        from imagion.model import effnet_weights_path
-
-        if getattr(model, "imagenet_fc", None) is not None:
-            self.weight, self.bias = model.imagenet_fc
-        else:
-            state = torch.load(effnet_weights_path(0), map_location="cpu", weights_only=True)
-            self.weight, self.bias = state["_fc.weight"].float(), state["_fc.bias"].float()
+    def __init__(self, weight: np.ndarray, bias: np.ndarray) -> None:
+        self.weight = np.asarray(weight, dtype=np.float32)
+        self.bias = np.asarray(bias, dtype=np.float32)
         self.names = imagenet_names(readable=True)
 
-    def from_features(self, feats: Any) -> list[list[tuple[str, float]]]:
-        import torch
+    @classmethod
+    def from_model(cls, model: Any = None) -> ImageNetLabeler:
+        """From a built EfficientNet (which keeps the classifier aside), else from the weights package."""
+        if getattr(model, "imagenet_fc", None) is not None:
+            w, b = model.imagenet_fc
+        else:
+            import torch
 
-        with torch.inference_mode():
-            probs = torch.softmax(feats.float().cpu() @ self.weight.T + self.bias, dim=1).numpy()
+            from imagion.model import effnet_weights_path
+
+            state = torch.load(effnet_weights_path(0), map_location="cpu", weights_only=True)
+            w, b = state["_fc.weight"], state["_fc.bias"]
+        return cls(w.float().numpy(), b.float().numpy())
+
+    def from_features(self, feats: np.ndarray) -> list[list[tuple[str, float]]]:
+        logits = np.asarray(feats, dtype=np.float32) @ self.weight.T + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
         out = []
         for p in probs:
             labels: dict[str, float] = {}
@@ -118,15 +125,16 @@ def local_labels(paths: list[str], shas: list[str], cache_dir: Path | None = Non
                  progress: Callable[[int, int], None] | None = None) -> tuple[dict[int, list], list[str]]:  # fmt: skip
     import torch
 
-    from imagion.data import compute_features, default_cache_dir, load_images
+    from imagion.data import compute_features, load_images
     from imagion.model import build_model
+    from imagion.paths import default_cache_dir
 
     model = build_model("effnet-lite0").eval()
     cache = cache_dir or default_cache_dir()
     arr, ok, problems = load_images(paths, shas, model.preprocess.size, cache, progress)
     idx = np.flatnonzero(ok)
     feats = compute_features(model, arr[idx], [shas[i] for i in idx], cache, torch.device("cpu"))
-    labels = ImageNetLabeler(model).from_features(feats)
+    labels = ImageNetLabeler.from_model(model).from_features(feats.numpy())
     return {int(i): lab for i, lab in zip(idx, labels, strict=True)}, problems
 
 

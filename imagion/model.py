@@ -15,7 +15,7 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,32 +26,11 @@ from torch import nn
 
 from imagion import __version__
 from imagion.errors import ImagionError
+from imagion.paths import bundled_model_path  # noqa: F401  (re-exported)
+from imagion.spec import Calibration, Preprocess
 
 CHECKPOINT_FORMAT = "imagion-checkpoint"
 CHECKPOINT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """How pixels become the model's input: centre square crop, resize, (x/255 − mean) / std."""
-
-    size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-
-    def to_dict(self) -> dict:
-        return {"crop": "center-square", "resize": "bilinear"} | asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Preprocess:
-        return cls(size=int(d["size"]), mean=tuple(d["mean"]), std=tuple(d["std"]))
-
-    def normalize(self, x_uint8: torch.Tensor) -> torch.Tensor:
-        """N×H×W×3 uint8 → N×3×H×W float, normalized, channels_last."""
-        x = x_uint8.permute(0, 3, 1, 2).float().div_(255.0)
-        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
-        return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
 class SeedCNN(nn.Module):
@@ -231,43 +210,6 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
 # --------------------------------------------------------------------------- checkpoints
 
 
-class Calibration:
-    """Raw model outputs → 0–10 by the percentile of the training posts' outputs."""
-
-    def __init__(self, quantiles: list[float], pair_scale: float = 1.0) -> None:
-        self.q = np.asarray(quantiles, dtype=np.float64)
-        self.pair_scale = pair_scale
-
-    @classmethod
-    def fit(
-        cls, raw: np.ndarray, pairs: tuple[np.ndarray, np.ndarray] | None = None
-    ) -> Calibration:
-        q = np.quantile(np.asarray(raw, dtype=np.float64), np.linspace(0, 1, 101))
-        q = np.maximum.accumulate(q + np.arange(101) * 1e-9)  # strictly increasing
-        scale = 1.0
-        if pairs is not None and len(pairs[0]):
-            d, y = pairs  # raw differences, and 1 where the first post won
-            grid = np.exp(np.linspace(-6, 6, 241))
-            z = np.outer(grid, d)
-            ll = -(np.logaddexp(0, -z) * y + np.logaddexp(0, z) * (1 - y)).mean(axis=1)
-            scale = float(grid[int(np.argmax(ll))])
-        return cls(q.tolist(), scale)
-
-    def score(self, raw: np.ndarray) -> np.ndarray:
-        return 10.0 * np.interp(np.asarray(raw, dtype=np.float64), self.q, np.linspace(0, 1, 101))
-
-    def win_probability(self, raw_a: float, raw_b: float) -> float:
-        return float(1.0 / (1.0 + np.exp(-self.pair_scale * (raw_a - raw_b))))
-
-    def to_dict(self) -> dict:
-        return {
-            "method": "percentile of training outputs",
-            "score_range": [0.0, 10.0],
-            "raw_quantiles": [float(v) for v in self.q],
-            "pair_scale": self.pair_scale,
-        }
-
-
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
     """Write atomically: a temporary file in the same folder, then rename."""
     path = Path(path)
@@ -364,7 +306,3 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
         meta=meta,
         path=path,
     )
-
-
-def bundled_model_path() -> Path:
-    return Path(__file__).parent / "data" / "default-model.pt"

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from imagion.errors import ImagionError
-from imagion.images import load_square
 from imagion.model import LoadedModel, frozen_backbone, load_checkpoint
 
 
@@ -52,62 +49,6 @@ def forward_uint8(
         return loaded.model.head(f).float().reshape(-1).cpu().numpy()
 
 
-def predict_paths(
-    loaded: LoadedModel,
-    paths: list[Path],
-    device: torch.device,
-    batch_size: int = 8,
-    progress: Callable[[int, int], None] | None = None,
-    features: list | None = None,
-) -> tuple[list[Path], np.ndarray, list[str]]:
-    """Raw outputs for image files: JPEGs decoded at reduced size in threads while the model runs.
-
-    Returns (paths that worked, raw outputs, problems naming each file that did not); with a
-    `features` list (EfficientNet models), the pooled features of each batch are appended to it.
-    """
-    size = loaded.preprocess.size
-    done_paths: list[Path] = []
-    outputs: list[np.ndarray] = []
-    problems: list[str] = []
-    pending: deque[tuple[Path, Future]] = deque()
-    batch: list[np.ndarray] = []
-    batch_paths: list[Path] = []
-
-    def flush() -> None:
-        if batch:
-            outputs.append(forward_uint8(loaded, np.stack(batch), device, features))
-            done_paths.extend(batch_paths)
-            batch.clear()
-            batch_paths.clear()
-
-    with ThreadPoolExecutor(2) as pool:
-        it = iter(paths)
-        ahead = max(2 * batch_size, 16)
-        finished = 0
-        while True:
-            while len(pending) < ahead:
-                p = next(it, None)
-                if p is None:
-                    break
-                pending.append((p, pool.submit(load_square, p, size)))
-            if not pending:
-                break
-            p, fut = pending.popleft()
-            try:
-                batch.append(fut.result())
-                batch_paths.append(p)
-            except ImagionError as exc:
-                problems.append(str(exc))
-            finished += 1
-            if len(batch) == batch_size:
-                flush()
-            if progress:
-                progress(finished, len(paths))
-        flush()
-    raw = np.concatenate(outputs) if outputs else np.array([], dtype=np.float32)
-    return done_paths, raw, problems
-
-
 def predict_catalog(
     loaded: LoadedModel,
     images: list[str],
@@ -120,7 +61,8 @@ def predict_catalog(
 
     Returns (raw, ok mask, mean brightness per image, problems).
     """
-    from imagion.data import compute_features, default_cache_dir, load_images
+    from imagion.data import compute_features, load_images
+    from imagion.paths import default_cache_dir
 
     cache = cache_dir or default_cache_dir()
     arr, ok, problems = load_images(

@@ -7,12 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from imagion.errors import ImagionError
 from imagion.images import find_images
-from imagion.model import LoadedModel
-from imagion.predict import open_model, predict_paths, resolve_device
+from imagion.pipeline import run_files
+from imagion.runtime import Engine, open_engine
 from imagion.suggest import Suggestion
 
 
@@ -47,29 +45,33 @@ class RankResult:
 
 
 def score_files(
-    loaded: LoadedModel,
+    engine: Engine,
     files: list[Path],
-    device: torch.device,
     *,
     batch_size: int | None = None,
     suggest: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Ranked], list[str]]:
-    """Scores (best first) of image files with an open model, and the files that failed.
+    """Scores (best first) of image files, and the files that failed.
 
     With `suggest` and an EfficientNet-Lite0 model, each image also gets offline ImageNet labels
     (from the same forward pass) and the suggestion built from the bundled label statistics.
     """
-    if batch_size is None:  # small batches keep a 2-core CPU's caches warm for EfficientNet
-        batch_size = 8 if loaded.arch.startswith("effnet") and device.type == "cpu" else 32
-    feats: list | None = [] if suggest and loaded.arch == "effnet-lite0" else None
-    done, raw, bad = predict_paths(
-        loaded, files, device, batch_size=batch_size, progress=progress, features=feats
-    )
-    scores = loaded.calibration.score(raw)
+    want = suggest and engine.labeler is not None
+    done, raw, feats, bad = run_files(
+        files, engine.preprocess.size, lambda batch: engine.forward(batch, want),
+        batch_size or engine.batch_size, progress,
+    )  # fmt: skip
+    scores = engine.calibration.score(raw)
     items = [Ranked(p, float(s), float(r)) for p, s, r in zip(done, scores, raw, strict=True)]
-    if feats:
-        _add_suggestions(items, feats, loaded.model)
+    if want and feats is not None:
+        from imagion.suggest import load_bundled_stats
+        from imagion.suggest import suggest as make_suggestion
+
+        stats = load_bundled_stats()
+        for item, lab in zip(items, engine.labeler.from_features(feats), strict=True):
+            item.labels = [name for name, _ in lab]
+            item.suggestion = make_suggestion(item.labels, item.score, stats)
     items.sort(key=lambda r: (-r.raw, str(r.path)))
     return items, bad
 
@@ -89,23 +91,11 @@ def rank_images(
     if not files:
         raise ImagionError("no image files found in " + ", ".join(map(str, paths)) + (
             " (folders are read one level deep; add -r to recurse)" if not recursive else ""))  # fmt: skip
-    dev = resolve_device(device)
-    loaded = open_model(model, dev)
+    engine = open_engine(model, device)
     items, bad = score_files(
-        loaded, files, dev, batch_size=batch_size, suggest=suggest, progress=progress
+        engine, files, batch_size=batch_size, suggest=suggest, progress=progress
     )
-    return RankResult(items, problems + bad, model=str(loaded.path), arch=loaded.arch)
-
-
-def _add_suggestions(items: list[Ranked], feats: list, model: object) -> None:
-    from imagion.labels import ImageNetLabeler
-    from imagion.suggest import load_bundled_stats, suggest
-
-    stats = load_bundled_stats()
-    labels = ImageNetLabeler(model).from_features(torch.cat(feats))
-    for item, lab in zip(items, labels, strict=True):
-        item.labels = [name for name, _ in lab]
-        item.suggestion = suggest(item.labels, item.score, stats)
+    return RankResult(items, problems + bad, model=str(engine.path), arch=engine.arch)
 
 
 def copy_top(result: RankResult, folder: Path, top: int | None) -> list[Path]:
@@ -151,17 +141,10 @@ def compare_images(
     for p in (a, b):
         if not Path(p).is_file():
             raise ImagionError(f"{p}: no such file.")
-    dev = resolve_device(device)
-    loaded = open_model(model, dev)
-    feats: list | None = [] if loaded.arch == "effnet-lite0" else None
-    _done, raw, bad = predict_paths(loaded, [Path(a), Path(b)], dev, batch_size=2, features=feats)
+    engine = open_engine(model, device)
+    items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2)
     if bad:
         raise ImagionError("; ".join(bad))
-    scores = loaded.calibration.score(raw)
-    ra, rb = (
-        Ranked(Path(a), float(scores[0]), float(raw[0])),
-        Ranked(Path(b), float(scores[1]), float(raw[1])),
-    )
-    if feats:
-        _add_suggestions([ra, rb], feats, loaded.model)
-    return Comparison(ra, rb, loaded.calibration.win_probability(ra.raw, rb.raw))
+    by_path = {str(r.path): r for r in items}
+    ra, rb = by_path[str(Path(a))], by_path.get(str(Path(b)), by_path[str(Path(a))])
+    return Comparison(ra, rb, engine.calibration.win_probability(ra.raw, rb.raw))

@@ -23,8 +23,8 @@ from typing import Any
 from PIL import Image
 
 from imagion.errors import ImagionError
-from imagion.predict import open_model, resolve_device
 from imagion.rank import Ranked, score_files
+from imagion.runtime import open_engine
 
 MAX_FILES = 5
 MAX_BYTES = 25 * 1024 * 1024  # the whole upload
@@ -94,8 +94,7 @@ class Scorer:
     """The model, loaded once; scoring is serialized (one forward pass at a time uses all cores)."""
 
     def __init__(self, model: str | Path | None, device: str) -> None:
-        self.device = resolve_device(device)
-        self.loaded = open_model(model, self.device)
+        self.engine = open_engine(model, device)
         self.lock = threading.Lock()
 
     def score(
@@ -109,7 +108,7 @@ class Scorer:
                 paths.append(path)
                 names[str(path)] = name
             with self.lock:
-                items, bad = score_files(self.loaded, paths, self.device)
+                items, bad = score_files(self.engine, paths)
             problems = [p.replace(str(Path(tmp)) + "/", "").split("_", 1)[-1] for p in bad]
             for item in items:
                 item.path = Path(names[str(item.path)])
@@ -140,7 +139,7 @@ def make_server(
     host: str, port: int, model: str | Path | None = None, device: str = "auto"
 ) -> ThreadingHTTPServer:
     scorer = Scorer(model, device)
-    model_name = f"{scorer.loaded.path.name} ({scorer.loaded.arch})"
+    model_name = f"{scorer.engine.path.name} ({scorer.engine.arch})"
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "imagion"

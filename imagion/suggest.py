@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from imagion.paths import bundled_stats_path
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -132,10 +134,6 @@ def suggest(labels: list[str], score: float, stats: LabelStats | None) -> Sugges
         text += " Including these in your post may improve it: " + ", ".join(picks)
         text += "." if reliable else " (weak evidence)."
     return Suggestion(text, level, picks, not reliable)
-
-
-def bundled_stats_path() -> Path:
-    return Path(__file__).parent / "data" / "label-stats-local.json"
 
 
 def load_bundled_stats() -> LabelStats | None:

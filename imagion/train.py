@@ -23,13 +23,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from imagion.catalog import Catalog
-from imagion.data import (
-    compute_features,
-    default_cache_dir,
-    load_images,
-    split_accounts,
-    training_frame,
-)
+from imagion.data import compute_features, load_images, split_accounts, training_frame
 from imagion.errors import ImagionError
 from imagion.model import (
     Calibration,
@@ -43,6 +37,7 @@ from imagion.model import (
 )
 from imagion.options import Device, Loss
 from imagion.pairs import pairwise_accuracy, pairwise_loss, same_account_pairs
+from imagion.paths import default_cache_dir
 
 
 @dataclass

@@ -83,6 +83,12 @@ def make_instaloader(
     return root
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory) -> None:
+    """Tests never write to the user's ~/.cache/imagion."""
+    os.environ["IMAGION_CACHE"] = str(tmp_path_factory.mktemp("imagion-cache"))
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

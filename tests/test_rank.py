@@ -95,3 +95,47 @@ def test_bundled_model_loads_offline_with_complete_metadata(pictures):
     assert path.stat().st_size < 200_000
     result = rank_images([pictures])
     assert len(result.items) == 5 and all(0 <= r.score <= 10 for r in result.items)
+
+
+def test_onnx_and_torch_engines_agree(trained, pictures, tmp_path):
+    import numpy as np
+
+    import imagion.runtime as rt
+    from imagion.model import Calibration, build_model, checkpoint_payload, save_checkpoint
+    from imagion.pipeline import run_files
+    from imagion.runtime import open_engine
+
+    _, ckpt = trained
+    seed = tmp_path / "seed.pt"
+    save_checkpoint(
+        seed, checkpoint_payload(build_model("seed-cnn"), Calibration.fit(np.linspace(-1, 1, 9)))
+    )
+    files = sorted(pictures.glob("img*.jpg"))
+    for path in (ckpt, seed):
+        fast = open_engine(path, "cpu", cache_dir=tmp_path / "cache")
+        slow = rt._torch_engine(Path(path), "cpu")
+        assert fast.backend == "onnxruntime" and slow.backend == "torch"
+        want = fast.labeler is not None
+        _, raw_f, feat_f, _ = run_files(
+            files, fast.preprocess.size, lambda b, e=fast, w=want: e.forward(b, w)
+        )
+        _, raw_t, feat_t, _ = run_files(
+            files, slow.preprocess.size, lambda b, e=slow, w=want: e.forward(b, w)
+        )
+        assert np.allclose(raw_f, raw_t, atol=1e-4)
+        if want:
+            assert np.allclose(feat_f, feat_t, atol=1e-3)
+    # the export is cached: a second open does not export again
+    folder = next((tmp_path / "cache" / "onnx").iterdir())
+    stamp = (folder / "model.onnx").stat().st_mtime_ns
+    open_engine(ckpt, "cpu", cache_dir=tmp_path / "cache")
+    assert (folder / "model.onnx").stat().st_mtime_ns == stamp
+
+
+def test_without_onnxruntime_falls_back_to_torch(trained, pictures, monkeypatch):
+    import imagion.runtime as rt
+
+    _, ckpt = trained
+    monkeypatch.setattr(rt, "_onnxruntime", lambda: None)
+    result = rank_images([pictures], model=ckpt)
+    assert len(result.items) == 5 and result.items[0].path.name == "img1.jpg"

@@ -1,0 +1,182 @@
+"""Inference engines for scoring files: ONNX Runtime on the CPU (fast start, fast kernels) or PyTorch.
+
+On the CPU, a checkpoint is exported once to ONNX (BatchNorm folded; for EfficientNet-Lite0 the
+pooled features come out too, for offline labels) and cached under the cache folder, keyed by the
+checkpoint's SHA-256; later runs never import PyTorch. `--device cuda`, a machine with an NVIDIA
+GPU under `--device auto`, or a missing onnxruntime use PyTorch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imagion import __version__
+from imagion.errors import ImagionError
+from imagion.paths import bundled_model_path, default_cache_dir
+from imagion.spec import Calibration, Preprocess
+
+EXPORT_VERSION = 1
+
+
+@dataclass
+class Engine:
+    """What scoring needs: preprocessing, calibration, and a batch → (raw, features) function."""
+
+    path: Path
+    arch: str
+    preprocess: Preprocess
+    calibration: Calibration
+    forward: Any  # Callable[[np.ndarray uint8 batch, bool want_features], tuple[raw, feats | None]]
+    labeler: Any = None  # an ImageNetLabeler when the features are EfficientNet-Lite0's
+    backend: str = "torch"
+    batch_size: int = 8
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _has_nvidia() -> bool:
+    return Path("/dev/nvidiactl").exists()
+
+
+def _onnxruntime() -> Any | None:
+    try:
+        import onnxruntime
+
+        return onnxruntime
+    except ImportError:
+        return None
+
+
+def export_onnx(ckpt: Path, folder: Path) -> None:
+    """Export a checkpoint (fused for inference) to `folder`: model.onnx, meta.json, imagenet.npz."""
+    import torch
+
+    from imagion.labels import ImageNetLabeler
+    from imagion.model import EffNetLite, load_checkpoint
+
+    loaded = load_checkpoint(ckpt)
+    model = loaded.model.eval().to(memory_format=torch.contiguous_format)
+    with_features = isinstance(model, EffNetLite) and loaded.arch == "effnet-lite0"
+
+    class Both(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            f = self.m.features(x)
+            return self.m.head(f).reshape(-1), f
+
+    net = Both() if with_features else model
+    size = loaded.preprocess.size
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".export-"))
+    names = ["raw", "features"] if with_features else ["raw"]
+    axes = {"x": {0: "n"}} | {n: {0: "n"} for n in names}
+    with (
+        warnings.catch_warnings()
+    ):  # the exporter's notes on constant folding mean nothing to users
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.zeros(2, 3, size, size),), tmp / "model.onnx", dynamo=False,
+                          input_names=["x"], output_names=names, dynamic_axes=axes, opset_version=17)  # fmt: skip
+    meta = {"arch": loaded.arch, "preprocess": loaded.preprocess.to_dict(),
+            "calibration": loaded.calibration.to_dict(), "features": with_features,
+            "checkpoint": str(ckpt), "imagion_version": __version__, "export_version": EXPORT_VERSION}  # fmt: skip
+    if with_features:
+        lab = ImageNetLabeler.from_model(model)
+        np.savez(tmp / "imagenet.npz", weight=lab.weight, bias=lab.bias)
+    (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    for f in tmp.iterdir():
+        os.replace(f, folder / f.name)  # readers check that both model.onnx and meta.json exist
+    tmp.rmdir()
+
+
+def _onnx_engine(ort: Any, ckpt: Path, cache: Path) -> Engine:
+    folder = cache / "onnx" / f"{_sha256(ckpt)[:32]}-v{EXPORT_VERSION}"
+    if not (folder / "meta.json").is_file() or not (folder / "model.onnx").is_file():
+        export_onnx(ckpt, folder)
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, min(os.cpu_count() or 1, 8))
+    session = ort.InferenceSession(
+        str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"]
+    )
+    pre = Preprocess.from_dict(meta["preprocess"])
+    cal = meta["calibration"]
+    labeler = None
+    if meta["features"]:
+        from imagion.labels import ImageNetLabeler
+
+        npz = np.load(folder / "imagenet.npz")
+        labeler = ImageNetLabeler(npz["weight"], npz["bias"])
+
+    def forward(batch: np.ndarray, want_features: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        outs = session.run(None, {"x": pre.normalize_np(batch)})
+        return outs[0].reshape(-1), (outs[1] if want_features and len(outs) > 1 else None)
+
+    arch = meta["arch"]
+    return Engine(ckpt, arch, pre, Calibration(cal["raw_quantiles"], cal.get("pair_scale", 1.0)), forward,
+                  labeler, "onnxruntime", batch_size=16 if arch.startswith("effnet") else 32)  # fmt: skip
+
+
+def _torch_engine(ckpt: Path, device: str) -> Engine:
+    from imagion.predict import forward_uint8, open_model, resolve_device
+
+    dev = resolve_device(device)
+    loaded = open_model(ckpt, dev)
+    labeler = None
+    if loaded.arch == "effnet-lite0":
+        from imagion.labels import ImageNetLabeler
+
+        labeler = ImageNetLabeler.from_model(loaded.model)
+
+    def forward(batch: np.ndarray, want_features: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        if not want_features or labeler is None:
+            return forward_uint8(loaded, batch, dev), None
+        feats: list = []
+        raw = forward_uint8(loaded, batch, dev, feats)
+        return raw, feats[0].numpy()
+
+    small = loaded.arch.startswith("effnet") and dev.type == "cpu"  # small batches suit 2-core CPUs
+    return Engine(ckpt, loaded.arch, loaded.preprocess, loaded.calibration, forward, labeler, "torch",
+                  batch_size=8 if small else 32)  # fmt: skip
+
+
+def open_engine(
+    model: str | Path | None = None, device: str = "auto", cache_dir: Path | None = None
+) -> Engine:
+    """The engine for a checkpoint (default: the bundled model)."""
+    ckpt = Path(model) if model is not None else bundled_model_path()
+    if not ckpt.is_file():
+        if model is None:
+            raise ImagionError(
+                f"the bundled model {ckpt} is missing from this installation; pass --model."
+            )
+        raise ImagionError(f"{ckpt}: checkpoint not found.")
+    ort = _onnxruntime() if device == "cpu" or (device == "auto" and not _has_nvidia()) else None
+    if ort is not None:
+        try:
+            return _onnx_engine(ort, ckpt, cache_dir or default_cache_dir())
+        except ImagionError:
+            raise
+        except Exception as exc:  # an export or runtime problem: PyTorch still works
+            import sys
+
+            print(f"note: ONNX Runtime unavailable for {ckpt.name} ({type(exc).__name__}); using PyTorch",
+                  file=sys.stderr)  # fmt: skip
+    return _torch_engine(ckpt, device)
