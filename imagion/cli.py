@@ -237,4 +237,4 @@ def main() -> None:
     app()
 
 
-from imagion import cli_labels, cli_models  # noqa: E402,F401  (register the other commands)
+from imagion import cli_eval, cli_labels, cli_models  # noqa: E402,F401  (register the other commands)

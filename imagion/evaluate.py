@@ -225,3 +225,38 @@ def run_cv(catalog_path, k: int, opts, seed: int = 0, progress=None, log=lambda 
         parts.append(part)
         problems += probs
     return pd.concat(parts, ignore_index=True), folds, problems
+
+
+def predict_checkpoint(catalog_path, model, *, accounts=None, held_out_only: bool = False, device="auto",
+                       progress=None) -> tuple[pd.DataFrame, list[str], list[str], str]:  # fmt: skip
+    """Predictions of a checkpoint (default: bundled) on the catalog's posts.
+
+    Returns (frame with `pred`, skipped-image problems, warnings, a label for the report); warns
+    loudly when the evaluated accounts include ones the checkpoint trained on.
+    """
+    from imagion.predict import open_model
+    from imagion.train import pick_device
+
+    dev = pick_device(device)
+    loaded = open_model(model, dev)
+    training = loaded.meta.get("training") or {}
+    df = catalog_posts(catalog_path)
+    if held_out_only:
+        held = training.get("val_accounts") or []
+        if not held:
+            raise ImagionError(
+                f"{loaded.path}: this checkpoint held out no accounts; use --accounts."
+            )
+        df = df[df["account"].isin(held)]
+    if accounts:
+        df = df[df["account"].isin(accounts)]
+    if df.empty:
+        raise ImagionError("no posts of the chosen accounts in the catalog.")
+    df, problems = predict_frame(loaded, df, dev, progress=progress)
+    seen = sorted(set(df["account"]) & set(training.get("train_accounts") or []))
+    notes = []
+    if seen:
+        notes.append(f"WARNING: the model was trained on {len(seen)} of these accounts "
+                     f"({', '.join(seen[:5])}{'…' if len(seen) > 5 else ''}): this accuracy is NOT "
+                     "an estimate for new posts; use --split val or --cv.")  # fmt: skip
+    return df, problems, notes, f"model {loaded.path} ({loaded.arch})"

@@ -1,0 +1,114 @@
+"""The `imagion eval` command (registered on the app of imagion.cli)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from imagion.catalog import resolve_catalog_path
+from imagion.cli import CatalogOpt, JsonOpt, command
+from imagion.cli_models import ArchOpt, DeviceOpt, ModelOpt
+from imagion.options import Device, Loss, Split
+from imagion.ui import emit_json, err, note, out, progress_bar
+
+
+@command("eval")
+def eval_cmd(
+    catalog: CatalogOpt = None,
+    model: ModelOpt = None,
+    accounts: Annotated[
+        list[str] | None, typer.Option("--accounts", help="Only these accounts.")
+    ] = None,
+    split: Annotated[
+        Split, typer.Option(help="val = only the accounts the checkpoint held out.")
+    ] = Split.all,
+    pairs: Annotated[int | None, typer.Option(help="Sample N pairs (the seed's protocol).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for pair sampling, bootstrap and CV folds.")] = 0,
+    min_gap: Annotated[
+        float, typer.Option(help="Keep pairs whose standardized likes differ by ≥ Z.")
+    ] = 0.0,
+    show_pairs: Annotated[int, typer.Option(help="Print N example comparisons.")] = 0,
+    cv: Annotated[
+        int | None,
+        typer.Option(help="K-fold leave-accounts-out cross-validation (trains K models)."),
+    ] = None,
+    arch: ArchOpt = "effnet-lite0",
+    epochs: Annotated[int, typer.Option(help="With --cv: epochs per fold.")] = 30,
+    lr: Annotated[float, typer.Option(help="With --cv: learning rate.")] = 1e-3,
+    loss: Annotated[Loss, typer.Option(help="With --cv: training loss.")] = Loss.pairwise,
+    batch_size: Annotated[int, typer.Option(help="With --cv: batch size.")] = 64,
+    image_size: Annotated[
+        int | None, typer.Option(help="With --cv: EfficientNet input size.")
+    ] = None,
+    val_fraction: Annotated[
+        float,
+        typer.Option(
+            help="With --cv: share of each training fold's accounts held out for early stopping; 0 = fixed epochs."
+        ),
+    ] = 0.2,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="With --cv: folder for the fold runs.")
+    ] = Path("runs/cv"),
+    device: DeviceOpt = Device.auto,
+    json_: JsonOpt = False,
+) -> None:
+    """Pairwise accuracy: for two posts of one account, does the model order them as their likes?
+
+    Example: imagion eval --cv 4 --arch effnet-lite0     (or: imagion eval --model runs/x/best.pt --split val)
+    """
+    from imagion.evaluate import evaluate, predict_checkpoint, run_cv
+    from imagion.train import TrainOptions
+
+    path = resolve_catalog_path(catalog)
+    notes: list[str] = []
+    with progress_bar("evaluating") as update:
+        prog = lambda desc, d, t, info="": update(d, t, info=f"{desc} {info}")  # noqa: E731
+        if cv:
+            opts = TrainOptions(arch=arch, epochs=epochs, lr=lr, loss=loss, batch_size=batch_size,
+                                device=device, out=out_dir, seed=seed, val_fraction=val_fraction,
+                                image_size=image_size)  # fmt: skip
+            df, _folds, problems = run_cv(path, cv, opts, seed=seed, progress=prog, log=note)
+            label = f"{cv}-fold leave-accounts-out CV of {arch} ({epochs} epochs, {loss} loss, lr {lr:g})"
+        else:
+            df, problems, notes, label = predict_checkpoint(
+                path, model, accounts=accounts, held_out_only=split == Split.val, device=device,
+                progress=lambda d_, a, b: prog(d_, a, b),
+            )  # fmt: skip
+    for p in problems:
+        err.print(f"[yellow]skipped:[/] {p}", highlight=False)
+    report = evaluate(df, min_gap=min_gap, pairs=pairs, seed=seed, show_pairs=show_pairs)
+    report.notes = notes
+    if json_:
+        emit_json(report.to_dict() | {"evaluated": label, "trained_on_eval_accounts": bool(notes)})
+        return
+    _render_eval(report, label)
+
+
+def _render_eval(report, label: str) -> None:
+    from imagion.evaluate import REFERENCE_POINTS
+
+    for n in report.notes:
+        err.print(f"[bold red]{n}[/]", highlight=False)
+    table = Table(title="per account", title_justify="left")
+    for c in ("account", "posts", "pairs", "accuracy", "spearman", "kendall"):
+        table.add_column(c, justify="left" if c == "account" else "right")
+    for r in report.per_account:
+        table.add_row(r["account"], str(r["posts"]), str(r["pairs"]), f"{r['accuracy']:.1%}",
+                      f"{r['spearman']:+.2f}", f"{r['kendall']:+.2f}")  # fmt: skip
+    out.print(table)
+    for e in report.examples:
+        mark = "✓" if e["correct"] else "✗"
+        out.print(f"{mark} {e['account']}: {Path(str(e['a'])).name} ({e['likes_a']:,} likes, {e['pred_a']:+.3f}) vs "
+                  f"{Path(str(e['b'])).name} ({e['likes_b']:,} likes, {e['pred_b']:+.3f})", highlight=False)  # fmt: skip
+    base = ", ".join(f"{k} {v:.1%}" for k, v in report.baselines.items())
+    refs = ", ".join(f"{k} {v:.1%}" for k, v in REFERENCE_POINTS.items())
+    out.print(f"{label}\nspearman {report.spearman:+.3f}, kendall {report.kendall:+.3f} (mean within account)\n"
+              f"reference points: {refs}", highlight=False)  # fmt: skip
+    out.print(
+        f"accuracy {report.accuracy:.1%} [{report.ci95[0]:.1%}, {report.ci95[1]:.1%}] on {report.pairs:,} pairs "
+        f"of {report.accounts} accounts (ties {report.ties}) — {base}",
+        highlight=False,
+    )
