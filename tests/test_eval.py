@@ -125,3 +125,26 @@ def test_cli_eval_cv(runner, tmp_path, monkeypatch):
     assert (tmp_path / "cv" / "fold1" / "best.pt").is_file() and (
         tmp_path / "cv" / "fold2" / "best.pt"
     ).is_file()
+
+
+def test_real_cv_reproduces_the_bundled_model_card(runner, tmp_path):
+    """The README's cross-validated figure comes out of `imagion eval --cv` on ig-celeb12."""
+    from imagion.catalog import Catalog
+    from imagion.importers import import_sources
+    from imagion.model import bundled_model_path, read_checkpoint
+    from imagion.score import score_catalog
+    from tests.conftest import dataset
+
+    root = dataset("ig-celeb12")
+    with Catalog(tmp_path / "celeb.db", create=True) as cat:
+        import_sources(cat, [root])
+        score_catalog(cat)
+    res = runner.invoke(app, ["eval", "--catalog", str(tmp_path / "celeb.db"), "--cv", "4", "--val-fraction", "0",
+                              "--epochs", "30", "--image-size", "192", "--device", "cpu",
+                              "--out", str(tmp_path / "cv"), "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    card = read_checkpoint(bundled_model_path())["cv"]
+    assert data["pairs"] == card["pairs"] == 540 and data["accounts"] == 12
+    assert abs(data["accuracy"] - card["accuracy"]) <= 0.02
+    assert data["ci95"][0] <= data["accuracy"] <= data["ci95"][1]
