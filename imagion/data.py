@@ -91,10 +91,8 @@ def compute_features(
     for i, sha in enumerate(shas):
         f = folder / f"{sha}.npy"
         try:
-            feats[i] = torch.from_numpy(np.load(f)) if f.is_file() else feats[i]
-            if not f.is_file():
-                todo.append(i)
-        except (OSError, ValueError):
+            feats[i] = torch.from_numpy(np.load(f))
+        except (OSError, ValueError):  # not cached yet (or a damaged entry): compute it
             todo.append(i)
     was_training = model.training
     model.eval()

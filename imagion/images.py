@@ -25,7 +25,7 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _open(path: str | Path) -> Image.Image:
+def open_image(path: str | Path) -> Image.Image:
     """Open an image lazily (header only), refusing non-images and decompression bombs."""
     path = Path(path)
     if not path.is_file():
@@ -54,7 +54,7 @@ def _open(path: str | Path) -> Image.Image:
 
 def probe_image(path: str | Path) -> tuple[int, int]:
     """(width, height) of a readable image; raises ImagionError otherwise."""
-    im = _open(path)
+    im = open_image(path)
     try:
         return im.size
     finally:
@@ -67,7 +67,7 @@ def load_square(path: str | Path, size: int) -> np.ndarray:
     JPEGs are decoded at reduced scale through libjpeg's DCT scaling (`Image.draft`), so a
     1080×1080 photo meant for 100×100 decodes 8× faster than a full decode.
     """
-    im = _open(path)
+    im = open_image(path)
     try:
         if im.format == "JPEG":
             im.draft("RGB", (size, size))

@@ -141,19 +141,30 @@ def local_labels(paths: list[str], shas: list[str], cache_dir: Path | None = Non
 # ------------------------------------------------------------------------------- catalog
 
 
-def pending(catalog: Catalog, provider: Provider, refresh: bool = False) -> list[tuple[str, Any]]:
-    """(key, row) of every post that needs labels from this provider (one per distinct key)."""
+def labelled_items(catalog: Catalog, provider: Provider) -> set[str]:
+    rows = catalog.db.execute("SELECT item FROM labelled WHERE provider=?", (str(provider),))
+    return {k for (k,) in rows}
+
+
+def label_items(catalog: Catalog, provider: Provider) -> list[tuple[str, Any]]:
+    """(key, row) of every post this provider can label (one per distinct key)."""
     where = "WHERE image IS NOT NULL" if provider in IMAGE_PROVIDERS else ""
     df = catalog.frame("account, post_id, image, image_sha256, alt_text, tags", where)
-    done = set() if refresh else {
-        k for (k,) in catalog.db.execute("SELECT item FROM labelled WHERE provider=?", (str(provider),))
-    }  # fmt: skip
     out: dict[str, Any] = {}
     for row in df.itertuples():
         key = item_key(provider, row)
-        if key and key not in done and key not in out:
+        if key and key not in out:
             out[key] = row
     return list(out.items())
+
+
+def pending(catalog: Catalog, provider: Provider, refresh: bool = False) -> list[tuple[str, Any]]:
+    """(key, row) of every post that still needs labels from this provider."""
+    items = label_items(catalog, provider)
+    if refresh:
+        return items
+    done = labelled_items(catalog, provider)
+    return [(k, r) for k, r in items if k not in done]
 
 
 def label_catalog(
@@ -166,7 +177,9 @@ def label_catalog(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Label what is not labelled yet (or everything with refresh); returns a summary."""
-    todo = pending(catalog, provider, refresh)
+    every = label_items(catalog, provider)
+    done = set() if refresh else labelled_items(catalog, provider)
+    todo = [(k, r) for k, r in every if k not in done]
     results: dict[int, list[tuple[str, float]]] = {}
     problems: list[str] = []
     if provider == Provider.instagram:
@@ -204,7 +217,7 @@ def label_catalog(
     return {
         "provider": str(provider),
         "labelled": len(results),
-        "cached": len(pending(catalog, provider, refresh=True)) - len(todo),
+        "cached": len(every) - len(todo),
         "labels": sum(len(v) for v in results.values()),
         "problems": problems,
     }
@@ -224,11 +237,7 @@ def post_labels(catalog: Catalog, provider: Provider) -> Any:
         posts["item"] = posts["image_sha256"]
     else:
         posts["item"] = "post:" + posts["account"] + "/" + posts["post_id"]
-    labelled = set(
-        r[0]
-        for r in catalog.db.execute("SELECT item FROM labelled WHERE provider=?", (str(provider),))
-    )
-    posts = posts[posts["item"].isin(labelled)]
+    posts = posts[posts["item"].isin(labelled_items(catalog, provider))]
     if posts.empty:
         raise ImagionError(
             f"no scored post has {provider} labels yet; run `imagion labels --provider {provider}`."

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
 
 def same_account_pairs(groups: np.ndarray, likes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """All pairs (i, j), i < j, of the same account; returns (i, j, ties) without equal-likes pairs."""
-    groups = np.asarray(groups)
+    codes = pd.factorize(np.asarray(groups))[0]
     likes = np.asarray(likes, dtype=np.float64)
+    order = np.argsort(
+        codes, kind="stable"
+    )  # each account's rows together, in their original order
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
     ii, jj = [], []
     ties = 0
-    for g in pd_unique(groups):
-        idx = np.flatnonzero(groups == g)
+    for idx in np.split(order, bounds):
         a, b = np.triu_indices(len(idx), k=1)
         i, j = idx[a], idx[b]
         eq = likes[i] == likes[j]
@@ -24,13 +28,6 @@ def same_account_pairs(groups: np.ndarray, likes: np.ndarray) -> tuple[np.ndarra
     if not ii:
         return np.array([], dtype=int), np.array([], dtype=int), 0
     return np.concatenate(ii), np.concatenate(jj), ties
-
-
-def pd_unique(values: np.ndarray) -> list:
-    seen: dict = {}
-    for v in values:
-        seen.setdefault(v, None)
-    return list(seen)
 
 
 def pair_outcomes(pred: np.ndarray, likes: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:

@@ -43,9 +43,9 @@ def make_client() -> Any:
 
 def image_bytes(path: str | Path) -> bytes:
     """The file's bytes, or a JPEG re-encode when its long side exceeds MAX_SIDE."""
-    from imagion.images import _open
+    from imagion.images import open_image
 
-    im = _open(path)
+    im = open_image(path)
     try:
         if max(im.size) <= MAX_SIDE and im.format in ("JPEG", "PNG", "WEBP"):
             return Path(path).read_bytes()
