@@ -1,11 +1,19 @@
-"""The catalog: one SQLite file holding posts, their scores and their labels."""
+"""The catalog: one SQLite file holding posts, their scores and their labels.
+
+An imagion catalog identifies itself: `PRAGMA application_id` is APPLICATION_ID and
+`PRAGMA user_version` the schema version. A file is probed before anything is written: a file
+that is not SQLite, a SQLite file of another application, or a catalog of a newer imagion is
+refused without a single write. Catalogs of older versions are brought up to date by numbered
+migrations (MIGRATIONS), in one transaction. A catalog that cannot be written (read-only file or
+folder) is opened read-only: everything that only reads still works.
+"""
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,8 +26,13 @@ if TYPE_CHECKING:
 
 DEFAULT_CATALOG = "imagion.db"
 ENV_CATALOG = "IMAGION_CATALOG"
+APPLICATION_ID = 0x696D6167  # "imag"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+BUSY_TIMEOUT_S = 10.0
+# the columns that make a pre-versioning (0.1) catalog recognisable as imagion's
+LEGACY_POST_COLUMNS = {"account", "post_id", "source", "source_format", "likes_hidden"}
 
-SCHEMA = """
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS posts (
     id INTEGER PRIMARY KEY,
     account TEXT NOT NULL,
@@ -64,6 +77,32 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
 
+def _migrate_1(db: sqlite3.Connection) -> None:
+    """Version 1: the 0.1 schema. A 0.1 catalog already has it, except that its label tables may
+    predate the `item` key; those were never filled and are recreated (refused if they hold rows)."""
+    cols = {r[1] for r in db.execute("PRAGMA table_info(labels)")}
+    if cols and "item" not in cols:
+        if db.execute("SELECT COUNT(*) FROM labels").fetchone()[0]:
+            raise ImagionError("the catalog's labels table has an unknown layout and holds rows; "
+                               "imagion leaves it alone (copy the catalog and remove the table).")  # fmt: skip
+        db.execute("DROP TABLE labels")
+        db.execute("DROP TABLE IF EXISTS labelled")
+    for statement in SCHEMA_V1.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _migrate_2(db: sqlite3.Connection) -> None:
+    """Version 2: an index for the catalog's usual order (account, then time)."""
+    db.execute("CREATE INDEX IF NOT EXISTS posts_account_time ON posts (account, posted_at)")
+
+
+# MIGRATIONS[k] brings a catalog from version k to k + 1; version 0 is "no schema yet" (a new
+# file, or a 0.1 catalog that predates versioning).
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
 @dataclass
 class Post:
     """One Instagram post as read from disk; `image` is an absolute path or None."""
@@ -98,27 +137,132 @@ def resolve_catalog_path(path: str | os.PathLike | None) -> Path:
     return Path(path or os.environ.get(ENV_CATALOG) or DEFAULT_CATALOG)
 
 
+def sqlite_error(path: Path, exc: sqlite3.Error) -> ImagionError:
+    """One clear line for what SQLite reports, naming the catalog and what to do."""
+    msg = str(exc)
+    low = msg.lower()
+    if "locked" in low or "busy" in low:
+        text = "is locked by another process (is another imagion command running?); try again when it has finished."
+    elif "readonly" in low or "read-only" in low:
+        text = "is read-only; imagion can read it but not change it (copy it somewhere writable or fix its permissions)."
+    elif "full" in low:
+        text = "cannot be written: the disk is full; nothing was changed. Free some space and run the command again."
+    elif "disk i/o" in low:
+        text = f"cannot be written: disk I/O error ({msg}); nothing was changed."
+    else:
+        text = f"database error ({msg})."
+    return ImagionError(f"{path}: catalog {text}")
+
+
+def _ro_uri(path: Path, immutable: bool = False) -> str:
+    return path.resolve().as_uri() + ("?immutable=1" if immutable else "?mode=ro")
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write (a WAL catalog in a read-only folder is opened immutable)."""
+    try:
+        db = sqlite3.connect(_ro_uri(path), uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError as exc:
+        if "unable to open" not in str(exc):
+            raise
+    return sqlite3.connect(_ro_uri(path, immutable=True), uri=True, isolation_level=None)
+
+
+def probe_catalog(path: Path) -> int | None:
+    """The schema version of the catalog at `path` (0: a 0.1 catalog from before versioning), or
+    None when there is none yet (no file, an empty file or an empty SQLite database).
+
+    Reads only; a file that is not an imagion catalog, or one of a newer imagion, is refused."""
+    if not path.exists():
+        return None
+    if path.is_dir():
+        raise ImagionError(f"{path}: is a folder, not a catalog file.")
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+    except OSError as exc:
+        raise ImagionError(f"{path}: cannot read the catalog ({exc.strerror}).") from exc
+    if not header:
+        return None
+    if not header.startswith(SQLITE_MAGIC) or len(header) < 100:
+        raise ImagionError(f"{path}: not an imagion catalog (not a SQLite file); imagion leaves it untouched.")  # fmt: skip
+    app_id = int.from_bytes(header[68:72], "big")
+    if app_id not in (0, APPLICATION_ID):
+        raise ImagionError(f"{path}: a SQLite database of another application (application_id {app_id:#x}), "
+                           "not an imagion catalog; imagion leaves it untouched.")  # fmt: skip
+    try:
+        db = connect_readonly(path)
+        try:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            post_cols = {r[1] for r in db.execute("PRAGMA table_info(posts)")}
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        raise ImagionError(f"{path}: not a readable imagion catalog ({exc}); imagion leaves it untouched.") from exc  # fmt: skip
+    if app_id == APPLICATION_ID:
+        if version > SCHEMA_VERSION:
+            raise ImagionError(f"{path}: catalog schema version {version} comes from a newer imagion "
+                               f"(this one knows up to {SCHEMA_VERSION}); upgrade imagion to use it.")  # fmt: skip
+        return version
+    if not tables and version == 0:
+        return None  # an empty SQLite database: nothing to lose
+    if version == 0 and post_cols >= LEGACY_POST_COLUMNS:
+        return 0  # an imagion 0.1 catalog, from before the catalog said whose it was
+    shown = ", ".join(sorted(tables)[:5]) + ("…" if len(tables) > 5 else "")
+    raise ImagionError(f"{path}: a SQLite database of another application (tables: {shown or 'none'}), "
+                       "not an imagion catalog; imagion leaves it untouched.")  # fmt: skip
+
+
+def _writable(path: Path) -> bool:
+    folder = path.parent if str(path.parent) else Path(".")
+    return os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
 class Catalog:
-    """A thin wrapper around the SQLite catalog file."""
+    """A thin wrapper around the SQLite catalog file (see the module's docstring)."""
 
     def __init__(self, path: str | os.PathLike, *, create: bool = False) -> None:
         self.path = Path(path)
-        if not create and not self.path.exists():
+        if self.path.parent and not self.path.parent.exists():
+            raise ImagionError(f"{self.path}: folder {self.path.parent} does not exist.")
+        version = probe_catalog(self.path)
+        if version is None and not create:
             raise ImagionError(
                 f"{self.path}: no catalog here. Create one with `imagion import SOURCE` "
                 "or point --catalog / IMAGION_CATALOG at an existing one."
             )
-        if self.path.parent and not self.path.parent.exists():
-            raise ImagionError(f"{self.path}: folder {self.path.parent} does not exist.")
+        self.readonly = not _writable(self.path)
         try:
-            self.db = sqlite3.connect(self.path, isolation_level=None)
-            cols = {r[1] for r in self.db.execute("PRAGMA table_info(labels)")}
-            if cols and "item" not in cols:  # pre-0.1 label tables (never filled): recreate
-                self.db.executescript("DROP TABLE labels; DROP TABLE IF EXISTS labelled;")
-            self.db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise ImagionError(f"{self.path}: not an imagion catalog ({exc}).") from exc
-        self.db.execute("PRAGMA journal_mode=WAL")
+            if self.readonly:
+                if version is None or version < SCHEMA_VERSION:
+                    raise sqlite3.OperationalError("attempt to write a readonly database")
+                self.db = connect_readonly(self.path)
+                return
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+            if version is None or version < SCHEMA_VERSION:
+                self._migrate()
+            self.db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as exc:
+            raise sqlite_error(self.path, exc) from exc
+
+    def _migrate(self) -> None:
+        """Bring the catalog to SCHEMA_VERSION, all migrations in one transaction."""
+        with self.transaction() as db:
+            app_id = db.execute("PRAGMA application_id").fetchone()[0]
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if app_id not in (0, APPLICATION_ID) or version > SCHEMA_VERSION:
+                raise ImagionError(f"{self.path}: changed by another program while opening; try again.")  # fmt: skip
+            for migrate in MIGRATIONS[version:]:
+                migrate(db)
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
         self.db.close()
@@ -131,14 +275,23 @@ class Catalog:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """All or nothing: the catalog is never left half-written."""
-        self.db.execute("BEGIN IMMEDIATE")
+        """All or nothing: the catalog is never left half-written; SQLite errors become one line."""
+        if self.readonly:
+            raise sqlite_error(self.path, sqlite3.OperationalError("readonly database"))
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise sqlite_error(self.path, exc) from exc
         try:
             yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            self.db.execute("COMMIT")
+        except BaseException as exc:
+            if self.db.in_transaction:  # SQLite may already have rolled back (disk full)
+                with suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise sqlite_error(self.path, exc) from exc
             raise
-        self.db.execute("COMMIT")
 
     def upsert_posts(self, posts: Iterable[Post]) -> tuple[int, int]:
         """Insert or update posts keyed by (account, post_id); returns (inserted, updated)."""
@@ -163,7 +316,10 @@ class Catalog:
         import pandas as pd
 
         sql = f"SELECT {columns} FROM posts {where} ORDER BY account, posted_at, post_id"
-        return pd.read_sql_query(sql, self.db, params=params)
+        try:
+            return pd.read_sql_query(sql, self.db, params=params)
+        except sqlite3.Error as exc:
+            raise sqlite_error(self.path, exc) from exc
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -199,7 +355,15 @@ class Catalog:
         for k in keys[:7]:
             out[k] = int(out[k] or 0)
         for k in ("first_post", "last_post"):
-            if out[k] is not None:
-                out[k] = datetime.fromtimestamp(out[k], UTC).isoformat()
+            out[k] = iso_time(out[k])
         out["catalog"] = str(self.path.resolve())
+        out["schema_version"] = self.schema_version
         return out
+
+
+def iso_time(ts: object) -> str | None:
+    """An ISO date for a stored Unix time; None for missing or impossible values (never raises)."""
+    try:
+        return datetime.fromtimestamp(int(ts), UTC).isoformat() if ts is not None else None  # type: ignore[call-overload]
+    except (OverflowError, OSError, ValueError, TypeError):
+        return None

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from imagion import __version__
-from imagion.catalog import ENV_CATALOG, Catalog, resolve_catalog_path
+from imagion.catalog import ENV_CATALOG, Catalog, iso_time, resolve_catalog_path
 from imagion.errors import ImagionError
 from imagion.options import Mapping
 from imagion.ui import emit_json, err, note, out, progress_bar, warn
@@ -45,8 +47,14 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except ImagionError as exc:
-            err.print(f"[red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(1) from None
+            message = str(exc)
+        except sqlite3.Error as exc:
+            message = f"catalog error: {exc}"
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            message = f"{where}{exc.strerror or exc}"
+        err.print(f"[red]error:[/] {escape(message)}", highlight=False)
+        raise typer.Exit(1)
 
     return wrapper
 
@@ -209,9 +217,7 @@ def posts_cmd(
         df = df.head(limit)
     import pandas as pd
 
-    df["posted_at"] = pd.to_datetime(df["posted_at"], unit="s", utc=True).map(
-        lambda t: t.isoformat() if pd.notna(t) else None
-    )
+    df["posted_at"] = df["posted_at"].map(lambda t: iso_time(t) if pd.notna(t) else None)
     if json_:
         emit_json(df.astype(object).where(df.notna(), None).to_dict(orient="records"))
     elif csv_:

@@ -36,6 +36,9 @@ def labels_cmd(
     ] = False,
     min_support: Annotated[int, typer.Option(help="Hide labels on fewer posts than this.")] = 5,
     top: Annotated[int, typer.Option(help="Labels per score bucket in the table.")] = 5,
+    concurrency: Annotated[
+        int, typer.Option(help="Cloud Vision requests in flight at once (16 images each).")
+    ] = 4,
     save_stats: Annotated[
         Path | None, typer.Option(help="Write the label statistics as JSON (for suggestions).")
     ] = None,
@@ -45,8 +48,9 @@ def labels_cmd(
 
     Example: imagion labels --provider local --provider hashtags --table
     """
-    from imagion.labels import label_catalog, pending, post_labels
+    from imagion.labels import label_catalog, label_items, pending, post_labels
     from imagion.suggest import label_stats
+    from imagion.vision import PRICE_PER_1000
 
     providers = provider or [Provider.local]
     summaries, stats_out = [], []
@@ -54,16 +58,19 @@ def labels_cmd(
         for prov in providers:
             if prov == Provider.google:
                 n = len(pending(cat, prov, refresh))
-                note(f"Cloud Vision: {n:,} images to label = {n:,} billable LABEL_DETECTION units "
-                     "(already labelled images are skipped)")  # fmt: skip
+                have = len(label_items(cat, prov)) - n
+                note(f"Cloud Vision: {have:,} already labelled, {n:,} to go = {n:,} billable "
+                     f"LABEL_DETECTION units, ~${n * PRICE_PER_1000 / 1000:,.2f} at ${PRICE_PER_1000:.2f} "
+                     "per 1,000 (the first 1,000 each month are free); each batch is saved as it returns")  # fmt: skip
                 if n and not yes:
                     if not sys.stdin.isatty():
                         raise ImagionError("Cloud Vision calls are billed: pass --yes to confirm.")
                     typer.confirm("Go ahead?", abort=True, err=True)
             with progress_bar(f"labels ({prov})") as update:
                 summary = label_catalog(
-                    cat, prov, refresh=refresh, progress=lambda d, t: update(d, t)
-                )
+                    cat, prov, refresh=refresh, progress=lambda d, t: update(d, t),
+                    concurrency=concurrency,
+                )  # fmt: skip
             for p in summary["problems"]:
                 warn(p)
             summaries.append(summary)

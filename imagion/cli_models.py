@@ -156,7 +156,7 @@ def _bar(score: float, width: int = 20) -> str:
 @command("rank")
 def rank_cmd(
     paths: Annotated[
-        list[str], typer.Argument(help="Image files, folders or globs (JPEG, PNG, WebP).")
+        list[str], typer.Argument(help="Image files, folders or globs (JPEG, PNG, WebP, GIF, TIFF, BMP…).")
     ],
     model: ModelOpt = None,
     recursive: Annotated[
@@ -180,8 +180,11 @@ def rank_cmd(
 
     Example: imagion rank ~/Pictures/candidates/*.jpg --top 3 --copy-to ~/to-post
     """
+    from imagion.files import writable_folder
     from imagion.rank import copy_top, rank_images
 
+    if copy_to is not None:  # before the work, not after it
+        writable_folder(copy_to, "--copy-to")
     with progress_bar("scoring") as update:
         result = rank_images(paths, model=model, recursive=recursive, batch_size=batch_size,
                              device=str(device), progress=lambda d, t: update(d, t), suggest=suggest)  # fmt: skip

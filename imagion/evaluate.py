@@ -95,6 +95,10 @@ def evaluate(
     `df` needs account, likes, pred; optional zscore (for min_gap), posted_at, caption, brightness,
     image. Rows with a missing prediction are ignored.
     """
+    if pairs is not None and pairs < 1:
+        raise ImagionError(f"--pairs {pairs}: sample at least 1 pair (or leave it out for all pairs).")
+    if min_gap < 0 or not np.isfinite(min_gap):
+        raise ImagionError(f"--min-gap {min_gap}: use a gap of 0 or more.")
     df = df[np.isfinite(df["pred"].to_numpy(dtype=float))].reset_index(drop=True)
     groups = df["account"].to_numpy()
     likes = df["likes"].to_numpy(dtype=np.float64)

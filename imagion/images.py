@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import glob
+import functools
 import hashlib
 import warnings
 from pathlib import Path
@@ -12,9 +12,28 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imagion.errors import ImagionError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")  # what instaloader saves beside a post
 # Instagram serves at most 1080×1350; anything far above this is a mistake or an attack.
 MAX_PIXELS = 60_000_000
+# Extensions Pillow registers but cannot decode here without outside tools, or not as photos.
+_NOT_PHOTOS = {".eps", ".ps", ".pdf", ".h5", ".hdf", ".bufr", ".grib", ".mpeg", ".mpg", ".emf",
+               ".wmf", ".fit", ".fits"}  # fmt: skip
+
+# open_image checks the pixel count itself (MAX_PIXELS, below Pillow's warning threshold), so
+# Pillow's own DecompressionBombWarning is silenced once, here, rather than with
+# warnings.catch_warnings() around each open: that context manager is not thread-safe, and the
+# decoder threads of rank and serve would leave a process-wide "error" filter behind.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+@functools.cache
+def readable_suffixes() -> frozenset[str]:
+    """Every file extension (lower case) whose format Pillow can decode here."""
+    return frozenset(
+        ext
+        for ext, fmt in Image.registered_extensions().items()
+        if fmt in Image.OPEN and ext not in _NOT_PHOTOS
+    )
 
 
 def sha256_file(path: str | Path) -> str:
@@ -31,10 +50,8 @@ def open_image(path: str | Path) -> Image.Image:
     if not path.is_file():
         raise ImagionError(f"{path}: image file is missing.")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(path)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        im = Image.open(path)
+    except Image.DecompressionBombError as exc:
         raise ImagionError(
             f"{path}: refused, too many pixels (decompression bomb?): {exc}"
         ) from exc
@@ -61,6 +78,25 @@ def probe_image(path: str | Path) -> tuple[int, int]:
         im.close()
 
 
+def to_rgb(im: Image.Image) -> Image.Image:
+    """8-bit RGB, scaling high-bit-depth images (16-bit grayscale PNG/TIFF, 32-bit) to 0–255
+    instead of clipping them (which turns a 16-bit photo into a white square)."""
+    if im.mode in ("RGB", "L", "P", "RGBA", "LA", "CMYK", "YCbCr", "1", "PA", "La", "RGBa"):
+        return im.convert("RGB")
+    if im.mode.startswith("I;16") or im.mode in ("I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        if im.mode == "F":
+            top = 1.0 if np.nanmax(arr, initial=0.0) <= 1.0 else 255.0
+        elif im.mode.startswith("I;16"):
+            top = 65535.0
+        else:  # 32-bit integers: 16-bit data (PNG, TIFF) unless the values say otherwise
+            hi = float(np.max(arr, initial=0.0))
+            top = 255.0 if hi <= 255 else 65535.0 if hi <= 65535 else hi
+        arr = np.clip(np.nan_to_num(arr) * (255.0 / top), 0, 255)
+        return Image.fromarray(arr.round().astype(np.uint8), "L").convert("RGB")
+    return im.convert("RGB")
+
+
 def load_square(path: str | Path, size: int) -> np.ndarray:
     """Decode an image into a size×size×3 uint8 array: centre crop to a square, then resize.
 
@@ -72,7 +108,7 @@ def load_square(path: str | Path, size: int) -> np.ndarray:
         if im.format == "JPEG":
             im.draft("RGB", (size, size))
         im = ImageOps.exif_transpose(im) if im.format in ("JPEG", "WEBP") else im
-        im = im.convert("RGB")
+        im = to_rgb(im)
         w, h = im.size
         s = min(w, h)
         left, top = (w - s) // 2, (h - s) // 2
@@ -86,27 +122,44 @@ def load_square(path: str | Path, size: int) -> np.ndarray:
         im.close()
 
 
+def _has_magic(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def _glob(pattern: str, recursive: bool) -> list[Path]:
+    """Files matching a glob; `**` (with -r) descends folders without following symlinks, so a
+    symlink cycle cannot make it run forever."""
+    parts = Path(pattern).parts
+    k = next(i for i, part in enumerate(parts) if _has_magic(part))
+    root = Path(*parts[:k]) if k else Path(".")
+    rest = "/".join(parts[k:])
+    if not recursive:
+        rest = rest.replace("**", "*")
+    try:
+        return sorted(p for p in root.glob(rest) if p.is_file())
+    except (OSError, ValueError):
+        return []
+
+
 def find_images(paths: list[str | Path], recursive: bool = False) -> tuple[list[Path], list[str]]:
-    """Expand files, folders and globs into image paths; returns (images, problems)."""
+    """Expand files, folders and globs into image paths; returns (images, problems).
+
+    Folders contribute every file whose extension (any case) is a format Pillow reads; -r
+    recurses without following symlinked folders."""
     images: list[Path] = []
     problems: list[str] = []
+    suffixes = readable_suffixes()
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
             it = p.rglob("*") if recursive else p.iterdir()
-            images.extend(
-                sorted(q for q in it if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
-            )
+            images.extend(sorted(q for q in it if q.suffix.lower() in suffixes and q.is_file()))
         elif p.is_file():
             images.append(p)
         else:
-            matches = (
-                sorted(glob.glob(str(raw), recursive=recursive))
-                if any(c in str(raw) for c in "*?[")
-                else []
-            )
+            matches = _glob(str(raw), recursive) if _has_magic(str(raw)) else []
             if matches:
-                images.extend(Path(m) for m in matches if Path(m).is_file())
+                images.extend(matches)
             else:
                 problems.append(f"{raw}: no such file or folder.")
     seen: set[Path] = set()

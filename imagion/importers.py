@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import lzma
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,90 @@ from imagion.images import IMAGE_SUFFIXES, probe_image, sha256_file
 CSV_REQUIRED = ("account", "image", "likes", "posted_at")
 HASHTAG = re.compile(r"#(\w+)", re.UNICODE)
 SHORTCODE = re.compile(r"/p/([^/?#]+)")
+MAX_COUNT = 10**12  # likes, comments, followers: more than this is a broken value
+MAX_TIME = 4_102_444_800  # 2100-01-01: later Unix times are broken values
+MS_RANGE = (100_000_000_000, MAX_TIME * 1000)  # Unix times in milliseconds (1973–2100)
+MAX_JSON_BYTES = 64 * 2**20  # an instaloader post is ~10 KB, a profilecrawl profile ~1 MB
+MAX_CSV_ERRORS = 100
+MAX_DUPLICATES_SHOWN = 20
+
+
+def _number(value: object, name: str) -> float | int:
+    """A finite number from JSON or CSV text; ValueError with the reason otherwise."""
+    raw = value
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{name} {raw!r} is not a number")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
+        except ValueError:
+            raise ValueError(f"{name} {text!r} is not a number") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} {raw!r} is not a finite number")
+    return value
+
+
+def count_value(value: object, name: str, *, hidden: int | None = None) -> int | None:
+    """A whole, non-negative count (likes, comments, followers); None when missing.
+
+    `hidden` is the one negative value a format documents as "hidden" (instaloader's -1): it
+    comes back as -1. Anything else fractional, negative or absurd raises ValueError."""
+    if value is None or value == "":
+        return None
+    number = _number(value, name)
+    if number != int(number):
+        raise ValueError(f"{name} {value!r} is not a whole number")
+    number = int(number)
+    if hidden is not None and number == hidden:
+        return -1
+    if not 0 <= number <= MAX_COUNT:
+        raise ValueError(f"{name} {value!r} is out of range (0 to {MAX_COUNT:,})")
+    return number
+
+
+def time_value(value: object, name: str = "posted_at") -> int | None:
+    """Unix seconds from a number (seconds, or milliseconds: detected) or an ISO 8601 date."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        seconds = float(_number(value, name))
+    except ValueError as exc:
+        if not isinstance(value, str) or "finite" in str(exc):
+            raise
+        try:
+            dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{name} {value!r} is not a date") from None
+        seconds = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+    else:
+        if MS_RANGE[0] <= seconds < MS_RANGE[1]:
+            seconds /= 1000.0  # milliseconds since 1970
+    if not 0 <= seconds < MAX_TIME:
+        raise ValueError(f"{name} {value!r} is out of range (1970 to 2100, in seconds or milliseconds)")
+    return int(seconds)
+
+
+def _optional_count(value: object, name: str, where: str, problems: list[str]) -> int | None:
+    """A secondary count (comments, followers): -1 (hidden) is unknown; a bad value is reported
+    and left empty."""
+    try:
+        number = count_value(value, name, hidden=-1)
+        return None if number == -1 else number
+    except ValueError as exc:
+        problems.append(f"{where}: {exc}; stored as unknown.")
+        return None
+
+
+def _tag_list(value: object) -> list[str]:
+    """Hashtags from a list of tags or from one string of them ("#sun #sea", "sun, sea")."""
+    if isinstance(value, str):
+        items: list[object] = re.findall(r"[^\s,#]+", value)
+    elif isinstance(value, list):
+        items = value
+    else:
+        items = []
+    return sorted({str(t).strip().lstrip("#").lower() for t in items if str(t).strip("# ")})
 
 
 @dataclass
@@ -30,6 +115,7 @@ class ImportReport:
     by_format: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     bad_arguments: list[str] = field(default_factory=list)
+    duplicates: int = 0
 
     def to_dict(self) -> dict:
         return {
@@ -39,6 +125,7 @@ class ImportReport:
             "accounts": self.accounts,
             "posts_with_image": self.with_image,
             "by_format": self.by_format,
+            "duplicates": self.duplicates,
             "problems": self.problems + self.bad_arguments,
         }
 
@@ -59,12 +146,21 @@ def _attach_image(post: Post, path: Path, problems: list[str]) -> None:
 
 
 def _read_json(path: Path) -> object:
+    """Parse a .json or .json.xz file, refusing anything that expands past MAX_JSON_BYTES."""
+    limit = f"{MAX_JSON_BYTES // 2**20} MiB"
     try:
-        if path.name.endswith(".xz"):
-            with lzma.open(path, "rt", encoding="utf-8") as f:
-                return json.load(f)
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        if path.name.lower().endswith(".xz"):
+            with lzma.open(path, "rb") as f:
+                raw = f.read(MAX_JSON_BYTES + 1)
+        elif path.stat().st_size > MAX_JSON_BYTES:
+            raise ImagionError(f"{path}: larger than {limit}; not a post or profile file (skipped).")
+        else:
+            raw = path.read_bytes()
+        if len(raw) > MAX_JSON_BYTES:
+            raise ImagionError(f"{path}: expands to more than {limit}; not a post or profile file (skipped).")
+        return json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ImagionError(f"{path}: JSON nested too deeply to be a post (skipped).") from None
     except (lzma.LZMAError, EOFError) as exc:
         raise ImagionError(f"{path}: damaged or truncated .xz file ({exc}).") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -91,11 +187,8 @@ def _find_sibling(folder: Path, stem: str) -> tuple[Path | None, bool]:
     return None, False
 
 
-def _int(value: object) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None
+def _refuse(where: str, exc: ValueError) -> ImagionError:
+    return ImagionError(f"{where}: {exc}; post skipped.")
 
 
 def parse_instaloader(path: Path, data: dict, problems: list[str]) -> Post:
@@ -108,7 +201,11 @@ def parse_instaloader(path: Path, data: dict, problems: list[str]) -> Post:
     like = (node.get("edge_media_preview_like") or {}).get("count")
     if like is None:
         like = (node.get("edge_liked_by") or {}).get("count")
-    likes = _int(like)
+    try:
+        likes = count_value(like, "likes", hidden=-1)
+        posted_at = time_value(node.get("taken_at_timestamp"), "taken_at_timestamp")
+    except ValueError as exc:
+        raise _refuse(str(path), exc) from None
     owner = node.get("owner") or {}
     account = owner.get("username") or path.parent.name
     stem = _stem(path)
@@ -118,23 +215,25 @@ def parse_instaloader(path: Path, data: dict, problems: list[str]) -> Post:
     if caption is None and txt.is_file():
         caption = txt.read_text(encoding="utf-8", errors="replace")
     is_video = bool(node.get("is_video")) or node.get("__typename") == "GraphVideo"
+    where = str(path)
     post = Post(
-        account=account,
+        account=str(account),
         post_id=str(node["shortcode"]),
         source=str(path.resolve()),
         source_format="instaloader",
-        likes=likes,
+        likes=likes if likes is not None and likes >= 0 else None,
         likes_hidden=likes is None or likes < 0,
-        comments=_int((node.get("edge_media_to_comment") or {}).get("count")),
-        posted_at=_int(node.get("taken_at_timestamp")),
-        followers=_int((owner.get("edge_followed_by") or {}).get("count")),
+        comments=_optional_count((node.get("edge_media_to_comment") or {}).get("count"), "comments", where, problems),
+        posted_at=posted_at,
+        followers=_optional_count((owner.get("edge_followed_by") or {}).get("count"), "followers", where, problems),
         owner_id=str(owner["id"]) if owner.get("id") else None,
-        caption=caption,
-        alt_text=node.get("accessibility_caption"),
-        tags=json.dumps(_hashtags(caption)),
+        caption=caption if isinstance(caption, str) else None,
+        alt_text=node.get("accessibility_caption") if isinstance(node.get("accessibility_caption"), str) else None,
+        tags=json.dumps(_hashtags(caption if isinstance(caption, str) else None)),
         is_video=is_video,
         is_carousel=node.get("__typename") == "GraphSidecar",
-    )
+        extra={"where": where},
+    )  # fmt: skip
     if is_video:
         return post
     image, carousel = _find_sibling(path.parent, stem)
@@ -149,46 +248,40 @@ def parse_instaloader(path: Path, data: dict, problems: list[str]) -> Post:
     return post
 
 
-def _iso_to_unix(text: str) -> int | None:
-    text = text.strip()
-    if not text:
-        return None
-    if re.fullmatch(r"-?\d+(\.\d+)?", text):
-        return int(float(text))
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp())
-
-
 def parse_profilecrawl(path: Path, data: dict, problems: list[str]) -> list[Post]:
     account = str(data.get("alias") or path.stem)
-    followers = _int(data.get("numberFollowers"))
+    followers = _optional_count(data.get("numberFollowers"), "numberFollowers", str(path), problems)
     source = str(path.resolve())
     posts: list[Post] = []
     for i, item in enumerate(data.get("posts") or []):
         if not isinstance(item, dict):
             problems.append(f"{path}: post #{i} is not an object; skipped.")
             continue
-        m = SHORTCODE.search(item.get("url") or "")
-        likes = _int(item.get("numberLikes"))
+        m = SHORTCODE.search(str(item.get("url") or ""))
+        post_id = m.group(1) if m else str(item.get("filename") or i)
+        where = f"{path}: post #{i} ({post_id})"
+        try:
+            likes = count_value(item.get("numberLikes"), "numberLikes", hidden=-1)
+            # the crawler writes 1970-01-01 when it did not know the date
+            posted_at = time_value(item.get("date"), "date") or None
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}; post skipped.")
+            continue
+        caption = item.get("description")
         post = Post(
             account=account,
-            post_id=m.group(1) if m else str(item.get("filename") or i),
+            post_id=post_id,
             source=source,
             source_format="profilecrawl",
-            likes=likes,
+            likes=likes if likes is not None and likes >= 0 else None,
             likes_hidden=likes is None or likes < 0,
-            # the crawler writes 1970-01-01 when it did not know the date
-            posted_at=_iso_to_unix(str(item.get("date") or "")) or None,
+            posted_at=posted_at,
             followers=followers,
-            caption=item.get("description"),
-            tags=json.dumps(sorted({str(t).lstrip("#").lower() for t in item.get("tags") or []})),
+            caption=caption if isinstance(caption, str) else None,
+            tags=json.dumps(_tag_list(item.get("tags"))),
             is_video=bool(item.get("isVideo")),
             is_carousel=bool(item.get("multipleImage")),
+            extra={"where": where},
         )
         filename = item.get("filename")
         if isinstance(filename, list):  # carousels list every slide: use the first
@@ -204,55 +297,87 @@ def parse_profilecrawl(path: Path, data: dict, problems: list[str]) -> list[Post
     return posts
 
 
-def parse_csv(path: Path, problems: list[str]) -> list[Post]:
+def _csv_rows(path: Path, problems: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) of a CSV manifest; malformed rows are reported and skipped."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            header = [h.strip() for h in reader.fieldnames or []]
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
             missing = [c for c in CSV_REQUIRED if c not in header]
             if missing:
                 raise ImagionError(
                     f"{path}: CSV lacks column(s) {', '.join(missing)} "
                     f"(needs {', '.join(CSV_REQUIRED)}; optional followers, caption, post_id)."
                 )
-            rows = list(reader)
+            errors = 0
+            while errors <= MAX_CSV_ERRORS:
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    errors += 1
+                    problems.append(f"{path}:{reader.line_num}: malformed CSV ({exc}); row skipped.")
+                    continue
+                if not any(c.strip() for c in cells):
+                    continue
+                if len(cells) != len(header):
+                    errors += 1
+                    problems.append(f"{path}:{reader.line_num}: {len(cells)} fields where the header has "
+                                    f"{len(header)} (an unquoted comma?); row skipped.")  # fmt: skip
+                    continue
+                yield reader.line_num, dict(zip(header, (c.strip() for c in cells), strict=True))
+            problems.append(f"{path}: more than {MAX_CSV_ERRORS} malformed rows; the rest of the file is skipped.")
     except UnicodeDecodeError as exc:
         raise ImagionError(f"{path}: not a UTF-8 CSV file ({exc}).") from exc
+
+
+def _csv_post(path: Path, where: str, row: dict[str, str], problems: list[str]) -> Post | None:
+    if not row["account"] or not row["image"]:
+        problems.append(f"{where}: empty account or image; row skipped.")
+        return None
+    try:
+        likes = count_value(row["likes"], "likes")
+        if likes is None:
+            raise ValueError("likes is empty")
+    except ValueError as exc:
+        problems.append(f"{where}: {exc}; row skipped.")
+        return None
+    try:
+        posted_at = time_value(row["posted_at"])
+    except ValueError as exc:
+        if "out of range" in str(exc):
+            problems.append(f"{where}: {exc}; row skipped.")
+            return None
+        problems.append(f"{where}: posted_at {row['posted_at']!r} is not a date; kept empty.")
+        posted_at = None
+    return Post(
+        account=row["account"],
+        post_id=row.get("post_id") or row["image"],
+        source=str(path.resolve()),
+        source_format="csv",
+        likes=likes,
+        likes_hidden=False,
+        posted_at=posted_at,
+        followers=_optional_count(row.get("followers"), "followers", where, problems),
+        caption=row.get("caption") or None,
+        tags=json.dumps(_hashtags(row.get("caption"))),
+        extra={"where": where},
+    )
+
+
+def parse_csv(path: Path, problems: list[str]) -> list[Post]:
     posts = []
-    source = str(path.resolve())
-    for line, raw in enumerate(rows, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
-        where = f"{path}:{line}"
-        if not row["account"] or not row["image"]:
-            problems.append(f"{where}: empty account or image; row skipped.")
-            continue
-        try:
-            likes = int(float(row["likes"]))
-        except ValueError:
-            problems.append(f"{where}: likes {row['likes']!r} is not a number; row skipped.")
-            continue
-        posted_at = _iso_to_unix(row["posted_at"])
-        if posted_at is None and row["posted_at"]:
-            problems.append(f"{where}: posted_at {row['posted_at']!r} is not a date; kept empty.")
-        post = Post(
-            account=row["account"],
-            post_id=row.get("post_id") or row["image"],
-            source=source,
-            source_format="csv",
-            likes=likes,
-            likes_hidden=likes < 0,
-            posted_at=posted_at,
-            followers=_int(row.get("followers") or None),
-            caption=row.get("caption") or None,
-            tags=json.dumps(_hashtags(row.get("caption"))),
-        )
-        _attach_image(post, (path.parent / row["image"]), problems)
-        posts.append(post)
+    for line, row in _csv_rows(path, problems):
+        post = _csv_post(path, f"{path}:{line}", row, problems)
+        if post is not None:
+            _attach_image(post, (path.parent / row["image"]), problems)
+            posts.append(post)
     return posts
 
 
 def _is_metadata(path: Path) -> bool:
-    return path.name.endswith((".json", ".json.xz")) and not path.name.startswith(".")
+    return path.name.lower().endswith((".json", ".json.xz")) and not path.name.startswith(".")
 
 
 def _read_source_file(path: Path, problems: list[str]) -> Iterator[Post]:
@@ -279,7 +404,7 @@ def discover(sources: list[str | Path], report: ImportReport) -> list[Path]:
             files.append(p)
         elif p.is_dir():
             found = sorted(
-                q for q in p.rglob("*") if q.is_file() and (_is_metadata(q) or q.suffix == ".csv")
+                q for q in p.rglob("*") if q.is_file() and (_is_metadata(q) or q.suffix.lower() == ".csv")
             )
             if not found:
                 report.problems.append(
@@ -304,7 +429,15 @@ def import_sources(
     for i, path in enumerate(files):
         try:
             for post in _read_source_file(path, report.problems):
-                posts[(post.account, post.post_id)] = post
+                key = (post.account, post.post_id)
+                if key in posts:
+                    report.duplicates += 1
+                    if report.duplicates <= MAX_DUPLICATES_SHOWN:
+                        report.problems.append(
+                            f"{post.extra.get('where', path)}: post {post.account}/{post.post_id} "
+                            f"also read from {posts[key].extra.get('where')}; the later one is kept."
+                        )
+                posts[key] = post
                 report.by_format[post.source_format] = (
                     report.by_format.get(post.source_format, 0) + 1
                 )
@@ -314,6 +447,9 @@ def import_sources(
             report.problems.append(f"{path}: unexpected structure, file skipped ({exc!r}).")
         if progress:
             progress(i + 1, len(files))
+    if report.duplicates > MAX_DUPLICATES_SHOWN:
+        report.problems.append(f"{report.duplicates:,} duplicate posts in all (the first "
+                               f"{MAX_DUPLICATES_SHOWN} are listed); the later one of each is kept.")  # fmt: skip
     if posts:
         report.inserted, report.updated = catalog.upsert_posts(posts.values())
     report.posts = len(posts)

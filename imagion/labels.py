@@ -167,6 +167,21 @@ def pending(catalog: Catalog, provider: Provider, refresh: bool = False) -> list
     return [(k, r) for k, r in items if k not in done]
 
 
+def store_labels(catalog: Catalog, provider: Provider, keyed: dict[str, list[tuple[str, float]]]) -> None:
+    """Save the labels of some items (and mark them labelled) in one transaction."""
+    with catalog.transaction() as db:
+        for key, labels in keyed.items():
+            db.execute("DELETE FROM labels WHERE item=? AND provider=?", (key, str(provider)))
+            db.executemany(
+                "INSERT OR REPLACE INTO labels (item, provider, label, confidence) VALUES (?, ?, ?, ?)",
+                [(key, str(provider), label, conf) for label, conf in labels],
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO labelled (item, provider) VALUES (?, ?)",
+                (key, str(provider)),
+            )
+
+
 def label_catalog(
     catalog: Catalog,
     provider: Provider,
@@ -175,8 +190,12 @@ def label_catalog(
     client: Any = None,
     cache_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    concurrency: int | None = None,
 ) -> dict:
-    """Label what is not labelled yet (or everything with refresh); returns a summary."""
+    """Label what is not labelled yet (or everything with refresh); returns a summary.
+
+    Cloud Vision labels are saved batch by batch as each request returns, so an error or Ctrl-C
+    keeps every label already paid for and the next run continues with the rest."""
     every = label_items(catalog, provider)
     done = set() if refresh else labelled_items(catalog, provider)
     todo = [(k, r) for k, r in every if k not in done]
@@ -196,24 +215,17 @@ def label_catalog(
             [r.image for _, r in todo], [k for k, _ in todo], cache_dir, progress
         )
     elif todo and provider == Provider.google:
-        from imagion.vision import label_images
+        from imagion.vision import DEFAULT_CONCURRENCY, label_images
+
+        def save(batch: dict[int, list[tuple[str, float]]]) -> None:
+            store_labels(catalog, provider, {todo[i][0]: labels for i, labels in batch.items()})
 
         results, problems = label_images(
-            [r.image for _, r in todo], client=client, progress=progress
-        )
-    with catalog.transaction() as db:
-        for i, (key, _) in enumerate(todo):
-            if i not in results:
-                continue
-            db.execute("DELETE FROM labels WHERE item=? AND provider=?", (key, str(provider)))
-            db.executemany(
-                "INSERT OR REPLACE INTO labels (item, provider, label, confidence) VALUES (?, ?, ?, ?)",
-                [(key, str(provider), label, conf) for label, conf in results[i]],
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO labelled (item, provider) VALUES (?, ?)",
-                (key, str(provider)),
-            )
+            [r.image for _, r in todo], client=client, progress=progress, on_batch=save,
+            concurrency=concurrency or DEFAULT_CONCURRENCY,
+        )  # fmt: skip
+    if provider != Provider.google:
+        store_labels(catalog, provider, {todo[i][0]: labels for i, labels in results.items()})
     return {
         "provider": str(provider),
         "labelled": len(results),

@@ -11,8 +11,6 @@ Every model carries ``.arch``, ``.config`` and ``.preprocess`` so nobody repeats
 from __future__ import annotations
 
 import importlib
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from torch import nn
 
 from imagion import __version__
 from imagion.errors import ImagionError
+from imagion.files import atomic_path
 from imagion.paths import bundled_model_path  # noqa: F401  (re-exported)
 from imagion.spec import Calibration, Preprocess
 
@@ -213,18 +212,8 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
     """Write atomically: a temporary file in the same folder, then rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -258,7 +247,37 @@ def read_checkpoint(path: str | Path) -> dict:
         raise ImagionError(f"{path}: not an imagion checkpoint ({type(exc).__name__}).") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ImagionError(f"{path}: not an imagion checkpoint (no '{CHECKPOINT_FORMAT}' header).")
+    validate_checkpoint(ckpt, path)
     return ckpt
+
+
+def validate_checkpoint(ckpt: dict, path: Path) -> None:
+    """Check what a checkpoint describes before anything is built from it."""
+    arch = ckpt.get("arch")
+    if not isinstance(arch, str) or arch not in REGISTRY:
+        raise ImagionError(f"{path}: unknown architecture {arch!r} (known: {', '.join(REGISTRY)}).")
+    config = ckpt.get("config", {})
+    if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+        raise ImagionError(f"{path}: its model config is not a mapping of options.")
+    try:
+        pre = Preprocess.from_dict(ckpt.get("preprocess"))
+        if ckpt.get("calibration") is not None:
+            Calibration.from_dict(ckpt["calibration"])
+    except (ValueError, TypeError) as exc:
+        raise ImagionError(f"{path}: damaged checkpoint ({exc}).") from None
+    try:
+        expected = REGISTRY[arch].preprocess(config).size
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ImagionError(f"{path}: its model config does not fit {arch} ({exc}).") from None
+    if expected != pre.size:
+        raise ImagionError(f"{path}: input size {pre.size} does not match its {arch} config ({expected}).")
+    state = ckpt.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ImagionError(f"{path}: damaged checkpoint (no weights).")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ImagionError(f"{path}: weights {', '.join(bad[:3])} are not finite (NaN or inf): the "
+                           "training diverged; retrain with a lower --lr.")  # fmt: skip
 
 
 @dataclass
@@ -278,7 +297,10 @@ def model_from_checkpoint(ckpt: dict, path: Path, expect_arch: str | None = None
     arch = ckpt.get("arch")
     if expect_arch and arch != expect_arch:
         raise ImagionError(f"{path}: checkpoint is a {arch!r} model, not {expect_arch!r}.")
-    model = build_model(arch, **ckpt.get("config", {}))
+    try:
+        model = build_model(arch, **ckpt.get("config", {}))
+    except TypeError as exc:
+        raise ImagionError(f"{path}: its model config does not fit {arch} ({exc}).") from None
     strict = ckpt.get("state_scope") == "full"
     try:
         missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=strict)
@@ -302,7 +324,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
     return LoadedModel(
         model=model,
         preprocess=Preprocess.from_dict(ckpt["preprocess"]),
-        calibration=Calibration(cal["raw_quantiles"], cal.get("pair_scale", 1.0)),
+        calibration=Calibration.from_dict(cal),
         meta=meta,
         path=path,
     )

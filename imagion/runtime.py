@@ -117,7 +117,7 @@ def _onnx_engine(ort: Any, ckpt: Path, cache: Path) -> Engine:
         str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"]
     )
     pre = Preprocess.from_dict(meta["preprocess"])
-    cal = meta["calibration"]
+    cal = Calibration.from_dict(meta["calibration"])
     labeler = None
     if meta["features"]:
         from imagion.labels import ImageNetLabeler
@@ -130,7 +130,7 @@ def _onnx_engine(ort: Any, ckpt: Path, cache: Path) -> Engine:
         return outs[0].reshape(-1), (outs[1] if want_features and len(outs) > 1 else None)
 
     arch = meta["arch"]
-    return Engine(ckpt, arch, pre, Calibration(cal["raw_quantiles"], cal.get("pair_scale", 1.0)), forward,
+    return Engine(ckpt, arch, pre, cal, forward,
                   labeler, "onnxruntime", batch_size=16 if arch.startswith("effnet") else 32)  # fmt: skip
 
 

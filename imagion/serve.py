@@ -23,6 +23,7 @@ from typing import Any
 from PIL import Image
 
 from imagion.errors import ImagionError
+from imagion.images import to_rgb
 from imagion.rank import Ranked, score_files
 from imagion.runtime import open_engine
 
@@ -59,7 +60,7 @@ def _thumbnail(data: bytes) -> str:
     try:
         im = Image.open(io.BytesIO(data))
         im.draft("RGB", (256, 256))
-        im = im.convert("RGB")
+        im = to_rgb(im)
         im.thumbnail((256, 256))
         buf = io.BytesIO()
         im.save(buf, format="JPEG", quality=80)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     import torch
+
+MIN_SIZE, MAX_SIZE = 16, 1024  # input sizes a checkpoint may ask for
 
 
 @dataclass(frozen=True)
@@ -23,8 +26,17 @@ class Preprocess:
         return {"crop": "center-square", "resize": "bilinear"} | asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> Preprocess:
-        return cls(size=int(d["size"]), mean=tuple(d["mean"]), std=tuple(d["std"]))
+    def from_dict(cls, d: object) -> Preprocess:
+        """From a checkpoint's dict, checked: ValueError names what is wrong."""
+        if not isinstance(d, dict):
+            raise ValueError("preprocess is not a mapping")
+        size = d.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or not MIN_SIZE <= size <= MAX_SIZE:
+            raise ValueError(f"input size {size!r} is not a whole number from {MIN_SIZE} to {MAX_SIZE}")
+        mean, std = _triple(d.get("mean"), "mean"), _triple(d.get("std"), "std")
+        if min(std) <= 0:
+            raise ValueError("preprocess std must be positive")
+        return cls(size=size, mean=mean, std=std)
 
     def normalize_np(self, x_uint8: np.ndarray) -> np.ndarray:
         """N×H×W×3 uint8 → N×3×H×W float32, normalized (for ONNX Runtime)."""
@@ -43,8 +55,33 @@ class Preprocess:
         return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
+def _triple(value: object, name: str) -> tuple[float, float, float]:
+    if not isinstance(value, list | tuple) or len(value) != 3:
+        raise ValueError(f"preprocess {name} is not 3 numbers")
+    out = tuple(float(v) for v in value)
+    if not all(math.isfinite(v) for v in out):
+        raise ValueError(f"preprocess {name} is not finite")
+    return out  # type: ignore[return-value]
+
+
 class Calibration:
     """Raw model outputs → 0–10 by the percentile of the training posts' outputs."""
+
+    @classmethod
+    def from_dict(cls, d: object) -> Calibration:
+        """From a checkpoint's dict, checked: ValueError names what is wrong."""
+        if not isinstance(d, dict):
+            raise ValueError("calibration is not a mapping")
+        q = d.get("raw_quantiles")
+        if not isinstance(q, list) or len(q) < 2:
+            raise ValueError("calibration has no raw_quantiles (at least 2 numbers)")
+        arr = np.asarray(q, dtype=np.float64)
+        if not np.isfinite(arr).all() or np.any(np.diff(arr) < 0):
+            raise ValueError("calibration quantiles are not finite and increasing")
+        scale = d.get("pair_scale", 1.0)
+        if not isinstance(scale, int | float) or not math.isfinite(scale) or scale <= 0:
+            raise ValueError(f"calibration pair_scale {scale!r} is not a positive number")
+        return cls(arr.tolist(), float(scale))
 
     def __init__(self, quantiles: list[float], pair_scale: float = 1.0) -> None:
         self.q = np.asarray(quantiles, dtype=np.float64)

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from imagion.catalog import Catalog
 from imagion.data import compute_features, load_images, split_accounts, training_frame
 from imagion.errors import ImagionError
+from imagion.files import atomic_path, remove_stale_temporaries, writable_folder
 from imagion.model import (
     Calibration,
     build_model,
@@ -139,6 +140,14 @@ def train(catalog_path: Path, opts: TrainOptions, progress: Callable[[str, int, 
     if opts.epochs < 1 or opts.batch_size < 1 or opts.lr <= 0:
         raise ImagionError("--epochs and --batch-size must be ≥ 1 and --lr > 0.")
     out = Path(opts.out)
+    if rank == 0:
+        writable_folder(out, "--out")
+        for name in ("best.pt", "last.pt") if out.exists() else ():
+            if (out / name).is_dir():
+                raise ImagionError(f"--out {out}: {name} is a folder; choose another --out.")
+        removed = remove_stale_temporaries(out)
+        if removed:
+            log(f"removed {removed} temporary file(s) left in {out} by an interrupted run")
     resume_state = None
     if opts.resume:
         last = out / "last.pt"
@@ -354,9 +363,7 @@ def train(catalog_path: Path, opts: TrainOptions, progress: Callable[[str, int, 
 
 def _write_metrics(path: Path, history: list[dict]) -> None:
     keys = ["epoch", "train_loss", "val_loss", "val_pairwise_accuracy", "images_per_s"]
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
         w.writeheader()
         w.writerows(history)
-    os.replace(tmp, path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,9 +23,23 @@ out = Console(soft_wrap=True)  # results
 err = Console(stderr=True, soft_wrap=True)  # progress, logs, problems
 
 
+def json_safe(data: Any) -> Any:
+    """`data` with every NaN or infinite float replaced by null (JSON has no NaN)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [json_safe(v) for v in data]
+    if hasattr(data, "item") and callable(data.item) and getattr(data, "ndim", 1) == 0:
+        return json_safe(data.item())  # numpy scalars
+    return data
+
+
 def emit_json(data: Any) -> None:
-    """Write JSON results to stdout (never through Rich, which would wrap lines)."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    """Write JSON results to stdout (never through Rich, which would wrap lines); strict JSON:
+    a NaN or infinity becomes null."""
+    sys.stdout.write(json.dumps(json_safe(data), indent=2, default=str, allow_nan=False) + "\n")
     sys.stdout.flush()
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 
 from imagion.catalog import Catalog, Post
 from imagion.cli import app
+from imagion.errors import ImagionError
 from imagion.importers import import_sources
 from tests.conftest import (
     dataset,
@@ -201,7 +202,7 @@ def test_catalog_write_is_all_or_nothing(small_ig, catalog_path):
     posts.append(
         Post(account="new", post_id="bad", source="x", source_format="csv", likes=object())
     )
-    with pytest.raises(sqlite3.Error):
+    with pytest.raises(ImagionError, match="catalog database error"):
         cat.upsert_posts(posts)
     after = cat.frame()
     assert len(after) == len(before) == 6 and after.equals(before)

@@ -212,3 +212,67 @@ def test_shipped_imagenet_names_match_torchvision():
     assert imagenet_names() == [
         n.lower() for n in ResNet50_Weights.IMAGENET1K_V2.meta["categories"]
     ]
+
+
+class FailingVision(FakeVision):
+    """Answers requests until call number `fail_at`, which raises `exc`."""
+
+    def __init__(self, fail_at: int, exc: BaseException) -> None:
+        super().__init__()
+        self.fail_at, self.exc = fail_at, exc
+        self.answered = 0
+
+    def batch_annotate_images(self, requests, **kwargs):
+        call = len(self.calls)
+        self.calls.append(list(requests))
+        if call == self.fail_at:
+            raise self.exc
+        self.answered += len(requests)
+        return response(len(requests))
+
+
+def _labelled(db) -> int:
+    with Catalog(db) as cat:
+        return cat.db.execute("SELECT COUNT(*) FROM labelled WHERE provider='google'").fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def many_images(tmp_path_factory):
+    """A scored catalog of 70 distinct images: 5 Cloud Vision batches (16, 16, 16, 16, 6)."""
+    return scored_catalog(tmp_path_factory.mktemp("many"), 7, 10)
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+@pytest.mark.parametrize("fail_at", [0, 2, 4])
+@pytest.mark.parametrize(
+    "exc", [KeyboardInterrupt(), gexc.PermissionDenied("quota"), ConnectionError("reset")],
+    ids=["ctrl-c", "refused", "network"],
+)
+def test_interrupted_cloud_vision_run_keeps_every_paid_label(many_images, tmp_path, fail_at, concurrency, exc):
+    db = tmp_path / "c.db"
+    db.write_bytes(many_images.read_bytes())
+    client = FailingVision(fail_at, exc)
+    with Catalog(db) as cat:
+        expected = KeyboardInterrupt if isinstance(exc, KeyboardInterrupt) else ImagionError
+        with pytest.raises(expected):
+            label_catalog(cat, Provider.google, client=client, concurrency=concurrency)
+    saved = _labelled(db)
+    assert saved == client.answered  # every returned batch was saved
+    assert saved >= 16 * fail_at // concurrency * (concurrency == 1)
+    # the next run pays only for the rest
+    again = FakeVision()
+    with Catalog(db) as cat:
+        summary = label_catalog(cat, Provider.google, client=again, concurrency=concurrency)
+    assert sum(len(c) for c in again.calls) == 70 - saved == summary["labelled"]
+    assert _labelled(db) == 70
+
+
+def test_labels_command_shows_progress_of_paid_work(many_images, tmp_path, runner, monkeypatch):
+    db = tmp_path / "c.db"
+    db.write_bytes(many_images.read_bytes())
+    with Catalog(db) as cat, pytest.raises(KeyboardInterrupt):
+        label_catalog(cat, Provider.google, client=FailingVision(2, KeyboardInterrupt()), concurrency=1)
+    monkeypatch.setattr(vis, "make_client", lambda: FakeVision())
+    res = runner.invoke(app, ["labels", "--catalog", str(db), "-p", "google", "--yes", "--concurrency", "2"])
+    assert res.exit_code == 0, res.output
+    assert "32 already labelled, 38 to go" in res.stderr and "~$0.06" in res.stderr

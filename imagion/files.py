@@ -1,0 +1,72 @@
+"""Writing files safely: atomic replacement, output folders checked before the work starts, and
+the clean-up of temporary files that a killed process left behind."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from imagion.errors import ImagionError
+
+TMP_SUFFIX = ".imagion-tmp"
+STALE_AFTER_S = 300.0  # a temporary file this old belongs to no live writer
+
+
+def writable_folder(folder: str | os.PathLike, option: str) -> Path:
+    """Create `folder` if needed and prove it takes a file; ImagionError names the option."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except FileExistsError:
+        raise ImagionError(f"{option} {folder}: is a file, not a folder.") from None
+    except OSError as exc:
+        raise ImagionError(f"{option} {folder}: cannot write there ({exc.strerror}).") from None
+    return folder
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside `path`, renamed onto it when the block succeeds and removed
+    when it fails: readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; these are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = STALE_AFTER_S) -> int:
+    """Delete temporary files of atomic writes (killed with -9 mid-write); returns how many."""
+    removed = 0
+    now = time.time()
+    for tmp in Path(folder).glob(f".*{TMP_SUFFIX}"):
+        try:
+            if now - tmp.stat().st_mtime > older_than_s:
+                tmp.unlink()
+                removed += 1
+        except OSError:
+            pass
+    return removed
