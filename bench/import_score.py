@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imagion.score import score_frame
+from imagion.catalog.scoring import score_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -29,7 +29,8 @@ LOOP = r"""
 import sys, torch
 from pathlib import Path
 from PIL import Image
-from imagion.model import read_checkpoint, model_from_checkpoint, Preprocess
+from imagion.models.checkpoints import read_checkpoint, model_from_checkpoint
+from imagion.models.transforms import Preprocess
 path, folder = sys.argv[1], Path(sys.argv[2])
 ckpt = read_checkpoint(path)
 model = model_from_checkpoint(ckpt, Path(path)).eval()
@@ -71,13 +72,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=200)
     args = ap.parse_args()
-    from imagion.model import (
-        Calibration,
-        build_model,
-        bundled_model_path,
-        checkpoint_payload,
-        save_checkpoint,
-    )
+    from imagion.models.checkpoints import checkpoint_payload, save_checkpoint
+    from imagion.models.registry import build_model
+    from imagion.models.transforms import Calibration
+    from imagion.settings import bundled_model_path
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "photos"

@@ -15,7 +15,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from imagion.model import build_model
+from imagion.models.registry import build_model
+from imagion.settings import pick_device
 
 SEED_RUN_IMAGES = 120 * 12_000
 SEED_RUN_HOURS = 30.0
@@ -27,18 +28,20 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--arch", default="seed-cnn", help="seed-cnn, or effnet-lite0 (trained end to end)")
     args = ap.parse_args()
-    dev = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if args.device == "auto" else args.device))  # fmt: skip
+    dev = pick_device(args.device)
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-    model = build_model("seed-cnn").to(dev).to(memory_format=torch.channels_last)
+    config = {"finetune": True} if args.arch.startswith("effnet") else {}
+    model = build_model(args.arch, **config).to(dev).to(memory_format=torch.channels_last)
     pre = model.preprocess
+    size = pre.size
     step_model = torch.compile(model) if args.compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=dev.type == "cuda")
     n = max(args.batch_size * 8, 4096)
-    data = torch.randint(0, 256, (n, 100, 100, 3), dtype=torch.uint8, device=dev)
+    data = torch.randint(0, 256, (n, size, size, 3), dtype=torch.uint8, device=dev)
     target = torch.rand(n, device=dev) * 10
     amp = dev.type == "cuda"
 
@@ -71,7 +74,9 @@ def main() -> None:
         else f"CPU ({torch.get_num_threads()} threads)"
     )
     print(f"device {name}, batch {args.batch_size}, compile {args.compile}")
-    print(f"seed-cnn training: {rate:,.0f} images/s")
+    print(f"{args.arch} training: {rate:,.0f} images/s")
+    if args.arch != "seed-cnn":
+        return
     secs = SEED_RUN_IMAGES / rate
     print(f"the seed's run (120 epochs × 12,000 images): {secs:,.0f} s = {secs / 3600:.2f} h "
           f"(seed: {SEED_RUN_HOURS:.0f} h on a P100 → {SEED_RUN_HOURS * 3600 / secs:,.0f}× faster)")  # fmt: skip

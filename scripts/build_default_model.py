@@ -28,7 +28,8 @@ def imagion(*args: str) -> str:
 
 
 def main() -> None:
-    from imagion.model import bundled_model_path, read_checkpoint, save_checkpoint
+    from imagion.models.checkpoints import read_checkpoint, save_checkpoint
+    from imagion.settings import bundled_model_path
 
     datasets = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "datasets"
     source = datasets / "ig-celeb12"

@@ -111,9 +111,9 @@ def catalog_path(tmp_path: Path) -> Path:
 
 def scored_catalog(root: Path, accounts: int, posts: int, seed: int = 0) -> Path:
     """An imported and scored catalog of generated posts (brightness grows with likes)."""
-    from imagion.catalog import Catalog
-    from imagion.importers import import_sources
-    from imagion.score import score_catalog
+    from imagion.catalog.importers import import_sources
+    from imagion.catalog.scoring import score_catalog
+    from imagion.catalog.store import Catalog
 
     rng = np.random.default_rng(seed)
     likes = {f"a{k}": [int(x) for x in rng.permutation(posts) * 10 + 5] for k in range(accounts)}
@@ -127,7 +127,8 @@ def scored_catalog(root: Path, accounts: int, posts: int, seed: int = 0) -> Path
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory) -> tuple[Path, Path]:
     """(catalog, checkpoint): a frozen-EfficientNet head trained on generated brightness data."""
-    from imagion.train import TrainOptions, train
+    from imagion.training.loop import train
+    from imagion.training.options import TrainOptions
 
     root = tmp_path_factory.mktemp("trained")
     db = scored_catalog(root, 6, 8, seed=5)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagion.catalog import Catalog
+from imagion.catalog.importers import count_value, import_sources, time_value
+from imagion.catalog.store import Catalog
 from imagion.cli import app
 from imagion.images import find_images, load_square
-from imagion.importers import count_value, import_sources, time_value
 from tests.conftest import instaloader_node, write_image, write_instaloader_post
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from imagion import catalog as catalog_mod
-from imagion.catalog import APPLICATION_ID, SCHEMA_V1, SCHEMA_VERSION, Catalog, Post
+from imagion.catalog import store as catalog_mod
+from imagion.catalog.importers import import_sources
+from imagion.catalog.store import APPLICATION_ID, SCHEMA_V1, SCHEMA_VERSION, Catalog, Post
 from imagion.cli import app
 from imagion.errors import ImagionError
-from imagion.importers import import_sources
 from tests.conftest import scored_catalog
 
 

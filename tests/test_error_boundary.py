@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from imagion.cli import app
+from imagion.cli.console import emit_json
 from imagion.files import TMP_SUFFIX
-from imagion.model import read_checkpoint
-from imagion.ui import emit_json
+from imagion.models.checkpoints import read_checkpoint
 from tests.conftest import write_image
 
 

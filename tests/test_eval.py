@@ -10,7 +10,8 @@ import pytest
 
 from imagion.cli import app
 from imagion.errors import ImagionError
-from imagion.evaluate import bootstrap_ci, cv_folds, evaluate
+from imagion.evaluation.metrics import bootstrap_ci, evaluate
+from imagion.evaluation.protocols import cv_folds
 
 
 def _frame(accounts: int = 10, posts: int = 8, seed: int = 0) -> pd.DataFrame:
@@ -129,10 +130,11 @@ def test_cli_eval_cv(runner, tmp_path, monkeypatch):
 
 def test_real_cv_reproduces_the_bundled_model_card(runner, tmp_path):
     """The README's cross-validated figure comes out of `imagion eval --cv` on ig-celeb12."""
-    from imagion.catalog import Catalog
-    from imagion.importers import import_sources
-    from imagion.model import bundled_model_path, read_checkpoint
-    from imagion.score import score_catalog
+    from imagion.catalog.importers import import_sources
+    from imagion.catalog.scoring import score_catalog
+    from imagion.catalog.store import Catalog
+    from imagion.models.checkpoints import read_checkpoint
+    from imagion.settings import bundled_model_path
     from tests.conftest import dataset
 
     root = dataset("ig-celeb12")

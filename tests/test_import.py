@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from imagion.catalog import Catalog, Post
+from imagion.catalog.importers import import_sources
+from imagion.catalog.store import Catalog, Post
 from imagion.cli import app
 from imagion.errors import ImagionError
-from imagion.importers import import_sources
 from tests.conftest import (
     dataset,
     instaloader_node,

@@ -9,13 +9,14 @@ import pytest
 from google.api_core import exceptions as gexc
 from google.cloud import vision
 
-from imagion import vision as vis
-from imagion.catalog import Catalog
+from imagion.catalog.store import Catalog
+from imagion.choices import Provider
 from imagion.cli import app
 from imagion.errors import ImagionError
-from imagion.labels import label_catalog, parse_alt_text, post_labels
-from imagion.options import Provider
-from imagion.suggest import label_stats, suggest
+from imagion.labels import cloud_vision as vis
+from imagion.labels.providers import parse_alt_text
+from imagion.labels.store import label_catalog, post_labels
+from imagion.labels.suggestions import label_stats, suggest
 from tests.conftest import dataset, scored_catalog, write_image
 
 # A response recorded in the shape the real API returns (BatchAnnotateImagesResponse JSON).
@@ -188,8 +189,8 @@ def test_lift_and_suggestion_on_known_data():
 def test_real_offline_labels(tmp_path):
     celeb = dataset("ig-celeb12")
     crawl = dataset("profilecrawl-978")
-    from imagion.importers import import_sources
-    from imagion.score import score_catalog
+    from imagion.catalog.importers import import_sources
+    from imagion.catalog.scoring import score_catalog
 
     for src, provs in (
         (crawl, [Provider.hashtags, Provider.instagram]),
@@ -207,7 +208,7 @@ def test_real_offline_labels(tmp_path):
 def test_shipped_imagenet_names_match_torchvision():
     from torchvision.models import ResNet50_Weights
 
-    from imagion.labels import imagenet_names
+    from imagion.labels.providers import imagenet_names
 
     assert imagenet_names() == [
         n.lower() for n in ResNet50_Weights.IMAGENET1K_V2.meta["categories"]

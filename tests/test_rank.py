@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from imagion.cli import app
-from imagion.model import bundled_model_path, load_checkpoint
-from imagion.rank import compare_images, rank_images
+from imagion.inference.rank import compare_images, rank_images
+from imagion.models.checkpoints import load_checkpoint
+from imagion.settings import bundled_model_path
 from tests.conftest import write_image
 
 
@@ -100,10 +101,12 @@ def test_bundled_model_loads_offline_with_complete_metadata(pictures):
 def test_onnx_and_torch_engines_agree(trained, pictures, tmp_path):
     import numpy as np
 
-    import imagion.runtime as rt
-    from imagion.model import Calibration, build_model, checkpoint_payload, save_checkpoint
-    from imagion.pipeline import run_files
-    from imagion.runtime import open_engine
+    import imagion.inference.engine as rt
+    from imagion.inference.decode import run_files
+    from imagion.inference.engine import open_engine
+    from imagion.models.checkpoints import checkpoint_payload, save_checkpoint
+    from imagion.models.registry import build_model
+    from imagion.models.transforms import Calibration
 
     _, ckpt = trained
     seed = tmp_path / "seed.pt"
@@ -133,7 +136,7 @@ def test_onnx_and_torch_engines_agree(trained, pictures, tmp_path):
 
 
 def test_without_onnxruntime_falls_back_to_torch(trained, pictures, monkeypatch):
-    import imagion.runtime as rt
+    import imagion.inference.engine as rt
 
     _, ckpt = trained
     monkeypatch.setattr(rt, "_onnxruntime", lambda: None)

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imagion.catalog import Catalog
+from imagion.catalog.importers import import_sources
+from imagion.catalog.scoring import Mapping, score_catalog, score_frame, standardize, to_score
+from imagion.catalog.store import Catalog
 from imagion.cli import app
-from imagion.importers import import_sources
-from imagion.score import Mapping, score_catalog, score_frame, standardize, to_score
 from tests.conftest import dataset
 
 

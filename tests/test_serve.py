@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from imagion.serve import MAX_FILES, make_server
+from imagion.inference.serve import MAX_FILES, make_server
 from tests.conftest import write_image
 
 

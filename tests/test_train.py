@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from imagion.catalog import Catalog
+from imagion.catalog.importers import import_sources
+from imagion.catalog.scoring import score_catalog
+from imagion.catalog.store import Catalog
 from imagion.cli import app
 from imagion.errors import ImagionError
-from imagion.importers import import_sources
-from imagion.model import build_model, list_models, load_checkpoint, read_checkpoint
-from imagion.score import score_catalog
-from imagion.train import TrainOptions, train
+from imagion.models.checkpoints import load_checkpoint, read_checkpoint
+from imagion.models.registry import build_model, list_models
+from imagion.training.loop import train
+from imagion.training.options import TrainOptions
 from tests.conftest import ROOT, make_instaloader, scored_catalog
 
 
@@ -26,7 +28,7 @@ def test_seed_cnn_matches_the_appendix():
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 17_400_865
     x = torch.zeros(2, 3, 100, 100)
     sizes = []
-    for layer in model.features:
+    for layer in model.convs:
         x = layer(x)
         if isinstance(layer, torch.nn.Conv2d | torch.nn.MaxPool2d):
             sizes.append(x.shape[-1])
@@ -99,22 +101,22 @@ def test_resume_equals_uninterrupted(learnable, tmp_path):
 
 
 def test_ctrl_c_leaves_a_resumable_checkpoint(learnable, tmp_path, monkeypatch):
-    import imagion.train as train_module
+    import imagion.training.loop as train_module
 
     calls = {"n": 0}
-    real = train_module._write_metrics
+    real = train_module.CheckpointWriter.last
 
-    def interrupt_after_first_epoch(path, history):
-        real(path, history)
+    def interrupt_after_first_epoch(self, *args):
+        real(self, *args)
         calls["n"] += 1
         if calls["n"] == 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module, "_write_metrics", interrupt_after_first_epoch)
+    monkeypatch.setattr(train_module.CheckpointWriter, "last", interrupt_after_first_epoch)
     opts = _opts(tmp_path, arch="effnet-lite0", epochs=3, lr=1e-2)
     result = train(learnable, opts)
-    assert result.interrupted and result.checkpoint.is_file()
-    monkeypatch.setattr(train_module, "_write_metrics", real)
+    assert result.interrupted and result.checkpoint.is_file() and result.epochs_run == 1
+    monkeypatch.setattr(train_module.CheckpointWriter, "last", real)
     opts.resume = True
     resumed = train(learnable, opts)
     assert resumed.epochs_run == 3 and not resumed.interrupted
@@ -146,7 +148,7 @@ def test_bad_inputs(tmp_path, learnable, runner):
     ckpt = read_checkpoint(result.checkpoint)
     ckpt["arch"] = "seed-cnn"
     torch.save(ckpt, tmp_path / "mismatch.pt")
-    with pytest.raises(ImagionError, match=r"do not fit|does not match its seed-cnn config"):
+    with pytest.raises(ImagionError, match=r"do not fit|does not match its seed-cnn config|config does not fit seed-cnn"):
         load_checkpoint(tmp_path / "mismatch.pt")
 
 

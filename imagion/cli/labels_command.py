@@ -1,4 +1,4 @@
-"""The `imagion labels` command (registered on the app of imagion.cli)."""
+"""Content labels: labels."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from imagion.catalog import Catalog, resolve_catalog_path
-from imagion.cli import CatalogOpt, JsonOpt, command
+from imagion.catalog.store import Catalog, resolve_catalog_path
+from imagion.choices import Provider
+from imagion.cli.app import CatalogOpt, JsonOpt, command
+from imagion.cli.console import emit_json, err, note, out, progress_bar, warn
 from imagion.errors import ImagionError
-from imagion.options import Provider
-from imagion.ui import emit_json, err, note, out, progress_bar, warn
 
 
 @command("labels")
@@ -48,17 +48,17 @@ def labels_cmd(
 
     Example: imagion labels --provider local --provider hashtags --table
     """
-    from imagion.labels import label_catalog, label_items, pending, post_labels
-    from imagion.suggest import label_stats
-    from imagion.vision import PRICE_PER_1000
+    from imagion.labels.cloud_vision import PRICE_PER_1000
+    from imagion.labels.store import label_catalog, pending, post_labels
+    from imagion.labels.suggestions import label_stats
 
     providers = provider or [Provider.local]
     summaries, stats_out = [], []
     with Catalog(resolve_catalog_path(catalog)) as cat:
         for prov in providers:
             if prov == Provider.google:
-                n = len(pending(cat, prov, refresh))
-                have = len(label_items(cat, prov)) - n
+                todo, have = pending(cat, prov, refresh)
+                n = len(todo)
                 note(f"Cloud Vision: {have:,} already labelled, {n:,} to go = {n:,} billable "
                      f"LABEL_DETECTION units, ~${n * PRICE_PER_1000 / 1000:,.2f} at ${PRICE_PER_1000:.2f} "
                      "per 1,000 (the first 1,000 each month are free); each batch is saved as it returns")  # fmt: skip

@@ -8,7 +8,6 @@ GPU under `--device auto`, or a missing onnxruntime use PyTorch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -21,10 +20,12 @@ import numpy as np
 
 from imagion import __version__
 from imagion.errors import ImagionError
-from imagion.paths import bundled_model_path, default_cache_dir
-from imagion.spec import Calibration, Preprocess
+from imagion.images import sha256_file
+from imagion.models.registry import model_spec
+from imagion.models.transforms import Calibration, Preprocess
+from imagion.settings import cpu_threads, default_cache_dir, has_nvidia, model_path, pick_device
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: meta.json carries the batch size
 
 
 @dataclass
@@ -41,18 +42,6 @@ class Engine:
     batch_size: int = 8
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _has_nvidia() -> bool:
-    return Path("/dev/nvidiactl").exists()
-
-
 def _onnxruntime() -> Any | None:
     try:
         import onnxruntime
@@ -66,12 +55,12 @@ def export_onnx(ckpt: Path, folder: Path) -> None:
     """Export a checkpoint (fused for inference) to `folder`: model.onnx, meta.json, imagenet.npz."""
     import torch
 
-    from imagion.labels import ImageNetLabeler
-    from imagion.model import EffNetLite, load_checkpoint
+    from imagion.labels.providers import ImageNetLabeler
+    from imagion.models.checkpoints import load_checkpoint
 
     loaded = load_checkpoint(ckpt)
     model = loaded.model.eval().to(memory_format=torch.contiguous_format)
-    with_features = isinstance(model, EffNetLite) and loaded.arch == "effnet-lite0"
+    with_features = model_spec(loaded.arch).imagenet_labels
 
     class Both(torch.nn.Module):
         def __init__(self) -> None:
@@ -94,7 +83,7 @@ def export_onnx(ckpt: Path, folder: Path) -> None:
         warnings.simplefilter("ignore")
         torch.onnx.export(net, (torch.zeros(2, 3, size, size),), tmp / "model.onnx", dynamo=False,
                           input_names=["x"], output_names=names, dynamic_axes=axes, opset_version=17)  # fmt: skip
-    meta = {"arch": loaded.arch, "preprocess": loaded.preprocess.to_dict(),
+    meta = {"arch": loaded.arch, "preprocess": loaded.preprocess.to_dict(), "batch_size": model_spec(loaded.arch).batch_accelerated,
             "calibration": loaded.calibration.to_dict(), "features": with_features,
             "checkpoint": str(ckpt), "imagion_version": __version__, "export_version": EXPORT_VERSION}  # fmt: skip
     if with_features:
@@ -107,12 +96,12 @@ def export_onnx(ckpt: Path, folder: Path) -> None:
 
 
 def _onnx_engine(ort: Any, ckpt: Path, cache: Path) -> Engine:
-    folder = cache / "onnx" / f"{_sha256(ckpt)[:32]}-v{EXPORT_VERSION}"
+    folder = cache / "onnx" / f"{sha256_file(ckpt)[:32]}-v{EXPORT_VERSION}"
     if not (folder / "meta.json").is_file() or not (folder / "model.onnx").is_file():
         export_onnx(ckpt, folder)
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = max(1, min(os.cpu_count() or 1, 8))
+    opts.intra_op_num_threads = cpu_threads()
     session = ort.InferenceSession(
         str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"]
     )
@@ -120,7 +109,7 @@ def _onnx_engine(ort: Any, ckpt: Path, cache: Path) -> Engine:
     cal = Calibration.from_dict(meta["calibration"])
     labeler = None
     if meta["features"]:
-        from imagion.labels import ImageNetLabeler
+        from imagion.labels.providers import ImageNetLabeler
 
         npz = np.load(folder / "imagenet.npz")
         labeler = ImageNetLabeler(npz["weight"], npz["bias"])
@@ -130,18 +119,20 @@ def _onnx_engine(ort: Any, ckpt: Path, cache: Path) -> Engine:
         return outs[0].reshape(-1), (outs[1] if want_features and len(outs) > 1 else None)
 
     arch = meta["arch"]
-    return Engine(ckpt, arch, pre, cal, forward,
-                  labeler, "onnxruntime", batch_size=16 if arch.startswith("effnet") else 32)  # fmt: skip
+    batch = int(meta["batch_size"])
+    return Engine(ckpt, arch, pre, cal, forward, labeler, "onnxruntime", batch_size=batch)
 
 
 def _torch_engine(ckpt: Path, device: str) -> Engine:
-    from imagion.predict import forward_uint8, open_model, resolve_device
+    from imagion.inference.torch_forward import forward_uint8
+    from imagion.models.checkpoints import load_checkpoint
 
-    dev = resolve_device(device)
-    loaded = open_model(ckpt, dev)
+    dev = pick_device(device)
+    loaded = load_checkpoint(ckpt, dev)
+    spec = model_spec(loaded.arch)
     labeler = None
-    if loaded.arch == "effnet-lite0":
-        from imagion.labels import ImageNetLabeler
+    if spec.imagenet_labels:
+        from imagion.labels.providers import ImageNetLabeler
 
         labeler = ImageNetLabeler.from_model(loaded.model)
 
@@ -152,23 +143,16 @@ def _torch_engine(ckpt: Path, device: str) -> Engine:
         raw = forward_uint8(loaded, batch, dev, feats)
         return raw, feats[0].numpy()
 
-    small = loaded.arch.startswith("effnet") and dev.type == "cpu"  # small batches suit 2-core CPUs
-    return Engine(ckpt, loaded.arch, loaded.preprocess, loaded.calibration, forward, labeler, "torch",
-                  batch_size=8 if small else 32)  # fmt: skip
+    batch = spec.batch_cpu if dev.type == "cpu" else spec.batch_accelerated
+    return Engine(ckpt, loaded.arch, loaded.preprocess, loaded.calibration, forward, labeler, "torch", batch)
 
 
 def open_engine(
     model: str | Path | None = None, device: str = "auto", cache_dir: Path | None = None
 ) -> Engine:
     """The engine for a checkpoint (default: the bundled model)."""
-    ckpt = Path(model) if model is not None else bundled_model_path()
-    if not ckpt.is_file():
-        if model is None:
-            raise ImagionError(
-                f"the bundled model {ckpt} is missing from this installation; pass --model."
-            )
-        raise ImagionError(f"{ckpt}: checkpoint not found.")
-    ort = _onnxruntime() if device == "cpu" or (device == "auto" and not _has_nvidia()) else None
+    ckpt = model_path(model)
+    ort = _onnxruntime() if device == "cpu" or (device == "auto" and not has_nvidia()) else None
     if ort is not None:
         try:
             return _onnx_engine(ort, ckpt, cache_dir or default_cache_dir())

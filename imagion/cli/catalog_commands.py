@@ -1,85 +1,17 @@
-"""The `imagion` command line: parse options, call one library function, render the result."""
+"""Catalog commands: import, score, info, posts."""
 
 from __future__ import annotations
 
-import functools
-import sqlite3
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from imagion import __version__
-from imagion.catalog import ENV_CATALOG, Catalog, iso_time, resolve_catalog_path
-from imagion.errors import ImagionError
-from imagion.options import Mapping
-from imagion.ui import emit_json, err, note, out, progress_bar, warn
-
-app = typer.Typer(
-    name="imagion",
-    help="Predict how well an Instagram image will do before it is posted.",
-    context_settings={"help_option_names": ["-h", "--help"]},
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-CatalogOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--catalog",
-        envvar=ENV_CATALOG,
-        help=f"Catalog file (SQLite). Default: ${ENV_CATALOG} or ./imagion.db.",
-        show_default=False,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Print ImagionError on stderr and exit 1, without a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ImagionError as exc:
-            message = str(exc)
-        except sqlite3.Error as exc:
-            message = f"catalog error: {exc}"
-        except OSError as exc:
-            where = f"{exc.filename}: " if exc.filename else ""
-            message = f"{where}{exc.strerror or exc}"
-        err.print(f"[red]error:[/] {escape(message)}", highlight=False)
-        raise typer.Exit(1)
-
-    return wrapper
-
-
-def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
-    def deco(fn: Callable[..., Any]) -> Any:
-        return app.command(*args, **kwargs)(handle_errors(fn))
-
-    return deco
-
-
-def version_callback(value: bool) -> None:
-    if value:
-        out.print(f"imagion {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def root(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=version_callback, is_eager=True, help="Show version."),
-    ] = False,
-) -> None:
-    """Predict how well an Instagram image will do before it is posted."""
+from imagion.catalog.store import Catalog, iso_time, resolve_catalog_path
+from imagion.choices import Mapping
+from imagion.cli.app import CatalogOpt, JsonOpt, command
+from imagion.cli.console import emit_json, note, out, progress_bar, warn
 
 
 @command("import")
@@ -92,7 +24,7 @@ def import_cmd(
 
     Example: imagion import ~/instaloader/natgeo ~/crawls/profiles posts.csv
     """
-    from imagion.importers import import_sources
+    from imagion.catalog.importers import import_sources
 
     path = resolve_catalog_path(catalog)
     with Catalog(path, create=True) as cat, progress_bar("importing") as update:
@@ -139,7 +71,7 @@ def score_cmd(
 
     Example: imagion score --window 10 --log
     """
-    from imagion.score import score_catalog
+    from imagion.catalog.scoring import score_catalog
 
     with Catalog(resolve_catalog_path(catalog)) as cat:
         report = score_catalog(cat, window=window, min_posts=min_posts, log=log, mapping=mapping)
@@ -237,10 +169,3 @@ def posts_cmd(
             )
         out.print(table)
     note(f"{len(df):,} of {total:,} posts" + (" (--limit N for more)" if len(df) < total else ""))
-
-
-def main() -> None:
-    app()
-
-
-from imagion import cli_eval, cli_labels, cli_models  # noqa: E402,F401  (register the other commands)

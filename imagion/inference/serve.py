@@ -24,8 +24,8 @@ from PIL import Image
 
 from imagion.errors import ImagionError
 from imagion.images import to_rgb
-from imagion.rank import Ranked, score_files
-from imagion.runtime import open_engine
+from imagion.inference.engine import open_engine
+from imagion.inference.rank import Ranked, score_files
 
 MAX_FILES = 5
 MAX_BYTES = 25 * 1024 * 1024  # the whole upload

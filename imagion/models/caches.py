@@ -1,29 +1,25 @@
-"""Training data from the catalog, the decoded-image cache and the frozen-feature cache."""
+"""The decoded-image cache and the frozen-feature cache, keyed by image SHA-256."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
-from imagion.catalog import Catalog
 from imagion.errors import ImagionError
 from imagion.files import atomic_path
 from imagion.images import load_square
+from imagion.models.networks import ImagionModel
+from imagion.models.registry import model_spec
+from imagion.settings import cpu_threads
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, array)
-
-
-def _threads() -> int:
-    return max(1, min(8, os.cpu_count() or 1))
 
 
 def load_images(
@@ -60,7 +56,7 @@ def load_images(
         _atomic_save(cached, arr)
         return None
 
-    with ThreadPoolExecutor(_threads()) as pool:
+    with ThreadPoolExecutor(cpu_threads()) as pool:
         for i, problem in enumerate(pool.map(one, range(len(paths)))):
             if problem is None:
                 ok[i] = True
@@ -73,7 +69,7 @@ def load_images(
 
 @torch.inference_mode()
 def compute_features(
-    model: torch.nn.Module,
+    model: ImagionModel,
     images: np.ndarray,
     shas: list[str],
     cache_dir: Path,
@@ -83,7 +79,10 @@ def compute_features(
 ) -> torch.Tensor:
     """Pooled backbone features of a frozen model, computed once per image and cached."""
     folder = cache_dir / "features" / f"{model.arch}-{model.preprocess.size}"
-    feats = torch.zeros(len(shas), 1280)
+    dim = model_spec(model.arch).feature_dim
+    if dim is None:
+        raise ImagionError(f"{model.arch} has no pooled features to cache.")
+    feats = torch.zeros(len(shas), dim)
     todo = []
     for i, sha in enumerate(shas):
         f = folder / f"{sha}.npy"
@@ -105,39 +104,3 @@ def compute_features(
             progress(min(start + batch_size, len(todo)), len(todo))
     model.train(was_training)
     return feats
-
-
-def training_frame(catalog: Catalog) -> pd.DataFrame:
-    """Scored posts with an image, ordered by account and time."""
-    df = catalog.frame(
-        "id, account, post_id, likes, zscore, score, image, image_sha256, posted_at, caption",
-        "WHERE image IS NOT NULL",
-    )
-    if df.empty:
-        raise ImagionError(
-            f"{catalog.path}: no posts with an image; import an instaloader folder or CSV."
-        )
-    scored = df[df["score"].notna()]
-    if scored.empty:
-        raise ImagionError(f"{catalog.path}: no post has a score yet; run `imagion score` first.")
-    return scored.reset_index(drop=True)
-
-
-def split_accounts(
-    accounts: list[str], val_fraction: float, seed: int
-) -> tuple[list[str], list[str]]:
-    """Seeded split by account: validation accounts are never seen in training."""
-    accounts = sorted(set(accounts))
-    if not 0.0 <= val_fraction < 1.0:
-        raise ImagionError("--val-fraction must be in [0, 1).")
-    if val_fraction == 0:
-        return accounts, []
-    if len(accounts) < 2:
-        raise ImagionError(
-            f"only {len(accounts)} account(s) with scored images: a split by account needs at least 2 "
-            "(or use --val-fraction 0 to train on all without validation)."
-        )
-    rng = np.random.default_rng(seed)
-    order = [accounts[i] for i in rng.permutation(len(accounts))]
-    n_val = min(len(accounts) - 1, max(1, round(len(accounts) * val_fraction)))
-    return sorted(order[n_val:]), sorted(order[:n_val])

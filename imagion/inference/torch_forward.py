@@ -8,31 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from imagion.errors import ImagionError
-from imagion.model import LoadedModel, frozen_backbone, load_checkpoint
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ImagionError(
-            "--device cuda: no CUDA GPU is available here; use --device cpu or auto."
-        )
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def open_model(path: str | Path | None, device: torch.device) -> LoadedModel:
-    """The given checkpoint, or the bundled default model."""
-    from imagion.model import bundled_model_path
-
-    if path is None:
-        path = bundled_model_path()
-        if not path.is_file():
-            raise ImagionError(
-                f"the bundled model {path} is missing from this installation; pass --model."
-            )
-    return load_checkpoint(path, device)
+from imagion.models.checkpoints import LoadedModel
 
 
 @torch.inference_mode()
@@ -61,8 +37,8 @@ def predict_catalog(
 
     Returns (raw, ok mask, mean brightness per image, problems).
     """
-    from imagion.data import compute_features, load_images
-    from imagion.paths import default_cache_dir
+    from imagion.models.caches import compute_features, load_images
+    from imagion.settings import default_cache_dir
 
     cache = cache_dir or default_cache_dir()
     arr, ok, problems = load_images(
@@ -72,7 +48,7 @@ def predict_catalog(
     brightness = arr.reshape(len(arr), -1).mean(axis=1) / 255.0 if len(arr) else np.array([])
     raw = np.full(len(images), np.nan)
     idx = np.flatnonzero(ok)
-    if frozen_backbone(loaded.model):
+    if loaded.model.frozen:
         feats = compute_features(
             loaded.model, arr[idx], [shas[i] for i in idx], cache, device,
             progress=(lambda d, t: progress("features", d, t)) if progress else None,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from imagion.catalog import Catalog, Post
+from imagion.catalog.store import Catalog, Post
 from imagion.errors import ImagionError
 from imagion.images import IMAGE_SUFFIXES, probe_image, sha256_file
 

@@ -1,21 +1,24 @@
-"""The `imagion eval` command (registered on the app of imagion.cli)."""
+"""Measuring a model: eval."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from imagion.catalog import resolve_catalog_path
-from imagion.cli import CatalogOpt, JsonOpt, command
-from imagion.cli_models import ArchOpt, DeviceOpt, ModelOpt
-from imagion.options import Device, Loss, Split
-from imagion.ui import emit_json, err, note, out, progress_bar
+from imagion.catalog.store import resolve_catalog_path
+from imagion.choices import Device, Split
+from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, ModelOpt, command
+from imagion.cli.console import emit_json, err, note, out, progress_bar
+from imagion.cli.training_options import training_options
+from imagion.training.options import TrainOptions
 
 
 @command("eval")
+@training_options
 def eval_cmd(
     catalog: CatalogOpt = None,
     model: ModelOpt = None,
@@ -33,45 +36,30 @@ def eval_cmd(
     show_pairs: Annotated[int, typer.Option(help="Print N example comparisons.")] = 0,
     cv: Annotated[
         int | None,
-        typer.Option(help="K-fold leave-accounts-out cross-validation (trains K models)."),
+        typer.Option(help="K-fold leave-accounts-out cross-validation: trains K models with the training options below."),
     ] = None,
-    arch: ArchOpt = "effnet-lite0",
-    epochs: Annotated[int, typer.Option(help="With --cv: epochs per fold.")] = 30,
-    lr: Annotated[float, typer.Option(help="With --cv: learning rate.")] = 1e-3,
-    loss: Annotated[Loss, typer.Option(help="With --cv: training loss.")] = Loss.pairwise,
-    batch_size: Annotated[int, typer.Option(help="With --cv: batch size.")] = 64,
-    image_size: Annotated[
-        int | None, typer.Option(help="With --cv: EfficientNet input size.")
-    ] = None,
-    val_fraction: Annotated[
-        float,
-        typer.Option(
-            help="With --cv: share of each training fold's accounts held out for early stopping; 0 = fixed epochs."
-        ),
-    ] = 0.2,
     out_dir: Annotated[
         Path, typer.Option("--out", help="With --cv: folder for the fold runs.")
     ] = Path("runs/cv"),
     device: DeviceOpt = Device.auto,
     json_: JsonOpt = False,
+    recipe: TrainOptions | None = None,
 ) -> None:
     """Pairwise accuracy: for two posts of one account, does the model order them as their likes?
 
     Example: imagion eval --cv 4 --arch effnet-lite0     (or: imagion eval --model runs/x/best.pt --split val)
     """
-    from imagion.evaluate import evaluate, predict_checkpoint, run_cv
-    from imagion.train import TrainOptions
-
+    from imagion.evaluation.metrics import evaluate
+    from imagion.evaluation.protocols import predict_checkpoint, run_cv
     path = resolve_catalog_path(catalog)
     notes: list[str] = []
     with progress_bar("evaluating") as update:
         prog = lambda desc, d, t, info="": update(d, t, info=f"{desc} {info}")  # noqa: E731
         if cv:
-            opts = TrainOptions(arch=arch, epochs=epochs, lr=lr, loss=loss, batch_size=batch_size,
-                                device=device, out=out_dir, seed=seed, val_fraction=val_fraction,
-                                image_size=image_size)  # fmt: skip
+            opts = replace(recipe or TrainOptions(), device=device, out=out_dir, seed=seed)
             df, _folds, problems = run_cv(path, cv, opts, seed=seed, progress=prog, log=note)
-            label = f"{cv}-fold leave-accounts-out CV of {arch} ({epochs} epochs, {loss} loss, lr {lr:g})"
+            label = (f"{cv}-fold leave-accounts-out CV of {opts.arch} ({opts.epochs} epochs, "
+                     f"{opts.loss} loss, lr {opts.lr:g})")  # fmt: skip
         else:
             df, problems, notes, label = predict_checkpoint(
                 path, model, accounts=accounts, held_out_only=split == Split.val, device=device,
@@ -88,7 +76,7 @@ def eval_cmd(
 
 
 def _render_eval(report, label: str) -> None:
-    from imagion.evaluate import REFERENCE_POINTS
+    from imagion.evaluation.metrics import REFERENCE_POINTS
 
     for n in report.notes:
         err.print(f"[bold red]{n}[/]", highlight=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imagion.files import write_text_atomic
-from imagion.paths import bundled_stats_path
+from imagion.settings import bundled_stats_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,7 +61,7 @@ def label_stats(posts: pd.DataFrame, labelled: pd.DataFrame, provider: str, min_
     """`posts`: item, score (one row per labelled post); `labelled`: item, score, label rows."""
     import pandas as pd
 
-    from imagion.score import bucket
+    from imagion.catalog.scoring import bucket
 
     posts = posts.drop_duplicates("item") if "item" in posts else posts
     scores = posts["score"].to_numpy(dtype=float)

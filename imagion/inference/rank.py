@@ -9,9 +9,9 @@ from pathlib import Path
 
 from imagion.errors import ImagionError
 from imagion.images import find_images
-from imagion.pipeline import run_files
-from imagion.runtime import Engine, open_engine
-from imagion.suggest import Suggestion
+from imagion.inference.decode import run_files
+from imagion.inference.engine import Engine, open_engine
+from imagion.labels.suggestions import Suggestion
 
 
 @dataclass
@@ -65,8 +65,8 @@ def score_files(
     scores = engine.calibration.score(raw)
     items = [Ranked(p, float(s), float(r)) for p, s, r in zip(done, scores, raw, strict=True)]
     if want and feats is not None:
-        from imagion.suggest import load_bundled_stats
-        from imagion.suggest import suggest as make_suggestion
+        from imagion.labels.suggestions import load_bundled_stats
+        from imagion.labels.suggestions import suggest as make_suggestion
 
         stats = load_bundled_stats()
         for item, lab in zip(items, engine.labeler.from_features(feats), strict=True):

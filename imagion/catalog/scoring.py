@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from imagion.catalog import Catalog
+from imagion.catalog.store import Catalog
+from imagion.choices import Mapping
 from imagion.errors import ImagionError
-from imagion.options import Mapping
 
 REASON_HIDDEN = "like count hidden or missing"
 REASON_FEW = "account has too few usable posts"

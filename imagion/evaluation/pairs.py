@@ -1,11 +1,9 @@
-"""Same-account pairs: the seed's evaluation protocol and the pairwise (RankNet) loss."""
+"""Same-account pairs: the seed's evaluation protocol (torch-free)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
 
 
 def same_account_pairs(groups: np.ndarray, likes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -42,12 +40,3 @@ def pairwise_accuracy(pred: np.ndarray, likes: np.ndarray, groups: np.ndarray) -
     if not len(i):
         return float("nan")
     return float(pair_outcomes(pred, likes, i, j).mean())
-
-
-def pairwise_loss(pred: torch.Tensor, target: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
-    """RankNet logistic loss over every same-account pair of the batch with different targets."""
-    better = (target[:, None] > target[None, :]) & (group[:, None] == group[None, :])
-    if not bool(better.any()):
-        return pred.sum() * 0.0
-    diff = pred[:, None] - pred[None, :]
-    return F.softplus(-diff[better]).mean()

@@ -1,0 +1,94 @@
+"""The leaf of the command line: the Typer app, the error boundary and the shared options.
+
+Command modules import this module (never the package); `imagion.cli` registers them in
+workflow order. A command parses options, calls one library function and renders the result."""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from imagion import __version__
+from imagion.catalog.store import ENV_CATALOG
+from imagion.choices import Device
+from imagion.cli.console import err, out
+from imagion.errors import ImagionError
+
+app = typer.Typer(
+    name="imagion",
+    help="Predict how well an Instagram image will do before it is posted.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+CatalogOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--catalog",
+        envvar=ENV_CATALOG,
+        help=f"Catalog file (SQLite). Default: ${ENV_CATALOG} or ./imagion.db.",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+ArchOpt = Annotated[
+    str, typer.Option("--arch", help="Architecture: seed-cnn, effnet-lite0 (see `imagion models`).")
+]
+DeviceOpt = Annotated[Device, typer.Option(help="Where to run: auto picks CUDA when present.")]
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--model", help="Checkpoint (best.pt). Default: the bundled model.", show_default=False
+    ),
+]
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Print ImagionError on stderr and exit 1, without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ImagionError as exc:
+            message = str(exc)
+        except sqlite3.Error as exc:
+            message = f"catalog error: {exc}"
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            message = f"{where}{exc.strerror or exc}"
+        err.print(f"[red]error:[/] {escape(message)}", highlight=False)
+        raise typer.Exit(1)
+
+    return wrapper
+
+
+def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    def deco(fn: Callable[..., Any]) -> Any:
+        return app.command(*args, **kwargs)(handle_errors(fn))
+
+    return deco
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        out.print(f"imagion {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=version_callback, is_eager=True, help="Show version."),
+    ] = False,
+) -> None:
+    """Predict how well an Instagram image will do before it is posted."""

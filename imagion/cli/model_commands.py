@@ -1,0 +1,91 @@
+"""Model commands: models, train."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from imagion.catalog.store import resolve_catalog_path
+from imagion.choices import Device
+from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, command
+from imagion.cli.console import emit_json, err, note, out, progress_bar
+from imagion.cli.training_options import training_options
+from imagion.training.options import TrainOptions, TrainResult
+
+
+@command("models")
+def models_cmd(json_: JsonOpt = False) -> None:
+    """List the model architectures available here.
+
+    Example: imagion models
+    """
+    from imagion.models.registry import REGISTRY, build_model, list_models
+
+    rows = []
+    for name in list_models():
+        m = build_model(name, pretrained=False) if REGISTRY[name].pretrained else build_model(name)
+        rows.append({"arch": name, "parameters": sum(p.numel() for p in m.parameters()),
+                     "input": m.preprocess.size, "description": REGISTRY[name].description})  # fmt: skip
+    if json_:
+        emit_json(rows)
+        return
+    table = Table()
+    for c in ("arch", "parameters", "input", "description"):
+        table.add_column(c)
+    for r in rows:
+        table.add_row(
+            r["arch"], f"{r['parameters']:,}", f"{r['input']}×{r['input']}", r["description"]
+        )
+    out.print(table)
+
+
+@command("train")
+@training_options
+def train_cmd(
+    catalog: CatalogOpt = None,
+    device: DeviceOpt = Device.auto,
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder: best.pt, last.pt, metrics.csv.")] = Path("runs/latest"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the account split, initialisation and shuffling.")] = 0,
+    json_: JsonOpt = False,
+    recipe: TrainOptions | None = None,
+) -> None:
+    """Train a model on the scored catalog; writes best.pt (self-describing) into --out.
+
+    Example: imagion train --arch effnet-lite0 --epochs 40 --out runs/effnet
+    Several GPUs: torchrun --nproc-per-node 8 -m imagion train --arch seed-cnn
+    """
+    from imagion.training.loop import train
+
+    opts = replace(recipe or TrainOptions(), device=device, out=out_dir, resume=resume, seed=seed)
+    with progress_bar("training") as update:
+        result = train(
+            resolve_catalog_path(catalog), opts,
+            progress=lambda desc, d, t, info: update(d, t, info=f"{desc} {info}"),
+            log=note,
+        )  # fmt: skip
+    if json_:
+        emit_json(result.summary())
+    else:
+        out.print(_train_line(opts.arch, result), highlight=False)
+    if result.interrupted:
+        err.print("interrupted: resume with --resume")
+        raise typer.Exit(130)
+
+
+def _train_line(arch: str, result: TrainResult) -> str:
+    acc = result.best_val_accuracy
+    held_out = (
+        f", validation pairwise accuracy {acc:.1%} on {len(result.val_accounts)} held-out accounts"
+        if acc is not None
+        else " (no validation accounts)"
+    )
+    return (
+        f"trained {arch} on {result.train_posts:,} posts of {len(result.train_accounts)} accounts, "
+        f"{result.epochs_run} epochs; best epoch {result.best_epoch}{held_out}; "
+        f"skipped {len(result.skipped_images)} images; wrote {result.checkpoint}"
+    )

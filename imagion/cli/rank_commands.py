@@ -1,0 +1,129 @@
+"""Scoring files: rank, compare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from imagion.choices import Device
+from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, command
+from imagion.cli.console import emit_json, err, note, out, progress_bar
+
+
+def _tip(row: dict) -> str:
+    seen = ", ".join(row.get("labels", [])[:3]) or "nothing recognised"
+    add = ", ".join(row.get("suggest_labels", []))
+    weak = " (weak)" if "weak evidence" in row.get("suggestion", "") else ""
+    return f"{seen} → {add}{weak}" if add else seen
+
+
+def _bar(score: float, width: int = 20) -> str:
+    n = round(score / 10 * width)
+    return "█" * n + "·" * (width - n)
+
+
+@command("rank")
+def rank_cmd(
+    paths: Annotated[
+        list[str], typer.Argument(help="Image files, folders or globs (JPEG, PNG, WebP, GIF, TIFF, BMP…).")
+    ],
+    model: ModelOpt = None,
+    recursive: Annotated[
+        bool, typer.Option("-r", "--recursive", help="Search folders recursively.")
+    ] = False,
+    top: Annotated[int | None, typer.Option(help="Show (and copy) only the best K.")] = None,
+    copy_to: Annotated[
+        Path | None, typer.Option(help="Copy the top images here, named rank_score_name.")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Images per forward pass (default: by model).")
+    ] = None,
+    device: DeviceOpt = Device.auto,
+    suggest: Annotated[
+        bool, typer.Option(help="Add content suggestions (EfficientNet-Lite0 models).")
+    ] = True,
+    json_: JsonOpt = False,
+    csv_: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
+) -> None:
+    """Score images 0–10 (10 = excellent) and list them best first.
+
+    Example: imagion rank ~/Pictures/candidates/*.jpg --top 3 --copy-to ~/to-post
+    """
+    from imagion.files import writable_folder
+    from imagion.inference.rank import copy_top, rank_images
+
+    if copy_to is not None:  # before the work, not after it
+        writable_folder(copy_to, "--copy-to")
+    with progress_bar("scoring") as update:
+        result = rank_images(paths, model=model, recursive=recursive, batch_size=batch_size,
+                             device=str(device), progress=lambda d, t: update(d, t), suggest=suggest)  # fmt: skip
+    for p in result.problems:
+        err.print(f"[yellow]skipped:[/] {p}", highlight=False)
+    rows = result.to_list()[: top or None]
+    if copy_to is not None:
+        copied = copy_top(result, copy_to, top)
+        note(f"copied {len(copied)} images to {copy_to}")
+    if json_:
+        emit_json(rows)
+    elif csv_:
+        import csv
+        import sys
+
+        w = csv.DictWriter(
+            sys.stdout,
+            fieldnames=["rank", "path", "score", "raw", "suggestion"],
+            extrasaction="ignore",
+        )
+        w.writeheader()
+        w.writerows(rows)
+    else:
+        table = Table(
+            title=f"image score (0–10) · model {Path(result.model).name} ({result.arch})",
+            title_justify="left",
+        )
+        table.add_column("#", justify="right")
+        table.add_column("file", overflow="fold")
+        table.add_column("score", justify="right")
+        table.add_column("")
+        with_tips = any("suggestion" in r for r in rows)
+        if with_tips:
+            table.add_column("seen → suggested content", overflow="fold")
+        for r in rows:
+            tip = [_tip(r)] if with_tips else []
+            table.add_row(
+                str(r["rank"]), r["path"], f"{r['score']:.1f}", _bar(r["score"], 10), *tip
+            )
+        out.print(table)
+    note(f"ranked {len(result.items)} images, skipped {len(result.problems)}")
+
+
+@command("compare")
+def compare_cmd(
+    a: Annotated[Path, typer.Argument(help="First image.")],
+    b: Annotated[Path, typer.Argument(help="Second image.")],
+    model: ModelOpt = None,
+    device: DeviceOpt = Device.auto,
+    json_: JsonOpt = False,
+) -> None:
+    """Which of two images will get more attention? Prints the winner, both scores and P(A beats B).
+
+    Example: imagion compare beach.jpg city.jpg
+    """
+    from imagion.inference.rank import compare_images
+
+    c = compare_images(a, b, model=model, device=str(device))
+    if json_:
+        emit_json(c.to_dict())
+        return
+    out.print(
+        f"{c.winner.path.name} should get more attention: "
+        f"{c.a.path.name} {c.a.score:.1f} vs {c.b.path.name} {c.b.score:.1f}; "
+        f"P({c.a.path.name} beats {c.b.path.name}) = {c.p_a_wins:.0%}",
+        highlight=False,
+    )
+    for side in (c.a, c.b):
+        if side.suggestion is not None:
+            out.print(f"  {side.path.name}: {side.suggestion.text}", highlight=False)

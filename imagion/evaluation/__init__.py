@@ -1,0 +1,1 @@
+"""Evaluation: same-account pairs, pairwise accuracy with intervals and baselines, cross-validation."""

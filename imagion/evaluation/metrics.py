@@ -1,0 +1,185 @@
+"""`imagion eval`: pairwise accuracy on same-account pairs, with honest statistics.
+
+A pair is two posts of one account with different like counts; the model is right when it orders
+them as their likes do. A predicted tie counts as half right (so a constant scorer gets exactly
+50%). The 95% interval comes from a bootstrap over accounts, since pairs of one account are not
+independent. Baselines are scored on the very same pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from imagion.errors import ImagionError
+from imagion.evaluation.pairs import pair_outcomes, same_account_pairs
+
+REFERENCE_POINTS = {
+    "seed model (2019)": 0.5024,
+    "average person": 0.475,
+    "expert": 0.675,
+    "Ding et al. 2019, discriminable pairs": 0.76,
+}
+
+
+@dataclass
+class EvalReport:
+    accuracy: float
+    ci95: tuple[float, float]
+    pairs: int
+    ties: int
+    accounts: int
+    baselines: dict[str, float]
+    per_account: list[dict]
+    spearman: float
+    kendall: float
+    examples: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "accuracy": self.accuracy,
+            "ci95": list(self.ci95),
+            "pairs": self.pairs,
+            "ties": self.ties,
+            "accounts": self.accounts,
+            "baselines": self.baselines,
+            "spearman": self.spearman,
+            "kendall": self.kendall,
+            "reference_points": REFERENCE_POINTS,
+            "per_account": self.per_account,
+            "examples": self.examples,
+            "notes": self.notes,
+        }
+
+
+def _rank_corr(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Spearman and Kendall (tau-b) correlation of two short vectors."""
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan"), float("nan")
+    ra, rb = pd.Series(a).rank().to_numpy(), pd.Series(b).rank().to_numpy()
+    spearman = float(np.corrcoef(ra, rb)[0, 1])
+    i, j = np.triu_indices(len(a), k=1)
+    sa, sb = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
+    denom = np.sqrt((sa != 0).sum() * (sb != 0).sum())
+    kendall = float((sa * sb).sum() / denom) if denom else float("nan")
+    return spearman, kendall
+
+
+def bootstrap_ci(
+    correct: np.ndarray, count: np.ndarray, reps: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """95% percentile interval of sum(correct)/sum(count), resampling accounts with replacement."""
+    if len(count) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(count), size=(reps, len(count)))
+    c, n = correct[idx].sum(axis=1), count[idx].sum(axis=1)
+    acc = c[n > 0] / n[n > 0]
+    return float(np.quantile(acc, 0.025)), float(np.quantile(acc, 0.975))
+
+
+def _select_pairs(df: pd.DataFrame, likes: np.ndarray, min_gap: float, pairs: int | None, seed: int) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
+    """Same-account pairs with different likes; optionally a minimum z gap and a sample."""
+    if pairs is not None and pairs < 1:
+        raise ImagionError(f"--pairs {pairs}: sample at least 1 pair (or leave it out for all pairs).")
+    if min_gap < 0 or not np.isfinite(min_gap):
+        raise ImagionError(f"--min-gap {min_gap}: use a gap of 0 or more.")
+    i, j, ties = same_account_pairs(df["account"].to_numpy(), likes)
+    if min_gap > 0:
+        if "zscore" not in df or df["zscore"].isna().all():
+            raise ImagionError("--min-gap needs standardized likes: run `imagion score` first.")
+        z = df["zscore"].to_numpy(dtype=np.float64)
+        keep = np.abs(z[i] - z[j]) >= min_gap
+        i, j = i[keep], j[keep]
+    if pairs is not None and pairs < len(i):
+        pick = np.sort(np.random.default_rng(seed).choice(len(i), size=pairs, replace=False))
+        i, j = i[pick], j[pick]
+    if not len(i):
+        raise ImagionError("no same-account pairs with different likes to evaluate (need ≥ 2 posts per account).")
+    return i, j, ties
+
+
+def baselines(df: pd.DataFrame, likes: np.ndarray, i: np.ndarray, j: np.ndarray) -> dict[str, float]:
+    """Simple rules scored on the very same pairs."""
+    out = {"chance": 0.5}
+    candidates = {
+        "newer wins": df.get("posted_at"),
+        "longer caption wins": df["caption"].fillna("").str.len() if "caption" in df else None,
+        "brighter wins": df.get("brightness"),
+    }
+    for name, col in candidates.items():
+        if col is not None and col.notna().any():
+            out[name] = float(pair_outcomes(col.to_numpy(dtype=np.float64, na_value=np.nan), likes, i, j).mean())
+    return out
+
+
+def per_account(df: pd.DataFrame, likes: np.ndarray, codes: np.ndarray, uniques: np.ndarray, correct: np.ndarray) -> list[dict[str, Any]]:  # fmt: skip
+    """Accuracy and rank correlations of each account."""
+    per_c = np.bincount(codes, weights=correct)
+    per_n = np.bincount(codes).astype(np.float64)
+    groups, pred = df["account"].to_numpy(), df["pred"].to_numpy(dtype=float)
+    rows = []
+    for k, acc in enumerate(uniques):
+        idx = np.flatnonzero(groups == acc)
+        s, t = _rank_corr(pred[idx], likes[idx])
+        rows.append({"account": str(acc), "posts": len(idx), "pairs": int(per_n[k]),
+                     "accuracy": float(per_c[k] / per_n[k]), "spearman": s, "kendall": t})  # fmt: skip
+    return rows
+
+
+def _examples(df: pd.DataFrame, likes: np.ndarray, i: np.ndarray, j: np.ndarray, correct: np.ndarray, n: int) -> list[dict[str, Any]]:  # fmt: skip
+    def name(k: int) -> str | int:
+        return str(df["image"].iloc[k]) if "image" in df else k
+
+    out = []
+    for k in range(min(n, len(i))):
+        a, b = int(i[k]), int(j[k])
+        out.append({"account": str(df["account"].iloc[a]), "a": name(a), "likes_a": int(likes[a]),
+                    "pred_a": float(df["pred"].iloc[a]), "b": name(b), "likes_b": int(likes[b]),
+                    "pred_b": float(df["pred"].iloc[b]), "correct": bool(correct[k] == 1.0)})  # fmt: skip
+    return out
+
+
+def _mean(values: list[float]) -> float:
+    arr = np.asarray(values, dtype=float)
+    return float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
+
+
+def evaluate(
+    df: pd.DataFrame,
+    *,
+    min_gap: float = 0.0,
+    pairs: int | None = None,
+    seed: int = 0,
+    reps: int = 2000,
+    show_pairs: int = 0,
+) -> EvalReport:
+    """Evaluate predictions `pred` against `likes` within `account`.
+
+    `df` needs account, likes, pred; optional zscore (for min_gap), posted_at, caption, brightness,
+    image. Rows with a missing prediction are ignored.
+    """
+    df = df[np.isfinite(df["pred"].to_numpy(dtype=float))].reset_index(drop=True)
+    likes = df["likes"].to_numpy(dtype=np.float64)
+    i, j, ties = _select_pairs(df, likes, min_gap, pairs, seed)
+    correct = pair_outcomes(df["pred"].to_numpy(dtype=np.float64), likes, i, j)
+    codes, uniques = pd.factorize(df["account"].to_numpy()[i])
+    accounts = per_account(df, likes, codes, np.asarray(uniques), correct)
+    per_c = np.bincount(codes, weights=correct)
+    per_n = np.bincount(codes).astype(np.float64)
+    return EvalReport(
+        accuracy=float(correct.mean()),
+        ci95=bootstrap_ci(per_c, per_n, reps=reps, seed=seed),
+        pairs=len(i),
+        ties=ties,
+        accounts=len(uniques),
+        baselines=baselines(df, likes, i, j),
+        per_account=accounts,
+        spearman=_mean([r["spearman"] for r in accounts]),
+        kendall=_mean([r["kendall"] for r in accounts]),
+        examples=_examples(df, likes, i, j, correct, show_pairs),
+    )

@@ -1,0 +1,1 @@
+"""Inference: engines (ONNX Runtime, PyTorch), parallel decoding, rank/compare and the upload server."""

@@ -1,0 +1,167 @@
+"""Self-describing checkpoints: architecture and config, preprocessing, calibration, training
+summary, metrics and version in one file, written atomically and read with `weights_only=True`."""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from imagion import __version__
+from imagion.errors import ImagionError
+from imagion.files import atomic_path
+from imagion.models.networks import ImagionModel, fuse_for_inference
+from imagion.models.registry import REGISTRY, build_model
+from imagion.models.transforms import Calibration, Preprocess
+from imagion.settings import model_path
+
+CHECKPOINT_FORMAT = "imagion-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def trainable_state(model: ImagionModel) -> dict[str, torch.Tensor]:
+    """What a checkpoint must store: the head alone when the backbone comes from its package."""
+    state = model.state_dict()
+    if model.frozen:
+        return {k: v for k, v in state.items() if k.startswith("head.")}
+    return state
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write atomically: a temporary file in the same folder, then rename."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def checkpoint_payload(model: ImagionModel, calibration: Calibration | None, **meta: Any) -> dict[str, Any]:
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "imagion_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "arch": model.arch,
+        "config": dict(model.config),
+        "preprocess": model.preprocess.to_dict(),
+        "state_scope": "head" if model.frozen else "full",
+        "state_dict": {k: v.detach().cpu() for k, v in trainable_state(model).items()},
+        "calibration": calibration.to_dict() if calibration else None,
+    } | meta
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint's dict safely (weights_only) with clear errors, and check it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImagionError(f"{path}: checkpoint not found.")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise ImagionError(f"{path}: not a readable checkpoint (corrupt or truncated: {exc}).") from exc
+    except Exception as exc:  # pickle errors of foreign files
+        raise ImagionError(f"{path}: not an imagion checkpoint ({type(exc).__name__}).") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ImagionError(f"{path}: not an imagion checkpoint (no '{CHECKPOINT_FORMAT}' header).")
+    validate_checkpoint(ckpt, path)
+    return ckpt
+
+
+def _check_description(ckpt: dict[str, Any], path: Path) -> None:
+    arch = ckpt.get("arch")
+    if not isinstance(arch, str) or arch not in REGISTRY:
+        raise ImagionError(f"{path}: unknown architecture {arch!r} (known: {', '.join(REGISTRY)}).")
+    config = ckpt.get("config", {})
+    if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+        raise ImagionError(f"{path}: its model config is not a mapping of options.")
+    spec = REGISTRY[arch]
+    try:
+        if set(config) - spec.config_keys:
+            raise ValueError(f"unknown option(s) {', '.join(sorted(set(config) - spec.config_keys))}")
+        expected = spec.preprocess(config).size
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ImagionError(f"{path}: its model config does not fit {arch} ({exc}).") from None
+    try:
+        pre = Preprocess.from_dict(ckpt.get("preprocess"))
+        if ckpt.get("calibration") is not None:
+            Calibration.from_dict(ckpt["calibration"])
+    except (ValueError, TypeError) as exc:
+        raise ImagionError(f"{path}: damaged checkpoint ({exc}).") from None
+    if expected != pre.size:
+        raise ImagionError(f"{path}: input size {pre.size} does not match its {arch} config ({expected}).")
+
+
+def validate_checkpoint(ckpt: dict[str, Any], path: Path) -> None:
+    """Check what a checkpoint describes, and that its weights are finite, before any use."""
+    _check_description(ckpt, path)
+    state = ckpt.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ImagionError(f"{path}: damaged checkpoint (no weights).")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ImagionError(
+            f"{path}: weights {', '.join(bad[:3])} are not finite (NaN or inf): the training diverged; "
+            "retrain with a lower --lr."
+        )
+
+
+@dataclass
+class LoadedModel:
+    model: ImagionModel
+    preprocess: Preprocess
+    calibration: Calibration
+    meta: dict[str, Any]
+    path: Path
+
+    @property
+    def arch(self) -> str:
+        return self.model.arch
+
+
+def _renamed_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Checkpoints of imagion 0.1 called the seed ConvNet's convolutions `features`."""
+    return {("convs." + k[len("features.") :] if k.startswith("features.") else k): v for k, v in state.items()}
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], path: Path, expect_arch: str | None = None) -> ImagionModel:
+    arch = ckpt["arch"]
+    if expect_arch and arch != expect_arch:
+        raise ImagionError(f"{path}: checkpoint is a {arch!r} model, not {expect_arch!r}.")
+    model = build_model(arch, **ckpt.get("config", {}))
+    strict = ckpt.get("state_scope") == "full"
+    try:
+        missing, unexpected = model.load_state_dict(_renamed_keys(ckpt["state_dict"]), strict=strict)
+    except (RuntimeError, KeyError) as exc:
+        raise ImagionError(f"{path}: weights do not fit architecture {arch!r} ({exc}).") from exc
+    if unexpected or (not strict and any(k.startswith("head.") for k in missing)):
+        raise ImagionError(f"{path}: weights do not fit architecture {arch!r}.")
+    return model
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """A ready-to-use model (eval mode) with its preprocessing and calibration."""
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    model = model_from_checkpoint(ckpt, path)
+    model.eval()
+    fuse_for_inference(model)
+    model.to(device).to(memory_format=torch.channels_last)
+    cal = ckpt.get("calibration") or {"raw_quantiles": list(np.linspace(0, 10, 101))}
+    meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    return LoadedModel(
+        model=model,
+        preprocess=Preprocess.from_dict(ckpt["preprocess"]),
+        calibration=Calibration.from_dict(cal),
+        meta=meta,
+        path=path,
+    )
+
+
+def open_model(model: str | Path | None, device: str | torch.device = "cpu") -> LoadedModel:
+    """The given checkpoint, or the bundled default model."""
+    return load_checkpoint(model_path(model), device)

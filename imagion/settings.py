@@ -1,0 +1,68 @@
+"""Where imagion keeps things and what it runs on: the cache folder, the files shipped in the
+package, the device and the number of CPU threads. One home for each of these rules."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from imagion.errors import ImagionError
+
+if TYPE_CHECKING:
+    import torch
+
+ENV_CACHE = "IMAGION_CACHE"
+RESOURCES = Path(__file__).parent / "resources"
+
+
+def default_cache_dir() -> Path:
+    """$IMAGION_CACHE, else ~/.cache/imagion."""
+    env = os.environ.get(ENV_CACHE)
+    return Path(env) if env else Path.home() / ".cache" / "imagion"
+
+
+def bundled_model_path() -> Path:
+    return RESOURCES / "default-model.pt"
+
+
+def bundled_stats_path() -> Path:
+    return RESOURCES / "label-stats-local.json"
+
+
+def imagenet_classes_path() -> Path:
+    return RESOURCES / "imagenet-classes.json"
+
+
+def model_path(model: str | os.PathLike | None) -> Path:
+    """The checkpoint to use: the given one, else the bundled model; it must exist."""
+    if model is None:
+        path = bundled_model_path()
+        if not path.is_file():
+            raise ImagionError(f"the bundled model {path} is missing from this installation; pass --model.")
+        return path
+    path = Path(model)
+    if not path.is_file():
+        raise ImagionError(f"{path}: checkpoint not found.")
+    return path
+
+
+def cpu_threads() -> int:
+    """Threads for decoding and CPU inference: every core, at most 8."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def has_nvidia() -> bool:
+    """An NVIDIA GPU is present (checked without importing torch)."""
+    return Path("/dev/nvidiactl").exists()
+
+
+def pick_device(choice: str) -> torch.device:
+    """`auto`: CUDA when available (this process's GPU under torchrun), else the CPU."""
+    import torch
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ImagionError("--device cuda: no CUDA GPU is available here; use --device cpu or auto.")
+    if choice == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))

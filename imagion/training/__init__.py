@@ -1,0 +1,1 @@
+"""Training: options, the account split, losses and the epoch loop (CUDA, mixed precision, DDP, CPU)."""

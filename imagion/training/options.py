@@ -1,0 +1,73 @@
+"""What a training run is told (`TrainOptions`, shared by `train` and `eval --cv`) and what it
+reports (`TrainResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from imagion.choices import Device, Loss
+from imagion.models.registry import model_spec
+
+
+@dataclass
+class TrainOptions:
+    arch: str = "effnet-lite0"
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    loss: Loss = Loss.pairwise
+    device: Device = Device.auto
+    out: Path = Path("runs/latest")
+    resume: bool = False
+    seed: int = 0
+    val_fraction: float = 0.2
+    patience: int = 10
+    finetune: bool = False
+    compile: bool = False
+    hidden: int = 0
+    image_size: int | None = None  # EfficientNet input size (multiple of 32); default: native
+    accounts: list[str] | None = None  # train on these accounts only
+    val_accounts: list[str] | None = None  # explicit validation accounts (cross-validation)
+    cache_dir: Path | None = None
+
+    def model_config(self) -> dict[str, Any]:
+        """The options the architecture takes (see its registry entry)."""
+        wanted = {"finetune": self.finetune, "hidden": self.hidden, "image_size": self.image_size}
+        keys = model_spec(self.arch).config_keys
+        return {k: v for k, v in wanted.items() if k in keys}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path | StrEnum) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    epochs_run: int
+    best_epoch: int
+    best_val_accuracy: float | None
+    history: list[dict[str, float]] = field(default_factory=list)
+    skipped_images: list[str] = field(default_factory=list)
+    train_posts: int = 0
+    val_posts: int = 0
+    train_accounts: list[str] = field(default_factory=list)
+    val_accounts: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "checkpoint": str(self.checkpoint),
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "best_val_pairwise_accuracy": self.best_val_accuracy,
+            "train_posts": self.train_posts,
+            "val_posts": self.val_posts,
+            "train_accounts": len(self.train_accounts),
+            "val_accounts": len(self.val_accounts),
+            "skipped_images": len(self.skipped_images),
+            "interrupted": self.interrupted,
+        }
