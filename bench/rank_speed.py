@@ -99,10 +99,12 @@ def main() -> None:
             fast = timed([*rank, str(folder)], env)
             start = timed([*rank, str(one)], env)
             slow = timed([sys.executable, "-c", LOOP, str(ckpt), str(folder)], env)
-            print(f"{label}: imagion rank {args.images / fast:6.1f} images/s ({fast:.1f} s) · "
-                  f"plain loop {args.images / slow:6.1f} images/s ({slow:.1f} s) · ratio {slow / fast:.2f}× · "
-                  f"1 image {start:.1f} s, so {(args.images - 1) / max(fast - start, 1e-9):.0f} images/s after "
-                  f"start-up · very first run (ONNX export) {first:.1f} s")  # fmt: skip
+            print(
+                f"{label}: imagion rank {args.images / fast:6.1f} images/s ({fast:.1f} s) · "
+                f"plain loop {args.images / slow:6.1f} images/s ({slow:.1f} s) · ratio {slow / fast:.2f}× · "
+                f"1 image {start:.1f} s, so {(args.images - 1) / max(fast - start, 1e-9):.0f} images/s after "
+                f"start-up · very first run (ONNX export) {first:.1f} s"
+            )
 
 
 if __name__ == "__main__":

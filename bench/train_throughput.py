@@ -28,7 +28,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--compile", action="store_true")
-    ap.add_argument("--arch", default="seed-cnn", help="seed-cnn, or effnet-lite0 (trained end to end)")
+    ap.add_argument(
+        "--arch", default="seed-cnn", help="seed-cnn, or effnet-lite0 (trained end to end)"
+    )
     args = ap.parse_args()
     dev = pick_device(args.device)
     torch.backends.cudnn.benchmark = True
@@ -78,8 +80,10 @@ def main() -> None:
     if args.arch != "seed-cnn":
         return
     secs = SEED_RUN_IMAGES / rate
-    print(f"the seed's run (120 epochs × 12,000 images): {secs:,.0f} s = {secs / 3600:.2f} h "
-          f"(seed: {SEED_RUN_HOURS:.0f} h on a P100 → {SEED_RUN_HOURS * 3600 / secs:,.0f}× faster)")  # fmt: skip
+    print(
+        f"the seed's run (120 epochs × 12,000 images): {secs:,.0f} s = {secs / 3600:.2f} h "
+        f"(seed: {SEED_RUN_HOURS:.0f} h on a P100 → {SEED_RUN_HOURS * 3600 / secs:,.0f}× faster)"
+    )
 
 
 if __name__ == "__main__":

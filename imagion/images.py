@@ -16,8 +16,21 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")  # what instaloader saves be
 # Instagram serves at most 1080×1350; anything far above this is a mistake or an attack.
 MAX_PIXELS = 60_000_000
 # Extensions Pillow registers but cannot decode here without outside tools, or not as photos.
-_NOT_PHOTOS = {".eps", ".ps", ".pdf", ".h5", ".hdf", ".bufr", ".grib", ".mpeg", ".mpg", ".emf",
-               ".wmf", ".fit", ".fits"}  # fmt: skip
+_NOT_PHOTOS = {
+    ".eps",
+    ".ps",
+    ".pdf",
+    ".h5",
+    ".hdf",
+    ".bufr",
+    ".grib",
+    ".mpeg",
+    ".mpg",
+    ".emf",
+    ".wmf",
+    ".fit",
+    ".fits",
+}
 
 # open_image checks the pixel count itself (MAX_PIXELS, below Pillow's warning threshold), so
 # Pillow's own DecompressionBombWarning is silenced once, here, rather than with

@@ -39,7 +39,9 @@ def model_path(model: str | os.PathLike | None) -> Path:
     if model is None:
         path = bundled_model_path()
         if not path.is_file():
-            raise ImagionError(f"the bundled model {path} is missing from this installation; pass --model.")
+            raise ImagionError(
+                f"the bundled model {path} is missing from this installation; pass --model."
+            )
         return path
     path = Path(model)
     if not path.is_file():
@@ -62,7 +64,9 @@ def pick_device(choice: str) -> torch.device:
     import torch
 
     if choice == "cuda" and not torch.cuda.is_available():
-        raise ImagionError("--device cuda: no CUDA GPU is available here; use --device cpu or auto.")
+        raise ImagionError(
+            "--device cuda: no CUDA GPU is available here; use --device cpu or auto."
+        )
     if choice == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))

@@ -17,8 +17,24 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPE = ["--arch", "effnet-lite0", "--image-size", "192", "--loss", "pairwise", "--lr", "1e-3", "--epochs", "30",
-          "--val-fraction", "0", "--seed", "0", "--device", "cpu"]  # fmt: skip
+RECIPE = [
+    "--arch",
+    "effnet-lite0",
+    "--image-size",
+    "192",
+    "--loss",
+    "pairwise",
+    "--lr",
+    "1e-3",
+    "--epochs",
+    "30",
+    "--val-fraction",
+    "0",
+    "--seed",
+    "0",
+    "--device",
+    "cpu",
+]
 
 
 def imagion(*args: str) -> str:
@@ -76,8 +92,10 @@ def main() -> None:
         "cross-validated accuracy is close to chance, so treat scores as weak hints, not predictions."
     )
     out = save_checkpoint(bundled_model_path(), ckpt)
-    print(f"wrote {out} ({out.stat().st_size:,} bytes); CV accuracy {cv['accuracy']:.3f} "
-          f"[{cv['ci95'][0]:.3f}, {cv['ci95'][1]:.3f}] on {cv['pairs']} pairs")  # fmt: skip
+    print(
+        f"wrote {out} ({out.stat().st_size:,} bytes); CV accuracy {cv['accuracy']:.3f} "
+        f"[{cv['ci95'][0]:.3f}, {cv['ci95'][1]:.3f}] on {cv['pairs']} pairs"
+    )
 
 
 if __name__ == "__main__":

@@ -132,6 +132,13 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
 
     root = tmp_path_factory.mktemp("trained")
     db = scored_catalog(root, 6, 8, seed=5)
-    opts = TrainOptions(arch="effnet-lite0", epochs=15, lr=1e-2, device="cpu", out=root / "run",
-                        cache_dir=root / "cache", val_fraction=0.34)  # fmt: skip
+    opts = TrainOptions(
+        arch="effnet-lite0",
+        epochs=15,
+        lr=1e-2,
+        device="cpu",
+        out=root / "run",
+        cache_dir=root / "cache",
+        val_fraction=0.34,
+    )
     return db, train(db, opts).checkpoint

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagion.catalog.importers import count_value, import_sources, time_value
+from imagion.catalog.importers import import_sources
+from imagion.catalog.values import count_value, time_value
 from imagion.catalog.store import Catalog
 from imagion.cli import app
 from imagion.images import find_images, load_square
@@ -81,9 +82,13 @@ def test_csv_bad_rows_each_cost_one_line(tmp_path, runner):
     # post ids default to the image: give each row its own
     text = (tmp_path / "m.CSV").read_text().splitlines()
     text[0] += ",post_id"
-    text = [text[0]] + [f"{line},p{k}" if line.count(",") >= 3 else line for k, line in enumerate(text[1:])]
+    text = [text[0]] + [
+        f"{line},p{k}" if line.count(",") >= 3 else line for k, line in enumerate(text[1:])
+    ]
     (tmp_path / "m.CSV").write_text("\n".join(text) + "\n", encoding="utf-8")
-    res = runner.invoke(app, ["import", str(tmp_path), "--catalog", str(tmp_path / "c.db"), "--json"])
+    res = runner.invoke(
+        app, ["import", str(tmp_path), "--catalog", str(tmp_path / "c.db"), "--json"]
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     problems = "\n".join(data["problems"])
@@ -94,7 +99,10 @@ def test_csv_bad_rows_each_cost_one_line(tmp_path, runner):
     assert "m.CSV:8: posted_at '99999999999' is out of range" in problems
     assert "m.CSV:9: 7 fields where the header has 6 (an unquoted comma?)" in problems
     assert "m.CSV:10: 3 fields where the header has 6" in problems
-    assert "m.CSV:11: followers '1e30' is out of range (0 to 1,000,000,000,000); stored as unknown" in problems
+    assert (
+        "m.CSV:11: followers '1e30' is out of range (0 to 1,000,000,000,000); stored as unknown"
+        in problems
+    )
     assert data["posts"] == 3
     df = Catalog(tmp_path / "c.db").frame().set_index("post_id")
     assert df.loc["p5", "posted_at"] == 1_600_000_000 and df.loc["p5", "likes"] == 4
@@ -121,13 +129,19 @@ def test_instaloader_absurd_values_skip_one_post(tmp_path):
 
 
 def test_duplicates_reported_and_profilecrawl_tag_string(tmp_path):
-    post = {"url": "https://www.instagram.com/p/DUP/", "numberLikes": 3, "date": "2017-04-30",
-            "tags": "#Sun #sea, beach"}  # fmt: skip
+    post = {
+        "url": "https://www.instagram.com/p/DUP/",
+        "numberLikes": 3,
+        "date": "2017-04-30",
+        "tags": "#Sun #sea, beach",
+    }
     profile = {"alias": "crawled", "posts": [post, post | {"numberLikes": 4}]}
     (tmp_path / "crawled.json").write_text(json.dumps(profile), encoding="utf-8")
     report, df, _ = _report(tmp_path, tmp_path / "crawled.json")
     assert report.duplicates == 1
-    assert any("post crawled/DUP also read from" in p and "later one is kept" in p for p in report.problems)
+    assert any(
+        "post crawled/DUP also read from" in p and "later one is kept" in p for p in report.problems
+    )
     assert df.loc["DUP", "likes"] == 4
     assert json.loads(df.loc["DUP", "tags"]) == ["beach", "sea", "sun"]
 

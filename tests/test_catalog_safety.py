@@ -71,7 +71,9 @@ def test_non_sqlite_files_are_refused_untouched(content, reason, tmp_path, runne
     path.write_bytes(content)
     res = runner.invoke(app, ["info", "--catalog", str(path)])
     assert res.exit_code == 1 and reason in res.stderr
-    assert path.read_bytes() == content and sorted(p.name for p in tmp_path.iterdir()) == ["posts.db"]
+    assert path.read_bytes() == content and sorted(p.name for p in tmp_path.iterdir()) == [
+        "posts.db"
+    ]
 
 
 def test_other_application_id_and_newer_version_are_refused(tmp_path):

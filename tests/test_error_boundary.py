@@ -39,7 +39,10 @@ def _nan_weights(c: dict) -> None:
 BAD_CHECKPOINTS = {
     "bogus config": (lambda c: c.update(config={"layers": "many"}), "config does not fit"),
     "config not a mapping": (lambda c: c.update(config=[1, 2]), "not a mapping of options"),
-    "empty calibration": (lambda c: c.update(calibration={"raw_quantiles": []}), "no raw_quantiles"),
+    "empty calibration": (
+        lambda c: c.update(calibration={"raw_quantiles": []}),
+        "no raw_quantiles",
+    ),
     "absurd input size": (lambda c: c["preprocess"].update(size=100_000), "input size 100000"),
     "unknown arch": (lambda c: c.update(arch="resnet-9000"), "unknown architecture"),
     "NaN weights": (_nan_weights, "not finite (NaN or inf)"),
@@ -58,7 +61,9 @@ def test_damaged_checkpoints_are_refused_in_one_line(case, trained, tmp_path, ru
 
 
 def test_eval_pairs_must_be_positive(trained, runner):
-    res = runner.invoke(app, ["eval", "--catalog", str(trained[0]), "--model", str(trained[1]), "--pairs", "-5"])
+    res = runner.invoke(
+        app, ["eval", "--catalog", str(trained[0]), "--model", str(trained[1]), "--pairs", "-5"]
+    )
     _one_error_line(res, "--pairs -5: sample at least 1 pair")
 
 
@@ -66,10 +71,14 @@ def test_unwritable_outputs_fail_before_the_work(trained, tmp_path, runner):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     image = write_image(tmp_path / "a.jpg", 0.5)
-    res = runner.invoke(app, ["rank", str(image), "--model", str(trained[1]), "--copy-to", str(blocker / "sub")])
+    res = runner.invoke(
+        app, ["rank", str(image), "--model", str(trained[1]), "--copy-to", str(blocker / "sub")]
+    )
     _one_error_line(res, "--copy-to")
     assert "ranked" not in res.stderr  # refused before scoring
-    res = runner.invoke(app, ["train", "--catalog", str(trained[0]), "--out", str(blocker), "--epochs", "1"])
+    res = runner.invoke(
+        app, ["train", "--catalog", str(trained[0]), "--out", str(blocker), "--epochs", "1"]
+    )
     _one_error_line(res, "is a file, not a folder")
 
 
@@ -87,8 +96,20 @@ def test_stale_temporary_checkpoints_are_cleaned_up(trained, tmp_path, runner):
     fresh.write_bytes(b"\x00")  # another writer may still own this one
     old = time.time() - 3600
     os.utime(stale, (old, old))
-    res = runner.invoke(app, ["train", "--catalog", str(trained[0]), "--out", str(out), "--epochs", "1",
-                              "--device", "cpu"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--catalog",
+            str(trained[0]),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert not stale.exists() and fresh.exists()
     assert "removed 1 temporary file" in res.stderr

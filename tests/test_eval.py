@@ -20,8 +20,15 @@ def _frame(accounts: int = 10, posts: int = 8, seed: int = 0) -> pd.DataFrame:
     for a in range(accounts):
         likes = rng.permutation(posts) * 100 + 1
         for k, n in enumerate(likes):
-            rows.append({"account": f"a{a}", "likes": n, "zscore": (n - likes.mean()) / likes.std(),
-                         "posted_at": k, "caption": "x" * int(rng.integers(0, 50))})  # fmt: skip
+            rows.append(
+                {
+                    "account": f"a{a}",
+                    "likes": n,
+                    "zscore": (n - likes.mean()) / likes.std(),
+                    "posted_at": k,
+                    "caption": "x" * int(rng.integers(0, 50)),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -45,8 +52,14 @@ def test_perfect_reversed_constant_random():
 
 
 def test_equal_likes_are_ties_and_min_gap_filters():
-    df = pd.DataFrame({"account": ["a"] * 4, "likes": [10, 10, 20, 30], "pred": [1, 2, 3, 4],
-                       "zscore": [-0.9, -0.9, -0.3, 1.6]})  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "account": ["a"] * 4,
+            "likes": [10, 10, 20, 30],
+            "pred": [1, 2, 3, 4],
+            "zscore": [-0.9, -0.9, -0.3, 1.6],
+        }
+    )
     r = evaluate(df)
     assert r.ties == 1 and r.pairs == 5
     r = evaluate(df, min_gap=1.0)
@@ -100,8 +113,10 @@ def test_cli_eval_json_and_training_accounts_flag(runner, trained, tmp_path, mon
     for key in ("accuracy", "ci95", "pairs", "ties", "accounts", "baselines", "per_account"):
         assert key in data
     assert data["trained_on_eval_accounts"] is True and "brighter wins" in data["baselines"]
-    res = runner.invoke(app, ["eval", "--catalog", str(db), "--model", str(ckpt), "--split", "val",
-                              "--show-pairs", "2"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        ["eval", "--catalog", str(db), "--model", str(ckpt), "--split", "val", "--show-pairs", "2"],
+    )
     assert res.exit_code == 0, res.output
     assert (
         "accuracy" in res.stdout and "WARNING" not in res.stderr and res.stdout.count("likes,") >= 2
@@ -118,8 +133,25 @@ def test_cli_eval_cv(runner, tmp_path, monkeypatch):
 
     db = scored_catalog(tmp_path, 4, 6)
     monkeypatch.setenv("IMAGION_CACHE", str(tmp_path / "cache"))
-    res = runner.invoke(app, ["eval", "--catalog", str(db), "--cv", "2", "--epochs", "3", "--lr", "1e-2",
-                              "--out", str(tmp_path / "cv"), "--json", "--device", "cpu"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "--catalog",
+            str(db),
+            "--cv",
+            "2",
+            "--epochs",
+            "3",
+            "--lr",
+            "1e-2",
+            "--out",
+            str(tmp_path / "cv"),
+            "--json",
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["accounts"] == 4 and data["pairs"] == 4 * 15
@@ -141,9 +173,27 @@ def test_real_cv_reproduces_the_bundled_model_card(runner, tmp_path):
     with Catalog(tmp_path / "celeb.db", create=True) as cat:
         import_sources(cat, [root])
         score_catalog(cat)
-    res = runner.invoke(app, ["eval", "--catalog", str(tmp_path / "celeb.db"), "--cv", "4", "--val-fraction", "0",
-                              "--epochs", "30", "--image-size", "192", "--device", "cpu",
-                              "--out", str(tmp_path / "cv"), "--json"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "--catalog",
+            str(tmp_path / "celeb.db"),
+            "--cv",
+            "4",
+            "--val-fraction",
+            "0",
+            "--epochs",
+            "30",
+            "--image-size",
+            "192",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "cv"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     card = read_checkpoint(bundled_model_path())["cv"]

@@ -135,7 +135,10 @@ def test_alt_text_parsing():
         "playing a sport",
     ]
     assert parse_alt_text("May be an image of 2 people, people standing and outdoors") == [
-        "people", "people standing", "outdoors"]  # fmt: skip
+        "people",
+        "people standing",
+        "outdoors",
+    ]
     assert parse_alt_text(
         "Photo by NASA on May 01, 2022. May be an image of text that says 'HELLO'"
     ) == ["text"]
@@ -145,8 +148,24 @@ def test_alt_text_parsing():
 def test_offline_providers_table_and_suggestion(tmp_path, runner, monkeypatch):
     db = scored_catalog(tmp_path, 4, 8)
     monkeypatch.setenv("IMAGION_CACHE", str(tmp_path / "cache"))
-    res = runner.invoke(app, ["labels", "--catalog", str(db), "-p", "hashtags", "-p", "instagram", "-p", "local",
-                              "--table", "--min-support", "2", "--json"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "labels",
+            "--catalog",
+            str(db),
+            "-p",
+            "hashtags",
+            "-p",
+            "instagram",
+            "-p",
+            "local",
+            "--table",
+            "--min-support",
+            "2",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     by = {p["provider"]: p for p in data["providers"]}
@@ -246,10 +265,13 @@ def many_images(tmp_path_factory):
 @pytest.mark.parametrize("concurrency", [1, 3])
 @pytest.mark.parametrize("fail_at", [0, 2, 4])
 @pytest.mark.parametrize(
-    "exc", [KeyboardInterrupt(), gexc.PermissionDenied("quota"), ConnectionError("reset")],
+    "exc",
+    [KeyboardInterrupt(), gexc.PermissionDenied("quota"), ConnectionError("reset")],
     ids=["ctrl-c", "refused", "network"],
 )
-def test_interrupted_cloud_vision_run_keeps_every_paid_label(many_images, tmp_path, fail_at, concurrency, exc):
+def test_interrupted_cloud_vision_run_keeps_every_paid_label(
+    many_images, tmp_path, fail_at, concurrency, exc
+):
     db = tmp_path / "c.db"
     db.write_bytes(many_images.read_bytes())
     client = FailingVision(fail_at, exc)
@@ -272,8 +294,12 @@ def test_labels_command_shows_progress_of_paid_work(many_images, tmp_path, runne
     db = tmp_path / "c.db"
     db.write_bytes(many_images.read_bytes())
     with Catalog(db) as cat, pytest.raises(KeyboardInterrupt):
-        label_catalog(cat, Provider.google, client=FailingVision(2, KeyboardInterrupt()), concurrency=1)
+        label_catalog(
+            cat, Provider.google, client=FailingVision(2, KeyboardInterrupt()), concurrency=1
+        )
     monkeypatch.setattr(vis, "make_client", lambda: FakeVision())
-    res = runner.invoke(app, ["labels", "--catalog", str(db), "-p", "google", "--yes", "--concurrency", "2"])
+    res = runner.invoke(
+        app, ["labels", "--catalog", str(db), "-p", "google", "--yes", "--concurrency", "2"]
+    )
     assert res.exit_code == 0, res.output
     assert "32 already labelled, 38 to go" in res.stderr and "~$0.06" in res.stderr

@@ -70,12 +70,23 @@ def test_compare_probability_consistent_with_scores(runner, trained, pictures):
     assert rev.p_a_wins == pytest.approx(1 - c.p_a_wins)
     same = compare_images(pictures / "img2.jpg", pictures / "img2.jpg", model=ckpt)
     assert same.p_a_wins == pytest.approx(0.5)
-    res = runner.invoke(app, ["compare", str(pictures / "img0.jpg"), str(pictures / "img1.jpg"),
-                              "--model", str(ckpt), "--json"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "compare",
+            str(pictures / "img0.jpg"),
+            str(pictures / "img1.jpg"),
+            "--model",
+            str(ckpt),
+            "--json",
+        ],
+    )
     data = json.loads(res.stdout)
     assert data["winner"].endswith("img1.jpg") and data["p_a_beats_b"] < 0.5
-    res = runner.invoke(app, ["compare", str(pictures / "broken.jpg"), str(pictures / "img1.jpg"),
-                              "--model", str(ckpt)])  # fmt: skip
+    res = runner.invoke(
+        app,
+        ["compare", str(pictures / "broken.jpg"), str(pictures / "img1.jpg"), "--model", str(ckpt)],
+    )
     assert res.exit_code == 1 and "broken.jpg" in res.stderr
 
 

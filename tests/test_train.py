@@ -56,8 +56,16 @@ def learnable(tmp_path_factory) -> Path:
 
 
 def _opts(tmp: Path, **kw) -> TrainOptions:
-    base = {"arch": "seed-cnn", "epochs": 3, "batch_size": 16, "lr": 3e-4, "device": "cpu",
-            "out": tmp / "run", "cache_dir": tmp / "cache", "val_fraction": 0.25}  # fmt: skip
+    base = {
+        "arch": "seed-cnn",
+        "epochs": 3,
+        "batch_size": 16,
+        "lr": 3e-4,
+        "device": "cpu",
+        "out": tmp / "run",
+        "cache_dir": tmp / "cache",
+        "val_fraction": 0.25,
+    }
     return TrainOptions(**(base | kw))
 
 
@@ -90,8 +98,10 @@ def test_resume_equals_uninterrupted(learnable, tmp_path):
         learnable, _opts(tmp_path / "a", arch="effnet-lite0", epochs=4, lr=1e-2, patience=99)
     )
     train(learnable, _opts(tmp_path / "b", arch="effnet-lite0", epochs=2, lr=1e-2, patience=99))
-    resumed = train(learnable, _opts(tmp_path / "b", arch="effnet-lite0", epochs=4, lr=1e-2, patience=99,
-                                     resume=True))  # fmt: skip
+    resumed = train(
+        learnable,
+        _opts(tmp_path / "b", arch="effnet-lite0", epochs=4, lr=1e-2, patience=99, resume=True),
+    )
     assert [r["train_loss"] for r in resumed.history] == pytest.approx(
         [r["train_loss"] for r in full.history]
     )
@@ -148,7 +158,10 @@ def test_bad_inputs(tmp_path, learnable, runner):
     ckpt = read_checkpoint(result.checkpoint)
     ckpt["arch"] = "seed-cnn"
     torch.save(ckpt, tmp_path / "mismatch.pt")
-    with pytest.raises(ImagionError, match=r"do not fit|does not match its seed-cnn config|config does not fit seed-cnn"):
+    with pytest.raises(
+        ImagionError,
+        match=r"do not fit|does not match its seed-cnn config|config does not fit seed-cnn",
+    ):
         load_checkpoint(tmp_path / "mismatch.pt")
 
 
@@ -162,9 +175,24 @@ def test_undecodable_image_is_skipped_and_counted(tmp_path):
 
 
 def test_cli_train_json(learnable, tmp_path, runner):
-    res = runner.invoke(app, ["train", "--catalog", str(learnable), "--arch", "effnet-lite0", "--epochs", "2",
-                              "--out", str(tmp_path / "r"), "--json", "--device", "cpu"],
-                        env={"IMAGION_CACHE": str(tmp_path / "cache")})  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--catalog",
+            str(learnable),
+            "--arch",
+            "effnet-lite0",
+            "--epochs",
+            "2",
+            "--out",
+            str(tmp_path / "r"),
+            "--json",
+            "--device",
+            "cpu",
+        ],
+        env={"IMAGION_CACHE": str(tmp_path / "cache")},
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["epochs_run"] == 2 and Path(data["checkpoint"]).is_file()
@@ -172,9 +200,31 @@ def test_cli_train_json(learnable, tmp_path, runner):
 
 def test_ddp_two_gloo_processes(learnable, tmp_path):
     env = os.environ | {"IMAGION_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
-           "-m", "imagion", "train", "--catalog", str(learnable), "--arch", "seed-cnn", "--epochs", "1",
-           "--batch-size", "8", "--device", "cpu", "--out", str(tmp_path / "ddp"), "--json"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "29533",
+        "-m",
+        "imagion",
+        "train",
+        "--catalog",
+        str(learnable),
+        "--arch",
+        "seed-cnn",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "ddp"),
+        "--json",
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = read_checkpoint(tmp_path / "ddp" / "best.pt")

@@ -91,8 +91,23 @@ def standardize(
         return z, reason
     if window < 2:
         raise ImagionError("--window must be at least 2 posts.")
-    # Windowed: the N usable posts before each post. Work on per-account-normalized values so
-    # cumulative sums stay small (z is invariant to a per-account affine change).
+    return _windowed(x, mean, std, codes, ok, reason, window, min_posts)
+
+
+def _windowed(
+    x: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    codes: np.ndarray,
+    ok: np.ndarray,
+    reason: np.ndarray,
+    window: int,
+    min_posts: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """z against the `window` usable posts before each post (reason 4: too few of them).
+
+    Works on per-account-normalized values so cumulative sums stay small (z is invariant to a
+    per-account affine change)."""
     idx = np.flatnonzero(ok)
     xs = (x[idx] - mean[idx]) / std[idx]
     g = codes[idx]
@@ -109,10 +124,9 @@ def standardize(
         m = s1 / k
         v = np.maximum(s2 / k - m * m, 0.0)
         zw = (xs - m) / np.sqrt(v)
-    need = max(min_posts, 2)
-    no_history = k < need
+    no_history = k < max(min_posts, 2)
     zero = ~no_history & ~(v > 1e-9)
-    z = np.full(n, np.nan)
+    z = np.full(len(x), np.nan)
     good = ~no_history & ~zero
     z[idx[good]] = zw[good]
     reason[idx[no_history]] = 4

@@ -83,8 +83,10 @@ def _migrate_1(db: sqlite3.Connection) -> None:
     cols = {r[1] for r in db.execute("PRAGMA table_info(labels)")}
     if cols and "item" not in cols:
         if db.execute("SELECT COUNT(*) FROM labels").fetchone()[0]:
-            raise ImagionError("the catalog's labels table has an unknown layout and holds rows; "
-                               "imagion leaves it alone (copy the catalog and remove the table).")  # fmt: skip
+            raise ImagionError(
+                "the catalog's labels table has an unknown layout and holds rows; "
+                "imagion leaves it alone (copy the catalog and remove the table)."
+            )
         db.execute("DROP TABLE labels")
         db.execute("DROP TABLE IF EXISTS labelled")
     for statement in SCHEMA_V1.split(";"):
@@ -187,11 +189,15 @@ def probe_catalog(path: Path) -> int | None:
     if not header:
         return None
     if not header.startswith(SQLITE_MAGIC) or len(header) < 100:
-        raise ImagionError(f"{path}: not an imagion catalog (not a SQLite file); imagion leaves it untouched.")  # fmt: skip
+        raise ImagionError(
+            f"{path}: not an imagion catalog (not a SQLite file); imagion leaves it untouched."
+        )
     app_id = int.from_bytes(header[68:72], "big")
     if app_id not in (0, APPLICATION_ID):
-        raise ImagionError(f"{path}: a SQLite database of another application (application_id {app_id:#x}), "
-                           "not an imagion catalog; imagion leaves it untouched.")  # fmt: skip
+        raise ImagionError(
+            f"{path}: a SQLite database of another application (application_id {app_id:#x}), "
+            "not an imagion catalog; imagion leaves it untouched."
+        )
     try:
         db = connect_readonly(path)
         try:
@@ -201,19 +207,25 @@ def probe_catalog(path: Path) -> int | None:
         finally:
             db.close()
     except sqlite3.DatabaseError as exc:
-        raise ImagionError(f"{path}: not a readable imagion catalog ({exc}); imagion leaves it untouched.") from exc  # fmt: skip
+        raise ImagionError(
+            f"{path}: not a readable imagion catalog ({exc}); imagion leaves it untouched."
+        ) from exc
     if app_id == APPLICATION_ID:
         if version > SCHEMA_VERSION:
-            raise ImagionError(f"{path}: catalog schema version {version} comes from a newer imagion "
-                               f"(this one knows up to {SCHEMA_VERSION}); upgrade imagion to use it.")  # fmt: skip
+            raise ImagionError(
+                f"{path}: catalog schema version {version} comes from a newer imagion "
+                f"(this one knows up to {SCHEMA_VERSION}); upgrade imagion to use it."
+            )
         return version
     if not tables and version == 0:
         return None  # an empty SQLite database: nothing to lose
     if version == 0 and post_cols >= LEGACY_POST_COLUMNS:
         return 0  # an imagion 0.1 catalog, from before the catalog said whose it was
     shown = ", ".join(sorted(tables)[:5]) + ("…" if len(tables) > 5 else "")
-    raise ImagionError(f"{path}: a SQLite database of another application (tables: {shown or 'none'}), "
-                       "not an imagion catalog; imagion leaves it untouched.")  # fmt: skip
+    raise ImagionError(
+        f"{path}: a SQLite database of another application (tables: {shown or 'none'}), "
+        "not an imagion catalog; imagion leaves it untouched."
+    )
 
 
 def _writable(path: Path) -> bool:
@@ -254,7 +266,9 @@ class Catalog:
             app_id = db.execute("PRAGMA application_id").fetchone()[0]
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if app_id not in (0, APPLICATION_ID) or version > SCHEMA_VERSION:
-                raise ImagionError(f"{self.path}: changed by another program while opening; try again.")  # fmt: skip
+                raise ImagionError(
+                    f"{self.path}: changed by another program while opening; try again."
+                )
             for migrate in MIGRATIONS[version:]:
                 migrate(db)
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")

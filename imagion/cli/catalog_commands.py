@@ -136,6 +136,7 @@ def posts_cmd(
     cols = (
         "account, post_id, likes, posted_at, image, score, zscore, comments, is_video, is_carousel"
     )
+    params: tuple[str, ...]
     with Catalog(resolve_catalog_path(catalog)) as cat:
         where, params = "", ()
         if account:

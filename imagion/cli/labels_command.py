@@ -14,6 +14,8 @@ from imagion.choices import Provider
 from imagion.cli.app import CatalogOpt, JsonOpt, command
 from imagion.cli.console import emit_json, err, note, out, progress_bar, warn
 from imagion.errors import ImagionError
+from imagion.labels.store import LabelSummary
+from imagion.labels.suggestions import LabelStats
 
 
 @command("labels")
@@ -48,8 +50,7 @@ def labels_cmd(
 
     Example: imagion labels --provider local --provider hashtags --table
     """
-    from imagion.labels.cloud_vision import PRICE_PER_1000
-    from imagion.labels.store import label_catalog, pending, post_labels
+    from imagion.labels.store import label_catalog, post_labels
     from imagion.labels.suggestions import label_stats
 
     providers = provider or [Provider.local]
@@ -57,48 +58,57 @@ def labels_cmd(
     with Catalog(resolve_catalog_path(catalog)) as cat:
         for prov in providers:
             if prov == Provider.google:
-                todo, have = pending(cat, prov, refresh)
-                n = len(todo)
-                note(f"Cloud Vision: {have:,} already labelled, {n:,} to go = {n:,} billable "
-                     f"LABEL_DETECTION units, ~${n * PRICE_PER_1000 / 1000:,.2f} at ${PRICE_PER_1000:.2f} "
-                     "per 1,000 (the first 1,000 each month are free); each batch is saved as it returns")  # fmt: skip
-                if n and not yes:
-                    if not sys.stdin.isatty():
-                        raise ImagionError("Cloud Vision calls are billed: pass --yes to confirm.")
-                    typer.confirm("Go ahead?", abort=True, err=True)
+                _confirm_paid_work(cat, refresh, yes)
             with progress_bar(f"labels ({prov})") as update:
                 summary = label_catalog(
-                    cat, prov, refresh=refresh, progress=lambda d, t: update(d, t),
-                    concurrency=concurrency,
-                )  # fmt: skip
-            for p in summary["problems"]:
-                warn(p)
+                    cat, prov, refresh=refresh, progress=update, concurrency=concurrency
+                )
+            _report(prov, summary)
             summaries.append(summary)
-            note(f"{prov}: labelled {summary['labelled']:,} items ({summary['labels']:,} labels), "
-                 f"{summary['cached']:,} from the cache, {len(summary['problems'])} problems")  # fmt: skip
             if table or save_stats:
                 posts, labelled = post_labels(cat, prov)
                 stats = label_stats(posts, labelled, str(prov), min_support=min_support, top=top)
                 stats_out.append(stats)
                 if save_stats:
-                    stats.save(
-                        save_stats
-                        if len(providers) == 1
-                        else save_stats.with_suffix(f".{prov}.json")
-                    )
+                    one = len(providers) == 1
+                    stats.save(save_stats if one else save_stats.with_suffix(f".{prov}.json"))
     if json_:
         emit_json({"providers": summaries, "tables": [s.to_dict() for s in stats_out]})
         return
     for stats in stats_out:
         _render(stats)
-    out.print(
-        ", ".join(
-            f"{s['provider']}: {s['labelled'] + s['cached']:,} items labelled" for s in summaries
-        )
+    done = (f"{s['provider']}: {s['labelled'] + s['cached']:,} items labelled" for s in summaries)
+    out.print(", ".join(done))
+
+
+def _confirm_paid_work(cat: Catalog, refresh: bool, yes: bool) -> None:
+    """Say what Cloud Vision will cost; ask unless --yes (refuse without a terminal)."""
+    from imagion.labels.cloud_vision import PRICE_PER_1000
+    from imagion.labels.store import pending
+
+    todo, have = pending(cat, Provider.google, refresh)
+    n = len(todo)
+    note(
+        f"Cloud Vision: {have:,} already labelled, {n:,} to go = {n:,} billable "
+        f"LABEL_DETECTION units, ~${n * PRICE_PER_1000 / 1000:,.2f} at ${PRICE_PER_1000:.2f} "
+        "per 1,000 (the first 1,000 each month are free); each batch is saved as it returns"
+    )
+    if n and not yes:
+        if not sys.stdin.isatty():
+            raise ImagionError("Cloud Vision calls are billed: pass --yes to confirm.")
+        typer.confirm("Go ahead?", abort=True, err=True)
+
+
+def _report(prov: Provider, summary: LabelSummary) -> None:
+    for p in summary["problems"]:
+        warn(p)
+    note(
+        f"{prov}: labelled {summary['labelled']:,} items ({summary['labels']:,} labels), "
+        f"{summary['cached']:,} from the cache, {len(summary['problems'])} problems"
     )
 
 
-def _render(stats) -> None:
+def _render(stats: LabelStats) -> None:
     t = Table(
         title=f"top labels per image score ({stats.provider}; {stats.posts:,} scored posts)",
         title_justify="left",
@@ -122,8 +132,14 @@ def _render(stats) -> None:
         if r is None:
             lift.add_row("…", "", "", "", "", "")
             continue
-        lift.add_row(r["label"], str(r["support"]), f"{r['mean_with']:.2f}", f"{r['mean_without']:.2f}",
-                     f"{r['lift']:+.2f}", f"[{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}]")  # fmt: skip
+        lift.add_row(
+            r["label"],
+            str(r["support"]),
+            f"{r['mean_with']:.2f}",
+            f"{r['mean_without']:.2f}",
+            f"{r['lift']:+.2f}",
+            f"[{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}]",
+        )
     out.print(lift)
     if not rows:
         err.print(f"no label reaches --min-support {stats.min_support}")

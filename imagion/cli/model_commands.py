@@ -28,8 +28,14 @@ def models_cmd(json_: JsonOpt = False) -> None:
     rows = []
     for name in list_models():
         m = build_model(name, pretrained=False) if REGISTRY[name].pretrained else build_model(name)
-        rows.append({"arch": name, "parameters": sum(p.numel() for p in m.parameters()),
-                     "input": m.preprocess.size, "description": REGISTRY[name].description})  # fmt: skip
+        rows.append(
+            {
+                "arch": name,
+                "parameters": sum(p.numel() for p in m.parameters()),
+                "input": m.preprocess.size,
+                "description": REGISTRY[name].description,
+            }
+        )
     if json_:
         emit_json(rows)
         return
@@ -37,9 +43,8 @@ def models_cmd(json_: JsonOpt = False) -> None:
     for c in ("arch", "parameters", "input", "description"):
         table.add_column(c)
     for r in rows:
-        table.add_row(
-            r["arch"], f"{r['parameters']:,}", f"{r['input']}×{r['input']}", r["description"]
-        )
+        size = f"{r['input']}×{r['input']}"
+        table.add_row(str(r["arch"]), f"{r['parameters']:,}", size, str(r["description"]))
     out.print(table)
 
 
@@ -48,9 +53,15 @@ def models_cmd(json_: JsonOpt = False) -> None:
 def train_cmd(
     catalog: CatalogOpt = None,
     device: DeviceOpt = Device.auto,
-    out_dir: Annotated[Path, typer.Option("--out", help="Run folder: best.pt, last.pt, metrics.csv.")] = Path("runs/latest"),
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the account split, initialisation and shuffling.")] = 0,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Run folder: best.pt, last.pt, metrics.csv.")
+    ] = Path("runs/latest"),
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")
+    ] = False,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the account split, initialisation and shuffling.")
+    ] = 0,
     json_: JsonOpt = False,
     recipe: TrainOptions | None = None,
 ) -> None:
@@ -64,10 +75,11 @@ def train_cmd(
     opts = replace(recipe or TrainOptions(), device=device, out=out_dir, resume=resume, seed=seed)
     with progress_bar("training") as update:
         result = train(
-            resolve_catalog_path(catalog), opts,
+            resolve_catalog_path(catalog),
+            opts,
             progress=lambda desc, d, t, info: update(d, t, info=f"{desc} {info}"),
             log=note,
-        )  # fmt: skip
+        )
     if json_:
         emit_json(result.summary())
     else:

@@ -6,14 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from imagion.choices import Device
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, command
 from imagion.cli.console import emit_json, err, note, out, progress_bar
+from imagion.inference.rank import RankRow
 
 
-def _tip(row: dict) -> str:
+def _tip(row: RankRow) -> str:
     seen = ", ".join(row.get("labels", [])[:3]) or "nothing recognised"
     add = ", ".join(row.get("suggest_labels", []))
     weak = " (weak)" if "weak evidence" in row.get("suggestion", "") else ""
@@ -28,7 +30,8 @@ def _bar(score: float, width: int = 20) -> str:
 @command("rank")
 def rank_cmd(
     paths: Annotated[
-        list[str], typer.Argument(help="Image files, folders or globs (JPEG, PNG, WebP, GIF, TIFF, BMP…).")
+        list[str],
+        typer.Argument(help="Image files, folders or globs (JPEG, PNG, WebP, GIF, TIFF, BMP…)."),
     ],
     model: ModelOpt = None,
     recursive: Annotated[
@@ -58,10 +61,17 @@ def rank_cmd(
     if copy_to is not None:  # before the work, not after it
         writable_folder(copy_to, "--copy-to")
     with progress_bar("scoring") as update:
-        result = rank_images(paths, model=model, recursive=recursive, batch_size=batch_size,
-                             device=str(device), progress=lambda d, t: update(d, t), suggest=suggest)  # fmt: skip
+        result = rank_images(
+            paths,
+            model=model,
+            recursive=recursive,
+            batch_size=batch_size,
+            device=str(device),
+            progress=update,
+            suggest=suggest,
+        )
     for p in result.problems:
-        err.print(f"[yellow]skipped:[/] {p}", highlight=False)
+        err.print(f"[yellow]skipped:[/] {escape(p)}", highlight=False)
     rows = result.to_list()[: top or None]
     if copy_to is not None:
         copied = copy_top(result, copy_to, top)
@@ -69,35 +79,35 @@ def rank_cmd(
     if json_:
         emit_json(rows)
     elif csv_:
-        import csv
-        import sys
-
-        w = csv.DictWriter(
-            sys.stdout,
-            fieldnames=["rank", "path", "score", "raw", "suggestion"],
-            extrasaction="ignore",
-        )
-        w.writeheader()
-        w.writerows(rows)
+        _write_csv(rows)
     else:
-        table = Table(
-            title=f"image score (0–10) · model {Path(result.model).name} ({result.arch})",
-            title_justify="left",
-        )
-        table.add_column("#", justify="right")
-        table.add_column("file", overflow="fold")
-        table.add_column("score", justify="right")
-        table.add_column("")
-        with_tips = any("suggestion" in r for r in rows)
-        if with_tips:
-            table.add_column("seen → suggested content", overflow="fold")
-        for r in rows:
-            tip = [_tip(r)] if with_tips else []
-            table.add_row(
-                str(r["rank"]), r["path"], f"{r['score']:.1f}", _bar(r["score"], 10), *tip
-            )
-        out.print(table)
+        out.print(_rank_table(rows, f"model {Path(result.model).name} ({result.arch})"))
     note(f"ranked {len(result.items)} images, skipped {len(result.problems)}")
+
+
+def _write_csv(rows: list[RankRow]) -> None:
+    import csv
+    import sys
+
+    fields = ["rank", "path", "score", "raw", "suggestion"]
+    w = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+
+
+def _rank_table(rows: list[RankRow], model: str) -> Table:
+    table = Table(title=f"image score (0–10) · {model}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("file", overflow="fold")
+    table.add_column("score", justify="right")
+    table.add_column("")
+    with_tips = any("suggestion" in r for r in rows)
+    if with_tips:
+        table.add_column("seen → suggested content", overflow="fold")
+    for r in rows:
+        tip = [_tip(r)] if with_tips else []
+        table.add_row(str(r["rank"]), r["path"], f"{r['score']:.1f}", _bar(r["score"], 10), *tip)
+    return table
 
 
 @command("compare")

@@ -19,19 +19,36 @@ from imagion.training.options import TrainOptions
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainOptions)}
 
 TRAINING_FIELDS: dict[str, Any] = {
-    "arch": Annotated[str, typer.Option("--arch", help="Architecture: seed-cnn, effnet-lite0 (see `imagion models`).")],
+    "arch": Annotated[
+        str,
+        typer.Option("--arch", help="Architecture: seed-cnn, effnet-lite0 (see `imagion models`)."),
+    ],
     "epochs": Annotated[int, typer.Option(help="Passes over the training posts.")],
     "batch_size": Annotated[int, typer.Option(help="Posts per step (per GPU under torchrun).")],
     "lr": Annotated[float, typer.Option(help="AdamW learning rate.")],
     "weight_decay": Annotated[float, typer.Option(help="AdamW weight decay.")],
-    "loss": Annotated[Loss, typer.Option(help="mse on the 0–10 score (the seed's) or pairwise (RankNet).")],
-    "val_fraction": Annotated[float, typer.Option(help="Share of (training) accounts held out for validation and early stopping; 0 = fixed epochs.")],
-    "patience": Annotated[int, typer.Option(help="Stop after N epochs without a better validation accuracy.")],
-    "finetune": Annotated[bool, typer.Option("--finetune", help="Unfreeze the pretrained backbone.")],
+    "loss": Annotated[
+        Loss, typer.Option(help="mse on the 0–10 score (the seed's) or pairwise (RankNet).")
+    ],
+    "val_fraction": Annotated[
+        float,
+        typer.Option(
+            help="Share of (training) accounts held out for validation and early stopping; 0 = fixed epochs."
+        ),
+    ],
+    "patience": Annotated[
+        int, typer.Option(help="Stop after N epochs without a better validation accuracy.")
+    ],
+    "finetune": Annotated[
+        bool, typer.Option("--finetune", help="Unfreeze the pretrained backbone.")
+    ],
     "hidden": Annotated[int, typer.Option(help="Hidden units of the head (0 = linear head).")],
-    "image_size": Annotated[int | None, typer.Option(help="EfficientNet input size, a multiple of 32 (default: native 224).")],
+    "image_size": Annotated[
+        int | None,
+        typer.Option(help="EfficientNet input size, a multiple of 32 (default: native 224)."),
+    ],
     "compile": Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA).")],
-}  # fmt: skip
+}
 
 
 def training_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -40,7 +57,9 @@ def training_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     hints = get_type_hints(fn, include_extras=True)
     own = [p for p in sig.parameters.values() if p.name != "recipe"]
     extra = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_DEFAULTS[name], annotation=hint)
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=_DEFAULTS[name], annotation=hint
+        )
         for name, hint in TRAINING_FIELDS.items()
     ]
 
@@ -50,7 +69,10 @@ def training_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         kwargs["recipe"] = TrainOptions(**values)
         return fn(*args, **kwargs)
 
-    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation)) for p in own]
+    params = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation))
+        for p in own
+    ]
     params += extra
     wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {k: v for k, v in hints.items() if k != "recipe"} | TRAINING_FIELDS

@@ -82,10 +82,14 @@ def bootstrap_ci(
     return float(np.quantile(acc, 0.025)), float(np.quantile(acc, 0.975))
 
 
-def _select_pairs(df: pd.DataFrame, likes: np.ndarray, min_gap: float, pairs: int | None, seed: int) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
+def _select_pairs(
+    df: pd.DataFrame, likes: np.ndarray, min_gap: float, pairs: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Same-account pairs with different likes; optionally a minimum z gap and a sample."""
     if pairs is not None and pairs < 1:
-        raise ImagionError(f"--pairs {pairs}: sample at least 1 pair (or leave it out for all pairs).")
+        raise ImagionError(
+            f"--pairs {pairs}: sample at least 1 pair (or leave it out for all pairs)."
+        )
     if min_gap < 0 or not np.isfinite(min_gap):
         raise ImagionError(f"--min-gap {min_gap}: use a gap of 0 or more.")
     i, j, ties = same_account_pairs(df["account"].to_numpy(), likes)
@@ -99,11 +103,15 @@ def _select_pairs(df: pd.DataFrame, likes: np.ndarray, min_gap: float, pairs: in
         pick = np.sort(np.random.default_rng(seed).choice(len(i), size=pairs, replace=False))
         i, j = i[pick], j[pick]
     if not len(i):
-        raise ImagionError("no same-account pairs with different likes to evaluate (need ≥ 2 posts per account).")
+        raise ImagionError(
+            "no same-account pairs with different likes to evaluate (need ≥ 2 posts per account)."
+        )
     return i, j, ties
 
 
-def baselines(df: pd.DataFrame, likes: np.ndarray, i: np.ndarray, j: np.ndarray) -> dict[str, float]:
+def baselines(
+    df: pd.DataFrame, likes: np.ndarray, i: np.ndarray, j: np.ndarray
+) -> dict[str, float]:
     """Simple rules scored on the very same pairs."""
     out = {"chance": 0.5}
     candidates = {
@@ -113,11 +121,15 @@ def baselines(df: pd.DataFrame, likes: np.ndarray, i: np.ndarray, j: np.ndarray)
     }
     for name, col in candidates.items():
         if col is not None and col.notna().any():
-            out[name] = float(pair_outcomes(col.to_numpy(dtype=np.float64, na_value=np.nan), likes, i, j).mean())
+            out[name] = float(
+                pair_outcomes(col.to_numpy(dtype=np.float64, na_value=np.nan), likes, i, j).mean()
+            )
     return out
 
 
-def per_account(df: pd.DataFrame, likes: np.ndarray, codes: np.ndarray, uniques: np.ndarray, correct: np.ndarray) -> list[dict[str, Any]]:  # fmt: skip
+def per_account(
+    df: pd.DataFrame, likes: np.ndarray, codes: np.ndarray, uniques: np.ndarray, correct: np.ndarray
+) -> list[dict[str, Any]]:
     """Accuracy and rank correlations of each account."""
     per_c = np.bincount(codes, weights=correct)
     per_n = np.bincount(codes).astype(np.float64)
@@ -126,21 +138,40 @@ def per_account(df: pd.DataFrame, likes: np.ndarray, codes: np.ndarray, uniques:
     for k, acc in enumerate(uniques):
         idx = np.flatnonzero(groups == acc)
         s, t = _rank_corr(pred[idx], likes[idx])
-        rows.append({"account": str(acc), "posts": len(idx), "pairs": int(per_n[k]),
-                     "accuracy": float(per_c[k] / per_n[k]), "spearman": s, "kendall": t})  # fmt: skip
+        rows.append(
+            {
+                "account": str(acc),
+                "posts": len(idx),
+                "pairs": int(per_n[k]),
+                "accuracy": float(per_c[k] / per_n[k]),
+                "spearman": s,
+                "kendall": t,
+            }
+        )
     return rows
 
 
-def _examples(df: pd.DataFrame, likes: np.ndarray, i: np.ndarray, j: np.ndarray, correct: np.ndarray, n: int) -> list[dict[str, Any]]:  # fmt: skip
+def _examples(
+    df: pd.DataFrame, likes: np.ndarray, i: np.ndarray, j: np.ndarray, correct: np.ndarray, n: int
+) -> list[dict[str, Any]]:
     def name(k: int) -> str | int:
         return str(df["image"].iloc[k]) if "image" in df else k
 
     out = []
     for k in range(min(n, len(i))):
         a, b = int(i[k]), int(j[k])
-        out.append({"account": str(df["account"].iloc[a]), "a": name(a), "likes_a": int(likes[a]),
-                    "pred_a": float(df["pred"].iloc[a]), "b": name(b), "likes_b": int(likes[b]),
-                    "pred_b": float(df["pred"].iloc[b]), "correct": bool(correct[k] == 1.0)})  # fmt: skip
+        out.append(
+            {
+                "account": str(df["account"].iloc[a]),
+                "a": name(a),
+                "likes_a": int(likes[a]),
+                "pred_a": float(df["pred"].iloc[a]),
+                "b": name(b),
+                "likes_b": int(likes[b]),
+                "pred_b": float(df["pred"].iloc[b]),
+                "correct": bool(correct[k] == 1.0),
+            }
+        )
     return out
 
 

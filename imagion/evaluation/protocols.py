@@ -23,8 +23,10 @@ def catalog_posts(catalog_path) -> pd.DataFrame:
     from imagion.catalog.store import Catalog
 
     with Catalog(catalog_path) as cat:
-        df = cat.frame("account, post_id, likes, likes_hidden, zscore, score, image, image_sha256, posted_at, caption",
-                       "WHERE image IS NOT NULL AND likes IS NOT NULL AND likes_hidden = 0")  # fmt: skip
+        df = cat.frame(
+            "account, post_id, likes, likes_hidden, zscore, score, image, image_sha256, posted_at, caption",
+            "WHERE image IS NOT NULL AND likes IS NOT NULL AND likes_hidden = 0",
+        )
     if df.empty:
         raise ImagionError(
             f"{catalog_path}: no posts with an image and a like count to evaluate on."
@@ -77,8 +79,9 @@ def run_cv(catalog_path, k: int, opts, seed: int = 0, progress=None, log=lambda 
     return pd.concat(parts, ignore_index=True), folds, problems
 
 
-def predict_checkpoint(catalog_path, model, *, accounts=None, held_out_only: bool = False, device="auto",
-                       progress=None) -> tuple[pd.DataFrame, list[str], list[str], str]:  # fmt: skip
+def predict_checkpoint(
+    catalog_path, model, *, accounts=None, held_out_only: bool = False, device="auto", progress=None
+) -> tuple[pd.DataFrame, list[str], list[str], str]:
     """Predictions of a checkpoint (default: bundled) on the catalog's posts.
 
     Returns (frame with `pred`, skipped-image problems, warnings, a label for the report); warns
@@ -105,7 +108,9 @@ def predict_checkpoint(catalog_path, model, *, accounts=None, held_out_only: boo
     seen = sorted(set(df["account"]) & set(training.get("train_accounts") or []))
     notes = []
     if seen:
-        notes.append(f"WARNING: the model was trained on {len(seen)} of these accounts "
-                     f"({', '.join(seen[:5])}{'…' if len(seen) > 5 else ''}): this accuracy is NOT "
-                     "an estimate for new posts; use --split val or --cv.")  # fmt: skip
+        notes.append(
+            f"WARNING: the model was trained on {len(seen)} of these accounts "
+            f"({', '.join(seen[:5])}{'…' if len(seen) > 5 else ''}): this accuracy is NOT "
+            "an estimate for new posts; use --split val or --cv."
+        )
     return df, problems, notes, f"model {loaded.path} ({loaded.arch})"

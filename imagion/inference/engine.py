@@ -81,11 +81,26 @@ def export_onnx(ckpt: Path, folder: Path) -> None:
         warnings.catch_warnings()
     ):  # the exporter's notes on constant folding mean nothing to users
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (torch.zeros(2, 3, size, size),), tmp / "model.onnx", dynamo=False,
-                          input_names=["x"], output_names=names, dynamic_axes=axes, opset_version=17)  # fmt: skip
-    meta = {"arch": loaded.arch, "preprocess": loaded.preprocess.to_dict(), "batch_size": model_spec(loaded.arch).batch_accelerated,
-            "calibration": loaded.calibration.to_dict(), "features": with_features,
-            "checkpoint": str(ckpt), "imagion_version": __version__, "export_version": EXPORT_VERSION}  # fmt: skip
+        torch.onnx.export(
+            net,
+            (torch.zeros(2, 3, size, size),),
+            tmp / "model.onnx",
+            dynamo=False,
+            input_names=["x"],
+            output_names=names,
+            dynamic_axes=axes,
+            opset_version=17,
+        )
+    meta = {
+        "arch": loaded.arch,
+        "preprocess": loaded.preprocess.to_dict(),
+        "batch_size": model_spec(loaded.arch).batch_accelerated,
+        "calibration": loaded.calibration.to_dict(),
+        "features": with_features,
+        "checkpoint": str(ckpt),
+        "imagion_version": __version__,
+        "export_version": EXPORT_VERSION,
+    }
     if with_features:
         lab = ImageNetLabeler.from_model(model)
         np.savez(tmp / "imagenet.npz", weight=lab.weight, bias=lab.bias)
@@ -144,7 +159,9 @@ def _torch_engine(ckpt: Path, device: str) -> Engine:
         return raw, feats[0].numpy()
 
     batch = spec.batch_cpu if dev.type == "cpu" else spec.batch_accelerated
-    return Engine(ckpt, loaded.arch, loaded.preprocess, loaded.calibration, forward, labeler, "torch", batch)
+    return Engine(
+        ckpt, loaded.arch, loaded.preprocess, loaded.calibration, forward, labeler, "torch", batch
+    )
 
 
 def open_engine(
@@ -161,6 +178,8 @@ def open_engine(
         except Exception as exc:  # an export or runtime problem: PyTorch still works
             import sys
 
-            print(f"note: ONNX Runtime unavailable for {ckpt.name} ({type(exc).__name__}); using PyTorch",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"note: ONNX Runtime unavailable for {ckpt.name} ({type(exc).__name__}); using PyTorch",
+                file=sys.stderr,
+            )
     return _torch_engine(ckpt, device)

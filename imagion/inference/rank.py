@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypedDict
 
 from imagion.errors import ImagionError
 from imagion.images import find_images
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
 from imagion.labels.suggestions import Suggestion
+
+
+class RankRow(TypedDict, total=False):
+    """One scored image as `rank --json`, `compare --json` and the serve API show it."""
+
+    rank: int
+    path: str
+    score: float
+    raw: float
+    labels: list[str]
+    suggestion: str
+    suggest_labels: list[str]
 
 
 @dataclass
@@ -22,6 +35,17 @@ class Ranked:
     labels: list[str] = field(default_factory=list)
     suggestion: Suggestion | None = None
 
+    def to_dict(self, rank: int | None = None) -> RankRow:
+        """The one way a scored image becomes JSON."""
+        row = RankRow(path=str(self.path), score=round(self.score, 3), raw=self.raw)
+        if rank is not None:
+            row = RankRow(rank=rank) | row
+        if self.suggestion is not None:
+            row["labels"] = self.labels
+            row["suggestion"] = self.suggestion.text
+            row["suggest_labels"] = self.suggestion.add
+        return row
+
 
 @dataclass
 class RankResult:
@@ -30,18 +54,8 @@ class RankResult:
     model: str = ""
     arch: str = ""
 
-    def to_list(self) -> list[dict]:
-        rows = []
-        for k, r in enumerate(self.items):
-            row = {"rank": k + 1, "path": str(r.path), "score": round(r.score, 3), "raw": r.raw}
-            if r.suggestion is not None:
-                row |= {
-                    "labels": r.labels,
-                    "suggestion": r.suggestion.text,
-                    "suggest_labels": r.suggestion.add,
-                }
-            rows.append(row)
-        return rows
+    def to_list(self) -> list[RankRow]:
+        return [r.to_dict(rank=k + 1) for k, r in enumerate(self.items)]
 
 
 def score_files(
@@ -59,9 +73,12 @@ def score_files(
     """
     want = suggest and engine.labeler is not None
     done, raw, feats, bad = run_files(
-        files, engine.preprocess.size, lambda batch: engine.forward(batch, want),
-        batch_size or engine.batch_size, progress,
-    )  # fmt: skip
+        files,
+        engine.preprocess.size,
+        lambda batch: engine.forward(batch, want),
+        batch_size or engine.batch_size,
+        progress,
+    )
     scores = engine.calibration.score(raw)
     items = [Ranked(p, float(s), float(r)) for p, s, r in zip(done, scores, raw, strict=True)]
     if want and feats is not None:
@@ -77,7 +94,7 @@ def score_files(
 
 
 def rank_images(
-    paths: list[str | Path],
+    paths: Sequence[str | Path],
     *,
     model: str | Path | None = None,
     recursive: bool = False,
@@ -89,8 +106,11 @@ def rank_images(
     """Score every image under `paths` (files, folders, globs); unreadable files are reported."""
     files, problems = find_images(list(paths), recursive=recursive)
     if not files:
-        raise ImagionError("no image files found in " + ", ".join(map(str, paths)) + (
-            " (folders are read one level deep; add -r to recurse)" if not recursive else ""))  # fmt: skip
+        raise ImagionError(
+            "no image files found in "
+            + ", ".join(map(str, paths))
+            + (" (folders are read one level deep; add -r to recurse)" if not recursive else "")
+        )
     engine = open_engine(model, device)
     items, bad = score_files(
         engine, files, batch_size=batch_size, suggest=suggest, progress=progress
@@ -119,16 +139,10 @@ class Comparison:
     def winner(self) -> Ranked:
         return self.a if self.p_a_wins >= 0.5 else self.b
 
-    def to_dict(self) -> dict:
-        def side(r: Ranked) -> dict:
-            d = {"path": str(r.path), "score": round(r.score, 3)}
-            if r.suggestion is not None:
-                d |= {"labels": r.labels, "suggestion": r.suggestion.text}
-            return d
-
+    def to_dict(self) -> dict[str, Any]:
         return {
-            "a": side(self.a),
-            "b": side(self.b),
+            "a": self.a.to_dict(),
+            "b": self.b.to_dict(),
             "winner": str(self.winner.path),
             "p_a_beats_b": round(self.p_a_wins, 4),
         }

@@ -58,9 +58,9 @@ button {{ font-size: 1rem; padding: .4rem 1.2rem; margin-top: .6rem; }}
 
 def _thumbnail(data: bytes) -> str:
     try:
-        im = Image.open(io.BytesIO(data))
-        im.draft("RGB", (256, 256))
-        im = to_rgb(im)
+        src = Image.open(io.BytesIO(data))
+        src.draft("RGB", (256, 256))
+        im = to_rgb(src)
         im.thumbnail((256, 256))
         buf = io.BytesIO()
         im.save(buf, format="JPEG", quality=80)
@@ -80,7 +80,7 @@ def parse_upload(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
     for part in msg.iter_parts():
         name = part.get_filename()
         data = part.get_payload(decode=True) or b""
-        if name is not None and data:
+        if name is not None and isinstance(data, bytes) and data:
             files.append((Path(name).name or "upload", data))
     if not files:
         raise ImagionError("no picture in the upload; choose 1 to 5 image files.")
@@ -200,9 +200,16 @@ def make_server(
                     )
                 return
             if self._wants_json():
-                rows = [{"rank": k + 1, "file": str(r.path), "score": round(r.score, 3), "labels": r.labels,
-                         "suggestion": r.suggestion.text if r.suggestion else None}
-                        for k, r in enumerate(items)]  # fmt: skip
+                rows = [
+                    {
+                        "rank": k + 1,
+                        "file": str(r.path),
+                        "score": round(r.score, 3),
+                        "labels": r.labels,
+                        "suggestion": r.suggestion.text if r.suggestion else None,
+                    }
+                    for k, r in enumerate(items)
+                ]
                 self._send(
                     HTTPStatus.OK,
                     json.dumps({"results": rows, "problems": problems}),

@@ -42,17 +42,24 @@ def predict_catalog(
 
     cache = cache_dir or default_cache_dir()
     arr, ok, problems = load_images(
-        images, shas, loaded.preprocess.size, cache,
+        images,
+        shas,
+        loaded.preprocess.size,
+        cache,
         progress=(lambda d, t: progress("decoding", d, t)) if progress else None,
-    )  # fmt: skip
+    )
     brightness = arr.reshape(len(arr), -1).mean(axis=1) / 255.0 if len(arr) else np.array([])
     raw = np.full(len(images), np.nan)
     idx = np.flatnonzero(ok)
     if loaded.model.frozen:
         feats = compute_features(
-            loaded.model, arr[idx], [shas[i] for i in idx], cache, device,
+            loaded.model,
+            arr[idx],
+            [shas[i] for i in idx],
+            cache,
+            device,
             progress=(lambda d, t: progress("features", d, t)) if progress else None,
-        )  # fmt: skip
+        )
         with torch.inference_mode():
             raw[idx] = loaded.model.head(feats.to(device)).float().reshape(-1).cpu().numpy()
     else:

@@ -78,8 +78,13 @@ def build_requests(contents: list[bytes]) -> list[Any]:
 def _call_with_retries(client: Any, requests: list[Any], sleep: Callable[[float], None]) -> Any:
     from google.api_core import exceptions as gexc
 
-    transient = (gexc.ResourceExhausted, gexc.ServiceUnavailable, gexc.DeadlineExceeded,
-                 gexc.InternalServerError, gexc.TooManyRequests)  # fmt: skip
+    transient = (
+        gexc.ResourceExhausted,
+        gexc.ServiceUnavailable,
+        gexc.DeadlineExceeded,
+        gexc.InternalServerError,
+        gexc.TooManyRequests,
+    )
     for attempt in range(RETRIES + 1):
         try:
             return client.batch_annotate_images(requests=requests)
@@ -99,7 +104,9 @@ def _call_with_retries(client: Any, requests: list[Any], sleep: Callable[[float]
 Labels = dict[int, list[tuple[str, float]]]
 
 
-def _batch_contents(paths: list[str], idx: range, problems: list[str]) -> tuple[list[int], list[bytes]]:
+def _batch_contents(
+    paths: list[str], idx: range, problems: list[str]
+) -> tuple[list[int], list[bytes]]:
     ok, contents = [], []
     for i in idx:
         try:
@@ -110,8 +117,13 @@ def _batch_contents(paths: list[str], idx: range, problems: list[str]) -> tuple[
     return ok, contents
 
 
-def _annotate(client: Any, paths: list[str], idx: list[int], contents: list[bytes],
-              sleep: Callable[[float], None]) -> tuple[Labels, list[str]]:  # fmt: skip
+def _annotate(
+    client: Any,
+    paths: list[str],
+    idx: list[int],
+    contents: list[bytes],
+    sleep: Callable[[float], None],
+) -> tuple[Labels, list[str]]:
     """One request of up to BATCH images: labels per path index, and per-image errors."""
     response = _call_with_retries(client, build_requests(contents), sleep)
     results: Labels = {}
@@ -122,6 +134,83 @@ def _annotate(client: Any, paths: list[str], idx: list[int], contents: list[byte
             continue
         results[i] = [(a.description.lower(), float(a.score)) for a in r.label_annotations]
     return results, problems
+
+
+class _Run:
+    """Requests of BATCH images, `concurrency` in flight; each returned batch is handed over at
+    once, in the calling thread."""
+
+    def __init__(
+        self,
+        paths: list[str],
+        client: Any,
+        sleep: Callable[[float], None],
+        progress: Callable[[int, int], None] | None,
+        on_batch: Callable[[Labels], None] | None,
+    ) -> None:
+        self.paths, self.client, self.sleep = paths, client, sleep
+        self.progress, self.on_batch = progress, on_batch
+        self.results: Labels = {}
+        self.problems: list[str] = []
+        self.starts = iter(range(0, len(paths), BATCH))
+        self.done = 0
+        self.failure: BaseException | None = None
+        self.running: set[Future] = set()
+
+    def submit(self, pool: ThreadPoolExecutor) -> None:
+        """Start the next request that has at least one readable image."""
+        n = len(self.paths)
+        for start in self.starts:
+            idx, contents = _batch_contents(
+                self.paths, range(start, min(start + BATCH, n)), self.problems
+            )
+            if contents:
+                self.running.add(
+                    pool.submit(_annotate, self.client, self.paths, idx, contents, self.sleep)
+                )
+                return
+            self.done += min(BATCH, n - start)
+
+    def collect(self, fut: Future) -> None:
+        self.running.discard(fut)
+        try:
+            batch, batch_problems = fut.result()
+        except BaseException as exc:  # kept, and raised once the others are saved
+            self.failure = self.failure or exc
+            return
+        self.problems.extend(batch_problems)
+        self.results.update(batch)
+        if self.on_batch:
+            self.on_batch(batch)
+        self.done += len(batch) + len(batch_problems)
+        if self.progress:
+            self.progress(min(self.done, len(self.paths)), len(self.paths))
+
+    def run(self, concurrency: int) -> None:
+        with ThreadPoolExecutor(concurrency) as pool:
+            try:
+                for _ in range(concurrency):
+                    self.submit(pool)
+                while self.running:
+                    finished, _ = wait(self.running, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        self.collect(fut)
+                        if self.failure is None:
+                            self.submit(pool)
+            except KeyboardInterrupt:
+                for fut in list(self.running):  # paid for already: wait, and keep what comes back
+                    self.collect(fut)
+                raise
+
+    def raise_failure(self) -> None:
+        failure = self.failure
+        if failure is None:
+            return
+        if isinstance(failure, KeyboardInterrupt | ImagionError):
+            raise failure
+        raise ImagionError(
+            f"Cloud Vision request failed: {type(failure).__name__}: {failure}"
+        ) from failure
 
 
 def label_images(
@@ -142,57 +231,7 @@ def label_images(
     """
     if concurrency < 1:
         raise ImagionError("--concurrency must be at least 1.")
-    client = client or make_client()
-    results: Labels = {}
-    problems: list[str] = []
-    starts = iter(range(0, len(paths), BATCH))
-    done = 0
-    failure: BaseException | None = None
-
-    def submit(pool: ThreadPoolExecutor, running: set[Future]) -> None:
-        for start in starts:
-            idx, contents = _batch_contents(paths, range(start, min(start + BATCH, len(paths))), problems)
-            if contents:
-                running.add(pool.submit(_annotate, client, paths, idx, contents, sleep))
-                return
-            nonlocal done
-            done += min(BATCH, len(paths) - start)
-
-    def collect(fut: Future) -> None:
-        nonlocal done, failure
-        try:
-            batch, batch_problems = fut.result()
-        except BaseException as exc:
-            failure = failure or exc
-            return
-        problems.extend(batch_problems)
-        results.update(batch)
-        if on_batch:
-            on_batch(batch)
-        done += len(batch) + len(batch_problems)
-        if progress:
-            progress(min(done, len(paths)), len(paths))
-
-    with ThreadPoolExecutor(concurrency) as pool:
-        running: set[Future] = set()
-        try:
-            for _ in range(concurrency):
-                submit(pool, running)
-            while running:
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    running.discard(fut)
-                    collect(fut)
-                    if failure is None:
-                        submit(pool, running)
-        except KeyboardInterrupt:
-            for fut in running:  # paid for already: wait, and keep what comes back
-                collect(fut)
-            raise
-    if isinstance(failure, KeyboardInterrupt):
-        raise failure
-    if failure is not None:
-        if isinstance(failure, ImagionError):
-            raise failure
-        raise ImagionError(f"Cloud Vision request failed: {type(failure).__name__}: {failure}") from failure
-    return results, problems
+    run = _Run(paths, client or make_client(), sleep, progress, on_batch)
+    run.run(concurrency)
+    run.raise_failure()
+    return run.results, run.problems

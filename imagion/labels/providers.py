@@ -57,8 +57,16 @@ def parse_alt_text(text: str | None) -> list[str]:
 
 
 # ImageNet names that read oddly in a suggestion, in the words a person would use
-READABLE = {"jean": "jeans", "maillot": "swimsuit", "maillot tank suit": "swimsuit", "web site": "screenshot",
-            "brassiere": "bra", "jersey": "t-shirt", "comic book": "comic", "ballplayer": "baseball player"}  # fmt: skip
+READABLE = {
+    "jean": "jeans",
+    "maillot": "swimsuit",
+    "maillot tank suit": "swimsuit",
+    "web site": "screenshot",
+    "brassiere": "bra",
+    "jersey": "t-shirt",
+    "comic book": "comic",
+    "ballplayer": "baseball player",
+}
 
 
 def imagenet_names(readable: bool = False) -> list[str]:
@@ -69,8 +77,16 @@ def imagenet_names(readable: bool = False) -> list[str]:
 
 
 # coarse words a person would use, for ImageNet's fine-grained ranges
-_COARSE = [((151, 268), "dog"), ((281, 285), "cat"), ((7, 24), "bird"), ((80, 100), "bird"),
-           ((127, 146), "bird"), ((33, 68), "reptile"), ((300, 326), "insect"), ((391, 397), "fish")]  # fmt: skip
+_COARSE = [
+    ((151, 268), "dog"),
+    ((281, 285), "cat"),
+    ((7, 24), "bird"),
+    ((80, 100), "bird"),
+    ((127, 146), "bird"),
+    ((33, 68), "reptile"),
+    ((300, 326), "insect"),
+    ((391, 397), "fish"),
+]
 
 
 class ImageNetLabeler:
@@ -112,8 +128,12 @@ class ImageNetLabeler:
         return out
 
 
-def local_labels(paths: list[str], shas: list[str], cache_dir: Path | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> tuple[dict[int, list], list[str]]:  # fmt: skip
+def local_labels(
+    paths: list[str],
+    shas: list[str],
+    cache_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[int, list], list[str]]:
     import torch
 
     from imagion.models.caches import compute_features, load_images

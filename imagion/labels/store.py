@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from imagion.catalog.store import Catalog
 from imagion.choices import Provider
@@ -41,7 +41,9 @@ def label_items(catalog: Catalog, provider: Provider) -> list[tuple[str, Any]]:
     return list(out.items())
 
 
-def pending(catalog: Catalog, provider: Provider, refresh: bool = False) -> tuple[list[tuple[str, Any]], int]:
+def pending(
+    catalog: Catalog, provider: Provider, refresh: bool = False
+) -> tuple[list[tuple[str, Any]], int]:
     """(key, row) of every post that still needs labels from this provider, and how many
     items already have them (the one "still to label" query)."""
     items = label_items(catalog, provider)
@@ -50,7 +52,9 @@ def pending(catalog: Catalog, provider: Provider, refresh: bool = False) -> tupl
     return todo, len(items) - len(todo)
 
 
-def store_labels(catalog: Catalog, provider: Provider, keyed: dict[str, list[tuple[str, float]]]) -> None:
+def store_labels(
+    catalog: Catalog, provider: Provider, keyed: dict[str, list[tuple[str, float]]]
+) -> None:
     """Save the labels of some items (and mark them labelled) in one transaction."""
     with catalog.transaction() as db:
         for key, labels in keyed.items():
@@ -65,6 +69,14 @@ def store_labels(catalog: Catalog, provider: Provider, keyed: dict[str, list[tup
             )
 
 
+class LabelSummary(TypedDict):
+    provider: str
+    labelled: int  # items labelled by this run
+    cached: int  # items that already had labels
+    labels: int
+    problems: list[str]
+
+
 def label_catalog(
     catalog: Catalog,
     provider: Provider,
@@ -74,7 +86,7 @@ def label_catalog(
     cache_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
     concurrency: int | None = None,
-) -> dict:
+) -> LabelSummary:
     """Label what is not labelled yet (or everything with refresh); returns a summary.
 
     Cloud Vision labels are saved batch by batch as each request returns, so an error or Ctrl-C
@@ -102,18 +114,21 @@ def label_catalog(
             store_labels(catalog, provider, {todo[i][0]: labels for i, labels in batch.items()})
 
         results, problems = label_images(
-            [r.image for _, r in todo], client=client, progress=progress, on_batch=save,
+            [r.image for _, r in todo],
+            client=client,
+            progress=progress,
+            on_batch=save,
             concurrency=concurrency or DEFAULT_CONCURRENCY,
-        )  # fmt: skip
+        )
     if provider != Provider.google:
         store_labels(catalog, provider, {todo[i][0]: labels for i, labels in results.items()})
-    return {
-        "provider": str(provider),
-        "labelled": len(results),
-        "cached": cached,
-        "labels": sum(len(v) for v in results.values()),
-        "problems": problems,
-    }
+    return LabelSummary(
+        provider=str(provider),
+        labelled=len(results),
+        cached=cached,
+        labels=sum(len(v) for v in results.values()),
+        problems=problems,
+    )
 
 
 def post_labels(catalog: Catalog, provider: Provider) -> Any:
@@ -126,7 +141,10 @@ def post_labels(catalog: Catalog, provider: Provider) -> Any:
     labels = pd.read_sql_query(
         "SELECT item, label FROM labels WHERE provider=?", catalog.db, params=(str(provider),)
     )
-    posts["item"] = [item_key(provider, a, p, s) for a, p, s in zip(posts["account"], posts["post_id"], posts["image_sha256"], strict=True)]
+    posts["item"] = [
+        item_key(provider, a, p, s)
+        for a, p, s in zip(posts["account"], posts["post_id"], posts["image_sha256"], strict=True)
+    ]
     posts = posts[posts["item"].isin(labelled_items(catalog, provider))]
     if posts.empty:
         raise ImagionError(

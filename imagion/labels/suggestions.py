@@ -7,12 +7,13 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from imagion.files import write_text_atomic
 from imagion.settings import bundled_stats_path
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 SUGGEST_MAX = 5
@@ -25,17 +26,19 @@ class LabelStats:
     provider: str
     posts: int
     mean_score: float
-    lift: list[dict] = field(
-        default_factory=list
-    )  # label, support, mean_with, mean_without, lift, ci95
-    per_bucket: dict[str, list[dict]] = field(
-        default_factory=dict
-    )  # "0".."10" → [{label, posts, share}]
+    lift: list[LiftRow] = field(default_factory=list)
+    per_bucket: dict[str, list[BucketRow]] = field(default_factory=dict)  # "0".."10"
     min_support: int = 5
 
     def to_dict(self) -> dict:
-        return {"provider": self.provider, "posts": self.posts, "mean_score": self.mean_score,
-                "min_support": self.min_support, "per_bucket": self.per_bucket, "lift": self.lift}  # fmt: skip
+        return {
+            "provider": self.provider,
+            "posts": self.posts,
+            "mean_score": self.mean_score,
+            "min_support": self.min_support,
+            "per_bucket": self.per_bucket,
+            "lift": self.lift,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> LabelStats:
@@ -56,20 +59,32 @@ class LabelStats:
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
-def label_stats(posts: pd.DataFrame, labelled: pd.DataFrame, provider: str, min_support: int = 5,
-                top: int = 5) -> LabelStats:  # fmt: skip
-    """`posts`: item, score (one row per labelled post); `labelled`: item, score, label rows."""
+class LiftRow(TypedDict):
+    """One label's lift: mean score of posts with it − without it, with a 95% interval."""
+
+    label: str
+    support: int
+    mean_with: float
+    mean_without: float
+    lift: float
+    ci95: list[float]
+
+
+class BucketRow(TypedDict):
+    """A label characteristic of one score bucket (the seed's "top labels per score")."""
+
+    label: str
+    posts: int
+    share: float
+
+
+def _lift_rows(scores: np.ndarray, lab: pd.DataFrame, min_support: int) -> list[LiftRow]:
     import pandas as pd
 
-    from imagion.catalog.scoring import bucket
-
-    posts = posts.drop_duplicates("item") if "item" in posts else posts
-    scores = posts["score"].to_numpy(dtype=float)
     n, total, total_sq = len(scores), scores.sum(), (scores**2).sum()
-    lab = labelled.drop_duplicates(["item", "label"])
     g = lab.groupby("label")["score"]
     agg = pd.DataFrame({"support": g.size(), "sum": g.sum(), "sq": g.apply(lambda s: (s**2).sum())})
-    rows = []
+    rows: list[LiftRow] = []
     for label, r in agg.iterrows():
         k = int(r["support"])
         if k < min_support or n - k < 2:
@@ -80,14 +95,34 @@ def label_stats(posts: pd.DataFrame, labelled: pd.DataFrame, provider: str, min_
         v0 = max((total_sq - r["sq"]) / (n - k) - m0 * m0, 0.0) * (n - k) / max(n - k - 1, 1)
         se = math.sqrt(v1 / k + v0 / (n - k))
         d = m1 - m0
-        rows.append({"label": str(label), "support": k, "mean_with": round(m1, 3), "mean_without": round(m0, 3),
-                     "lift": round(d, 3), "ci95": [round(d - 1.96 * se, 3), round(d + 1.96 * se, 3)]})  # fmt: skip
+        ci = [round(d - 1.96 * se, 3), round(d + 1.96 * se, 3)]
+        rows.append(
+            LiftRow(
+                label=str(label),
+                support=k,
+                mean_with=round(m1, 3),
+                mean_without=round(m0, 3),
+                lift=round(d, 3),
+                ci95=ci,
+            )
+        )
     rows.sort(key=lambda r: -r["lift"])
-    # the seed's table: per score bucket, the labels most over-represented there (smoothed ratio)
-    per_bucket: dict[str, list[dict]] = {}
+    return rows
+
+
+def _per_bucket(
+    posts: pd.DataFrame, scores: np.ndarray, lab: pd.DataFrame, min_support: int, top: int
+) -> dict[str, list[BucketRow]]:
+    """Per score bucket, the labels most over-represented there (smoothed ratio)."""
+    import pandas as pd
+
+    from imagion.catalog.scoring import bucket
+
+    n = len(scores)
     b_post = pd.Series(bucket(scores), index=posts["item"].to_numpy() if "item" in posts else None)
     lab = lab.assign(bucket=bucket(lab["score"].to_numpy(dtype=float)))
     overall = lab.groupby("label").size()
+    out: dict[str, list[BucketRow]] = {}
     for b in range(11):
         n_b = int((b_post == b).sum())
         in_b = lab[lab["bucket"] == b].groupby("label").size()
@@ -95,13 +130,30 @@ def label_stats(posts: pd.DataFrame, labelled: pd.DataFrame, provider: str, min_
         ratio = ((in_b + 1) / (n_b + 2)) / ((overall[in_b.index] + 1) / (n + 2))
         # labels seen at least twice in the bucket first, then by how over-represented they are
         rank = pd.DataFrame({"repeat": in_b >= 2, "ratio": ratio, "count": in_b})
-        best = rank.sort_values(["repeat", "ratio", "count"], ascending=False, kind="stable").head(
-            top
-        )
-        per_bucket[str(b)] = [{"label": str(lb), "posts": int(in_b[lb]), "share": round(float(in_b[lb]) / max(n_b, 1), 3)}
-                              for lb in best.index]  # fmt: skip
+        best = rank.sort_values(["repeat", "ratio", "count"], ascending=False, kind="stable")
+        out[str(b)] = [
+            BucketRow(
+                label=str(lb), posts=int(in_b[lb]), share=round(float(in_b[lb]) / max(n_b, 1), 3)
+            )
+            for lb in best.head(top).index
+        ]
+    return out
+
+
+def label_stats(
+    posts: pd.DataFrame, labelled: pd.DataFrame, provider: str, min_support: int = 5, top: int = 5
+) -> LabelStats:
+    """`posts`: item, score (one row per labelled post); `labelled`: item, score, label rows."""
+    posts = posts.drop_duplicates("item") if "item" in posts else posts
+    scores = posts["score"].to_numpy(dtype=float)
+    lab = labelled.drop_duplicates(["item", "label"])
     return LabelStats(
-        provider, n, float(scores.mean()) if n else float("nan"), rows, per_bucket, min_support
+        provider,
+        len(scores),
+        float(scores.mean()) if len(scores) else float("nan"),
+        _lift_rows(scores, lab, min_support),
+        _per_bucket(posts, scores, lab, min_support, top),
+        min_support,
     )
 
 

@@ -96,10 +96,10 @@ def compute_features(
         idx = todo[start : start + batch_size]
         x = model.preprocess.normalize(torch.from_numpy(images[idx]).to(device))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            f = model.features(x).float().cpu()
+            batch = model.features(x).float().cpu()
         for j, i in enumerate(idx):
-            feats[i] = f[j]
-            _atomic_save(folder / f"{shas[i]}.npy", f[j].numpy())
+            feats[i] = batch[j]
+            _atomic_save(folder / f"{shas[i]}.npy", batch[j].numpy())
         if progress:
             progress(min(start + batch_size, len(todo)), len(todo))
     model.train(was_training)

@@ -40,7 +40,9 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
-def checkpoint_payload(model: ImagionModel, calibration: Calibration | None, **meta: Any) -> dict[str, Any]:
+def checkpoint_payload(
+    model: ImagionModel, calibration: Calibration | None, **meta: Any
+) -> dict[str, Any]:
     return {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
@@ -63,7 +65,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        raise ImagionError(f"{path}: not a readable checkpoint (corrupt or truncated: {exc}).") from exc
+        raise ImagionError(
+            f"{path}: not a readable checkpoint (corrupt or truncated: {exc})."
+        ) from exc
     except Exception as exc:  # pickle errors of foreign files
         raise ImagionError(f"{path}: not an imagion checkpoint ({type(exc).__name__}).") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
@@ -82,7 +86,9 @@ def _check_description(ckpt: dict[str, Any], path: Path) -> None:
     spec = REGISTRY[arch]
     try:
         if set(config) - spec.config_keys:
-            raise ValueError(f"unknown option(s) {', '.join(sorted(set(config) - spec.config_keys))}")
+            raise ValueError(
+                f"unknown option(s) {', '.join(sorted(set(config) - spec.config_keys))}"
+            )
         expected = spec.preprocess(config).size
     except (TypeError, ValueError, AttributeError) as exc:
         raise ImagionError(f"{path}: its model config does not fit {arch} ({exc}).") from None
@@ -93,7 +99,9 @@ def _check_description(ckpt: dict[str, Any], path: Path) -> None:
     except (ValueError, TypeError) as exc:
         raise ImagionError(f"{path}: damaged checkpoint ({exc}).") from None
     if expected != pre.size:
-        raise ImagionError(f"{path}: input size {pre.size} does not match its {arch} config ({expected}).")
+        raise ImagionError(
+            f"{path}: input size {pre.size} does not match its {arch} config ({expected})."
+        )
 
 
 def validate_checkpoint(ckpt: dict[str, Any], path: Path) -> None:
@@ -102,7 +110,9 @@ def validate_checkpoint(ckpt: dict[str, Any], path: Path) -> None:
     state = ckpt.get("state_dict")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ImagionError(f"{path}: damaged checkpoint (no weights).")
-    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    bad = [
+        k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
     if bad:
         raise ImagionError(
             f"{path}: weights {', '.join(bad[:3])} are not finite (NaN or inf): the training diverged; "
@@ -125,17 +135,24 @@ class LoadedModel:
 
 def _renamed_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Checkpoints of imagion 0.1 called the seed ConvNet's convolutions `features`."""
-    return {("convs." + k[len("features.") :] if k.startswith("features.") else k): v for k, v in state.items()}
+    return {
+        ("convs." + k[len("features.") :] if k.startswith("features.") else k): v
+        for k, v in state.items()
+    }
 
 
-def model_from_checkpoint(ckpt: dict[str, Any], path: Path, expect_arch: str | None = None) -> ImagionModel:
+def model_from_checkpoint(
+    ckpt: dict[str, Any], path: Path, expect_arch: str | None = None
+) -> ImagionModel:
     arch = ckpt["arch"]
     if expect_arch and arch != expect_arch:
         raise ImagionError(f"{path}: checkpoint is a {arch!r} model, not {expect_arch!r}.")
     model = build_model(arch, **ckpt.get("config", {}))
     strict = ckpt.get("state_scope") == "full"
     try:
-        missing, unexpected = model.load_state_dict(_renamed_keys(ckpt["state_dict"]), strict=strict)
+        missing, unexpected = model.load_state_dict(
+            _renamed_keys(ckpt["state_dict"]), strict=strict
+        )
     except (RuntimeError, KeyError) as exc:
         raise ImagionError(f"{path}: weights do not fit architecture {arch!r} ({exc}).") from exc
     if unexpected or (not strict and any(k.startswith("head.") for k in missing)):

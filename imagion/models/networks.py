@@ -103,7 +103,9 @@ class EffNetLite(ImagionModel):
         from efficientnet_lite_pytorch import EfficientNet
 
         if image_size is not None and (image_size < 64 or image_size % 32):
-            raise ImagionError(f"--image-size {image_size}: use a multiple of 32 (e.g. 160, 192, 224).")
+            raise ImagionError(
+                f"--image-size {image_size}: use a multiple of 32 (e.g. 160, 192, 224)."
+            )
         if hidden < 0:
             raise ImagionError(f"--hidden {hidden}: use 0 (a linear head) or more units.")
         self.backbone = EfficientNet.from_name(f"efficientnet-lite{variant}")
@@ -129,7 +131,7 @@ class EffNetLite(ImagionModel):
         self.head = nn.Sequential(*layers)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)  # type: ignore[no-any-return]
+        return self.backbone(x)
 
     @property
     def frozen(self) -> bool:
@@ -151,7 +153,11 @@ def fuse_for_inference(model: ImagionModel) -> ImagionModel:
     bb = model.backbone.eval()
     pairs = [(bb, "_conv_stem", "_bn0"), (bb, "_conv_head", "_bn1")]
     for block in bb._blocks:
-        for conv, bn in (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2")):
+        for conv, bn in (
+            ("_expand_conv", "_bn0"),
+            ("_depthwise_conv", "_bn1"),
+            ("_project_conv", "_bn2"),
+        ):
             if hasattr(block, conv):
                 pairs.append((block, conv, bn))
     with torch.no_grad():

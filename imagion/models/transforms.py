@@ -32,7 +32,9 @@ class Preprocess:
             raise ValueError("preprocess is not a mapping")
         size = d.get("size")
         if not isinstance(size, int) or isinstance(size, bool) or not MIN_SIZE <= size <= MAX_SIZE:
-            raise ValueError(f"input size {size!r} is not a whole number from {MIN_SIZE} to {MAX_SIZE}")
+            raise ValueError(
+                f"input size {size!r} is not a whole number from {MIN_SIZE} to {MAX_SIZE}"
+            )
         mean, std = _triple(d.get("mean"), "mean"), _triple(d.get("std"), "std")
         if min(std) <= 0:
             raise ValueError("preprocess std must be positive")

@@ -10,11 +10,9 @@ accuracy improves, so a crash never leaves a run without its best model.
 from __future__ import annotations
 
 import copy
-import csv
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +23,10 @@ import torch.distributed as dist
 from imagion.choices import Loss
 from imagion.errors import ImagionError
 from imagion.evaluation.pairs import pairwise_accuracy, same_account_pairs
-from imagion.files import atomic_path, remove_stale_temporaries, writable_folder
+from imagion.files import remove_stale_temporaries, writable_folder
 from imagion.models.checkpoints import (
-    checkpoint_payload,
     model_from_checkpoint,
     read_checkpoint,
-    save_checkpoint,
     trainable_state,
 )
 from imagion.models.networks import ImagionModel
@@ -48,21 +44,20 @@ from imagion.training.prepare import (
     read_split,
     shuffled_batches,
 )
-
-METRIC_KEYS = ["epoch", "train_loss", "val_loss", "val_pairwise_accuracy", "images_per_s"]
-
-
-@dataclass
-class Best:
-    accuracy: float = -1.0
-    epoch: int = 0
-    state: dict[str, torch.Tensor] | None = None
+from imagion.training.writer import Best, CheckpointWriter
 
 
 class Fitter:
     """The model, its data on the device and the optimizer: one epoch at a time."""
 
-    def __init__(self, model: ImagionModel, data: TrainingData, opts: TrainOptions, device: torch.device, world: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: ImagionModel,
+        data: TrainingData,
+        opts: TrainOptions,
+        device: torch.device,
+        world: int,
+    ) -> None:
         self.model, self.data, self.opts, self.device, self.world = model, data, opts, device, world
         self.frozen = model.frozen
         self.net: torch.nn.Module = model.head if self.frozen else model
@@ -111,7 +106,9 @@ class Fitter:
         torch.manual_seed(opts.seed * 100_003 + epoch)
         rng = np.random.default_rng(opts.seed * 100_003 + epoch)
         tr = data.train_idx
-        batches = shuffled_batches(len(tr), opts.batch_size * world, data.groups[tr], opts.loss == Loss.pairwise, rng)
+        batches = shuffled_batches(
+            len(tr), opts.batch_size * world, data.groups[tr], opts.loss == Loss.pairwise, rng
+        )
         self._train_mode()
         t0, seen, total = time.perf_counter(), 0, 0.0
         for b, batch in enumerate(batches):
@@ -129,9 +126,17 @@ class Fitter:
             seen += len(local)
             if progress and rank == 0:
                 rate = seen * world / max(time.perf_counter() - t0, 1e-9)
-                progress(f"epoch {epoch + 1}/{opts.epochs}", b + 1, len(batches), f"loss {total / seen:.4f} · {rate:,.0f} img/s")  # fmt: skip
-        row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1),
-               "images_per_s": seen * world / max(time.perf_counter() - t0, 1e-9)}  # fmt: skip
+                progress(
+                    f"epoch {epoch + 1}/{opts.epochs}",
+                    b + 1,
+                    len(batches),
+                    f"loss {total / seen:.4f} · {rate:,.0f} img/s",
+                )
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": total / max(seen, 1),
+            "images_per_s": seen * world / max(time.perf_counter() - t0, 1e-9),
+        }
         return row | self.validate()
 
     def validate(self) -> dict[str, float]:
@@ -140,45 +145,30 @@ class Fitter:
             return {}
         pv = self.predict(va)
         with torch.no_grad():
-            loss = training_loss(self.opts.loss, torch.from_numpy(pv), torch.from_numpy(data.target[va]), torch.from_numpy(data.groups[va]))  # fmt: skip
-        return {"val_loss": float(loss), "val_pairwise_accuracy": pairwise_accuracy(pv, data.likes[va], data.groups[va])}  # fmt: skip
+            loss = training_loss(
+                self.opts.loss,
+                torch.from_numpy(pv),
+                torch.from_numpy(data.target[va]),
+                torch.from_numpy(data.groups[va]),
+            )
+        return {
+            "val_loss": float(loss),
+            "val_pairwise_accuracy": pairwise_accuracy(pv, data.likes[va], data.groups[va]),
+        }
 
     def calibration(self) -> Calibration:
         """Scores and pair probabilities fitted on the current model's training predictions."""
         tr, data = self.data.train_idx, self.data
         raw = self.predict(tr)
         i, j, _ = same_account_pairs(data.groups[tr], data.likes[tr])
-        return Calibration.fit(raw, (raw[i] - raw[j], (data.likes[tr][i] > data.likes[tr][j]).astype(float)))
+        return Calibration.fit(
+            raw, (raw[i] - raw[j], (data.likes[tr][i] > data.likes[tr][j]).astype(float))
+        )
 
 
-class CheckpointWriter:
-    """`last.pt` + `metrics.csv` after each epoch, `best.pt` whenever the metric improves."""
-
-    def __init__(self, out: Path, run_meta: dict[str, Any], enabled: bool) -> None:
-        self.out, self.run_meta, self.enabled = out, run_meta, enabled
-
-    def last(self, model: ImagionModel, optim: torch.optim.Optimizer, history: list[dict[str, float]], best: Best) -> None:  # fmt: skip
-        if not self.enabled:
-            return
-        payload = checkpoint_payload(model, None, **self.run_meta, history=history, epoch=len(history),
-                                     optimizer=optim.state_dict(), best_acc=best.accuracy,
-                                     best_epoch=best.epoch, best_state=best.state)  # fmt: skip
-        save_checkpoint(self.out / "last.pt", payload)
-        with atomic_path(self.out / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=METRIC_KEYS, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(history)
-
-    def best(self, model: ImagionModel, calibration: Calibration, best: Best, history: list[dict[str, float]], validated: bool) -> None:  # fmt: skip
-        if not self.enabled:
-            return
-        metrics = {"best_epoch": best.epoch, "best_val_pairwise_accuracy": best.accuracy if validated else None,
-                   "per_epoch": history}  # fmt: skip
-        payload = checkpoint_payload(model, calibration, training=self.run_meta, metrics=metrics)
-        save_checkpoint(self.out / "best.pt", payload)
-
-
-def _check(opts: TrainOptions, out: Path, rank: int, log: Callable[[str], None]) -> dict[str, Any] | None:
+def _check(
+    opts: TrainOptions, out: Path, rank: int, log: Callable[[str], None]
+) -> dict[str, Any] | None:
     """Options and the run folder, before any work; returns the state to resume from."""
     if opts.epochs < 1 or opts.batch_size < 1 or opts.lr <= 0:
         raise ImagionError("--epochs and --batch-size must be ≥ 1 and --lr > 0.")
@@ -201,7 +191,14 @@ def _check(opts: TrainOptions, out: Path, rank: int, log: Callable[[str], None])
     return state
 
 
-def _run_meta(catalog_path: Path, opts: TrainOptions, split: Split, data: TrainingData, world: int, device: torch.device) -> dict[str, Any]:  # fmt: skip
+def _run_meta(
+    catalog_path: Path,
+    opts: TrainOptions,
+    split: Split,
+    data: TrainingData,
+    world: int,
+    device: torch.device,
+) -> dict[str, Any]:
     return {
         "catalog": str(Path(catalog_path).resolve()),
         "score_settings": split.score_settings,
@@ -241,14 +238,63 @@ def train(
     if resume is not None:
         model = model_from_checkpoint(resume, out / "last.pt", expect_arch=opts.arch)
     model.to(device)
-    data = load_training_data(split, model, device, Path(opts.cache_dir or default_cache_dir()), progress if rank == 0 else None)  # fmt: skip
+    data = load_training_data(
+        split,
+        model,
+        device,
+        Path(opts.cache_dir or default_cache_dir()),
+        progress if rank == 0 else None,
+    )
     for p in data.problems:
         log(f"skipped: {p}")
     fit = Fitter(model, data, opts, device, world)
-    writer = CheckpointWriter(out, _run_meta(catalog_path, opts, split, data, world, device), enabled=rank == 0)
+    writer = CheckpointWriter(
+        out, _run_meta(catalog_path, opts, split, data, world, device), enabled=rank == 0
+    )
     history, best = _resume_into(fit, resume)
     validated = len(data.val_idx) > 0
-    interrupted = False
+    try:
+        best = _epochs(fit, writer, history, best, rank, progress, log)
+        interrupted = False
+    except Interrupted as stop:
+        interrupted, best = True, stop.best
+        log(f"interrupted: {out / 'last.pt'} holds epoch {len(history)}; continue with --resume")
+    _finish(model, fit, writer, best, history, validated, rank, world)
+    return TrainResult(
+        checkpoint=out / "best.pt",
+        epochs_run=len(history),
+        best_epoch=best.epoch,
+        best_val_accuracy=best.accuracy if validated else None,
+        history=copy.deepcopy(history),
+        skipped_images=data.problems,
+        train_posts=len(data.train_idx),
+        val_posts=len(data.val_idx),
+        train_accounts=split.train_accounts,
+        val_accounts=split.val_accounts,
+        interrupted=interrupted,
+    )
+
+
+class Interrupted(Exception):
+    """Ctrl-C between or during epochs, carrying the best model so far."""
+
+    def __init__(self, best: Best) -> None:
+        super().__init__("interrupted")
+        self.best = best
+
+
+def _epochs(
+    fit: Fitter,
+    writer: CheckpointWriter,
+    history: list[dict[str, float]],
+    best: Best,
+    rank: int,
+    progress: Progress | None,
+    log: Callable[[str], None],
+) -> Best:
+    """Epochs until the last one or early stopping; `history` grows in place."""
+    opts, model = fit.opts, fit.model
+    validated = len(fit.data.val_idx) > 0
     try:
         for epoch in range(len(history), opts.epochs):
             row = fit.epoch(epoch, rank, progress)
@@ -256,7 +302,9 @@ def train(
             if _improved(row, best, validated):
                 acc = row.get("val_pairwise_accuracy", float("nan"))
                 state = {k: v.detach().cpu().clone() for k, v in trainable_state(model).items()}
-                best = Best(acc if validated and np.isfinite(acc) else best.accuracy, epoch + 1, state)
+                best = Best(
+                    acc if validated and np.isfinite(acc) else best.accuracy, epoch + 1, state
+                )
                 if rank == 0:
                     writer.best(model, fit.calibration(), best, history, validated)
             writer.last(model, fit.optim, history, best)
@@ -265,15 +313,8 @@ def train(
                 log(f"early stop: no better validation accuracy for {opts.patience} epochs")
                 break
     except KeyboardInterrupt:
-        interrupted = True
-        log(f"interrupted: {out / 'last.pt'} holds epoch {len(history)}; continue with --resume")
-    _finish(model, fit, writer, best, history, validated, rank, world)
-    return TrainResult(
-        checkpoint=out / "best.pt", epochs_run=len(history), best_epoch=best.epoch,
-        best_val_accuracy=best.accuracy if validated else None, history=copy.deepcopy(history),
-        skipped_images=data.problems, train_posts=len(data.train_idx), val_posts=len(data.val_idx),
-        train_accounts=split.train_accounts, val_accounts=split.val_accounts, interrupted=interrupted,
-    )  # fmt: skip
+        raise Interrupted(best) from None
+    return best
 
 
 def _resume_into(fit: Fitter, resume: dict[str, Any] | None) -> tuple[list[dict[str, float]], Best]:
@@ -284,7 +325,16 @@ def _resume_into(fit: Fitter, resume: dict[str, Any] | None) -> tuple[list[dict[
     return list(resume["history"])[: int(resume["epoch"])], best
 
 
-def _finish(model: ImagionModel, fit: Fitter, writer: CheckpointWriter, best: Best, history: list[dict[str, float]], validated: bool, rank: int, world: int) -> None:  # fmt: skip
+def _finish(
+    model: ImagionModel,
+    fit: Fitter,
+    writer: CheckpointWriter,
+    best: Best,
+    history: list[dict[str, float]],
+    validated: bool,
+    rank: int,
+    world: int,
+) -> None:
     """The best model, calibrated, written once more with the complete history."""
     if best.state is not None:
         model.load_state_dict(best.state, strict=not model.frozen)
@@ -297,5 +347,7 @@ def _finish(model: ImagionModel, fit: Fitter, writer: CheckpointWriter, best: Be
 def _epoch_line(row: dict[str, float]) -> str:
     line = f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}"
     if "val_loss" in row:
-        line += f", val loss {row['val_loss']:.4f}, val pairwise acc {row['val_pairwise_accuracy']:.3f}"
+        line += (
+            f", val loss {row['val_loss']:.4f}, val pairwise acc {row['val_pairwise_accuracy']:.3f}"
+        )
     return line

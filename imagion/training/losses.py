@@ -17,7 +17,9 @@ def pairwise_loss(pred: torch.Tensor, target: torch.Tensor, group: torch.Tensor)
     return F.softplus(-diff[better]).mean()
 
 
-def training_loss(kind: Loss, pred: torch.Tensor, target: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+def training_loss(
+    kind: Loss, pred: torch.Tensor, target: torch.Tensor, group: torch.Tensor
+) -> torch.Tensor:
     if kind == Loss.mse:
         return F.mse_loss(pred, target)
     return pairwise_loss(pred, target, group)

@@ -41,7 +41,9 @@ class TrainOptions:
         return {k: v for k, v in wanted.items() if k in keys}
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path | StrEnum) else v) for k, v in asdict(self).items()}
+        return {
+            k: (str(v) if isinstance(v, Path | StrEnum) else v) for k, v in asdict(self).items()
+        }
 
 
 @dataclass

@@ -1,0 +1,286 @@
+"""The formats `imagion import` reads: instaloader posts, instagram-profilecrawl profiles and
+CSV manifests. Each parser returns posts and appends one line per problem; nothing raises for
+one bad value."""
+
+from __future__ import annotations
+
+import csv
+import json
+import lzma
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from imagion.catalog.store import Post
+from imagion.catalog.values import count_value, hashtags, optional_count, tag_list, time_value
+from imagion.errors import ImagionError
+from imagion.images import IMAGE_SUFFIXES, probe_image, sha256_file
+
+CSV_REQUIRED = ("account", "image", "likes", "posted_at")
+SHORTCODE = re.compile(r"/p/([^/?#]+)")
+MAX_JSON_BYTES = 64 * 2**20  # an instaloader post is ~10 KB, a profilecrawl profile ~1 MB
+MAX_CSV_ERRORS = 100
+
+
+def _attach_image(post: Post, path: Path, problems: list[str]) -> None:
+    """Link an image to a post if it is a readable image; otherwise say why and keep the post."""
+    try:
+        post.width, post.height = probe_image(path)
+    except ImagionError as exc:
+        problems.append(f"{exc} The post is kept without an image.")
+        return
+    post.image = str(path.resolve())
+    post.image_sha256 = sha256_file(path)
+
+
+def read_json(path: Path) -> object:
+    """Parse a .json or .json.xz file, refusing anything that expands past MAX_JSON_BYTES."""
+    limit = f"{MAX_JSON_BYTES // 2**20} MiB"
+    try:
+        if path.name.lower().endswith(".xz"):
+            with lzma.open(path, "rb") as f:
+                raw = f.read(MAX_JSON_BYTES + 1)
+        elif path.stat().st_size > MAX_JSON_BYTES:
+            raise ImagionError(
+                f"{path}: larger than {limit}; not a post or profile file (skipped)."
+            )
+        else:
+            raw = path.read_bytes()
+        if len(raw) > MAX_JSON_BYTES:
+            raise ImagionError(
+                f"{path}: expands to more than {limit}; not a post or profile file (skipped)."
+            )
+        return json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ImagionError(f"{path}: JSON nested too deeply to be a post (skipped).") from None
+    except (lzma.LZMAError, EOFError) as exc:
+        raise ImagionError(f"{path}: damaged or truncated .xz file ({exc}).") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ImagionError(f"{path}: not valid JSON ({exc}).") from exc
+    except OSError as exc:
+        raise ImagionError(f"{path}: cannot read ({exc}).") from exc
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".json.xz", ".json"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _find_sibling(folder: Path, stem: str) -> tuple[Path | None, bool]:
+    """The post's image next to its metadata: `<stem>.jpg`, or `<stem>_1.jpg` for a carousel."""
+    for carousel, base in ((False, stem), (True, f"{stem}_1")):
+        for ext in IMAGE_SUFFIXES:
+            for candidate in (folder / f"{base}{ext}", folder / f"{base}{ext.upper()}"):
+                if candidate.is_file():
+                    return candidate, carousel
+    return None, False
+
+
+def _refuse(where: str, exc: ValueError) -> ImagionError:
+    return ImagionError(f"{where}: {exc}; post skipped.")
+
+
+def _instaloader_caption(node: dict[str, Any], txt: Path) -> str | None:
+    """The caption from the JSON, else from instaloader's `<stem>.txt` beside it."""
+    edges = (node.get("edge_media_to_caption") or {}).get("edges") or []
+    caption = edges[0].get("node", {}).get("text") if edges else None
+    if caption is None and txt.is_file():
+        caption = txt.read_text(encoding="utf-8", errors="replace")
+    return caption if isinstance(caption, str) else None
+
+
+def parse_instaloader(path: Path, data: dict, problems: list[str]) -> Post:
+    node = data.get("node") if isinstance(data, dict) else None
+    kind = (data.get("instaloader") or {}).get("node_type") if isinstance(data, dict) else None
+    if not isinstance(node, dict) or "shortcode" not in node or kind not in (None, "Post"):
+        raise ImagionError(
+            f"{path}: not an Instagram post (no node.shortcode; {kind or 'unknown'})."
+        )
+    like = (node.get("edge_media_preview_like") or {}).get("count")
+    if like is None:
+        like = (node.get("edge_liked_by") or {}).get("count")
+    try:
+        likes = count_value(like, "likes", hidden=-1)
+        posted_at = time_value(node.get("taken_at_timestamp"), "taken_at_timestamp")
+    except ValueError as exc:
+        raise _refuse(str(path), exc) from None
+    owner = node.get("owner") or {}
+    account = owner.get("username") or path.parent.name
+    stem = _stem(path)
+    caption = _instaloader_caption(node, path.parent / f"{stem}.txt")
+    is_video = bool(node.get("is_video")) or node.get("__typename") == "GraphVideo"
+    where = str(path)
+    post = Post(
+        account=str(account),
+        post_id=str(node["shortcode"]),
+        source=str(path.resolve()),
+        source_format="instaloader",
+        likes=likes if likes is not None and likes >= 0 else None,
+        likes_hidden=likes is None or likes < 0,
+        comments=optional_count(
+            (node.get("edge_media_to_comment") or {}).get("count"), "comments", where, problems
+        ),
+        posted_at=posted_at,
+        followers=optional_count(
+            (owner.get("edge_followed_by") or {}).get("count"), "followers", where, problems
+        ),
+        owner_id=str(owner["id"]) if owner.get("id") else None,
+        caption=caption,
+        alt_text=node.get("accessibility_caption")
+        if isinstance(node.get("accessibility_caption"), str)
+        else None,
+        tags=json.dumps(hashtags(caption)),
+        is_video=is_video,
+        is_carousel=node.get("__typename") == "GraphSidecar",
+        extra={"where": where},
+    )
+    if is_video:
+        return post
+    image, carousel = _find_sibling(path.parent, stem)
+    post.is_carousel = post.is_carousel or carousel
+    if image is None:
+        problems.append(
+            f"{path}: image file is missing (looked for {stem}.jpg/.png/.webp and {stem}_1.*); "
+            "the post is kept without an image."
+        )
+    else:
+        _attach_image(post, image, problems)
+    return post
+
+
+def parse_profilecrawl(path: Path, data: dict, problems: list[str]) -> list[Post]:
+    account = str(data.get("alias") or path.stem)
+    followers = optional_count(data.get("numberFollowers"), "numberFollowers", str(path), problems)
+    source = str(path.resolve())
+    posts: list[Post] = []
+    for i, item in enumerate(data.get("posts") or []):
+        if not isinstance(item, dict):
+            problems.append(f"{path}: post #{i} is not an object; skipped.")
+            continue
+        m = SHORTCODE.search(str(item.get("url") or ""))
+        post_id = m.group(1) if m else str(item.get("filename") or i)
+        where = f"{path}: post #{i} ({post_id})"
+        try:
+            likes = count_value(item.get("numberLikes"), "numberLikes", hidden=-1)
+            # the crawler writes 1970-01-01 when it did not know the date
+            posted_at = time_value(item.get("date"), "date") or None
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}; post skipped.")
+            continue
+        caption = item.get("description")
+        post = Post(
+            account=account,
+            post_id=post_id,
+            source=source,
+            source_format="profilecrawl",
+            likes=likes if likes is not None and likes >= 0 else None,
+            likes_hidden=likes is None or likes < 0,
+            posted_at=posted_at,
+            followers=followers,
+            caption=caption if isinstance(caption, str) else None,
+            tags=json.dumps(tag_list(item.get("tags"))),
+            is_video=bool(item.get("isVideo")),
+            is_carousel=bool(item.get("multipleImage")),
+            extra={"where": where},
+        )
+        filename = item.get("filename")
+        if isinstance(filename, list):  # carousels list every slide: use the first
+            filename = filename[0] if filename else None
+        if (
+            isinstance(filename, str)
+            and filename
+            and not post.is_video
+            and (path.parent / filename).is_file()
+        ):
+            _attach_image(post, path.parent / filename, problems)
+        posts.append(post)
+    return posts
+
+
+def _csv_rows(path: Path, problems: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) of a CSV manifest; malformed rows are reported and skipped."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            missing = [c for c in CSV_REQUIRED if c not in header]
+            if missing:
+                raise ImagionError(
+                    f"{path}: CSV lacks column(s) {', '.join(missing)} "
+                    f"(needs {', '.join(CSV_REQUIRED)}; optional followers, caption, post_id)."
+                )
+            errors = 0
+            while errors <= MAX_CSV_ERRORS:
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    errors += 1
+                    problems.append(
+                        f"{path}:{reader.line_num}: malformed CSV ({exc}); row skipped."
+                    )
+                    continue
+                if not any(c.strip() for c in cells):
+                    continue
+                if len(cells) != len(header):
+                    errors += 1
+                    problems.append(
+                        f"{path}:{reader.line_num}: {len(cells)} fields where the header has "
+                        f"{len(header)} (an unquoted comma?); row skipped."
+                    )
+                    continue
+                yield reader.line_num, dict(zip(header, (c.strip() for c in cells), strict=True))
+            problems.append(
+                f"{path}: more than {MAX_CSV_ERRORS} malformed rows; the rest of the file is skipped."
+            )
+    except UnicodeDecodeError as exc:
+        raise ImagionError(f"{path}: not a UTF-8 CSV file ({exc}).") from exc
+
+
+def _csv_post(path: Path, where: str, row: dict[str, str], problems: list[str]) -> Post | None:
+    if not row["account"] or not row["image"]:
+        problems.append(f"{where}: empty account or image; row skipped.")
+        return None
+    try:
+        likes = count_value(row["likes"], "likes")
+        if likes is None:
+            raise ValueError("likes is empty")
+    except ValueError as exc:
+        problems.append(f"{where}: {exc}; row skipped.")
+        return None
+    try:
+        posted_at = time_value(row["posted_at"])
+    except ValueError as exc:
+        if "out of range" in str(exc):
+            problems.append(f"{where}: {exc}; row skipped.")
+            return None
+        problems.append(f"{where}: posted_at {row['posted_at']!r} is not a date; kept empty.")
+        posted_at = None
+    return Post(
+        account=row["account"],
+        post_id=row.get("post_id") or row["image"],
+        source=str(path.resolve()),
+        source_format="csv",
+        likes=likes,
+        likes_hidden=False,
+        posted_at=posted_at,
+        followers=optional_count(row.get("followers"), "followers", where, problems),
+        caption=row.get("caption") or None,
+        tags=json.dumps(hashtags(row.get("caption"))),
+        extra={"where": where},
+    )
+
+
+def parse_csv(path: Path, problems: list[str]) -> list[Post]:
+    posts = []
+    for line, row in _csv_rows(path, problems):
+        post = _csv_post(path, f"{path}:{line}", row, problems)
+        if post is not None:
+            _attach_image(post, (path.parent / row["image"]), problems)
+            posts.append(post)
+    return posts
