@@ -3,7 +3,7 @@
 from enum import StrEnum
 
 
-class Mapping(StrEnum):
+class ScoreMapping(StrEnum):
     """How per-account z-scores become 0–10 image scores."""
 
     percentile = "percentile"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import warnings
 from pathlib import Path
 
@@ -57,26 +58,33 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def open_image(path: str | Path) -> Image.Image:
-    """Open an image lazily (header only), refusing non-images and decompression bombs."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImagionError(f"{path}: image file is missing.")
+def open_image(
+    source: str | Path | bytes, name: str | None = None, max_pixels: int = MAX_PIXELS
+) -> Image.Image:
+    """Open an image lazily (header only) from a path or from bytes (`name` says what it was),
+    refusing non-images and decompression bombs (more than `max_pixels`)."""
+    where = name or str(source)
+    if isinstance(source, bytes):
+        fp: str | Path | io.BytesIO = io.BytesIO(source)
+    else:
+        fp = Path(source)
+        if not fp.is_file():
+            raise ImagionError(f"{where}: image file is missing.")
     try:
-        im = Image.open(path)
+        im = Image.open(fp)
     except Image.DecompressionBombError as exc:
         raise ImagionError(
-            f"{path}: refused, too many pixels (decompression bomb?): {exc}"
+            f"{where}: refused, too many pixels (decompression bomb?): {exc}"
         ) from exc
     except UnidentifiedImageError as exc:
-        raise ImagionError(f"{path}: not an image Pillow can read.") from exc
+        raise ImagionError(f"{where}: not an image Pillow can read.") from exc
     except OSError as exc:
-        raise ImagionError(f"{path}: cannot read image ({exc}).") from exc
+        raise ImagionError(f"{where}: cannot read image ({exc}).") from exc
     w, h = im.size
-    if w * h > MAX_PIXELS:
+    if w * h > max_pixels:
         im.close()
         raise ImagionError(
-            f"{path}: refused, {w}×{h} is {w * h:,} pixels (limit {MAX_PIXELS:,}); "
+            f"{where}: refused, {w}×{h} is {w * h:,} pixels (limit {max_pixels:,}); "
             "a decompression bomb or not a photo."
         )
     return im
@@ -110,27 +118,38 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def load_square(path: str | Path, size: int) -> np.ndarray:
-    """Decode an image into a size×size×3 uint8 array: centre crop to a square, then resize.
-
-    JPEGs are decoded at reduced scale through libjpeg's DCT scaling (`Image.draft`), so a
-    1080×1080 photo meant for 100×100 decodes 8× faster than a full decode.
-    """
-    im = open_image(path)
+def decoded(im: Image.Image, size: int, where: str) -> Image.Image:
+    """The pixels of an opened image as 8-bit RGB, upright; JPEGs decode at reduced scale
+    (libjpeg's DCT scaling) when `size` is far below their resolution."""
     try:
         if im.format == "JPEG":
             im.draft("RGB", (size, size))
-        im = ImageOps.exif_transpose(im) if im.format in ("JPEG", "WEBP") else im
-        im = to_rgb(im)
-        w, h = im.size
-        s = min(w, h)
-        left, top = (w - s) // 2, (h - s) // 2
-        im = im.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + s, top + s))
-        return np.asarray(im, dtype=np.uint8)
-    except ImagionError:
-        raise
+        upright = ImageOps.exif_transpose(im) if im.format in ("JPEG", "WEBP") else im
+        return to_rgb(upright)
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImagionError(f"{path}: image is damaged ({exc}).") from exc
+        raise ImagionError(f"{where}: image is damaged ({exc}).") from exc
+
+
+def square(im: Image.Image, size: int) -> Image.Image:
+    """Centre crop to a square, then resize to size×size."""
+    w, h = im.size
+    s = min(w, h)
+    left, top = (w - s) // 2, (h - s) // 2
+    return im.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + s, top + s))
+
+
+def load_square(
+    source: str | Path | bytes, size: int, name: str | None = None, max_pixels: int = MAX_PIXELS
+) -> np.ndarray:
+    """Decode an image (a path, or bytes named `name`) into a size×size×3 uint8 array: centre
+    crop to a square, then resize. A 1080×1080 JPEG meant for 100×100 decodes 8× faster than a
+    full decode."""
+    where = name or str(source)
+    im = open_image(source, name, max_pixels)
+    try:
+        return np.asarray(square(decoded(im, size, where), size), dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImagionError(f"{where}: image is damaged ({exc}).") from exc
     finally:
         im.close()
 

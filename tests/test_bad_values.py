@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 
 from imagion.catalog.importers import import_sources
-from imagion.catalog.values import count_value, time_value
 from imagion.catalog.store import Catalog
+from imagion.catalog.values import count_value, time_value
 from imagion.cli import app
 from imagion.images import find_images, load_square
-from tests.conftest import instaloader_node, write_image, write_instaloader_post
+from tests.helpers import instaloader_node, posts_frame, write_image, write_instaloader_post
 
 
 def _report(tmp_path: Path, *sources: Path):
@@ -104,7 +104,7 @@ def test_csv_bad_rows_each_cost_one_line(tmp_path, runner):
         in problems
     )
     assert data["posts"] == 3
-    df = Catalog(tmp_path / "c.db").frame().set_index("post_id")
+    df = posts_frame(tmp_path / "c.db").set_index("post_id")
     assert df.loc["p5", "posted_at"] == 1_600_000_000 and df.loc["p5", "likes"] == 4
     assert np.isnan(df.loc["p9", "followers"]) and df.loc["p9", "likes"] == 8
     assert runner.invoke(app, ["info", "--catalog", str(tmp_path / "c.db")]).exit_code == 0

@@ -13,7 +13,7 @@ from imagion.catalog.importers import import_sources
 from imagion.catalog.store import APPLICATION_ID, SCHEMA_V1, SCHEMA_VERSION, Catalog, Post
 from imagion.cli import app
 from imagion.errors import ImagionError
-from tests.conftest import scored_catalog
+from tests.helpers import scored_catalog
 
 
 def _digest(folder: Path) -> dict[str, str]:

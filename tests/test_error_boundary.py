@@ -14,7 +14,7 @@ from imagion.cli import app
 from imagion.cli.console import emit_json
 from imagion.files import TMP_SUFFIX
 from imagion.models.checkpoints import read_checkpoint
-from tests.conftest import write_image
+from tests.helpers import write_image
 
 
 def _one_error_line(res, needle: str) -> None:

@@ -129,7 +129,7 @@ def test_cli_eval_json_and_training_accounts_flag(runner, trained, tmp_path, mon
 
 
 def test_cli_eval_cv(runner, tmp_path, monkeypatch):
-    from tests.conftest import scored_catalog
+    from tests.helpers import scored_catalog
 
     db = scored_catalog(tmp_path, 4, 6)
     monkeypatch.setenv("IMAGION_CACHE", str(tmp_path / "cache"))
@@ -167,7 +167,7 @@ def test_real_cv_reproduces_the_bundled_model_card(runner, tmp_path):
     from imagion.catalog.store import Catalog
     from imagion.models.checkpoints import read_checkpoint
     from imagion.settings import bundled_model_path
-    from tests.conftest import dataset
+    from tests.helpers import dataset
 
     root = dataset("ig-celeb12")
     with Catalog(tmp_path / "celeb.db", create=True) as cat:

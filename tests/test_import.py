@@ -15,9 +15,11 @@ from imagion.catalog.importers import import_sources
 from imagion.catalog.store import Catalog, Post
 from imagion.cli import app
 from imagion.errors import ImagionError
-from tests.conftest import (
+from tests.helpers import (
     dataset,
+    import_into,
     instaloader_node,
+    posts_frame,
     write_image,
     write_instaloader_post,
 )
@@ -59,7 +61,7 @@ def test_carousel_video_hidden_likes_and_caption_txt(tmp_path, catalog_path):
     hidden = instaloader_node("someone", "HID", -1, 3)
     write_instaloader_post(folder, "hid", hidden)
     (folder / "hid.txt").write_text("caption from txt #Sunset", encoding="utf-8")
-    report = import_sources(Catalog(catalog_path, create=True), [tmp_path / "ig"])
+    report = import_into(catalog_path, [tmp_path / "ig"])
     assert report.posts == 3 and report.problems == []
     with Catalog(catalog_path) as cat:
         df = cat.frame().set_index("post_id")
@@ -78,8 +80,8 @@ def test_likes_from_edge_liked_by(tmp_path, catalog_path):
     del node["node"]["edge_media_preview_like"]
     node["node"]["edge_liked_by"] = {"count": 77}
     write_instaloader_post(tmp_path / "x", "any-name", node)
-    import_sources(Catalog(catalog_path, create=True), [tmp_path / "x"])
-    assert Catalog(catalog_path).frame()["likes"].tolist() == [77]
+    import_into(catalog_path, [tmp_path / "x"])
+    assert posts_frame(catalog_path)["likes"].tolist() == [77]
 
 
 def test_csv_manifest(tmp_path, runner, catalog_path):
@@ -96,7 +98,7 @@ def test_csv_manifest(tmp_path, runner, catalog_path):
     data = json.loads(res.stdout)
     assert res.exit_code == 0 and data["posts"] == 2
     assert any("posts.csv:4" in p and "not a number" in p for p in data["problems"])
-    df = Catalog(catalog_path).frame().set_index("post_id")
+    df = posts_frame(catalog_path).set_index("post_id")
     assert df.loc["p1", "posted_at"] == 1704103200 and df.loc["p2", "likes"] == 20
     assert Path(df.loc["p2", "image"]) == (tmp_path / "imgs" / "b.png").resolve()
 
@@ -131,9 +133,9 @@ def test_profilecrawl_links_image_when_present(tmp_path, catalog_path):
         ],
     }
     (tmp_path / "crawled.json").write_text(json.dumps(profile), encoding="utf-8")
-    report = import_sources(Catalog(catalog_path, create=True), [tmp_path])
+    report = import_into(catalog_path, [tmp_path])
     assert report.posts == 2 and report.with_image == 1
-    df = Catalog(catalog_path).frame().set_index("post_id")
+    df = posts_frame(catalog_path).set_index("post_id")
     assert df.loc["AAA", "image"].endswith("pic.jpg") and json.loads(df.loc["AAA", "tags"]) == [
         "sun"
     ]
@@ -192,7 +194,11 @@ def test_nothing_importable_exits_1(tmp_path, runner, catalog_path):
 
 
 def test_catalog_write_is_all_or_nothing(small_ig, catalog_path):
-    cat = Catalog(catalog_path, create=True)
+    with Catalog(catalog_path, create=True) as cat:
+        _check_all_or_nothing(cat, small_ig)
+
+
+def _check_all_or_nothing(cat: Catalog, small_ig: Path) -> None:
     import_sources(cat, [small_ig / "acct0"])
     before = cat.frame()
     posts = [
@@ -216,7 +222,7 @@ def test_real_ig_celeb12(runner, tmp_path):
         assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["problems"] == [] and _count(cat) == 120
-    df = Catalog(cat).frame()
+    df = posts_frame(cat)
     assert df["account"].nunique() == 12 and df["image"].notna().all()
     for row in df.itertuples():
         src = Path(row.source)
@@ -227,8 +233,8 @@ def test_real_ig_celeb12(runner, tmp_path):
 
 def test_real_profilecrawl(tmp_path):
     root = dataset("profilecrawl-978")
-    cat = Catalog(tmp_path / "pc.db", create=True)
-    report = import_sources(cat, [root])
-    info = cat.info()
+    with Catalog(tmp_path / "pc.db", create=True) as cat:
+        report = import_sources(cat, [root])
+        info = cat.info()
     assert report.problems == []
     assert info["posts"] == 16_539 and info["accounts"] == 973 and info["posts_with_image"] == 0

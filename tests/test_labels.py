@@ -17,7 +17,7 @@ from imagion.labels import cloud_vision as vis
 from imagion.labels.providers import parse_alt_text
 from imagion.labels.store import label_catalog, post_labels
 from imagion.labels.suggestions import label_stats, suggest
-from tests.conftest import dataset, scored_catalog, write_image
+from tests.helpers import dataset, scored_catalog, write_image
 
 # A response recorded in the shape the real API returns (BatchAnnotateImagesResponse JSON).
 CAT = {"mid": "/m/01yrx", "description": "Cat", "score": 0.97, "topicality": 0.97}
@@ -174,7 +174,8 @@ def test_offline_providers_table_and_suggestion(tmp_path, runner, monkeypatch):
     assert set(tags["per_bucket"]) == {str(b) for b in range(11)}
     assert {r["label"] for r in tags["lift"]} == {"tag0", "tag1", "tag2"}
     alt = next(t for t in data["tables"] if t["provider"] == "instagram")
-    assert alt["lift"] == [] or alt["lift"][0]["label"].startswith("a")  # "May be an image of a0"
+    # "May be an image of a0": one alt-text label per account, each on 8 posts
+    assert {r["label"] for r in alt["lift"]} == {"a0", "a1", "a2", "a3"}
     res = runner.invoke(
         app, ["labels", "--catalog", str(db), "-p", "local", "--table", "--min-support", "2"]
     )
@@ -303,3 +304,29 @@ def test_labels_command_shows_progress_of_paid_work(many_images, tmp_path, runne
     )
     assert res.exit_code == 0, res.output
     assert "32 already labelled, 38 to go" in res.stderr and "~$0.06" in res.stderr
+
+
+def test_save_stats_writes_loadable_label_statistics(tmp_path, runner):
+    from imagion.labels.suggestions import LabelStats
+
+    db = scored_catalog(tmp_path, 4, 8)
+    out = tmp_path / "stats.json"
+    res = runner.invoke(
+        app,
+        [
+            "labels",
+            "--catalog",
+            str(db),
+            "-p",
+            "hashtags",
+            "--save-stats",
+            str(out),
+            "--min-support",
+            "2",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    stats = LabelStats.load(out)
+    assert stats.provider == "hashtags" and stats.posts == 32
+    assert {r["label"] for r in stats.lift} == {"tag0", "tag1", "tag2"}
+    assert not list(tmp_path.glob(".stats.json*"))  # written atomically

@@ -13,7 +13,7 @@ from imagion.cli import app
 from imagion.inference.rank import compare_images, rank_images
 from imagion.models.checkpoints import load_checkpoint
 from imagion.settings import bundled_model_path
-from tests.conftest import write_image
+from tests.helpers import write_image
 
 
 @pytest.fixture
@@ -31,6 +31,15 @@ def test_rank_order_equals_score_order(trained, pictures):
     _, ckpt = trained
     result = rank_images([pictures], model=ckpt)
     scores = [r.score for r in result.items]
+    # the fixture model learned brightness: the ranking is the pictures' brightness order
+    # (0.8, 0.65, 0.5, 0.35, 0.2), which the code never sees
+    assert [r.path.name for r in result.items] == [
+        "img1.jpg",
+        "img4.jpg",
+        "img2.jpg",
+        "img3.jpg",
+        "img0.jpg",
+    ]
     assert scores == sorted(scores, reverse=True)
     assert (
         len(result.items) == 5 and len(result.problems) == 1 and "broken.jpg" in result.problems[0]
@@ -153,3 +162,19 @@ def test_without_onnxruntime_falls_back_to_torch(trained, pictures, monkeypatch)
     monkeypatch.setattr(rt, "_onnxruntime", lambda: None)
     result = rank_images([pictures], model=ckpt)
     assert len(result.items) == 5 and result.items[0].path.name == "img1.jpg"
+
+
+def test_failed_onnx_export_falls_back_to_torch_with_a_note(
+    trained, pictures, monkeypatch, tmp_path, capsys
+):
+    import imagion.inference.engine as rt
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(rt, "export_onnx", broken)
+    engine = rt.open_engine(trained[1], "cpu", cache_dir=tmp_path / "fresh-cache")
+    assert engine.backend == "torch"
+    assert "ONNX Runtime unavailable" in capsys.readouterr().err
+    result = rank_images([pictures], model=trained[1], device="cpu")
+    assert result.items[0].path.name == "img1.jpg"

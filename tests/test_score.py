@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from imagion.catalog.importers import import_sources
-from imagion.catalog.scoring import Mapping, score_catalog, score_frame, standardize, to_score
+from imagion.catalog.scoring import ScoreMapping, score_catalog, score_frame, standardize, to_score
 from imagion.catalog.store import Catalog
 from imagion.cli import app
-from tests.conftest import dataset
+from tests.helpers import dataset, import_into
 
 
 def _frame(groups: dict[str, list[float]]) -> pd.DataFrame:
@@ -25,7 +25,7 @@ def _frame(groups: dict[str, list[float]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("mapping", list(Mapping))
+@pytest.mark.parametrize("mapping", list(ScoreMapping))
 @pytest.mark.parametrize("log", [False, True])
 def test_range_and_order_within_account(mapping, log):
     rng = np.random.default_rng(0)
@@ -34,7 +34,7 @@ def test_range_and_order_within_account(mapping, log):
     assert report.scored == 240
     s = df["score"]
     assert s.between(0, 10).all()
-    if mapping != Mapping.normal:
+    if mapping != ScoreMapping.normal:
         assert s.min() == 0 and s.max() == 10
     for _, g in df.groupby("account"):
         order = np.argsort(g["likes"].to_numpy(), kind="stable")
@@ -43,9 +43,9 @@ def test_range_and_order_within_account(mapping, log):
 
 def test_percentile_mapping_is_uniform_and_outlier_proof():
     z = np.r_[np.linspace(-1, 1, 99), 1000.0]
-    s = to_score(z, Mapping.percentile)
+    s = to_score(z, ScoreMapping.percentile)
     assert s[49] == pytest.approx(10 * 49 / 99) and s[-1] == 10
-    mm = to_score(z, Mapping.minmax)
+    mm = to_score(z, ScoreMapping.minmax)
     assert mm[:99].max() < 0.05  # the seed's min-max: one outlier squashes everybody else
 
 
@@ -95,7 +95,7 @@ def test_window_is_scale_invariant_at_large_counts():
 
 
 def test_cli_score_info_posts(runner, small_ig, catalog_path):
-    import_sources(Catalog(catalog_path, create=True), [small_ig])
+    import_into(catalog_path, [small_ig])
     res = runner.invoke(app, ["info", "--catalog", str(catalog_path), "--json"])
     info = json.loads(res.stdout)
     assert {"accounts": 4, "posts": 24, "posts_with_image": 24, "scored": 0}.items() <= info.items()
@@ -137,10 +137,10 @@ def test_env_catalog(runner, small_ig, tmp_path, monkeypatch):
 
 def test_real_profilecrawl_scores(tmp_path):
     root = dataset("profilecrawl-978")
-    cat = Catalog(tmp_path / "pc.db", create=True)
-    import_sources(cat, [root])
-    report = score_catalog(cat)
-    df = cat.frame("account, likes, score")
+    with Catalog(tmp_path / "pc.db", create=True) as cat:
+        import_sources(cat, [root])
+        report = score_catalog(cat)
+        df = cat.frame("account, likes, score")
     counts = df.groupby("account")["likes"].transform("size")
     eligible = df[counts >= 3]
     assert report.scored == len(eligible) and eligible["score"].between(0, 10).all()

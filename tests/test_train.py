@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from imagion.catalog.importers import import_sources
 from imagion.catalog.scoring import score_catalog
 from imagion.catalog.store import Catalog
 from imagion.cli import app
@@ -20,7 +19,7 @@ from imagion.models.checkpoints import load_checkpoint, read_checkpoint
 from imagion.models.registry import build_model, list_models
 from imagion.training.loop import train
 from imagion.training.options import TrainOptions
-from tests.conftest import ROOT, make_instaloader, scored_catalog
+from tests.helpers import ROOT, import_into, make_instaloader, posts_frame, scored_catalog
 
 
 def test_seed_cnn_matches_the_appendix():
@@ -44,9 +43,13 @@ def test_effnet_is_pretrained_and_frozen():
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all(n.startswith("head.") for n in trainable)
     assert model.preprocess.size == 224
-    fresh = build_model("effnet-lite0", pretrained=False)
-    w1 = model.backbone._conv_stem.weight
-    assert not torch.equal(w1, fresh.backbone._conv_stem.weight)  # weights came from the package
+    # the weights are exactly the package's (two random inits would also differ from each other)
+    from imagion.models.networks import load_effnet_state
+
+    package = load_effnet_state(0)
+    state = model.backbone.state_dict()
+    shared = [k for k in package if k in state and not k.startswith("_fc")]
+    assert len(shared) > 100 and all(torch.equal(state[k], package[k]) for k in shared)
 
 
 @pytest.fixture(scope="module")
@@ -85,12 +88,16 @@ def test_checkpoint_round_trip_and_metadata(learnable, tmp_path):
     assert meta["training"]["val_accounts"] == result.val_accounts
     assert len(meta["metrics"]["per_epoch"]) == 3 and meta["imagion_version"]
     assert result.checkpoint.stat().st_size < 100_000  # the backbone comes from its package
-    # same predictions as the trained model on a fixed input
+    # the checkpoint holds the trained head: its predictions equal the head's own on features
     x = torch.rand(2, 3, 224, 224)
-    fresh = load_checkpoint(result.checkpoint)
+    state = read_checkpoint(result.checkpoint)["state_dict"]
+    trained_head = build_model("effnet-lite0").eval()
+    untrained = trained_head.head[1].weight.detach().clone()
+    trained_head.load_state_dict(state, strict=False)
+    assert not torch.equal(untrained, trained_head.head[1].weight)  # something was loaded
     with torch.no_grad():
-        assert torch.allclose(loaded.model(x), fresh.model(x))
-    assert not list((tmp_path / "run").glob("*.tmp"))
+        assert torch.allclose(loaded.model(x), trained_head(x), atol=1e-4)  # fused BN, same maths
+    assert not list((tmp_path / "run").glob("*.imagion-tmp"))
 
 
 def test_resume_equals_uninterrupted(learnable, tmp_path):
@@ -135,12 +142,12 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(learnable, tmp_path, monkeypatch):
 def test_bad_inputs(tmp_path, learnable, runner):
     # an unscored catalog
     make_instaloader(tmp_path / "ig", {"a": [1, 2, 3], "b": [3, 4, 5]})
-    cat = Catalog(tmp_path / "u.db", create=True)
-    import_sources(cat, [tmp_path / "ig"])
+    import_into(tmp_path / "u.db", [tmp_path / "ig"])
     with pytest.raises(ImagionError, match="run `imagion score` first"):
         train(tmp_path / "u.db", _opts(tmp_path))
     # too few accounts for a split
-    score_catalog(cat)
+    with Catalog(tmp_path / "u.db") as cat:
+        score_catalog(cat)
     with pytest.raises(ImagionError, match="at least 2"):
         train(tmp_path / "u.db", _opts(tmp_path, accounts=["a"]))
     # --device cuda without CUDA
@@ -167,7 +174,7 @@ def test_bad_inputs(tmp_path, learnable, runner):
 
 def test_undecodable_image_is_skipped_and_counted(tmp_path):
     db = scored_catalog(tmp_path, 3, 5)
-    victim = Catalog(db).frame()["image"].iloc[0]
+    victim = posts_frame(db)["image"].iloc[0]
     Path(victim).write_bytes(Path(victim).read_bytes()[:200])  # truncated JPEG
     result = train(db, _opts(tmp_path, arch="effnet-lite0", epochs=1, val_fraction=0.34))
     assert len(result.skipped_images) == 1 and Path(victim).name in result.skipped_images[0]
@@ -243,3 +250,64 @@ def test_seed_cnn_resume_equals_uninterrupted(learnable, tmp_path):
     a = read_checkpoint(tmp_path / "a" / "run" / "last.pt")["state_dict"]
     b = read_checkpoint(tmp_path / "b" / "run" / "last.pt")["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_seed_loss_mse_trains_and_a_seed_cnn_checkpoint_evaluates(learnable, tmp_path, runner):
+    """The seed's own loss, and `eval` running the full network (no feature cache)."""
+    result = train(learnable, _opts(tmp_path, loss="mse", epochs=2))
+    ckpt = read_checkpoint(result.checkpoint)
+    assert ckpt["state_scope"] == "full" and ckpt["training"]["options"]["loss"] == "mse"
+    history = ckpt["metrics"]["per_epoch"]
+    assert len(history) == 2 and history[1]["train_loss"] < history[0]["train_loss"]
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "--catalog",
+            str(learnable),
+            "--model",
+            str(result.checkpoint),
+            "--split",
+            "val",
+            "--device",
+            "cpu",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["pairs"] > 0
+
+
+def test_finetune_and_hidden_head(learnable, tmp_path):
+    opts = _opts(
+        tmp_path,
+        arch="effnet-lite0",
+        finetune=True,
+        hidden=8,
+        image_size=64,
+        epochs=1,
+        batch_size=32,
+    )
+    result = train(learnable, opts)
+    ckpt = read_checkpoint(result.checkpoint)
+    assert ckpt["config"] == {"finetune": True, "hidden": 8, "image_size": 64}
+    assert ckpt["state_scope"] == "full" and "head.4.weight" in ckpt["state_dict"]
+    assert any(k.startswith("backbone.") for k in ckpt["state_dict"])  # the backbone was trained
+    loaded = load_checkpoint(result.checkpoint)
+    assert loaded.preprocess.size == 64 and loaded.model(torch.rand(1, 3, 64, 64)).shape == (1,)
+
+
+def test_best_checkpoint_exists_before_training_ends(learnable, tmp_path, monkeypatch):
+    """best.pt is written whenever validation improves, not only after the loop (like timm)."""
+    import imagion.training.loop as loop
+
+    seen: list[bool] = []
+    real = loop.CheckpointWriter.last
+
+    def spy(self, *args):
+        seen.append((self.out / "best.pt").is_file())
+        real(self, *args)
+
+    monkeypatch.setattr(loop.CheckpointWriter, "last", spy)
+    train(learnable, _opts(tmp_path, arch="effnet-lite0", epochs=2, lr=1e-2))
+    assert seen and seen[0] is True

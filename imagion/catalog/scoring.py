@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from imagion.catalog.store import Catalog
-from imagion.choices import Mapping
+from imagion.choices import ScoreMapping
 from imagion.errors import ImagionError
 
 REASON_HIDDEN = "like count hidden or missing"
@@ -134,17 +134,17 @@ def _windowed(
     return z, reason
 
 
-def to_score(z: np.ndarray, mapping: Mapping = Mapping.percentile) -> np.ndarray:
+def to_score(z: np.ndarray, mapping: ScoreMapping = ScoreMapping.percentile) -> np.ndarray:
     """Map z-scores (NaN = unscored) into [0, 10]."""
     out = np.full(len(z), np.nan)
     ok = np.isfinite(z)
     zs = z[ok]
     if not len(zs):
         return out
-    if mapping == Mapping.percentile:
+    if mapping == ScoreMapping.percentile:
         ranks = pd.Series(zs).rank(method="average").to_numpy()
         out[ok] = 10.0 * (ranks - 1) / max(len(zs) - 1, 1) if len(zs) > 1 else 5.0
-    elif mapping == Mapping.normal:
+    elif mapping == ScoreMapping.normal:
         erf = np.frompyfunc(math.erf, 1, 1)
         out[ok] = 5.0 * (1.0 + erf(zs / math.sqrt(2.0)).astype(np.float64))
     else:
@@ -167,7 +167,7 @@ def score_frame(
     window: int | None = None,
     min_posts: int = 3,
     log: bool = False,
-    mapping: Mapping = Mapping.percentile,
+    mapping: ScoreMapping = ScoreMapping.percentile,
 ) -> tuple[pd.DataFrame, ScoreReport]:
     """Score a frame with columns account, likes, likes_hidden, posted_at; returns (frame, report)."""
     if min_posts < 2:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from imagion.catalog.store import Catalog, iso_time, resolve_catalog_path
-from imagion.choices import Mapping
+from imagion.choices import ScoreMapping
 from imagion.cli.app import CatalogOpt, JsonOpt, command
 from imagion.cli.console import emit_json, note, out, progress_bar, warn
 
@@ -63,8 +63,8 @@ def score_cmd(
         bool, typer.Option("--log", help="Use log(1+likes) before standardizing.")
     ] = False,
     mapping: Annotated[
-        Mapping, typer.Option(help="z → 0–10 mapping (minmax is the seed's).")
-    ] = Mapping.percentile,
+        ScoreMapping, typer.Option(help="z → 0–10 mapping (minmax is the seed's).")
+    ] = ScoreMapping.percentile,
     json_: JsonOpt = False,
 ) -> None:
     """Compute each post's 0–10 image score from its likes, standardized within its account.

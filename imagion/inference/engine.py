@@ -12,9 +12,10 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,9 +24,16 @@ from imagion.errors import ImagionError
 from imagion.images import sha256_file
 from imagion.models.registry import model_spec
 from imagion.models.transforms import Calibration, Preprocess
+
+if TYPE_CHECKING:
+    from imagion.labels.providers import ImageNetLabeler
 from imagion.settings import cpu_threads, default_cache_dir, has_nvidia, model_path, pick_device
 
 EXPORT_VERSION = 2  # 2: meta.json carries the batch size
+
+
+# (uint8 batch N×S×S×3, want pooled features) → (raw outputs N, features N×F or None)
+Forward = Callable[[np.ndarray, bool], tuple[np.ndarray, np.ndarray | None]]
 
 
 @dataclass
@@ -36,8 +44,8 @@ class Engine:
     arch: str
     preprocess: Preprocess
     calibration: Calibration
-    forward: Any  # Callable[[np.ndarray uint8 batch, bool want_features], tuple[raw, feats | None]]
-    labeler: Any = None  # an ImageNetLabeler when the features are EfficientNet-Lite0's
+    forward: Forward
+    labeler: ImageNetLabeler | None = None  # when the features are EfficientNet-Lite0's
     backend: str = "torch"
     batch_size: int = 8
 

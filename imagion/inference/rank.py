@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
+import numpy as np
+
 from imagion.errors import ImagionError
 from imagion.images import find_images
 from imagion.inference.decode import run_files
@@ -58,6 +60,24 @@ class RankResult:
         return [r.to_dict(rank=k + 1) for k, r in enumerate(self.items)]
 
 
+def ranked(
+    engine: Engine, paths: list[Path], raw: np.ndarray, feats: np.ndarray | None
+) -> list[Ranked]:
+    """Scored images, best first, from the engine's raw outputs (and pooled features, which
+    give offline ImageNet labels and the suggestion from the bundled label statistics)."""
+    scores = engine.calibration.score(raw)
+    items = [Ranked(p, float(s), float(r)) for p, s, r in zip(paths, scores, raw, strict=True)]
+    if feats is not None and engine.labeler is not None:
+        from imagion.labels.suggestions import load_bundled_stats, suggest
+
+        stats = load_bundled_stats()
+        for item, lab in zip(items, engine.labeler.from_features(feats), strict=True):
+            item.labels = [name for name, _ in lab]
+            item.suggestion = suggest(item.labels, item.score, stats)
+    items.sort(key=lambda r: (-r.raw, str(r.path)))
+    return items
+
+
 def score_files(
     engine: Engine,
     files: list[Path],
@@ -66,11 +86,8 @@ def score_files(
     suggest: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Ranked], list[str]]:
-    """Scores (best first) of image files, and the files that failed.
-
-    With `suggest` and an EfficientNet-Lite0 model, each image also gets offline ImageNet labels
-    (from the same forward pass) and the suggestion built from the bundled label statistics.
-    """
+    """Scores (best first) of image files, and the files that failed (decoded in threads while
+    the model runs)."""
     want = suggest and engine.labeler is not None
     done, raw, feats, bad = run_files(
         files,
@@ -79,18 +96,7 @@ def score_files(
         batch_size or engine.batch_size,
         progress,
     )
-    scores = engine.calibration.score(raw)
-    items = [Ranked(p, float(s), float(r)) for p, s, r in zip(done, scores, raw, strict=True)]
-    if want and feats is not None:
-        from imagion.labels.suggestions import load_bundled_stats
-        from imagion.labels.suggestions import suggest as make_suggestion
-
-        stats = load_bundled_stats()
-        for item, lab in zip(items, engine.labeler.from_features(feats), strict=True):
-            item.labels = [name for name, _ in lab]
-            item.suggestion = make_suggestion(item.labels, item.score, stats)
-    items.sort(key=lambda r: (-r.raw, str(r.path)))
-    return items, bad
+    return ranked(engine, done, raw, feats if want else None), bad
 
 
 def rank_images(

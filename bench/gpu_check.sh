@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Every CUDA path of imagion, once, with the training throughput of both families.
+# For a machine with NVIDIA GPUs (the library's `device` tool); never in CI. Under 8 minutes on
+# one H200: GPU-resident uint8 data, bf16 autocast, channels_last, --compile, torchrun with NCCL
+# on every GPU present, --resume, eval and rank on cuda, then images/s of seed-cnn and
+# effnet-lite0 (fine-tuned end to end). Usage: bash bench/gpu_check.sh   (PY=… to pick a Python)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || make .venv/.imagion-installed >/dev/null
+PY=${PY:-.venv/bin/python}
+WORK=$(mktemp -d)
+export IMAGION_CACHE="$WORK/cache"
+trap 'rm -rf "$WORK"' EXIT
+step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
+im() { "$PY" -m imagion "$@"; }
+
+step "GPUs"
+nvidia-smi -L
+NGPU=$(nvidia-smi -L | wc -l)
+"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'bf16', torch.cuda.is_bf16_supported())"
+
+step "synthetic catalog: 8 accounts x 32 posts, brightness follows likes"
+"$PY" - "$WORK/ig" <<'PYEOF'
+import json, lzma, sys
+from pathlib import Path
+import numpy as np
+from PIL import Image
+root = Path(sys.argv[1])
+rng = np.random.default_rng(0)
+for a in range(8):
+    folder = root / f"acct{a}"
+    folder.mkdir(parents=True)
+    for i, likes in enumerate(rng.permutation(32) * 10 + 5):
+        stem = f"2020-01-{a + 1:02d}_{i:02d}"
+        img = np.clip(40 + likes * 0.6 + rng.normal(0, 20, (256, 256, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"{stem}.jpg", quality=90)
+        node = {"shortcode": f"a{a}p{i}", "taken_at_timestamp": 1_600_000_000 + i * 3600,
+                "edge_media_preview_like": {"count": int(likes)}, "owner": {"username": f"acct{a}"}}
+        with lzma.open(folder / f"{stem}.json.xz", "wt") as f:
+            json.dump({"node": node, "instaloader": {"node_type": "Post"}}, f)
+PYEOF
+im import "$WORK/ig" --catalog "$WORK/c.db" >/dev/null
+im score --catalog "$WORK/c.db" >/dev/null
+C=(--catalog "$WORK/c.db" --device cuda)
+
+step "seed-cnn on cuda: GPU-resident data, bf16 autocast, channels_last"
+im train "${C[@]}" --arch seed-cnn --epochs 3 --batch-size 64 --out "$WORK/seed" --json
+step "resume to epoch 5"
+im train "${C[@]}" --arch seed-cnn --epochs 5 --batch-size 64 --out "$WORK/seed" --resume --json
+step "torch.compile"
+im train "${C[@]}" --arch seed-cnn --epochs 2 --batch-size 64 --compile --out "$WORK/compiled" --json
+step "torchrun, NCCL, $NGPU GPU(s)"
+"$PY" -m torch.distributed.run --standalone --nproc-per-node "$NGPU" -m imagion train "${C[@]}" \
+    --arch seed-cnn --epochs 2 --batch-size 32 --out "$WORK/ddp" --json
+step "effnet-lite0: frozen features on cuda, then fine-tuned"
+im train "${C[@]}" --arch effnet-lite0 --epochs 5 --out "$WORK/effnet" --json
+im train "${C[@]}" --arch effnet-lite0 --finetune --epochs 2 --batch-size 32 --out "$WORK/finetune" --json
+step "eval and rank on cuda"
+im eval "${C[@]}" --model "$WORK/seed/best.pt" --split val --json | "$PY" -c "import json,sys; d=json.load(sys.stdin); print('eval', d['pairs'], 'pairs, accuracy', round(d['accuracy'], 3))"
+im eval "${C[@]}" --model "$WORK/effnet/best.pt" --json >/dev/null
+im rank data/samples --model "$WORK/finetune/best.pt" --device cuda --json | "$PY" -c "import json,sys; print('rank', len(json.load(sys.stdin)), 'images')"
+im rank data/samples --device cuda --json >/dev/null
+
+step "training throughput (images/s)"
+"$PY" bench/train_throughput.py --device cuda --arch seed-cnn --batch-size 512 --steps 100
+"$PY" bench/train_throughput.py --device cuda --arch seed-cnn --batch-size 512 --steps 100 --compile
+"$PY" bench/train_throughput.py --device cuda --arch effnet-lite0 --batch-size 256 --steps 50
+step "done"

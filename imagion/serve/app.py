@@ -1,0 +1,169 @@
+"""The FastAPI application: the page at `/`, the JSON API at `POST /api/score`, `/healthz`, and
+OpenAPI docs at `/docs`. Limits come from `Limits`; errors are JSON for the API and the page
+with a message for browsers, with the status codes 400, 413, 415 and 503."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+
+from imagion import __version__
+from imagion.serve.limits import MB, Limits
+from imagion.serve.middleware import BodyLimit, BodyRefused
+from imagion.serve.page import render_error, render_page, render_results
+from imagion.serve.scorer import Scored, Scorer, Upload
+
+UPLOAD_SCHEMA: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["images"],
+                    "properties": {
+                        "images": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "1 to 5 pictures (repeat the field)",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+class ServeError(Exception):
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.retry_after = status, message, retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after else {}
+
+
+class Service:
+    """One scoring request at a time per slot of `limits.max_scoring`; the rest wait briefly."""
+
+    def __init__(self, scorer: Scorer, limits: Limits) -> None:
+        self.scorer, self.limits = scorer, limits
+        self.slots = asyncio.Semaphore(limits.max_scoring)
+
+    async def score(self, request: Request) -> Scored:
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise ServeError(415, "send the pictures as multipart/form-data, field `images`.")
+        try:
+            await asyncio.wait_for(self.slots.acquire(), timeout=self.limits.queue_wait_s)
+        except TimeoutError:
+            raise ServeError(
+                503, "busy scoring other pictures; try again in a moment.", retry_after=1
+            ) from None
+        try:
+            uploads, problems = await self._read(request)
+            scored = await self.scorer.score(uploads)
+        finally:
+            self.slots.release()
+        scored.problems = problems + scored.problems
+        if not scored.items:
+            too_big = any("larger than" in p for p in scored.problems)
+            raise ServeError(
+                413 if too_big else 415, "no picture could be scored: " + "; ".join(scored.problems)
+            )
+        return scored
+
+    async def _read(self, request: Request) -> tuple[list[Upload], list[str]]:
+        lim = self.limits
+        try:
+            form = await request.form(
+                max_files=lim.max_files, max_fields=lim.max_fields, max_part_size=64 * 1024
+            )
+        except HTTPException as exc:
+            if "Too many files" in str(exc.detail):
+                raise ServeError(
+                    400,
+                    f"more than {lim.max_files} pictures sent; the page scores at most {lim.max_files} at a time.",
+                ) from None
+            raise ServeError(400, f"malformed upload: {exc.detail}") from None
+        uploads: list[Upload] = []
+        problems: list[str] = []
+        try:
+            for part in form.getlist("images"):
+                if not isinstance(part, UploadFile):
+                    continue
+                name = (
+                    Path((part.filename or "").replace("\\", "/")).name.replace("\x00", "")
+                    or "upload"
+                )
+                data = await part.read(lim.max_file_bytes + 1)
+                if len(data) > lim.max_file_bytes:
+                    problems.append(f"{name}: larger than {lim.max_file_bytes // MB} MB; skipped.")
+                elif data:
+                    uploads.append(Upload(name, data))
+        finally:
+            await form.close()
+        if not uploads and not problems:
+            raise ServeError(
+                400, f"no picture in the upload; choose 1 to {lim.max_files} image files."
+            )
+        return uploads, problems
+
+
+def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:
+    app = FastAPI(
+        title="imagion",
+        version=__version__,
+        description="Score pictures 0–10 (10 = excellent) before they are posted.",
+    )
+    service = Service(scorer, limits)
+    app.state.service = service
+
+    def page(
+        results: str = "", status: int = 200, headers: dict[str, str] | None = None
+    ) -> HTMLResponse:
+        body = render_page(model_name, limits.max_files, limits.max_file_bytes // MB, results)
+        return HTMLResponse(body, status_code=status, headers=headers)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return page()
+
+    @app.post("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.post("/score", response_class=HTMLResponse, include_in_schema=False)
+    async def score_page(request: Request) -> HTMLResponse:
+        try:
+            return page(render_results(await service.score(request)))
+        except ServeError as exc:
+            return page(render_error(exc.message), exc.status, exc.headers())
+
+    @app.post(
+        "/api/score", openapi_extra=UPLOAD_SCHEMA, summary="Score 1 to 5 pictures, best first"
+    )
+    async def score_api(request: Request) -> JSONResponse:
+        try:
+            scored = await service.score(request)
+        except ServeError as exc:
+            return JSONResponse(
+                {"error": exc.message}, status_code=exc.status, headers=exc.headers()
+            )
+        return JSONResponse({"results": scored.rows(), "problems": scored.problems})
+
+    @app.exception_handler(BodyRefused)
+    async def refused(request: Request, exc: BodyRefused) -> JSONResponse:
+        return JSONResponse(
+            {"error": exc.message}, status_code=exc.status, headers={"Connection": "close"}
+        )
+
+    @app.get("/healthz", summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "model": model_name}
+
+    app.add_middleware(BodyLimit, limits=limits)
+    return app

@@ -1,0 +1,22 @@
+"""The server's limits, in one place (README: "imagion serve")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_files: int = 5  # pictures per request
+    max_file_bytes: int = 15 * MB  # one picture
+    max_total_bytes: int = 50 * MB  # the whole request body
+    max_fields: int = 20  # multipart parts that are not files
+    max_pixels: int = 50_000_000  # per picture (a 48-megapixel phone photo passes)
+    max_scoring: int = 4  # scoring requests at once; more wait…
+    queue_wait_s: float = 2.0  # …this long, then get 503 with Retry-After
+    header_timeout_s: float = 10.0  # to send the request line and headers
+    body_timeout_s: float = 30.0  # between two chunks of the body
+    max_connections: int = 256  # open connections (uvicorn answers 503 beyond)
+    batch_window_s: float = 0.01  # how long the batcher waits for more requests

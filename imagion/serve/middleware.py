@@ -1,0 +1,79 @@
+"""Limits on the request body, enforced as it arrives (a pure ASGI middleware): its size,
+declared or not (a negative or lying Content-Length cannot bypass it), and the time between
+two of its chunks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from imagion.serve.limits import MB, Limits
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+
+class BodyRefused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+async def _send_error(send: Any, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"connection", b"close")]  # fmt: skip
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    def __init__(self, app: Any, limits: Limits) -> None:
+        self.app, self.limits = app, limits
+
+    def _declared(self, scope: Scope) -> None:
+        for key, value in scope.get("headers", []):
+            if key == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    raise BodyRefused(400, "Content-Length is not a number.") from None
+                if length < 0:
+                    raise BodyRefused(400, "Content-Length is negative.")
+                if length > self.limits.max_total_bytes:
+                    raise BodyRefused(413, self._too_large())
+
+    def _too_large(self) -> str:
+        return f"upload larger than {self.limits.max_total_bytes // MB} MB."
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            try:
+                message = await asyncio.wait_for(receive(), timeout=self.limits.body_timeout_s)
+            except TimeoutError:
+                raise BodyRefused(408, "the upload stalled; send it again.") from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limits.max_total_bytes:
+                    raise BodyRefused(413, self._too_large())
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            self._declared(scope)
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyRefused as exc:
+            if not started:
+                await _send_error(send, exc.status, exc.message)

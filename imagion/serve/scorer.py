@@ -1,0 +1,106 @@
+"""Scoring uploads: decode in threads (with a pixel limit, no file on disk), one forward pass
+for the requests that arrive together (DynamicBatcher), scores and suggestions."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from imagion.errors import ImagionError
+from imagion.images import decoded, open_image, square
+from imagion.inference.batching import DynamicBatcher
+from imagion.inference.engine import Engine
+from imagion.inference.rank import Ranked, RankRow, ranked
+from imagion.serve.limits import Limits
+from imagion.settings import cpu_threads
+
+THUMB = 160  # px, square: every card has the same thumbnail whatever the photo's shape
+
+
+@dataclass
+class Upload:
+    name: str  # the file's base name, as sent
+    data: bytes
+
+
+@dataclass
+class Scored:
+    items: list[Ranked]
+    thumbs: dict[int, str]  # upload index → data URI
+    index: dict[int, int]  # position in items → upload index
+    problems: list[str] = field(default_factory=list)
+
+    def rows(self) -> list[RankRow]:
+        return [r.to_dict(rank=k + 1) for k, r in enumerate(self.items)]
+
+
+def _thumbnail(im: Image.Image) -> str:
+    buf = io.BytesIO()
+    square(im, THUMB).save(buf, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+class Scorer:
+    """The engine, loaded once, behind a dynamic batcher."""
+
+    def __init__(self, engine: Engine, limits: Limits, batching: bool = True) -> None:
+        self.engine, self.limits = engine, limits
+        want = engine.labeler is not None
+        self.decoding = 0  # requests between arrival and the batcher (only the event loop writes)
+        self.batcher = DynamicBatcher(
+            lambda batch: engine.forward(batch, want),
+            window_s=limits.batch_window_s if batching else 0.0,
+            max_images=engine.batch_size if batching else 0,
+            coming=lambda: self.decoding,
+        )
+        self.decoders = ThreadPoolExecutor(cpu_threads(), thread_name_prefix="imagion-decode")
+
+    def close(self) -> None:
+        self.batcher.close()
+        self.decoders.shutdown(wait=False, cancel_futures=True)
+
+    def decode(self, upload: Upload) -> tuple[np.ndarray, str]:
+        """The model's input and a square thumbnail; ImagionError names the file otherwise."""
+        size = self.engine.preprocess.size
+        im = open_image(upload.data, upload.name, self.limits.max_pixels)
+        try:
+            rgb = decoded(im, max(size, THUMB), upload.name)
+            return np.asarray(square(rgb, size), dtype=np.uint8), _thumbnail(rgb)
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise ImagionError(f"{upload.name}: image is damaged ({exc}).") from exc
+        finally:
+            im.close()
+
+    async def score(self, uploads: list[Upload]) -> Scored:
+        loop = asyncio.get_running_loop()
+        jobs = [loop.run_in_executor(self.decoders, self.decode, u) for u in uploads]
+        self.decoding += 1
+        try:
+            decoded_ = await asyncio.gather(*jobs, return_exceptions=True)
+        finally:
+            self.decoding -= 1
+        ok, arrays, thumbs, problems = [], [], {}, []
+        for k, result in enumerate(decoded_):
+            if isinstance(result, ImagionError):
+                problems.append(str(result))
+            elif isinstance(result, BaseException):
+                problems.append(f"{uploads[k].name}: cannot be read ({type(result).__name__}).")
+            else:
+                ok.append(k)
+                arrays.append(result[0])
+                thumbs[k] = result[1]
+        if not ok:
+            return Scored([], {}, {}, problems)
+        raw, feats = await asyncio.wrap_future(self.batcher.submit(np.stack(arrays)))
+        items = ranked(self.engine, [Path(str(k)) for k in ok], raw, feats)
+        index = {pos: int(item.path.name) for pos, item in enumerate(items)}
+        for pos, item in enumerate(items):
+            item.path = Path(uploads[index[pos]].name)
+        return Scored(items, thumbs, index, problems)

@@ -1,0 +1,60 @@
+"""Helpers for the server tests: multipart bodies and a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from imagion.serve.limits import Limits
+from imagion.serve.runner import bind, build_app, make_server
+
+
+def jpeg_bytes(brightness: float, size: tuple[int, int] = (64, 64), seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    arr = np.clip(brightness * 255 + rng.normal(0, 12, (size[1], size[0], 3)), 0, 255).astype(
+        np.uint8
+    )
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def multipart(files: list[tuple[str, bytes]], field: str = "images") -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = b""
+    for name, data in files:
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        )
+        body += head.encode() + data + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@contextmanager
+def live_server(model: Path, limits: Limits | None = None, batching: bool = True) -> Iterator[str]:
+    """A real uvicorn server in a thread; yields its base URL."""
+    limits = limits or Limits()
+    sock = bind("127.0.0.1", 0)
+    app, scorer = build_app(str(model), "cpu", limits, batching)
+    server = make_server(app, limits)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        scorer.close()
+        sock.close()

@@ -1,0 +1,167 @@
+"""The house: module map = tree, no import cycles, every module imports alone, a light CLI,
+commands in workflow order, every command documented with an example."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imagion.cli import app
+from tests.helpers import ROOT, write_image
+
+PACKAGE = ROOT / "imagion"
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+WORKFLOW = [
+    "import",
+    "score",
+    "info",
+    "posts",
+    "labels",
+    "models",
+    "train",
+    "eval",
+    "rank",
+    "compare",
+    "serve",
+]
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+def test_readme_module_map_is_the_tree():
+    section = README.split("### Module map", 1)[1].split("```", 2)[1]
+    listed = set(re.findall(r"^(imagion/[\w/]+\.py)", section, flags=re.M))
+    actual = {str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")}
+    sub_inits = {
+        p
+        for p in actual
+        if p.endswith("/__init__.py") and p.count("/") == 2 and p != "imagion/cli/__init__.py"
+    }
+    assert listed == actual - sub_inits, (
+        sorted(listed - actual),
+        sorted(actual - sub_inits - listed),
+    )
+    for init in sub_inits:  # "hold only their docstring"
+        body = ast.parse((ROOT / init).read_text()).body
+        assert len(body) == 1 and isinstance(body[0], ast.Expr), init
+
+
+def _top_level_imports(path: Path, name: str) -> set[str]:
+    """imagion modules imported when `name` is imported (module level, not TYPE_CHECKING)."""
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("imagion")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("imagion"):
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def test_no_import_cycles():
+    modules = _modules()
+    graph = {
+        m: {d for d in _top_level_imports(p, m) if d in modules and d != m}
+        for m, p in modules.items()
+    }
+    state: dict[str, int] = {}
+
+    def visit(m: str, trail: list[str]) -> None:
+        state[m] = 1
+        for d in graph[m]:
+            if state.get(d) == 1:
+                pytest.fail("import cycle: " + " → ".join([*trail, m, d]))
+            if d not in state:
+                visit(d, [*trail, m])
+        state[m] = 2
+
+    for m in graph:
+        if m not in state:
+            visit(m, [])
+
+
+def test_every_module_imports_on_its_own():
+    code = (
+        "import importlib, sys\n"
+        f"names = {sorted(_modules())!r}\n"
+        "for n in names:\n"
+        "    for k in [k for k in sys.modules if k == 'imagion' or k.startswith('imagion.')]:\n"
+        "        del sys.modules[k]\n"
+        "    importlib.import_module(n)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def test_cli_and_rank_path_import_neither_torch_nor_pandas(tmp_path):
+    image = write_image(tmp_path / "a.jpg", 0.5)
+    env_cache = str(tmp_path / "cache")
+    warm = [sys.executable, "-m", "imagion", "rank", str(image), "--device", "cpu", "--json"]
+    subprocess.run(
+        warm,
+        check=True,
+        capture_output=True,
+        env={"IMAGION_CACHE": env_cache, "PATH": "/usr/bin:/bin"},
+    )
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "import imagion.cli\n"
+        "light = not ({'torch', 'pandas'} & set(sys.modules))\n"
+        f"r = CliRunner().invoke(imagion.cli.app, ['rank', {str(image)!r}, '--device', 'cpu', '--json'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "heavy = {'torch', 'pandas'} & set(sys.modules)\n"
+        "print(light, sorted(heavy))\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"IMAGION_CACHE": env_cache, "PATH": "/usr/bin:/bin"},
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.split("\n")[-2] == "True []"
+
+
+def test_help_lists_commands_in_workflow_order(runner):
+    res = runner.invoke(app, ["--help"])
+    names = re.findall(r"^│ (\w+) ", res.stdout, flags=re.M)
+    assert names == WORKFLOW
+
+
+@pytest.mark.parametrize("command", WORKFLOW)
+def test_every_command_is_documented_with_help_and_example(command, runner):
+    res = runner.invoke(app, [command, "--help"])
+    assert res.exit_code == 0 and "Example:" in res.stdout
+    assert f"imagion {command}" in README  # the README shows it in use
+
+
+def test_version(runner):
+    from imagion import __version__
+
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.stdout.strip() == f"imagion {__version__}"
+
+
+def test_models_command_lists_the_registry(runner):
+    import json
+
+    res = runner.invoke(app, ["models", "--json"])
+    rows = {r["arch"]: r for r in json.loads(res.stdout)}
+    assert rows["seed-cnn"]["parameters"] == 17_400_865 and rows["seed-cnn"]["input"] == 100
+    assert rows["effnet-lite0"]["input"] == 224

@@ -1,0 +1,69 @@
+"""The upload page in a real browser: Playwright drives Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT
+from tests.serve_helpers import jpeg_bytes, live_server
+
+CHROMIUM = os.environ.get("IMAGION_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _photos(folder: Path, n: int) -> list[str]:
+    folder.mkdir(exist_ok=True)
+    shapes = [(64, 64), (120, 60), (60, 120), (200, 100), (80, 80), (90, 90)]
+    paths = []
+    for k in range(n):
+        p = folder / f"photo{k}.jpg"
+        p.write_bytes(jpeg_bytes(0.1 + 0.15 * k, size=shapes[k % len(shapes)], seed=k))
+        paths.append(str(p))
+    return paths
+
+
+def test_page_scores_five_pictures_best_first(browser, trained, tmp_path):
+    with live_server(trained[1]) as url:
+        page = browser.new_page(viewport={"width": 1000, "height": 1100})
+        page.goto(url)
+        page.set_input_files("input[type=file]", _photos(tmp_path / "five", 5))
+        page.click("button[type=submit]")
+        page.wait_for_selector(".card")
+        cards = page.locator(".card")
+        assert cards.count() == 5
+        scores = [float(t) for t in page.locator(".card .score").all_inner_texts()]
+        assert scores == sorted(scores, reverse=True)
+        names = page.locator(".card b").all_inner_texts()
+        assert names[0].endswith("photo4.jpg")  # the model learned brightness
+        boxes = [cards.nth(k).locator("img").bounding_box() for k in range(5)]
+        assert all(b and round(b["width"]) == 128 and round(b["height"]) == 128 for b in boxes)
+        texts = [cards.nth(k).locator(".text").bounding_box() for k in range(5)]
+        assert len({round(t["x"]) for t in texts if t}) == 1  # no card's text is shifted
+        assert all(t.strip() for t in page.locator(".card .tip").all_inner_texts())
+        page.screenshot(path=str(tmp_path / "serve-page.png"), full_page=True)
+        if os.environ.get("IMAGION_SCREENSHOT"):
+            shutil.copy(tmp_path / "serve-page.png", ROOT / "docs" / "serve-page.png")
+        # a sixth picture gets the message, not a crash
+        page.goto(url)
+        page.set_input_files("input[type=file]", _photos(tmp_path / "six", 6))
+        page.click("button[type=submit]")
+        alert = page.locator("[role=alert]")
+        alert.wait_for()
+        assert "at most 5" in alert.inner_text()
+        assert page.locator(".card").count() == 0
