@@ -23,8 +23,18 @@ class Device(StrEnum):
 
 
 class Split(StrEnum):
+    """Which posts `eval` measures a checkpoint on."""
+
     all = "all"
-    val = "val"
+    val = "val"  # the ones the checkpoint did not train on (held-out accounts or newer posts)
+    time = "time"  # the same, said the way a time-split model was trained
+
+
+class SplitKind(StrEnum):
+    """How `train` holds posts out for validation."""
+
+    account = "account"
+    time = "time"
 
 
 class Provider(StrEnum):

@@ -70,3 +70,13 @@ def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = ST
         except OSError:
             pass
     return removed
+
+
+def output_file(path: str | os.PathLike, option: str, suffixes: tuple[str, ...]) -> Path:
+    """Check an output file's folder and suffix before any work; ImagionError names the option."""
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise ImagionError(f"{option} {path}: use one of {', '.join(suffixes)}.")
+    if not path.parent.is_dir():
+        raise ImagionError(f"{option} {path}: folder {path.parent} does not exist.")
+    return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from google.api_core import exceptions as gexc
 from google.cloud import vision
@@ -202,8 +203,43 @@ def test_lift_and_suggestion_on_known_data():
         and stats.per_bucket["2"][0]["label"] == "selfie"
     )
     s = suggest(["selfie"], 2.5, stats)
-    assert s.add == ["sunset"] and not s.weak and "a low score" in s.text and "sunset" in s.text
-    assert suggest(["sunset"], 8.0, stats).add == []
+    assert s.add == ["sunset"] and "a low score" in s.text and "sunset" in s.text
+    has_it = suggest(["sunset"], 8.0, stats)
+    assert has_it.add == [] and "No content suggestion" in has_it.text
+
+
+def test_suggestions_name_only_labels_whose_interval_clears_zero():
+    """Random statistics: whatever is suggested has a lift interval above zero at the support;
+    when nothing has, the text says so and names no label (no 'weak evidence' fallback)."""
+    from imagion.labels.suggestions import LabelStats, load_bundled_stats
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        rows = []
+        for k in range(12):
+            lift = float(rng.normal(0, 1))
+            half = float(rng.uniform(0.1, 2))
+            rows.append(
+                {
+                    "label": f"l{k}",
+                    "support": int(rng.integers(1, 30)),
+                    "mean_with": 5 + lift,
+                    "mean_without": 5.0,
+                    "lift": lift,
+                    "ci95": [lift - half, lift + half],
+                }
+            )
+        rows.sort(key=lambda r: -r["lift"])
+        stats = LabelStats("test", 100, 5.0, rows, {}, min_support=10)
+        have = [f"l{k}" for k in range(12) if rng.random() < 0.3]
+        s = suggest(have, float(rng.uniform(0, 10)), stats)
+        ok = {r["label"] for r in rows if r["ci95"][0] > 0 and r["support"] >= 10} - set(have)
+        assert set(s.add) <= ok and len(s.add) == min(len(ok), 5)
+        assert bool(s.add) or "No content suggestion" in s.text
+        assert "weak" not in s.text
+    bundled = load_bundled_stats()
+    s = suggest([], 5.0, bundled)
+    assert s.add == [] and "the bundled statistics come from 1" in s.text
 
 
 def test_real_offline_labels(tmp_path):

@@ -43,6 +43,14 @@ ArchOpt = Annotated[
     str, typer.Option("--arch", help="Architecture: seed-cnn, effnet-lite0 (see `imagion models`).")
 ]
 DeviceOpt = Annotated[Device, typer.Option(help="Where to run: auto picks CUDA when present.")]
+StatsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--stats",
+        help="Label statistics for the suggestions (imagion labels --save-stats). Default: the model's own, else the bundled ones.",
+        show_default=False,
+    ),
+]
 ModelOpt = Annotated[
     Path | None,
     typer.Option(

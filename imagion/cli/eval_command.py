@@ -15,6 +15,7 @@ from imagion.choices import Device, Split
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, ModelOpt, command
 from imagion.cli.console import emit_json, err, note, out, progress_bar
 from imagion.cli.training_options import training_options
+from imagion.errors import ImagionError
 from imagion.training.options import TrainOptions
 
 if TYPE_CHECKING:
@@ -32,7 +33,10 @@ def eval_cmd(
         list[str] | None, typer.Option("--accounts", help="Only these accounts.")
     ] = None,
     split: Annotated[
-        Split, typer.Option(help="val = only the accounts the checkpoint held out.")
+        Split,
+        typer.Option(
+            help="val or time: only posts the checkpoint did not train on (held-out accounts, or posts newer than its training posts)."
+        ),
     ] = Split.all,
     pairs: Annotated[int | None, typer.Option(help="Sample N pairs (the seed's protocol).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for pair sampling, bootstrap and CV folds.")] = 0,
@@ -41,9 +45,22 @@ def eval_cmd(
     ] = 0.0,
     show_pairs: Annotated[int, typer.Option(help="Print N example comparisons.")] = 0,
     cv: Annotated[
-        int | None,
+        str | None,
         typer.Option(
-            help="K-fold leave-accounts-out cross-validation: trains K models with the training options below."
+            help="K (a number): leave-accounts-out cross-validation; 'time': rolling origin over each account's posts in time order. Trains models with the training options below."
+        ),
+    ] = None,
+    time_blocks: Annotated[int, typer.Option(help="With --cv time: blocks per account.")] = 4,
+    pairs_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write every evaluated pair to this CSV (account, a, b, likes_a, likes_b, p_a_beats_b, …)."
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Draw the reliability diagram, per-account accuracy and baselines into this PNG."
         ),
     ] = None,
     out_dir: Annotated[
@@ -55,16 +72,17 @@ def eval_cmd(
 ) -> None:
     """Pairwise accuracy: for two posts of one account, does the model order them as their likes?
 
-    Example: imagion eval --cv 4 --arch effnet-lite0     (or: imagion eval --model runs/x/best.pt --split val)
+    Example: imagion eval --cv 4 --plot eval.png     (or: imagion eval --model runs/me/best.pt --split time)
     """
     from imagion.evaluation.metrics import evaluate
 
     path = resolve_catalog_path(catalog)
+    _check_outputs(pairs_out, plot)
     with progress_bar("evaluating") as update:
         prog = lambda desc, d, t, info="": update(d, t, info=f"{desc} {info}")  # noqa: E731
         if cv:
             opts = replace(recipe or TrainOptions(), device=device, out=out_dir, seed=seed)
-            df, problems, notes, label = _cross_validate(path, cv, opts, prog)
+            df, problems, notes, label = _cross_validate(path, cv, time_blocks, opts, prog)
         else:
             df, problems, notes, label = _checkpoint_predictions(
                 path, model, accounts, split, device, prog
@@ -73,6 +91,7 @@ def eval_cmd(
         err.print(f"[yellow]skipped:[/] {p}", highlight=False)
     report = evaluate(df, min_gap=min_gap, pairs=pairs, seed=seed, show_pairs=show_pairs)
     report.notes = notes
+    _write_outputs(report, label, pairs_out, plot)
     if json_:
         emit_json(report.to_dict() | {"evaluated": label, "trained_on_eval_accounts": bool(notes)})
         return
@@ -82,17 +101,51 @@ def eval_cmd(
 Predictions = tuple["pd.DataFrame", list[str], list[str], str]
 
 
-def _cross_validate(
-    path: Path, k: int, opts: TrainOptions, prog: Callable[..., None]
-) -> Predictions:
-    from imagion.evaluation.protocols import run_cv
+def _check_outputs(pairs_out: Path | None, plot: Path | None) -> None:
+    """Output paths are checked before any work."""
+    from imagion.files import output_file
 
+    if pairs_out is not None:
+        output_file(pairs_out, "--pairs-out", (".csv",))
+    if plot is not None:
+        output_file(plot, "--plot", (".png", ".jpg", ".jpeg", ".svg", ".pdf"))
+
+
+def _write_outputs(
+    report: EvalReport, label: str, pairs_out: Path | None, plot: Path | None
+) -> None:
+    from imagion.files import atomic_path
+
+    if pairs_out is not None and report.pairs_table is not None:
+        with atomic_path(pairs_out) as tmp:
+            report.pairs_table.to_csv(tmp, index=False)
+        note(f"wrote {len(report.pairs_table):,} pairs to {pairs_out}")
+    if plot is not None:
+        from imagion.evaluation.plots import save_eval_plot
+
+        note(f"wrote {save_eval_plot(report, plot, label)}")
+
+
+def _cross_validate(
+    path: Path, cv: str, blocks: int, opts: TrainOptions, prog: Callable[..., None]
+) -> Predictions:
+    from imagion.evaluation.protocols import run_cv, run_time_cv
+
+    recipe = f"{opts.architecture} ({opts.epochs} epochs, {opts.loss} loss, lr {opts.lr:g}{', init ' + opts.init if opts.init else ''})"
+    if cv.strip().lower() == "time":
+        df, problems = run_time_cv(path, blocks, opts, progress=prog, log=note)
+        return (
+            df,
+            problems,
+            [],
+            f"rolling-origin CV in time, {blocks} blocks per account, of {recipe}",
+        )
+    try:
+        k = int(cv)
+    except ValueError:
+        raise ImagionError(f"--cv {cv}: a number of folds (e.g. 4) or 'time'.") from None
     df, _folds, problems = run_cv(path, k, opts, seed=opts.seed, progress=prog, log=note)
-    label = (
-        f"{k}-fold leave-accounts-out CV of {opts.arch} ({opts.epochs} epochs, "
-        f"{opts.loss} loss, lr {opts.lr:g})"
-    )
-    return df, problems, [], label
+    return df, problems, [], f"{k}-fold leave-accounts-out CV of {recipe}"
 
 
 def _checkpoint_predictions(
@@ -109,7 +162,7 @@ def _checkpoint_predictions(
         path,
         model,
         accounts=accounts,
-        held_out_only=split == Split.val,
+        held_out_only=split != Split.all,
         device=device,
         progress=lambda d_, a, b: prog(d_, a, b),
     )
@@ -147,8 +200,37 @@ def _render_eval(report: EvalReport, label: str) -> None:
         f"reference points: {refs}",
         highlight=False,
     )
+    _render_calibration(report)
     out.print(
         f"accuracy {report.accuracy:.1%} [{report.ci95[0]:.1%}, {report.ci95[1]:.1%}] on {report.pairs:,} pairs "
         f"of {report.accounts} accounts (ties {report.ties}) — {base}",
+        highlight=False,
+    )
+
+
+def _render_calibration(report: EvalReport) -> None:
+    cal = report.calibration
+    if cal is None:
+        out.print(
+            "calibration: this model has no calibrated win probability (none is shown by compare or rank)"
+        )
+        return
+    table = Table(
+        title="reliability of P(a beats b) (confidence in the predicted winner)",
+        title_justify="left",
+    )
+    for c in ("confidence bin", "pairs", "mean confidence", "won"):
+        table.add_column(c, justify="right")
+    for b in cal["bins"]:
+        table.add_row(
+            f"{b['lo']:.2f}–{b['hi']:.2f}",
+            str(b["pairs"]),
+            f"{b['confidence']:.1%}",
+            f"{b['accuracy']:.1%}",
+        )
+    out.print(table)
+    out.print(
+        f"calibration on {cal['pairs']:,} pairs: log loss {cal['log_loss']:.3f} (a coin: 0.693), "
+        f"Brier {cal['brier']:.3f} (a coin: 0.250), ECE {cal['ece']:.3f}",
         highlight=False,
     )

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from imagion.catalog.store import resolve_catalog_path
-from imagion.choices import Device
+from imagion.choices import Device, SplitKind
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, command
 from imagion.cli.console import emit_json, err, note, out, progress_bar
 from imagion.cli.training_options import training_options
@@ -62,17 +62,42 @@ def train_cmd(
     seed: Annotated[
         int, typer.Option(help="Seed of the account split, initialisation and shuffling.")
     ] = 0,
+    split: Annotated[
+        SplitKind,
+        typer.Option(
+            help="Validation: held-out accounts, or each account's newest posts (works with one account)."
+        ),
+    ] = SplitKind.account,
+    account: Annotated[
+        list[str] | None, typer.Option("--account", help="Train on this account only (repeatable).")
+    ] = None,
+    stats: Annotated[
+        Path | None,
+        typer.Option(
+            help="Label statistics (labels --save-stats) to store with the model for its suggestions."
+        ),
+    ] = None,
     json_: JsonOpt = False,
     recipe: TrainOptions | None = None,
 ) -> None:
     """Train a model on the scored catalog; writes best.pt (self-describing) into --out.
 
     Example: imagion train --arch effnet-lite0 --epochs 40 --out runs/effnet
+    Your own account: imagion train --split time --init default --out runs/me
     Several GPUs: torchrun --nproc-per-node 8 -m imagion train --arch seed-cnn
     """
     from imagion.training.loop import train
 
-    opts = replace(recipe or TrainOptions(), device=device, out=out_dir, resume=resume, seed=seed)
+    opts = replace(
+        recipe or TrainOptions(),
+        device=device,
+        out=out_dir,
+        resume=resume,
+        seed=seed,
+        split=str(split),
+        accounts=account or None,
+        stats=stats,
+    )
     with progress_bar("training") as update:
         result = train(
             resolve_catalog_path(catalog),
@@ -83,7 +108,7 @@ def train_cmd(
     if json_:
         emit_json(result.summary())
     else:
-        out.print(_train_line(opts.arch, result), highlight=False)
+        out.print(_train_line(result.arch, result), highlight=False)
     if result.interrupted:
         err.print("interrupted: resume with --resume")
         raise typer.Exit(130)

@@ -10,16 +10,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from imagion.choices import Device
-from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, command
+from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, StatsOpt, command
 from imagion.cli.console import emit_json, err, note, out, progress_bar
 from imagion.inference.rank import RankRow
 
 
 def _tip(row: RankRow) -> str:
-    seen = ", ".join(row.get("labels", [])[:3]) or "nothing recognised"
+    seen = ", ".join(row.get("labels", [])[:3]) or "nothing sure"
     add = ", ".join(row.get("suggest_labels", []))
-    weak = " (weak)" if "weak evidence" in row.get("suggestion", "") else ""
-    return f"{seen} → {add}{weak}" if add else seen
+    return f"{seen} → {add}" if add else f"{seen} → no suggestion with evidence"
 
 
 def _bar(score: float, width: int = 20) -> str:
@@ -48,6 +47,13 @@ def rank_cmd(
     suggest: Annotated[
         bool, typer.Option(help="Add content suggestions (EfficientNet-Lite0 models).")
     ] = True,
+    stats: StatsOpt = None,
+    sheet: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also draw a contact sheet, best first (.png, .jpg, or .html with inline thumbnails)."
+        ),
+    ] = None,
     json_: JsonOpt = False,
     csv_: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
 ) -> None:
@@ -57,9 +63,12 @@ def rank_cmd(
     """
     from imagion.files import writable_folder
     from imagion.inference.rank import copy_top, rank_images
+    from imagion.inference.sheet import check_sheet, write_sheet
 
     if copy_to is not None:  # before the work, not after it
         writable_folder(copy_to, "--copy-to")
+    if sheet is not None:
+        check_sheet(sheet)
     with progress_bar("scoring") as update:
         result = rank_images(
             paths,
@@ -69,6 +78,7 @@ def rank_cmd(
             device=str(device),
             progress=update,
             suggest=suggest,
+            stats=stats,
         )
     for p in result.problems:
         err.print(f"[yellow]skipped:[/] {escape(p)}", highlight=False)
@@ -76,6 +86,9 @@ def rank_cmd(
     if copy_to is not None:
         copied = copy_top(result, copy_to, top)
         note(f"copied {len(copied)} images to {copy_to}")
+    if sheet is not None:
+        title = f"imagion rank · model {Path(result.model).name} ({result.arch})"
+        note(f"wrote {write_sheet(result.items[: top or None], sheet, title)}")
     if json_:
         emit_json(rows)
     elif csv_:
@@ -101,12 +114,16 @@ def _rank_table(rows: list[RankRow], model: str) -> Table:
     table.add_column("file", overflow="fold")
     table.add_column("score", justify="right")
     table.add_column("")
+    sure = any("p_beats_next" in r for r in rows)
+    if sure:
+        table.add_column("P(> next)", justify="right")
     with_tips = any("suggestion" in r for r in rows)
     if with_tips:
         table.add_column("seen → suggested content", overflow="fold")
     for r in rows:
-        tip = [_tip(r)] if with_tips else []
-        table.add_row(str(r["rank"]), r["path"], f"{r['score']:.1f}", _bar(r["score"], 10), *tip)
+        extra = [f"{r['p_beats_next']:.0%}" if "p_beats_next" in r else ""] if sure else []
+        extra += [_tip(r)] if with_tips else []
+        table.add_row(str(r["rank"]), r["path"], f"{r['score']:.1f}", _bar(r["score"], 10), *extra)
     return table
 
 
@@ -116,6 +133,7 @@ def compare_cmd(
     b: Annotated[Path, typer.Argument(help="Second image.")],
     model: ModelOpt = None,
     device: DeviceOpt = Device.auto,
+    stats: StatsOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Which of two images will get more attention? Prints the winner, both scores and P(A beats B).
@@ -124,14 +142,17 @@ def compare_cmd(
     """
     from imagion.inference.rank import compare_images
 
-    c = compare_images(a, b, model=model, device=str(device))
+    c = compare_images(a, b, model=model, device=str(device), stats=stats)
     if json_:
         emit_json(c.to_dict())
         return
+    if c.p_a_wins is None:
+        sure = "no win probability: this model has no held-out calibration (train it with a validation split)"
+    else:
+        sure = f"P({c.a.path.name} beats {c.b.path.name}) = {c.p_a_wins:.0%} (calibrated on {c.calibration})"
     out.print(
         f"{c.winner.path.name} should get more attention: "
-        f"{c.a.path.name} {c.a.score:.1f} vs {c.b.path.name} {c.b.score:.1f}; "
-        f"P({c.a.path.name} beats {c.b.path.name}) = {c.p_a_wins:.0%}",
+        f"{c.a.path.name} {c.a.score:.1f} vs {c.b.path.name} {c.b.score:.1f}; {sure}",
         highlight=False,
     )
     for side in (c.a, c.b):

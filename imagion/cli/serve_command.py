@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from imagion.choices import Device
-from imagion.cli.app import DeviceOpt, ModelOpt, command
+from imagion.cli.app import DeviceOpt, ModelOpt, StatsOpt, command
 from imagion.cli.console import note
 
 
@@ -19,6 +19,7 @@ def serve_cmd(
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8000,
     model: ModelOpt = None,
     device: DeviceOpt = Device.auto,
+    stats: StatsOpt = None,
     batching: Annotated[
         bool, typer.Option(help="Score concurrent requests in one forward pass.")
     ] = True,
@@ -32,6 +33,7 @@ def serve_cmd(
     serve(
         host,
         port,
+        stats=stats,
         model=str(model) if model else None,
         device=str(device),
         batching=batching,

@@ -20,8 +20,11 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainOptions)}
 
 TRAINING_FIELDS: dict[str, Any] = {
     "arch": Annotated[
-        str,
-        typer.Option("--arch", help="Architecture: seed-cnn, effnet-lite0 (see `imagion models`)."),
+        str | None,
+        typer.Option(
+            "--arch",
+            help="Architecture: seed-cnn, effnet-lite0 (see `imagion models`). Default: effnet-lite0, or the --init checkpoint's.",
+        ),
     ],
     "epochs": Annotated[int, typer.Option(help="Passes over the training posts.")],
     "batch_size": Annotated[int, typer.Option(help="Posts per step (per GPU under torchrun).")],
@@ -48,6 +51,13 @@ TRAINING_FIELDS: dict[str, Any] = {
         typer.Option(help="EfficientNet input size, a multiple of 32 (default: native 224)."),
     ],
     "compile": Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA).")],
+    "init": Annotated[
+        str | None,
+        typer.Option(
+            "--init",
+            help="Start from this checkpoint ('default': the bundled model): a personal model on tens of posts is pulled towards it. Its architecture and input size are used unless given.",
+        ),
+    ],
 }
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from imagion.errors import ImagionError
+from imagion.evaluation.calibration import calibration_metrics, pair_probabilities
 from imagion.evaluation.pairs import pair_outcomes, same_account_pairs
 
 REFERENCE_POINTS = {
@@ -38,6 +39,8 @@ class EvalReport:
     kendall: float
     examples: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    calibration: dict[str, Any] | None = None  # log loss, Brier, ECE, reliability bins
+    pairs_table: pd.DataFrame | None = field(default=None, repr=False)  # every evaluated pair
 
     def to_dict(self) -> dict:
         return {
@@ -53,6 +56,7 @@ class EvalReport:
             "per_account": self.per_account,
             "examples": self.examples,
             "notes": self.notes,
+            "calibration": self.calibration,
         }
 
 
@@ -175,6 +179,44 @@ def _examples(
     return out
 
 
+def _pair_table(
+    df: pd.DataFrame, likes: np.ndarray, i: np.ndarray, j: np.ndarray, correct: np.ndarray
+) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """Every pair with its probability (when the model has a calibrated one), and the
+    calibration figures of those probabilities."""
+    pred = df["pred"].to_numpy(dtype=np.float64)
+    scale = (
+        df["pair_scale"].to_numpy(dtype=np.float64)
+        if "pair_scale" in df
+        else np.full(len(df), np.nan)
+    )
+    has = np.isfinite(scale[i])
+    p = np.where(has, pair_probabilities(pred, np.nan_to_num(scale), i, j), np.nan)
+    ids = (
+        df["post_id"].astype(str)
+        if "post_id" in df
+        else pd.Series(df.index.astype(str), index=df.index)
+    )
+    names = df["image"].astype(str).where(df["image"].notna(), ids) if "image" in df else ids
+    table = pd.DataFrame(
+        {
+            "account": df["account"].to_numpy()[i],
+            "a": names.to_numpy()[i],
+            "b": names.to_numpy()[j],
+            "likes_a": likes[i].astype(np.int64),
+            "likes_b": likes[j].astype(np.int64),
+            "pred_a": pred[i],
+            "pred_b": pred[j],
+            "p_a_beats_b": p,
+            "correct": correct,
+        }
+    )
+    if not has.any():
+        return table, None
+    y = (likes[i] > likes[j]).astype(float)
+    return table, calibration_metrics(p[has], y[has])
+
+
 def _mean(values: list[float]) -> float:
     arr = np.asarray(values, dtype=float)
     return float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
@@ -202,6 +244,7 @@ def evaluate(
     accounts = per_account(df, likes, codes, np.asarray(uniques), correct)
     per_c = np.bincount(codes, weights=correct)
     per_n = np.bincount(codes).astype(np.float64)
+    table, calibration = _pair_table(df, likes, i, j, correct)
     return EvalReport(
         accuracy=float(correct.mean()),
         ci95=bootstrap_ci(per_c, per_n, reps=reps, seed=seed),
@@ -213,4 +256,6 @@ def evaluate(
         spearman=_mean([r["spearman"] for r in accounts]),
         kendall=_mean([r["kendall"] for r in accounts]),
         examples=_examples(df, likes, i, j, correct, show_pairs),
+        calibration=calibration,
+        pairs_table=table,
     )

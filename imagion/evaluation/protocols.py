@@ -1,13 +1,22 @@
-"""Evaluation protocols: a checkpoint on the catalog's posts, and K-fold leave-accounts-out
-cross-validation of a training recipe (pooled held-out predictions)."""
+"""Evaluation protocols: a checkpoint on the catalog's posts, K-fold leave-accounts-out
+cross-validation and rolling-origin (time) cross-validation of a training recipe."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from imagion.errors import ImagionError
 from imagion.settings import pick_device
+
+if TYPE_CHECKING:
+    from imagion.models.checkpoints import LoadedModel
+    from imagion.training.options import TrainOptions
 
 
 def cv_folds(accounts: list[str], k: int, seed: int) -> list[list[str]]:
@@ -19,7 +28,7 @@ def cv_folds(accounts: list[str], k: int, seed: int) -> list[list[str]]:
     return [sorted(order[f::k]) for f in range(k)]
 
 
-def catalog_posts(catalog_path) -> pd.DataFrame:
+def catalog_posts(catalog_path: Path) -> pd.DataFrame:
     from imagion.catalog.store import Catalog
 
     with Catalog(catalog_path) as cat:
@@ -35,8 +44,14 @@ def catalog_posts(catalog_path) -> pd.DataFrame:
 
 
 def predict_frame(
-    loaded, df: pd.DataFrame, device, cache_dir=None, progress=None
+    loaded: LoadedModel,
+    df: pd.DataFrame,
+    device: Any,
+    cache_dir: Path | None = None,
+    progress: Any = None,
 ) -> tuple[pd.DataFrame, list[str]]:
+    """`df` with the model's raw output `pred`, its pair scale (each row carries the scale of the
+    model that predicted it) and the images' brightness (a baseline)."""
     from imagion.inference.torch_forward import predict_catalog
 
     raw, ok, bright, problems = predict_catalog(
@@ -44,21 +59,33 @@ def predict_frame(
     )
     df = df.copy()
     df["pred"] = raw
+    scale = loaded.calibration.pair_scale
+    df["pair_scale"] = np.nan if scale is None else scale
     df["brightness"] = np.where(ok, bright, np.nan)
     return df, problems
 
 
-def run_cv(catalog_path, k: int, opts, seed: int = 0, progress=None, log=lambda s: None):
-    """Train one model per leave-accounts-out fold and pool the held-out predictions."""
-    from dataclasses import replace
-
-    from imagion.models.checkpoints import load_checkpoint
-    from imagion.training.loop import train
-
+def _scored(catalog_path: Path) -> pd.DataFrame:
     df = catalog_posts(catalog_path)
     df = df[df["score"].notna()].reset_index(drop=True)
     if df.empty:
         raise ImagionError(f"{catalog_path}: no scored posts; run `imagion score` first.")
+    return df
+
+
+def run_cv(
+    catalog_path: Path,
+    k: int,
+    opts: TrainOptions,
+    seed: int = 0,
+    progress: Any = None,
+    log: Callable[[str], None] = lambda s: None,
+) -> tuple[pd.DataFrame, list[list[str]], list[str]]:
+    """Train one model per leave-accounts-out fold and pool the held-out predictions."""
+    from imagion.models.checkpoints import load_checkpoint
+    from imagion.training.loop import train
+
+    df = _scored(catalog_path)
     folds = cv_folds(list(df["account"]), k, seed)
     device = pick_device(opts.device)
     parts, problems = [], []
@@ -79,13 +106,84 @@ def run_cv(catalog_path, k: int, opts, seed: int = 0, progress=None, log=lambda 
     return pd.concat(parts, ignore_index=True), folds, problems
 
 
+def run_time_cv(
+    catalog_path: Path,
+    k: int,
+    opts: TrainOptions,
+    progress: Any = None,
+    log: Callable[[str], None] = lambda s: None,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Rolling origin: each account's dated posts in time order, cut into k blocks; block b is
+    predicted by a model trained on blocks 0..b−1 (of every account). Pooled predictions."""
+    from imagion.models.checkpoints import load_checkpoint
+    from imagion.training.loop import train
+    from imagion.training.split import time_blocks
+
+    if k < 2:
+        raise ImagionError(f"--time-blocks {k}: use at least 2 blocks.")
+    df = _scored(catalog_path)
+    block = time_blocks(df, k)
+    sizes = df[block >= 0].groupby("account").size()
+    if sizes.empty or sizes.max() < 2 * k:
+        most = 0 if sizes.empty else int(sizes.max())
+        raise ImagionError(
+            f"--cv time with {k} blocks needs at least {2 * k} dated posts in one "
+            f"account (2 per block); the largest account here has {most}."
+        )
+    undated = int((block < 0).sum())
+    if undated:
+        log(f"--cv time: {undated} post(s) without a date are left out")
+    device = pick_device(opts.device)
+    parts, problems = [], []
+    for b in range(1, k):
+        past = df[(block >= 0) & (block < b)]
+        cutoff = {str(a): int(t) for a, t in past.groupby("account")["posted_at"].max().items()}
+        log(f"block {b + 1}/{k}: trained on the {len(past)} posts before it")
+        # fixed epochs: the few posts before a block are all needed for training
+        fold_opts = replace(
+            opts,
+            out=opts.out / f"block{b + 1}",
+            resume=False,
+            cutoff=cutoff,
+            accounts=sorted(cutoff),
+            split="time",
+            val_fraction=0.0,
+        )
+        result = train(catalog_path, fold_opts, progress=progress, log=log)
+        loaded = load_checkpoint(result.checkpoint, device)
+        part, probs = predict_frame(loaded, df[block == b], device, opts.cache_dir)
+        part["fold"] = b + 1
+        parts.append(part)
+        problems += probs
+    return pd.concat(parts, ignore_index=True), problems
+
+
+def held_out_mask(df: pd.DataFrame, training: dict[str, Any]) -> np.ndarray:
+    """Posts the checkpoint did not train on: accounts it never saw and, for a time split,
+    posts after the last training post of their account."""
+    seen = df["account"].isin(training.get("train_accounts") or []).to_numpy()
+    if training.get("split") != "time":
+        return ~seen
+    ranges = training.get("train_time_range") or {}
+    last = df["account"].map(lambda a: (ranges.get(a) or [None, None])[1]).astype(float).to_numpy()
+    t = df["posted_at"].astype(float).to_numpy()
+    newer = np.isfinite(t) & (~np.isfinite(last) | (t > np.nan_to_num(last, nan=np.inf)))
+    return ~seen | newer
+
+
 def predict_checkpoint(
-    catalog_path, model, *, accounts=None, held_out_only: bool = False, device="auto", progress=None
+    catalog_path: Path,
+    model: Path | None,
+    *,
+    accounts: list[str] | None = None,
+    held_out_only: bool = False,
+    device: str = "auto",
+    progress: Any = None,
 ) -> tuple[pd.DataFrame, list[str], list[str], str]:
     """Predictions of a checkpoint (default: bundled) on the catalog's posts.
 
     Returns (frame with `pred`, skipped-image problems, warnings, a label for the report); warns
-    loudly when the evaluated accounts include ones the checkpoint trained on.
+    loudly when the evaluated posts include ones the checkpoint trained on.
     """
     from imagion.models.checkpoints import open_model
 
@@ -93,24 +191,23 @@ def predict_checkpoint(
     loaded = open_model(model, dev)
     training = loaded.meta.get("training") or {}
     df = catalog_posts(catalog_path)
-    if held_out_only:
-        held = training.get("val_accounts") or []
-        if not held:
-            raise ImagionError(
-                f"{loaded.path}: this checkpoint held out no accounts; use --accounts."
-            )
-        df = df[df["account"].isin(held)]
     if accounts:
         df = df[df["account"].isin(accounts)]
+    if held_out_only:
+        df = df[held_out_mask(df, training)]
+        if df.empty:
+            raise ImagionError(
+                f"{loaded.path}: none of these posts was held out from its training "
+                "(no unseen account, no newer post); import newer posts or use --cv."
+            )
     if df.empty:
         raise ImagionError("no posts of the chosen accounts in the catalog.")
     df, problems = predict_frame(loaded, df, dev, progress=progress)
-    seen = sorted(set(df["account"]) & set(training.get("train_accounts") or []))
+    trained_on = int((~held_out_mask(df, training)).sum()) if training.get("train_accounts") else 0
     notes = []
-    if seen:
+    if trained_on:
         notes.append(
-            f"WARNING: the model was trained on {len(seen)} of these accounts "
-            f"({', '.join(seen[:5])}{'…' if len(seen) > 5 else ''}): this accuracy is NOT "
-            "an estimate for new posts; use --split val or --cv."
+            f"WARNING: the model trained on {trained_on} of these {len(df)} posts: this accuracy is "
+            "NOT an estimate for new posts; use --split val (or time) or --cv."
         )
     return df, problems, notes, f"model {loaded.path} ({loaded.arch})"

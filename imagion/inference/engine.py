@@ -27,9 +27,10 @@ from imagion.models.transforms import Calibration, Preprocess
 
 if TYPE_CHECKING:
     from imagion.labels.providers import ImageNetLabeler
+    from imagion.labels.suggestions import LabelStats
 from imagion.settings import cpu_threads, default_cache_dir, has_nvidia, model_path, pick_device
 
-EXPORT_VERSION = 2  # 2: meta.json carries the batch size
+EXPORT_VERSION = 3  # 2: meta.json carries the batch size; 3: calibration source, label stats
 
 
 # (uint8 batch N×S×S×3, want pooled features) → (raw outputs N, features N×F or None)
@@ -48,6 +49,7 @@ class Engine:
     labeler: ImageNetLabeler | None = None  # when the features are EfficientNet-Lite0's
     backend: str = "torch"
     batch_size: int = 8
+    label_stats: LabelStats | None = None  # behind the suggestions
 
 
 def _onnxruntime() -> Any | None:
@@ -108,6 +110,7 @@ def export_onnx(ckpt: Path, folder: Path) -> None:
         "checkpoint": str(ckpt),
         "imagion_version": __version__,
         "export_version": EXPORT_VERSION,
+        "label_stats": (loaded.meta.get("training") or {}).get("label_stats"),
     }
     if with_features:
         lab = ImageNetLabeler.from_model(model)
@@ -143,7 +146,8 @@ def _onnx_engine(ort: Any, ckpt: Path, cache: Path) -> Engine:
 
     arch = meta["arch"]
     batch = int(meta["batch_size"])
-    return Engine(ckpt, arch, pre, cal, forward, labeler, "onnxruntime", batch_size=batch)
+    stats = _stats(meta.get("label_stats"))
+    return Engine(ckpt, arch, pre, cal, forward, labeler, "onnxruntime", batch, stats)
 
 
 def _torch_engine(ckpt: Path, device: str) -> Engine:
@@ -167,16 +171,57 @@ def _torch_engine(ckpt: Path, device: str) -> Engine:
         return raw, feats[0].numpy()
 
     batch = spec.batch_cpu if dev.type == "cpu" else spec.batch_accelerated
+    stats = _stats((loaded.meta.get("training") or {}).get("label_stats"))
     return Engine(
-        ckpt, loaded.arch, loaded.preprocess, loaded.calibration, forward, labeler, "torch", batch
+        ckpt,
+        loaded.arch,
+        loaded.preprocess,
+        loaded.calibration,
+        forward,
+        labeler,
+        "torch",
+        batch,
+        stats,
     )
 
 
+def _stats(data: object) -> LabelStats | None:
+    """Label statistics stored with a personal model (train --stats), if any."""
+    if not isinstance(data, dict):
+        return None
+    from imagion.labels.suggestions import LabelStats
+
+    try:
+        return LabelStats.from_dict(data)
+    except (KeyError, TypeError):
+        return None
+
+
 def open_engine(
-    model: str | Path | None = None, device: str = "auto", cache_dir: Path | None = None
+    model: str | Path | None = None,
+    device: str = "auto",
+    cache_dir: Path | None = None,
+    stats: Path | None = None,
 ) -> Engine:
-    """The engine for a checkpoint (default: the bundled model)."""
+    """The engine for a checkpoint (default: the bundled model), with the label statistics for
+    suggestions: `stats`, else the ones stored with the model, else the bundled ones."""
     ckpt = model_path(model)
+    user_stats = None
+    if stats is not None:
+        from imagion.labels.suggestions import LabelStats
+
+        user_stats = LabelStats.load_checked(stats)
+    engine = _open(ckpt, device, cache_dir)
+    if user_stats is not None:
+        engine.label_stats = user_stats
+    elif engine.label_stats is None:
+        from imagion.labels.suggestions import load_bundled_stats
+
+        engine.label_stats = load_bundled_stats()
+    return engine
+
+
+def _open(ckpt: Path, device: str, cache_dir: Path | None) -> Engine:
     ort = _onnxruntime() if device == "cpu" or (device == "auto" and not has_nvidia()) else None
     if ort is not None:
         try:

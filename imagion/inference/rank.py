@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ class RankRow(TypedDict, total=False):
     labels: list[str]
     suggestion: str
     suggest_labels: list[str]
+    p_beats_next: float
 
 
 @dataclass
@@ -36,10 +38,13 @@ class Ranked:
     raw: float
     labels: list[str] = field(default_factory=list)
     suggestion: Suggestion | None = None
+    p_beats_next: float | None = None  # P(this one gets more likes than the next one down)
 
     def to_dict(self, rank: int | None = None) -> RankRow:
         """The one way a scored image becomes JSON."""
         row = RankRow(path=str(self.path), score=round(self.score, 3), raw=self.raw)
+        if self.p_beats_next is not None:
+            row["p_beats_next"] = round(self.p_beats_next, 3)
         if rank is not None:
             row = RankRow(rank=rank) | row
         if self.suggestion is not None:
@@ -60,21 +65,28 @@ class RankResult:
         return [r.to_dict(rank=k + 1) for k, r in enumerate(self.items)]
 
 
+SEEN_THRESHOLD = 0.6  # a label is shown ("seen: …") only when the network gives it clearly more
+# weight than all its other ImageNet classes together; below it, nothing is shown: ImageNet's
+# classes rarely fit portraits, and a wrong label ("bobsled" for an astronaut at 0.52) costs trust
+
+
 def ranked(
     engine: Engine, paths: list[Path], raw: np.ndarray, feats: np.ndarray | None
 ) -> list[Ranked]:
-    """Scored images, best first, from the engine's raw outputs (and pooled features, which
-    give offline ImageNet labels and the suggestion from the bundled label statistics)."""
+    """Scored images, best first, from the engine's raw outputs; with pooled features, also the
+    labels seen and the suggestion from the engine's label statistics. Each item but the last
+    says how likely it beats the next one down (when the model's probability is calibrated)."""
     scores = engine.calibration.score(raw)
     items = [Ranked(p, float(s), float(r)) for p, s, r in zip(paths, scores, raw, strict=True)]
     if feats is not None and engine.labeler is not None:
-        from imagion.labels.suggestions import load_bundled_stats, suggest
+        from imagion.labels.suggestions import suggest
 
-        stats = load_bundled_stats()
         for item, lab in zip(items, engine.labeler.from_features(feats), strict=True):
-            item.labels = [name for name, _ in lab]
-            item.suggestion = suggest(item.labels, item.score, stats)
+            item.labels = [name for name, p in lab if p >= SEEN_THRESHOLD]
+            item.suggestion = suggest([name for name, _ in lab], item.score, engine.label_stats)
     items.sort(key=lambda r: (-r.raw, str(r.path)))
+    for item, below in itertools.pairwise(items):
+        item.p_beats_next = engine.calibration.win_probability(item.raw, below.raw)
     return items
 
 
@@ -108,6 +120,7 @@ def rank_images(
     device: str = "auto",
     progress: Callable[[int, int], None] | None = None,
     suggest: bool = True,
+    stats: Path | None = None,
 ) -> RankResult:
     """Score every image under `paths` (files, folders, globs); unreadable files are reported."""
     files, problems = find_images(list(paths), recursive=recursive)
@@ -117,7 +130,7 @@ def rank_images(
             + ", ".join(map(str, paths))
             + (" (folders are read one level deep; add -r to recurse)" if not recursive else "")
         )
-    engine = open_engine(model, device)
+    engine = open_engine(model, device, stats=stats)
     items, bad = score_files(
         engine, files, batch_size=batch_size, suggest=suggest, progress=progress
     )
@@ -139,32 +152,41 @@ def copy_top(result: RankResult, folder: Path, top: int | None) -> list[Path]:
 class Comparison:
     a: Ranked
     b: Ranked
-    p_a_wins: float
+    p_a_wins: float | None  # None: the model has no held-out calibration
+    calibration: str | None = None  # where the probability was fitted
 
     @property
     def winner(self) -> Ranked:
-        return self.a if self.p_a_wins >= 0.5 else self.b
+        return self.a if self.a.raw >= self.b.raw else self.b
 
     def to_dict(self) -> dict[str, Any]:
+        p = None if self.p_a_wins is None else round(self.p_a_wins, 4)
         return {
             "a": self.a.to_dict(),
             "b": self.b.to_dict(),
             "winner": str(self.winner.path),
-            "p_a_beats_b": round(self.p_a_wins, 4),
+            "p_a_beats_b": p,
+            "calibrated_on": self.calibration,
         }
 
 
 def compare_images(
-    a: Path, b: Path, *, model: str | Path | None = None, device: str = "auto"
+    a: Path,
+    b: Path,
+    *,
+    model: str | Path | None = None,
+    device: str = "auto",
+    stats: Path | None = None,
 ) -> Comparison:
     """Which of two images will get more attention, and how sure the model is."""
     for p in (a, b):
         if not Path(p).is_file():
             raise ImagionError(f"{p}: no such file.")
-    engine = open_engine(model, device)
+    engine = open_engine(model, device, stats=stats)
     items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2)
     if bad:
         raise ImagionError("; ".join(bad))
     by_path = {str(r.path): r for r in items}
     ra, rb = by_path[str(Path(a))], by_path.get(str(Path(b)), by_path[str(Path(a))])
-    return Comparison(ra, rb, engine.calibration.win_probability(ra.raw, rb.raw))
+    cal = engine.calibration
+    return Comparison(ra, rb, cal.win_probability(ra.raw, rb.raw), cal.pair_source)

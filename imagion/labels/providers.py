@@ -121,9 +121,11 @@ class ImageNetLabeler:
                 if p[c] < LOCAL_THRESHOLD:
                     break
                 labels.setdefault(self.names[c], float(p[c]))
-                for (lo, hi), word in _COARSE:
-                    if lo <= c <= hi:
-                        labels[word] = max(labels.get(word, 0.0), float(p[c]))
+            # a coarse word is as likely as all its fine classes together (any cat breed → "cat")
+            for (lo, hi), word in _COARSE:
+                total = float(p[lo : hi + 1].sum())
+                if total >= LOCAL_THRESHOLD:
+                    labels[word] = max(labels.get(word, 0.0), total)
             out.append(sorted(labels.items(), key=lambda kv: -kv[1]))
         return out
 

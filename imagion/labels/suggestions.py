@@ -7,8 +7,9 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
+from imagion.errors import ImagionError
 from imagion.files import write_text_atomic
 from imagion.settings import bundled_stats_path
 
@@ -29,6 +30,7 @@ class LabelStats:
     lift: list[LiftRow] = field(default_factory=list)
     per_bucket: dict[str, list[BucketRow]] = field(default_factory=dict)  # "0".."10"
     min_support: int = 5
+    bundled: bool = False  # the statistics shipped with imagion (ig-celeb12)
 
     def to_dict(self) -> dict:
         return {
@@ -41,7 +43,7 @@ class LabelStats:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> LabelStats:
+    def from_dict(cls, d: dict[str, Any]) -> LabelStats:
         return cls(
             d["provider"],
             d["posts"],
@@ -50,6 +52,29 @@ class LabelStats:
             d["per_bucket"],
             d.get("min_support", 5),
         )
+
+    @classmethod
+    def load_checked(cls, path: Path) -> LabelStats:
+        """Label statistics from `imagion labels --save-stats`, or ImagionError saying why not."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            stats = cls.from_dict(data)
+            ok = isinstance(stats.lift, list) and all(
+                isinstance(r, dict) and {"label", "support", "lift", "ci95"} <= set(r)
+                for r in stats.lift
+            )
+        except FileNotFoundError:
+            raise ImagionError(f"--stats {path}: no such file.") from None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ImagionError(
+                f"--stats {path}: not label statistics ({type(exc).__name__}); "
+                "write them with `imagion labels --save-stats FILE`."
+            ) from None
+        if not ok:
+            raise ImagionError(
+                f"--stats {path}: not label statistics; write them with `imagion labels --save-stats FILE`."
+            )
+        return stats
 
     def save(self, path: Path) -> None:
         write_text_atomic(path, json.dumps(self.to_dict(), indent=1))
@@ -167,28 +192,52 @@ def bucket_phrase(score: float) -> str:
 
 @dataclass
 class Suggestion:
-    text: str  # the seed's sentence
+    text: str  # the seed's sentence, or why there is no suggestion
     level: str  # "a high score" | "an average score" | "a low score"
-    add: list[str]  # labels worth including
-    weak: bool  # True when no label's 95% interval clears zero
+    add: list[str]  # labels worth including (each with a lift interval above zero)
+
+
+def _no_evidence(stats: LabelStats | None) -> str:
+    if stats is None:
+        return "No content suggestion: no label statistics (run `imagion labels --save-stats` on your catalog)."
+    source = (
+        "the bundled statistics come from"
+        if stats.bundled
+        else f"the {stats.provider} statistics come from"
+    )
+    return (
+        f"No content suggestion: {source} {stats.posts:,} posts and no label's effect is clearly "
+        "above zero; run `imagion labels` on your own catalog for yours."
+    )
 
 
 def suggest(labels: list[str], score: float, stats: LabelStats | None) -> Suggestion:
-    """The seed's sentence: the image's bucket and up to 5 reliable high-lift labels it lacks."""
+    """The seed's sentence: the image's bucket and up to 5 labels it lacks whose lift has a 95%
+    interval above zero at the statistics' minimum support. Nothing weaker is ever named."""
     level = bucket_phrase(score)
     text = f"This image is associated with {level}."
-    if stats is None:
-        return Suggestion(text, level, [], True)
     have = set(labels)
-    reliable = [r for r in stats.lift if r["ci95"][0] > 0 and r["label"] not in have]
-    promising = reliable or [r for r in stats.lift if r["lift"] > 0 and r["label"] not in have]
-    picks = [r["label"] for r in promising[:SUGGEST_MAX]]
+    reliable = (
+        []
+        if stats is None
+        else [
+            r
+            for r in stats.lift
+            if r["ci95"][0] > 0 and r["support"] >= stats.min_support and r["label"] not in have
+        ]
+    )
+    picks = [r["label"] for r in reliable[:SUGGEST_MAX]]
     if picks:
-        text += " Including these in your post may improve it: " + ", ".join(picks)
-        text += "." if reliable else " (weak evidence)."
-    return Suggestion(text, level, picks, not reliable)
+        return Suggestion(
+            f"{text} Including these in your post may improve it: {', '.join(picks)}.", level, picks
+        )
+    return Suggestion(f"{text} {_no_evidence(stats)}", level, [])
 
 
 def load_bundled_stats() -> LabelStats | None:
     path = bundled_stats_path()
-    return LabelStats.load(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    stats = LabelStats.load(path)
+    stats.bundled = True
+    return stats

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -66,12 +66,53 @@ def _triple(value: object, name: str) -> tuple[float, float, float]:
     return out  # type: ignore[return-value]
 
 
+PRIOR_PAIRS = 20.0  # pseudo-pairs at 50/50 that a handful of held-out pairs cannot outvote
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
+
+
+def fit_pair_scale(d: np.ndarray, y: np.ndarray) -> float:
+    """The scale s of P(a beats b) = σ(s · (raw_a − raw_b)) fitted on held-out pairs (`d` raw
+    differences, `y` 1 where a won), shrunk towards 0 by PRIOR_PAIRS pseudo-pairs that are a
+    coin toss: four lucky pairs do not make a 100% model, 500 pairs speak for themselves. A model
+    that cannot separate pairs gets s = 0, i.e. 50% for every pair."""
+    d, y = np.asarray(d, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if not len(d):
+        raise ValueError("no pairs to calibrate on")
+    grid = np.r_[0.0, np.exp(np.linspace(-8, 6, 281)) / max(float(np.std(d)), 1e-12)]
+    z = np.outer(grid, d)
+    right, wrong = np.logaddexp(0, -z), np.logaddexp(0, z)
+    real = -(right * y + wrong * (1 - y)).sum(axis=1)
+    coin = -(0.5 * right + 0.5 * wrong).mean(axis=1) * PRIOR_PAIRS
+    return float(grid[int(np.argmax(real + coin))])
+
+
 class Calibration:
-    """Raw model outputs → 0–10 by the percentile of the training posts' outputs."""
+    """Raw model outputs → a 0–10 score (the percentile among the training posts' outputs) and,
+    when held-out pairs were available, → P(a beats b) = σ(pair_scale · (raw_a − raw_b)).
+
+    `pair_scale` is None when nothing held out was there to fit it on: no probability is shown
+    then (a scale fitted on training pairs is overconfident). `pair_source` says where it came
+    from; `pair_metrics` holds the out-of-sample figures measured there."""
+
+    def __init__(
+        self,
+        quantiles: list[float],
+        pair_scale: float | None = None,
+        pair_source: str | None = None,
+        pair_metrics: dict[str, Any] | None = None,
+    ) -> None:
+        self.q = np.asarray(quantiles, dtype=np.float64)
+        self.pair_scale = pair_scale
+        self.pair_source = pair_source if pair_scale is not None else None
+        self.pair_metrics = pair_metrics or {}
 
     @classmethod
     def from_dict(cls, d: object) -> Calibration:
-        """From a checkpoint's dict, checked: ValueError names what is wrong."""
+        """From a checkpoint's dict, checked: ValueError names what is wrong. Checkpoints of
+        imagion 0.1 fitted the pair scale on training pairs: it is dropped."""
         if not isinstance(d, dict):
             raise ValueError("calibration is not a mapping")
         q = d.get("raw_quantiles")
@@ -80,40 +121,55 @@ class Calibration:
         arr = np.asarray(q, dtype=np.float64)
         if not np.isfinite(arr).all() or np.any(np.diff(arr) < 0):
             raise ValueError("calibration quantiles are not finite and increasing")
-        scale = d.get("pair_scale", 1.0)
-        if not isinstance(scale, int | float) or not math.isfinite(scale) or scale <= 0:
-            raise ValueError(f"calibration pair_scale {scale!r} is not a positive number")
-        return cls(arr.tolist(), float(scale))
-
-    def __init__(self, quantiles: list[float], pair_scale: float = 1.0) -> None:
-        self.q = np.asarray(quantiles, dtype=np.float64)
-        self.pair_scale = pair_scale
+        source = d.get("pair_source")
+        scale = d.get("pair_scale") if source else None
+        if scale is not None and (
+            not isinstance(scale, int | float) or not math.isfinite(scale) or scale < 0
+        ):
+            raise ValueError(f"calibration pair_scale {scale!r} is not a number ≥ 0")
+        metrics = d.get("pair_metrics") if isinstance(d.get("pair_metrics"), dict) else None
+        return cls(arr.tolist(), None if scale is None else float(scale), source, metrics)
 
     @classmethod
     def fit(
-        cls, raw: np.ndarray, pairs: tuple[np.ndarray, np.ndarray] | None = None
+        cls,
+        raw: np.ndarray,
+        held_out_pairs: tuple[np.ndarray, np.ndarray] | None = None,
+        source: str | None = None,
     ) -> Calibration:
+        """Quantiles from `raw` (training outputs); the pair scale only from held-out pairs."""
         q = np.quantile(np.asarray(raw, dtype=np.float64), np.linspace(0, 1, 101))
         q = np.maximum.accumulate(q + np.arange(101) * 1e-9)  # strictly increasing
-        scale = 1.0
-        if pairs is not None and len(pairs[0]):
-            d, y = pairs  # raw differences, and 1 where the first post won
-            grid = np.exp(np.linspace(-6, 6, 241))
-            z = np.outer(grid, d)
-            ll = -(np.logaddexp(0, -z) * y + np.logaddexp(0, z) * (1 - y)).mean(axis=1)
-            scale = float(grid[int(np.argmax(ll))])
-        return cls(q.tolist(), scale)
+        if held_out_pairs is None or not len(held_out_pairs[0]):
+            return cls(q.tolist())
+        d, y = held_out_pairs
+        scale = fit_pair_scale(d, y)
+        from imagion.evaluation.calibration import calibration_metrics
+
+        p = sigmoid(scale * np.asarray(d, dtype=np.float64))
+        metrics = calibration_metrics(p, np.asarray(y, dtype=np.float64), with_bins=False)
+        return cls(q.tolist(), scale, source or f"held-out pairs ({len(d)})", metrics)
+
+    def with_pairs(self, d: np.ndarray, y: np.ndarray, source: str) -> Calibration:
+        """The same score mapping with the pair scale fitted on these held-out pairs."""
+        fitted = Calibration.fit(np.zeros(2), (d, y), source)
+        return Calibration(self.q.tolist(), fitted.pair_scale, source, fitted.pair_metrics)
 
     def score(self, raw: np.ndarray) -> np.ndarray:
         return 10.0 * np.interp(np.asarray(raw, dtype=np.float64), self.q, np.linspace(0, 1, 101))
 
-    def win_probability(self, raw_a: float, raw_b: float) -> float:
-        return float(1.0 / (1.0 + np.exp(-self.pair_scale * (raw_a - raw_b))))
+    def win_probability(self, raw_a: float, raw_b: float) -> float | None:
+        """P(a gets more likes than b), or None when the model has no held-out calibration."""
+        if self.pair_scale is None:
+            return None
+        return float(sigmoid(self.pair_scale * (raw_a - raw_b)))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "method": "percentile of training outputs",
             "score_range": [0.0, 10.0],
             "raw_quantiles": [float(v) for v in self.q],
             "pair_scale": self.pair_scale,
+            "pair_source": self.pair_source,
+            "pair_metrics": self.pair_metrics,
         }

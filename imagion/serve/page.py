@@ -21,14 +21,15 @@ button {{ font-size: 1rem; padding: .4rem 1.2rem; margin-top: .6rem; }}
 .score {{ flex: 0 0 4.5rem; font-size: 1.8rem; font-weight: 700; }}
 .bar {{ background: #eee; height: .5rem; width: 12rem; border-radius: .25rem; }}
 .bar span {{ display: block; height: 100%; background: #d6336c; border-radius: .25rem; }}
-.error {{ color: #b00; }}
+.error {{ color: #b00; }} .sure {{ margin: .3rem 0 0; font-size: .9rem; color: #444; }}
 </style></head><body>
 <h1>Which of these pictures will get more attention?</h1>
 <form method="post" action="/" enctype="multipart/form-data">
 <input type="file" name="images" accept="image/*" multiple required>
 <br><button type="submit">Score</button>
 <p class="muted">Up to {max_files} pictures (JPEG, PNG, WebP, …; {max_mb} MB each). Scores run from
-0 (bad) to 10 (excellent); 5 is a typical post. Model: {model}.</p>
+0 (bad) to 10 (excellent); 5 is a typical post. "N% likely to get more likes than the next" is the
+model's win probability, fitted on posts it did not train on. Model: {model}.</p>
 </form>
 {results}
 </body></html>"""
@@ -52,10 +53,15 @@ def render_results(scored: Scored) -> str:
         img = f'<img src="{thumb}" alt="{name}">' if thumb else ""
         tip = html.escape(r.suggestion.text) if r.suggestion else ""
         seen = html.escape(", ".join(r.labels[:3])) if r.labels else ""
+        sure = (
+            f'<p class="sure">{r.p_beats_next:.0%} likely to get more likes than #{pos + 2}</p>'
+            if r.p_beats_next is not None
+            else ""
+        )
         parts.append(
             f'<div class="card">{img}<div class="score">{r.score:.1f}</div><div class="text">'
             f'<b>#{pos + 1} {name}</b><div class="bar"><span style="width:{r.score * 10:.0f}%">'
-            f'</span></div><p class="tip">{tip}</p>'
+            f'</span></div>{sure}<p class="tip">{tip}</p>'
             f'<p class="muted">{"seen: " + seen if seen else ""}</p></div></div>'
         )
     parts += [f'<p class="error">skipped {html.escape(p)}</p>' for p in scored.problems]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -103,14 +104,14 @@ def make_server(app: Any, limits: Limits) -> uvicorn.Server:
 
 
 def build_app(
-    model: str | None, device: str, limits: Limits, batching: bool = True
+    model: str | None, device: str, limits: Limits, batching: bool = True, stats: Path | None = None
 ) -> tuple[Any, Any]:
     """(ASGI app, scorer): the model loaded once, behind the batcher."""
     from imagion.inference.engine import open_engine
     from imagion.serve.app import create_app
     from imagion.serve.scorer import Scorer
 
-    engine = open_engine(model, device)
+    engine = open_engine(model, device, stats=stats)
     scorer = Scorer(engine, limits, batching)
     return create_app(scorer, limits, f"{engine.path.name} ({engine.arch})"), scorer
 
@@ -123,6 +124,7 @@ def serve(
     device: str = "auto",
     limits: Limits | None = None,
     batching: bool = True,
+    stats: Path | None = None,
     log: Any = print,
 ) -> None:
     """Serve until SIGTERM or Ctrl-C; uploads live in memory (or anonymous temporary files),
@@ -130,7 +132,7 @@ def serve(
     limits = limits or Limits()
     sock = bind(host, port)
     try:
-        app, scorer = build_app(model, device, limits, batching)
+        app, scorer = build_app(model, device, limits, batching, stats)
         if not is_loopback(host):
             log(
                 f"warning: listening on {host}: anyone who can reach this machine can upload pictures."

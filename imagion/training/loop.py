@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,20 +19,18 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from imagion.choices import Loss
 from imagion.errors import ImagionError
-from imagion.evaluation.pairs import pairwise_accuracy, same_account_pairs
 from imagion.files import remove_stale_temporaries, writable_folder
 from imagion.models.checkpoints import (
     model_from_checkpoint,
     read_checkpoint,
     trainable_state,
 )
-from imagion.models.networks import ImagionModel
 from imagion.models.registry import build_model
-from imagion.models.transforms import Calibration
 from imagion.settings import default_cache_dir, pick_device
-from imagion.training.losses import training_loss
+from imagion.training.calibrate import calibrate
+from imagion.training.fitter import Fitter
+from imagion.training.init import init_checkpoint, options_from_init
 from imagion.training.options import TrainOptions, TrainResult
 from imagion.training.prepare import (
     Progress,
@@ -42,128 +39,8 @@ from imagion.training.prepare import (
     distributed,
     load_training_data,
     read_split,
-    shuffled_batches,
 )
 from imagion.training.writer import Best, CheckpointWriter
-
-
-class Fitter:
-    """The model, its data on the device and the optimizer: one epoch at a time."""
-
-    def __init__(
-        self,
-        model: ImagionModel,
-        data: TrainingData,
-        opts: TrainOptions,
-        device: torch.device,
-        world: int,
-    ) -> None:
-        self.model, self.data, self.opts, self.device, self.world = model, data, opts, device, world
-        self.frozen = model.frozen
-        self.net: torch.nn.Module = model.head if self.frozen else model
-        if not self.frozen:
-            model.to(memory_format=torch.channels_last)
-        train_net: torch.nn.Module = self.net
-        if world > 1:
-            ids = [device.index] if device.type == "cuda" else None
-            train_net = torch.nn.parallel.DistributedDataParallel(self.net, device_ids=ids)
-        self.step_net = torch.compile(train_net) if opts.compile else train_net
-        params = [p for p in self.net.parameters() if p.requires_grad]
-        self.optim = torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay)
-        self.y = torch.from_numpy(data.target).to(device)
-        self.g = torch.from_numpy(data.groups).to(device)
-        self.amp = device.type == "cuda"
-
-    def inputs(self, idx: np.ndarray, augment: bool) -> torch.Tensor:
-        xb = self.data.x[torch.as_tensor(idx, device=self.data.x.device)]
-        if self.frozen:
-            return xb
-        xb = xb.to(self.device, non_blocking=True)
-        if augment:  # random horizontal flip, on the device
-            flip = torch.rand(len(xb), device=self.device) < 0.5
-            xb = torch.where(flip[:, None, None, None], xb.flip(2), xb)
-        return self.model.preprocess.normalize(xb)
-
-    def _train_mode(self) -> None:
-        self.net.train()
-        if self.frozen:
-            self.model.train()  # EffNetLite keeps its frozen backbone in eval mode
-
-    @torch.no_grad()
-    def predict(self, idx: np.ndarray) -> np.ndarray:
-        self.net.eval()
-        outs = []
-        for s in range(0, len(idx), 256):
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                o = self.net(self.inputs(idx[s : s + 256], False))
-            outs.append(o.float().reshape(-1).cpu())
-        self._train_mode()
-        return torch.cat(outs).numpy() if outs else np.array([])
-
-    def epoch(self, epoch: int, rank: int, progress: Progress | None) -> dict[str, float]:
-        """One pass over the training posts; returns the epoch's metrics row."""
-        opts, data, world = self.opts, self.data, self.world
-        torch.manual_seed(opts.seed * 100_003 + epoch)
-        rng = np.random.default_rng(opts.seed * 100_003 + epoch)
-        tr = data.train_idx
-        batches = shuffled_batches(
-            len(tr), opts.batch_size * world, data.groups[tr], opts.loss == Loss.pairwise, rng
-        )
-        self._train_mode()
-        t0, seen, total = time.perf_counter(), 0, 0.0
-        for b, batch in enumerate(batches):
-            local = tr[batch][rank::world] if world > 1 else tr[batch]
-            if len(local) == 0:
-                continue
-            idx = torch.as_tensor(local, device=self.device)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                pred = self.step_net(self.inputs(local, True)).float().reshape(-1)
-            loss = training_loss(opts.loss, pred, self.y[idx], self.g[idx])
-            self.optim.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optim.step()
-            total += float(loss.detach()) * len(local)
-            seen += len(local)
-            if progress and rank == 0:
-                rate = seen * world / max(time.perf_counter() - t0, 1e-9)
-                progress(
-                    f"epoch {epoch + 1}/{opts.epochs}",
-                    b + 1,
-                    len(batches),
-                    f"loss {total / seen:.4f} · {rate:,.0f} img/s",
-                )
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": total / max(seen, 1),
-            "images_per_s": seen * world / max(time.perf_counter() - t0, 1e-9),
-        }
-        return row | self.validate()
-
-    def validate(self) -> dict[str, float]:
-        va, data = self.data.val_idx, self.data
-        if not len(va):
-            return {}
-        pv = self.predict(va)
-        with torch.no_grad():
-            loss = training_loss(
-                self.opts.loss,
-                torch.from_numpy(pv),
-                torch.from_numpy(data.target[va]),
-                torch.from_numpy(data.groups[va]),
-            )
-        return {
-            "val_loss": float(loss),
-            "val_pairwise_accuracy": pairwise_accuracy(pv, data.likes[va], data.groups[va]),
-        }
-
-    def calibration(self) -> Calibration:
-        """Scores and pair probabilities fitted on the current model's training predictions."""
-        tr, data = self.data.train_idx, self.data
-        raw = self.predict(tr)
-        i, j, _ = same_account_pairs(data.groups[tr], data.likes[tr])
-        return Calibration.fit(
-            raw, (raw[i] - raw[j], (data.likes[tr][i] > data.likes[tr][j]).astype(float))
-        )
 
 
 def _check(
@@ -186,8 +63,10 @@ def _check(
     if not last.is_file():
         raise ImagionError(f"--resume: {last} does not exist; train without --resume first.")
     state = read_checkpoint(last)
-    if state["arch"] != opts.arch:
-        raise ImagionError(f"--resume: {last} is a {state['arch']!r} run, not {opts.arch!r}.")
+    if state["arch"] != opts.architecture:
+        raise ImagionError(
+            f"--resume: {last} is a {state['arch']!r} run, not {opts.architecture!r}."
+        )
     return state
 
 
@@ -207,6 +86,9 @@ def _run_meta(
         "train_posts": len(data.train_idx),
         "val_posts": len(data.val_idx),
         "skipped_images": len(data.problems),
+        "split": split.kind,
+        "train_time_range": split.train_time_range(),
+        "undated_excluded": split.undated,
         "split_seed": opts.seed,
         "val_fraction": opts.val_fraction,
         "options": opts.to_dict(),
@@ -228,15 +110,22 @@ def train(
     log: Callable[[str], None] = lambda s: None,
 ) -> TrainResult:
     """Train and write `best.pt`, `last.pt` and `metrics.csv` into `opts.out`."""
+    opts = options_from_init(opts)
     rank, world = distributed()
     device = pick_device(opts.device)
     out = Path(opts.out)
     resume = _check(opts, out, rank, log)
+    init = init_checkpoint(opts)
     split = read_split(catalog_path, opts)
+    if split.undated:
+        log(f"--split time: {split.undated} post(s) without a date are left out")
     torch.manual_seed(opts.seed)
-    model = build_model(opts.arch, **opts.model_config())
+    model = build_model(opts.architecture, **opts.model_config())
+    if init is not None:
+        model = model_from_checkpoint(init[0], init[1], expect_arch=opts.architecture)
+    initial = {k: v.detach().clone() for k, v in trainable_state(model).items()}
     if resume is not None:
-        model = model_from_checkpoint(resume, out / "last.pt", expect_arch=opts.arch)
+        model = model_from_checkpoint(resume, out / "last.pt", expect_arch=opts.architecture)
     model.to(device)
     data = load_training_data(
         split,
@@ -249,7 +138,9 @@ def train(
         log(f"skipped: {p}")
     fit = Fitter(model, data, opts, device, world)
     writer = CheckpointWriter(
-        out, _run_meta(catalog_path, opts, split, data, world, device), enabled=rank == 0
+        out,
+        _run_meta(catalog_path, opts, split, data, world, device) | _extras(opts, init),
+        enabled=rank == 0,
     )
     history, best = _resume_into(fit, resume)
     validated = len(data.val_idx) > 0
@@ -259,9 +150,10 @@ def train(
     except Interrupted as stop:
         interrupted, best = True, stop.best
         log(f"interrupted: {out / 'last.pt'} holds epoch {len(history)}; continue with --resume")
-    _finish(model, fit, writer, best, history, validated, rank, world)
+    _finish(fit, writer, best, history, initial, rank, world, log)
     return TrainResult(
         checkpoint=out / "best.pt",
+        arch=opts.architecture,
         epochs_run=len(history),
         best_epoch=best.epoch,
         best_val_accuracy=best.accuracy if validated else None,
@@ -306,7 +198,7 @@ def _epochs(
                     acc if validated and np.isfinite(acc) else best.accuracy, epoch + 1, state
                 )
                 if rank == 0:
-                    writer.best(model, fit.calibration(), best, history, validated)
+                    writer.best(model, calibrate(fit, None, log), best, history, validated)
             writer.last(model, fit.optim, history, best)
             log(_epoch_line(row))
             if validated and epoch + 1 - best.epoch >= opts.patience:
@@ -326,22 +218,34 @@ def _resume_into(fit: Fitter, resume: dict[str, Any] | None) -> tuple[list[dict[
 
 
 def _finish(
-    model: ImagionModel,
     fit: Fitter,
     writer: CheckpointWriter,
     best: Best,
     history: list[dict[str, float]],
-    validated: bool,
+    initial: dict[str, torch.Tensor],
     rank: int,
     world: int,
+    log: Callable[[str], None],
 ) -> None:
-    """The best model, calibrated, written once more with the complete history."""
+    """The best model, calibrated on held-out pairs, written once more with the whole history."""
+    model = fit.model
     if best.state is not None:
         model.load_state_dict(best.state, strict=not model.frozen)
     if rank == 0:
-        writer.best(model, fit.calibration(), best, history, validated)
+        calibration = calibrate(fit, initial, log)
+        writer.best(model, calibration, best, history, len(fit.data.val_idx) > 0)
     if world > 1:
         dist.barrier()
+
+
+def _extras(opts: TrainOptions, init: tuple[dict[str, Any], Path] | None) -> dict[str, Any]:
+    """What else the checkpoint keeps: where it started, and the user's label statistics."""
+    extra: dict[str, Any] = {"init": str(init[1]) if init else None}
+    if opts.stats is not None:
+        from imagion.labels.suggestions import LabelStats
+
+        extra["label_stats"] = LabelStats.load_checked(opts.stats).to_dict()
+    return extra
 
 
 def _epoch_line(row: dict[str, float]) -> str:

@@ -11,10 +11,12 @@ from typing import Any
 from imagion.choices import Device, Loss
 from imagion.models.registry import model_spec
 
+DEFAULT_ARCH = "effnet-lite0"
+
 
 @dataclass
 class TrainOptions:
-    arch: str = "effnet-lite0"
+    arch: str | None = None  # None: the --init checkpoint's, else DEFAULT_ARCH
     epochs: int = 30
     batch_size: int = 64
     lr: float = 1e-3
@@ -33,11 +35,19 @@ class TrainOptions:
     accounts: list[str] | None = None  # train on these accounts only
     val_accounts: list[str] | None = None  # explicit validation accounts (cross-validation)
     cache_dir: Path | None = None
+    split: str = "account"  # "account": held-out accounts; "time": each account's newest posts
+    init: str | None = None  # start from this checkpoint ("default": the bundled model)
+    stats: Path | None = None  # label statistics to store with the model (labels --save-stats)
+    cutoff: dict[str, int] | None = None  # per account, train only on posts up to this time
+
+    @property
+    def architecture(self) -> str:
+        return self.arch or DEFAULT_ARCH
 
     def model_config(self) -> dict[str, Any]:
         """The options the architecture takes (see its registry entry)."""
         wanted = {"finetune": self.finetune, "hidden": self.hidden, "image_size": self.image_size}
-        keys = model_spec(self.arch).config_keys
+        keys = model_spec(self.architecture).config_keys
         return {k: v for k, v in wanted.items() if k in keys}
 
     def to_dict(self) -> dict[str, Any]:
@@ -49,6 +59,7 @@ class TrainOptions:
 @dataclass
 class TrainResult:
     checkpoint: Path
+    arch: str
     epochs_run: int
     best_epoch: int
     best_val_accuracy: float | None
@@ -63,6 +74,7 @@ class TrainResult:
     def summary(self) -> dict[str, Any]:
         return {
             "checkpoint": str(self.checkpoint),
+            "arch": self.arch,
             "epochs_run": self.epochs_run,
             "best_epoch": self.best_epoch,
             "best_val_pairwise_accuracy": self.best_val_accuracy,

@@ -18,7 +18,7 @@ from imagion.errors import ImagionError
 from imagion.models.caches import compute_features, load_images
 from imagion.models.networks import ImagionModel
 from imagion.training.options import TrainOptions
-from imagion.training.split import split_accounts, training_frame
+from imagion.training.split import split_accounts, split_by_time, training_frame
 
 Progress = Callable[[str, int, int, str], None]
 
@@ -35,12 +35,23 @@ def distributed() -> tuple[int, int]:
 
 @dataclass
 class Split:
-    """The catalog's posts for this run and who trains on what."""
+    """The catalog's posts for this run and which of them validate (`frame.is_val`)."""
 
     frame: pd.DataFrame
+    kind: str  # "account" or "time"
     train_accounts: list[str]
-    val_accounts: list[str]
+    val_accounts: list[str]  # accounts with validation posts
     score_settings: str | None
+    undated: int = 0  # posts left out by --split time for lack of a date
+
+    def train_time_range(self) -> dict[str, list[int]]:
+        """Per account, the first and last time of its training posts (dated ones)."""
+        train = self.frame[~self.frame["is_val"] & self.frame["posted_at"].notna()]
+        g = train.groupby("account")["posted_at"]
+        return {
+            str(a): [int(lo), int(hi)]
+            for a, lo, hi in zip(g.min().index, g.min(), g.max(), strict=True)
+        }
 
 
 def read_split(catalog_path: Path, opts: TrainOptions) -> Split:
@@ -48,13 +59,28 @@ def read_split(catalog_path: Path, opts: TrainOptions) -> Split:
         df = training_frame(cat)
         score_settings = cat.get_meta("score_settings")
     if opts.accounts is not None:
+        missing = sorted(set(opts.accounts) - set(df["account"]))
+        if missing:
+            raise ImagionError(
+                f"--account {', '.join(missing)}: no scored post with an image of that account in {catalog_path}."
+            )
         df = df[df["account"].isin(opts.accounts)].reset_index(drop=True)
-    if opts.val_accounts is not None:
-        val_acc = sorted(set(opts.val_accounts))
-        train_acc = sorted(set(df["account"]) - set(val_acc))
+    if opts.cutoff is not None:  # rolling-origin CV: only the posts before the predicted block
+        last = df["account"].map(opts.cutoff).astype(float)
+        df = df[df["posted_at"].notna() & (df["posted_at"] <= last)].reset_index(drop=True)
+    undated = 0
+    if opts.split == "time":
+        is_val, undated = split_by_time(df, opts.val_fraction)
+        df = df.assign(is_val=is_val)[df["posted_at"].notna().to_numpy()].reset_index(drop=True)
     else:
-        train_acc, val_acc = split_accounts(list(df["account"]), opts.val_fraction, opts.seed)
-    return Split(df, train_acc, val_acc, score_settings)
+        if opts.val_accounts is not None:
+            val_acc = sorted(set(opts.val_accounts))
+        else:
+            val_acc = split_accounts(list(df["account"]), opts.val_fraction, opts.seed)[1]
+        df = df.assign(is_val=df["account"].isin(val_acc).to_numpy())
+    train_acc = sorted(set(df.loc[~df["is_val"], "account"]))
+    val_acc = sorted(set(df.loc[df["is_val"], "account"]))
+    return Split(df, opts.split, train_acc, val_acc, score_settings, undated)
 
 
 @dataclass
@@ -88,7 +114,7 @@ def load_training_data(
     )
     df = df[ok].reset_index(drop=True)
     images = images[ok]
-    is_val = df["account"].isin(split.val_accounts).to_numpy()
+    is_val = df["is_val"].to_numpy(dtype=bool)
     tr, va = np.flatnonzero(~is_val), np.flatnonzero(is_val)
     if len(tr) < 2:
         raise ImagionError("fewer than 2 training images remain; import and score more posts.")

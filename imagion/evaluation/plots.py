@@ -1,0 +1,103 @@
+"""`imagion eval --plot FILE.png`: one figure with the reliability diagram, per-account accuracy
+with intervals, and the model against its baselines on the same pairs (matplotlib)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imagion.files import atomic_path, output_file
+
+if TYPE_CHECKING:
+    from imagion.evaluation.metrics import EvalReport
+
+
+def _wilson(k: float, n: int) -> tuple[float, float]:
+    """95% Wilson interval of a proportion (pairs of one account are not independent: a guide)."""
+    if n == 0:
+        return 0.0, 1.0
+    p, z = k / n, 1.96
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def _reliability(ax: Any, report: EvalReport) -> None:
+    ax.plot([0.5, 1], [0.5, 1], color="0.6", linestyle="--", label="perfectly calibrated")
+    cal = report.calibration
+    if cal:
+        bins = cal["bins"]
+        xs = [b["confidence"] for b in bins]
+        ys = [b["accuracy"] for b in bins]
+        sizes = [20 + 200 * b["pairs"] / max(cal["pairs"], 1) for b in bins]
+        ax.scatter(xs, ys, s=sizes, color="#d6336c", zorder=3, label="pairs (size: how many)")
+        ax.plot(xs, ys, color="#d6336c")
+        title = f"log loss {cal['log_loss']:.3f} · Brier {cal['brier']:.3f} · ECE {cal['ece']:.3f}"
+    else:
+        title = "no calibrated probability in this model"
+    ax.set(
+        xlim=(0.45, 1.02),
+        ylim=(0, 1.02),
+        xlabel="confidence in the predicted winner",
+        ylabel="how often it won",
+        title=f"reliability\n{title}",
+    )
+    ax.legend(loc="lower right", fontsize=8)
+
+
+def _accounts(ax: Any, report: EvalReport) -> None:
+    rows = sorted(report.per_account, key=lambda r: r["accuracy"])
+    names = [r["account"] for r in rows]
+    acc = [r["accuracy"] for r in rows]
+    lo_hi = [_wilson(r["accuracy"] * r["pairs"], r["pairs"]) for r in rows]
+    err = [
+        [a - lo for a, (lo, _) in zip(acc, lo_hi, strict=True)],
+        [hi - a for a, (_, hi) in zip(acc, lo_hi, strict=True)],
+    ]
+    ax.errorbar(acc, range(len(rows)), xerr=err, fmt="o", color="#1c7ed6", ecolor="0.6", capsize=2)
+    ax.axvline(0.5, color="0.6", linestyle="--")
+    ax.set_yticks(range(len(rows)), names, fontsize=7)
+    ax.set(xlim=(0, 1), xlabel="pairwise accuracy (95% Wilson interval)", title="per account")
+
+
+def _baselines(ax: Any, report: EvalReport) -> None:
+    names = ["model", *report.baselines]
+    values = [report.accuracy, *report.baselines.values()]
+    colors = ["#d6336c"] + ["0.65"] * len(report.baselines)
+    ax.barh(range(len(names)), values, color=colors)
+    lo, hi = report.ci95
+    ax.errorbar(
+        [report.accuracy],
+        [0],
+        xerr=[[report.accuracy - lo], [hi - report.accuracy]],
+        color="k",
+        capsize=4,
+    )
+    ax.axvline(0.5, color="0.4", linestyle="--")
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set(
+        xlim=(0, 1),
+        xlabel="pairwise accuracy on the same pairs",
+        title=f"model vs baselines ({report.pairs:,} pairs, {report.accounts} accounts)",
+    )
+
+
+def save_eval_plot(report: EvalReport, path: Path, label: str) -> Path:
+    """Write the figure (PNG, or any format matplotlib knows by the suffix), atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = output_file(path, "--plot", (".png", ".jpg", ".jpeg", ".svg", ".pdf"))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.2), layout="constrained")
+    _reliability(axes[0], report)
+    _accounts(axes[1], report)
+    _baselines(axes[2], report)
+    fig.suptitle(label, fontsize=10)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".").replace("jpg", "jpeg"))
+    plt.close(fig)
+    return path

@@ -1,0 +1,89 @@
+"""`imagion rank --sheet FILE`: a contact sheet of the ranked photos, best first, each with its
+rank, score and how sure the model is that it beats the next one down. `.png`/`.jpg` are drawn by
+matplotlib; `.html` embeds the thumbnails inline (one self-contained file)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from imagion.files import atomic_path, output_file, write_text_atomic
+from imagion.images import decoded, open_image, square
+
+if TYPE_CHECKING:
+    from imagion.inference.rank import Ranked
+
+SUFFIXES = (".png", ".jpg", ".jpeg", ".html")
+THUMB = 240
+
+
+def check_sheet(path: Path) -> Path:
+    return output_file(path, "--sheet", SUFFIXES)
+
+
+def _caption(k: int, r: Ranked) -> str:
+    sure = f" · {r.p_beats_next:.0%} > next" if r.p_beats_next is not None else ""
+    return f"#{k + 1} · {r.score:.1f}/10{sure}"
+
+
+def _thumbnail(path: Path):
+    im = open_image(path)
+    try:
+        return square(decoded(im, THUMB, str(path)), THUMB)
+    finally:
+        im.close()
+
+
+def _html(items: list[Ranked], title: str) -> str:
+    cards = []
+    for k, r in enumerate(items):
+        buf = io.BytesIO()
+        _thumbnail(r.path).save(buf, format="JPEG", quality=82)
+        src = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+        name = html.escape(r.path.name)
+        cards.append(
+            f'<figure><img src="{src}" alt="{name}"><figcaption><b>{html.escape(_caption(k, r))}</b>'
+            f"<br>{name}</figcaption></figure>"
+        )
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:1.5rem}figure{display:inline-block;width:240px;"
+        "margin:.5rem;vertical-align:top}img{width:240px;height:240px;object-fit:cover;border-radius:.4rem}"
+        "figcaption{font-size:.85rem;overflow-wrap:anywhere}"
+    )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>{''.join(cards)}</body></html>"
+    )
+
+
+def write_sheet(items: list[Ranked], path: Path, title: str) -> Path:
+    """The contact sheet of `items` (already best first) at `path`, written atomically."""
+    path = check_sheet(path)
+    if path.suffix.lower() == ".html":
+        write_text_atomic(path, _html(items, title))
+        return path
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(5, max(1, len(items)))
+    rows = max(1, math.ceil(len(items) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.4 * rows + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for k, (ax, r) in enumerate(zip(axes.flat, items, strict=False)):
+        ax.imshow(_thumbnail(r.path))
+        ax.set_title(f"{_caption(k, r)}\n{r.path.name[:32]}", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(
+            tmp, dpi=100, format="jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "png"
+        )
+    plt.close(fig)
+    return path

@@ -1,0 +1,105 @@
+"""Win probabilities fitted on posts the model did not train on: the validation posts when the
+run has them; otherwise the out-of-fold predictions of a K-fold CV of the same recipe (frozen
+backbones only, where refitting a head takes seconds). Without either, no probability."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from imagion.evaluation.pairs import same_account_pairs
+from imagion.models.transforms import Calibration
+from imagion.training.fitter import Fitter
+from imagion.training.prepare import TrainingData
+
+OOF_FOLDS = 4
+
+
+def pairs_of(
+    raw: np.ndarray, likes: np.ndarray, groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(raw differences, 1 where the first post won) of every same-account pair."""
+    i, j, _ = same_account_pairs(groups, likes)
+    return raw[i] - raw[j], (likes[i] > likes[j]).astype(float)
+
+
+def oof_folds(data: TrainingData, k: int, seed: int) -> np.ndarray:
+    """A fold per training post: by account when there are k accounts, else by post."""
+    tr = data.train_idx
+    groups = data.groups[tr]
+    accounts = np.unique(groups)
+    rng = np.random.default_rng(seed)
+    if len(accounts) >= k:
+        fold_of = dict(
+            zip(rng.permutation(accounts).tolist(), np.arange(len(accounts)) % k, strict=True)
+        )
+        return np.array([fold_of[g] for g in groups.tolist()])
+    fold = np.empty(len(tr), dtype=np.int64)
+    for g in accounts:
+        idx = np.flatnonzero(groups == g)
+        fold[rng.permutation(idx)] = np.arange(len(idx)) % k
+    return fold
+
+
+def out_of_fold_pairs(
+    fit: Fitter, initial: dict[str, torch.Tensor], log: Callable[[str], None]
+) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """Pairs scored by heads that never saw them: K heads of the same recipe, each trained on
+    the other folds from the run's starting point."""
+    data, opts = fit.data, fit.opts
+    fold = oof_folds(data, OOF_FOLDS, opts.seed)
+    tr = data.train_idx
+    ds, ys = [], []
+    for f in range(OOF_FOLDS):
+        held = tr[fold == f]
+        if len(held) < 2 or len(held) == len(tr):
+            continue
+        model = copy.deepcopy(fit.model)
+        model.load_state_dict(initial, strict=False)
+        sub = replace(data, train_idx=tr[fold != f], val_idx=np.array([], dtype=np.int64))
+        inner = Fitter(model, sub, replace(opts, compile=False), fit.device, world=1)
+        for epoch in range(opts.epochs):
+            inner.epoch(epoch, 1, None)
+        d, y = pairs_of(inner.predict(held), data.likes[held], data.groups[held])
+        ds.append(d)
+        ys.append(y)
+    if not ds or not sum(len(d) for d in ds):
+        log("no win probability: too few posts for an out-of-fold calibration")
+        return None
+    d, y = np.concatenate(ds), np.concatenate(ys)
+    log(
+        f"win probability calibrated on {len(d)} out-of-fold pairs ({OOF_FOLDS}-fold CV of this recipe)"
+    )
+    return (
+        d,
+        y,
+        f"out-of-fold predictions of a {OOF_FOLDS}-fold CV of the same recipe ({len(d)} pairs)",
+    )
+
+
+def calibrate(
+    fit: Fitter, initial: dict[str, torch.Tensor] | None, log: Callable[[str], None]
+) -> Calibration:
+    """The run's calibration: scores from its training outputs, the win probability from
+    held-out pairs (validation, else out-of-fold, else none)."""
+    data = fit.data
+    raw_tr = fit.predict(data.train_idx)
+    va = data.val_idx
+    if len(va):
+        d, y = pairs_of(fit.predict(va), data.likes[va], data.groups[va])
+        if len(d):
+            kind = (
+                "newest posts of each account" if fit.opts.split == "time" else "held-out accounts"
+            )
+            return Calibration.fit(raw_tr, (d, y), f"validation pairs ({len(d)}; {kind})")
+    if initial is not None and fit.model.frozen:
+        oof = out_of_fold_pairs(fit, initial, log)
+        if oof is not None:
+            return Calibration.fit(raw_tr, oof[:2], oof[2])
+    elif initial is not None:
+        log("no win probability: no validation posts (train with --val-fraction > 0 to get one)")
+    return Calibration.fit(raw_tr)

@@ -1,0 +1,53 @@
+"""`train --init default|PATH`: start from a compatible checkpoint (the bundled model, or one of
+the user's), so a personal model trained on tens of posts is pulled towards the general one."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from imagion.errors import ImagionError
+from imagion.models.checkpoints import read_checkpoint
+from imagion.settings import model_path
+from imagion.training.options import TrainOptions
+
+
+def init_checkpoint(opts: TrainOptions) -> tuple[dict[str, Any], Path] | None:
+    """The --init checkpoint, checked against the run's architecture and preprocessing."""
+    if opts.init is None:
+        return None
+    path = model_path(None if opts.init == "default" else opts.init)
+    ckpt = read_checkpoint(path)
+    if ckpt["arch"] != opts.architecture:
+        raise ImagionError(
+            f"--init {path} is a {ckpt['arch']} model, this run trains {opts.architecture}; "
+            f"pass --arch {ckpt['arch']} (or another --init)."
+        )
+    theirs = {k: v for k, v in ckpt.get("config", {}).items() if k != "pretrained"}
+    ours = opts.model_config()
+    diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    if diff:
+        wanted = ", ".join(f"--{k.replace('_', '-')} {theirs.get(k)}" for k in diff)
+        raise ImagionError(
+            f"--init {path} was trained with {', '.join(f'{k}={theirs.get(k)}' for k in diff)} "
+            f"(preprocessing: {ckpt['preprocess']['size']} px), this run with "
+            f"{', '.join(f'{k}={ours.get(k)}' for k in diff)}; pass {wanted} to start from it."
+        )
+    return ckpt, path
+
+
+def options_from_init(opts: TrainOptions) -> TrainOptions:
+    """With --init, what the run does not say (architecture, input size) comes from the
+    checkpoint; what it says must match it (checked by init_checkpoint)."""
+    if opts.init is None:
+        return replace(opts, arch=opts.architecture)
+    ckpt = read_checkpoint(model_path(None if opts.init == "default" else opts.init))
+    config = ckpt.get("config", {})
+    return replace(
+        opts,
+        arch=opts.arch or ckpt["arch"],
+        image_size=opts.image_size if opts.image_size is not None else config.get("image_size"),
+        hidden=opts.hidden or int(config.get("hidden", 0) or 0),
+        finetune=opts.finetune or bool(config.get("finetune", False)),
+    )
