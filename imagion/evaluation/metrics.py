@@ -86,6 +86,22 @@ def bootstrap_ci(
     return float(np.quantile(acc, 0.025)), float(np.quantile(acc, 0.975))
 
 
+def post_bootstrap_ci(
+    i: np.ndarray, j: np.ndarray, correct: np.ndarray, n_posts: int, reps: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """95% interval for one account: resample its posts with replacement; a pair counts as
+    often as both its posts are drawn (pairs of one account share posts, so resampling pairs
+    would claim too much)."""
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n_posts, np.full(n_posts, 1.0 / n_posts), size=reps).astype(np.float64)
+    weight = counts[:, i] * counts[:, j]
+    total = weight.sum(axis=1)
+    acc = (weight @ correct)[total > 0] / total[total > 0]
+    if not len(acc):
+        return float("nan"), float("nan")
+    return float(np.quantile(acc, 0.025)), float(np.quantile(acc, 0.975))
+
+
 def _select_pairs(
     df: pd.DataFrame, likes: np.ndarray, min_gap: float, pairs: int | None, seed: int
 ) -> tuple[np.ndarray, np.ndarray, int]:
@@ -247,7 +263,9 @@ def evaluate(
     table, calibration = _pair_table(df, likes, i, j, correct)
     return EvalReport(
         accuracy=float(correct.mean()),
-        ci95=bootstrap_ci(per_c, per_n, reps=reps, seed=seed),
+        ci95=bootstrap_ci(per_c, per_n, reps=reps, seed=seed)
+        if len(uniques) > 1
+        else post_bootstrap_ci(i, j, correct, len(df), seed=seed),
         pairs=len(i),
         ties=ties,
         accounts=len(uniques),

@@ -73,18 +73,21 @@ def sigmoid(x: np.ndarray | float) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
 
 
-def fit_pair_scale(d: np.ndarray, y: np.ndarray) -> float:
+def fit_pair_scale(d: np.ndarray, y: np.ndarray, posts: int | None = None) -> float:
     """The scale s of P(a beats b) = σ(s · (raw_a − raw_b)) fitted on held-out pairs (`d` raw
     differences, `y` 1 where a won), shrunk towards 0 by PRIOR_PAIRS pseudo-pairs that are a
-    coin toss: four lucky pairs do not make a 100% model, 500 pairs speak for themselves. A model
-    that cannot separate pairs gets s = 0, i.e. 50% for every pair."""
+    coin toss: four lucky pairs do not make a 100% model. Pairs that share posts are not
+    independent (45 pairs come from 10 posts), so with `posts` (how many distinct posts the pairs
+    come from) the evidence counts as posts / 2 pairs, the most disjoint pairs they can form. A model that cannot separate
+    pairs gets s = 0, i.e. 50% for every pair."""
     d, y = np.asarray(d, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if not len(d):
         raise ValueError("no pairs to calibrate on")
     grid = np.r_[0.0, np.exp(np.linspace(-8, 6, 281)) / max(float(np.std(d)), 1e-12)]
     z = np.outer(grid, d)
     right, wrong = np.logaddexp(0, -z), np.logaddexp(0, z)
-    real = -(right * y + wrong * (1 - y)).sum(axis=1)
+    weight = min(1.0, posts / 2 / len(d)) if posts else 1.0
+    real = -(right * y + wrong * (1 - y)).sum(axis=1) * weight
     coin = -(0.5 * right + 0.5 * wrong).mean(axis=1) * PRIOR_PAIRS
     return float(grid[int(np.argmax(real + coin))])
 
@@ -136,6 +139,7 @@ class Calibration:
         raw: np.ndarray,
         held_out_pairs: tuple[np.ndarray, np.ndarray] | None = None,
         source: str | None = None,
+        posts: int | None = None,
     ) -> Calibration:
         """Quantiles from `raw` (training outputs); the pair scale only from held-out pairs."""
         q = np.quantile(np.asarray(raw, dtype=np.float64), np.linspace(0, 1, 101))
@@ -143,16 +147,18 @@ class Calibration:
         if held_out_pairs is None or not len(held_out_pairs[0]):
             return cls(q.tolist())
         d, y = held_out_pairs
-        scale = fit_pair_scale(d, y)
+        scale = fit_pair_scale(d, y, posts)
         from imagion.evaluation.calibration import calibration_metrics
 
         p = sigmoid(scale * np.asarray(d, dtype=np.float64))
         metrics = calibration_metrics(p, np.asarray(y, dtype=np.float64), with_bins=False)
         return cls(q.tolist(), scale, source or f"held-out pairs ({len(d)})", metrics)
 
-    def with_pairs(self, d: np.ndarray, y: np.ndarray, source: str) -> Calibration:
+    def with_pairs(
+        self, d: np.ndarray, y: np.ndarray, source: str, posts: int | None = None
+    ) -> Calibration:
         """The same score mapping with the pair scale fitted on these held-out pairs."""
-        fitted = Calibration.fit(np.zeros(2), (d, y), source)
+        fitted = Calibration.fit(np.zeros(2), (d, y), source, posts)
         return Calibration(self.q.tolist(), fitted.pair_scale, source, fitted.pair_metrics)
 
     def score(self, raw: np.ndarray) -> np.ndarray:

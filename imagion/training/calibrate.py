@@ -47,13 +47,13 @@ def oof_folds(data: TrainingData, k: int, seed: int) -> np.ndarray:
 
 def out_of_fold_pairs(
     fit: Fitter, initial: dict[str, torch.Tensor], log: Callable[[str], None]
-) -> tuple[np.ndarray, np.ndarray, str] | None:
+) -> tuple[np.ndarray, np.ndarray, int, str] | None:
     """Pairs scored by heads that never saw them: K heads of the same recipe, each trained on
     the other folds from the run's starting point."""
     data, opts = fit.data, fit.opts
     fold = oof_folds(data, OOF_FOLDS, opts.seed)
     tr = data.train_idx
-    ds, ys = [], []
+    ds, ys, posts = [], [], 0
     for f in range(OOF_FOLDS):
         held = tr[fold == f]
         if len(held) < 2 or len(held) == len(tr):
@@ -65,6 +65,7 @@ def out_of_fold_pairs(
         for epoch in range(opts.epochs):
             inner.epoch(epoch, 1, None)
         d, y = pairs_of(inner.predict(held), data.likes[held], data.groups[held])
+        posts += len(held)
         ds.append(d)
         ys.append(y)
     if not ds or not sum(len(d) for d in ds):
@@ -74,11 +75,8 @@ def out_of_fold_pairs(
     log(
         f"win probability calibrated on {len(d)} out-of-fold pairs ({OOF_FOLDS}-fold CV of this recipe)"
     )
-    return (
-        d,
-        y,
-        f"out-of-fold predictions of a {OOF_FOLDS}-fold CV of the same recipe ({len(d)} pairs)",
-    )
+    source = f"out-of-fold predictions of a {OOF_FOLDS}-fold CV of the same recipe ({len(d)} pairs of {posts} posts)"
+    return d, y, posts, source
 
 
 def calibrate(
@@ -95,11 +93,13 @@ def calibrate(
             kind = (
                 "newest posts of each account" if fit.opts.split == "time" else "held-out accounts"
             )
-            return Calibration.fit(raw_tr, (d, y), f"validation pairs ({len(d)}; {kind})")
+            return Calibration.fit(
+                raw_tr, (d, y), f"validation pairs ({len(d)} of {len(va)} posts; {kind})", len(va)
+            )
     if initial is not None and fit.model.frozen:
         oof = out_of_fold_pairs(fit, initial, log)
         if oof is not None:
-            return Calibration.fit(raw_tr, oof[:2], oof[2])
+            return Calibration.fit(raw_tr, (oof[0], oof[1]), oof[3], oof[2])
     elif initial is not None:
         log("no win probability: no validation posts (train with --val-fraction > 0 to get one)")
     return Calibration.fit(raw_tr)

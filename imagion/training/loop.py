@@ -154,6 +154,7 @@ def train(
     return TrainResult(
         checkpoint=out / "best.pt",
         arch=opts.architecture,
+        split=split.kind,
         epochs_run=len(history),
         best_epoch=best.epoch,
         best_val_accuracy=best.accuracy if validated else None,

@@ -70,6 +70,7 @@ class TrainResult:
     train_accounts: list[str] = field(default_factory=list)
     val_accounts: list[str] = field(default_factory=list)
     interrupted: bool = False
+    split: str = "account"
 
     def summary(self) -> dict[str, Any]:
         return {
