@@ -191,6 +191,8 @@ def test_real_cv_reproduces_the_bundled_model_card(runner, tmp_path):
             "cpu",
             "--out",
             str(tmp_path / "cv"),
+            "--pairs-out",
+            str(tmp_path / "pairs.csv"),
             "--json",
         ],
     )
@@ -200,3 +202,12 @@ def test_real_cv_reproduces_the_bundled_model_card(runner, tmp_path):
     assert data["pairs"] == card["pairs"] == 540 and data["accounts"] == 12
     assert abs(data["accuracy"] - card["accuracy"]) <= 0.02
     assert data["ci95"][0] <= data["accuracy"] <= data["ci95"][1]
+    # honest probabilities on held-out accounts (issue #9): no worse than a coin by much
+    cal = data["calibration"]
+    assert cal["pairs"] == 540 and cal["log_loss"] <= 0.70 and cal["ece"] <= 0.08
+    assert abs(cal["log_loss"] - card["calibration"]["log_loss"]) <= 0.01
+    import pandas as pd
+
+    pairs = pd.read_csv(tmp_path / "pairs.csv")
+    assert len(pairs) == 540 and pairs["p_a_beats_b"].between(0, 1).all()
+    assert {"account", "a", "b", "likes_a", "likes_b", "p_a_beats_b"} <= set(pairs.columns)

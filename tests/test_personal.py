@@ -364,3 +364,42 @@ def learnable_seed(tmp_path_factory) -> Path:
         cache_dir=root / "cache",
     )
     return train(db, opts).checkpoint
+
+
+def test_crop_advice_only_when_likely_better(trained, tmp_path, runner):
+    """The fixture model learned brightness: the bright end of a half-dark landscape photo is a
+    crop worth taking; a uniform photo has none. (The fixture's own calibration, fitted on 16
+    validation posts, is too cautious to reach 60%; the test gives it a confident one.)"""
+    ckpt = read_checkpoint(trained[1])
+    ckpt["calibration"] |= {"pair_scale": 5.0, "pair_source": "test: a confident model"}
+    confident = tmp_path / "confident.pt"
+    torch.save(ckpt, confident)
+    arr = np.zeros((120, 300, 3), dtype=np.uint8)
+    arr[:, 200:] = 230  # the right third is bright
+    Image.fromarray(arr).save(tmp_path / "half.png")
+    write_image(tmp_path / "flat.jpg", 0.5, size=120)
+    crops = tmp_path / "crops"
+    res = runner.invoke(
+        app,
+        [
+            "rank",
+            str(tmp_path / "half.png"),
+            str(tmp_path / "flat.jpg"),
+            "--model",
+            str(confident),
+            "--crops",
+            str(crops),
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    rows = {Path(r["path"]).name: r for r in json.loads(res.stdout)}
+    crop = rows["half.png"]["crop"]
+    assert (
+        crop["position"] == "end"
+        and crop["p_better"] >= 0.6
+        and crop["score"] > crop["original_score"]
+    )
+    assert "crop" not in rows["flat.jpg"]
+    written = sorted(p.name for p in crops.iterdir())
+    assert written == [f"half.crop-{crop['format'].replace(':', 'x')}.jpg"]

@@ -18,7 +18,11 @@ from imagion.inference.rank import RankRow
 def _tip(row: RankRow) -> str:
     seen = ", ".join(row.get("labels", [])[:3]) or "nothing sure"
     add = ", ".join(row.get("suggest_labels", []))
-    return f"{seen} → {add}" if add else f"{seen} → no suggestion with evidence"
+    tip = f"{seen} → {add}" if add else f"{seen} → no suggestion with evidence"
+    crop = row.get("crop")
+    if crop:
+        tip += f"; crop to {crop['format']} ({crop['position']}): {crop['score']:.1f}, P(better) {crop['p_better']:.0%}"
+    return tip
 
 
 def _bar(score: float, width: int = 20) -> str:
@@ -48,6 +52,12 @@ def rank_cmd(
         bool, typer.Option(help="Add content suggestions (EfficientNet-Lite0 models).")
     ] = True,
     stats: StatsOpt = None,
+    crops: Annotated[
+        Path | None,
+        typer.Option(
+            help="Try Instagram's formats (1:1, 4:5, 1.91:1) on each photo; write the crops likely (≥ 60%) to do better here."
+        ),
+    ] = None,
     sheet: Annotated[
         Path | None,
         typer.Option(
@@ -65,8 +75,9 @@ def rank_cmd(
     from imagion.inference.rank import copy_top, rank_images
     from imagion.inference.sheet import check_sheet, write_sheet
 
-    if copy_to is not None:  # before the work, not after it
-        writable_folder(copy_to, "--copy-to")
+    for folder, option in ((copy_to, "--copy-to"), (crops, "--crops")):
+        if folder is not None:  # before the work, not after it
+            writable_folder(folder, option)
     if sheet is not None:
         check_sheet(sheet)
     with progress_bar("scoring") as update:
@@ -79,6 +90,7 @@ def rank_cmd(
             progress=update,
             suggest=suggest,
             stats=stats,
+            crops=crops,
         )
     for p in result.problems:
         err.print(f"[yellow]skipped:[/] {escape(p)}", highlight=False)
@@ -158,3 +170,5 @@ def compare_cmd(
     for side in (c.a, c.b):
         if side.suggestion is not None:
             out.print(f"  {side.path.name}: {side.suggestion.text}", highlight=False)
+        if side.crop is not None:
+            out.print(f"  {side.path.name}: {side.crop.text}", highlight=False)

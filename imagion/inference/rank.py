@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from imagion.images import find_images
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
 from imagion.labels.suggestions import Suggestion
+
+if TYPE_CHECKING:
+    from imagion.inference.crops import CropAdvice
 
 
 class RankRow(TypedDict, total=False):
@@ -29,6 +32,7 @@ class RankRow(TypedDict, total=False):
     suggestion: str
     suggest_labels: list[str]
     p_beats_next: float
+    crop: dict[str, object]
 
 
 @dataclass
@@ -39,12 +43,15 @@ class Ranked:
     labels: list[str] = field(default_factory=list)
     suggestion: Suggestion | None = None
     p_beats_next: float | None = None  # P(this one gets more likes than the next one down)
+    crop: CropAdvice | None = None  # a crop likely (≥ 60%) to do better, if any
 
     def to_dict(self, rank: int | None = None) -> RankRow:
         """The one way a scored image becomes JSON."""
         row = RankRow(path=str(self.path), score=round(self.score, 3), raw=self.raw)
         if self.p_beats_next is not None:
             row["p_beats_next"] = round(self.p_beats_next, 3)
+        if self.crop is not None:
+            row["crop"] = self.crop.to_dict()
         if rank is not None:
             row = RankRow(rank=rank) | row
         if self.suggestion is not None:
@@ -121,6 +128,7 @@ def rank_images(
     progress: Callable[[int, int], None] | None = None,
     suggest: bool = True,
     stats: Path | None = None,
+    crops: Path | None = None,
 ) -> RankResult:
     """Score every image under `paths` (files, folders, globs); unreadable files are reported."""
     files, problems = find_images(list(paths), recursive=recursive)
@@ -134,7 +142,22 @@ def rank_images(
     items, bad = score_files(
         engine, files, batch_size=batch_size, suggest=suggest, progress=progress
     )
+    if crops is not None:
+        advise_crops(engine, items, crops)
     return RankResult(items, problems + bad, model=str(engine.path), arch=engine.arch)
+
+
+def advise_crops(engine: Engine, items: list[Ranked], folder: Path | None = None) -> None:
+    """Crop advice for each item (and the recommended crops written to `folder`)."""
+    from imagion.inference.crops import best_crop, write_crop
+
+    for item in items:
+        try:
+            item.crop, crop = best_crop(engine, item.path)
+        except ImagionError:
+            continue
+        if folder is not None:
+            write_crop(folder, item.path, item.crop, crop)
 
 
 def copy_top(result: RankResult, folder: Path, top: int | None) -> list[Path]:
@@ -186,6 +209,7 @@ def compare_images(
     items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2)
     if bad:
         raise ImagionError("; ".join(bad))
+    advise_crops(engine, items)
     by_path = {str(r.path): r for r in items}
     ra, rb = by_path[str(Path(a))], by_path.get(str(Path(b)), by_path[str(Path(a))])
     cal = engine.calibration

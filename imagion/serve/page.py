@@ -52,6 +52,8 @@ def render_results(scored: Scored) -> str:
         thumb = scored.thumbs.get(scored.index[pos], "")
         img = f'<img src="{thumb}" alt="{name}">' if thumb else ""
         tip = html.escape(r.suggestion.text) if r.suggestion else ""
+        if r.crop is not None:
+            tip += f" {html.escape(r.crop.text)}"
         seen = html.escape(", ".join(r.labels[:3])) if r.labels else ""
         sure = (
             f'<p class="sure">{r.p_beats_next:.0%} likely to get more likes than #{pos + 2}</p>'

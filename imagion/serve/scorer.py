@@ -16,6 +16,7 @@ from PIL import Image
 from imagion.errors import ImagionError
 from imagion.images import decoded, open_image, square
 from imagion.inference.batching import DynamicBatcher
+from imagion.inference.crops import CropAdvice, best_crop
 from imagion.inference.engine import Engine
 from imagion.inference.rank import Ranked, RankRow, ranked
 from imagion.serve.limits import Limits
@@ -78,6 +79,12 @@ class Scorer:
         finally:
             im.close()
 
+    def _crop(self, upload: Upload) -> CropAdvice | None:
+        try:
+            return best_crop(self.engine, upload.data, upload.name)[0]
+        except ImagionError:
+            return None
+
     async def score(self, uploads: list[Upload]) -> Scored:
         loop = asyncio.get_running_loop()
         jobs = [loop.run_in_executor(self.decoders, self.decode, u) for u in uploads]
@@ -102,5 +109,7 @@ class Scorer:
         items = ranked(self.engine, [Path(str(k)) for k in ok], raw, feats)
         index = {pos: int(item.path.name) for pos, item in enumerate(items)}
         for pos, item in enumerate(items):
-            item.path = Path(uploads[index[pos]].name)
+            upload = uploads[index[pos]]
+            item.path = Path(upload.name)
+            item.crop = await loop.run_in_executor(self.decoders, self._crop, upload)
         return Scored(items, thumbs, index, problems)
