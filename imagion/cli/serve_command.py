@@ -20,6 +20,12 @@ def serve_cmd(
     model: ModelOpt = None,
     device: DeviceOpt = Device.auto,
     stats: StatsOpt = None,
+    crop_advice: Annotated[
+        bool,
+        typer.Option(
+            help="Also try Instagram's formats on each picture (about 7 more forward passes each)."
+        ),
+    ] = False,
     batching: Annotated[
         bool, typer.Option(help="Score concurrent requests in one forward pass.")
     ] = True,
@@ -34,6 +40,7 @@ def serve_cmd(
         host,
         port,
         stats=stats,
+        crops=crop_advice,
         model=str(model) if model else None,
         device=str(device),
         batching=batching,

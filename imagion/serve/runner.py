@@ -104,7 +104,12 @@ def make_server(app: Any, limits: Limits) -> uvicorn.Server:
 
 
 def build_app(
-    model: str | None, device: str, limits: Limits, batching: bool = True, stats: Path | None = None
+    model: str | None,
+    device: str,
+    limits: Limits,
+    batching: bool = True,
+    stats: Path | None = None,
+    crops: bool = False,
 ) -> tuple[Any, Any]:
     """(ASGI app, scorer): the model loaded once, behind the batcher."""
     from imagion.inference.engine import open_engine
@@ -112,7 +117,7 @@ def build_app(
     from imagion.serve.scorer import Scorer
 
     engine = open_engine(model, device, stats=stats)
-    scorer = Scorer(engine, limits, batching)
+    scorer = Scorer(engine, limits, batching, crops)
     return create_app(scorer, limits, f"{engine.path.name} ({engine.arch})"), scorer
 
 
@@ -125,6 +130,7 @@ def serve(
     limits: Limits | None = None,
     batching: bool = True,
     stats: Path | None = None,
+    crops: bool = False,
     log: Any = print,
 ) -> None:
     """Serve until SIGTERM or Ctrl-C; uploads live in memory (or anonymous temporary files),
@@ -132,7 +138,7 @@ def serve(
     limits = limits or Limits()
     sock = bind(host, port)
     try:
-        app, scorer = build_app(model, device, limits, batching, stats)
+        app, scorer = build_app(model, device, limits, batching, stats, crops)
         if not is_loopback(host):
             log(
                 f"warning: listening on {host}: anyone who can reach this machine can upload pictures."

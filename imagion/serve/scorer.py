@@ -51,8 +51,10 @@ def _thumbnail(im: Image.Image) -> str:
 class Scorer:
     """The engine, loaded once, behind a dynamic batcher."""
 
-    def __init__(self, engine: Engine, limits: Limits, batching: bool = True) -> None:
-        self.engine, self.limits = engine, limits
+    def __init__(
+        self, engine: Engine, limits: Limits, batching: bool = True, crops: bool = False
+    ) -> None:
+        self.engine, self.limits, self.crops = engine, limits, crops
         want = engine.labeler is not None
         self.decoding = 0  # requests between arrival and the batcher (only the event loop writes)
         self.batcher = DynamicBatcher(
@@ -111,5 +113,6 @@ class Scorer:
         for pos, item in enumerate(items):
             upload = uploads[index[pos]]
             item.path = Path(upload.name)
-            item.crop = await loop.run_in_executor(self.decoders, self._crop, upload)
+            if self.crops:
+                item.crop = await loop.run_in_executor(self.decoders, self._crop, upload)
         return Scored(items, thumbs, index, problems)

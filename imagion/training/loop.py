@@ -143,7 +143,6 @@ def train(
         enabled=rank == 0,
     )
     history, best = _resume_into(fit, resume)
-    validated = len(data.val_idx) > 0
     try:
         best = _epochs(fit, writer, history, best, rank, progress, log)
         interrupted = False
@@ -151,21 +150,7 @@ def train(
         interrupted, best = True, stop.best
         log(f"interrupted: {out / 'last.pt'} holds epoch {len(history)}; continue with --resume")
     _finish(fit, writer, best, history, initial, rank, world, log)
-    return TrainResult(
-        checkpoint=out / "best.pt",
-        arch=opts.architecture,
-        split=split.kind,
-        epochs_run=len(history),
-        best_epoch=best.epoch,
-        best_val_accuracy=best.accuracy if validated else None,
-        history=copy.deepcopy(history),
-        skipped_images=data.problems,
-        train_posts=len(data.train_idx),
-        val_posts=len(data.val_idx),
-        train_accounts=split.train_accounts,
-        val_accounts=split.val_accounts,
-        interrupted=interrupted,
-    )
+    return _result(out, opts, split, data, history, best, interrupted)
 
 
 class Interrupted(Exception):
@@ -208,6 +193,33 @@ def _epochs(
     except KeyboardInterrupt:
         raise Interrupted(best) from None
     return best
+
+
+def _result(
+    out: Path,
+    opts: TrainOptions,
+    split: Split,
+    data: TrainingData,
+    history: list[dict[str, float]],
+    best: Best,
+    interrupted: bool,
+) -> TrainResult:
+    validated = len(data.val_idx) > 0
+    return TrainResult(
+        checkpoint=out / "best.pt",
+        arch=opts.architecture,
+        split=split.kind,
+        epochs_run=len(history),
+        best_epoch=best.epoch,
+        best_val_accuracy=best.accuracy if validated else None,
+        history=copy.deepcopy(history),
+        skipped_images=data.problems,
+        train_posts=len(data.train_idx),
+        val_posts=len(data.val_idx),
+        train_accounts=split.train_accounts,
+        val_accounts=split.val_accounts,
+        interrupted=interrupted,
+    )
 
 
 def _resume_into(fit: Fitter, resume: dict[str, Any] | None) -> tuple[list[dict[str, float]], Best]:
