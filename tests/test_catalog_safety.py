@@ -215,3 +215,13 @@ def test_stored_impossible_dates_do_not_break_info(tmp_path, runner, small_ig):
     for command in ("info", "posts"):
         res = runner.invoke(app, [command, "--catalog", str(db), "--json"])
         assert res.exit_code == 0, res.output
+
+
+def test_column_sets_are_real_columns(tmp_path):
+    from imagion.catalog.store import Columns
+
+    with Catalog(tmp_path / "c.db", create=True) as cat:
+        for name in ("SCORING", "TRAINING", "EVALUATION", "LABELLING", "LABEL_STATS", "LISTING"):
+            assert list(cat.frame(getattr(Columns, name)).columns) == list(getattr(Columns, name))
+        with pytest.raises(ValueError, match="no such catalog column: nope"):
+            cat.frame(("account", "nope"))

@@ -291,3 +291,19 @@ def test_crop_advice_on_the_page_when_asked(trained, tmp_path):
         page = _post(c, [("half.png", buf.getvalue())], path="/").text
         assert "Cropping to" in page and "P(it does better)" in page
     scorer.close()
+
+
+@pytest.mark.parametrize(
+    "host, loopback",
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("192.168.1.5", False),
+    ],
+)
+def test_binding_elsewhere_than_loopback_is_flagged(host, loopback):
+    from imagion.serve.runner import is_loopback
+
+    assert is_loopback(host) is loopback

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from imagion.catalog.store import Catalog
+from imagion.catalog.store import Catalog, Columns
 from imagion.choices import ScoreMapping
 from imagion.errors import ImagionError
 
@@ -199,7 +199,7 @@ def score_frame(
 
 def score_catalog(catalog: Catalog, **options: object) -> ScoreReport:
     """Score every post of the catalog and store zscore/score (one transaction)."""
-    df = catalog.frame("id, account, likes, likes_hidden, posted_at")
+    df = catalog.frame(Columns.SCORING)
     if df.empty:
         raise ImagionError(f"{catalog.path}: the catalog has no posts; run `imagion import` first.")
     df, report = score_frame(df, **options)  # type: ignore[arg-type]

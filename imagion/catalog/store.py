@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -132,6 +132,40 @@ class Post:
 
 
 POST_COLUMNS = [f.name for f in fields(Post) if f.name != "extra"]
+ALL_COLUMNS = frozenset(["id", *POST_COLUMNS, "zscore", "score"])
+
+
+class Columns:
+    """The column sets the rest of imagion reads: one home, so a renamed column changes here."""
+
+    SCORING = ("id", "account", "likes", "likes_hidden", "posted_at")
+    _POST = (
+        "account",
+        "post_id",
+        "likes",
+        "zscore",
+        "score",
+        "image",
+        "image_sha256",
+        "posted_at",
+        "caption",
+    )
+    TRAINING = ("id", *_POST)
+    EVALUATION = (*_POST, "likes_hidden")
+    LABELLING = ("account", "post_id", "image", "image_sha256", "alt_text", "tags")
+    LABEL_STATS = ("account", "post_id", "image_sha256", "score")
+    LISTING = (
+        "account",
+        "post_id",
+        "likes",
+        "posted_at",
+        "image",
+        "score",
+        "zscore",
+        "comments",
+        "is_video",
+        "is_carousel",
+    )
 
 
 def resolve_catalog_path(path: str | os.PathLike | None) -> Path:
@@ -325,10 +359,17 @@ class Catalog:
         inserted = after - before
         return inserted, len(rows) - inserted
 
-    def frame(self, columns: str = "*", where: str = "", params: tuple = ()) -> pd.DataFrame:
-        """Posts as a DataFrame (ordered by account, then time)."""
+    def frame(
+        self, columns: Sequence[str] | str = "*", where: str = "", params: tuple = ()
+    ) -> pd.DataFrame:
+        """Posts as a DataFrame (ordered by account, then time); `columns` a Columns set."""
         import pandas as pd
 
+        if not isinstance(columns, str):
+            unknown = set(columns) - ALL_COLUMNS
+            if unknown:
+                raise ValueError(f"no such catalog column: {', '.join(sorted(unknown))}")
+            columns = ", ".join(columns)
         sql = f"SELECT {columns} FROM posts {where} ORDER BY account, posted_at, post_id"
         try:
             return pd.read_sql_query(sql, self.db, params=params)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from imagion.catalog.store import Catalog, iso_time, resolve_catalog_path
+from imagion.catalog.store import Catalog, Columns, iso_time, resolve_catalog_path
 from imagion.choices import ScoreMapping
 from imagion.cli.app import CatalogOpt, JsonOpt, command
 from imagion.cli.console import emit_json, note, out, progress_bar, warn
@@ -133,16 +133,13 @@ def posts_cmd(
     """
     import sys
 
-    cols = (
-        "account, post_id, likes, posted_at, image, score, zscore, comments, is_video, is_carousel"
-    )
     params: tuple[str, ...]
     with Catalog(resolve_catalog_path(catalog)) as cat:
         where, params = "", ()
         if account:
             where = f"WHERE account IN ({','.join('?' * len(account))})"
             params = tuple(account)
-        df = cat.frame(cols, where, params)
+        df = cat.frame(Columns.LISTING, where, params)
     total = len(df)
     if limit is None and not (json_ or csv_):
         limit = 50

@@ -29,11 +29,11 @@ def cv_folds(accounts: list[str], k: int, seed: int) -> list[list[str]]:
 
 
 def catalog_posts(catalog_path: Path) -> pd.DataFrame:
-    from imagion.catalog.store import Catalog
+    from imagion.catalog.store import Catalog, Columns
 
     with Catalog(catalog_path) as cat:
         df = cat.frame(
-            "account, post_id, likes, likes_hidden, zscore, score, image, image_sha256, posted_at, caption",
+            Columns.EVALUATION,
             "WHERE image IS NOT NULL AND likes IS NOT NULL AND likes_hidden = 0",
         )
     if df.empty:

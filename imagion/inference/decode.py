@@ -11,6 +11,7 @@ import numpy as np
 
 from imagion.errors import ImagionError
 from imagion.images import load_square
+from imagion.settings import cpu_threads
 
 # forward(uint8 batch N×S×S×3) → (raw outputs N, pooled features N×F or None)
 Forward = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
@@ -45,7 +46,7 @@ def run_files(
             batch.clear()
             batch_paths.clear()
 
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(cpu_threads()) as pool:
         it = iter(paths)
         ahead = max(2 * batch_size, 16)
         finished = 0

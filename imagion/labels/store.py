@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
 
-from imagion.catalog.store import Catalog
+from imagion.catalog.store import Catalog, Columns
 from imagion.choices import Provider
 from imagion.errors import ImagionError
 from imagion.labels.providers import IMAGE_PROVIDERS, local_labels, parse_alt_text
@@ -32,7 +32,7 @@ def labelled_items(catalog: Catalog, provider: Provider) -> set[str]:
 def label_items(catalog: Catalog, provider: Provider) -> list[tuple[str, Any]]:
     """(key, row) of every post this provider can label (one per distinct key)."""
     where = "WHERE image IS NOT NULL" if provider in IMAGE_PROVIDERS else ""
-    df = catalog.frame("account, post_id, image, image_sha256, alt_text, tags", where)
+    df = catalog.frame(Columns.LABELLING, where)
     out: dict[str, Any] = {}
     for row in df.itertuples():
         key = item_key(provider, row.account, row.post_id, row.image_sha256)
@@ -135,7 +135,7 @@ def post_labels(catalog: Catalog, provider: Provider) -> Any:
     """A frame of (account, post_id, score, label) for scored posts labelled by this provider."""
     import pandas as pd
 
-    posts = catalog.frame("account, post_id, image_sha256, score", "WHERE score IS NOT NULL")
+    posts = catalog.frame(Columns.LABEL_STATS, "WHERE score IS NOT NULL")
     if posts.empty:
         raise ImagionError(f"{catalog.path}: no scored posts; run `imagion score` first.")
     labels = pd.read_sql_query(

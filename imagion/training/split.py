@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from imagion.catalog.store import Catalog
+from imagion.catalog.store import Catalog, Columns
 from imagion.errors import ImagionError
 
 
 def training_frame(catalog: Catalog) -> pd.DataFrame:
     """Scored posts with an image, ordered by account and time."""
     df = catalog.frame(
-        "id, account, post_id, likes, zscore, score, image, image_sha256, posted_at, caption",
+        Columns.TRAINING,
         "WHERE image IS NOT NULL",
     )
     if df.empty:
