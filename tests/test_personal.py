@@ -403,3 +403,21 @@ def test_crop_advice_only_when_likely_better(trained, tmp_path, runner):
     assert "crop" not in rows["flat.jpg"]
     written = sorted(p.name for p in crops.iterdir())
     assert written == [f"half.crop-{crop['format'].replace(':', 'x')}.jpg"]
+
+
+def test_one_account_with_two_posts_gets_one_line(tmp_path, runner):
+    make_instaloader(tmp_path / "ig", {"me": [10, 20]})
+    db = tmp_path / "c.db"
+    assert runner.invoke(app, ["import", str(tmp_path / "ig"), "--catalog", str(db)]).exit_code == 0
+    assert runner.invoke(app, ["score", "--catalog", str(db), "--min-posts", "2"]).exit_code == 0
+    for args, needle in (
+        (["train", "--split", "time"], "at least 4 dated posts in one account"),
+        (["train"], "a split by account needs at least 2"),
+        (["eval", "--cv", "time"], "needs at least 8 dated posts"),
+    ):
+        res = runner.invoke(
+            app, [*args, "--catalog", str(db), "--device", "cpu", "--out", str(tmp_path / "r")]
+        )
+        assert res.exit_code == 1 and needle in res.stderr and "Traceback" not in res.output, (
+            res.output
+        )
