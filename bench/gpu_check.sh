@@ -4,7 +4,10 @@
 # one H200: GPU-resident uint8 data, bf16 autocast, channels_last, --compile, torchrun with NCCL
 # on every GPU present, --resume, eval and rank on cuda, then images/s of seed-cnn and
 # effnet-lite0 (fine-tuned end to end). Usage: bash bench/gpu_check.sh   (PY=… to pick a Python)
+# A dry run of the script itself on a machine without GPU: DEVICE=cpu QUICK=1 bash bench/gpu_check.sh
 set -euo pipefail
+DEVICE=${DEVICE:-cuda}
+QUICK=${QUICK:-0}
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || make .venv/.imagion-installed >/dev/null
 PY=${PY:-.venv/bin/python}
@@ -15,8 +18,8 @@ step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
 im() { "$PY" -m imagion "$@"; }
 
 step "GPUs"
-nvidia-smi -L
-NGPU=$(nvidia-smi -L | wc -l)
+if [ "$DEVICE" = cuda ]; then nvidia-smi -L; NGPU=$(nvidia-smi -L | wc -l); else NGPU=2; fi
+if [ "$QUICK" = 1 ]; then E=1; STEPS=2; BS=8; else E=3; STEPS=100; BS=512; fi
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'bf16', torch.cuda.is_bf16_supported())"
 
 step "synthetic catalog: 8 accounts x 32 posts, brightness follows likes"
@@ -41,28 +44,32 @@ for a in range(8):
 PYEOF
 im import "$WORK/ig" --catalog "$WORK/c.db" >/dev/null
 im score --catalog "$WORK/c.db" >/dev/null
-C=(--catalog "$WORK/c.db" --device cuda)
+C=(--catalog "$WORK/c.db" --device "$DEVICE")
 
-step "seed-cnn on cuda: GPU-resident data, bf16 autocast, channels_last"
-im train "${C[@]}" --arch seed-cnn --epochs 3 --batch-size 64 --out "$WORK/seed" --json
-step "resume to epoch 5"
-im train "${C[@]}" --arch seed-cnn --epochs 5 --batch-size 64 --out "$WORK/seed" --resume --json
-step "torch.compile"
-im train "${C[@]}" --arch seed-cnn --epochs 2 --batch-size 64 --compile --out "$WORK/compiled" --json
-step "torchrun, NCCL, $NGPU GPU(s)"
+step "seed-cnn on $DEVICE: GPU-resident data, bf16 autocast, channels_last (on cuda)"
+im train "${C[@]}" --arch seed-cnn --epochs "$E" --batch-size 64 --out "$WORK/seed" --json
+step "resume to epoch $((E + 2))"
+im train "${C[@]}" --arch seed-cnn --epochs $((E + 2)) --batch-size 64 --out "$WORK/seed" --resume --json
+if [ "$DEVICE" = cuda ]; then
+    step "torch.compile"
+    im train "${C[@]}" --arch seed-cnn --epochs 2 --batch-size 64 --compile --out "$WORK/compiled" --json
+fi
+step "torchrun ($DEVICE: NCCL on GPUs, gloo on the CPU), $NGPU process(es)"
 "$PY" -m torch.distributed.run --standalone --nproc-per-node "$NGPU" -m imagion train "${C[@]}" \
-    --arch seed-cnn --epochs 2 --batch-size 32 --out "$WORK/ddp" --json
-step "effnet-lite0: frozen features on cuda, then fine-tuned"
+    --arch seed-cnn --epochs "$E" --batch-size 32 --out "$WORK/ddp" --json
+step "effnet-lite0 on $DEVICE: frozen features, then fine-tuned"
 im train "${C[@]}" --arch effnet-lite0 --epochs 5 --out "$WORK/effnet" --json
-im train "${C[@]}" --arch effnet-lite0 --finetune --epochs 2 --batch-size 32 --out "$WORK/finetune" --json
-step "eval and rank on cuda"
+im train "${C[@]}" --arch effnet-lite0 --finetune --epochs "$E" --batch-size 32 --out "$WORK/finetune" --json
+step "eval and rank on $DEVICE"
 im eval "${C[@]}" --model "$WORK/seed/best.pt" --split val --json | "$PY" -c "import json,sys; d=json.load(sys.stdin); print('eval', d['pairs'], 'pairs, accuracy', round(d['accuracy'], 3))"
 im eval "${C[@]}" --model "$WORK/effnet/best.pt" --json >/dev/null
-im rank data/samples --model "$WORK/finetune/best.pt" --device cuda --json | "$PY" -c "import json,sys; print('rank', len(json.load(sys.stdin)), 'images')"
-im rank data/samples --device cuda --json >/dev/null
+im rank data/samples --model "$WORK/finetune/best.pt" --device "$DEVICE" --json | "$PY" -c "import json,sys; print('rank', len(json.load(sys.stdin)), 'images')"
+im rank data/samples --device "$DEVICE" --json >/dev/null
 
 step "training throughput (images/s)"
-"$PY" bench/train_throughput.py --device cuda --arch seed-cnn --batch-size 512 --steps 100
-"$PY" bench/train_throughput.py --device cuda --arch seed-cnn --batch-size 512 --steps 100 --compile
-"$PY" bench/train_throughput.py --device cuda --arch effnet-lite0 --batch-size 256 --steps 50
+"$PY" bench/train_throughput.py --device "$DEVICE" --arch seed-cnn --batch-size "$BS" --steps "$STEPS"
+if [ "$DEVICE" = cuda ]; then
+    "$PY" bench/train_throughput.py --device cuda --arch seed-cnn --batch-size 512 --steps 100 --compile
+fi
+"$PY" bench/train_throughput.py --device "$DEVICE" --arch effnet-lite0 --batch-size $((BS / 2)) --steps $((STEPS / 2 + 1))
 step "done"
