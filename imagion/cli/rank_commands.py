@@ -103,6 +103,17 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     else:
         out.print(_rank_table(rows, f"model {Path(result.model).name} ({result.arch})"))
     note(f"ranked {len(result.items)} images, skipped {len(result.problems)}")
+    _about_bundled(result.model)
+
+
+def _about_bundled(model: str) -> None:
+    from imagion.settings import bundled_model_path
+
+    if Path(model).resolve() == bundled_model_path().resolve():
+        note(
+            "note: the bundled model learned from 120 posts and is near chance on new accounts; "
+            "train one on your own posts (README: Your own account)."
+        )
 
 
 def _files_out(
@@ -176,6 +187,7 @@ def compare_cmd(
         f"{c.a.path.name} {c.a.score:.1f} vs {c.b.path.name} {c.b.score:.1f}; {sure}",
         highlight=False,
     )
+    _about_bundled(c.model)
     for side in (c.a, c.b):
         if side.suggestion is not None:
             out.print(f"  {side.path.name}: {side.suggestion.text}", highlight=False)

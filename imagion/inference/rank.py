@@ -177,6 +177,7 @@ class Comparison:
     b: Ranked
     p_a_wins: float | None  # None: the model has no held-out calibration
     calibration: str | None = None  # where the probability was fitted
+    model: str = ""
 
     @property
     def winner(self) -> Ranked:
@@ -213,4 +214,6 @@ def compare_images(
     by_path = {str(r.path): r for r in items}
     ra, rb = by_path[str(Path(a))], by_path.get(str(Path(b)), by_path[str(Path(a))])
     cal = engine.calibration
-    return Comparison(ra, rb, cal.win_probability(ra.raw, rb.raw), cal.pair_source)
+    return Comparison(
+        ra, rb, cal.win_probability(ra.raw, rb.raw), cal.pair_source, str(engine.path)
+    )

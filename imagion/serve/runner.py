@@ -118,7 +118,12 @@ def build_app(
 
     engine = open_engine(model, device, stats=stats)
     scorer = Scorer(engine, limits, batching, crops)
-    return create_app(scorer, limits, f"{engine.path.name} ({engine.arch})"), scorer
+    from imagion.settings import bundled_model_path
+
+    name = f"{engine.path.name} ({engine.arch})"
+    if engine.path.resolve() == bundled_model_path().resolve():
+        name += ", the bundled model: it learned from 120 posts and is near chance, a weak hint"
+    return create_app(scorer, limits, name), scorer
 
 
 def serve(
