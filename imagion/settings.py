@@ -30,6 +30,13 @@ def bundled_stats_path() -> Path:
     return RESOURCES / "label-stats-local.json"
 
 
+BUNDLED_CAVEAT = "the bundled model learned from 120 posts and is near chance on new accounts"
+
+
+def is_bundled_model(path: str | os.PathLike) -> bool:
+    return Path(path).resolve() == bundled_model_path().resolve()
+
+
 def imagenet_classes_path() -> Path:
     return RESOURCES / "imagenet-classes.json"
 

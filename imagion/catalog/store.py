@@ -281,10 +281,14 @@ class Catalog:
                 "or point --catalog / IMAGION_CATALOG at an existing one."
             )
         self.readonly = not _writable(self.path)
+        if self.readonly and (version is None or version < SCHEMA_VERSION):
+            what = "created" if version is None else "upgraded to this imagion's schema"
+            raise ImagionError(
+                f"{self.path}: catalog is read-only and needs to be {what}; "
+                "copy it somewhere writable or fix its permissions."
+            )
         try:
             if self.readonly:
-                if version is None or version < SCHEMA_VERSION:
-                    raise sqlite3.OperationalError("attempt to write a readonly database")
                 self.db = connect_readonly(self.path)
                 return
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)

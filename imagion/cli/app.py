@@ -39,9 +39,6 @@ CatalogOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-ArchOpt = Annotated[
-    str, typer.Option("--arch", help="Architecture: seed-cnn, effnet-lite0 (see `imagion models`).")
-]
 DeviceOpt = Annotated[Device, typer.Option(help="Where to run: auto picks CUDA when present.")]
 StatsOpt = Annotated[
     Path | None,

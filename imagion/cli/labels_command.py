@@ -83,7 +83,7 @@ def labels_cmd(
 
 def _confirm_paid_work(cat: Catalog, refresh: bool, yes: bool) -> None:
     """Say what Cloud Vision will cost; ask unless --yes (refuse without a terminal)."""
-    from imagion.labels.cloud_vision import PRICE_PER_1000
+    from imagion.labels.cloud_vision import FREE_UNITS_PER_MONTH, PRICE_PER_1000
     from imagion.labels.store import pending
 
     todo, have = pending(cat, Provider.google, refresh)
@@ -91,7 +91,7 @@ def _confirm_paid_work(cat: Catalog, refresh: bool, yes: bool) -> None:
     note(
         f"Cloud Vision: {have:,} already labelled, {n:,} to go = {n:,} billable "
         f"LABEL_DETECTION units, ~${n * PRICE_PER_1000 / 1000:,.2f} at ${PRICE_PER_1000:.2f} "
-        "per 1,000 (the first 1,000 each month are free); each batch is saved as it returns"
+        f"per 1,000 (the first {FREE_UNITS_PER_MONTH:,} each month are free); each batch is saved as it returns"
     )
     if n and not yes:
         if not sys.stdin.isatty():

@@ -107,13 +107,10 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
 
 
 def _about_bundled(model: str) -> None:
-    from imagion.settings import bundled_model_path
+    from imagion.settings import BUNDLED_CAVEAT, is_bundled_model
 
-    if Path(model).resolve() == bundled_model_path().resolve():
-        note(
-            "note: the bundled model learned from 120 posts and is near chance on new accounts; "
-            "train one on your own posts (README: Your own account)."
-        )
+    if is_bundled_model(model):
+        note(f"note: {BUNDLED_CAVEAT}; train one on your own posts (README: Your own account).")
 
 
 def _files_out(

@@ -73,6 +73,27 @@ def _scored(catalog_path: Path) -> pd.DataFrame:
     return df
 
 
+def _fold(
+    catalog_path: Path,
+    fold_opts: TrainOptions,
+    held: pd.DataFrame,
+    fold: int,
+    device: Any,
+    progress: Any,
+    log: Callable[[str], None],
+) -> tuple[pd.DataFrame, list[str]]:
+    """Train one model of a cross-validation and predict the posts it held out."""
+    from imagion.models.checkpoints import load_checkpoint
+    from imagion.training.loop import train
+
+    result = train(catalog_path, fold_opts, progress=progress, log=log)
+    part, problems = predict_frame(
+        load_checkpoint(result.checkpoint, device), held, device, fold_opts.cache_dir
+    )
+    part["fold"] = fold
+    return part, problems
+
+
 def run_cv(
     catalog_path: Path,
     k: int,
@@ -82,9 +103,6 @@ def run_cv(
     log: Callable[[str], None] = lambda s: None,
 ) -> tuple[pd.DataFrame, list[list[str]], list[str]]:
     """Train one model per leave-accounts-out fold and pool the held-out predictions."""
-    from imagion.models.checkpoints import load_checkpoint
-    from imagion.training.loop import train
-
     df = _scored(catalog_path)
     folds = cv_folds(list(df["account"]), k, seed)
     device = pick_device(opts.device)
@@ -95,12 +113,8 @@ def run_cv(
         fold_opts = replace(
             opts, out=opts.out / f"fold{f + 1}", accounts=train_accounts, resume=False
         )
-        result = train(catalog_path, fold_opts, progress=progress, log=log)
-        loaded = load_checkpoint(result.checkpoint, device)
-        part, probs = predict_frame(
-            loaded, df[df["account"].isin(held_out)], device, opts.cache_dir
-        )
-        part["fold"] = f + 1
+        held = df[df["account"].isin(held_out)]
+        part, probs = _fold(catalog_path, fold_opts, held, f + 1, device, progress, log)
         parts.append(part)
         problems += probs
     return pd.concat(parts, ignore_index=True), folds, problems
@@ -115,8 +129,6 @@ def run_time_cv(
 ) -> tuple[pd.DataFrame, list[str]]:
     """Rolling origin: each account's dated posts in time order, cut into k blocks; block b is
     predicted by a model trained on blocks 0..b−1 (of every account). Pooled predictions."""
-    from imagion.models.checkpoints import load_checkpoint
-    from imagion.training.loop import train
     from imagion.training.split import time_blocks
 
     if k < 2:
@@ -149,10 +161,7 @@ def run_time_cv(
             split="time",
             val_fraction=0.0,
         )
-        result = train(catalog_path, fold_opts, progress=progress, log=log)
-        loaded = load_checkpoint(result.checkpoint, device)
-        part, probs = predict_frame(loaded, df[block == b], device, opts.cache_dir)
-        part["fold"] = b + 1
+        part, probs = _fold(catalog_path, fold_opts, df[block == b], b + 1, device, progress, log)
         parts.append(part)
         problems += probs
     return pd.concat(parts, ignore_index=True), problems

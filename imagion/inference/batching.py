@@ -47,7 +47,6 @@ class DynamicBatcher:
             coming,
         )
         self.requests: queue.Queue[_Request | None] = queue.Queue()
-        self.passes = 0  # forward passes run (for tests and the benchmark)
         self.worker = threading.Thread(target=self._work, name="imagion-batcher", daemon=True)
         self.worker.start()
 
@@ -82,7 +81,6 @@ class DynamicBatcher:
     def _run(self, batch: list[_Request]) -> None:
         try:
             raw, feats = self.forward(np.concatenate([r.images for r in batch]))
-            self.passes += 1
         except Exception as exc:  # every waiting request learns why
             for r in batch:
                 r.future.set_exception(exc)

@@ -147,19 +147,7 @@ class Calibration:
         if held_out_pairs is None or not len(held_out_pairs[0]):
             return cls(q.tolist())
         d, y = held_out_pairs
-        scale = fit_pair_scale(d, y, posts)
-        from imagion.evaluation.calibration import calibration_metrics
-
-        p = sigmoid(scale * np.asarray(d, dtype=np.float64))
-        metrics = calibration_metrics(p, np.asarray(y, dtype=np.float64), with_bins=False)
-        return cls(q.tolist(), scale, source or f"held-out pairs ({len(d)})", metrics)
-
-    def with_pairs(
-        self, d: np.ndarray, y: np.ndarray, source: str, posts: int | None = None
-    ) -> Calibration:
-        """The same score mapping with the pair scale fitted on these held-out pairs."""
-        fitted = Calibration.fit(np.zeros(2), (d, y), source, posts)
-        return Calibration(self.q.tolist(), fitted.pair_scale, source, fitted.pair_metrics)
+        return cls(q.tolist(), fit_pair_scale(d, y, posts), source or f"held-out pairs ({len(d)})")
 
     def score(self, raw: np.ndarray) -> np.ndarray:
         return 10.0 * np.interp(np.asarray(raw, dtype=np.float64), self.q, np.linspace(0, 1, 101))

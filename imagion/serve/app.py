@@ -67,19 +67,20 @@ class Service:
                 503, "busy scoring other pictures; try again in a moment.", retry_after=1
             ) from None
         try:
-            uploads, problems = await self._read(request)
+            uploads, oversized = await self._read(request)
             scored = await self.scorer.score(uploads)
         finally:
             self.slots.release()
-        scored.problems = problems + scored.problems
+        scored.problems = oversized + scored.problems
         if not scored.items:
-            too_big = any("larger than" in p for p in scored.problems)
             raise ServeError(
-                413 if too_big else 415, "no picture could be scored: " + "; ".join(scored.problems)
+                413 if oversized else 415,
+                "no picture could be scored: " + "; ".join(scored.problems),
             )
         return scored
 
     async def _read(self, request: Request) -> tuple[list[Upload], list[str]]:
+        """The uploaded pictures, and one line per picture over the size limit."""
         lim = self.limits
         try:
             form = await request.form(
@@ -93,7 +94,7 @@ class Service:
                 ) from None
             raise ServeError(400, f"malformed upload: {exc.detail}") from None
         uploads: list[Upload] = []
-        problems: list[str] = []
+        oversized: list[str] = []
         try:
             for part in form.getlist("images"):
                 if not isinstance(part, UploadFile):
@@ -104,16 +105,16 @@ class Service:
                 )
                 data = await part.read(lim.max_file_bytes + 1)
                 if len(data) > lim.max_file_bytes:
-                    problems.append(f"{name}: larger than {lim.max_file_bytes // MB} MB; skipped.")
+                    oversized.append(f"{name}: larger than {lim.max_file_bytes // MB} MB; skipped.")
                 elif data:
                     uploads.append(Upload(name, data))
         finally:
             await form.close()
-        if not uploads and not problems:
+        if not uploads and not oversized:
             raise ServeError(
                 400, f"no picture in the upload; choose 1 to {lim.max_files} image files."
             )
-        return uploads, problems
+        return uploads, oversized
 
 
 def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:

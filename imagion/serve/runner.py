@@ -115,14 +115,13 @@ def build_app(
     from imagion.inference.engine import open_engine
     from imagion.serve.app import create_app
     from imagion.serve.scorer import Scorer
+    from imagion.settings import BUNDLED_CAVEAT, is_bundled_model
 
     engine = open_engine(model, device, stats=stats)
     scorer = Scorer(engine, limits, batching, crops)
-    from imagion.settings import bundled_model_path
-
     name = f"{engine.path.name} ({engine.arch})"
-    if engine.path.resolve() == bundled_model_path().resolve():
-        name += ", the bundled model: it learned from 120 posts and is near chance, a weak hint"
+    if is_bundled_model(engine.path):
+        name += f"; {BUNDLED_CAVEAT}: a weak hint"
     return create_app(scorer, limits, name), scorer
 
 

@@ -11,8 +11,9 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from imagion.evaluation.calibration import calibration_metrics
 from imagion.evaluation.pairs import same_account_pairs
-from imagion.models.transforms import Calibration
+from imagion.models.transforms import Calibration, sigmoid
 from imagion.training.fitter import Fitter
 from imagion.training.prepare import TrainingData
 
@@ -79,6 +80,17 @@ def out_of_fold_pairs(
     return d, y, posts, source
 
 
+def _fitted(
+    raw_tr: np.ndarray, d: np.ndarray, y: np.ndarray, source: str, posts: int
+) -> Calibration:
+    """The calibration with its pair scale from these held-out pairs, and how well the fitted
+    probabilities do on them (recorded in the checkpoint as `pair_metrics`)."""
+    cal = Calibration.fit(raw_tr, (d, y), source, posts)
+    p = sigmoid((cal.pair_scale or 0.0) * d)
+    cal.pair_metrics = calibration_metrics(p, y, with_bins=False)
+    return cal
+
+
 def calibrate(
     fit: Fitter, initial: dict[str, torch.Tensor] | None, log: Callable[[str], None]
 ) -> Calibration:
@@ -93,13 +105,13 @@ def calibrate(
             kind = (
                 "newest posts of each account" if fit.opts.split == "time" else "held-out accounts"
             )
-            return Calibration.fit(
-                raw_tr, (d, y), f"validation pairs ({len(d)} of {len(va)} posts; {kind})", len(va)
+            return _fitted(
+                raw_tr, d, y, f"validation pairs ({len(d)} of {len(va)} posts; {kind})", len(va)
             )
     if initial is not None and fit.model.frozen:
         oof = out_of_fold_pairs(fit, initial, log)
         if oof is not None:
-            return Calibration.fit(raw_tr, (oof[0], oof[1]), oof[3], oof[2])
+            return _fitted(raw_tr, oof[0], oof[1], oof[3], oof[2])
     elif initial is not None:
         log("no win probability: no validation posts (train with --val-fraction > 0 to get one)")
     return Calibration.fit(raw_tr)

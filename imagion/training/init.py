@@ -12,13 +12,11 @@ from imagion.models.checkpoints import read_checkpoint
 from imagion.settings import model_path
 from imagion.training.options import TrainOptions
 
+Init = tuple[dict[str, Any], Path]  # the --init checkpoint and where it came from
 
-def init_checkpoint(opts: TrainOptions) -> tuple[dict[str, Any], Path] | None:
-    """The --init checkpoint, checked against the run's architecture and preprocessing."""
-    if opts.init is None:
-        return None
-    path = model_path(None if opts.init == "default" else opts.init)
-    ckpt = read_checkpoint(path)
+
+def _check(opts: TrainOptions, ckpt: dict[str, Any], path: Path) -> None:
+    """What the run says must match the checkpoint's architecture and preprocessing."""
     if ckpt["arch"] != opts.architecture:
         raise ImagionError(
             f"--init {path} is a {ckpt['arch']} model, this run trains {opts.architecture}; "
@@ -34,20 +32,22 @@ def init_checkpoint(opts: TrainOptions) -> tuple[dict[str, Any], Path] | None:
             f"(preprocessing: {ckpt['preprocess']['size']} px), this run with "
             f"{', '.join(f'{k}={ours.get(k)}' for k in diff)}; pass {wanted} to start from it."
         )
-    return ckpt, path
 
 
-def options_from_init(opts: TrainOptions) -> TrainOptions:
-    """With --init, what the run does not say (architecture, input size) comes from the
-    checkpoint; what it says must match it (checked by init_checkpoint)."""
+def resolve_init(opts: TrainOptions) -> tuple[TrainOptions, Init | None]:
+    """The run's options completed from --init (what the run does not say, such as the
+    architecture and input size, comes from the checkpoint) and the checked checkpoint."""
     if opts.init is None:
-        return replace(opts, arch=opts.architecture)
-    ckpt = read_checkpoint(model_path(None if opts.init == "default" else opts.init))
+        return replace(opts, arch=opts.architecture), None
+    path = model_path(None if opts.init == "default" else opts.init)
+    ckpt = read_checkpoint(path)
     config = ckpt.get("config", {})
-    return replace(
+    opts = replace(
         opts,
         arch=opts.arch or ckpt["arch"],
         image_size=opts.image_size if opts.image_size is not None else config.get("image_size"),
         hidden=opts.hidden or int(config.get("hidden", 0) or 0),
         finetune=opts.finetune or bool(config.get("finetune", False)),
     )
+    _check(opts, ckpt, path)
+    return opts, (ckpt, path)

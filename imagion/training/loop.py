@@ -30,7 +30,7 @@ from imagion.models.registry import build_model
 from imagion.settings import default_cache_dir, pick_device
 from imagion.training.calibrate import calibrate
 from imagion.training.fitter import Fitter
-from imagion.training.init import init_checkpoint, options_from_init
+from imagion.training.init import resolve_init
 from imagion.training.options import TrainOptions, TrainResult
 from imagion.training.prepare import (
     Progress,
@@ -110,12 +110,11 @@ def train(
     log: Callable[[str], None] = lambda s: None,
 ) -> TrainResult:
     """Train and write `best.pt`, `last.pt` and `metrics.csv` into `opts.out`."""
-    opts = options_from_init(opts)
+    opts, init = resolve_init(opts)
     rank, world = distributed()
     device = pick_device(opts.device)
     out = Path(opts.out)
     resume = _check(opts, out, rank, log)
-    init = init_checkpoint(opts)
     split = read_split(catalog_path, opts)
     if split.undated:
         log(f"--split time: {split.undated} post(s) without a date are left out")
@@ -183,7 +182,9 @@ def _epochs(
                 best = Best(
                     acc if validated and np.isfinite(acc) else best.accuracy, epoch + 1, state
                 )
-                if rank == 0:
+                if (
+                    rank == 0 and validated
+                ):  # without validation every epoch is "best": _finish writes it
                     writer.best(model, calibrate(fit, None, log), best, history, validated)
             writer.last(model, fit.optim, history, best)
             log(_epoch_line(row))

@@ -47,11 +47,8 @@ class Split:
     def train_time_range(self) -> dict[str, list[int]]:
         """Per account, the first and last time of its training posts (dated ones)."""
         train = self.frame[~self.frame["is_val"] & self.frame["posted_at"].notna()]
-        g = train.groupby("account")["posted_at"]
-        return {
-            str(a): [int(lo), int(hi)]
-            for a, lo, hi in zip(g.min().index, g.min(), g.max(), strict=True)
-        }
+        span = train.groupby("account")["posted_at"].agg(["min", "max"])
+        return {str(a): [int(r["min"]), int(r["max"])] for a, r in span.iterrows()}
 
 
 def read_split(catalog_path: Path, opts: TrainOptions) -> Split:
