@@ -44,3 +44,11 @@ class Provider(StrEnum):
     local = "local"
     instagram = "instagram"
     hashtags = "hashtags"
+
+
+class Tone(StrEnum):
+    """Tone maps a model applies to every image (imagion.models.transforms.TONES)."""
+
+    none = "none"
+    crawl = "crawl"
+    equalize = "equalize"

@@ -43,6 +43,12 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
     min_gap: Annotated[
         float, typer.Option(help="Keep pairs whose standardized likes differ by ≥ Z.")
     ] = 0.0,
+    min_ratio: Annotated[
+        float,
+        typer.Option(
+            help="Keep pairs whose likes differ by a factor ≥ R (e.g. 2: one has twice the other's)."
+        ),
+    ] = 1.0,
     show_pairs: Annotated[int, typer.Option(help="Print N example comparisons.")] = 0,
     cv: Annotated[
         str | None,
@@ -89,7 +95,9 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
             )
     for p in problems:
         err.print(f"[yellow]skipped:[/] {p}", highlight=False)
-    report = evaluate(df, min_gap=min_gap, pairs=pairs, seed=seed, show_pairs=show_pairs)
+    report = evaluate(
+        df, min_gap=min_gap, min_ratio=min_ratio, pairs=pairs, seed=seed, show_pairs=show_pairs
+    )
     report.notes = notes
     _write_outputs(report, label, pairs_out, plot)
     if json_:
@@ -193,6 +201,7 @@ def _render_eval(report: EvalReport, label: str) -> None:
             f"{Path(str(e['b'])).name} ({e['likes_b']:,} likes, {e['pred_b']:+.3f})",
             highlight=False,
         )
+    _render_by_ratio(report)
     base = ", ".join(f"{k} {v:.1%}" for k, v in report.baselines.items())
     refs = ", ".join(f"{k} {v:.1%}" for k, v in REFERENCE_POINTS.items())
     out.print(
@@ -206,6 +215,19 @@ def _render_eval(report: EvalReport, label: str) -> None:
         f"of {report.accounts} accounts (ties {report.ties}) — {base}",
         highlight=False,
     )
+
+
+def _render_by_ratio(report: EvalReport) -> None:
+    """Where the model is useful: accuracy on pairs whose likes differ by at least R×."""
+    table = Table(title="accuracy by likes ratio of the pair", title_justify="left")
+    for c in ("pairs", "count", "accuracy", "95% interval"):
+        table.add_column(c, justify="left" if c == "pairs" else "right")
+    for r in report.by_ratio:
+        name = "all" if r["min_ratio"] == 1 else f"≥ {r['min_ratio']:g}×"
+        acc = "n/a" if r["accuracy"] is None else f"{r['accuracy']:.1%}"
+        ci = "n/a" if not r["ci95"] else f"[{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}]"
+        table.add_row(name, f"{r['pairs']:,}", acc, ci)
+    out.print(table)
 
 
 def _render_calibration(report: EvalReport) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, get_type_hints
 
 import typer
 
-from imagion.choices import Loss
+from imagion.choices import Loss, Tone
 from imagion.training.options import TrainOptions
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainOptions)}
@@ -46,9 +46,24 @@ TRAINING_FIELDS: dict[str, Any] = {
         bool, typer.Option("--finetune", help="Unfreeze the pretrained backbone.")
     ],
     "hidden": Annotated[int, typer.Option(help="Hidden units of the head (0 = linear head).")],
+    "dropout": Annotated[
+        float, typer.Option(help="Dropout before the head (and inside it with --hidden).")
+    ],
     "image_size": Annotated[
         int | None,
         typer.Option(help="EfficientNet input size, a multiple of 32 (default: native 224)."),
+    ],
+    "tone": Annotated[
+        Tone | None,
+        typer.Option(
+            help="Tone map applied to every image the model sees, in training and in rank: none, crawl (the instagram-2017 crawl's), equalize. Default: the --init checkpoint's, else none.",
+        ),
+    ],
+    "tone_augment": Annotated[
+        int,
+        typer.Option(
+            help="Also train on N tone-varied copies of each training image (frozen backbones; features cached per copy)."
+        ),
     ],
     "compile": Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA).")],
     "init": Annotated[

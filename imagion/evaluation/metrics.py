@@ -26,6 +26,17 @@ REFERENCE_POINTS = {
 }
 
 
+RATIO_BANDS = (1.0, 1.5, 2.0, 3.0)  # "where the model is useful": pairs whose likes differ by ≥ R×
+
+
+def likes_ratio(likes: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """max/min likes of each pair (inf when the smaller count is 0)."""
+    hi = np.maximum(likes[i], likes[j])
+    lo = np.minimum(likes[i], likes[j])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(lo > 0, hi / np.where(lo > 0, lo, 1.0), np.inf)
+
+
 @dataclass
 class EvalReport:
     accuracy: float
@@ -40,6 +51,7 @@ class EvalReport:
     examples: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     calibration: dict[str, Any] | None = None  # log loss, Brier, ECE, reliability bins
+    by_ratio: list[dict[str, Any]] = field(default_factory=list)  # accuracy by likes ratio
     pairs_table: pd.DataFrame | None = field(default=None, repr=False)  # every evaluated pair
 
     def to_dict(self) -> dict:
@@ -57,6 +69,7 @@ class EvalReport:
             "examples": self.examples,
             "notes": self.notes,
             "calibration": self.calibration,
+            "by_ratio": self.by_ratio,
         }
 
 
@@ -103,16 +116,31 @@ def post_bootstrap_ci(
 
 
 def _select_pairs(
-    df: pd.DataFrame, likes: np.ndarray, min_gap: float, pairs: int | None, seed: int
+    df: pd.DataFrame,
+    likes: np.ndarray,
+    min_gap: float,
+    pairs: int | None,
+    seed: int,
+    min_ratio: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Same-account pairs with different likes; optionally a minimum z gap and a sample."""
+    """Same-account pairs with different likes; optionally a minimum z gap, a minimum likes
+    ratio and a sample."""
     if pairs is not None and pairs < 1:
         raise ImagionError(
             f"--pairs {pairs}: sample at least 1 pair (or leave it out for all pairs)."
         )
     if min_gap < 0 or not np.isfinite(min_gap):
         raise ImagionError(f"--min-gap {min_gap}: use a gap of 0 or more.")
+    if not np.isfinite(min_ratio) or min_ratio < 1:
+        raise ImagionError(f"--min-ratio {min_ratio}: use a likes ratio of 1 or more (e.g. 2).")
     i, j, ties = same_account_pairs(df["account"].to_numpy(), likes)
+    if min_ratio > 1:
+        keep = likes_ratio(likes, i, j) >= min_ratio
+        if len(i) and not keep.any():
+            raise ImagionError(
+                f"--min-ratio {min_ratio:g}: no same-account pair's likes differ by {min_ratio:g}× or more."
+            )
+        i, j = i[keep], j[keep]
     if min_gap > 0:
         if "zscore" not in df or df["zscore"].isna().all():
             raise ImagionError("--min-gap needs standardized likes: run `imagion score` first.")
@@ -233,6 +261,41 @@ def _pair_table(
     return table, calibration_metrics(p[has], y[has])
 
 
+def accuracy_by_ratio(
+    likes: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    correct: np.ndarray,
+    codes: np.ndarray,
+    reps: int = 2000,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Accuracy on the pairs whose likes differ by at least each ratio of RATIO_BANDS, with
+    pair counts and a 95% interval (bootstrap over accounts)."""
+    ratio = likes_ratio(likes, i, j)
+    rows: list[dict[str, Any]] = []
+    n_codes = int(codes.max()) + 1 if len(codes) else 0
+    for r in RATIO_BANDS:
+        keep = ratio >= r
+        n = int(keep.sum())
+        if not n:
+            rows.append({"min_ratio": r, "pairs": 0, "accuracy": None, "ci95": None})
+            continue
+        per_c = np.bincount(codes[keep], weights=correct[keep], minlength=n_codes)
+        per_n = np.bincount(codes[keep], minlength=n_codes).astype(np.float64)
+        has = per_n > 0
+        ci = bootstrap_ci(per_c[has], per_n[has], reps=reps, seed=seed) if has.sum() > 1 else None
+        rows.append(
+            {
+                "min_ratio": r,
+                "pairs": n,
+                "accuracy": float(correct[keep].mean()),
+                "ci95": list(ci) if ci else None,
+            }
+        )
+    return rows
+
+
 def _mean(values: list[float]) -> float:
     arr = np.asarray(values, dtype=float)
     return float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
@@ -246,6 +309,7 @@ def evaluate(
     seed: int = 0,
     reps: int = 2000,
     show_pairs: int = 0,
+    min_ratio: float = 1.0,
 ) -> EvalReport:
     """Evaluate predictions `pred` against `likes` within `account`.
 
@@ -254,7 +318,7 @@ def evaluate(
     """
     df = df[np.isfinite(df["pred"].to_numpy(dtype=float))].reset_index(drop=True)
     likes = df["likes"].to_numpy(dtype=np.float64)
-    i, j, ties = _select_pairs(df, likes, min_gap, pairs, seed)
+    i, j, ties = _select_pairs(df, likes, min_gap, pairs, seed, min_ratio)
     correct = pair_outcomes(df["pred"].to_numpy(dtype=np.float64), likes, i, j)
     codes, uniques = pd.factorize(df["account"].to_numpy()[i])
     accounts = per_account(df, likes, codes, np.asarray(uniques), correct)
@@ -276,4 +340,5 @@ def evaluate(
         examples=_examples(df, likes, i, j, correct, show_pairs),
         calibration=calibration,
         pairs_table=table,
+        by_ratio=accuracy_by_ratio(likes, i, j, correct, codes, reps=reps, seed=seed),
     )

@@ -46,7 +46,20 @@ def _reliability(ax: Any, report: EvalReport) -> None:
     ax.legend(loc="lower right", fontsize=8)
 
 
+MAX_NAMED_ACCOUNTS = 40  # beyond this, a histogram of per-account accuracy
+
+
 def _accounts(ax: Any, report: EvalReport) -> None:
+    if len(report.per_account) > MAX_NAMED_ACCOUNTS:
+        accs = [r["accuracy"] for r in report.per_account]
+        ax.hist(accs, bins=20, range=(0, 1), color="#1c7ed6")
+        ax.axvline(0.5, color="0.4", linestyle="--")
+        ax.set(
+            xlabel="pairwise accuracy of an account",
+            ylabel="accounts",
+            title=f"per account ({len(accs):,} accounts)",
+        )
+        return
     rows = sorted(report.per_account, key=lambda r: r["accuracy"])
     names = [r["account"] for r in rows]
     acc = [r["accuracy"] for r in rows]
@@ -84,6 +97,25 @@ def _baselines(ax: Any, report: EvalReport) -> None:
     )
 
 
+def _by_ratio(ax: Any, report: EvalReport) -> None:
+    rows = [r for r in report.by_ratio if r["accuracy"] is not None]
+    names = ["all" if r["min_ratio"] == 1 else f"≥ {r['min_ratio']:g}×" for r in rows]
+    acc = [r["accuracy"] for r in rows]
+    lo = [a - (r["ci95"] or [a, a])[0] for a, r in zip(acc, rows, strict=True)]
+    hi = [(r["ci95"] or [a, a])[1] - a for a, r in zip(acc, rows, strict=True)]
+    ax.bar(range(len(rows)), acc, yerr=[lo, hi], color="#d6336c", capsize=4)
+    for k, r in enumerate(rows):
+        ax.text(k, 0.02, f"{r['pairs']:,} pairs", ha="center", fontsize=7, color="white")
+    ax.axhline(0.5, color="0.4", linestyle="--")
+    ax.set_xticks(range(len(rows)), names)
+    ax.set(
+        ylim=(0, 1),
+        xlabel="likes ratio of the pair",
+        ylabel="pairwise accuracy (95% interval)",
+        title="where the model is useful",
+    )
+
+
 def save_eval_plot(report: EvalReport, path: Path, label: str) -> Path:
     """Write the figure (PNG, or any format matplotlib knows by the suffix), atomically."""
     import matplotlib
@@ -92,10 +124,11 @@ def save_eval_plot(report: EvalReport, path: Path, label: str) -> Path:
     import matplotlib.pyplot as plt
 
     path = output_file(path, "--plot", (".png", ".jpg", ".jpeg", ".svg", ".pdf"))
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5.2), layout="constrained")
+    fig, axes = plt.subplots(1, 4, figsize=(21, 5.2), layout="constrained")
     _reliability(axes[0], report)
-    _accounts(axes[1], report)
-    _baselines(axes[2], report)
+    _by_ratio(axes[1], report)
+    _accounts(axes[2], report)
+    _baselines(axes[3], report)
     fig.suptitle(label, fontsize=10)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".").replace("jpg", "jpeg"))

@@ -37,10 +37,25 @@ def predict_catalog(
 
     Returns (raw, ok mask, mean brightness per image, problems).
     """
-    from imagion.models.caches import compute_features, load_images
+    from imagion.models.caches import frozen_features, load_images
     from imagion.settings import default_cache_dir
 
     cache = cache_dir or default_cache_dir()
+    raw = np.full(len(images), np.nan)
+    if loaded.model.frozen:
+        feats = frozen_features(
+            loaded.model,
+            images,
+            shas,
+            cache,
+            device,
+            progress=(lambda d, t: progress("features", d, t)) if progress else None,
+        )
+        ok, problems = feats.ok, feats.problems
+        idx = np.flatnonzero(ok)
+        with torch.inference_mode():
+            raw[idx] = loaded.model.head(feats.x[idx].to(device)).float().reshape(-1).cpu().numpy()
+        return raw, ok, _brightness(images, ok), problems
     arr, ok, problems = load_images(
         images,
         shas,
@@ -49,20 +64,30 @@ def predict_catalog(
         progress=(lambda d, t: progress("decoding", d, t)) if progress else None,
     )
     brightness = arr.reshape(len(arr), -1).mean(axis=1) / 255.0 if len(arr) else np.array([])
-    raw = np.full(len(images), np.nan)
     idx = np.flatnonzero(ok)
-    if loaded.model.frozen:
-        feats = compute_features(
-            loaded.model,
-            arr[idx],
-            [shas[i] for i in idx],
-            cache,
-            device,
-            progress=(lambda d, t: progress("features", d, t)) if progress else None,
-        )
-        with torch.inference_mode():
-            raw[idx] = loaded.model.head(feats.to(device)).float().reshape(-1).cpu().numpy()
-    else:
-        for s in range(0, len(idx), 64):
-            raw[idx[s : s + 64]] = forward_uint8(loaded, arr[idx[s : s + 64]], device)
+    for s in range(0, len(idx), 64):
+        raw[idx[s : s + 64]] = forward_uint8(loaded, arr[idx[s : s + 64]], device)
     return raw, ok, brightness, problems
+
+
+BRIGHTNESS_SIZE = 32  # mean brightness for the "brighter wins" baseline: a small decode suffices
+
+
+def _brightness(images: list[str], ok: np.ndarray) -> np.ndarray:
+    """Mean brightness (0–1) of each readable image, from a fast reduced-size decode."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from imagion.errors import ImagionError
+    from imagion.images import load_square
+    from imagion.settings import cpu_threads
+
+    def one(i: int) -> float:
+        if not ok[i]:
+            return float("nan")
+        try:
+            return float(load_square(images[i], BRIGHTNESS_SIZE).mean() / 255.0)
+        except ImagionError:
+            return float("nan")
+
+    with ThreadPoolExecutor(cpu_threads()) as pool:
+        return np.fromiter(pool.map(one, range(len(images))), dtype=np.float64, count=len(images))

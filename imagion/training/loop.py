@@ -132,6 +132,7 @@ def train(
         device,
         Path(opts.cache_dir or default_cache_dir()),
         progress if rank == 0 else None,
+        augment=opts.tone_augment,
     )
     for p in data.problems:
         log(f"skipped: {p}")

@@ -31,7 +31,10 @@ class TrainOptions:
     finetune: bool = False
     compile: bool = False
     hidden: int = 0
+    dropout: float = 0.2  # before the head (and inside it with --hidden)
     image_size: int | None = None  # EfficientNet input size (multiple of 32); default: native
+    tone: str | None = None  # the model's tone map (TONES); None: the --init checkpoint's, or none
+    tone_augment: int = 0  # tone-varied copies of each training image (frozen backbones)
     accounts: list[str] | None = None  # train on these accounts only
     val_accounts: list[str] | None = None  # explicit validation accounts (cross-validation)
     cache_dir: Path | None = None
@@ -46,9 +49,15 @@ class TrainOptions:
 
     def model_config(self) -> dict[str, Any]:
         """The options the architecture takes (see its registry entry)."""
-        wanted = {"finetune": self.finetune, "hidden": self.hidden, "image_size": self.image_size}
+        wanted = {
+            "finetune": self.finetune,
+            "hidden": self.hidden,
+            "dropout": None if self.dropout == 0.2 else self.dropout,
+            "image_size": self.image_size,
+            "tone": None if self.tone in (None, "none") else str(self.tone),
+        }
         keys = model_spec(self.architecture).config_keys
-        return {k: v for k, v in wanted.items() if k in keys}
+        return {k: v for k, v in wanted.items() if k in keys and v is not None}
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -15,7 +15,7 @@ import torch.distributed as dist
 
 from imagion.catalog.store import Catalog
 from imagion.errors import ImagionError
-from imagion.models.caches import compute_features, load_images
+from imagion.models.caches import frozen_features, load_images
 from imagion.models.networks import ImagionModel
 from imagion.training.options import TrainOptions
 from imagion.training.split import split_accounts, split_by_time, training_frame
@@ -99,45 +99,102 @@ def load_training_data(
     device: torch.device,
     cache: Path,
     progress: Progress | None,
+    augment: int = 0,
 ) -> TrainingData:
-    """Decode (cached) every image once; a frozen backbone's features are computed once too."""
+    """Decode (cached) every image once; a frozen backbone's features are computed once too
+    (and those of `opts.tone_augment` tone-varied copies of each training image)."""
     df = split.frame
-    images, ok, problems = load_images(
-        df["image"].tolist(),
-        df["image_sha256"].tolist(),
-        model.preprocess.size,
-        cache,
-        progress=(lambda d, t: progress("decoding", d, t, "")) if progress else None,
-    )
+    paths, shas = df["image"].tolist(), df["image_sha256"].tolist()
+    if model.frozen:
+        feats = frozen_features(
+            model,
+            paths,
+            shas,
+            cache,
+            device,
+            progress=(lambda d, t: progress("features", d, t, "")) if progress else None,
+        )
+        ok, problems, x = feats.ok, feats.problems, feats.x[feats.ok]
+    else:
+        images, ok, problems = load_images(
+            paths,
+            shas,
+            model.preprocess.size,
+            cache,
+            progress=(lambda d, t: progress("decoding", d, t, "")) if progress else None,
+        )
+        x = torch.from_numpy(images[ok])
+        if device.type == "cuda":  # the whole uint8 set on the GPU when it fits
+            free, _ = torch.cuda.mem_get_info(device)
+            x = x.to(device) if x.nbytes < 0.5 * free else x.pin_memory()
     df = df[ok].reset_index(drop=True)
-    images = images[ok]
     is_val = df["is_val"].to_numpy(dtype=bool)
     tr, va = np.flatnonzero(~is_val), np.flatnonzero(is_val)
     if len(tr) < 2:
         raise ImagionError("fewer than 2 training images remain; import and score more posts.")
+    groups = df["account"].astype("category").cat.codes.to_numpy().astype(np.int64)
+    target = df["score"].to_numpy(dtype=np.float32)
+    likes = df["likes"].to_numpy(dtype=np.float64)
+    if model.frozen and augment:
+        x, tr, target, likes, groups = _with_augmented_copies(
+            model, df, tr, x, target, likes, groups, augment, device, cache, progress
+        )
     if model.frozen:
-        x = compute_features(
-            model,
-            images,
-            df["image_sha256"].tolist(),
-            cache,
-            device,
-            progress=(lambda d, t: progress("features", d, t, "")) if progress else None,
-        ).to(device)
-    else:
-        x = torch.from_numpy(images)
-        if device.type == "cuda":  # the whole uint8 set on the GPU when it fits
-            free, _ = torch.cuda.mem_get_info(device)
-            x = x.to(device) if x.nbytes < 0.5 * free else x.pin_memory()
+        x = x.to(device)
     return TrainingData(
         x=x,
-        target=df["score"].to_numpy(dtype=np.float32),
-        likes=df["likes"].to_numpy(dtype=np.float64),
-        groups=df["account"].astype("category").cat.codes.to_numpy().astype(np.int64),
+        target=target,
+        likes=likes,
+        groups=groups,
         train_idx=tr,
         val_idx=va,
         problems=problems,
     )
+
+
+def _with_augmented_copies(
+    model: ImagionModel,
+    df: pd.DataFrame,
+    tr: np.ndarray,
+    x: torch.Tensor,
+    target: np.ndarray,
+    likes: np.ndarray,
+    groups: np.ndarray,
+    copies: int,
+    device: torch.device,
+    cache: Path,
+    progress: Progress | None,
+) -> tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Append the features of `copies` tone-augmented copies of each training image: extra
+    training rows with the post's target, likes and account (validation rows stay unaugmented)."""
+    xs, trs = [x], [tr]
+    paths, shas = df["image"].to_numpy()[tr].tolist(), df["image_sha256"].to_numpy()[tr].tolist()
+    n = len(df)
+    for k in range(1, copies + 1):
+        report = _copy_progress(progress, k)
+        feats = frozen_features(
+            model,
+            paths,
+            shas,
+            cache,
+            device,
+            progress=report,
+            augment=k,
+        )
+        keep = np.flatnonzero(feats.ok)
+        xs.append(feats.x[keep])
+        trs.append(n + np.arange(len(keep)))
+        n += len(keep)
+        target = np.concatenate([target, target[tr[keep]]])
+        likes = np.concatenate([likes, likes[tr[keep]]])
+        groups = np.concatenate([groups, groups[tr[keep]]])
+    return torch.cat(xs), np.concatenate(trs), target, likes, groups
+
+
+def _copy_progress(progress: Progress | None, k: int) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda d, t: progress(f"tone copy {k}", d, t, "")
 
 
 def shuffled_batches(
