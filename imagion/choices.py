@@ -47,8 +47,8 @@ class Provider(StrEnum):
 
 
 class Tone(StrEnum):
-    """Tone maps a model applies to every image (imagion.models.transforms.TONES)."""
+    """Tone maps `train --tone` offers (imagion.models.transforms.TONES also knows "crawl",
+    used by scripts/instagram2017_study.py on checkpoints trained on the crawl's own pixels)."""
 
     none = "none"
-    crawl = "crawl"
     equalize = "equalize"

@@ -166,8 +166,7 @@ def parse_profilecrawl(path: Path, data: dict, problems: list[str]) -> list[Post
         where = f"{path}: post #{i} ({post_id})"
         try:
             likes = count_value(item.get("numberLikes"), "numberLikes", hidden=-1)
-            # the crawler writes 1970-01-01 when it did not know the date
-            posted_at = time_value(item.get("date"), "date") or None
+            posted_at = time_value(item.get("date"), "date")  # 1970-01-01: unknown
         except ValueError as exc:
             problems.append(f"{where}: {exc}; post skipped.")
             continue

@@ -50,7 +50,9 @@ def count_value(value: object, name: str, *, hidden: int | None = None) -> int |
 
 
 def time_value(value: object, name: str = "posted_at") -> int | None:
-    """Unix seconds from a number (seconds, or milliseconds: detected) or an ISO 8601 date."""
+    """Unix seconds from a number (seconds, or milliseconds: detected) or an ISO 8601 date.
+    The epoch itself (0, 1970-01-01T00:00:00Z) is what crawlers write when they do not know
+    the date (instagram-profilecrawl, the instagram-2017 manifest): it is None, unknown."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
@@ -70,7 +72,7 @@ def time_value(value: object, name: str = "posted_at") -> int | None:
         raise ValueError(
             f"{name} {value!r} is out of range (1970 to 2100, in seconds or milliseconds)"
         )
-    return int(seconds)
+    return int(seconds) or None
 
 
 def optional_count(value: object, name: str, where: str, problems: list[str]) -> int | None:

@@ -1,4 +1,4 @@
-"""Model commands: models, train."""
+"""Model commands: models, featurize, train."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from imagion.catalog.store import resolve_catalog_path
-from imagion.choices import Device, SplitKind
+from imagion.choices import Device, SplitKind, Tone
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, command
 from imagion.cli.console import emit_json, err, note, out, progress_bar
 from imagion.cli.training_options import training_options
@@ -46,6 +46,53 @@ def models_cmd(json_: JsonOpt = False) -> None:
         size = f"{r['input']}×{r['input']}"
         table.add_row(str(r["arch"]), f"{r['parameters']:,}", size, str(r["description"]))
     out.print(table)
+
+
+@command("featurize")
+def featurize_cmd(
+    catalog: CatalogOpt = None,
+    arch: Annotated[
+        str, typer.Option("--arch", help="A pretrained architecture (see `imagion models`).")
+    ] = "effnet-lite0",
+    image_size: Annotated[
+        int | None, typer.Option(help="Input size, a multiple of 32 (default: native 224).")
+    ] = None,
+    tone: Annotated[Tone | None, typer.Option(help="Tone map, as train --tone.")] = None,
+    device: DeviceOpt = Device.auto,
+    json_: JsonOpt = False,
+) -> None:
+    """Compute a frozen backbone's features of every catalog image once (cached, resumable).
+
+    `train` and `eval` of that backbone then read them. Example: imagion featurize --image-size 224
+    """
+    from imagion.training.featurize import featurize_catalog
+
+    path = resolve_catalog_path(catalog)
+    with progress_bar("features") as update:
+        rep = featurize_catalog(
+            path, arch, image_size, str(tone) if tone else None, str(device), progress=update
+        )
+    for p in rep.problems:
+        err.print(f"[yellow]skipped:[/] {p}", highlight=False)
+    if json_:
+        emit_json(
+            {
+                "images": rep.images,
+                "computed": rep.computed,
+                "cached": rep.cached,
+                "skipped": len(rep.problems),
+                "seconds": rep.seconds,
+                "images_per_s": rep.rate,
+                "folder": str(rep.folder),
+            }
+        )
+        return
+    speed = f" at {rep.rate:,.0f} img/s" if rep.computed else ""
+    out.print(
+        f"features of {rep.images:,} images: {rep.computed:,} computed{speed}, {rep.cached:,} from "
+        f"the cache, {len(rep.problems):,} skipped; in {rep.folder}",
+        highlight=False,
+    )
 
 
 @command("train")

@@ -56,7 +56,7 @@ TRAINING_FIELDS: dict[str, Any] = {
     "tone": Annotated[
         Tone | None,
         typer.Option(
-            help="Tone map applied to every image the model sees, in training and in rank: none, crawl (the instagram-2017 crawl's), equalize. Default: the --init checkpoint's, else none.",
+            help="Tone map applied to every image the model sees, in training and in rank: none or equalize (per-image histogram equalization). Default: the --init checkpoint's, else none.",
         ),
     ],
     "tone_augment": Annotated[

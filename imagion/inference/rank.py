@@ -15,6 +15,7 @@ from imagion.errors import ImagionError
 from imagion.images import find_images
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
+from imagion.labels.providers import SEEN_THRESHOLD
 from imagion.labels.suggestions import Suggestion
 
 if TYPE_CHECKING:
@@ -70,11 +71,6 @@ class RankResult:
 
     def to_list(self) -> list[RankRow]:
         return [r.to_dict(rank=k + 1) for k, r in enumerate(self.items)]
-
-
-SEEN_THRESHOLD = 0.6  # a label is shown ("seen: …") only when the network gives it clearly more
-# weight than all its other ImageNet classes together; below it, nothing is shown: ImageNet's
-# classes rarely fit portraits, and a wrong label ("bobsled" for an astronaut at 0.52) costs trust
 
 
 def ranked(

@@ -22,7 +22,11 @@ from imagion.choices import Provider
 from imagion.settings import imagenet_classes_path
 
 IMAGE_PROVIDERS = {Provider.google, Provider.local}
-LOCAL_THRESHOLD = 0.10
+LOCAL_THRESHOLD = 0.10  # stored in the catalog from here on (for `labels --table` to explore)
+SEEN_THRESHOLD = 0.6  # a label is shown ("seen: …") and counted in the statistics behind the
+# suggestions only when the network gives it clearly more weight than all its other ImageNet
+# classes together: ImageNet's classes rarely fit portraits, and a wrong label ("bobsled" for an
+# astronaut at 0.52) costs trust
 LOCAL_TOP = 5
 
 

@@ -14,7 +14,12 @@ from typing import Any, TypedDict
 from imagion.catalog.store import Catalog, Columns
 from imagion.choices import Provider
 from imagion.errors import ImagionError
-from imagion.labels.providers import IMAGE_PROVIDERS, local_labels, parse_alt_text
+from imagion.labels.providers import (
+    IMAGE_PROVIDERS,
+    SEEN_THRESHOLD,
+    local_labels,
+    parse_alt_text,
+)
 
 
 def item_key(provider: Provider, account: str, post_id: str, image_sha256: object) -> str | None:
@@ -138,8 +143,14 @@ def post_labels(catalog: Catalog, provider: Provider) -> Any:
     posts = catalog.frame(Columns.LABEL_STATS, "WHERE score IS NOT NULL")
     if posts.empty:
         raise ImagionError(f"{catalog.path}: no scored posts; run `imagion score` first.")
+    # local labels count where rank shows them as seen: at SEEN_THRESHOLD, not at the 10% they
+    # are stored at (below it, ImageNet's classes mostly name artefacts: "punching bag" for a
+    # dark photo of a person)
+    floor = SEEN_THRESHOLD if provider == Provider.local else 0.0
     labels = pd.read_sql_query(
-        "SELECT item, label FROM labels WHERE provider=?", catalog.db, params=(str(provider),)
+        "SELECT item, label FROM labels WHERE provider=? AND confidence >= ?",
+        catalog.db,
+        params=(str(provider), floor),
     )
     posts["item"] = [
         item_key(provider, a, p, s)

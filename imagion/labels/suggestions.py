@@ -211,20 +211,35 @@ def _no_evidence(stats: LabelStats | None) -> str:
     )
 
 
+def family_z(tested: int) -> float:
+    """The z of a 95% interval that holds for all `tested` labels at once (Bonferroni): with
+    hundreds of labels, some plain 95% intervals clear zero by chance alone."""
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(1 - 0.025 / max(tested, 1))
+
+
+def clearly_positive(stats: LabelStats) -> list[LiftRow]:
+    """Labels whose lift is above zero with 95% confidence jointly over every label tested (at
+    the statistics' minimum support), best first."""
+    tested = [r for r in stats.lift if r["support"] >= stats.min_support]
+    z = family_z(len(tested))
+    out = []
+    for r in tested:
+        se = (r["ci95"][1] - r["ci95"][0]) / (2 * 1.96)
+        if r["lift"] - z * se > 0:
+            out.append(r)
+    return sorted(out, key=lambda r: -r["lift"])
+
+
 def suggest(labels: list[str], score: float, stats: LabelStats | None) -> Suggestion:
-    """The seed's sentence: the image's bucket and up to 5 labels it lacks whose lift has a 95%
-    interval above zero at the statistics' minimum support. Nothing weaker is ever named."""
+    """The seed's sentence: the image's bucket and up to 5 labels it lacks whose lift is clearly
+    above zero (`clearly_positive`). Nothing weaker is ever named."""
     level = bucket_phrase(score)
     text = f"This image is associated with {level}."
     have = set(labels)
     reliable = (
-        []
-        if stats is None
-        else [
-            r
-            for r in stats.lift
-            if r["ci95"][0] > 0 and r["support"] >= stats.min_support and r["label"] not in have
-        ]
+        [] if stats is None else [r for r in clearly_positive(stats) if r["label"] not in have]
     )
     picks = [r["label"] for r in reliable[:SUGGEST_MAX]]
     if picks:

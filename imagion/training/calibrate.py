@@ -56,8 +56,8 @@ def out_of_fold_pairs(
     tr = data.train_idx
     ds, ys, posts = [], [], 0
     for f in range(OOF_FOLDS):
-        held = tr[fold == f]
-        if len(held) < 2 or len(held) == len(tr):
+        held = tr[(fold == f) & (tr < data.posts)]  # predicted: posts, not augmented copies
+        if len(held) < 2 or not (fold != f).any():
             continue
         model = copy.deepcopy(fit.model)
         model.load_state_dict(initial, strict=False)
@@ -97,7 +97,7 @@ def calibrate(
     """The run's calibration: scores from its training outputs, the win probability from
     held-out pairs (validation, else out-of-fold, else none)."""
     data = fit.data
-    raw_tr = fit.predict(data.train_idx)
+    raw_tr = fit.predict(data.train_posts)
     va = data.val_idx
     if len(va):
         d, y = pairs_of(fit.predict(va), data.likes[va], data.groups[va])

@@ -91,6 +91,16 @@ class TrainingData:
     train_idx: np.ndarray
     val_idx: np.ndarray
     problems: list[str]
+    posts: int = -1  # rows below this are posts; rows from here on are tone-augmented copies
+
+    def __post_init__(self) -> None:
+        if self.posts < 0:
+            self.posts = len(self.target)
+
+    @property
+    def train_posts(self) -> np.ndarray:
+        """The training rows that are posts (not augmented copies)."""
+        return self.train_idx[self.train_idx < self.posts]
 
 
 def load_training_data(
@@ -135,6 +145,7 @@ def load_training_data(
     groups = df["account"].astype("category").cat.codes.to_numpy().astype(np.int64)
     target = df["score"].to_numpy(dtype=np.float32)
     likes = df["likes"].to_numpy(dtype=np.float64)
+    posts = len(target)
     if model.frozen and augment:
         x, tr, target, likes, groups = _with_augmented_copies(
             model, df, tr, x, target, likes, groups, augment, device, cache, progress
@@ -149,6 +160,7 @@ def load_training_data(
         train_idx=tr,
         val_idx=va,
         problems=problems,
+        posts=posts,
     )
 
 

@@ -1,0 +1,64 @@
+"""`imagion featurize`: a frozen backbone's features of every catalog image, computed once and
+cached (what `train` and `eval` of that backbone then read), with a report of what was done."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from imagion.catalog.store import Catalog, Columns
+from imagion.errors import ImagionError
+
+
+@dataclass
+class FeaturizeReport:
+    images: int  # catalog posts with an image
+    computed: int  # features computed by this run
+    cached: int  # already in the cache
+    seconds: float
+    folder: Path
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        """Images per second of the computed ones (0 when everything came from the cache)."""
+        return self.computed / self.seconds if self.computed and self.seconds > 0 else 0.0
+
+
+def featurize_catalog(
+    catalog_path: Path,
+    arch: str = "effnet-lite0",
+    image_size: int | None = None,
+    tone: str | None = None,
+    device: str = "auto",
+    cache_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> FeaturizeReport:
+    import numpy as np
+
+    from imagion.models.caches import feature_folder, frozen_features
+    from imagion.models.registry import build_model, model_spec
+    from imagion.settings import default_cache_dir, pick_device
+
+    if not model_spec(arch).pretrained:
+        raise ImagionError(
+            f"{arch} has no frozen backbone: its images are decoded at training time."
+        )
+    with Catalog(catalog_path) as cat:
+        df = cat.frame(Columns.TRAINING, "WHERE image IS NOT NULL")
+    if df.empty:
+        raise ImagionError(f"{catalog_path}: no posts with an image to featurize.")
+    df = df.drop_duplicates("image_sha256")
+    config = {"image_size": image_size, "tone": tone}
+    model = build_model(arch, **{k: v for k, v in config.items() if v is not None}).eval()
+    cache = cache_dir or default_cache_dir()
+    folder = feature_folder(model, cache)
+    shas = df["image_sha256"].tolist()
+    cached = sum((folder / f"{s}.npy").is_file() for s in shas)
+    t = time.perf_counter()
+    feats = frozen_features(model, df["image"].tolist(), shas, cache, pick_device(device), progress)
+    seconds = time.perf_counter() - t
+    done = int(np.count_nonzero(feats.ok))
+    return FeaturizeReport(len(df), max(done - cached, 0), cached, seconds, folder, feats.problems)
