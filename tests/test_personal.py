@@ -244,7 +244,7 @@ def test_eval_reports_calibration_and_draws_a_plot(trained, tmp_path, runner):
         b["pairs"] for b in cal["bins"]
     ) == cal["pairs"]
     with Image.open(plot) as im:
-        assert im.size == (1760, 572)
+        assert im.size == (2310, 572)  # reliability, by likes ratio, accounts, baselines
     res = runner.invoke(
         app,
         [
