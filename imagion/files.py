@@ -4,6 +4,7 @@ the clean-up of temporary files that a killed process left behind."""
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,6 +29,41 @@ def writable_folder(folder: str | os.PathLike, option: str) -> Path:
     except OSError as exc:
         raise ImagionError(f"{option} {folder}: cannot write there ({exc.strerror}).") from None
     return folder
+
+
+def regular_file(path: str | os.PathLike, what: str) -> Path:
+    """`path` as a regular file, or one line saying what it is instead: reading a FIFO blocks
+    until someone writes to it, and a device may never end."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ImagionError(f"{what} {path}: no such file.") from None
+    except OSError as exc:
+        raise ImagionError(f"{what} {path}: cannot be read ({exc.strerror}).") from None
+    if stat.S_ISDIR(mode):
+        raise ImagionError(f"{what} {path}: is a folder, not a file.")
+    if not stat.S_ISREG(mode):
+        raise ImagionError(
+            f"{what} {path}: not a regular file (a FIFO, socket or device); imagion reads files only."
+        )
+    return path
+
+
+def unused_path(folder: Path, name: str) -> Path:
+    """A path in `folder` that no file has, created empty here (O_EXCL) so that no other writer
+    can take it: `name`, else `stem (2).ext`, `stem (3).ext`… A file already there is never
+    replaced: it may be the user's."""
+    stem, suffix = Path(name).stem, Path(name).suffix
+    for k in range(1, 10_000):
+        path = folder / (name if k == 1 else f"{stem} ({k}){suffix}")
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return path
+    raise ImagionError(f"{folder}: 10,000 files named like {name} already; choose another folder.")
 
 
 def _umask() -> int:

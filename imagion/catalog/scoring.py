@@ -198,20 +198,24 @@ def score_frame(
 
 
 def score_catalog(catalog: Catalog, **options: object) -> ScoreReport:
-    """Score every post of the catalog and store zscore/score (one transaction)."""
-    df = catalog.frame(Columns.SCORING)
-    if df.empty:
-        raise ImagionError(f"{catalog.path}: the catalog has no posts; run `imagion import` first.")
-    df, report = score_frame(df, **options)  # type: ignore[arg-type]
-    rows = [
-        (
-            None if not math.isfinite(z) else float(z),
-            None if not math.isfinite(s) else float(s),
-            int(i),
-        )
-        for z, s, i in zip(df["zscore"], df["score"], df["id"], strict=True)
-    ]
+    """Score every post of the catalog and store zscore/score in one transaction that also
+    reads the likes: an import cannot change them between the read and the write (it waits for
+    the write lock), so no score is ever computed from likes that changed under it."""
     with catalog.transaction() as db:
+        df = catalog.frame(Columns.SCORING)
+        if df.empty:
+            raise ImagionError(
+                f"{catalog.path}: the catalog has no posts; run `imagion import` first."
+            )
+        df, report = score_frame(df, **options)  # type: ignore[arg-type]
+        rows = [
+            (
+                None if not math.isfinite(z) else float(z),
+                None if not math.isfinite(s) else float(s),
+                int(i),
+            )
+            for z, s, i in zip(df["zscore"], df["score"], df["id"], strict=True)
+        ]
         db.executemany("UPDATE posts SET zscore=?, score=? WHERE id=?", rows)
         catalog.set_meta(db, "score_settings", json.dumps(report.settings))
     return report

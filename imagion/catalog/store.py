@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imagion.errors import ImagionError
+from imagion.files import regular_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -211,10 +212,9 @@ def probe_catalog(path: Path) -> int | None:
     None when there is none yet (no file, an empty file or an empty SQLite database).
 
     Reads only; a file that is not an imagion catalog, or one of a newer imagion, is refused."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return None
-    if path.is_dir():
-        raise ImagionError(f"{path}: is a folder, not a catalog file.")
+    regular_file(path, "catalog")
     try:
         with open(path, "rb") as f:
             header = f.read(100)

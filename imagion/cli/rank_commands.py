@@ -72,9 +72,10 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     Example: imagion rank ~/Pictures/candidates/*.jpg --top 3 --copy-to ~/to-post
     """
     from imagion.files import writable_folder
-    from imagion.inference.rank import rank_images
+    from imagion.inference.rank import check_output_folders, rank_images
     from imagion.inference.sheet import check_sheet
 
+    check_output_folders(paths, recursive, {"--copy-to": copy_to, "--crops": crops})
     for folder, option in ((copy_to, "--copy-to"), (crops, "--crops")):
         if folder is not None:  # before the work, not after it
             writable_folder(folder, option)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from imagion.files import writable_folder
+from imagion.files import unused_path, writable_folder
 from imagion.images import decoded, open_image, square
 from imagion.inference.engine import Engine
 
@@ -103,11 +103,12 @@ def best_crop(
 def write_crop(
     folder: Path, path: Path, advice: CropAdvice | None, crop: Image.Image | None
 ) -> Path | None:
-    """Save the best crop as `<name>.crop-<format>.jpg` in `folder` (created if needed)."""
+    """Save the best crop as `<name>.crop-<format>.jpg` in `folder` (created if needed); a name
+    that is taken (an earlier run's crop, or `A/IMG.png` and `B/IMG.jpg` in one run) gets ` (2)`."""
     if crop is None:
         return None
     writable_folder(folder, "--crops")
     tag = (advice.format if advice else "best").replace(":", "x")
-    dest = folder / f"{path.stem}.crop-{tag}.jpg"
-    crop.save(dest, quality=92)
+    dest = unused_path(folder, f"{path.stem}.crop-{tag}.jpg")
+    crop.save(dest, format="JPEG", quality=92)
     return dest

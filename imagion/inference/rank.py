@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import numpy as np
 
 from imagion.errors import ImagionError
+from imagion.files import unused_path
 from imagion.images import find_images
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
@@ -156,13 +157,34 @@ def advise_crops(engine: Engine, items: list[Ranked], folder: Path | None = None
             write_crop(folder, item.path, item.crop, crop)
 
 
+def check_output_folders(
+    inputs: Sequence[str | Path], recursive: bool, folders: dict[str, Path | None]
+) -> None:
+    """An output folder (`--copy-to`, `--crops`) must not be one the photos are ranked from: the
+    next run would rank the copies too (and copy them again)."""
+    for option, folder in folders.items():
+        if folder is None:
+            continue
+        out = folder.resolve()
+        for raw in inputs:
+            p = Path(raw)
+            src = p.resolve() if p.is_dir() else p.resolve().parent
+            if out == src or (recursive and p.is_dir() and src in out.parents):
+                raise ImagionError(
+                    f"{option} {folder}: the photos are ranked from this folder, so its copies "
+                    "would be ranked (and copied) again next time; choose another folder."
+                )
+
+
 def copy_top(result: RankResult, folder: Path, top: int | None) -> list[Path]:
-    """Copy the best images, named `01_7.9_name.jpg` (rank, score, original name)."""
+    """Copy the best images, named `01_7.9_name.jpg` (rank, score, original name); a name that
+    is taken gets ` (2)`: no file in `folder` is ever replaced."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for k, r in enumerate(result.items[: top or None]):
-        dest = folder / f"{k + 1:02d}_{r.score:.1f}_{r.path.name}"
-        shutil.copy2(r.path, dest)
+        dest = unused_path(folder, f"{k + 1:02d}_{r.score:.1f}_{r.path.name}")
+        shutil.copyfile(r.path, dest)
+        shutil.copystat(r.path, dest)
         written.append(dest)
     return written
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from imagion.errors import ImagionError
-from imagion.files import write_text_atomic
+from imagion.files import regular_file, write_text_atomic
 from imagion.settings import bundled_stats_path
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class LabelStats:
     @classmethod
     def load_checked(cls, path: Path) -> LabelStats:
         """Label statistics from `imagion labels --save-stats`, or ImagionError saying why not."""
+        regular_file(path, "--stats")
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             stats = cls.from_dict(data)

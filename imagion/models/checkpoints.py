@@ -14,7 +14,7 @@ import torch
 
 from imagion import __version__
 from imagion.errors import ImagionError
-from imagion.files import atomic_path
+from imagion.files import atomic_path, regular_file
 from imagion.models.networks import ImagionModel, fuse_for_inference
 from imagion.models.registry import REGISTRY, build_model
 from imagion.models.transforms import Calibration, Preprocess
@@ -57,11 +57,32 @@ def checkpoint_payload(
     } | meta
 
 
+# The most a checkpoint may unpack to: the largest architecture's weights with AdamW's two
+# moments (last.pt), float32, plus room for the description. A deflated zip of a few kB can
+# otherwise ask for gigabytes (weights_only stops code, not allocation).
+MAX_UNPACKED_BYTES = 3 * 4 * max(s.max_parameters for s in REGISTRY.values()) + (32 << 20)
+
+
+def _check_unpacked_size(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as z:
+            total = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip: torch.load says what it is
+    if total > MAX_UNPACKED_BYTES:
+        raise ImagionError(
+            f"{path}: refused, it unpacks to {total:,} bytes, more than any imagion model needs "
+            f"({MAX_UNPACKED_BYTES:,}); not a checkpoint imagion wrote."
+        )
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint's dict safely (weights_only) with clear errors, and check it."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ImagionError(f"{path}: checkpoint not found.")
+    regular_file(path, "checkpoint")
+    _check_unpacked_size(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:

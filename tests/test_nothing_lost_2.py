@@ -1,0 +1,160 @@
+"""Nothing lost, round 2: races, the user's own files, special files and checkpoints that
+unpack to more than any model needs."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from imagion.cli import app
+from imagion.errors import ImagionError
+from tests.helpers import ROOT, scored_catalog, write_image
+
+
+def test_score_reads_the_likes_inside_its_write_transaction(tmp_path, monkeypatch):
+    """An import waits for score's write lock, so score cannot write scores from likes that
+    changed between its read and its write (the mechanism of the race, tested directly)."""
+    from imagion.catalog.scoring import score_catalog
+    from imagion.catalog.store import Catalog
+
+    db = scored_catalog(tmp_path, 2, 4)
+    seen: list[bool] = []
+    real = Catalog.frame
+
+    def frame(self, *a, **k):
+        seen.append(self.db.in_transaction)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Catalog, "frame", frame)
+    with Catalog(db) as cat:
+        score_catalog(cat)
+    assert seen == [True]
+
+
+# --- the user's files are never replaced ------------------------------------------------------
+
+
+@pytest.fixture
+def three_photos(tmp_path) -> Path:
+    src = tmp_path / "photos"
+    for i, b in enumerate((0.2, 0.5, 0.8)):
+        write_image(src / f"p{i}.jpg", b, size=48, seed=i)
+    return src
+
+
+def test_copy_to_never_replaces_a_file(runner, three_photos, tmp_path):
+    dest = tmp_path / "picks"
+    args = ["rank", str(three_photos), "--copy-to", str(dest), "--top", "1", "--no-suggest"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    (first,) = dest.iterdir()
+    first.write_bytes(b"the user's edited pick")
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    names = sorted(p.name for p in dest.iterdir())
+    assert len(names) == 2 and first.read_bytes() == b"the user's edited pick"
+    assert any(" (2)" in n for n in names)
+
+
+def test_copy_to_the_ranked_folder_is_refused(runner, three_photos):
+    before = sorted(three_photos.iterdir())
+    for extra in ([], ["-r"]):
+        res = runner.invoke(
+            app, ["rank", str(three_photos), *extra, "--copy-to", str(three_photos)]
+        )
+        assert res.exit_code == 1 and "ranked from this folder" in res.output
+    res = runner.invoke(
+        app, ["rank", str(three_photos / "p0.jpg"), "--crops", str(three_photos / "x" / "..")]
+    )
+    assert res.exit_code == 1 and "--crops" in res.output
+    assert sorted(three_photos.iterdir()) == before
+
+
+def test_crops_of_two_photos_with_one_stem_both_kept(tmp_path):
+    from PIL import Image
+
+    from imagion.inference.crops import write_crop
+
+    out = tmp_path / "crops"
+    a = write_crop(out, Path("A/IMG.png"), None, Image.new("RGB", (8, 8), "red"))
+    b = write_crop(out, Path("B/IMG.jpg"), None, Image.new("RGB", (8, 8), "blue"))
+    assert a != b and a is not None and b is not None
+    with Image.open(a) as ia, Image.open(b) as ib:
+        assert ia.getpixel((4, 4))[0] > 200 and ib.getpixel((4, 4))[2] > 200
+
+
+# --- special files never hang -------------------------------------------------------------------
+
+
+def _imagion(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "imagion", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,  # a hang fails the test instead of the suite
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_fifos_are_refused_not_read(tmp_path, three_photos):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for args in (["info", "--catalog", str(fifo)], ["posts", "--catalog", str(fifo)]):
+        res = _imagion(*args, cwd=tmp_path)
+        assert res.returncode == 1 and "not a regular file" in res.stderr, res.stderr
+    res = _imagion("rank", str(three_photos), "--stats", str(fifo), cwd=tmp_path)
+    assert res.returncode == 1 and "not a regular file" in res.stderr, res.stderr
+
+
+def test_dev_null_is_not_a_catalog(tmp_path):
+    res = _imagion("info", "--catalog", "/dev/null", cwd=tmp_path)
+    assert res.returncode == 1 and "not a regular file" in res.stderr
+    assert not Path("/dev/null-journal").exists()
+
+
+# --- checkpoints that unpack to more than any model needs -------------------------------------
+
+
+def test_checkpoint_unpacking_past_the_bound_is_refused(trained, tmp_path, monkeypatch):
+    from imagion.models import checkpoints
+
+    _, ckpt = trained
+    monkeypatch.setattr(checkpoints, "MAX_UNPACKED_BYTES", 4 << 20)
+    data = torch.load(ckpt, weights_only=True)
+    data["padding"] = torch.zeros(2 << 20)  # 8 MiB of zeros: deflates to a few kB
+    raw = io.BytesIO()
+    torch.save(data, raw)
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(ImagionError, match="unpacks to"):
+        checkpoints.read_checkpoint(bomb)
+    checkpoints.read_checkpoint(ckpt)  # the real one still loads
+
+
+def test_last_pt_says_what_it_trained_on(trained, runner, tmp_path):
+    """eval --split val on last.pt uses only held-out posts, as on best.pt."""
+    db, best = trained
+    last = best.parent / "last.pt"
+    outs = []
+    for model in (best, last):
+        res = runner.invoke(
+            app, ["eval", "--catalog", str(db), "--model", str(model), "--split", "val", "--json"]
+        )
+        assert res.exit_code == 0, res.output
+        outs.append(json.loads(res.stdout))
+    assert outs[0]["pairs"] == outs[1]["pairs"] and outs[0]["accounts"] == outs[1]["accounts"]
+    assert outs[1]["trained_on_eval_accounts"] is False
