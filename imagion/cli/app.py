@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from imagion import __version__
 from imagion.catalog.store import ENV_CATALOG
 from imagion.choices import Device
-from imagion.cli.console import err, out
+from imagion.cli.console import err, out, styled
 from imagion.errors import ImagionError
 
 app = typer.Typer(
@@ -70,7 +69,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             message = f"{where}{exc.strerror or exc}"
-        err.print(f"[red]error:[/] {escape(message)}", highlight=False)
+        err.print(styled("error:", "red", message), highlight=False)
         raise typer.Exit(1)
 
     return wrapper

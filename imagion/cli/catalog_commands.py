@@ -11,7 +11,7 @@ from rich.table import Table
 from imagion.catalog.store import Catalog, Columns, iso_time, resolve_catalog_path
 from imagion.choices import ScoreMapping
 from imagion.cli.app import CatalogOpt, JsonOpt, command
-from imagion.cli.console import emit_json, note, out, progress_bar, warn
+from imagion.cli.console import emit_json, note, out, progress_bar, visible, warn
 
 
 @command("import")
@@ -158,12 +158,12 @@ def posts_cmd(
             table.add_column(c, overflow="fold")
         for r in df.itertuples():
             table.add_row(
-                r.account,
-                r.post_id,
+                visible(r.account),
+                visible(r.post_id),
                 "" if pd.isna(r.likes) else f"{int(r.likes):,}",
-                r.posted_at or "",
+                r.posted_at if isinstance(r.posted_at, str) else "",  # undated: empty, not NaN
                 "" if pd.isna(r.score) else f"{r.score:.1f}",
-                Path(r.image).name if isinstance(r.image, str) else "",
+                visible(Path(r.image).name) if isinstance(r.image, str) else "",
             )
         out.print(table)
     note(f"{len(df):,} of {total:,} posts" + (" (--limit N for more)" if len(df) < total else ""))

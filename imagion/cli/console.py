@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,9 +19,25 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
-out = Console(soft_wrap=True)  # results
-err = Console(stderr=True, soft_wrap=True)  # progress, logs, problems
+# markup=False: user text (an account named "[/acct]", a file "[bold]b.jpg", a caption) is
+# printed as it is, never read as Rich markup; our own styles are given as Text
+out = Console(soft_wrap=True, markup=False)  # results
+err = Console(stderr=True, soft_wrap=True, markup=False)  # progress, logs, problems
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: object) -> str:
+    """`text` with control characters shown as escapes: a file name holding terminal escape
+    codes must not reach the terminal raw."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+
+
+def styled(label: str, style: str, message: object) -> Text:
+    """`label` in `style`, then the message as plain, visible text."""
+    return Text.assemble((label, style), " ", visible(message))
 
 
 def json_safe(data: Any) -> Any:
@@ -44,11 +61,15 @@ def emit_json(data: Any) -> None:
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False)
+    err.print(styled("warning:", "yellow", message), highlight=False)
 
 
 def note(message: str) -> None:
-    err.print(message, highlight=False)
+    err.print(visible(message), highlight=False)
+
+
+def skipped(problem: str) -> None:
+    err.print(styled("skipped:", "yellow", problem), highlight=False)
 
 
 @contextmanager

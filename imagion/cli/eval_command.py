@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from imagion.catalog.store import resolve_catalog_path
 from imagion.choices import Device, Split
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, ModelOpt, command
-from imagion.cli.console import emit_json, err, note, out, progress_bar
+from imagion.cli.console import emit_json, err, note, out, progress_bar, skipped, visible
 from imagion.cli.training_options import training_options
 from imagion.errors import ImagionError
 from imagion.training.options import TrainOptions
@@ -94,7 +95,7 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
                 path, model, accounts, split, device, prog
             )
     for p in problems:
-        err.print(f"[yellow]skipped:[/] {p}", highlight=False)
+        skipped(p)
     report = evaluate(
         df, min_gap=min_gap, min_ratio=min_ratio, pairs=pairs, seed=seed, show_pairs=show_pairs
     )
@@ -180,13 +181,13 @@ def _render_eval(report: EvalReport, label: str) -> None:
     from imagion.evaluation.metrics import REFERENCE_POINTS
 
     for n in report.notes:
-        err.print(f"[bold red]{n}[/]", highlight=False)
+        err.print(Text(visible(n), style="bold red"), highlight=False)
     table = Table(title="per account", title_justify="left")
     for c in ("account", "posts", "pairs", "accuracy", "spearman", "kendall"):
         table.add_column(c, justify="left" if c == "account" else "right")
     for r in report.per_account:
         table.add_row(
-            r["account"],
+            visible(r["account"]),
             str(r["posts"]),
             str(r["pairs"]),
             f"{r['accuracy']:.1%}",
@@ -197,8 +198,10 @@ def _render_eval(report: EvalReport, label: str) -> None:
     for e in report.examples:
         mark = "✓" if e["correct"] else "✗"
         out.print(
-            f"{mark} {e['account']}: {Path(str(e['a'])).name} ({e['likes_a']:,} likes, {e['pred_a']:+.3f}) vs "
-            f"{Path(str(e['b'])).name} ({e['likes_b']:,} likes, {e['pred_b']:+.3f})",
+            visible(
+                f"{mark} {e['account']}: {Path(str(e['a'])).name} ({e['likes_a']:,} likes, {e['pred_a']:+.3f}) vs "
+                f"{Path(str(e['b'])).name} ({e['likes_b']:,} likes, {e['pred_b']:+.3f})"
+            ),
             highlight=False,
         )
     _render_by_ratio(report)

@@ -12,7 +12,7 @@ from rich.table import Table
 from imagion.catalog.store import Catalog, resolve_catalog_path
 from imagion.choices import Provider
 from imagion.cli.app import CatalogOpt, JsonOpt, command
-from imagion.cli.console import emit_json, err, note, out, progress_bar, warn
+from imagion.cli.console import emit_json, err, note, out, progress_bar, visible, warn
 from imagion.errors import ImagionError
 from imagion.labels.store import LabelSummary
 from imagion.labels.suggestions import LabelStats
@@ -118,7 +118,9 @@ def _render(stats: LabelStats) -> None:
     for b in range(10, -1, -1):
         t.add_row(
             str(b),
-            ", ".join(f"{r['label']} ({r['posts']})" for r in stats.per_bucket.get(str(b), [])),
+            visible(
+                ", ".join(f"{r['label']} ({r['posts']})" for r in stats.per_bucket.get(str(b), []))
+            ),
         )
     out.print(t)
     lift = Table(
@@ -133,7 +135,7 @@ def _render(stats: LabelStats) -> None:
             lift.add_row("…", "", "", "", "", "")
             continue
         lift.add_row(
-            r["label"],
+            visible(r["label"]),
             str(r["support"]),
             f"{r['mean_with']:.2f}",
             f"{r['mean_without']:.2f}",

@@ -12,7 +12,7 @@ from rich.table import Table
 from imagion.catalog.store import resolve_catalog_path
 from imagion.choices import Device, SplitKind, Tone
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, command
-from imagion.cli.console import emit_json, err, note, out, progress_bar
+from imagion.cli.console import emit_json, err, note, out, progress_bar, skipped
 from imagion.cli.training_options import training_options
 from imagion.training.options import TrainOptions, TrainResult
 
@@ -73,7 +73,7 @@ def featurize_cmd(
             path, arch, image_size, str(tone) if tone else None, str(device), progress=update
         )
     for p in rep.problems:
-        err.print(f"[yellow]skipped:[/] {p}", highlight=False)
+        skipped(p)
     if json_:
         emit_json(
             {

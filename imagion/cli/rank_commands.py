@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from imagion.choices import Device
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, StatsOpt, command
-from imagion.cli.console import emit_json, err, note, out, progress_bar
+from imagion.cli.console import emit_json, note, out, progress_bar, skipped, visible
 from imagion.inference.rank import RankResult, RankRow
 
 
@@ -94,7 +93,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             crops=crops,
         )
     for p in result.problems:
-        err.print(f"[yellow]skipped:[/] {escape(p)}", highlight=False)
+        skipped(p)
     rows = result.to_list()[: top or None]
     _files_out(result, top, copy_to, sheet)
     if json_:
@@ -153,7 +152,8 @@ def _rank_table(rows: list[RankRow], model: str) -> Table:
     for r in rows:
         extra = [f"{r['p_beats_next']:.0%}" if "p_beats_next" in r else ""] if sure else []
         extra += [_tip(r)] if with_tips else []
-        table.add_row(str(r["rank"]), r["path"], f"{r['score']:.1f}", _bar(r["score"], 10), *extra)
+        cells = [str(r["rank"]), r["path"], f"{r['score']:.1f}", _bar(r["score"], 10), *extra]
+        table.add_row(*map(visible, cells))
     return table
 
 
@@ -181,13 +181,15 @@ def compare_cmd(
     else:
         sure = f"P({c.a.path.name} beats {c.b.path.name}) = {c.p_a_wins:.0%} (calibrated on {c.calibration})"
     out.print(
-        f"{c.winner.path.name} should get more attention: "
-        f"{c.a.path.name} {c.a.score:.1f} vs {c.b.path.name} {c.b.score:.1f}; {sure}",
+        visible(
+            f"{c.winner.path.name} should get more attention: "
+            f"{c.a.path.name} {c.a.score:.1f} vs {c.b.path.name} {c.b.score:.1f}; {sure}"
+        ),
         highlight=False,
     )
     _about_bundled(c.model)
     for side in (c.a, c.b):
         if side.suggestion is not None:
-            out.print(f"  {side.path.name}: {side.suggestion.text}", highlight=False)
+            out.print(visible(f"  {side.path.name}: {side.suggestion.text}"), highlight=False)
         if side.crop is not None:
-            out.print(f"  {side.path.name}: {side.crop.text}", highlight=False)
+            out.print(visible(f"  {side.path.name}: {side.crop.text}"), highlight=False)
