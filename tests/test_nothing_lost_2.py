@@ -190,8 +190,8 @@ def test_user_text_is_not_markup_and_control_codes_are_shown(runner, tmp_path):
 
 def test_rank_shows_odd_file_names_as_they_are(runner, tmp_path, monkeypatch):
     write_image(tmp_path / "[bold red]b.jpg", 0.5)
-    write_image(tmp_path / "a[/x]b.jpg", 0.3)
+    write_image(tmp_path / "a[x]b.jpg", 0.3)
     monkeypatch.chdir(tmp_path)  # short paths: the table does not fold them
     res = runner.invoke(app, ["rank", ".", "--no-suggest"])
     assert res.exit_code == 0, res.output
-    assert "[bold red]b.jpg" in res.stdout and "a[/x]b.jpg" in res.stdout
+    assert "[bold red]b.jpg" in res.stdout and "a[x]b.jpg" in res.stdout
