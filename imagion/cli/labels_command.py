@@ -53,6 +53,9 @@ def labels_cmd(
     from imagion.labels.store import label_catalog, post_labels
     from imagion.labels.suggestions import label_stats
 
+    if min_support < 1 or top < 1:
+        bad = f"--min-support {min_support}" if min_support < 1 else f"--top {top}"
+        raise ImagionError(f"{bad}: use 1 or more.")
     providers = provider or [Provider.local]
     summaries, stats_out = [], []
     with Catalog(resolve_catalog_path(catalog)) as cat:

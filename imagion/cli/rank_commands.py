@@ -11,6 +11,7 @@ from rich.table import Table
 from imagion.choices import Device
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, StatsOpt, command
 from imagion.cli.console import emit_json, note, out, progress_bar, skipped, visible
+from imagion.errors import ImagionError
 from imagion.inference.rank import RankResult, RankRow
 
 
@@ -74,6 +75,8 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     from imagion.inference.rank import check_output_folders, rank_images
     from imagion.inference.sheet import check_sheet
 
+    if top is not None and top < 1:
+        raise ImagionError(f"--top {top}: show at least 1 image (or leave --top out for all).")
     check_output_folders(paths, recursive, {"--copy-to": copy_to, "--crops": crops})
     for folder, option in ((copy_to, "--copy-to"), (crops, "--crops")):
         if folder is not None:  # before the work, not after it

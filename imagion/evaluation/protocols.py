@@ -103,6 +103,7 @@ def run_cv(
     log: Callable[[str], None] = lambda s: None,
 ) -> tuple[pd.DataFrame, list[list[str]], list[str]]:
     """Train one model per leave-accounts-out fold and pool the held-out predictions."""
+    opts.check()
     df = _scored(catalog_path)
     folds = cv_folds(list(df["account"]), k, seed)
     device = pick_device(opts.device)
@@ -131,6 +132,7 @@ def run_time_cv(
     predicted by a model trained on blocks 0..b−1 (of every account). Pooled predictions."""
     from imagion.training.split import time_blocks
 
+    opts.check()
     if k < 2:
         raise ImagionError(f"--time-blocks {k}: use at least 2 blocks.")
     df = _scored(catalog_path)

@@ -47,8 +47,7 @@ def _check(
     opts: TrainOptions, out: Path, rank: int, log: Callable[[str], None]
 ) -> dict[str, Any] | None:
     """Options and the run folder, before any work; returns the state to resume from."""
-    if opts.epochs < 1 or opts.batch_size < 1 or opts.lr <= 0:
-        raise ImagionError("--epochs and --batch-size must be ≥ 1 and --lr > 0.")
+    opts.check()
     if rank == 0:
         writable_folder(out, "--out")
         for name in ("best.pt", "last.pt"):
@@ -67,7 +66,24 @@ def _check(
         raise ImagionError(
             f"--resume: {last} is a {state['arch']!r} run, not {opts.architecture!r}."
         )
+    _same_recipe(opts, state, last)
     return state
+
+
+def _same_recipe(opts: TrainOptions, state: dict[str, Any], last: Path) -> None:
+    """--resume continues the run as it was started: its optimizer state holds the old
+    learning rate, so another recipe would be recorded but not used."""
+    from imagion.training.options import RECIPE_FIELDS
+
+    then = (state.get("training") or state).get("options") or {}  # older last.pt: top level
+    now = opts.to_dict()
+    diff = [k for k in RECIPE_FIELDS if k in then and str(then[k]) != str(now.get(k))]
+    if diff:
+        was = ", ".join(f"--{k.replace('_', '-')} {then[k]}" for k in diff)
+        raise ImagionError(
+            f"--resume: {last} was trained with {was}; resume with the same options, "
+            "or start a new run in another --out."
+        )
 
 
 def _run_meta(
