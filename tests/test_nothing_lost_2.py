@@ -240,3 +240,66 @@ def test_resume_with_another_recipe_is_refused(runner, tmp_path):
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, [*base, "--epochs", "2", "--resume", "--lr", "0.01"])
     assert res.exit_code == 1 and "--lr 0.001" in res.output
+
+
+# --- a slow client holds a connection, never a scoring slot -----------------------------------
+
+
+def test_a_dripping_upload_takes_no_scoring_slot():
+    import asyncio
+
+    from starlette.requests import Request
+
+    from imagion.serve.app import Service
+    from imagion.serve.limits import Limits
+
+    limits = Limits(max_scoring=1)
+    service = Service(scorer=None, limits=limits)  # type: ignore[arg-type]  # never reached
+
+    async def run() -> int:
+        never = asyncio.Event()
+
+        async def receive():
+            await never.wait()  # the rest of the body never comes
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/api/score",
+            "headers": [(b"content-type", b"multipart/form-data; boundary=x")],
+        }
+        task = asyncio.create_task(service.score(Request(scope, receive)))
+        await asyncio.sleep(0.2)
+        free = service.slots._value
+        task.cancel()
+        return free
+
+    assert asyncio.run(run()) == 1
+
+
+def test_the_whole_body_has_a_deadline():
+    import asyncio
+    import time
+
+    from imagion.serve.limits import Limits
+    from imagion.serve.middleware import BodyLimit
+
+    async def app_reads_all(scope, receive, send):
+        while (await receive()).get("more_body"):
+            pass
+
+    limits = Limits(body_timeout_s=5, body_deadline_s=0.4)
+    sent: list[dict] = []
+
+    async def drip():
+        await asyncio.sleep(0.05)  # one byte at a time, each well within body_timeout_s
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    async def send(message):
+        sent.append(message)
+
+    start = time.monotonic()
+    asyncio.run(BodyLimit(app_reads_all, limits)({"type": "http", "headers": []}, drip, send))
+    assert time.monotonic() - start < 2
+    assert sent[0]["status"] == 408 and b"longer than 0.4 s" in sent[1]["body"]

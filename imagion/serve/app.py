@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 
 from imagion import __version__
@@ -58,19 +58,25 @@ class Service:
         self.slots = asyncio.Semaphore(limits.max_scoring)
 
     async def score(self, request: Request) -> Scored:
-        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        """The whole upload arrives (within the body limits) before a scoring slot is taken:
+        a slow client holds a connection, never a slot."""
+        if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
             raise ServeError(415, "send the pictures as multipart/form-data, field `images`.")
+        form = await self._form(request)
         try:
-            await asyncio.wait_for(self.slots.acquire(), timeout=self.limits.queue_wait_s)
-        except TimeoutError:
-            raise ServeError(
-                503, "busy scoring other pictures; try again in a moment.", retry_after=1
-            ) from None
-        try:
-            uploads, oversized = await self._read(request)
-            scored = await self.scorer.score(uploads)
+            try:
+                await asyncio.wait_for(self.slots.acquire(), timeout=self.limits.queue_wait_s)
+            except TimeoutError:
+                raise ServeError(
+                    503, "busy scoring other pictures; try again in a moment.", retry_after=1
+                ) from None
+            try:
+                uploads, oversized = await self._parts(form)
+                scored = await self.scorer.score(uploads)
+            finally:
+                self.slots.release()
         finally:
-            self.slots.release()
+            await form.close()
         scored.problems = oversized + scored.problems
         if not scored.items:
             raise ServeError(
@@ -79,11 +85,11 @@ class Service:
             )
         return scored
 
-    async def _read(self, request: Request) -> tuple[list[Upload], list[str]]:
-        """The uploaded pictures, and one line per picture over the size limit."""
+    async def _form(self, request: Request) -> FormData:
+        """The parsed multipart body (files spooled by Starlette, not held in memory)."""
         lim = self.limits
         try:
-            form = await request.form(
+            return await request.form(
                 max_files=lim.max_files, max_fields=lim.max_fields, max_part_size=64 * 1024
             )
         except HTTPException as exc:
@@ -93,23 +99,23 @@ class Service:
                     f"more than {lim.max_files} pictures sent; the page scores at most {lim.max_files} at a time.",
                 ) from None
             raise ServeError(400, f"malformed upload: {exc.detail}") from None
+
+    async def _parts(self, form: FormData) -> tuple[list[Upload], list[str]]:
+        """The uploaded pictures, and one line per picture over the size limit."""
+        lim = self.limits
         uploads: list[Upload] = []
         oversized: list[str] = []
-        try:
-            for part in form.getlist("images"):
-                if not isinstance(part, UploadFile):
-                    continue
-                name = (
-                    Path((part.filename or "").replace("\\", "/")).name.replace("\x00", "")
-                    or "upload"
-                )
-                data = await part.read(lim.max_file_bytes + 1)
-                if len(data) > lim.max_file_bytes:
-                    oversized.append(f"{name}: larger than {lim.max_file_bytes // MB} MB; skipped.")
-                elif data:
-                    uploads.append(Upload(name, data))
-        finally:
-            await form.close()
+        for part in form.getlist("images"):
+            if not isinstance(part, UploadFile):
+                continue
+            name = (
+                Path((part.filename or "").replace("\\", "/")).name.replace("\x00", "") or "upload"
+            )
+            data = await part.read(lim.max_file_bytes + 1)
+            if len(data) > lim.max_file_bytes:
+                oversized.append(f"{name}: larger than {lim.max_file_bytes // MB} MB; skipped.")
+            elif data:
+                uploads.append(Upload(name, data))
         if not uploads and not oversized:
             raise ServeError(
                 400, f"no picture in the upload; choose 1 to {lim.max_files} image files."

@@ -18,5 +18,6 @@ class Limits:
     queue_wait_s: float = 2.0  # …this long, then get 503 with Retry-After
     header_timeout_s: float = 10.0  # to send the request line and headers
     body_timeout_s: float = 30.0  # between two chunks of the body
+    body_deadline_s: float = 120.0  # for the whole body (a client dripping bytes is cut off)
     max_connections: int = 256  # open connections (uvicorn answers 503 beyond)
     batch_window_s: float = 0.01  # how long the batcher waits for more requests

@@ -1,11 +1,12 @@
 """Limits on the request body, enforced as it arrives (a pure ASGI middleware): its size,
-declared or not (a negative or lying Content-Length cannot bypass it), and the time between
-two of its chunks."""
+declared or not (a negative or lying Content-Length cannot bypass it), the time between two of
+its chunks, and the time for the whole of it (one byte every 25 s never ends otherwise)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from imagion.serve.limits import MB, Limits
@@ -53,12 +54,20 @@ class BodyLimit:
             return
         started = False
         received = 0
+        deadline = time.monotonic() + self.limits.body_deadline_s
 
         async def limited_receive() -> Message:
             nonlocal received
+            left = deadline - time.monotonic()
+            wait = min(self.limits.body_timeout_s, max(left, 0.0))
             try:
-                message = await asyncio.wait_for(receive(), timeout=self.limits.body_timeout_s)
+                message = await asyncio.wait_for(receive(), timeout=wait)
             except TimeoutError:
+                if wait < self.limits.body_timeout_s:
+                    raise BodyRefused(
+                        408,
+                        f"the upload took longer than {self.limits.body_deadline_s:g} s; send it again.",
+                    ) from None
                 raise BodyRefused(408, "the upload stalled; send it again.") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
