@@ -66,6 +66,29 @@ def unused_path(folder: Path, name: str) -> Path:
     raise ImagionError(f"{folder}: 10,000 files named like {name} already; choose another folder.")
 
 
+def walk_files(root: Path, recursive: bool = True) -> tuple[list[Path], list[str]]:
+    """The regular files under `root` (sorted; symlinked folders are not followed, so a cycle
+    cannot hang), and one line per folder that could not be read: a folder without permission
+    costs its own files, named, never the whole run."""
+    files: list[Path] = []
+    problems: list[str] = []
+
+    def unreadable(exc: OSError) -> None:
+        problems.append(f"{exc.filename}: folder cannot be read ({exc.strerror}); skipped.")
+
+    for folder, dirs, names in os.walk(root, onerror=unreadable, followlinks=False):
+        if not recursive:
+            dirs.clear()
+        for name in names:
+            path = Path(folder) / name
+            try:
+                if stat.S_ISREG(path.stat().st_mode):
+                    files.append(path)
+            except OSError as exc:
+                problems.append(f"{path}: cannot be read ({exc.strerror}); skipped.")
+    return sorted(files), problems
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imagion.errors import ImagionError
+from imagion.files import walk_files
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")  # what instaloader saves beside a post
 # Instagram serves at most 1080×1350; anything far above this is a mistake or an attack.
@@ -40,13 +41,26 @@ _NOT_PHOTOS = {
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
+# The only formats imagion ever decodes: photo formats. Anything else is refused by content,
+# whatever its name says (an EPS file named x.jpg would otherwise reach Pillow's EPS plugin,
+# which runs Ghostscript when it is installed).
+PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")  # JPEG covers MPO (phones)
+
+
+@functools.cache
+def photo_formats() -> tuple[str, ...]:
+    """The photo formats this Pillow can open (its plugins registered)."""
+    Image.init()
+    return tuple(f for f in PHOTO_FORMATS if f in Image.OPEN)
+
+
 @functools.cache
 def readable_suffixes() -> frozenset[str]:
-    """Every file extension (lower case) whose format Pillow can decode here."""
+    """Every file extension (lower case) of a photo format Pillow can decode here."""
     return frozenset(
         ext
         for ext, fmt in Image.registered_extensions().items()
-        if fmt in Image.OPEN and ext not in _NOT_PHOTOS
+        if fmt in Image.OPEN and fmt in PHOTO_FORMATS and ext not in _NOT_PHOTOS
     )
 
 
@@ -71,13 +85,15 @@ def open_image(
         if not fp.is_file():
             raise ImagionError(f"{where}: image file is missing.")
     try:
-        im = Image.open(fp)
+        im = Image.open(fp, formats=photo_formats())
     except Image.DecompressionBombError as exc:
         raise ImagionError(
             f"{where}: refused, too many pixels (decompression bomb?): {exc}"
         ) from exc
     except UnidentifiedImageError as exc:
-        raise ImagionError(f"{where}: not an image Pillow can read.") from exc
+        raise ImagionError(
+            f"{where}: not a photo imagion opens ({', '.join(PHOTO_FORMATS)}); skipped."
+        ) from exc
     except OSError as exc:
         raise ImagionError(f"{where}: cannot read image ({exc}).") from exc
     w, h = im.size
@@ -184,8 +200,9 @@ def find_images(paths: list[str | Path], recursive: bool = False) -> tuple[list[
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            it = p.rglob("*") if recursive else p.iterdir()
-            images.extend(sorted(q for q in it if q.suffix.lower() in suffixes and q.is_file()))
+            found, unreadable = walk_files(p, recursive)
+            images.extend(q for q in found if q.suffix.lower() in suffixes)
+            problems.extend(unreadable)
         elif p.is_file():
             images.append(p)
         else:

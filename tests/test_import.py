@@ -174,7 +174,7 @@ def test_bad_inputs_each_named_and_rest_imported(tmp_path, runner, small_ig, cat
     assert "trunc.json.xz: damaged or truncated" in problems
     assert "profile.json: not an Instagram post" in problems
     assert "weird.json: JSON is neither" in problems
-    assert "notimage.jpg: not an image" in problems
+    assert "notimage.jpg: not a photo imagion opens" in problems
     assert "bomb.png: refused" in problems
     assert "noimage.json.xz: image file is missing" in problems
     assert "nocol.csv: CSV lacks column(s) likes, posted_at" in problems

@@ -71,6 +71,7 @@ def test_page_shows_cards_with_distinct_thumbnails_for_same_names(client):
 
 def test_health_docs_and_openapi(client):
     assert client.get("/healthz").json()["status"] == "ok"
+    assert client.head("/").status_code == 200
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     assert "multipart/form-data" in spec["paths"]["/api/score"]["post"]["requestBody"]["content"]
@@ -81,7 +82,7 @@ def test_health_docs_and_openapi(client):
     [
         (6, 400, "at most 5"),
         (0, 400, "no picture in the upload"),
-        ("not-images", 415, "not an image"),
+        ("not-images", 415, "not a photo"),
     ],
 )
 def test_api_errors_are_json(client, files, status, needle):

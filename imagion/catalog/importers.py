@@ -9,6 +9,7 @@ from pathlib import Path
 from imagion.catalog.formats import parse_csv, parse_instaloader, parse_profilecrawl, read_json
 from imagion.catalog.store import Catalog, Post
 from imagion.errors import ImagionError
+from imagion.files import walk_files
 
 MAX_DUPLICATES_SHOWN = 20
 
@@ -65,11 +66,9 @@ def discover(sources: Sequence[str | Path], report: ImportReport) -> list[Path]:
         if p.is_file():
             files.append(p)
         elif p.is_dir():
-            found = sorted(
-                q
-                for q in p.rglob("*")
-                if q.is_file() and (_is_metadata(q) or q.suffix.lower() == ".csv")
-            )
+            every, unreadable = walk_files(p)
+            report.problems.extend(unreadable)
+            found = [q for q in every if _is_metadata(q) or q.suffix.lower() == ".csv"]
             if not found:
                 report.problems.append(
                     f"{p}: no posts found (no instaloader .json/.json.xz, profilecrawl .json "

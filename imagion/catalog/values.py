@@ -49,12 +49,27 @@ def count_value(value: object, name: str, *, hidden: int | None = None) -> int |
     return number
 
 
+def _basic_date(value: object) -> int | None:
+    """An ISO 8601 basic date, 20200101 (8 digits, a real date from 1970 to 2099), as Unix
+    seconds at midnight UTC; read as seconds it would be a day of 1970."""
+    text = str(value).strip() if isinstance(value, str | int) else ""
+    if len(text) != 8 or not text.isdigit() or not "1970" <= text[:4] <= "2099":
+        return None
+    try:
+        return int(datetime.strptime(text, "%Y%m%d").replace(tzinfo=UTC).timestamp()) or None
+    except ValueError:
+        return None
+
+
 def time_value(value: object, name: str = "posted_at") -> int | None:
     """Unix seconds from a number (seconds, or milliseconds: detected) or an ISO 8601 date.
     The epoch itself (0, 1970-01-01T00:00:00Z) is what crawlers write when they do not know
     the date (instagram-profilecrawl, the instagram-2017 manifest): it is None, unknown."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    basic = _basic_date(value)
+    if basic is not None:
+        return basic
     try:
         seconds = float(_number(value, name))
     except ValueError as exc:

@@ -138,7 +138,9 @@ def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:
         body = render_page(model_name, limits.max_files, limits.max_file_bytes // MB, results)
         return HTMLResponse(body, status_code=status, headers=headers)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route(
+        "/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+    )
     async def index() -> HTMLResponse:
         return page()
 

@@ -148,8 +148,9 @@ def serve(
                 f"warning: listening on {host}: anyone who can reach this machine can upload pictures."
             )
         bound = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
         log(
-            f"imagion is serving on http://{host}:{bound}/ (API: /api/score, docs: /docs; Ctrl-C stops)"
+            f"imagion is serving on http://{shown}:{bound}/ (API: /api/score, docs: /docs; Ctrl-C stops)"
         )
         server = make_server(app, limits)
         try:
