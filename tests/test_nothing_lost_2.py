@@ -367,3 +367,15 @@ def test_a_feature_cache_entry_of_the_wrong_shape_is_rebuilt(tmp_path):
     feats = frozen_features(model, [str(photo)], ["c" * 64], tmp_path, torch.device("cpu"))
     assert feats.ok.all() and feats.x.shape == (1, 1280) and float(feats.x.abs().sum()) > 0
     assert np.load(folder / f"{'c' * 64}.npy").shape == (1280,)
+
+
+def test_sigterm_is_handled_as_ctrl_c_while_labelling():
+    import signal
+
+    from imagion.cli.console import sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        signal.sigtimedwait([], 0.5) if hasattr(signal, "sigtimedwait") else None
+    assert signal.getsignal(signal.SIGTERM) == before

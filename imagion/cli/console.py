@@ -73,6 +73,27 @@ def skipped(problem: str) -> None:
 
 
 @contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Inside: SIGTERM (a `kill`, a container stopping) is handled as Ctrl-C is, so work that
+    saves what it has on Ctrl-C (paid Cloud Vision labels) saves it on SIGTERM too."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+@contextmanager
 def progress_bar(description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
     """A Rich progress bar on stderr; yields `update(done, total=None, **fields)`."""
     columns = [

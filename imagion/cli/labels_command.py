@@ -12,7 +12,16 @@ from rich.table import Table
 from imagion.catalog.store import Catalog, resolve_catalog_path
 from imagion.choices import Provider
 from imagion.cli.app import CatalogOpt, JsonOpt, command
-from imagion.cli.console import emit_json, err, note, out, progress_bar, visible, warn
+from imagion.cli.console import (
+    emit_json,
+    err,
+    note,
+    out,
+    progress_bar,
+    sigterm_as_interrupt,
+    visible,
+    warn,
+)
 from imagion.errors import ImagionError
 from imagion.labels.store import LabelSummary
 from imagion.labels.suggestions import LabelStats
@@ -62,7 +71,7 @@ def labels_cmd(
         for prov in providers:
             if prov == Provider.google:
                 _confirm_paid_work(cat, refresh, yes)
-            with progress_bar(f"labels ({prov})") as update:
+            with sigterm_as_interrupt(), progress_bar(f"labels ({prov})") as update:
                 summary = label_catalog(
                     cat, prov, refresh=refresh, progress=update, concurrency=concurrency
                 )
