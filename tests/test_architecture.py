@@ -23,6 +23,7 @@ WORKFLOW = [
     "posts",
     "labels",
     "models",
+    "featurize",
     "train",
     "eval",
     "rank",

@@ -57,10 +57,10 @@ def checkpoint_payload(
     } | meta
 
 
-# The most a checkpoint may unpack to: the largest architecture's weights with AdamW's two
-# moments (last.pt), float32, plus room for the description. A deflated zip of a few kB can
-# otherwise ask for gigabytes (weights_only stops code, not allocation).
-MAX_UNPACKED_BYTES = 3 * 4 * max(s.max_parameters for s in REGISTRY.values()) + (32 << 20)
+# The most a checkpoint may unpack to: the largest architecture's weights, AdamW's two moments
+# and the best epoch's weights (last.pt), float32, plus room for the description. A deflated
+# zip of a few kB can otherwise ask for gigabytes (weights_only stops code, not allocation).
+MAX_UNPACKED_BYTES = 4 * 4 * max(s.max_parameters for s in REGISTRY.values()) + (32 << 20)
 
 
 def _check_unpacked_size(path: Path) -> None:
