@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/imagion rank data/samples
+	@echo
+	@echo "next: source .venv/bin/activate, then try: imagion rank ~/Pictures --top 5   (or run .venv/bin/imagion without activating)"
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -99,7 +100,8 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
     report = evaluate(
         df, min_gap=min_gap, min_ratio=min_ratio, pairs=pairs, seed=seed, show_pairs=show_pairs
     )
-    report.notes = notes
+    report.notes = notes + report.notes
+    report.in_sample = bool(notes)  # predict_checkpoint's notes are its in-sample warnings
     _write_outputs(report, label, pairs_out, plot)
     if json_:
         emit_json(report.to_dict() | {"evaluated": label, "trained_on_eval_accounts": bool(notes)})
@@ -182,19 +184,7 @@ def _render_eval(report: EvalReport, label: str) -> None:
 
     for n in report.notes:
         err.print(Text(visible(n), style="bold red"), highlight=False)
-    table = Table(title="per account", title_justify="left")
-    for c in ("account", "posts", "pairs", "accuracy", "spearman", "kendall"):
-        table.add_column(c, justify="left" if c == "account" else "right")
-    for r in report.per_account:
-        table.add_row(
-            visible(r["account"]),
-            str(r["posts"]),
-            str(r["pairs"]),
-            f"{r['accuracy']:.1%}",
-            f"{r['spearman']:+.2f}",
-            f"{r['kendall']:+.2f}",
-        )
-    out.print(table)
+    _render_accounts(report)
     for e in report.examples:
         mark = "✓" if e["correct"] else "✗"
         out.print(
@@ -208,16 +198,60 @@ def _render_eval(report: EvalReport, label: str) -> None:
     base = ", ".join(f"{k} {v:.1%}" for k, v in report.baselines.items())
     refs = ", ".join(f"{k} {v:.1%}" for k, v in REFERENCE_POINTS.items())
     out.print(
-        f"{label}\nspearman {report.spearman:+.3f}, kendall {report.kendall:+.3f} (mean within account)\n"
-        f"reference points: {refs}",
+        f"{label}\nspearman {_signed(report.spearman)}, kendall {_signed(report.kendall)} "
+        f"(mean within account)\nreference points: {refs}",
         highlight=False,
     )
     _render_calibration(report)
-    out.print(
-        f"accuracy {report.accuracy:.1%} [{report.ci95[0]:.1%}, {report.ci95[1]:.1%}] on {report.pairs:,} pairs "
-        f"of {report.accounts} accounts (ties {report.ties}) — {base}",
-        highlight=False,
-    )
+    out.print(accuracy_line(report, base), highlight=False)
+
+
+MAX_ACCOUNT_ROWS = 40  # beyond this the per-account table goes to --json and --plot only
+
+
+def _render_accounts(report: EvalReport) -> None:
+    if len(report.per_account) > MAX_ACCOUNT_ROWS:
+        note(
+            f"per-account figures of {len(report.per_account):,} accounts: in --json "
+            "(per_account) and --plot"
+        )
+        return
+    table = Table(title="per account", title_justify="left")
+    for c in ("account", "posts", "pairs", "accuracy", "spearman", "kendall"):
+        table.add_column(c, justify="left" if c == "account" else "right")
+    for r in report.per_account:
+        table.add_row(
+            visible(r["account"]),
+            str(r["posts"]),
+            str(r["pairs"]),
+            f"{r['accuracy']:.1%}",
+            _signed(r["spearman"], 2),
+            _signed(r["kendall"], 2),
+        )
+    out.print(table)
+
+
+def _signed(x: float, digits: int = 3) -> str:
+    return f"{x:+.{digits}f}" if math.isfinite(x) else "n/a"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def accuracy_line(report: EvalReport, base: str) -> str:
+    """The last line, which is what people read: too few pairs are said to be too few, and
+    accuracy on posts the model trained on says so on the same line."""
+    from imagion.evaluation.metrics import MIN_JUDGED_PAIRS
+
+    where = f"{plural(report.pairs, 'pair')} of {plural(report.accounts, 'account')} (ties {report.ties})"
+    if report.pairs < MIN_JUDGED_PAIRS:
+        head = f"too few pairs to judge ({where}; at least {MIN_JUDGED_PAIRS} are needed)"
+    else:
+        head = f"accuracy {report.accuracy:.1%} [{report.ci95[0]:.1%}, {report.ci95[1]:.1%}] on {where}"
+    if report.in_sample:
+        head += " — IN-SAMPLE: the model trained on these posts; not an estimate for new posts"
+    return f"{head} — {base}"
 
 
 def _render_by_ratio(report: EvalReport) -> None:

@@ -185,8 +185,7 @@ def compare_cmd(
         sure = f"P({c.a.path.name} beats {c.b.path.name}) = {c.p_a_wins:.0%} (calibrated on {c.calibration})"
     out.print(
         visible(
-            f"{c.winner.path.name} should get more attention: "
-            f"{c.a.path.name} {c.a.score:.1f} vs {c.b.path.name} {c.b.score:.1f}; {sure}"
+            f"{c.verdict()}: {c.a.path.name} {c.a.score:.1f} vs {c.b.path.name} {c.b.score:.1f}; {sure}"
         ),
         highlight=False,
     )

@@ -26,6 +26,7 @@ REFERENCE_POINTS = {
 }
 
 
+MIN_JUDGED_PAIRS = 30  # below this, an accuracy is not worth a percentage
 RATIO_BANDS = (1.0, 1.5, 2.0, 3.0)  # "where the model is useful": pairs whose likes differ by ≥ R×
 
 
@@ -52,6 +53,7 @@ class EvalReport:
     notes: list[str] = field(default_factory=list)
     calibration: dict[str, Any] | None = None  # log loss, Brier, ECE, reliability bins
     by_ratio: list[dict[str, Any]] = field(default_factory=list)  # accuracy by likes ratio
+    in_sample: bool = False  # some evaluated posts were trained on
     pairs_table: pd.DataFrame | None = field(default=None, repr=False)  # every evaluated pair
 
     def to_dict(self) -> dict:
@@ -70,6 +72,8 @@ class EvalReport:
             "notes": self.notes,
             "calibration": self.calibration,
             "by_ratio": self.by_ratio,
+            "in_sample": self.in_sample,
+            "enough_pairs": self.pairs >= MIN_JUDGED_PAIRS,
         }
 
 
@@ -122,9 +126,11 @@ def _select_pairs(
     pairs: int | None,
     seed: int,
     min_ratio: float = 1.0,
+    notes: list[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Same-account pairs with different likes; optionally a minimum z gap, a minimum likes
-    ratio and a sample."""
+    ratio and a sample (what it could not honour goes into `notes`)."""
+    notes = [] if notes is None else notes
     if pairs is not None and pairs < 1:
         raise ImagionError(
             f"--pairs {pairs}: sample at least 1 pair (or leave it out for all pairs)."
@@ -150,6 +156,8 @@ def _select_pairs(
     if pairs is not None and pairs < len(i):
         pick = np.sort(np.random.default_rng(seed).choice(len(i), size=pairs, replace=False))
         i, j = i[pick], j[pick]
+    elif pairs is not None and pairs > len(i):
+        notes.append(f"--pairs {pairs}: only {len(i):,} pairs exist here; all of them are used.")
     if not len(i):
         raise ImagionError(
             "no same-account pairs with different likes to evaluate (need ≥ 2 posts per account)."
@@ -318,7 +326,8 @@ def evaluate(
     """
     df = df[np.isfinite(df["pred"].to_numpy(dtype=float))].reset_index(drop=True)
     likes = df["likes"].to_numpy(dtype=np.float64)
-    i, j, ties = _select_pairs(df, likes, min_gap, pairs, seed, min_ratio)
+    notes: list[str] = []
+    i, j, ties = _select_pairs(df, likes, min_gap, pairs, seed, min_ratio, notes)
     correct = pair_outcomes(df["pred"].to_numpy(dtype=np.float64), likes, i, j)
     codes, uniques = pd.factorize(df["account"].to_numpy()[i])
     accounts = per_account(df, likes, codes, np.asarray(uniques), correct)
@@ -341,4 +350,5 @@ def evaluate(
         calibration=calibration,
         pairs_table=table,
         by_ratio=accuracy_by_ratio(likes, i, j, correct, codes, reps=reps, seed=seed),
+        notes=notes,
     )

@@ -201,12 +201,26 @@ class Comparison:
     def winner(self) -> Ranked:
         return self.a if self.a.raw >= self.b.raw else self.b
 
+    def verdict(self) -> str:
+        """The answer worded by how sure the calibrated probability is: 52% is about even, not
+        "should get more attention"."""
+        name = self.winner.path.name
+        if self.p_a_wins is None:
+            return f"{name} scores higher (how likely it does better is unknown for this model)"
+        p = max(self.p_a_wins, 1 - self.p_a_wins)
+        if p < 0.55:
+            return f"about even ({p:.0%} for {name})"
+        if p < 0.65:
+            return f"{name} is somewhat more likely to get more attention ({p:.0%})"
+        return f"{name} is likely to get more attention ({p:.0%})"
+
     def to_dict(self) -> dict[str, Any]:
         p = None if self.p_a_wins is None else round(self.p_a_wins, 4)
         return {
             "a": self.a.to_dict(),
             "b": self.b.to_dict(),
             "winner": str(self.winner.path),
+            "verdict": self.verdict(),
             "p_a_beats_b": p,
             "calibrated_on": self.calibration,
         }

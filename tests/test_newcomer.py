@@ -1,0 +1,64 @@
+"""A newcomer's first ten minutes: numbers stated at their strength."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from imagion.cli import app
+from imagion.cli.eval_command import accuracy_line
+from imagion.evaluation.metrics import evaluate
+
+
+def _report(likes: list[int], pred: list[float], accounts: int = 1):
+    rows = [
+        {"account": f"a{k}", "likes": n + k, "pred": p}
+        for k in range(accounts)
+        for n, p in zip(likes, pred, strict=True)
+    ]
+    return evaluate(pd.DataFrame(rows), reps=100)
+
+
+def test_one_pair_is_too_few_to_judge_and_never_nan():
+    rep = _report([10, 20], [0.1, 0.9])
+    line = accuracy_line(rep, "chance 50.0%")
+    assert line.startswith("too few pairs to judge (1 pair of 1 account")
+    assert "100.0%" not in line and "nan" not in line
+    assert rep.to_dict()["enough_pairs"] is False
+
+
+def test_enough_pairs_get_a_percentage_and_in_sample_says_so_on_the_same_line():
+    rep = _report(list(range(10, 100, 10)), [float(x) for x in range(9)], accounts=2)
+    assert rep.pairs == 72
+    assert accuracy_line(rep, "b").startswith("accuracy 100.0% [")
+    rep.in_sample = True
+    assert "IN-SAMPLE" in accuracy_line(rep, "b") and rep.to_dict()["in_sample"]
+
+
+def test_more_pairs_asked_than_exist_is_said():
+    rows = pd.DataFrame({"account": "a", "likes": [1, 2, 3, 4], "pred": [1.0, 2, 3, 4]})
+    rep = evaluate(rows, pairs=1459, reps=50)
+    assert rep.pairs == 6 and any("only 6 pairs exist" in n for n in rep.notes)
+
+
+def test_eval_cli_spearman_is_never_nan(runner, trained):
+    db, ckpt = trained
+    res = runner.invoke(app, ["eval", "--catalog", str(db), "--model", str(ckpt)])
+    assert res.exit_code == 0, res.output
+    assert "nan" not in res.stdout.lower()
+    assert "IN-SAMPLE" in res.stdout.splitlines()[-1]  # trained on these posts: said where read
+
+
+def test_compare_words_its_verdict_by_probability(runner, tmp_path):
+    from imagion.inference.rank import Comparison, Ranked
+
+    def ranked(name: str, raw: float) -> Ranked:
+        return Ranked(path=tmp_path / name, score=5.0, raw=raw)
+
+    for p, start in ((0.52, "about even"), (0.6, "b.jpg is somewhat"), (0.8, "b.jpg is likely")):
+        c = Comparison(ranked("a.jpg", 0.0), ranked("b.jpg", 1.0), 1 - p)
+        assert c.verdict().startswith(start), c.verdict()
+    c = Comparison(ranked("a.jpg", 0.0), ranked("b.jpg", 1.0), None)
+    assert "unknown" in c.verdict() and "should" not in c.verdict()
+    assert json.loads(json.dumps(c.to_dict()))["verdict"] == c.verdict()
