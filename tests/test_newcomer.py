@@ -62,3 +62,22 @@ def test_compare_words_its_verdict_by_probability(runner, tmp_path):
     c = Comparison(ranked("a.jpg", 0.0), ranked("b.jpg", 1.0), None)
     assert "unknown" in c.verdict() and "should" not in c.verdict()
     assert json.loads(json.dumps(c.to_dict()))["verdict"] == c.verdict()
+
+
+def test_import_of_nothing_leaves_no_catalog(runner, tmp_path):
+    db = tmp_path / "imagion.db"
+    res = runner.invoke(app, ["import", str(tmp_path / "missing"), "--catalog", str(db)])
+    assert res.exit_code == 1 and "no such file or folder" in res.output
+    assert not db.exists() and list(tmp_path.iterdir()) == []
+    res = runner.invoke(app, ["info", "--catalog", str(db)])
+    assert res.exit_code == 1 and "no catalog here" in res.output
+
+
+def test_rank_says_what_is_wrong_with_its_arguments(runner, tmp_path):
+    res = runner.invoke(app, ["rank", str(tmp_path / "does-not-exist.jpg")])
+    assert res.exit_code == 1 and "no such file or folder" in res.output
+    assert "add -r" not in res.output
+    (tmp_path / "notimg.jpg").write_text("hello")
+    res = runner.invoke(app, ["rank", str(tmp_path / "notimg.jpg")])
+    assert res.exit_code == 1 and "no image could be scored" in res.output
+    assert "┏" not in res.output  # no empty table

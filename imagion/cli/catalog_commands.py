@@ -27,9 +27,18 @@ def import_cmd(
     from imagion.catalog.importers import import_sources
 
     path = resolve_catalog_path(catalog)
+    existed = path.exists()
     with Catalog(path, create=True) as cat, progress_bar("importing") as update:
         report = import_sources(cat, sources, progress=lambda d, t: update(d, t))
         info = cat.info()
+    if report.posts == 0 and not existed:  # created by this run for nothing: not left behind
+        for leftover in (
+            path,
+            path.with_name(path.name + "-wal"),
+            path.with_name(path.name + "-shm"),
+        ):
+            leftover.unlink(missing_ok=True)
+        report.problems.append(f"nothing was imported, so no catalog was created at {path}.")
     for problem in report.problems + report.bad_arguments:
         warn(problem)
     if json_:

@@ -130,15 +130,22 @@ def rank_images(
     """Score every image under `paths` (files, folders, globs); unreadable files are reported."""
     files, problems = find_images(list(paths), recursive=recursive)
     if not files:
+        if problems:  # every argument was missing or unreadable: say that, not something else
+            raise ImagionError("; ".join(problems[:3]) + (" …" if len(problems) > 3 else ""))
+        folders = not recursive and any(Path(p).is_dir() for p in paths)
         raise ImagionError(
             "no image files found in "
             + ", ".join(map(str, paths))
-            + (" (folders are read one level deep; add -r to recurse)" if not recursive else "")
+            + (" (folders are read one level deep; add -r to recurse)" if folders else "")
         )
     engine = open_engine(model, device, stats=stats)
     items, bad = score_files(
         engine, files, batch_size=batch_size, suggest=suggest, progress=progress
     )
+    if not items:
+        raise ImagionError(
+            "no image could be scored: " + "; ".join(bad[:3]) + (" …" if len(bad) > 3 else "")
+        )
     if crops is not None:
         advise_crops(engine, items, crops)
     return RankResult(items, problems + bad, model=str(engine.path), arch=engine.arch)
