@@ -68,7 +68,7 @@ def test_rank_cli_json_csv_top_copy(runner, trained, pictures, tmp_path):
     res = runner.invoke(app, ["rank", str(pictures / "*.jpg"), "--model", str(ckpt), "--json"])
     assert len(json.loads(res.stdout)) == 5
     res = runner.invoke(app, ["rank", str(tmp_path / "nothing-here")])
-    assert res.exit_code == 1 and "no image files" in res.stderr
+    assert res.exit_code == 1 and "nothing-here: no such file or folder" in res.stderr
 
 
 def test_compare_probability_consistent_with_scores(runner, trained, pictures):
