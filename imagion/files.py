@@ -136,6 +136,15 @@ def output_file(path: str | os.PathLike, option: str, suffixes: tuple[str, ...])
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise ImagionError(f"{option} {path}: use one of {', '.join(suffixes)}.")
-    if not path.parent.is_dir():
-        raise ImagionError(f"{option} {path}: folder {path.parent} does not exist.")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ImagionError(f"{option} {path}: folder {folder} does not exist.")
+    if path.is_dir():
+        raise ImagionError(f"{option} {path}: is a folder; name a file in it.")
+    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+        raise ImagionError(f"{option} {path}: not a regular file; name another file.")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ImagionError(
+            f"{option} {path}: cannot write there (permissions); choose another place."
+        )
     return path

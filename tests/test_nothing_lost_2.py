@@ -379,3 +379,30 @@ def test_sigterm_is_handled_as_ctrl_c_while_labelling():
         os.kill(os.getpid(), signal.SIGTERM)
         signal.sigtimedwait([], 0.5) if hasattr(signal, "sigtimedwait") else None
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_outputs_that_are_folders_are_refused_before_the_work(runner, trained, tmp_path):
+    db, ckpt = trained
+    folder = tmp_path / "out.csv"
+    folder.mkdir()
+    res = runner.invoke(
+        app, ["eval", "--catalog", str(db), "--model", str(ckpt), "--pairs-out", str(folder)]
+    )
+    assert res.exit_code == 1 and "is a folder" in res.output
+    stats = tmp_path / "stats.json"
+    stats.mkdir()
+    res = runner.invoke(app, ["labels", "--catalog", str(db), "--save-stats", str(stats)])
+    assert res.exit_code == 1 and "is a folder" in res.output and "labelled" not in res.output
+
+
+def test_the_sheet_is_capped(tmp_path, monkeypatch):
+    from imagion.inference import sheet
+    from imagion.inference.rank import Ranked
+
+    monkeypatch.setattr(sheet, "MAX_SHEET", 3)
+    items = [
+        Ranked(path=write_image(tmp_path / f"p{k}.jpg", 0.1 * k, seed=k), score=5.0, raw=0.0)
+        for k in range(6)
+    ]
+    out = sheet.write_sheet(items, tmp_path / "s.html", "t")
+    assert out.read_text().count("<figure>") == 3

@@ -65,6 +65,10 @@ def labels_cmd(
     if min_support < 1 or top < 1:
         bad = f"--min-support {min_support}" if min_support < 1 else f"--top {top}"
         raise ImagionError(f"{bad}: use 1 or more.")
+    if save_stats is not None:  # before the work, not after it
+        from imagion.files import output_file
+
+        output_file(save_stats, "--save-stats", (".json",))
     providers = provider or [Provider.local]
     summaries, stats_out = [], []
     with Catalog(resolve_catalog_path(catalog)) as cat:

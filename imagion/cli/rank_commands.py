@@ -120,14 +120,17 @@ def _files_out(
     result: RankResult, top: int | None, copy_to: Path | None, sheet: Path | None
 ) -> None:
     from imagion.inference.rank import copy_top
-    from imagion.inference.sheet import write_sheet
+    from imagion.inference.sheet import MAX_SHEET, write_sheet
 
     if copy_to is not None:
         copied = copy_top(result, copy_to, top)
         note(f"copied {len(copied)} images to {copy_to}")
     if sheet is not None:
         title = f"imagion rank · model {Path(result.model).name} ({result.arch})"
-        note(f"wrote {write_sheet(result.items[: top or None], sheet, title)}")
+        shown = result.items[: top or None]
+        note(f"wrote {write_sheet(shown, sheet, title)}")
+        if len(shown) > MAX_SHEET:
+            note(f"the sheet shows the best {MAX_SHEET} of {len(shown):,} (--top K to choose)")
 
 
 def _write_csv(rows: list[RankRow]) -> None:

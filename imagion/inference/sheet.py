@@ -60,9 +60,14 @@ def _html(items: list[Ranked], title: str) -> str:
     )
 
 
+MAX_SHEET = 100  # photos on one sheet (1,000 made a 224 MB PNG and took 1.1 GB)
+
+
 def write_sheet(items: list[Ranked], path: Path, title: str) -> Path:
-    """The contact sheet of `items` (already best first) at `path`, written atomically."""
+    """The contact sheet of the best MAX_SHEET of `items` (already best first) at `path`,
+    written atomically."""
     path = check_sheet(path)
+    items = items[:MAX_SHEET]
     if path.suffix.lower() == ".html":
         write_text_atomic(path, _html(items, title))
         return path
