@@ -81,3 +81,15 @@ def test_rank_says_what_is_wrong_with_its_arguments(runner, tmp_path):
     res = runner.invoke(app, ["rank", str(tmp_path / "notimg.jpg")])
     assert res.exit_code == 1 and "no image could be scored" in res.output
     assert "┏" not in res.output  # no empty table
+
+
+def test_cv_from_an_init_that_saw_these_accounts_is_flagged(runner, trained, tmp_path):
+    db, ckpt = trained
+    res = runner.invoke(
+        app,
+        ["eval", "--catalog", str(db), "--cv", "2", "--init", str(ckpt), "--epochs", "1",
+         "--val-fraction", "0", "--out", str(tmp_path / "cv")],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "--init checkpoint trained on" in res.output
+    assert "IN-SAMPLE" in res.stdout.splitlines()[-1]

@@ -141,14 +141,16 @@ def _cross_validate(
     path: Path, cv: str, blocks: int, opts: TrainOptions, prog: Callable[..., None]
 ) -> Predictions:
     from imagion.evaluation.protocols import run_cv, run_time_cv
+    from imagion.training.init import init_leak
 
     recipe = f"{opts.architecture} ({opts.epochs} epochs, {opts.loss} loss, lr {opts.lr:g}{', init ' + opts.init if opts.init else ''})"
     if cv.strip().lower() == "time":
         df, problems = run_time_cv(path, blocks, opts, progress=prog, log=note)
+        leak = init_leak(opts.init, df["account"])
         return (
             df,
             problems,
-            [],
+            [leak] if leak else [],
             f"rolling-origin CV in time, {blocks} blocks per account, of {recipe}",
         )
     try:
@@ -156,7 +158,8 @@ def _cross_validate(
     except ValueError:
         raise ImagionError(f"--cv {cv}: a number of folds (e.g. 4) or 'time'.") from None
     df, _folds, problems = run_cv(path, k, opts, seed=opts.seed, progress=prog, log=note)
-    return df, problems, [], f"{k}-fold leave-accounts-out CV of {recipe}"
+    leak = init_leak(opts.init, df["account"])
+    return df, problems, [leak] if leak else [], f"{k}-fold leave-accounts-out CV of {recipe}"
 
 
 def _checkpoint_predictions(

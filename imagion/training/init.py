@@ -3,6 +3,7 @@ the user's), so a personal model trained on tens of posts is pulled towards the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -53,3 +54,20 @@ def resolve_init(opts: TrainOptions) -> tuple[TrainOptions, Init | None]:
     )
     _check(opts, ckpt, path)
     return opts, (ckpt, path)
+
+
+def init_leak(init: str | None, accounts: Iterable[str]) -> str | None:
+    """A warning when the --init checkpoint trained on posts of these accounts: a model started
+    from it has seen them, whatever the folds say."""
+    if not init:
+        return None
+    ckpt = read_checkpoint(model_path(None if init == "default" else init))
+    seen = set((ckpt.get("training") or {}).get("train_accounts") or [])
+    both = sorted(seen & set(accounts))
+    if not both:
+        return None
+    return (
+        f"WARNING: the --init checkpoint trained on {len(both)} of these accounts "
+        f"({', '.join(both[:3])}{'…' if len(both) > 3 else ''}): this accuracy is NOT an "
+        "estimate for new posts; evaluate on accounts it never saw."
+    )

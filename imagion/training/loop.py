@@ -30,7 +30,7 @@ from imagion.models.registry import build_model
 from imagion.settings import default_cache_dir, pick_device
 from imagion.training.calibrate import calibrate
 from imagion.training.fitter import Fitter
-from imagion.training.init import resolve_init
+from imagion.training.init import init_leak, resolve_init
 from imagion.training.options import TrainOptions, TrainResult
 from imagion.training.prepare import (
     Progress,
@@ -132,6 +132,9 @@ def train(
     out = Path(opts.out)
     resume = _check(opts, out, rank, log)
     split = read_split(catalog_path, opts)
+    leak = init_leak(opts.init, split.val_accounts) if split.val_accounts else None
+    if leak:
+        log(leak.replace("this accuracy", "the validation accuracy"))
     if split.undated:
         log(f"--split time: {split.undated} post(s) without a date are left out")
     torch.manual_seed(opts.seed)
