@@ -406,3 +406,15 @@ def test_the_sheet_is_capped(tmp_path, monkeypatch):
     ]
     out = sheet.write_sheet(items, tmp_path / "s.html", "t")
     assert out.read_text().count("<figure>") == 3
+
+
+def test_rank_on_last_pt_says_it_has_no_calibration(runner, trained, tmp_path):
+    _, best = trained
+    write_image(tmp_path / "a.jpg", 0.3)
+    write_image(tmp_path / "b.jpg", 0.7)
+    last = best.parent / "last.pt"
+    res = runner.invoke(app, ["rank", str(tmp_path), "--model", str(last), "--no-suggest"])
+    assert res.exit_code == 0, res.output
+    assert "has no calibration" in res.stderr and "raw outputs" in res.stderr
+    res = runner.invoke(app, ["rank", str(tmp_path), "--model", str(best), "--no-suggest"])
+    assert "has no calibration" not in res.stderr

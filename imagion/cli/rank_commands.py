@@ -10,7 +10,7 @@ from rich.table import Table
 
 from imagion.choices import Device
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, StatsOpt, command
-from imagion.cli.console import emit_json, note, out, progress_bar, skipped, visible
+from imagion.cli.console import emit_json, note, out, progress_bar, skipped, visible, warn
 from imagion.errors import ImagionError
 from imagion.inference.rank import RankResult, RankRow
 
@@ -106,12 +106,17 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     else:
         out.print(_rank_table(rows, f"model {Path(result.model).name} ({result.arch})"))
     note(f"ranked {len(result.items)} images, skipped {len(result.problems)}")
-    _about_bundled(result.model)
+    _about_model(result.model, result.uncalibrated)
 
 
-def _about_bundled(model: str) -> None:
+def _about_model(model: str, uncalibrated: bool = False) -> None:
     from imagion.settings import BUNDLED_CAVEAT, is_bundled_model
 
+    if uncalibrated:
+        warn(
+            f"{model} has no calibration (last.pt is written for --resume; use best.pt): the "
+            "scores shown are the model's raw outputs, not 0–10 image scores."
+        )
     if is_bundled_model(model):
         note(f"note: {BUNDLED_CAVEAT}; train one on your own posts (README: Your own account).")
 
@@ -192,7 +197,7 @@ def compare_cmd(
         ),
         highlight=False,
     )
-    _about_bundled(c.model)
+    _about_model(c.model, c.uncalibrated)
     for side in (c.a, c.b):
         if side.suggestion is not None:
             out.print(visible(f"  {side.path.name}: {side.suggestion.text}"), highlight=False)

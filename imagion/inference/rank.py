@@ -69,6 +69,7 @@ class RankResult:
     problems: list[str] = field(default_factory=list)
     model: str = ""
     arch: str = ""
+    uncalibrated: bool = False  # the checkpoint has no calibration: scores are raw outputs
 
     def to_list(self) -> list[RankRow]:
         return [r.to_dict(rank=k + 1) for k, r in enumerate(self.items)]
@@ -148,7 +149,13 @@ def rank_images(
         )
     if crops is not None:
         advise_crops(engine, items, crops)
-    return RankResult(items, problems + bad, model=str(engine.path), arch=engine.arch)
+    return RankResult(
+        items,
+        problems + bad,
+        model=str(engine.path),
+        arch=engine.arch,
+        uncalibrated=engine.calibration.missing,
+    )
 
 
 def advise_crops(engine: Engine, items: list[Ranked], folder: Path | None = None) -> None:
@@ -203,6 +210,7 @@ class Comparison:
     p_a_wins: float | None  # None: the model has no held-out calibration
     calibration: str | None = None  # where the probability was fitted
     model: str = ""
+    uncalibrated: bool = False  # the checkpoint has no calibration: scores are raw outputs
 
     @property
     def winner(self) -> Ranked:
@@ -254,5 +262,5 @@ def compare_images(
     ra, rb = by_path[str(Path(a))], by_path.get(str(Path(b)), by_path[str(Path(a))])
     cal = engine.calibration
     return Comparison(
-        ra, rb, cal.win_probability(ra.raw, rb.raw), cal.pair_source, str(engine.path)
+        ra, rb, cal.win_probability(ra.raw, rb.raw), cal.pair_source, str(engine.path), cal.missing
     )

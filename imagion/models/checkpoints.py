@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from imagion import __version__
@@ -189,12 +188,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
     model.eval()
     fuse_for_inference(model)
     model.to(device).to(memory_format=torch.channels_last)
-    cal = ckpt.get("calibration") or {"raw_quantiles": list(np.linspace(0, 10, 101))}
+    cal = ckpt.get("calibration")
     meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
     return LoadedModel(
         model=model,
         preprocess=Preprocess.from_dict(ckpt["preprocess"]),
-        calibration=Calibration.from_dict(cal),
+        calibration=Calibration.absent() if cal is None else Calibration.from_dict(cal),
         meta=meta,
         path=path,
     )

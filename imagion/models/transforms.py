@@ -169,6 +169,7 @@ class Calibration:
         pair_metrics: dict[str, Any] | None = None,
     ) -> None:
         self.q = np.asarray(quantiles, dtype=np.float64)
+        self.missing = False  # the checkpoint had none (last.pt): scores are raw outputs
         self.pair_scale = pair_scale
         self.pair_source = pair_source if pair_scale is not None else None
         self.pair_metrics = pair_metrics or {}
@@ -192,7 +193,17 @@ class Calibration:
         ):
             raise ValueError(f"calibration pair_scale {scale!r} is not a number ≥ 0")
         metrics = d.get("pair_metrics") if isinstance(d.get("pair_metrics"), dict) else None
-        return cls(arr.tolist(), None if scale is None else float(scale), source, metrics)
+        cal = cls(arr.tolist(), None if scale is None else float(scale), source, metrics)
+        cal.missing = bool(d.get("missing", False))
+        return cal
+
+    @classmethod
+    def absent(cls) -> Calibration:
+        """What a checkpoint without a calibration gets (last.pt, written for --resume): the
+        raw output shown on the 0–10 scale as it is, marked so that it is said."""
+        cal = cls(list(np.linspace(0, 10, 101)))
+        cal.missing = True
+        return cal
 
     @classmethod
     def fit(
@@ -227,4 +238,4 @@ class Calibration:
             "pair_scale": self.pair_scale,
             "pair_source": self.pair_source,
             "pair_metrics": self.pair_metrics,
-        }
+        } | ({"missing": True} if self.missing else {})
