@@ -30,7 +30,11 @@ def bundled_stats_path() -> Path:
     return RESOURCES / "label-stats-local.json"
 
 
-BUNDLED_CAVEAT = "the bundled model learned from 120 posts and is near chance on new accounts"
+BUNDLED_CAVEAT = (
+    "the bundled model learned from 10,745 posts of 2017 influencer accounts: it orders 57% of "
+    "same-account pairs right on accounts it never saw (67% when one has twice the likes), a weak "
+    "hint on any one photo"
+)
 
 
 def is_bundled_model(path: str | os.PathLike) -> bool:

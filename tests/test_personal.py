@@ -94,7 +94,8 @@ def test_personal_model_on_one_account(one_account, tmp_path, runner):
         and meta["train_accounts"] == ["me"]
         and meta["init"].endswith("default-model.pt")
     )
-    assert ckpt["config"]["image_size"] == 192  # taken from the bundled model
+    assert ckpt["config"]["image_size"] == 224  # taken from the bundled model
+    assert ckpt["config"]["hidden"] == 256 and ckpt["config"]["dropout"] == 0.6
     last_train = meta["train_time_range"]["me"][1]
     with Catalog(one_account) as cat:
         newest = cat.frame("posted_at").posted_at.max()

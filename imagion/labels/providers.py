@@ -70,6 +70,7 @@ READABLE = {
     "jersey": "t-shirt",
     "comic book": "comic",
     "ballplayer": "baseball player",
+    "alp": "mountains",
 }
 
 
