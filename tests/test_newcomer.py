@@ -93,3 +93,31 @@ def test_cv_from_an_init_that_saw_these_accounts_is_flagged(runner, trained, tmp
     assert res.exit_code == 0, res.output
     assert "--init checkpoint trained on" in res.output
     assert "IN-SAMPLE" in res.stdout.splitlines()[-1]
+
+
+def test_crops_say_what_they_wrote_and_only_for_the_shown_photos(runner, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from imagion.inference import crops as crops_mod
+    from imagion.inference.crops import CropAdvice
+    from tests.helpers import write_image
+
+    for k in range(3):
+        write_image(tmp_path / "in" / f"p{k}.jpg", 0.2 + 0.3 * k, size=40, seed=k)
+    out = tmp_path / "crops"
+    res = runner.invoke(app, ["rank", str(tmp_path / "in"), "--crops", str(out), "--no-suggest"])
+    assert res.exit_code == 0, res.output
+    if not any(out.glob("*")):
+        assert "nothing written" in res.stderr
+
+    def always(engine, path):
+        advice = CropAdvice("1:1", "centre", (0.0, 0.0, 1.0, 1.0), 6.0, 5.0, 0.7)
+        return advice, Image.new("RGB", (8, 8))
+
+    monkeypatch.setattr(crops_mod, "best_crop", always)
+    out2 = tmp_path / "crops2"
+    res = runner.invoke(
+        app, ["rank", str(tmp_path / "in"), "--crops", str(out2), "--top", "1", "--no-suggest"]
+    )
+    assert res.exit_code == 0, res.output
+    assert len(list(out2.iterdir())) == 1 and "wrote 1 crop(s)" in res.stderr

@@ -94,11 +94,21 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             suggest=suggest,
             stats=stats,
             crops=crops,
+            top=top,
         )
     for p in result.problems:
         skipped(p)
     rows = result.to_list()[: top or None]
     _files_out(result, top, copy_to, sheet)
+    if crops is not None:
+        if result.crops_written:
+            note(
+                f"wrote {len(result.crops_written)} crop(s) likely (≥ 60%) to do better to {crops}"
+            )
+        else:
+            note(
+                f"no crop is likely (≥ 60%) to do better than its photo; nothing written to {crops}"
+            )
     if json_:
         emit_json(rows)
     elif csv_:

@@ -70,6 +70,7 @@ class RankResult:
     model: str = ""
     arch: str = ""
     uncalibrated: bool = False  # the checkpoint has no calibration: scores are raw outputs
+    crops_written: list[Path] = field(default_factory=list)
 
     def to_list(self) -> list[RankRow]:
         return [r.to_dict(rank=k + 1) for k, r in enumerate(self.items)]
@@ -127,6 +128,7 @@ def rank_images(
     suggest: bool = True,
     stats: Path | None = None,
     crops: Path | None = None,
+    top: int | None = None,
 ) -> RankResult:
     """Score every image under `paths` (files, folders, globs); unreadable files are reported."""
     files, problems = find_images(list(paths), recursive=recursive)
@@ -147,28 +149,32 @@ def rank_images(
         raise ImagionError(
             "no image could be scored: " + "; ".join(bad[:3]) + (" …" if len(bad) > 3 else "")
         )
-    if crops is not None:
-        advise_crops(engine, items, crops)
+    written = advise_crops(engine, items[: top or None], crops) if crops is not None else []
     return RankResult(
         items,
         problems + bad,
         model=str(engine.path),
         arch=engine.arch,
         uncalibrated=engine.calibration.missing,
+        crops_written=written,
     )
 
 
-def advise_crops(engine: Engine, items: list[Ranked], folder: Path | None = None) -> None:
-    """Crop advice for each item (and the recommended crops written to `folder`)."""
+def advise_crops(engine: Engine, items: list[Ranked], folder: Path | None = None) -> list[Path]:
+    """Crop advice for each item (and the recommended crops written to `folder`); returns the
+    files written."""
     from imagion.inference.crops import best_crop, write_crop
 
+    written = []
     for item in items:
         try:
             item.crop, crop = best_crop(engine, item.path)
         except ImagionError:
             continue
         if folder is not None:
-            write_crop(folder, item.path, item.crop, crop)
+            path = write_crop(folder, item.path, item.crop, crop)
+            written += [path] if path else []
+    return written
 
 
 def check_output_folders(
