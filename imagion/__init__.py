@@ -1,6 +1,18 @@
-"""imagion: predict how well an Instagram image will do before it is posted."""
+"""imagion: predict how well an Instagram image will do before it is posted.
 
+The public API, imported lazily (`import imagion` loads neither torch nor pandas):
+
+    import imagion
+    ranked = imagion.rank(["data/samples"])          # best first: ranked[0].path, ranked[0].score
+    imagion.import_posts(["posts.csv"], "me.db"); imagion.score("me.db")
+    report = imagion.cross_validate("me.db", folds=5, image_size=224)
+
+See docs/python-api.md.
+"""
+
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 try:
     __version__ = version("imagion")
@@ -9,4 +21,39 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 from imagion.errors import ImagionError
 
-__all__ = ["ImagionError", "__version__"]
+_LAZY = {
+    "import_posts": "imagion.workflows",
+    "score": "imagion.workflows",
+    "featurize": "imagion.workflows",
+    "train": "imagion.workflows",
+    "evaluate": "imagion.workflows",
+    "cross_validate": "imagion.workflows",
+    "rank": ("imagion.inference.rank", "rank_images"),
+    "compare": ("imagion.inference.rank", "compare_images"),
+    "load_model": ("imagion.models.checkpoints", "load_checkpoint"),
+    "Catalog": "imagion.catalog.store",
+    "TrainOptions": "imagion.training.options",
+    "TrainResult": "imagion.training.options",
+    "EvalReport": "imagion.evaluation.metrics",
+    "RankResult": "imagion.inference.rank",
+    "Ranked": "imagion.inference.rank",
+    "Comparison": "imagion.inference.rank",
+    "ImportReport": "imagion.catalog.importers",
+    "ScoreReport": "imagion.catalog.scoring",
+}
+
+__all__ = ["ImagionError", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module 'imagion' has no attribute {name!r}")
+    module, attr = (where, name) if isinstance(where, str) else where
+    value = getattr(import_module(module), attr)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -71,6 +71,16 @@ class RankResult:
     arch: str = ""
     uncalibrated: bool = False  # the checkpoint has no calibration: scores are raw outputs
     crops_written: list[Path] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, k: int) -> Ranked:
+        """The k-th best image (0 = the best)."""
+        return self.items[k]
+
+    def __iter__(self) -> Iterator[Ranked]:
+        return iter(self.items)
 
     def to_list(self) -> list[RankRow]:
         return [r.to_dict(rank=k + 1) for k, r in enumerate(self.items)]

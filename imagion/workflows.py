@@ -1,0 +1,123 @@
+"""The deck's verbs as Python calls: what `import imagion` offers (lazily) and what the command
+line does for each command. Each takes paths and options, opens what it needs, and returns a
+typed result; mistakes raise ImagionError (or a subclass) saying what to do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from imagion.catalog.importers import ImportReport
+    from imagion.catalog.scoring import ScoreReport
+    from imagion.evaluation.metrics import EvalReport
+    from imagion.training.featurize import FeaturizeReport
+    from imagion.training.options import TrainOptions, TrainResult
+
+PathLike = str | Path
+
+
+def import_posts(sources: Sequence[PathLike], catalog: PathLike = "imagion.db") -> ImportReport:
+    """Import instaloader folders, profilecrawl JSON and CSV manifests into `catalog` (created
+    when missing). One bad value costs one line in `report.problems`, never the import."""
+    from imagion.catalog.importers import import_sources
+    from imagion.catalog.store import Catalog
+
+    with Catalog(Path(catalog), create=True) as cat:
+        return import_sources(cat, list(sources))
+
+
+def score(catalog: PathLike = "imagion.db", **options: Any) -> ScoreReport:
+    """Likes → per-account z → 0–10 image score, stored in the catalog. Options: window,
+    min_posts, log, mapping ("percentile", "normal", "minmax")."""
+    from imagion.catalog.scoring import score_catalog
+    from imagion.catalog.store import Catalog
+
+    with Catalog(Path(catalog)) as cat:
+        return score_catalog(cat, **options)
+
+
+def featurize(catalog: PathLike = "imagion.db", **options: Any) -> FeaturizeReport:
+    """A frozen backbone's features of every catalog image, computed once and cached.
+    Options: arch, image_size, tone, device."""
+    from imagion.training.featurize import featurize_catalog
+
+    return featurize_catalog(Path(catalog), **options)
+
+
+def _options(options: TrainOptions | None, fields: dict[str, Any]) -> TrainOptions:
+    from imagion.training.options import TrainOptions
+
+    return replace(options or TrainOptions(), **fields)
+
+
+def train(
+    catalog: PathLike = "imagion.db", options: TrainOptions | None = None, **fields: Any
+) -> TrainResult:
+    """Train a model on the catalog's scored posts; `fields` override `options`
+    (`imagion.TrainOptions`), e.g. train("me.db", split="time", init="default", out=Path("runs/me"))."""
+    from imagion.training.loop import train as run
+
+    return run(Path(catalog), _options(options, fields))
+
+
+def evaluate(
+    catalog: PathLike = "imagion.db",
+    model: PathLike | None = None,
+    *,
+    held_out_only: bool = False,
+    accounts: list[str] | None = None,
+    min_ratio: float = 1.0,
+    min_gap: float = 0.0,
+    device: str = "auto",
+) -> EvalReport:
+    """Pairwise accuracy of a checkpoint (default: the bundled model) on the catalog's posts;
+    `report.in_sample` says when it trained on some of them (`held_out_only` keeps the others)."""
+    from imagion.evaluation.metrics import evaluate as measure
+    from imagion.evaluation.protocols import predict_checkpoint
+
+    df, _problems, notes, _label = predict_checkpoint(
+        Path(catalog),
+        None if model is None else Path(model),
+        accounts=accounts,
+        held_out_only=held_out_only,
+        device=device,
+    )
+    report = measure(df, min_ratio=min_ratio, min_gap=min_gap)
+    report.notes = notes + report.notes
+    report.in_sample = bool(notes)
+    return report
+
+
+def cross_validate(
+    catalog: PathLike = "imagion.db",
+    folds: int | str = 5,
+    options: TrainOptions | None = None,
+    *,
+    time_blocks: int = 4,
+    min_ratio: float = 1.0,
+    **fields: Any,
+) -> EvalReport:
+    """K-fold leave-accounts-out CV of a training recipe (`folds` a number), or a rolling-origin
+    CV in time (`folds="time"`, `time_blocks` per account); the pooled held-out predictions
+    are measured as `evaluate` does."""
+    from imagion.errors import ImagionError
+    from imagion.evaluation.metrics import evaluate as measure
+    from imagion.evaluation.protocols import run_cv, run_time_cv
+    from imagion.training.init import init_leak
+
+    opts = _options(options, fields)
+    if folds == "time":
+        df, _ = run_time_cv(Path(catalog), time_blocks, opts)
+    elif isinstance(folds, int):
+        df, _, _ = run_cv(Path(catalog), folds, opts, seed=opts.seed)
+    else:
+        raise ImagionError(f"folds={folds!r}: a number of folds (e.g. 5) or 'time'.")
+    report = measure(df, min_ratio=min_ratio)
+    leak = init_leak(opts.init, df["account"])
+    if leak:
+        report.notes.insert(0, leak)
+        report.in_sample = True
+    return report
