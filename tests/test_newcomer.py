@@ -121,3 +121,15 @@ def test_crops_say_what_they_wrote_and_only_for_the_shown_photos(runner, tmp_pat
     )
     assert res.exit_code == 0, res.output
     assert len(list(out2.iterdir())) == 1 and "wrote 1 crop(s)" in res.stderr
+
+
+def test_rank_table_fits_80_columns_and_says_a_common_suggestion_once(runner, monkeypatch):
+    from tests.helpers import ROOT
+
+    monkeypatch.chdir(ROOT)
+    res = runner.invoke(app, ["rank", str(ROOT / "data" / "samples")], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert any("hubble-deep-field.jpg" in line for line in lines)  # whole names, not folded
+    assert sum("every photo here" in line for line in lines) <= 1

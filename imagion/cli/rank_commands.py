@@ -15,10 +15,11 @@ from imagion.errors import ImagionError
 from imagion.inference.rank import RankResult, RankRow
 
 
-def _tip(row: RankRow) -> str:
+def _tip(row: RankRow, common: bool = False) -> str:
     seen = ", ".join(row.get("labels", [])[:3]) or "nothing sure"
     add = ", ".join(row.get("suggest_labels", []))
-    tip = f"{seen} → {add}" if add else f"{seen} → no suggestion with evidence"
+    # the same suggestion for every row is printed once, under the table
+    tip = seen if common else f"{seen} → {add or 'no suggestion with evidence'}"
     crop = row.get("crop")
     if crop:
         tip += f"; crop to {crop['format']} ({crop['position']}): {crop['score']:.1f}, P(better) {crop['p_better']:.0%}"
@@ -115,6 +116,9 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         _write_csv(rows)
     else:
         out.print(_rank_table(rows, f"model {Path(result.model).name} ({result.arch})"))
+        common = _common_suggestion(rows)
+        if common:
+            out.print(f"suggested content for every photo here: {common}", highlight=False)
     note(f"ranked {len(result.items)} images, skipped {len(result.problems)}")
     _about_model(result.model, result.uncalibrated)
 
@@ -158,22 +162,47 @@ def _write_csv(rows: list[RankRow]) -> None:
     w.writerows(rows)
 
 
+def _common_suggestion(rows: list[RankRow]) -> str | None:
+    """The suggested labels when every row has the same ones (then said once, not per row)."""
+    adds = {tuple(r.get("suggest_labels", [])) for r in rows if "suggestion" in r}
+    if len(rows) < 2 or len(adds) != 1:
+        return None
+    (only,) = adds
+    return ", ".join(only) or "none with evidence"
+
+
+def _display_names(rows: list[RankRow]) -> list[str]:
+    """File names as short as they can be while still telling the files apart."""
+    import os
+
+    paths = [Path(r["path"]) for r in rows]
+    names = [p.name for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    try:
+        base = Path(os.path.commonpath([str(p.parent) for p in paths]))
+        return [str(p.relative_to(base)) for p in paths]
+    except ValueError:
+        return [str(p) for p in paths]
+
+
 def _rank_table(rows: list[RankRow], model: str) -> Table:
     table = Table(title=f"image score (0–10) · {model}", title_justify="left")
     table.add_column("#", justify="right")
-    table.add_column("file", overflow="fold")
+    table.add_column("file", overflow="ellipsis", no_wrap=True, min_width=12)
     table.add_column("score", justify="right")
     table.add_column("")
     sure = any("p_beats_next" in r for r in rows)
     if sure:
         table.add_column("P(> next)", justify="right")
     with_tips = any("suggestion" in r for r in rows)
+    common = _common_suggestion(rows) is not None
     if with_tips:
-        table.add_column("seen → suggested content", overflow="fold")
-    for r in rows:
+        table.add_column("seen" if common else "seen → suggested content", overflow="fold")
+    for r, name in zip(rows, _display_names(rows), strict=True):
         extra = [f"{r['p_beats_next']:.0%}" if "p_beats_next" in r else ""] if sure else []
-        extra += [_tip(r)] if with_tips else []
-        cells = [str(r["rank"]), r["path"], f"{r['score']:.1f}", _bar(r["score"], 10), *extra]
+        extra += [_tip(r, common)] if with_tips else []
+        cells = [str(r["rank"]), name, f"{r['score']:.1f}", _bar(r["score"], 10), *extra]
         table.add_row(*map(visible, cells))
     return table
 
