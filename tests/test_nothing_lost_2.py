@@ -418,3 +418,22 @@ def test_rank_on_last_pt_says_it_has_no_calibration(runner, trained, tmp_path):
     assert "has no calibration" in res.stderr and "raw outputs" in res.stderr
     res = runner.invoke(app, ["rank", str(tmp_path), "--model", str(best), "--no-suggest"])
     assert "has no calibration" not in res.stderr
+
+
+def test_csv_with_a_huge_line_and_a_semicolon_csv(tmp_path, monkeypatch):
+    from imagion.catalog import formats
+
+    monkeypatch.setattr(formats, "MAX_CSV_LINE", 1000)
+    write_image(tmp_path / "a.jpg", 0.4)
+    (tmp_path / "long.csv").write_text(
+        "account,image,likes,posted_at\nx,a.jpg,10,2020-01-01\n" + "y" * 5000, encoding="utf-8"
+    )
+    problems: list[str] = []
+    posts = formats.parse_csv(tmp_path / "long.csv", problems)
+    assert len(posts) == 1 and any("longer than 1,000 characters" in p for p in problems)
+    (tmp_path / "semi.csv").write_text(
+        "account;image;likes;posted_at\nx;a.jpg;12;2020-01-01\n", encoding="utf-8"
+    )
+    problems = []
+    posts = formats.parse_csv(tmp_path / "semi.csv", problems)
+    assert [p.likes for p in posts] == [12] and not problems

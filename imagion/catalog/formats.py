@@ -200,11 +200,35 @@ def parse_profilecrawl(path: Path, data: dict, problems: list[str]) -> list[Post
     return posts
 
 
+MAX_CSV_LINE = 1 << 20  # characters: a manifest row is a few hundred; memory stays bounded
+
+
+def _bounded_lines(f: Any, path: Path) -> Iterator[str]:
+    """The file's lines, refusing one longer than MAX_CSV_LINE instead of reading it whole."""
+    while True:
+        line = f.readline(MAX_CSV_LINE + 1)
+        if not line:
+            return
+        if len(line) > MAX_CSV_LINE:
+            raise ImagionError(
+                f"{path}: a line longer than {MAX_CSV_LINE:,} characters (not a CSV manifest?); "
+                "the rest of the file is skipped."
+            )
+        yield line
+
+
+def _delimiter(path: Path) -> str:
+    """',' or, for a header written with semicolons (spreadsheets in many locales), ';'."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        first = f.readline(MAX_CSV_LINE)
+    return ";" if "," not in first and ";" in first else ","
+
+
 def _csv_rows(path: Path, problems: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row) of a CSV manifest; malformed rows are reported and skipped."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
+            reader = csv.reader(_bounded_lines(f, path), delimiter=_delimiter(path))
             header = [h.strip() for h in next(reader, [])]
             missing = [c for c in CSV_REQUIRED if c not in header]
             if missing:
@@ -217,6 +241,9 @@ def _csv_rows(path: Path, problems: list[str]) -> Iterator[tuple[int, dict[str, 
                 try:
                     cells = next(reader)
                 except StopIteration:
+                    return
+                except ImagionError as exc:  # a line too long: the rows before it are kept
+                    problems.append(str(exc))
                     return
                 except csv.Error as exc:
                     errors += 1
