@@ -158,7 +158,7 @@ def test_hostile_json_files_cost_one_line_each(tmp_path, small_ig):
     report, df, _ = _report(tmp_path, small_ig, bad)
     problems = "\n".join(report.problems)
     assert "deep.json: JSON nested too deeply" in problems
-    assert "bomb.json.xz: expands to more than 64 MiB" in problems
+    assert "bomb.json.xz: expands to more than 16 MiB" in problems
     assert len(df) == 24
 
 

@@ -19,7 +19,8 @@ from imagion.images import IMAGE_SUFFIXES, probe_image, sha256_file
 
 CSV_REQUIRED = ("account", "image", "likes", "posted_at")
 SHORTCODE = re.compile(r"/p/([^/?#]+)")
-MAX_JSON_BYTES = 64 * 2**20  # an instaloader post is ~10 KB, a profilecrawl profile ~1 MB
+MAX_JSON_BYTES = 16 * 2**20  # an instaloader post is ~10 KB, a profilecrawl profile ~1 MB;
+# parsed JSON takes ~18× its size in memory, so this bounds one file at ~300 MB
 MAX_CSV_ERRORS = 100
 
 
