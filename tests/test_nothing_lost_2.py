@@ -437,3 +437,17 @@ def test_csv_with_a_huge_line_and_a_semicolon_csv(tmp_path, monkeypatch):
     problems = []
     posts = formats.parse_csv(tmp_path / "semi.csv", problems)
     assert [p.likes for p in posts] == [12] and not problems
+
+
+def test_a_truncated_cached_onnx_export_is_rebuilt(trained, tmp_path):
+    from imagion.inference.engine import open_engine
+
+    _, ckpt = trained
+    cache = tmp_path / "cache"
+    engine = open_engine(ckpt, "cpu", cache_dir=cache)
+    (onnx,) = cache.glob("onnx/*/model.onnx")
+    onnx.write_bytes(onnx.read_bytes()[:1000])  # a disk filled up mid-write, long ago
+    again = open_engine(ckpt, "cpu", cache_dir=cache)
+    assert again.backend == engine.backend == "onnxruntime"
+    assert onnx.stat().st_size > 1000
+    assert not list(cache.glob("onnx/.export-*"))  # no partial export folders left

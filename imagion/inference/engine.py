@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -65,7 +66,6 @@ def export_onnx(ckpt: Path, folder: Path) -> None:
     """Export a checkpoint (fused for inference) to `folder`: model.onnx, meta.json, imagenet.npz."""
     import torch
 
-    from imagion.labels.providers import ImageNetLabeler
     from imagion.models.checkpoints import load_checkpoint
 
     loaded = load_checkpoint(ckpt)
@@ -82,9 +82,23 @@ def export_onnx(ckpt: Path, folder: Path) -> None:
             return self.m.head(f).reshape(-1), f
 
     net = Both() if with_features else model
-    size = loaded.preprocess.size
     folder.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".export-"))
+    try:
+        _export_into(tmp, folder, net, loaded, ckpt, with_features)
+    finally:  # a failed export (a full disk) leaves no partial folder behind
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _export_into(
+    tmp: Path, folder: Path, net: Any, loaded: Any, ckpt: Path, with_features: bool
+) -> None:
+    import torch
+
+    from imagion.labels.providers import ImageNetLabeler
+
+    model = loaded.model
+    size = loaded.preprocess.size
     names = ["raw", "features"] if with_features else ["raw"]
     axes = {"x": {0: "n"}} | {n: {0: "n"} for n in names}
     with (
@@ -116,21 +130,31 @@ def export_onnx(ckpt: Path, folder: Path) -> None:
         lab = ImageNetLabeler.from_model(model)
         np.savez(tmp / "imagenet.npz", weight=lab.weight, bias=lab.bias)
     (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-    for f in tmp.iterdir():
-        os.replace(f, folder / f.name)  # readers check that both model.onnx and meta.json exist
-    tmp.rmdir()
+    for name in ("model.onnx", "imagenet.npz", "meta.json"):  # meta.json last: readers wait for it
+        if (tmp / name).exists():
+            os.replace(tmp / name, folder / name)
+
+
+def _session(ort: Any, folder: Path) -> Any:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = cpu_threads()
+    return ort.InferenceSession(
+        str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"]
+    )
 
 
 def _onnx_engine(ort: Any, ckpt: Path, cache: Path) -> Engine:
     folder = cache / "onnx" / f"{sha256_file(ckpt)[:32]}-v{EXPORT_VERSION}"
     if not (folder / "meta.json").is_file() or not (folder / "model.onnx").is_file():
         export_onnx(ckpt, folder)
-    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = cpu_threads()
-    session = ort.InferenceSession(
-        str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"]
-    )
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        session = _session(ort, folder)
+    except Exception:  # a damaged cached export (truncated file): exported again, once
+        shutil.rmtree(folder, ignore_errors=True)
+        export_onnx(ckpt, folder)
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        session = _session(ort, folder)
     pre = Preprocess.from_dict(meta["preprocess"])
     cal = Calibration.from_dict(meta["calibration"])
     labeler = None
@@ -231,8 +255,11 @@ def _open(ckpt: Path, device: str, cache_dir: Path | None) -> Engine:
         except Exception as exc:  # an export or runtime problem: PyTorch still works
             import sys
 
+            where = cache_dir or default_cache_dir()
             print(
-                f"note: ONNX Runtime unavailable for {ckpt.name} ({type(exc).__name__}); using PyTorch",
+                f"note: ONNX Runtime unavailable for {ckpt.name} ({type(exc).__name__}: {exc}); "
+                f"using PyTorch, which is slower. If the cache {where} is not writable, point "
+                "IMAGION_CACHE at a folder that is.",
                 file=sys.stderr,
             )
     return _torch_engine(ckpt, device)
