@@ -5,7 +5,8 @@ Makes a folder of real-sized (1080×1080) JPEGs, then times
     threads that overlap the forward passes), and
   * a plain loop in a fresh Python process with the same backbone: model loaded once, full-size
     decode, crop and resize, one forward pass per image;
-for the bundled model (frozen EfficientNet-Lite0 + head) and for seed-cnn.
+for the bundled model (frozen EfficientNet-Lite0 at 224 px + MLP head), the previous bundled
+model's shape (192 px, linear head: the cost of the larger input) and seed-cnn.
 
 Usage: python bench/rank_speed.py [--images 200]
 """
@@ -86,11 +87,15 @@ def main() -> None:
         seed = Path(tmp) / "seed-cnn.pt"
         m = build_model("seed-cnn")
         save_checkpoint(seed, checkpoint_payload(m, Calibration.fit(np.linspace(-1, 1, 50))))
+        small = Path(tmp) / "lite0-192.pt"  # the previous bundled recipe's size: the trade-off
+        m = build_model("effnet-lite0", image_size=192)
+        save_checkpoint(small, checkpoint_payload(m, Calibration.fit(np.linspace(-1, 1, 50))))
         one = Path(tmp) / "one"
         one.mkdir()
         (one / "photo000.jpg").write_bytes((folder / "photo000.jpg").read_bytes())
         for label, ckpt in (
-            ("default model (effnet-lite0)", bundled_model_path()),
+            ("default model (effnet-lite0, 224 px, MLP head)", bundled_model_path()),
+            ("effnet-lite0, 192 px, linear head (the previous default)", small),
             ("seed-cnn", seed),
         ):
             env = os.environ | {"IMAGION_CACHE": str(Path(tmp) / "cache")}
