@@ -121,7 +121,7 @@ def build_app(
     scorer = Scorer(engine, limits, batching, crops)
     name = f"{engine.path.name} ({engine.arch})"
     if is_bundled_model(engine.path):
-        name += f"; {BUNDLED_CAVEAT}: a weak hint"
+        name += f"; {BUNDLED_CAVEAT}"
     return create_app(scorer, limits, name), scorer
 
 
