@@ -451,3 +451,92 @@ def test_a_truncated_cached_onnx_export_is_rebuilt(trained, tmp_path):
     assert again.backend == engine.backend == "onnxruntime"
     assert onnx.stat().st_size > 1000
     assert not list(cache.glob("onnx/.export-*"))  # no partial export folders left
+
+
+def test_serve_names_empty_files_and_cut_bodies_and_caps_full_decodes(trained, tmp_path):
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from imagion.serve.limits import Limits
+    from imagion.serve.runner import build_app
+    from tests.serve_helpers import jpeg_bytes, multipart
+
+    _, ckpt = trained
+    app_, scorer = build_app(str(ckpt), "cpu", Limits(max_full_pixels=10_000), False)
+    try:
+        client = TestClient(app_)
+        body, ctype = multipart([("a.jpg", jpeg_bytes(0.5)), ("empty.jpg", b"")])
+        res = client.post("/api/score", content=body, headers={"content-type": ctype})
+        assert res.status_code == 200 and any("empty.jpg" in p for p in res.json()["problems"])
+        one, one_type = multipart([("a.jpg", jpeg_bytes(0.5))])
+        cut = one[: one.rindex(b"\r\n--")]  # the picture's bytes, then nothing: no closing line
+        res = client.post("/api/score", content=cut, headers={"content-type": one_type})
+        assert res.status_code == 400 and "closing boundary" in res.json()["error"]
+        png = io.BytesIO()
+        Image.new("RGB", (200, 200), "red").save(png, format="PNG")  # 40,000 px > 10,000
+        body, ctype = multipart([("big.png", png.getvalue()), ("a.jpg", jpeg_bytes(0.4))])
+        res = client.post("/api/score", content=body, headers={"content-type": ctype})
+        assert res.status_code == 200
+        assert any("big.png" in p and "JPEG" in p for p in res.json()["problems"])
+        upper = body.replace(b"", b"")
+        res = client.post(
+            "/api/score",
+            content=upper,
+            headers={"content-type": ctype.replace("multipart/form-data", "Multipart/Form-Data")},
+        )
+        assert res.status_code == 200
+    finally:
+        scorer.close()
+
+
+def test_all_equal_likes_do_not_say_run_score(runner, tmp_path):
+    import csv as csv_
+
+    rows = [["account", "image", "likes", "posted_at"]]
+    for k in range(4):
+        write_image(tmp_path / f"p{k}.jpg", 0.2 * k + 0.1, seed=k)
+        rows.append(["a", f"p{k}.jpg", "50", f"2020-01-0{k + 1}"])
+    with open(tmp_path / "p.csv", "w", newline="") as f:
+        csv_.writer(f).writerows(rows)
+    db = str(tmp_path / "c.db")
+    runner.invoke(app, ["import", str(tmp_path / "p.csv"), "--catalog", db])
+    res = runner.invoke(app, ["train", "--catalog", db, "--out", str(tmp_path / "r")])
+    assert res.exit_code == 1 and "run `imagion score` first" in res.output
+    runner.invoke(app, ["score", "--catalog", db])
+    res = runner.invoke(app, ["train", "--catalog", db, "--out", str(tmp_path / "r")])
+    assert res.exit_code == 1 and "ran but could score no post" in res.output
+
+
+def test_a_client_leaving_mid_upload_is_one_answer_not_a_traceback():
+    import asyncio
+
+    from starlette.requests import Request
+
+    from imagion.serve.app import ServeError, Service
+    from imagion.serve.limits import Limits
+
+    service = Service(scorer=None, limits=Limits())  # type: ignore[arg-type]
+
+    async def run() -> ServeError:
+        calls = 0
+
+        async def receive():
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                return {"type": "http.request", "body": b"--x\r\n", "more_body": True}
+            return {"type": "http.disconnect"}
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/api/score",
+            "headers": [(b"content-type", b"multipart/form-data; boundary=x")],
+        }
+        try:
+            await service.score(Request(scope, receive))
+        except ServeError as exc:
+            return exc
+        raise AssertionError("no error")
+
+    assert "cut off by the client" in asyncio.run(run()).message

@@ -426,3 +426,14 @@ def iso_time(ts: object) -> str | None:
         return datetime.fromtimestamp(int(ts), UTC).isoformat() if ts is not None else None  # type: ignore[call-overload]
     except (OverflowError, OSError, ValueError, TypeError):
         return None
+
+
+def no_scores_error(catalog: Catalog) -> ImagionError:
+    """Why no post has a score: `imagion score` never ran, or it ran and could score none (every
+    account with fewer than --min-posts usable posts, or all its likes equal)."""
+    if catalog.get_meta("score_settings") is None:
+        return ImagionError(f"{catalog.path}: no post has a score yet; run `imagion score` first.")
+    return ImagionError(
+        f"{catalog.path}: `imagion score` ran but could score no post: every account has too few "
+        "posts with likes (--min-posts) or the same likes on all of them; import more posts."
+    )

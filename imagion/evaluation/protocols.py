@@ -69,7 +69,10 @@ def _scored(catalog_path: Path) -> pd.DataFrame:
     df = catalog_posts(catalog_path)
     df = df[df["score"].notna()].reset_index(drop=True)
     if df.empty:
-        raise ImagionError(f"{catalog_path}: no scored posts; run `imagion score` first.")
+        from imagion.catalog.store import Catalog, no_scores_error
+
+        with Catalog(catalog_path) as cat:
+            raise no_scores_error(cat)
     return df
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
 
-from imagion.catalog.store import Catalog, Columns
+from imagion.catalog.store import Catalog, Columns, no_scores_error
 from imagion.choices import Provider
 from imagion.errors import ImagionError
 from imagion.labels.providers import (
@@ -142,7 +142,7 @@ def post_labels(catalog: Catalog, provider: Provider) -> Any:
 
     posts = catalog.frame(Columns.LABEL_STATS, "WHERE score IS NOT NULL")
     if posts.empty:
-        raise ImagionError(f"{catalog.path}: no scored posts; run `imagion score` first.")
+        raise no_scores_error(catalog)
     # local labels count where rank shows them as seen: at SEEN_THRESHOLD, not at the 10% they
     # are stored at (below it, ImageNet's classes mostly name artefacts: "punching bag" for a
     # dark photo of a person)

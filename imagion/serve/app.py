@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from imagion import __version__
 from imagion.serve.limits import MB, Limits
@@ -63,6 +64,7 @@ class Service:
         if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
             raise ServeError(415, "send the pictures as multipart/form-data, field `images`.")
         form = await self._form(request)
+        complete = getattr(request.state, "multipart_complete", True)
         try:
             try:
                 await asyncio.wait_for(self.slots.acquire(), timeout=self.limits.queue_wait_s)
@@ -71,13 +73,13 @@ class Service:
                     503, "busy scoring other pictures; try again in a moment.", retry_after=1
                 ) from None
             try:
-                uploads, oversized = await self._parts(form)
+                uploads, oversized, empty = await self._parts(form, complete)
                 scored = await self.scorer.score(uploads)
             finally:
                 self.slots.release()
         finally:
             await form.close()
-        scored.problems = oversized + scored.problems
+        scored.problems = oversized + empty + scored.problems
         if not scored.items:
             raise ServeError(
                 413 if oversized else 415,
@@ -92,6 +94,8 @@ class Service:
             return await request.form(
                 max_files=lim.max_files, max_fields=lim.max_fields, max_part_size=64 * 1024
             )
+        except ClientDisconnect:  # the client went away mid-upload: nothing to answer, no trace
+            raise ServeError(400, "the upload was cut off by the client.") from None
         except HTTPException as exc:
             if "Too many files" in str(exc.detail):
                 raise ServeError(
@@ -100,11 +104,14 @@ class Service:
                 ) from None
             raise ServeError(400, f"malformed upload: {exc.detail}") from None
 
-    async def _parts(self, form: FormData) -> tuple[list[Upload], list[str]]:
-        """The uploaded pictures, and one line per picture over the size limit."""
+    async def _parts(
+        self, form: FormData, complete: bool = True
+    ) -> tuple[list[Upload], list[str], list[str]]:
+        """The uploaded pictures, one line per picture over the size limit, one per empty file."""
         lim = self.limits
         uploads: list[Upload] = []
         oversized: list[str] = []
+        empty: list[str] = []
         for part in form.getlist("images"):
             if not isinstance(part, UploadFile):
                 continue
@@ -116,11 +123,17 @@ class Service:
                 oversized.append(f"{name}: larger than {lim.max_file_bytes // MB} MB; skipped.")
             elif data:
                 uploads.append(Upload(name, data))
-        if not uploads and not oversized:
+            else:
+                empty.append(f"{name}: an empty file (0 bytes); skipped.")
+        if not uploads and not oversized and not empty:
+            if not complete:
+                raise ServeError(
+                    400, "the upload ended before its closing boundary (cut off?); send it again."
+                )
             raise ServeError(
                 400, f"no picture in the upload; choose 1 to {lim.max_files} image files."
             )
-        return uploads, oversized
+        return uploads, oversized, empty
 
 
 def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:

@@ -14,6 +14,7 @@ class Limits:
     max_total_bytes: int = 50 * MB  # the whole request body
     max_fields: int = 20  # multipart parts that are not files
     max_pixels: int = 50_000_000  # per picture (a 48-megapixel phone photo passes)
+    max_full_pixels: int = 16_000_000  # per picture in a format decoded in full (not JPEG)
     max_scoring: int = 4  # scoring requests at once; more wait…
     queue_wait_s: float = 2.0  # …this long, then get 503 with Retry-After
     header_timeout_s: float = 10.0  # to send the request line and headers

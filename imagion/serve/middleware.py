@@ -29,6 +29,17 @@ async def _send_error(send: Any, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _closing_boundary(scope: Scope) -> bytes | None:
+    """`--boundary--`, the line a complete multipart body ends with (None for other bodies)."""
+    for key, value in scope.get("headers", []):
+        if key == b"content-type" and value.lower().startswith(b"multipart/form-data"):
+            for part in value.split(b";"):
+                name, _, boundary = part.strip().partition(b"=")
+                if name.lower() == b"boundary" and boundary:
+                    return b"--" + boundary.strip(b'"') + b"--"
+    return None
+
+
 class BodyLimit:
     def __init__(self, app: Any, limits: Limits) -> None:
         self.app, self.limits = app, limits
@@ -55,6 +66,8 @@ class BodyLimit:
         started = False
         received = 0
         deadline = time.monotonic() + self.limits.body_deadline_s
+        closing = _closing_boundary(scope)
+        tail = b""
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -70,9 +83,16 @@ class BodyLimit:
                     ) from None
                 raise BodyRefused(408, "the upload stalled; send it again.") from None
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                nonlocal tail
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > self.limits.max_total_bytes:
                     raise BodyRefused(413, self._too_large())
+                if closing and not message.get("more_body", False):
+                    tail = (tail + chunk)[-(len(closing) + 8) :]
+                    scope.setdefault("state", {})["multipart_complete"] = closing in tail
+                elif closing:
+                    tail = (tail + chunk)[-(len(closing) + 8) :]
             return message
 
         async def tracking_send(message: Message) -> None:

@@ -74,6 +74,14 @@ class Scorer:
         size = self.engine.preprocess.size
         im = open_image(upload.data, upload.name, self.limits.max_pixels)
         try:
+            w, h = im.size
+            if im.format != "JPEG" and w * h > self.limits.max_full_pixels:
+                # only JPEGs decode at reduced size; a 49 MP PNG would take ~300 MB to decode
+                raise ImagionError(
+                    f"{upload.name}: a {w}×{h} {im.format} is decoded in full, and the server takes "
+                    f"at most {self.limits.max_full_pixels // 1_000_000} MP in formats other than "
+                    "JPEG; send it as a JPEG, or smaller."
+                )
             rgb = decoded(im, max(size, THUMB), upload.name)
             return np.asarray(square(rgb, size), dtype=np.uint8), _thumbnail(rgb)
         except (OSError, ValueError, SyntaxError) as exc:

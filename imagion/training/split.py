@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from imagion.catalog.store import Catalog, Columns
+from imagion.catalog.store import Catalog, Columns, no_scores_error
 from imagion.errors import ImagionError
 
 
@@ -21,7 +21,7 @@ def training_frame(catalog: Catalog) -> pd.DataFrame:
         )
     scored = df[df["score"].notna()]
     if scored.empty:
-        raise ImagionError(f"{catalog.path}: no post has a score yet; run `imagion score` first.")
+        raise no_scores_error(catalog)
     return scored.reset_index(drop=True)
 
 
