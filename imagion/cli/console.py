@@ -35,6 +35,11 @@ def visible(text: object) -> str:
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
 
 
+def plural(n: int, word: str) -> str:
+    """ "1 pair", "2 pairs", "1,200 accounts"."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def styled(label: str, style: str, message: object) -> Text:
     """`label` in `style`, then the message as plain, visible text."""
     return Text.assemble((label, style), " ", visible(message))

@@ -15,7 +15,7 @@ from rich.text import Text
 from imagion.catalog.store import resolve_catalog_path
 from imagion.choices import Device, Split
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, ModelOpt, command
-from imagion.cli.console import emit_json, err, note, out, progress_bar, skipped, visible
+from imagion.cli.console import emit_json, err, note, out, plural, progress_bar, skipped, visible
 from imagion.cli.training_options import training_options
 from imagion.errors import ImagionError
 from imagion.training.options import TrainOptions
@@ -236,10 +236,6 @@ def _render_accounts(report: EvalReport) -> None:
 
 def _signed(x: float, digits: int = 3) -> str:
     return f"{x:+.{digits}f}" if math.isfinite(x) else "n/a"
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def accuracy_line(report: EvalReport, base: str) -> str:

@@ -12,7 +12,7 @@ from rich.table import Table
 from imagion.catalog.store import resolve_catalog_path
 from imagion.choices import Device, SplitKind, Tone
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, command
-from imagion.cli.console import emit_json, err, note, out, progress_bar, skipped
+from imagion.cli.console import emit_json, err, note, out, plural, progress_bar, skipped
 from imagion.cli.training_options import training_options
 from imagion.training.options import TrainOptions, TrainResult
 
@@ -162,19 +162,25 @@ def train_cmd(  # over 60 lines: one Annotated option each; the body is ~20
 
 
 def _train_line(arch: str, result: TrainResult) -> str:
+    from imagion.evaluation.metrics import MIN_JUDGED_PAIRS
+
     acc = result.best_val_accuracy
+    accounts = plural(len(result.val_accounts), "account")
     where = (
-        f"the {result.val_posts} newest posts of {len(result.val_accounts)} account(s)"
+        f"the {result.val_posts} newest posts of {accounts}"
         if result.split == "time"
-        else f"{len(result.val_accounts)} held-out accounts"
+        else f"{len(result.val_accounts)} held-out {'account' if len(result.val_accounts) == 1 else 'accounts'}"
     )
-    held_out = (
-        f", validation pairwise accuracy {acc:.1%} on {where}"
-        if acc is not None
-        else " (no validation posts)"
-    )
+    most_pairs = result.val_posts * (result.val_posts - 1) // 2  # an upper bound
+    if acc is None:
+        held_out = " (no validation posts)"
+    elif most_pairs < MIN_JUDGED_PAIRS:
+        held_out = f", validation on {where}: too few pairs to judge (at most {most_pairs})"
+    else:
+        held_out = f", validation pairwise accuracy {acc:.1%} on {where}"
     return (
-        f"trained {arch} on {result.train_posts:,} posts of {len(result.train_accounts)} accounts, "
-        f"{result.epochs_run} epochs; best epoch {result.best_epoch}{held_out}; "
-        f"skipped {len(result.skipped_images)} images; wrote {result.checkpoint}"
+        f"trained {arch} on {result.train_posts:,} posts of "
+        f"{plural(len(result.train_accounts), 'account')}, {result.epochs_run} epochs; best epoch "
+        f"{result.best_epoch}{held_out}; skipped {len(result.skipped_images)} images; wrote "
+        f"{result.checkpoint}"
     )
