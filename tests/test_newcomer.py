@@ -133,3 +133,26 @@ def test_rank_table_fits_80_columns_and_says_a_common_suggestion_once(runner, mo
     assert max(len(line) for line in lines) <= 80
     assert any("hubble-deep-field.jpg" in line for line in lines)  # whole names, not folded
     assert sum("every photo here" in line for line in lines) <= 1
+
+
+def test_usage_errors_are_one_line_and_exit_1(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    for args, needle in (
+        (["rnak"], "Did you mean 'rank'?"),
+        (["eval", "--pairs", "abc"], "--pairs"),
+        (["rank", "--nope"], "No such option: --nope"),
+    ):
+        res = subprocess.run(
+            [sys.executable, "-m", "imagion", *args],
+            cwd=tmp_path,
+            env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+        )
+        assert res.returncode == 1, res.stderr
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0]

@@ -22,7 +22,34 @@ for _module in COMMAND_MODULES:
 
 
 def main() -> None:
-    app()
+    """The console script: a usage mistake (an unknown option, a bad value, a misspelt command)
+    is one `error:` line and exit status 1, like every other mistake."""
+    import sys
+
+    import typer
+
+    from imagion.cli.console import err, styled
+
+    try:  # the click Typer runs on: recent Typer ships its own copy
+        import typer._click.exceptions as click
+    except ImportError:  # pragma: no cover - older Typer on the public click
+        import click.exceptions as click  # type: ignore[no-redef]
+
+    try:
+        code = app(standalone_mode=False)
+    except click.NoArgsIsHelpError:  # `imagion` alone: Typer has printed the help
+        sys.exit(0)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "imagion"
+        err.print(styled("error:", "red", f"{exc.format_message()} (see {where} --help)"))
+        sys.exit(1)
+    except click.ClickException as exc:
+        err.print(styled("error:", "red", exc.format_message()))
+        sys.exit(1)
+    except typer.Abort:
+        err.print("interrupted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "main"]
