@@ -67,3 +67,18 @@ def test_page_scores_five_pictures_best_first(browser, trained, tmp_path):
         alert.wait_for()
         assert "at most 5" in alert.inner_text()
         assert page.locator(".card").count() == 0
+
+
+def test_api_docs_render_offline(browser, trained):
+    """Swagger UI's assets come from the package: /docs renders with no network at all."""
+    with live_server(trained[1]) as url:
+        page = browser.new_page()
+        external: list[str] = []
+        page.on(
+            "request",
+            lambda r: external.append(r.url) if not r.url.startswith(url) else None,
+        )
+        page.goto(f"{url}/docs")
+        page.wait_for_selector(".opblock", timeout=15_000)
+        assert "/api/score" in page.inner_text("body")
+        assert external == []

@@ -137,10 +137,14 @@ class Service:
 
 
 def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:
-    app = FastAPI(
+    from fastapi_offline import FastAPIOffline
+
+    # /docs with Swagger UI's assets served from the package, not a CDN: it works offline
+    app = FastAPIOffline(
         title="imagion",
         version=__version__,
         description="Score pictures 0–10 (10 = excellent) before they are posted.",
+        redoc_url=None,
     )
     service = Service(scorer, limits)
     app.state.service = service
