@@ -156,3 +156,16 @@ def test_usage_errors_are_one_line_and_exit_1(tmp_path):
         assert res.returncode == 1, res.stderr
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0]
+
+
+def test_posts_table_fits_80_columns_one_line_per_post(runner, tmp_path):
+    from tests.helpers import scored_catalog
+
+    db = scored_catalog(tmp_path, 2, 3)
+    res = runner.invoke(app, ["posts", "--catalog", str(db)], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    rows = [line for line in lines if line.startswith("│")]
+    assert len(rows) == 6  # one line per post: nothing folded
+    assert all("2020-09-13" in r for r in rows)  # the whole time, on that line

@@ -163,14 +163,27 @@ def posts_cmd(
         df.to_csv(sys.stdout, index=False)
     else:
         table = Table()
-        for c in ("account", "post_id", "likes", "posted_at", "score", "image"):
-            table.add_column(c, overflow="fold")
+        # one line per post at 80 columns: numbers and times whole, names cut with an ellipsis
+        wide = out.width >= 100
+        widths = {"account": 18 if wide else 10, "post_id": 12 if wide else 8, "likes": 9}
+        widths |= {"posted_at (UTC)": 16, "score": 5}
+        widths["image"] = max(8, out.width - 19 - sum(widths.values()))  # 19: borders, padding
+        for c, w in widths.items():
+            table.add_column(
+                c,
+                overflow="ellipsis",
+                no_wrap=True,
+                justify="right" if c in ("likes", "score") else "left",
+                min_width=w if c in ("likes", "posted_at (UTC)", "score") else None,
+                max_width=w if c in ("account", "post_id", "image") else None,
+            )
         for r in df.itertuples():
             table.add_row(
                 visible(r.account),
                 visible(r.post_id),
                 "" if pd.isna(r.likes) else f"{int(r.likes):,}",
-                r.posted_at if isinstance(r.posted_at, str) else "",  # undated: empty, not NaN
+                # minutes in UTC (one line at 80 columns); undated: empty, not NaN
+                r.posted_at[:16].replace("T", " ") if isinstance(r.posted_at, str) else "",
                 "" if pd.isna(r.score) else f"{r.score:.1f}",
                 visible(Path(r.image).name) if isinstance(r.image, str) else "",
             )

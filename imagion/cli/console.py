@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -23,8 +24,10 @@ from rich.text import Text
 
 # markup=False: user text (an account named "[/acct]", a file "[bold]b.jpg", a caption) is
 # printed as it is, never read as Rich markup; our own styles are given as Text
-out = Console(soft_wrap=True, markup=False)  # results
-err = Console(stderr=True, soft_wrap=True, markup=False)  # progress, logs, problems
+# under torchrun only the first process speaks: the others would repeat every line
+_QUIET = os.environ.get("RANK", "0") not in ("", "0")
+out = Console(soft_wrap=True, markup=False, quiet=_QUIET)  # results
+err = Console(stderr=True, soft_wrap=True, markup=False, quiet=_QUIET)  # progress, logs, problems
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 

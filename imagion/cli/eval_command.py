@@ -32,7 +32,8 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
     catalog: CatalogOpt = None,
     model: ModelOpt = None,
     accounts: Annotated[
-        list[str] | None, typer.Option("--accounts", help="Only these accounts.")
+        list[str] | None,
+        typer.Option("--account", "--accounts", help="Only this account (repeatable)."),
     ] = None,
     split: Annotated[
         Split,

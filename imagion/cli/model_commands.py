@@ -116,7 +116,8 @@ def train_cmd(  # over 60 lines: one Annotated option each; the body is ~20
         ),
     ] = SplitKind.account,
     account: Annotated[
-        list[str] | None, typer.Option("--account", help="Train on this account only (repeatable).")
+        list[str] | None,
+        typer.Option("--account", "--accounts", help="Train on this account only (repeatable)."),
     ] = None,
     stats: Annotated[
         Path | None,
