@@ -115,6 +115,11 @@ def test_fifos_are_refused_not_read(tmp_path, three_photos):
         assert res.returncode == 1 and "not a regular file" in res.stderr, res.stderr
     res = _imagion("rank", str(three_photos), "--stats", str(fifo), cwd=tmp_path)
     assert res.returncode == 1 and "not a regular file" in res.stderr, res.stderr
+    res = _imagion("import", str(three_photos), "--catalog", str(fifo), cwd=tmp_path)
+    assert res.returncode == 1 and "not a regular file" in res.stderr, res.stderr
+    db = scored_catalog(tmp_path / "cat", 2, 3)
+    res = _imagion("train", "--catalog", str(db), "--stats", str(fifo), "--out", "r", cwd=tmp_path)
+    assert res.returncode == 1 and "not a regular file" in res.stderr, res.stderr
 
 
 def test_dev_null_is_not_a_catalog(tmp_path):
@@ -540,3 +545,33 @@ def test_a_client_leaving_mid_upload_is_one_answer_not_a_traceback():
         raise AssertionError("no error")
 
     assert "cut off by the client" in asyncio.run(run()).message
+
+
+def test_ipv6_serve_address_is_a_valid_url():
+    from imagion.serve import runner
+
+    lines: list[str] = []
+
+    def fake_bind(host, port):
+        class Sock:
+            def getsockname(self):
+                return (host, 8123)
+
+            def close(self):
+                pass
+
+        return Sock()
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(runner, "bind", fake_bind)
+    mp.setattr(
+        runner, "build_app", lambda *a, **k: (object(), type("S", (), {"close": lambda s: None})())
+    )
+    mp.setattr(
+        runner, "make_server", lambda app, limits: type("V", (), {"run": lambda s, sockets: None})()
+    )
+    try:
+        runner.serve("::", 0, log=lines.append)
+    finally:
+        mp.undo()
+    assert any("http://[::]:8123/" in line for line in lines), lines

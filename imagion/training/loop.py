@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 
 from imagion.errors import ImagionError
-from imagion.files import remove_stale_temporaries, writable_folder
+from imagion.files import regular_file, remove_stale_temporaries, writable_folder
 from imagion.models.checkpoints import (
     model_from_checkpoint,
     read_checkpoint,
@@ -56,6 +56,12 @@ def _check(
         removed = remove_stale_temporaries(out)
         if removed:
             log(f"removed {removed} temporary file(s) left in {out} by an interrupted run")
+        if not opts.resume and (out / "best.pt").is_file():
+            log(
+                f"note: {out} holds a model of an earlier run; this run replaces it (--out elsewhere keeps both)"
+            )
+    if opts.stats is not None:
+        regular_file(opts.stats, "--stats")  # checked before the work, and never read from a FIFO
     if not opts.resume:
         return None
     last = out / "last.pt"
