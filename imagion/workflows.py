@@ -4,7 +4,7 @@ typed result; mistakes raise ImagionError (or a subclass) saying what to do."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,23 +71,48 @@ def evaluate(
     accounts: list[str] | None = None,
     min_ratio: float = 1.0,
     min_gap: float = 0.0,
+    pairs: int | None = None,
+    seed: int = 0,
+    show_pairs: int = 0,
     device: str = "auto",
+    progress: Callable[..., None] | None = None,
 ) -> EvalReport:
     """Pairwise accuracy of a checkpoint (default: the bundled model) on the catalog's posts;
     `report.in_sample` says when it trained on some of them (`held_out_only` keeps the others)."""
-    from imagion.evaluation.metrics import evaluate as measure
     from imagion.evaluation.protocols import predict_checkpoint
 
-    df, _problems, notes, _label = predict_checkpoint(
+    df, skipped, notes, label = predict_checkpoint(
         Path(catalog),
         None if model is None else Path(model),
         accounts=accounts,
         held_out_only=held_out_only,
         device=device,
+        progress=progress,
     )
-    report = measure(df, min_ratio=min_ratio, min_gap=min_gap)
-    report.notes = notes + report.notes
-    report.in_sample = bool(notes)
+    return _measured(df, notes, label, skipped, min_ratio, min_gap, pairs, seed, show_pairs)
+
+
+def _measured(
+    df: Any,
+    warnings: list[str],
+    label: str,
+    skipped: list[str],
+    min_ratio: float,
+    min_gap: float,
+    pairs: int | None,
+    seed: int,
+    show_pairs: int,
+) -> EvalReport:
+    """The report of predictions `df`; `warnings` are in-sample warnings (posts the model, or
+    the checkpoint it started from, trained on): they make the report in-sample."""
+    from imagion.evaluation.metrics import evaluate as measure
+
+    report = measure(
+        df, min_gap=min_gap, min_ratio=min_ratio, pairs=pairs, seed=seed, show_pairs=show_pairs
+    )
+    report.notes = warnings + report.notes
+    report.in_sample = bool(warnings)
+    report.label, report.skipped = label, skipped
     return report
 
 
@@ -98,26 +123,35 @@ def cross_validate(
     *,
     time_blocks: int = 4,
     min_ratio: float = 1.0,
+    min_gap: float = 0.0,
+    pairs: int | None = None,
+    show_pairs: int = 0,
+    progress: Callable[..., None] | None = None,
+    log: Callable[[str], None] = lambda s: None,
     **fields: Any,
 ) -> EvalReport:
     """K-fold leave-accounts-out CV of a training recipe (`folds` a number), or a rolling-origin
     CV in time (`folds="time"`, `time_blocks` per account); the pooled held-out predictions
     are measured as `evaluate` does."""
     from imagion.errors import ImagionError
-    from imagion.evaluation.metrics import evaluate as measure
     from imagion.evaluation.protocols import run_cv, run_time_cv
     from imagion.training.init import init_leak
 
     opts = _options(options, fields)
+    recipe = (
+        f"{opts.architecture} ({opts.epochs} epochs, {opts.loss} loss, lr {opts.lr:g}"
+        f"{', init ' + opts.init if opts.init else ''})"
+    )
     if folds == "time":
-        df, _ = run_time_cv(Path(catalog), time_blocks, opts)
-    elif isinstance(folds, int):
-        df, _, _ = run_cv(Path(catalog), folds, opts, seed=opts.seed)
+        df, skipped = run_time_cv(Path(catalog), time_blocks, opts, progress=progress, log=log)
+        label = f"rolling-origin CV in time, {time_blocks} blocks per account, of {recipe}"
+    elif isinstance(folds, int) and not isinstance(folds, bool):
+        df, _, skipped = run_cv(
+            Path(catalog), folds, opts, seed=opts.seed, progress=progress, log=log
+        )
+        label = f"{folds}-fold leave-accounts-out CV of {recipe}"
     else:
         raise ImagionError(f"folds={folds!r}: a number of folds (e.g. 5) or 'time'.")
-    report = measure(df, min_ratio=min_ratio)
     leak = init_leak(opts.init, df["account"])
-    if leak:
-        report.notes.insert(0, leak)
-        report.in_sample = True
-    return report
+    warnings = [leak] if leak else []
+    return _measured(df, warnings, label, skipped, min_ratio, min_gap, pairs, opts.seed, show_pairs)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,8 +20,6 @@ from imagion.errors import ImagionError
 from imagion.training.options import TrainOptions
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from imagion.evaluation.metrics import EvalReport
 
 
@@ -83,7 +80,7 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
 
     Example: imagion eval --cv 4 --plot eval.png     (or: imagion eval --model runs/me/best.pt --split time)
     """
-    from imagion.evaluation.metrics import evaluate
+    from imagion.workflows import cross_validate, evaluate
 
     path = resolve_catalog_path(catalog)
     _check_outputs(pairs_out, plot)
@@ -91,26 +88,52 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
         prog = lambda desc, d, t, info="": update(d, t, info=f"{desc} {info}")  # noqa: E731
         if cv:
             opts = replace(recipe or TrainOptions(), device=device, out=out_dir, seed=seed)
-            df, problems, notes, label = _cross_validate(path, cv, time_blocks, opts, prog)
-        else:
-            df, problems, notes, label = _checkpoint_predictions(
-                path, model, accounts, split, device, prog
+            report = cross_validate(
+                path,
+                _folds(cv),
+                opts,
+                time_blocks=time_blocks,
+                min_gap=min_gap,
+                min_ratio=min_ratio,
+                pairs=pairs,
+                show_pairs=show_pairs,
+                progress=prog,
+                log=note,
             )
-    for p in problems:
+        else:
+            report = evaluate(
+                path,
+                model,
+                held_out_only=split != Split.all,
+                accounts=accounts,
+                min_gap=min_gap,
+                min_ratio=min_ratio,
+                pairs=pairs,
+                seed=seed,
+                show_pairs=show_pairs,
+                device=str(device),
+                progress=lambda d_, a, b: prog(d_, a, b),
+            )
+    for p in report.skipped:
         skipped(p)
-    report = evaluate(
-        df, min_gap=min_gap, min_ratio=min_ratio, pairs=pairs, seed=seed, show_pairs=show_pairs
-    )
-    report.notes = notes + report.notes
-    report.in_sample = bool(notes)  # predict_checkpoint's notes are its in-sample warnings
-    _write_outputs(report, label, pairs_out, plot)
+    _write_outputs(report, report.label, pairs_out, plot)
     if json_:
-        emit_json(report.to_dict() | {"evaluated": label, "trained_on_eval_accounts": bool(notes)})
+        emit_json(
+            report.to_dict()
+            | {"evaluated": report.label, "trained_on_eval_accounts": report.in_sample}
+        )
         return
-    _render_eval(report, label)
+    _render_eval(report, report.label)
 
 
-Predictions = tuple["pd.DataFrame", list[str], list[str], str]
+def _folds(cv: str) -> int | str:
+    """--cv K (a number of folds) or --cv time."""
+    if cv.strip().lower() == "time":
+        return "time"
+    try:
+        return int(cv)
+    except ValueError:
+        raise ImagionError(f"--cv {cv}: a number of folds (e.g. 4) or 'time'.") from None
 
 
 def _check_outputs(pairs_out: Path | None, plot: Path | None) -> None:
@@ -136,51 +159,6 @@ def _write_outputs(
         from imagion.evaluation.plots import save_eval_plot
 
         note(f"wrote {save_eval_plot(report, plot, label)}")
-
-
-def _cross_validate(
-    path: Path, cv: str, blocks: int, opts: TrainOptions, prog: Callable[..., None]
-) -> Predictions:
-    from imagion.evaluation.protocols import run_cv, run_time_cv
-    from imagion.training.init import init_leak
-
-    recipe = f"{opts.architecture} ({opts.epochs} epochs, {opts.loss} loss, lr {opts.lr:g}{', init ' + opts.init if opts.init else ''})"
-    if cv.strip().lower() == "time":
-        df, problems = run_time_cv(path, blocks, opts, progress=prog, log=note)
-        leak = init_leak(opts.init, df["account"])
-        return (
-            df,
-            problems,
-            [leak] if leak else [],
-            f"rolling-origin CV in time, {blocks} blocks per account, of {recipe}",
-        )
-    try:
-        k = int(cv)
-    except ValueError:
-        raise ImagionError(f"--cv {cv}: a number of folds (e.g. 4) or 'time'.") from None
-    df, _folds, problems = run_cv(path, k, opts, seed=opts.seed, progress=prog, log=note)
-    leak = init_leak(opts.init, df["account"])
-    return df, problems, [leak] if leak else [], f"{k}-fold leave-accounts-out CV of {recipe}"
-
-
-def _checkpoint_predictions(
-    path: Path,
-    model: Path | None,
-    accounts: list[str] | None,
-    split: Split,
-    device: Device,
-    prog: Callable[..., None],
-) -> Predictions:
-    from imagion.evaluation.protocols import predict_checkpoint
-
-    return predict_checkpoint(
-        path,
-        model,
-        accounts=accounts,
-        held_out_only=split != Split.all,
-        device=device,
-        progress=lambda d_, a, b: prog(d_, a, b),
-    )
 
 
 def _render_eval(report: EvalReport, label: str) -> None:

@@ -54,6 +54,8 @@ class EvalReport:
     calibration: dict[str, Any] | None = None  # log loss, Brier, ECE, reliability bins
     by_ratio: list[dict[str, Any]] = field(default_factory=list)  # accuracy by likes ratio
     in_sample: bool = False  # some evaluated posts were trained on
+    label: str = ""  # what was evaluated: the checkpoint, or the CV and its recipe
+    skipped: list[str] = field(default_factory=list)  # images that could not be read
     pairs_table: pd.DataFrame | None = field(default=None, repr=False)  # every evaluated pair
 
     def to_dict(self) -> dict:
