@@ -22,12 +22,12 @@ except PackageNotFoundError:  # running from a source tree without installation
 from imagion.errors import ImagionError
 
 _LAZY = {
-    "import_posts": "imagion.workflows",
-    "score": "imagion.workflows",
-    "featurize": "imagion.workflows",
-    "train": "imagion.workflows",
-    "evaluate": "imagion.workflows",
-    "cross_validate": "imagion.workflows",
+    "import_posts": "imagion.workflows.verbs",
+    "score": "imagion.workflows.verbs",
+    "featurize": "imagion.workflows.verbs",
+    "train": "imagion.workflows.verbs",
+    "evaluate": "imagion.workflows.verbs",
+    "cross_validate": "imagion.workflows.verbs",
     "rank": ("imagion.inference.rank", "rank_images"),
     "compare": ("imagion.inference.rank", "compare_images"),
     "load_model": ("imagion.models.checkpoints", "load_checkpoint"),

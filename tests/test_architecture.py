@@ -73,12 +73,30 @@ def _top_level_imports(path: Path, name: str) -> set[str]:
     return found
 
 
-def test_no_import_cycles():
+def _all_imports(path: Path) -> set[str]:
+    """imagion modules `path` imports anywhere: module level, inside functions, under
+    TYPE_CHECKING too (a function-level import is still an arrow between the modules)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("imagion")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("imagion"):
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def _graph(imports) -> dict[str, set[str]]:
     modules = _modules()
-    graph = {
-        m: {d for d in _top_level_imports(p, m) if d in modules and d != m}
-        for m, p in modules.items()
-    }
+    return {m: {d for d in imports(p) if d in modules and d != m} for m, p in modules.items()}
+
+
+@pytest.mark.parametrize("level", ["module level", "any level"])
+def test_no_import_cycles(level):
+    if level == "module level":
+        graph = _graph(lambda p: _top_level_imports(p, ""))
+    else:
+        graph = _graph(_all_imports)
     state: dict[str, int] = {}
 
     def visit(m: str, trail: list[str]) -> None:
@@ -93,6 +111,44 @@ def test_no_import_cycles():
     for m in graph:
         if m not in state:
             visit(m, [])
+
+
+# the layers, import-linter style: (importer prefix, forbidden prefix, why)
+FORBIDDEN = [
+    ("imagion.catalog", "imagion.cli", "the library never imports the command line"),
+    ("imagion.models", "imagion.cli", "the library never imports the command line"),
+    ("imagion.training", "imagion.cli", "the library never imports the command line"),
+    ("imagion.evaluation", "imagion.cli", "the library never imports the command line"),
+    ("imagion.inference", "imagion.cli", "the library never imports the command line"),
+    ("imagion.labels", "imagion.cli", "the library never imports the command line"),
+    ("imagion.serve", "imagion.cli", "the library never imports the command line"),
+    ("imagion.workflows", "imagion.cli", "the library never imports the command line"),
+    ("imagion.inference", "imagion.training", "inference never imports training"),
+    ("imagion.evaluation", "imagion.training", "evaluation metrics import no training code"),
+    ("imagion.evaluation", "imagion.workflows", "evaluation metrics sit below the workflows"),
+    ("imagion.models", "imagion.training", "models sit below training"),
+    ("imagion.catalog", "imagion.models", "the catalog knows no models"),
+]
+
+
+def test_layers_are_respected_at_any_level():
+    graph = _graph(_all_imports)
+    broken = [
+        f"{m} imports {d}: {why}"
+        for m, deps in graph.items()
+        for d in deps
+        for low, high, why in FORBIDDEN
+        if m.startswith(low) and d.startswith(high)
+    ]
+    assert broken == []
+
+
+def test_the_layer_check_catches_a_violation(tmp_path):
+    """The check above cannot pass vacuously: a function-level import of training from
+    inference is seen."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from imagion.training.loop import train\n")
+    assert "imagion.training.loop" in _all_imports(bad)
 
 
 def test_every_module_imports_on_its_own():

@@ -11,7 +11,7 @@ import pytest
 from imagion.cli import app
 from imagion.errors import ImagionError
 from imagion.evaluation.metrics import bootstrap_ci, evaluate
-from imagion.evaluation.protocols import cv_folds
+from imagion.workflows.protocols import cv_folds
 
 
 def _frame(accounts: int = 10, posts: int = 8, seed: int = 0) -> pd.DataFrame:

@@ -80,7 +80,7 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
 
     Example: imagion eval --cv 4 --plot eval.png     (or: imagion eval --model runs/me/best.pt --split time)
     """
-    from imagion.workflows import cross_validate, evaluate
+    from imagion.workflows.verbs import cross_validate, evaluate
 
     path = resolve_catalog_path(catalog)
     _check_outputs(pairs_out, plot)

@@ -10,8 +10,7 @@ import torch
 from torch import nn
 
 from imagion.errors import ImagionError
-from imagion.models.registry import EFFNET_FEATURES
-from imagion.models.transforms import Preprocess
+from imagion.models.transforms import EFFNET_FEATURES, Preprocess
 
 
 class ImagionModel(nn.Module):

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from imagion.errors import ImagionError
-from imagion.models.transforms import TONES, Preprocess
+from imagion.models.transforms import EFFNET_FEATURES, TONES, Preprocess
 
 if TYPE_CHECKING:  # the registry itself is torch-free: `rank` reads it without importing torch
     from imagion.models.networks import ImagionModel
 
-EFFNET_FEATURES = 1280  # pooled features of every EfficientNet-Lite variant
 
 EFFNET_RES = {0: 224, 1: 240, 2: 260}
 TF_MEAN = (127.0 / 255,) * 3  # EfficientNet-Lite was trained on (x − 127) / 128

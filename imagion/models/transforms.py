@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import torch
 
 MIN_SIZE, MAX_SIZE = 16, 1024  # input sizes a checkpoint may ask for
+EFFNET_FEATURES = 1280  # pooled features of every EfficientNet-Lite variant
 
 # Tone maps a checkpoint can ask for, applied to every image it sees (training and inference):
 # * "none": the pixels as they are;

@@ -79,7 +79,7 @@ def evaluate(
 ) -> EvalReport:
     """Pairwise accuracy of a checkpoint (default: the bundled model) on the catalog's posts;
     `report.in_sample` says when it trained on some of them (`held_out_only` keeps the others)."""
-    from imagion.evaluation.protocols import predict_checkpoint
+    from imagion.workflows.protocols import predict_checkpoint
 
     df, skipped, notes, label = predict_checkpoint(
         Path(catalog),
@@ -134,8 +134,8 @@ def cross_validate(
     CV in time (`folds="time"`, `time_blocks` per account); the pooled held-out predictions
     are measured as `evaluate` does."""
     from imagion.errors import ImagionError
-    from imagion.evaluation.protocols import run_cv, run_time_cv
     from imagion.training.init import init_leak
+    from imagion.workflows.protocols import run_cv, run_time_cv
 
     opts = _options(options, fields)
     recipe = (
