@@ -3,15 +3,23 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.imagion-installed
+LIGHT := $(VENV)/.imagion-light
 
 .PHONY: demo test lint bench clean
 
+# the light layer (no PyTorch): what `make demo` needs
+$(LIGHT): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@touch $(LIGHT)
+
+# everything: PyTorch, Cloud Vision and the dev tools
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(LIGHT)
 
-demo: $(STAMP)
+demo: $(LIGHT)
 	$(BIN)/imagion rank data/samples
 	@echo
 	@echo "next: source .venv/bin/activate, then try: imagion rank ~/Pictures --top 5   (or run .venv/bin/imagion without activating)"

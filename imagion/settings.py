@@ -26,6 +26,11 @@ def bundled_model_path() -> Path:
     return RESOURCES / "default-model.pt"
 
 
+def bundled_export_path() -> Path:
+    """The bundled model exported for ONNX Runtime (model.onnx, meta.json, imagenet.npz)."""
+    return RESOURCES / "default-model-onnx"
+
+
 def bundled_stats_path() -> Path:
     return RESOURCES / "label-stats-local.json"
 

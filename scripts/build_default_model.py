@@ -4,8 +4,8 @@ behind its suggestions (imagion/resources/label-stats-local.json) from instagram
 Runs the project's own commands on the crawl (10,765 posts of 744 accounts): import, score, a
 5-fold leave-accounts-out CV of the exact training recipe (fixed before any held-out number was
 seen; chosen by the CV of scripts/instagram2017_study.py), the final training on every account,
-the transfer to ig-celeb12 (12 accounts never trained on: ordinary 2021–22 photos) and the offline
-label statistics. The CV and transfer figures are written into the checkpoint's model card. No
+the transfer to ig-celeb12 (12 accounts never trained on: ordinary 2021–22 photos), the offline
+label statistics, and the ONNX Runtime export shipped beside the checkpoint. The CV and transfer figures are written into the checkpoint's model card. No
 photo is stored: only the head, its calibration and label statistics.
 
 Usage: python scripts/build_default_model.py [DATASETS_DIR]     (~6 minutes on 2 cores, cold)
@@ -106,6 +106,15 @@ def main() -> None:
     )
     ckpt["model_card"] = card(cv, transfer)
     out = save_checkpoint(bundled_model_path(), ckpt)
+    # the ONNX Runtime export shipped beside it: rank, compare, serve and offline labels then
+    # need no PyTorch (`pip install imagion`, the light layer)
+    import shutil
+
+    from imagion.inference.engine import export_onnx
+    from imagion.settings import bundled_export_path
+
+    shutil.rmtree(bundled_export_path(), ignore_errors=True)
+    export_onnx(out, bundled_export_path())
     print(
         f"wrote {out} ({out.stat().st_size:,} bytes); CV accuracy {cv['accuracy']:.3f} "
         f"[{cv['ci95'][0]:.3f}, {cv['ci95'][1]:.3f}] on {cv['pairs']} pairs; ig-celeb12 "

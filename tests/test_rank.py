@@ -116,6 +116,9 @@ def test_bundled_model_loads_offline_with_complete_metadata(pictures):
     )
     assert meta["cv"]["accuracy"] and len(meta["cv"]["ci95"]) == 2
     assert path.stat().st_size < 2_000_000  # the head only (an MLP), never photos
+    from imagion.inference.engine import shipped_export
+
+    assert shipped_export(path) is not None  # the light layer's export is of this checkpoint
     result = rank_images([pictures])
     assert len(result.items) == 5 and all(0 <= r.score <= 10 for r in result.items)
 

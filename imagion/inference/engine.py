@@ -29,7 +29,15 @@ from imagion.models.transforms import Calibration, Preprocess
 if TYPE_CHECKING:
     from imagion.labels.providers import ImageNetLabeler
     from imagion.labels.suggestions import LabelStats
-from imagion.settings import cpu_threads, default_cache_dir, has_nvidia, model_path, pick_device
+from imagion.settings import (
+    bundled_export_path,
+    cpu_threads,
+    default_cache_dir,
+    has_nvidia,
+    is_bundled_model,
+    model_path,
+    pick_device,
+)
 
 EXPORT_VERSION = 3  # 2: meta.json carries the batch size; 3: calibration source, label stats
 
@@ -122,13 +130,15 @@ def _export_into(
         "calibration": loaded.calibration.to_dict(),
         "features": with_features,
         "checkpoint": str(ckpt),
+        "checkpoint_sha256": sha256_file(ckpt),
         "imagion_version": __version__,
         "export_version": EXPORT_VERSION,
         "label_stats": (loaded.meta.get("training") or {}).get("label_stats"),
     }
     if with_features:
         lab = ImageNetLabeler.from_model(model)
-        np.savez(tmp / "imagenet.npz", weight=lab.weight, bias=lab.bias)
+        # float16: half the size, and the labels' 10% threshold does not feel it
+        np.savez(tmp / "imagenet.npz", weight=lab.weight.astype(np.float16), bias=lab.bias)
     (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     for name in ("model.onnx", "imagenet.npz", "meta.json"):  # meta.json last: readers wait for it
         if (tmp / name).exists():
@@ -143,15 +153,31 @@ def _session(ort: Any, folder: Path) -> Any:
     )
 
 
+def shipped_export(ckpt: Path) -> Path | None:
+    """The ONNX export shipped with the package for the bundled model (so that `rank`, `compare`,
+    `serve` and offline labels need no PyTorch), when it was made from this very checkpoint."""
+    folder = bundled_export_path()
+    if not is_bundled_model(ckpt) or not (folder / "meta.json").is_file():
+        return None
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return folder if meta.get("checkpoint_sha256") == sha256_file(ckpt) else None
+
+
 def _onnx_engine(ort: Any, ckpt: Path, cache: Path) -> Engine:
-    folder = cache / "onnx" / f"{sha256_file(ckpt)[:32]}-v{EXPORT_VERSION}"
+    shipped = shipped_export(ckpt)
+    folder = shipped or cache / "onnx" / f"{sha256_file(ckpt)[:32]}-v{EXPORT_VERSION}"
     if not (folder / "meta.json").is_file() or not (folder / "model.onnx").is_file():
         export_onnx(ckpt, folder)
     try:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         session = _session(ort, folder)
-    except Exception:  # a damaged cached export (truncated file): exported again, once
-        shutil.rmtree(folder, ignore_errors=True)
+    except Exception:  # a damaged export (a truncated file): exported again, once, in the cache
+        if shipped is None:  # never delete what the package shipped
+            shutil.rmtree(folder, ignore_errors=True)
+        folder = cache / "onnx" / f"{sha256_file(ckpt)[:32]}-v{EXPORT_VERSION}"
         export_onnx(ckpt, folder)
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         session = _session(ort, folder)
