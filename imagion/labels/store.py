@@ -14,12 +14,8 @@ from typing import Any, TypedDict
 from imagion.catalog.store import Catalog, Columns, no_scores_error
 from imagion.choices import Provider
 from imagion.errors import ImagionError
-from imagion.labels.providers import (
-    IMAGE_PROVIDERS,
-    SEEN_THRESHOLD,
-    local_labels,
-    parse_alt_text,
-)
+from imagion.labels.offline import local_labels
+from imagion.labels.providers import IMAGE_PROVIDERS, SEEN_THRESHOLD, parse_alt_text
 
 
 def item_key(provider: Provider, account: str, post_id: str, image_sha256: object) -> str | None:

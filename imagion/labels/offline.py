@@ -1,0 +1,58 @@
+"""Offline labels of catalog images: EfficientNet-Lite0's ImageNet classifier on the pooled
+features of the bundled model's engine (ONNX Runtime: no PyTorch needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+def local_labels(
+    paths: list[str],
+    shas: list[str],
+    cache_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[int, list], list[str]]:
+    """EfficientNet-Lite0's ImageNet labels of each image, from the bundled model's engine (ONNX
+    Runtime: no PyTorch needed), its pooled features cached per image as `train` caches them."""
+    from imagion.errors import ImagionError
+    from imagion.files import atomic_path
+    from imagion.inference.decode import run_files
+    from imagion.inference.engine import open_engine
+    from imagion.settings import default_cache_dir
+
+    engine = open_engine(None, "cpu", cache_dir=cache_dir)
+    if engine.labeler is None:
+        raise ImagionError("offline labels need the bundled EfficientNet-Lite0 model.")
+    pre = engine.preprocess
+    tone = "" if pre.tone == "none" else f"-{pre.tone}"
+    folder = (cache_dir or default_cache_dir()) / "features" / f"{engine.arch}-{pre.size}{tone}"
+    feats: dict[int, np.ndarray] = {}
+    for i, sha in enumerate(shas):
+        try:
+            arr = np.load(folder / f"{sha}.npy")
+            if arr.ndim == 1:
+                feats[i] = arr
+        except (OSError, ValueError):
+            pass  # not cached yet
+    todo = [i for i in range(len(paths)) if i not in feats]
+    problems: list[str] = []
+    if todo:
+        done, _, computed, problems = run_files(
+            [Path(paths[i]) for i in todo],
+            pre.size,
+            lambda batch: engine.forward(batch, True),
+            engine.batch_size,
+            progress,
+        )
+        where = {str(Path(paths[i])): i for i in todo}
+        for p, row in zip(done, computed if computed is not None else [], strict=False):
+            i = where[str(p)]
+            feats[i] = row
+            with atomic_path(folder / f"{shas[i]}.npy") as tmp, open(tmp, "wb") as f:
+                np.save(f, np.ascontiguousarray(row, dtype=np.float32))
+    idx = sorted(feats)
+    labels = engine.labeler.from_features(np.stack([feats[i] for i in idx])) if idx else []
+    return {int(i): lab for i, lab in zip(idx, labels, strict=True)}, problems
