@@ -114,15 +114,21 @@ def test_no_import_cycles(level):
 
 
 # the layers, import-linter style: (importer prefix, forbidden prefix, why)
+LIBRARY = [
+    "catalog",
+    "models",
+    "training",
+    "evaluation",
+    "inference",
+    "labels",
+    "serve",
+    "workflows",
+]
 FORBIDDEN = [
-    ("imagion.catalog", "imagion.cli", "the library never imports the command line"),
-    ("imagion.models", "imagion.cli", "the library never imports the command line"),
-    ("imagion.training", "imagion.cli", "the library never imports the command line"),
-    ("imagion.evaluation", "imagion.cli", "the library never imports the command line"),
-    ("imagion.inference", "imagion.cli", "the library never imports the command line"),
-    ("imagion.labels", "imagion.cli", "the library never imports the command line"),
-    ("imagion.serve", "imagion.cli", "the library never imports the command line"),
-    ("imagion.workflows", "imagion.cli", "the library never imports the command line"),
+    *(
+        (f"imagion.{p}", "imagion.cli", "the library never imports the command line")
+        for p in LIBRARY
+    ),
     ("imagion.inference", "imagion.training", "inference never imports training"),
     ("imagion.evaluation", "imagion.training", "evaluation metrics import no training code"),
     ("imagion.evaluation", "imagion.workflows", "evaluation metrics sit below the workflows"),

@@ -26,9 +26,10 @@ def local_labels(
     engine = open_engine(None, "cpu", cache_dir=cache_dir)
     if engine.labeler is None:
         raise ImagionError("offline labels need the bundled EfficientNet-Lite0 model.")
+    from imagion.models.registry import feature_key
+
     pre = engine.preprocess
-    tone = "" if pre.tone == "none" else f"-{pre.tone}"
-    folder = (cache_dir or default_cache_dir()) / "features" / f"{engine.arch}-{pre.size}{tone}"
+    folder = (cache_dir or default_cache_dir()) / "features" / feature_key(engine.arch, pre)
     feats: dict[int, np.ndarray] = {}
     for i, sha in enumerate(shas):
         try:

@@ -14,7 +14,7 @@ from imagion.errors import ImagionError
 from imagion.files import atomic_path
 from imagion.images import load_square
 from imagion.models.networks import ImagionModel
-from imagion.models.registry import model_spec
+from imagion.models.registry import feature_key, model_spec
 from imagion.models.transforms import tone_augment
 from imagion.settings import cpu_threads
 
@@ -72,11 +72,7 @@ def load_images(
 def feature_folder(model: ImagionModel, cache_dir: Path, augment: int = 0) -> Path:
     """Where a frozen backbone's features of each image live: one folder per architecture, input
     size and tone map (and per tone-augmented copy)."""
-    pre = model.preprocess
-    key = f"{model.arch}-{pre.size}"
-    key += "" if pre.tone == "none" else f"-{pre.tone}"
-    key += f"-aug{augment}" if augment else ""
-    return cache_dir / "features" / key
+    return cache_dir / "features" / feature_key(model.arch, model.preprocess, augment)
 
 
 @dataclass

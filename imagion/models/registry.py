@@ -126,3 +126,11 @@ def build_model(name: str, **config: Any) -> ImagionModel:
     model.config = dict(config)
     model.preprocess = spec.preprocess(config)
     return model
+
+
+def feature_key(arch: str, preprocess: Preprocess, augment: int = 0) -> str:
+    """The name of a frozen backbone's feature cache: architecture, input size, tone map (and
+    tone-augmented copy). One home: `train`, `featurize` and offline labels share the cache."""
+    key = f"{arch}-{preprocess.size}"
+    key += "" if preprocess.tone == "none" else f"-{preprocess.tone}"
+    return key + (f"-aug{augment}" if augment else "")
