@@ -19,7 +19,14 @@ button {{ font-size: 1rem; padding: .4rem 1.2rem; margin-top: .6rem; }}
 .card img {{ flex: 0 0 128px; width: 128px; height: 128px; object-fit: cover; border-radius: .4rem; }}
 .card .text {{ flex: 1 1 auto; min-width: 0; overflow-wrap: anywhere; }}
 .score {{ flex: 0 0 4.5rem; font-size: 1.8rem; font-weight: 700; }}
-.bar {{ background: #eee; height: .5rem; width: 12rem; border-radius: .25rem; }}
+.bar {{ background: #eee; height: .5rem; width: 100%; max-width: 12rem; border-radius: .25rem; }}
+.card b {{ display: block; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }}
+@media (max-width: 480px) {{
+  body {{ margin: 1rem auto; }}
+  .card {{ gap: .6rem; }}
+  .card img {{ flex-basis: 84px; width: 84px; height: 84px; }}
+  .score {{ flex-basis: 3rem; font-size: 1.4rem; }}
+}}
 .bar span {{ display: block; height: 100%; background: #d6336c; border-radius: .25rem; }}
 .error {{ color: #b00; }} .sure {{ margin: .3rem 0 0; font-size: .9rem; color: #444; }}
 </style></head><body>
