@@ -59,31 +59,30 @@ def test_readme_module_map_is_the_tree():
         assert len(body) == 1 and isinstance(body[0], ast.Expr), init
 
 
-def _top_level_imports(path: Path, name: str) -> set[str]:
-    """imagion modules imported when `name` is imported (module level, not TYPE_CHECKING)."""
+def _imagion_imports(nodes) -> set[str]:
+    """The imagion modules (and module.attribute names) these import statements name."""
     found = set()
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            continue
+    for node in nodes:
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("imagion")}
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("imagion"):
             found.add(node.module)
             found |= {f"{node.module}.{a.name}" for a in node.names}
     return found
+
+
+def _top_level_imports(path: Path, name: str) -> set[str]:
+    """imagion modules imported when `name` is imported (module level, not TYPE_CHECKING)."""
+    body = ast.parse(path.read_text()).body
+    return _imagion_imports(
+        n for n in body if not (isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test))
+    )
 
 
 def _all_imports(path: Path) -> set[str]:
     """imagion modules `path` imports anywhere: module level, inside functions, under
     TYPE_CHECKING too (a function-level import is still an arrow between the modules)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.startswith("imagion")}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("imagion"):
-            found.add(node.module)
-            found |= {f"{node.module}.{a.name}" for a in node.names}
-    return found
+    return _imagion_imports(ast.walk(ast.parse(path.read_text())))
 
 
 def _graph(imports) -> dict[str, set[str]]:
