@@ -11,6 +11,19 @@ class ScoreMapping(StrEnum):
     minmax = "minmax"
 
 
+class ScoreMetric(StrEnum):
+    """What a post's score standardizes: likes (the default), or a statistic of Instagram's own
+    exports; `engagement` is likes per account reached."""
+
+    likes = "likes"
+    engagement = "engagement"
+    comments = "comments"
+    saves = "saves"
+    shares = "shares"
+    reach = "reach"
+    impressions = "impressions"
+
+
 class Loss(StrEnum):
     mse = "mse"
     pairwise = "pairwise"

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import io
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,49 @@ def readable_suffixes() -> frozenset[str]:
     )
 
 
+# An image inside a .zip (Instagram's "Download your information" export, read in place) is
+# stored as "<absolute path of the zip>!/<member>", the jar-URL convention.
+ZIP_MEMBER = "!/"
+MAX_MEMBER_BYTES = 64 * 2**20  # a photo in an export is well under 10 MB
+
+
+def zip_member(ref: str | Path) -> tuple[Path, str] | None:
+    """(zip file, member name) when `ref` names an image inside a .zip, else None."""
+    text = str(ref)
+    i = text.lower().find(".zip" + ZIP_MEMBER)
+    if i < 0:
+        return None
+    return Path(text[: i + 4]), text[i + 4 + len(ZIP_MEMBER) :]
+
+
+def read_image_bytes(ref: str | Path) -> bytes:
+    """The bytes of an image file, or of an image inside a .zip (bounded: no zip bombs)."""
+    inside = zip_member(ref)
+    if inside is None:
+        return Path(ref).read_bytes()
+    archive, member = inside
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            info = zf.getinfo(member)
+            if info.file_size > MAX_MEMBER_BYTES:
+                raise ImagionError(
+                    f"{ref}: {info.file_size:,} bytes unpacked, more than a photo "
+                    f"({MAX_MEMBER_BYTES // 2**20} MiB); skipped."
+                )
+            with zf.open(info) as f:
+                data = f.read(MAX_MEMBER_BYTES + 1)
+    except KeyError:
+        raise ImagionError(f"{ref}: image file is missing from the zip.") from None
+    except (OSError, zipfile.BadZipFile, RuntimeError, ValueError) as exc:
+        raise ImagionError(f"{ref}: cannot read the image inside the zip ({exc}).") from exc
+    if len(data) > MAX_MEMBER_BYTES:
+        raise ImagionError(f"{ref}: larger unpacked than its header says; skipped.")
+    return data
+
+
 def sha256_file(path: str | Path) -> str:
+    if zip_member(path) is not None:
+        return hashlib.sha256(read_image_bytes(path)).hexdigest()
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -80,6 +123,8 @@ def open_image(
     where = name or str(source)
     if isinstance(source, bytes):
         fp: str | Path | io.BytesIO = io.BytesIO(source)
+    elif zip_member(source) is not None:
+        fp = io.BytesIO(read_image_bytes(source))
     else:
         fp = Path(source)
         if not fp.is_file():

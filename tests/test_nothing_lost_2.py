@@ -434,13 +434,15 @@ def test_csv_with_a_huge_line_and_a_semicolon_csv(tmp_path, monkeypatch):
         "account,image,likes,posted_at\nx,a.jpg,10,2020-01-01\n" + "y" * 5000, encoding="utf-8"
     )
     problems: list[str] = []
-    posts = formats.parse_csv(tmp_path / "long.csv", problems)
+    long = tmp_path / "long.csv"
+    posts = formats.parse_csv(long, *formats.csv_table(long, problems), problems)
     assert len(posts) == 1 and any("longer than 1,000 characters" in p for p in problems)
     (tmp_path / "semi.csv").write_text(
         "account;image;likes;posted_at\nx;a.jpg;12;2020-01-01\n", encoding="utf-8"
     )
     problems = []
-    posts = formats.parse_csv(tmp_path / "semi.csv", problems)
+    semi = tmp_path / "semi.csv"
+    posts = formats.parse_csv(semi, *formats.csv_table(semi, problems), problems)
     assert [p.likes for p in posts] == [12] and not problems
 
 

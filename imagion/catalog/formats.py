@@ -225,27 +225,22 @@ def _delimiter(path: Path) -> str:
     return ";" if "," not in first and ";" in first else ","
 
 
-def _csv_rows(path: Path, problems: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) of a CSV manifest; malformed rows are reported and skipped."""
+def csv_table(path: Path, problems: list[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """(header, [(line number, cells)]) of a CSV file; malformed rows are reported and skipped."""
+    rows: list[tuple[int, list[str]]] = []
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(_bounded_lines(f, path), delimiter=_delimiter(path))
             header = [h.strip() for h in next(reader, [])]
-            missing = [c for c in CSV_REQUIRED if c not in header]
-            if missing:
-                raise ImagionError(
-                    f"{path}: CSV lacks column(s) {', '.join(missing)} "
-                    f"(needs {', '.join(CSV_REQUIRED)}; optional followers, caption, post_id)."
-                )
             errors = 0
             while errors <= MAX_CSV_ERRORS:
                 try:
                     cells = next(reader)
                 except StopIteration:
-                    return
+                    return header, rows
                 except ImagionError as exc:  # a line too long: the rows before it are kept
                     problems.append(str(exc))
-                    return
+                    return header, rows
                 except csv.Error as exc:
                     errors += 1
                     problems.append(
@@ -261,12 +256,28 @@ def _csv_rows(path: Path, problems: list[str]) -> Iterator[tuple[int, dict[str, 
                         f"{len(header)} (an unquoted comma?); row skipped."
                     )
                     continue
-                yield reader.line_num, dict(zip(header, (c.strip() for c in cells), strict=True))
+                rows.append((reader.line_num, [c.strip() for c in cells]))
             problems.append(
                 f"{path}: more than {MAX_CSV_ERRORS} malformed rows; the rest of the file is skipped."
             )
+            return header, rows
     except UnicodeDecodeError as exc:
         raise ImagionError(f"{path}: not a UTF-8 CSV file ({exc}).") from exc
+
+
+def _csv_rows(
+    path: Path, header: list[str], rows: list[tuple[int, list[str]]]
+) -> list[tuple[int, dict[str, str]]]:
+    """The rows of a CSV manifest as dicts; ImagionError when a required column is missing."""
+    missing = [c for c in CSV_REQUIRED if c not in header]
+    if missing:
+        raise ImagionError(
+            f"{path}: CSV lacks column(s) {', '.join(missing)} "
+            f"(needs {', '.join(CSV_REQUIRED)}; optional followers, caption, post_id; "
+            f"or an Instagram content export with Publish time and Permalink). "
+            f"Columns found: {', '.join(header[:12]) or 'none'}."
+        )
+    return [(line, dict(zip(header, cells, strict=True))) for line, cells in rows]
 
 
 def _csv_post(path: Path, where: str, row: dict[str, str], problems: list[str]) -> Post | None:
@@ -303,9 +314,12 @@ def _csv_post(path: Path, where: str, row: dict[str, str], problems: list[str]) 
     )
 
 
-def parse_csv(path: Path, problems: list[str]) -> list[Post]:
+def parse_csv(
+    path: Path, header: list[str], rows: list[tuple[int, list[str]]], problems: list[str]
+) -> list[Post]:
+    """Posts of a CSV manifest (account, image, likes, posted_at…)."""
     posts = []
-    for line, row in _csv_rows(path, problems):
+    for line, row in _csv_rows(path, header, rows):
         post = _csv_post(path, f"{path}:{line}", row, problems)
         if post is not None:
             _attach_image(post, (path.parent / row["image"]), problems)

@@ -1,4 +1,6 @@
-"""Read posts people already have on disk: instaloader folders, profilecrawl JSON, CSV manifests."""
+"""Read posts people already have on disk: instaloader folders, profilecrawl JSON, CSV manifests,
+and Instagram's own exports ("Download your information", folder or .zip, and the content CSV of
+the professional dashboard, joined to the export's images)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imagion.catalog.formats import parse_csv, parse_instaloader, parse_profilecrawl, read_json
+from imagion.catalog.content_csv import ContentRow, content_rows, is_content_export
+from imagion.catalog.export_join import JoinReport, join, parse_timezone
+from imagion.catalog.export_tree import ExportTree, folder_exports, inside, zip_exports
+from imagion.catalog.formats import (
+    csv_table,
+    parse_csv,
+    parse_instaloader,
+    parse_profilecrawl,
+    read_json,
+)
+from imagion.catalog.instagram_export import name_accounts, read_export
 from imagion.catalog.store import Catalog, Post
 from imagion.errors import ImagionError
 from imagion.files import walk_files
@@ -25,6 +37,10 @@ class ImportReport:
     problems: list[str] = field(default_factory=list)
     bad_arguments: list[str] = field(default_factory=list)
     duplicates: int = 0
+    exports: int = 0
+    content_csvs: int = 0
+    joined: JoinReport | None = None
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -36,16 +52,34 @@ class ImportReport:
             "by_format": self.by_format,
             "duplicates": self.duplicates,
             "problems": self.problems + self.bad_arguments,
+            "instagram_exports": self.exports,
+            "content_csvs": self.content_csvs,
+            "join": self.joined.to_dict() if self.joined else None,
+            "notes": self.notes,
         }
+
+
+@dataclass
+class Found:
+    """What the import's arguments hold: post files, exports, content CSVs."""
+
+    files: list[Path] = field(default_factory=list)
+    exports: list[ExportTree] = field(default_factory=list)
 
 
 def _is_metadata(path: Path) -> bool:
     return path.name.lower().endswith((".json", ".json.xz")) and not path.name.startswith(".")
 
 
-def _read_source_file(path: Path, problems: list[str]) -> Iterator[Post]:
+def _read_source_file(
+    path: Path, problems: list[str], content: list[tuple[Path, ContentRow]]
+) -> Iterator[Post]:
     if path.suffix.lower() == ".csv":
-        yield from parse_csv(path, problems)
+        header, rows = csv_table(path, problems)
+        if is_content_export(header):
+            content.extend((path, row) for row in content_rows(path, header, rows, problems))
+            return
+        yield from parse_csv(path, header, rows, problems)
         return
     data = read_json(path)
     if isinstance(data, dict) and isinstance(data.get("posts"), list) and "alias" in data:
@@ -53,63 +87,126 @@ def _read_source_file(path: Path, problems: list[str]) -> Iterator[Post]:
     elif isinstance(data, dict) and "node" in data:
         yield parse_instaloader(path, data, problems)
     else:
+        keys = (
+            ", ".join(sorted(map(str, data))[:8]) if isinstance(data, dict) else type(data).__name__
+        )
         raise ImagionError(
-            f"{path}: JSON is neither an instaloader post nor a profilecrawl profile."
+            f"{path}: JSON is neither an instaloader post (node) nor a profilecrawl profile "
+            f"(alias, posts) nor part of an Instagram export; found {keys or 'nothing'}."
         )
 
 
-def discover(sources: Sequence[str | Path], report: ImportReport) -> list[Path]:
-    """Source files under the given paths (folders are searched recursively)."""
-    files: list[Path] = []
+def _zip(path: Path, found: Found, report: ImportReport) -> None:
+    try:
+        found.exports.extend(zip_exports(path))
+    except ImagionError as exc:
+        report.problems.append(str(exc))
+
+
+def _folder(p: Path, found: Found, report: ImportReport) -> None:
+    every, unreadable = walk_files(p)
+    report.problems.extend(unreadable)
+    trees = folder_exports(p, every)
+    found.exports.extend(trees)
+    rest = [q for q in every if not any(inside(t, q) for t in trees)]
+    zips = [q for q in rest if q.suffix.lower() == ".zip"]
+    for z in zips:
+        _zip(z, found, report)
+    posts = [q for q in rest if _is_metadata(q) or q.suffix.lower() == ".csv"]
+    if not posts and not trees and not zips:
+        report.problems.append(
+            f"{p}: no posts found (no instaloader .json/.json.xz, profilecrawl .json, "
+            ".csv manifest or Instagram export inside)."
+        )
+    found.files.extend(posts)
+
+
+def discover(sources: Sequence[str | Path], report: ImportReport) -> Found:
+    """Source files and exports under the given paths (folders are searched recursively)."""
+    found = Found()
     for raw in sources:
         p = Path(raw)
-        if p.is_file():
-            files.append(p)
+        if p.is_file() and p.suffix.lower() == ".zip":
+            _zip(p, found, report)
+        elif p.is_file():
+            found.files.append(p)
         elif p.is_dir():
-            every, unreadable = walk_files(p)
-            report.problems.extend(unreadable)
-            found = [q for q in every if _is_metadata(q) or q.suffix.lower() == ".csv"]
-            if not found:
-                report.problems.append(
-                    f"{p}: no posts found (no instaloader .json/.json.xz, profilecrawl .json "
-                    "or .csv manifest inside)."
-                )
-            files.extend(found)
+            _folder(p, found, report)
         else:
             report.bad_arguments.append(f"{p}: no such file or folder.")
-    return files
+    return found
+
+
+def _exports(
+    found: Found, content: list[tuple[Path, ContentRow]], timezone: str | None, report: ImportReport
+) -> list[Post]:
+    """The posts of every export, with the content CSVs' statistics joined to them."""
+    results = [read_export(tree, report.problems) for tree in found.exports]
+    csv_accounts = sorted({row.account for _, row in content if row.account})
+    name_accounts(results, csv_accounts[0] if len(csv_accounts) == 1 else None)
+    export_posts = [post for r in results for post in r.posts]
+    posts = export_posts
+    if content:
+        posts, report.joined = join(export_posts, content, timezone, report.problems)
+        report.notes.extend(report.joined.notes)
+    no_likes = sum(1 for p in export_posts if p.image is not None and p.likes is None)
+    if no_likes:
+        report.notes.append(
+            f"{no_likes:,} photo posts of the export have no like count: a personal account's "
+            "export holds none, a professional account's insights cover about two years; add the "
+            "content CSV of the professional dashboard to the same import."
+        )
+    return posts
+
+
+def _keep(
+    posts: dict[tuple[str, str], Post], post: Post, report: ImportReport, where: object
+) -> None:
+    key = (post.account, post.post_id)
+    if key in posts:
+        report.duplicates += 1
+        if report.duplicates <= MAX_DUPLICATES_SHOWN:
+            report.problems.append(
+                f"{post.extra.get('where', where)}: post {post.account}/{post.post_id} "
+                f"also read from {posts[key].extra.get('where')}; the later one is kept."
+            )
+    posts[key] = post
+    report.by_format[post.source_format] = report.by_format.get(post.source_format, 0) + 1
 
 
 def import_sources(
     catalog: Catalog,
     sources: Sequence[str | Path],
     progress: Callable[[int, int], None] | None = None,
+    timezone: str | None = None,
 ) -> ImportReport:
-    """Import every source into the catalog in one transaction; problems are collected, not raised."""
+    """Import every source into the catalog in one transaction; problems are collected, not raised.
+
+    `timezone` (an IANA name) says how to read a content CSV's local publish times; without it
+    the offset is inferred from an export given in the same call."""
+    parse_timezone(timezone)
     report = ImportReport()
-    files = discover(sources, report)
+    found = discover(sources, report)
     posts: dict[tuple[str, str], Post] = {}
-    for i, path in enumerate(files):
+    content: list[tuple[Path, ContentRow]] = []
+    total = len(found.files) + len(found.exports)
+    for i, path in enumerate(found.files):
+        before = len(content)
         try:
-            for post in _read_source_file(path, report.problems):
-                key = (post.account, post.post_id)
-                if key in posts:
-                    report.duplicates += 1
-                    if report.duplicates <= MAX_DUPLICATES_SHOWN:
-                        report.problems.append(
-                            f"{post.extra.get('where', path)}: post {post.account}/{post.post_id} "
-                            f"also read from {posts[key].extra.get('where')}; the later one is kept."
-                        )
-                posts[key] = post
-                report.by_format[post.source_format] = (
-                    report.by_format.get(post.source_format, 0) + 1
-                )
+            for post in _read_source_file(path, report.problems, content):
+                _keep(posts, post, report, path)
         except ImagionError as exc:
             report.problems.append(str(exc))
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             report.problems.append(f"{path}: unexpected structure, file skipped ({exc!r}).")
+        report.content_csvs += len(content) > before
         if progress:
-            progress(i + 1, len(files))
+            progress(i + 1, total)
+    report.exports = len(found.exports)
+    for post in _exports(found, content, timezone, report):
+        _keep(posts, post, report, post.source)
+    if progress:
+        progress(total, total)
     if report.duplicates > MAX_DUPLICATES_SHOWN:
         report.problems.append(
             f"{report.duplicates:,} duplicate posts in all (the first "

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from imagion.catalog.store import Catalog, Columns
-from imagion.choices import ScoreMapping
+from imagion.choices import ScoreMapping, ScoreMetric
 from imagion.errors import ImagionError
 
 REASON_HIDDEN = "like count hidden or missing"
@@ -161,6 +161,27 @@ def bucket(score: np.ndarray) -> np.ndarray:
 REASONS = {1: REASON_HIDDEN, 2: REASON_FEW, 3: REASON_SPREAD, 4: REASON_HISTORY}
 
 
+def metric_values(df: pd.DataFrame, metric: ScoreMetric) -> tuple[np.ndarray, str]:
+    """The value each post's score standardizes (NaN where unknown), and why one is missing."""
+
+    def column(name: str) -> np.ndarray:
+        if name not in df:
+            return np.full(len(df), np.nan)
+        return df[name].to_numpy(dtype=np.float64, na_value=np.nan)
+
+    likes = column("likes")
+    if "likes_hidden" in df:
+        likes = np.where(df["likes_hidden"].to_numpy(dtype=bool), np.nan, likes)
+    if metric == ScoreMetric.likes:
+        return likes, REASON_HIDDEN
+    if metric == ScoreMetric.engagement:
+        reach = column("reach")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = np.where(reach > 0, likes / reach, np.nan)
+        return rate, "no likes or no reach (engagement is likes per account reached)"
+    return column(str(metric)), f"no {metric} count (Instagram's own exports have it)"
+
+
 def score_frame(
     df: pd.DataFrame,
     *,
@@ -168,26 +189,32 @@ def score_frame(
     min_posts: int = 3,
     log: bool = False,
     mapping: ScoreMapping = ScoreMapping.percentile,
+    metric: ScoreMetric = ScoreMetric.likes,
 ) -> tuple[pd.DataFrame, ScoreReport]:
-    """Score a frame with columns account, likes, likes_hidden, posted_at; returns (frame, report)."""
+    """Score a frame with columns account, likes, likes_hidden, posted_at (and the metric's
+    columns); returns (frame, report)."""
     if min_posts < 2:
         raise ImagionError("--min-posts must be at least 2 (a z-score needs a spread).")
     df = df.sort_values(["account", "posted_at"], kind="stable").reset_index(drop=True)
-    likes = df["likes"].to_numpy(dtype=np.float64, na_value=np.nan)
-    if "likes_hidden" in df:
-        likes = np.where(df["likes_hidden"].to_numpy(dtype=bool), np.nan, likes)
+    values, missing = metric_values(df, ScoreMetric(metric))
     z, reason = standardize(
-        df["account"].to_numpy(), likes, window=window, min_posts=min_posts, log=log
+        df["account"].to_numpy(), values, window=window, min_posts=min_posts, log=log
     )
     df["zscore"] = z
     df["score"] = to_score(z, mapping)
     report = ScoreReport(
-        settings={"mapping": str(mapping), "window": window, "min_posts": min_posts, "log": log}
+        settings={
+            "metric": str(metric),
+            "mapping": str(mapping),
+            "window": window,
+            "min_posts": min_posts,
+            "log": log,
+        }
     )
     ok = np.isfinite(df["score"].to_numpy())
     report.scored = int(ok.sum())
     report.accounts_scored = int(df.loc[ok, "account"].nunique())
-    for code, text in REASONS.items():
+    for code, text in (REASONS | {1: missing}).items():
         mask = reason == code
         if mask.any():
             report.unscored[text] = int(mask.sum())

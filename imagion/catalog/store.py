@@ -100,9 +100,22 @@ def _migrate_2(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS posts_account_time ON posts (account, posted_at)")
 
 
+# What Instagram's own exports add beside likes and comments (insights, the content CSV); an
+# export's "Views" (Meta's name since 2025) and "Impressions" (before) share one column.
+METRIC_COLUMNS = ("reach", "impressions", "saves", "shares", "follows", "profile_visits")
+
+
+def _migrate_3(db: sqlite3.Connection) -> None:
+    """Version 3: the per-post statistics of Instagram's own exports."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(posts)")}
+    for column in METRIC_COLUMNS:
+        if column not in have:
+            db.execute(f"ALTER TABLE posts ADD COLUMN {column} INTEGER")
+
+
 # MIGRATIONS[k] brings a catalog from version k to k + 1; version 0 is "no schema yet" (a new
 # file, or a 0.1 catalog that predates versioning).
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -129,6 +142,12 @@ class Post:
     height: int | None = None
     is_video: bool = False
     is_carousel: bool = False
+    reach: int | None = None
+    impressions: int | None = None
+    saves: int | None = None
+    shares: int | None = None
+    follows: int | None = None
+    profile_visits: int | None = None
     extra: dict = field(default_factory=dict, repr=False)
 
 
@@ -139,7 +158,7 @@ ALL_COLUMNS = frozenset(["id", *POST_COLUMNS, "zscore", "score"])
 class Columns:
     """The column sets the rest of imagion reads: one home, so a renamed column changes here."""
 
-    SCORING = ("id", "account", "likes", "likes_hidden", "posted_at")
+    SCORING = ("id", "account", "likes", "likes_hidden", "posted_at", "comments", *METRIC_COLUMNS)
     _POST = (
         "account",
         "post_id",

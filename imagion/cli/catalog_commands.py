@@ -9,27 +9,39 @@ import typer
 from rich.table import Table
 
 from imagion.catalog.store import Catalog, Columns, iso_time, resolve_catalog_path
-from imagion.choices import ScoreMapping
+from imagion.choices import ScoreMapping, ScoreMetric
 from imagion.cli.app import CatalogOpt, JsonOpt, command
-from imagion.cli.console import emit_json, note, out, progress_bar, visible, warn
+from imagion.cli.console import emit_json, note, out, plural, progress_bar, visible, warn
 
 
 @command("import")
 def import_cmd(
-    sources: Annotated[list[Path], typer.Argument(help="Folders or files to import.")],
+    sources: Annotated[
+        list[Path], typer.Argument(help="Folders, files or .zip exports to import.")
+    ],
     catalog: CatalogOpt = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            help="The account's time zone (e.g. Europe/Berlin) for a content CSV's publish "
+            "times; inferred from an export given in the same command when left out."
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Import posts from instaloader folders, profilecrawl JSON or CSV manifests into the catalog.
+    """Import posts: Instagram's own exports ("Download your information" folder or .zip, and the
+    professional dashboard's content CSV), instaloader folders, profilecrawl JSON, CSV manifests.
 
-    Example: imagion import ~/instaloader/natgeo ~/crawls/profiles posts.csv
+    Example: imagion import instagram-me-2026-11-30.zip content.csv
     """
+    from imagion.catalog.export_join import parse_timezone
     from imagion.catalog.importers import import_sources
 
+    parse_timezone(timezone)  # a wrong name is refused before a catalog is created
     path = resolve_catalog_path(catalog)
     existed = path.exists()
     with Catalog(path, create=True) as cat, progress_bar("importing") as update:
-        report = import_sources(cat, sources, progress=lambda d, t: update(d, t))
+        report = import_sources(cat, sources, progress=lambda d, t: update(d, t), timezone=timezone)
         info = cat.info()
     if report.posts == 0 and not existed:  # created by this run for nothing: not left behind
         for leftover in (
@@ -41,17 +53,29 @@ def import_cmd(
         report.problems.append(f"nothing was imported, so no catalog was created at {path}.")
     for problem in report.problems + report.bad_arguments:
         warn(problem)
+    for line in report.notes:
+        note(line)
     if json_:
         emit_json(report.to_dict() | {"catalog": info})
     else:
         fmt = ", ".join(f"{n:,} {k}" for k, n in sorted(report.by_format.items())) or "nothing"
         out.print(
-            f"imported {report.posts:,} posts of {report.accounts:,} accounts ({fmt}): "
+            f"imported {plural(report.posts, 'post')} of {plural(report.accounts, 'account')} "
+            f"({fmt}): "
             f"{report.inserted:,} new, {report.updated:,} updated, "
             f"{report.with_image:,} with an image, {len(report.problems):,} problems; "
             f"catalog {path} now holds {info['posts']:,} posts.",
             highlight=False,
         )
+        if report.joined is not None:
+            j = report.joined
+            out.print(
+                f"content CSV joined to the export: {plural(j.matched, 'post')} matched, "
+                f"{plural(j.csv_without_image, 'photo post')} of the CSV without an image, "
+                f"{plural(j.images_without_metrics, 'image')} without metrics; "
+                f"publish times read as {j.timezone}.",
+                highlight=False,
+            )
     if report.posts == 0 or report.bad_arguments:
         raise typer.Exit(1)
 
@@ -74,6 +98,13 @@ def score_cmd(
     mapping: Annotated[
         ScoreMapping, typer.Option(help="z → 0–10 mapping (minmax is the seed's).")
     ] = ScoreMapping.percentile,
+    metric: Annotated[
+        ScoreMetric,
+        typer.Option(
+            help="What to standardize: likes, or engagement (likes per account reached) and "
+            "the other statistics of Instagram's own exports."
+        ),
+    ] = ScoreMetric.likes,
     json_: JsonOpt = False,
 ) -> None:
     """Compute each post's 0–10 image score from its likes, standardized within its account.
@@ -83,7 +114,9 @@ def score_cmd(
     from imagion.catalog.scoring import score_catalog
 
     with Catalog(resolve_catalog_path(catalog)) as cat:
-        report = score_catalog(cat, window=window, min_posts=min_posts, log=log, mapping=mapping)
+        report = score_catalog(
+            cat, window=window, min_posts=min_posts, log=log, mapping=mapping, metric=metric
+        )
     if json_:
         emit_json(report.to_dict())
         return
@@ -98,8 +131,9 @@ def score_cmd(
     for reason, n in report.unscored.items():
         note(f"no score: {n:,} posts ({report.unscored_accounts[reason]:,} accounts): {reason}")
     out.print(
-        f"scored {report.scored:,} posts of {report.accounts_scored:,} accounts "
-        f"(mapping {report.settings['mapping']}, window {window or 'all posts'}); "
+        f"scored {plural(report.scored, 'post')} of {plural(report.accounts_scored, 'account')} "
+        f"(metric {metric}, mapping {report.settings['mapping']}, "
+        f"window {window or 'all posts'}); "
         f"{sum(report.unscored.values()):,} posts unscored.",
         highlight=False,
     )
@@ -121,7 +155,7 @@ def info_cmd(catalog: CatalogOpt = None, json_: JsonOpt = False) -> None:
         table.add_row(key.replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value))
     out.print(table)
     out.print(
-        f"{info['posts']:,} posts of {info['accounts']:,} accounts, "
+        f"{plural(info['posts'], 'post')} of {plural(info['accounts'], 'account')}, "
         f"{info['posts_with_image']:,} with an image, {info['scored']:,} scored."
     )
 

@@ -49,12 +49,12 @@ def make_client() -> Any:
 
 def image_bytes(path: str | Path) -> bytes:
     """The file's bytes, or a JPEG re-encode when its long side exceeds MAX_SIDE."""
-    from imagion.images import open_image, to_rgb
+    from imagion.images import open_image, read_image_bytes, to_rgb
 
     im = open_image(path)
     try:
         if max(im.size) <= MAX_SIDE and im.format in ("JPEG", "PNG", "WEBP"):
-            return Path(path).read_bytes()
+            return read_image_bytes(path)
         im.draft("RGB", (MAX_SIDE, MAX_SIDE))
         im = to_rgb(im)
         im.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BILINEAR)

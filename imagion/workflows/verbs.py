@@ -19,19 +19,24 @@ if TYPE_CHECKING:
 PathLike = str | Path
 
 
-def import_posts(sources: Sequence[PathLike], catalog: PathLike = "imagion.db") -> ImportReport:
-    """Import instaloader folders, profilecrawl JSON and CSV manifests into `catalog` (created
-    when missing). One bad value costs one line in `report.problems`, never the import."""
+def import_posts(
+    sources: Sequence[PathLike], catalog: PathLike = "imagion.db", timezone: str | None = None
+) -> ImportReport:
+    """Import Instagram's own exports ("Download your information" folder or .zip, the content
+    CSV), instaloader folders, profilecrawl JSON and CSV manifests into `catalog` (created when
+    missing). `timezone` (IANA) reads a content CSV's local times; inferred from an export given
+    alongside when None. One bad value costs one line in `report.problems`, never the import."""
     from imagion.catalog.importers import import_sources
     from imagion.catalog.store import Catalog
 
     with Catalog(Path(catalog), create=True) as cat:
-        return import_sources(cat, list(sources))
+        return import_sources(cat, list(sources), timezone=timezone)
 
 
 def score(catalog: PathLike = "imagion.db", **options: Any) -> ScoreReport:
-    """Likes → per-account z → 0–10 image score, stored in the catalog. Options: window,
-    min_posts, log, mapping ("percentile", "normal", "minmax")."""
+    """Likes (or another metric) → per-account z → 0–10 image score, stored in the catalog.
+    Options: metric ("likes", "engagement", "saves"…), window, min_posts, log, mapping
+    ("percentile", "normal", "minmax")."""
     from imagion.catalog.scoring import score_catalog
     from imagion.catalog.store import Catalog
 

@@ -1,0 +1,150 @@
+"""Where an Instagram "Download your information" export lives: a folder, or a .zip read in
+place (nothing is unpacked to disk). An export is recognised by its content, not its name: a
+list of posts at `your_instagram_activity/content/posts_N.json` (older exports:
+`content/posts_N.json`) or the insights of a professional account at
+`logged_information/past_instagram_insights/posts.json`, under an optional top folder."""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from imagion.errors import ImagionError
+from imagion.images import ZIP_MEMBER
+
+MARKER = re.compile(
+    r"(your_instagram_activity/content/posts_\d+\.json"
+    r"|content/posts_\d+\.json"
+    r"|logged_information/past_instagram_insights/posts\.json)$"
+)
+EXPECTED = (
+    "your_instagram_activity/content/posts_1.json, content/posts_1.json or "
+    "logged_information/past_instagram_insights/posts.json"
+)
+MAX_EXPORT_JSON_BYTES = 64 * 2**20  # posts_1.json of an account with 10,000 posts is ~10 MB
+
+
+def export_root(name: str) -> str | None:
+    """The export's top folder ('' or 'x/') when `name` is a file that marks an export."""
+    m = MARKER.search(name)
+    if m is None or (m.start() and name[m.start() - 1] != "/"):
+        return None
+    return name[: m.start()]
+
+
+@dataclass
+class ExportTree:
+    """One export: `source` a folder or a .zip, `root` its top folder inside ('' or 'x/')."""
+
+    source: Path
+    root: str
+    names: frozenset[str] = field(default_factory=frozenset)  # files, relative to root
+    is_zip: bool = False
+
+    @property
+    def label(self) -> str:
+        """How messages name the export."""
+        if not self.root:
+            return str(self.source)
+        sep = ZIP_MEMBER if self.is_zip else "/"
+        return f"{self.source}{sep}{self.root.rstrip('/')}"
+
+    @property
+    def name(self) -> str:
+        """The export's own name: the top folder inside, else the zip's or folder's name."""
+        if self.root:
+            return PurePosixPath(self.root).name
+        return self.source.stem if self.is_zip else self.source.name
+
+    def where(self, rel: str) -> str:
+        return f"{self.source}{ZIP_MEMBER if self.is_zip else '/'}{self.root}{rel}"
+
+    def image_ref(self, rel: str) -> str:
+        """What the catalog stores for a file of the export (see imagion.images.zip_member)."""
+        if self.is_zip:
+            return f"{self.source.resolve()}{ZIP_MEMBER}{self.root}{rel}"
+        return str((self.source / self.root / rel).resolve())
+
+    def has(self, rel: str) -> bool:
+        return rel in self.names
+
+    def matching(self, pattern: re.Pattern[str]) -> list[str]:
+        return sorted(n for n in self.names if pattern.fullmatch(n))
+
+    def read_json(self, rel: str) -> object:
+        """A JSON file of the export, bounded in size; ImagionError naming it otherwise."""
+        where = self.where(rel)
+        limit = MAX_EXPORT_JSON_BYTES
+        try:
+            if self.is_zip:
+                with zipfile.ZipFile(self.source) as zf:
+                    info = zf.getinfo(self.root + rel)
+                    if info.file_size > limit:
+                        raise ImagionError(f"{where}: larger than {limit // 2**20} MiB; skipped.")
+                    with zf.open(info) as f:
+                        raw = f.read(limit + 1)
+            else:
+                path = self.source / self.root / rel
+                if path.stat().st_size > limit:
+                    raise ImagionError(f"{where}: larger than {limit // 2**20} MiB; skipped.")
+                raw = path.read_bytes()
+            if len(raw) > limit:
+                raise ImagionError(f"{where}: larger than {limit // 2**20} MiB; skipped.")
+            return json.loads(raw.decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ImagionError(f"{where}: not valid JSON ({exc}); skipped.") from exc
+        except RecursionError:
+            raise ImagionError(f"{where}: JSON nested too deeply; skipped.") from None
+        except (OSError, KeyError, zipfile.BadZipFile, RuntimeError) as exc:
+            raise ImagionError(f"{where}: cannot read ({exc}); skipped.") from exc
+
+
+def _trees(source: Path, names: list[str], is_zip: bool) -> list[ExportTree]:
+    roots = sorted({r for n in names if (r := export_root(n)) is not None})
+    trees = []
+    for root in roots:
+        inner = frozenset(n[len(root) :] for n in names if n.startswith(root))
+        trees.append(ExportTree(source, root, inner, is_zip))
+    return trees
+
+
+def zip_exports(path: Path) -> list[ExportTree]:
+    """The exports inside a .zip; ImagionError naming what was found when there is none."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [i.filename for i in zf.infolist() if not i.is_dir()]
+    except (OSError, zipfile.BadZipFile, RuntimeError) as exc:
+        raise ImagionError(f"{path}: not a readable .zip ({exc}); skipped.") from exc
+    trees = _trees(path, names, is_zip=True)
+    if not trees:
+        top = sorted({n.split("/", 1)[0] for n in names})
+        shown = ", ".join(top[:8]) + ("…" if len(top) > 8 else "") or "nothing"
+        raise ImagionError(
+            f"{path}: a .zip but not an Instagram export (expected {EXPECTED}; found {shown}); "
+            "skipped."
+        )
+    return trees
+
+
+def folder_exports(folder: Path, files: list[Path]) -> list[ExportTree]:
+    """The exports unpacked somewhere under `folder`, given its files (walk_files)."""
+    names = [p.relative_to(folder).as_posix() for p in files]
+    return _trees(folder, names, is_zip=False)
+
+
+def inside(tree: ExportTree, path: Path) -> bool:
+    """Whether a file found by walking a folder belongs to an unpacked export."""
+    if tree.is_zip:
+        return False
+    try:
+        rel = (
+            path.relative_to(tree.source / tree.root)
+            if tree.root
+            else path.relative_to(tree.source)
+        )
+    except ValueError:
+        return False
+    return rel.as_posix() in tree.names
