@@ -11,7 +11,7 @@
 The photos are generated (flat colours with noise), nobody's real pictures. Used by the README's
 "Your own account" walk-through and by the tests (which also write the older layouts).
 
-    python scripts/example_export.py OUT_FOLDER [--posts 36] [--german]
+    python scripts/example_export.py OUT_FOLDER [--posts 120] [--german]
 """
 
 from __future__ import annotations
@@ -106,8 +106,8 @@ class ExamplePost:
         return f"C{self.index:04d}lena"
 
 
-def example_posts(n: int = 36, seed: int = 7) -> list[ExamplePost]:
-    """`n` posts over about two years, every 6th a carousel, every 9th a reel; likes vary with
+def example_posts(n: int = 120, seed: int = 7) -> list[ExamplePost]:
+    """`n` posts, one every six days, every 6th a carousel, every 9th a reel; likes vary with
     a hidden "quality" (the image brightness) and with reach."""
     rng = np.random.default_rng(seed)
     posts = []
@@ -119,7 +119,7 @@ def example_posts(n: int = 36, seed: int = 7) -> list[ExamplePost]:
         posts.append(
             ExamplePost(
                 index=i,
-                ts=START + i * 19 * 86_400 + int(rng.integers(0, 36_000)),
+                ts=START + i * 6 * 86_400 + int(rng.integers(0, 36_000)),
                 caption=f"Morning in {place} ☀️🌊 #travel #{place.split()[-1].lower()}",
                 slides=3 if i % 6 == 5 else 1,
                 video=i % 9 == 8,
@@ -291,7 +291,7 @@ def content_csv(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out", type=Path)
-    ap.add_argument("--posts", type=int, default=36)
+    ap.add_argument("--posts", type=int, default=120)
     ap.add_argument("--german", action="store_true", help="German CSV headers and numbers")
     args = ap.parse_args()
     posts = example_posts(args.posts)

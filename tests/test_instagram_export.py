@@ -44,7 +44,7 @@ def test_zip_and_content_csv_make_one_catalog_with_images_likes_and_reach(runner
     csv_path.write_text(ex.content_csv(POSTS), encoding="utf-8")
     res, db = _import(runner, tmp_path, zip_path, csv_path)
     assert res.exit_code == 0, res.output
-    assert f"{len(POSTS)} posts matched" in res.stdout
+    assert f"{len(POSTS)} rows matched" in res.stdout
     assert "0 images without metrics" in res.stdout and "inferred" in res.stdout
     df = _rows(db)
     assert len(df) == len(POSTS) and set(df.account) == {"lena.travels"}

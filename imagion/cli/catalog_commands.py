@@ -70,10 +70,10 @@ def import_cmd(
         if report.joined is not None:
             j = report.joined
             out.print(
-                f"content CSV joined to the export: {plural(j.matched, 'post')} matched, "
-                f"{plural(j.csv_without_image, 'photo post')} of the CSV without an image, "
-                f"{plural(j.images_without_metrics, 'image')} without metrics; "
-                f"publish times read as {j.timezone}.",
+                f"content CSV joined to the export's images: {j.matched:,} rows matched; "
+                f"without a match: {plural(j.csv_without_image, 'photo row')} (kept without "
+                f"an image), {plural(j.images_without_metrics, 'image')} without metrics; "
+                f"CSV times read as {j.timezone}.",
                 highlight=False,
             )
     if report.posts == 0 or report.bad_arguments:

@@ -1,0 +1,65 @@
+"""The README's walk-throughs, run as written: each `$ command` of a text block is run in a fresh
+folder and the lines shown under it must appear in its output, in order ("..." stands for lines
+left out). A README that drifts from the code fails here."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _block_after(heading: str) -> list[tuple[str, list[str]]]:
+    """(command, expected lines) of the first ```text block after `heading`."""
+    start = README.index(heading)
+    m = re.search(r"```text\n(.*?)```", README[start:], re.S)
+    assert m, f"no text block after {heading}"
+    steps: list[tuple[str, list[str]]] = []
+    for line in m.group(1).splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        elif steps:
+            steps[-1][1].append(line)
+    return steps
+
+
+def _run(command: str, cwd: Path) -> str:
+    argv = shlex.split(command)
+    if argv[0] == "imagion":
+        argv = [sys.executable, "-m", "imagion", *argv[1:]]
+    elif argv[0] == "python":
+        argv = [sys.executable, str(ROOT / argv[1]), *argv[2:]]
+    env = os.environ | {"COLUMNS": "80", "IMAGION_CATALOG": str(cwd / "imagion.db")}
+    res = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, f"{command}\n{res.stdout}\n{res.stderr}"
+    return res.stdout + res.stderr  # as a terminal shows them: results, then the summary
+
+
+def _check(steps: list[tuple[str, list[str]]], cwd: Path) -> None:
+    for command, expected in steps:
+        lines = [x.rstrip() for x in _run(command, cwd).splitlines()]
+        at = 0
+        for want in expected:
+            if want.strip() in ("...", ""):
+                continue
+            assert want.rstrip() in lines[at:], f"{command}: {want!r} not in\n" + "\n".join(lines)
+            at = lines.index(want.rstrip(), at) + 1
+
+
+def test_rank_and_compare_as_the_readme_shows(tmp_path):
+    steps = _block_after("## Rank your photos")
+    steps = [(c.replace("data/samples", str(ROOT / "data/samples")), e) for c, e in steps]
+    _check(steps, tmp_path)
+
+
+def test_your_own_account_walk_through(tmp_path):
+    pytest.importorskip("torch", reason="training needs the train layer")
+    _check(_block_after("## Your own account"), tmp_path)
