@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
+import pytest
 
 from imagion.cli import app
 from imagion.cli.eval_command import accuracy_line
@@ -169,3 +171,50 @@ def test_posts_table_fits_80_columns_one_line_per_post(runner, tmp_path):
     rows = [line for line in lines if line.startswith("│")]
     assert len(rows) == 6  # one line per post: nothing folded
     assert all("2020-09-13" in r for r in rows)  # the whole time, on that line
+
+
+def test_help_shows_no_python_types_and_groups_long_commands():
+    import subprocess
+    import sys
+
+    from imagion.cli import build_command
+
+    names = sorted(build_command().commands)  # type: ignore[attr-defined]
+    env = os.environ | {"COLUMNS": "100"}
+    for name in names:
+        res = subprocess.run(
+            [sys.executable, "-m", "imagion", name, "--help"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert res.returncode == 0, res.stderr
+        assert "<bool>" not in res.stdout and "list[" not in res.stdout, (name, res.stdout)
+        if name in ("eval", "train"):
+            assert "Training recipe" in res.stdout
+    res = subprocess.run(
+        [sys.executable, "-m", "imagion", "eval", "--help"], capture_output=True, text=True, env=env
+    )
+    panels = [line for line in res.stdout.splitlines() if line.startswith("╭─")]
+    assert len(panels) >= 4 and any("Cross-validation" in p for p in panels)
+
+
+@pytest.mark.parametrize("score,shown", [(5.5496, "5.6"), (5.5449, "5.5"), (5.5503, "5.6")])
+def test_a_photo_has_one_score_in_the_table_the_json_the_sheet_and_the_page(score, shown):
+    from pathlib import Path
+
+    from imagion.cli.rank_commands import _rank_table
+    from imagion.inference.rank import Ranked
+    from imagion.inference.sheet import _caption
+    from imagion.serve.page import render_results
+    from imagion.serve.scorer import Scored
+
+    item = Ranked(path=Path("a.jpg"), score=score, raw=0.0)
+    row = item.to_dict(rank=1)
+    table = _rank_table([row], "model")
+    assert list(table.columns[2].cells) == [shown]
+    assert f"{row['score']:.3f}".startswith(shown[:2])
+    assert _caption(0, item) == f"#1 · {shown}/10"
+    html = render_results(Scored(items=[item], thumbs={}, index={0: 0}))
+    assert f'<div class="score">{shown}</div>' in html

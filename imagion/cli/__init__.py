@@ -21,6 +21,17 @@ for _module in COMMAND_MODULES:
     importlib.import_module(f"imagion.cli.{_module}")
 
 
+def build_command() -> object:
+    """The click command tree Typer builds from `app`, with imagion's help layout."""
+    import typer.main
+
+    from imagion.cli.help_layout import polish
+
+    command = typer.main.get_command(app)
+    polish(command)
+    return command
+
+
 def main() -> None:
     """The console script: a usage mistake (an unknown option, a bad value, a misspelt command)
     is one `error:` line and exit status 1, like every other mistake."""
@@ -36,7 +47,7 @@ def main() -> None:
         import click.exceptions as click  # type: ignore[no-redef]
 
     try:
-        code = app(standalone_mode=False)
+        code = build_command().main(prog_name="imagion", standalone_mode=False)  # type: ignore[attr-defined]
     except click.NoArgsIsHelpError:  # `imagion` alone: Typer has printed the help
         sys.exit(0)
     except click.UsageError as exc:
@@ -52,4 +63,4 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-__all__ = ["app", "main"]
+__all__ = ["app", "build_command", "main"]

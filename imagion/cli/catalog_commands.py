@@ -12,6 +12,7 @@ from imagion.catalog.store import Catalog, Columns, iso_time, resolve_catalog_pa
 from imagion.choices import ScoreMapping, ScoreMetric
 from imagion.cli.app import CatalogOpt, JsonOpt, command
 from imagion.cli.console import emit_json, note, out, plural, progress_bar, visible, warn
+from imagion.scores import score_text
 
 
 @command("import")
@@ -29,8 +30,10 @@ def import_cmd(
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Import posts: Instagram's own exports ("Download your information" folder or .zip, and the
-    professional dashboard's content CSV), instaloader folders, profilecrawl JSON, CSV manifests.
+    """Import posts: Instagram's own exports, instaloader folders, profilecrawl JSON, CSV.
+
+    Instagram's own: the "Download your information" export (its .zip or folder) and the
+    professional dashboard's content CSV, joined by publish time.
 
     Example: imagion import instagram-me-2026-11-30.zip content.csv
     """
@@ -218,7 +221,7 @@ def posts_cmd(
                 "" if pd.isna(r.likes) else f"{int(r.likes):,}",
                 # minutes in UTC (one line at 80 columns); undated: empty, not NaN
                 r.posted_at[:16].replace("T", " ") if isinstance(r.posted_at, str) else "",
-                "" if pd.isna(r.score) else f"{r.score:.1f}",
+                "" if pd.isna(r.score) else score_text(r.score),
                 visible(Path(r.image).name) if isinstance(r.image, str) else "",
             )
         out.print(table)

@@ -13,6 +13,7 @@ from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, StatsOpt, command
 from imagion.cli.console import emit_json, note, out, progress_bar, skipped, visible, warn
 from imagion.errors import ImagionError
 from imagion.inference.rank import RankResult, RankRow
+from imagion.scores import score_text
 
 
 def _tip(row: RankRow, common: bool = False) -> str:
@@ -22,7 +23,7 @@ def _tip(row: RankRow, common: bool = False) -> str:
     tip = seen if common else f"{seen} → {add or 'no suggestion with evidence'}"
     crop = row.get("crop")
     if crop:
-        tip += f"; crop to {crop['format']} ({crop['position']}): {crop['score']:.1f}, P(better) {crop['p_better']:.0%}"
+        tip += f"; crop to {crop['format']} ({crop['position']}): {score_text(crop['score'])}, P(better) {crop['p_better']:.0%}"
     return tip
 
 
@@ -202,7 +203,7 @@ def _rank_table(rows: list[RankRow], model: str) -> Table:
     for r, name in zip(rows, _display_names(rows), strict=True):
         extra = [f"{r['p_beats_next']:.0%}" if "p_beats_next" in r else ""] if sure else []
         extra += [_tip(r, common)] if with_tips else []
-        cells = [str(r["rank"]), name, f"{r['score']:.1f}", _bar(r["score"], 10), *extra]
+        cells = [str(r["rank"]), name, score_text(r["score"]), _bar(r["score"], 10), *extra]
         table.add_row(*map(visible, cells))
     return table
 
@@ -232,7 +233,7 @@ def compare_cmd(
         sure = f"P({c.a.path.name} beats {c.b.path.name}) = {c.p_a_wins:.0%} (calibrated on {c.calibration})"
     out.print(
         visible(
-            f"{c.verdict()}: {c.a.path.name} {c.a.score:.1f} vs {c.b.path.name} {c.b.score:.1f}; {sure}"
+            f"{c.verdict()}: {c.a.path.name} {score_text(c.a.score)} vs {c.b.path.name} {score_text(c.b.score)}; {sure}"
         ),
         highlight=False,
     )

@@ -17,6 +17,7 @@ from PIL import Image
 from imagion.files import unused_path, writable_folder
 from imagion.images import decoded, open_image, square
 from imagion.inference.engine import Engine
+from imagion.scores import score_text
 
 FORMATS = {"1:1": 1.0, "4:5": 4 / 5, "1.91:1": 1.91}
 MIN_WIN = 0.6
@@ -44,8 +45,8 @@ class CropAdvice:
     @property
     def text(self) -> str:
         return (
-            f"Cropping to {self.format} ({self.position}) scores {self.score:.1f} instead of "
-            f"{self.original_score:.1f}; P(it does better) = {self.p_better:.0%}."
+            f"Cropping to {self.format} ({self.position}) scores {score_text(self.score)} instead of "
+            f"{score_text(self.original_score)}; P(it does better) = {self.p_better:.0%}."
         )
 
 

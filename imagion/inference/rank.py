@@ -18,6 +18,7 @@ from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
 from imagion.labels.providers import SEEN_THRESHOLD
 from imagion.labels.suggestions import Suggestion
+from imagion.scores import JSON_DIGITS, score_text
 
 if TYPE_CHECKING:
     from imagion.inference.crops import CropAdvice
@@ -49,7 +50,7 @@ class Ranked:
 
     def to_dict(self, rank: int | None = None) -> RankRow:
         """The one way a scored image becomes JSON."""
-        row = RankRow(path=str(self.path), score=round(self.score, 3), raw=self.raw)
+        row = RankRow(path=str(self.path), score=round(self.score, JSON_DIGITS), raw=self.raw)
         if self.p_beats_next is not None:
             row["p_beats_next"] = round(self.p_beats_next, 3)
         if self.crop is not None:
@@ -212,7 +213,7 @@ def copy_top(result: RankResult, folder: Path, top: int | None) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for k, r in enumerate(result.items[: top or None]):
-        dest = unused_path(folder, f"{k + 1:02d}_{r.score:.1f}_{r.path.name}")
+        dest = unused_path(folder, f"{k + 1:02d}_{score_text(r.score)}_{r.path.name}")
         shutil.copyfile(r.path, dest)
         shutil.copystat(r.path, dest)
         written.append(dest)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 
+from imagion.scores import score_text
 from imagion.serve.scorer import Scored
 
 PAGE = """<!doctype html>
@@ -68,7 +69,7 @@ def render_results(scored: Scored) -> str:
             else ""
         )
         parts.append(
-            f'<div class="card">{img}<div class="score">{r.score:.1f}</div><div class="text">'
+            f'<div class="card">{img}<div class="score">{score_text(r.score)}</div><div class="text">'
             f'<b>#{pos + 1} {name}</b><div class="bar"><span style="width:{r.score * 10:.0f}%">'
             f'</span></div>{sure}<p class="tip">{tip}</p>'
             f'<p class="muted">{"seen: " + seen if seen else ""}</p></div></div>'
