@@ -40,11 +40,13 @@ def multipart(files: list[tuple[str, bytes]], field: str = "images") -> tuple[by
 
 
 @contextmanager
-def live_server(model: Path, limits: Limits | None = None, batching: bool = True) -> Iterator[str]:
-    """A real uvicorn server in a thread; yields its base URL."""
+def live_server(
+    model: Path | None, limits: Limits | None = None, batching: bool = True
+) -> Iterator[str]:
+    """A real uvicorn server in a thread (model None: the bundled one); yields its base URL."""
     limits = limits or Limits()
     sock = bind("127.0.0.1", 0)
-    app, scorer = build_app(str(model), "cpu", limits, batching)
+    app, scorer = build_app(str(model) if model else None, "cpu", limits, batching)
     server = make_server(app, limits)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -56,16 +56,60 @@ def test_page_scores_five_pictures_best_first(browser, trained, tmp_path):
         texts = [cards.nth(k).locator(".text").bounding_box() for k in range(5)]
         assert len({round(t["x"]) for t in texts if t}) == 1  # no card's text is shifted
         assert all(t.strip() for t in page.locator(".card .tip").all_inner_texts())
+        assert page.locator(".caveat").count() == 1  # one caveat line, not one per card
+        tips = page.locator(".card .tip").all_inner_texts()
+        assert all("imagion" not in t and "`" not in t for t in tips)  # no CLI talk on the page
         page.screenshot(path=str(tmp_path / "serve-page.png"), full_page=True)
         # (docs/serve-page.png shows the sample photos with the bundled model: taken by hand)
-        # a sixth picture gets the message, not a crash
+
+
+def test_six_chosen_the_first_five_scored_with_previews_and_a_spinner(browser, trained, tmp_path):
+    with live_server(trained[1]) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(url)
         page.set_input_files("input[type=file]", _photos(tmp_path / "six", 6))
+        assert "6 chosen: the first 5 will be scored" in page.inner_text("#note")
+        assert page.locator("#previews img").count() == 5
         page.click("button[type=submit]")
-        alert = page.locator("[role=alert]")
-        alert.wait_for()
-        assert "at most 5" in alert.inner_text()
-        assert page.locator(".card").count() == 0
+        page.wait_for_selector(".card")
+        assert page.locator(".card").count() == 5
+        assert "first 5 of the 6 pictures chosen were scored" in page.inner_text(".note")
+        # dropped files go through the same path: previews, then the form
+        page.goto(url)
+        page.evaluate(
+            """() => {
+              const dt = new DataTransfer();
+              for (const n of ['a.jpg', 'b.jpg']) dt.items.add(new File([new Uint8Array(8)], n, {type: 'image/jpeg'}));
+              document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+            }"""
+        )
+        assert page.locator("#previews img").count() == 2
+        assert page.evaluate("document.getElementById('files').files.length") == 2
+        # while the server scores, the button is off and a spinner says so
+        page.goto(url)
+        page.evaluate(
+            "document.getElementById('upload').addEventListener('submit', e => e.preventDefault())"
+        )
+        page.set_input_files("input[type=file]", _photos(tmp_path / "one", 1))
+        assert page.locator("#busy").is_hidden()
+        page.click("button[type=submit]")
+        assert page.locator("#busy").is_visible() and page.locator("#go").is_disabled()
+
+
+def test_page_at_1280_screenshot(browser, tmp_path):
+    """The page as a desktop shows it, with the sample photos and the bundled model."""
+    with live_server(None) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        samples = sorted(str(p) for p in (ROOT / "data" / "samples").glob("*.jpg"))
+        page.set_input_files("input[type=file]", samples)
+        page.click("button[type=submit]")
+        page.wait_for_selector(".card")
+        assert page.locator(".card").count() == len(samples)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+        page.screenshot(path=str(tmp_path / "serve-page.png"), full_page=True)
+        if os.environ.get("IMAGION_SCREENSHOT"):
+            shutil.copy(tmp_path / "serve-page.png", ROOT / "docs" / "serve-page.png")
 
 
 def test_api_docs_render_offline(browser, trained):
@@ -83,17 +127,20 @@ def test_api_docs_render_offline(browser, trained):
         assert external == []
 
 
-def test_page_fits_a_phone_screen(browser, trained, tmp_path):
-    """At 390×844 (a phone) the results page never scrolls sideways, and names stay whole lines."""
+@pytest.mark.parametrize("width", [390, 360])
+def test_page_fits_a_phone_screen(browser, trained, tmp_path, width):
+    """At 390×844 and 360×780 (phones) the page never scrolls sideways; names stay whole lines."""
     with live_server(trained[1]) as url:
-        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page = browser.new_page(viewport={"width": width, "height": 844})
+        page.goto(url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width  # the form too
         page.goto(url)
         page.set_input_files("input[type=file]", _photos(tmp_path / "phone", 5))
         page.click("button[type=submit]")
         page.wait_for_selector(".card")
         assert page.locator(".card").count() == 5
-        width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 390, width
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= width, scroll
         heights = {
             round(b["height"])
             for b in page.locator(".card b").evaluate_all(
@@ -102,5 +149,5 @@ def test_page_fits_a_phone_screen(browser, trained, tmp_path):
         }
         assert len(heights) == 1  # one line each: no name broken into fragments
         page.screenshot(path=str(tmp_path / "serve-page-390.png"), full_page=True)
-        if os.environ.get("IMAGION_SCREENSHOT"):
+        if os.environ.get("IMAGION_SCREENSHOT") and width == 390:
             shutil.copy(tmp_path / "serve-page-390.png", ROOT / "docs" / "serve-page-390.png")

@@ -75,6 +75,7 @@ class Service:
             try:
                 uploads, oversized, empty = await self._parts(form, complete)
                 scored = await self.scorer.score(uploads)
+                scored.notes += self._chosen_note(form, len(uploads) + len(oversized) + len(empty))
             finally:
                 self.slots.release()
         finally:
@@ -86,6 +87,16 @@ class Service:
                 "no picture could be scored: " + "; ".join(scored.problems),
             )
         return scored
+
+    def _chosen_note(self, form: FormData, sent: int) -> list[str]:
+        """The page sends how many pictures were chosen when it kept only the first ones."""
+        chosen = form.get("chosen")
+        if not isinstance(chosen, str) or not chosen.isdigit() or int(chosen) <= sent:
+            return []
+        return [
+            f"The first {sent} of the {int(chosen)} pictures chosen were scored: the page scores "
+            f"at most {self.limits.max_files} at a time."
+        ]
 
     async def _form(self, request: Request) -> FormData:
         """The parsed multipart body (files spooled by Starlette, not held in memory)."""
@@ -179,7 +190,9 @@ def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:
             return JSONResponse(
                 {"error": exc.message}, status_code=exc.status, headers=exc.headers()
             )
-        return JSONResponse({"results": scored.rows(), "problems": scored.problems})
+        return JSONResponse(
+            {"results": scored.rows(), "problems": scored.problems, "notes": scored.notes}
+        )
 
     @app.exception_handler(BodyRefused)
     async def refused(request: Request, exc: BodyRefused) -> JSONResponse:

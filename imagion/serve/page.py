@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 
+from imagion.inference.rank import Ranked
 from imagion.scores import score_text
 from imagion.serve.scorer import Scored
 
@@ -13,15 +14,23 @@ PAGE = """<!doctype html>
 <title>imagion — which picture will get more attention?</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
-h1 {{ font-size: 1.5rem; }} .muted {{ color: #666; font-size: .9rem; }}
-form {{ border: 2px dashed #bbb; padding: 1.2rem; border-radius: .6rem; }}
+h1 {{ font-size: 1.4rem; margin-bottom: .3rem; }} .muted {{ color: #666; font-size: .9rem; }}
+.drop {{ display: block; border: 2px dashed #bbb; padding: 1.2rem; border-radius: .6rem; text-align: center; cursor: pointer; }}
+.drop.over {{ border-color: #d6336c; background: #fff0f5; }}
+.drop input {{ position: absolute; width: 1px; height: 1px; opacity: 0; }}
+.previews {{ display: flex; flex-wrap: wrap; gap: .4rem; margin-top: .6rem; }}
+.previews img {{ width: 64px; height: 64px; object-fit: cover; border-radius: .3rem; }}
 button {{ font-size: 1rem; padding: .4rem 1.2rem; margin-top: .6rem; }}
+.busy {{ margin-left: .6rem; color: #444; }}
+.spinner {{ display: inline-block; width: .9rem; height: .9rem; border: 2px solid #ccc; border-top-color: #d6336c; border-radius: 50%; animation: spin .8s linear infinite; vertical-align: -.1rem; }}
+@keyframes spin {{ to {{ transform: rotate(360deg); }} }}
 .card {{ display: flex; gap: 1rem; align-items: center; border-bottom: 1px solid #eee; padding: .8rem 0; }}
 .card img {{ flex: 0 0 128px; width: 128px; height: 128px; object-fit: cover; border-radius: .4rem; }}
 .card .text {{ flex: 1 1 auto; min-width: 0; overflow-wrap: anywhere; }}
 .score {{ flex: 0 0 4.5rem; font-size: 1.8rem; font-weight: 700; }}
 .bar {{ background: #eee; height: .5rem; width: 100%; max-width: 12rem; border-radius: .25rem; }}
 .card b {{ display: block; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }}
+.card p {{ margin: .3rem 0 0; }}
 @media (max-width: 480px) {{
   body {{ margin: 1rem auto; }}
   .card {{ gap: .6rem; }}
@@ -29,23 +38,71 @@ button {{ font-size: 1rem; padding: .4rem 1.2rem; margin-top: .6rem; }}
   .score {{ flex-basis: 3rem; font-size: 1.4rem; }}
 }}
 .bar span {{ display: block; height: 100%; background: #d6336c; border-radius: .25rem; }}
-.error {{ color: #b00; }} .sure {{ margin: .3rem 0 0; font-size: .9rem; color: #444; }}
+.error {{ color: #b00; }} .sure {{ font-size: .9rem; color: #444; }}
 </style></head><body>
 <h1>Which of these pictures will get more attention?</h1>
-<form method="post" action="/" enctype="multipart/form-data">
-<input type="file" name="images" accept="image/*" multiple required>
-<br><button type="submit">Score</button>
-<p class="muted">Up to {max_files} pictures (JPEG, PNG, WebP, …; {max_mb} MB each). Scores run from
-0 (bad) to 10 (excellent); 5 is a typical post. "N% likely to get more likes than the next" is the
-model's win probability, fitted on posts it did not train on. Model: {model}.</p>
+<p class="muted">Up to {max_files} pictures, {max_mb} MB each; scores 0–10, 5 is a typical post. Model: {model}.</p>
+<form id="upload" method="post" action="/" enctype="multipart/form-data" data-max="{max_files}">
+<label class="drop" id="drop"><input id="files" type="file" name="images" accept="image/*" multiple required>
+<span>Drop pictures here, or <u>choose them</u></span></label>
+<input type="hidden" name="chosen" id="chosen" value="">
+<div id="previews" class="previews"></div>
+<p id="note" class="muted" role="status"></p>
+<button type="submit" id="go">Score</button><span id="busy" class="busy" hidden><span class="spinner"></span> Scoring…</span>
 </form>
 {results}
+<script>{script}</script>
 </body></html>"""
+
+# The page works without it (a plain form); with it: drag and drop, previews, the first N of
+# more than N kept (and said), a spinner while the server scores.
+SCRIPT = """
+(() => {
+  const form = document.getElementById('upload'), input = document.getElementById('files');
+  const drop = document.getElementById('drop'), previews = document.getElementById('previews');
+  const note = document.getElementById('note'), chosen = document.getElementById('chosen');
+  const max = Number(form.dataset.max);
+  function take(list) {
+    const files = Array.from(list);
+    const kept = new DataTransfer();
+    files.slice(0, max).forEach(f => kept.items.add(f));
+    input.files = kept.files;
+    chosen.value = String(files.length);
+    note.textContent = files.length > max
+      ? `${files.length} chosen: the first ${max} will be scored.` : '';
+    previews.replaceChildren(...Array.from(kept.files).map(f => {
+      const img = document.createElement('img');
+      img.src = URL.createObjectURL(f); img.alt = f.name; img.title = f.name;
+      return img;
+    }));
+  }
+  input.addEventListener('change', () => take(input.files));
+  ['dragenter', 'dragover'].forEach(t => drop.addEventListener(t, e => {
+    e.preventDefault(); drop.classList.add('over');
+  }));
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', e => {
+    e.preventDefault(); drop.classList.remove('over'); take(e.dataTransfer.files);
+  });
+  form.addEventListener('submit', () => {
+    document.getElementById('go').disabled = true;
+    document.getElementById('busy').hidden = false;
+  });
+})();
+"""
+CAVEAT = (
+    "A weak hint on any one picture: the percentages are the model's win probabilities, "
+    "fitted on posts it did not train on."
+)
 
 
 def render_page(model: str, max_files: int, max_mb: int, results: str = "") -> str:
     return PAGE.format(
-        max_files=max_files, max_mb=max_mb, model=html.escape(model), results=results
+        max_files=max_files,
+        max_mb=max_mb,
+        model=html.escape(model),
+        results=results,
+        script=SCRIPT,
     )
 
 
@@ -53,26 +110,53 @@ def render_error(message: str) -> str:
     return f'<p class="error" role="alert">{html.escape(message)}</p>'
 
 
+def _common_advice(scored: Scored) -> tuple[str, bool]:
+    """The content advice, said once when it is the same for every picture: (line, shared)."""
+    adds = {tuple(r.suggestion.add) for r in scored.items if r.suggestion is not None}
+    if len(adds) != 1 or len(scored.items) < 2:
+        return "", False
+    (add,) = adds
+    if add:
+        return f"Suggested content for every picture here: {', '.join(add)}.", True
+    return "No content suggestion: no label's effect on the score is clearly above zero.", True
+
+
+def _card(pos: int, r: Ranked, thumb: str, shared: bool) -> str:
+    name = html.escape(str(r.path))
+    img = f'<img src="{thumb}" alt="{name}">' if thumb else ""
+    if r.suggestion is None:
+        tip = ""
+    elif shared:
+        tip = f"Associated with {html.escape(r.suggestion.level)}."
+    else:
+        tip = html.escape(r.suggestion.text)
+    if r.crop is not None:
+        tip += f" {html.escape(r.crop.text)}"
+    seen = html.escape(", ".join(r.labels[:3])) if r.labels else ""
+    sure = (
+        f'<p class="sure">{r.p_beats_next:.0%} likely to get more likes than #{pos + 2}</p>'
+        if r.p_beats_next is not None
+        else ""
+    )
+    return (
+        f'<div class="card">{img}<div class="score">{score_text(r.score)}</div><div class="text">'
+        f'<b>#{pos + 1} {name}</b><div class="bar"><span style="width:{r.score * 10:.0f}%">'
+        f'</span></div>{sure}<p class="tip">{tip}</p>'
+        f'<p class="muted">{"seen: " + seen if seen else ""}</p></div></div>'
+    )
+
+
 def render_results(scored: Scored) -> str:
-    parts = ["<h2>Best first</h2>"] if scored.items else []
+    """Best first: the notes, one caveat line, the advice common to all, then one card each."""
+    if not scored.items:
+        return ""
+    advice, shared = _common_advice(scored)
+    parts = ["<h2>Best first</h2>"]
+    parts += [f'<p class="note">{html.escape(n)}</p>' for n in scored.notes]
+    parts.append(f'<p class="muted caveat">{html.escape(CAVEAT)}</p>')
+    if advice:
+        parts.append(f'<p class="advice">{html.escape(advice)}</p>')
     for pos, r in enumerate(scored.items):
-        name = html.escape(str(r.path))
-        thumb = scored.thumbs.get(scored.index[pos], "")
-        img = f'<img src="{thumb}" alt="{name}">' if thumb else ""
-        tip = html.escape(r.suggestion.text) if r.suggestion else ""
-        if r.crop is not None:
-            tip += f" {html.escape(r.crop.text)}"
-        seen = html.escape(", ".join(r.labels[:3])) if r.labels else ""
-        sure = (
-            f'<p class="sure">{r.p_beats_next:.0%} likely to get more likes than #{pos + 2}</p>'
-            if r.p_beats_next is not None
-            else ""
-        )
-        parts.append(
-            f'<div class="card">{img}<div class="score">{score_text(r.score)}</div><div class="text">'
-            f'<b>#{pos + 1} {name}</b><div class="bar"><span style="width:{r.score * 10:.0f}%">'
-            f'</span></div>{sure}<p class="tip">{tip}</p>'
-            f'<p class="muted">{"seen: " + seen if seen else ""}</p></div></div>'
-        )
+        parts.append(_card(pos, r, scored.thumbs.get(scored.index[pos], ""), shared))
     parts += [f'<p class="error">skipped {html.escape(p)}</p>' for p in scored.problems]
     return "\n".join(parts)

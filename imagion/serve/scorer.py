@@ -37,6 +37,7 @@ class Scored:
     thumbs: dict[int, str]  # upload index → data URI
     index: dict[int, int]  # position in items → upload index
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. "the first 5 of 6 pictures scored"
 
     def rows(self) -> list[RankRow]:
         return [r.to_dict(rank=k + 1) for k, r in enumerate(self.items)]
