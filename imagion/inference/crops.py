@@ -3,8 +3,9 @@ formats (1:1, 4:5 portrait, 1.91:1 landscape), scored by the model.
 
 Each format is tried at the start, centre and end of the photo's long side. A crop is reported
 only when the model's calibrated probability that it beats the uncropped photo is at least
-MIN_WIN (0.6), with the gain in score and that probability, nothing stronger. A model without a
-calibrated probability gives no crop advice."""
+MIN_WIN (0.6), with the gain in score and that probability, nothing stronger, and only when it
+keeps the photo's main subject (imagion.inference.subject: faces, else the salient pixels). A
+model without a calibrated probability gives no crop advice."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from PIL import Image
 from imagion.files import unused_path, writable_folder
 from imagion.images import decoded, open_image, square
 from imagion.inference.engine import Engine
+from imagion.inference.subject import Subject
 from imagion.scores import score_text
 
 FORMATS = {"1:1": 1.0, "4:5": 4 / 5, "1.91:1": 1.91}
@@ -90,9 +92,12 @@ def best_crop(
     raw, _ = engine.forward(np.stack([np.asarray(v, dtype=np.uint8) for v in views]), False)
     scores = engine.calibration.score(raw)
     p = [engine.calibration.win_probability(float(r), float(raw[0])) or 0.5 for r in raw[1:]]
-    k = int(np.argmax(p))
-    if p[k] < MIN_WIN:
+    likely = [k for k in np.argsort(p)[::-1] if p[k] >= MIN_WIN]
+    subject = Subject(rgb) if likely else None
+    keeps = [int(k) for k in likely if subject is not None and subject.kept_by(boxes[k][2])]
+    if not keeps:
         return None, None
+    k = keeps[0]
     fmt, pos, box = boxes[k]
     w, h = rgb.size
     frac = (round(box[0] / w, 3), round(box[1] / h, 3), round(box[2] / w, 3), round(box[3] / h, 3))
