@@ -58,7 +58,13 @@ def _engine(prefer: dict[int, float]) -> Engine:
         return raw, None
 
     cal = Calibration(list(np.linspace(-1, 1, 101)), pair_scale=4.0, pair_source="test")
-    return Engine(Path("fake.pt"), "fake", Preprocess(size=32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)), cal, forward)
+    return Engine(
+        Path("fake.pt"),
+        "fake",
+        Preprocess(size=32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+        cal,
+        forward,
+    )
 
 
 def test_best_crop_skips_a_likely_crop_that_loses_the_subject(tmp_path):

@@ -218,3 +218,17 @@ def test_a_photo_has_one_score_in_the_table_the_json_the_sheet_and_the_page(scor
     assert _caption(0, item) == f"#1 · {shown}/10"
     html = render_results(Scored(items=[item], thumbs={}, index={0: 0}))
     assert f'<div class="score">{shown}</div>' in html
+
+
+def test_labels_with_few_posts_say_so_and_say_what_they_wrote(runner, tmp_path):
+    from helpers import scored_catalog
+
+    db = scored_catalog(tmp_path, 2, 4)
+    stats = tmp_path / "s.json"
+    res = runner.invoke(
+        app,
+        ["labels", "--catalog", str(db), "--provider", "hashtags", "--save-stats", str(stats)],
+    )
+    assert res.exit_code == 0, res.output
+    assert "┃ score" not in res.stdout and "no labels to tabulate" in res.stdout  # no empty table
+    assert f"wrote {stats}" in res.stderr and stats.is_file()

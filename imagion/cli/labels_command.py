@@ -14,9 +14,9 @@ from imagion.choices import Provider
 from imagion.cli.app import CatalogOpt, JsonOpt, command
 from imagion.cli.console import (
     emit_json,
-    err,
     note,
     out,
+    plural,
     progress_bar,
     sigterm_as_interrupt,
     visible,
@@ -24,7 +24,7 @@ from imagion.cli.console import (
 )
 from imagion.errors import ImagionError
 from imagion.labels.store import LabelSummary
-from imagion.labels.suggestions import LabelStats
+from imagion.labels.suggestions import LabelStats, clearly_positive
 
 
 @command("labels")
@@ -71,6 +71,7 @@ def labels_cmd(
         output_file(save_stats, "--save-stats", (".json",))
     providers = provider or [Provider.local]
     summaries, stats_out = [], []
+    saved: list[tuple[Path, LabelStats]] = []
     with Catalog(resolve_catalog_path(catalog)) as cat:
         for prov in providers:
             if prov == Provider.google:
@@ -87,12 +88,21 @@ def labels_cmd(
                 stats_out.append(stats)
                 if save_stats:
                     one = len(providers) == 1
-                    stats.save(save_stats if one else save_stats.with_suffix(f".{prov}.json"))
+                    dest = save_stats if one else save_stats.with_suffix(f".{prov}.json")
+                    stats.save(dest)
+                    saved.append((dest, stats))
     if json_:
         emit_json({"providers": summaries, "tables": [s.to_dict() for s in stats_out]})
         return
     for stats in stats_out:
         _render(stats)
+    for dest, stats in saved:
+        strong = len(clearly_positive(stats))
+        note(
+            f"wrote {dest}: {stats.provider} label statistics of {plural(stats.posts, 'scored post')}, "
+            f"{plural(len(stats.lift), 'label')} with support ≥ {stats.min_support}, "
+            f"{strong:,} clearly above zero (what rank --stats would suggest)."
+        )
     done = (f"{s['provider']}: {s['labelled'] + s['cached']:,} items labelled" for s in summaries)
     out.print(", ".join(done))
 
@@ -125,6 +135,14 @@ def _report(prov: Provider, summary: LabelSummary) -> None:
 
 
 def _render(stats: LabelStats) -> None:
+    if not any(stats.per_bucket.values()) and not stats.lift:
+        out.print(
+            f"no labels to tabulate ({stats.provider}; {plural(stats.posts, 'scored post')}): "
+            f"no label is seen on {stats.min_support} or more of them (--min-support); label "
+            "more posts or lower --min-support.",
+            highlight=False,
+        )
+        return
     t = Table(
         title=f"top labels per image score ({stats.provider}; {stats.posts:,} scored posts)",
         title_justify="left",
@@ -158,6 +176,9 @@ def _render(stats: LabelStats) -> None:
             f"{r['lift']:+.2f}",
             f"[{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}]",
         )
-    out.print(lift)
-    if not rows:
-        err.print(f"no label reaches --min-support {stats.min_support}")
+    if rows:
+        out.print(lift)
+    else:
+        out.print(
+            f"label lift: no label reaches --min-support {stats.min_support}.", highlight=False
+        )
