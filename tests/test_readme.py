@@ -17,13 +17,15 @@ from helpers import ROOT
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def _block_after(heading: str) -> list[tuple[str, list[str]]]:
-    """(command, expected lines) of the first ```text block after `heading`."""
+def _block_after(heading: str, containing: str = "$ ") -> list[tuple[str, list[str]]]:
+    """(command, expected lines) of the first ```text block after `heading` that holds
+    `containing`."""
     start = README.index(heading)
-    m = re.search(r"```text\n(.*?)```", README[start:], re.S)
-    assert m, f"no text block after {heading}"
+    blocks = re.findall(r"```text\n(.*?)```", README[start:], re.S)
+    block = next((b for b in blocks if containing in b), None)
+    assert block is not None, f"no text block with {containing!r} after {heading}"
     steps: list[tuple[str, list[str]]] = []
-    for line in m.group(1).splitlines():
+    for line in block.splitlines():
         if line.startswith("$ "):
             steps.append((line[2:], []))
         elif steps:
@@ -37,10 +39,22 @@ def _run(command: str, cwd: Path) -> str:
         argv = [sys.executable, "-m", "imagion", *argv[1:]]
     elif argv[0] == "python":
         argv = [sys.executable, str(ROOT / argv[1]), *argv[2:]]
-    env = os.environ | {"COLUMNS": "80", "IMAGION_CATALOG": str(cwd / "imagion.db")}
-    res = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, f"{command}\n{res.stdout}\n{res.stderr}"
-    return res.stdout + res.stderr  # as a terminal shows them: results, then the summary
+    env = os.environ | {
+        "COLUMNS": "80",
+        "IMAGION_CATALOG": str(cwd / "imagion.db"),
+        "PYTHONUNBUFFERED": "1",  # stdout and stderr interleaved as a terminal shows them
+    }
+    res = subprocess.run(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, f"{command}\n{res.stdout}"
+    return res.stdout
 
 
 def _check(steps: list[tuple[str, list[str]]], cwd: Path) -> None:
@@ -63,3 +77,20 @@ def test_rank_and_compare_as_the_readme_shows(tmp_path):
 def test_your_own_account_walk_through(tmp_path):
     pytest.importorskip("torch", reason="training needs the train layer")
     _check(_block_after("## Your own account"), tmp_path)
+
+
+def test_the_crawl_examples_in_order(tmp_path):
+    """import → score --window 5 → score → labels on profilecrawl-978, as the README shows them."""
+    from helpers import dataset
+
+    data = dataset("profilecrawl-978").parent
+    steps = []
+    for heading in ("## `imagion import`", "## `imagion score`", "## `imagion labels`"):
+        steps += _block_after(heading, "crawl.db")
+    steps = [
+        (c.replace("../shared/datasets", str(data)), e)
+        for c, e in steps
+        if "crawl.db" in c or "profilecrawl" in c
+    ]
+    assert len(steps) == 4, steps
+    _check(steps, tmp_path)
