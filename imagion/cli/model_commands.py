@@ -181,7 +181,7 @@ def _train_line(arch: str, result: TrainResult) -> str:
         held_out = f", validation pairwise accuracy {acc:.1%} on {where}"
     return (
         f"trained {arch} on {result.train_posts:,} posts of "
-        f"{plural(len(result.train_accounts), 'account')}, {result.epochs_run} epochs; best epoch "
+        f"{plural(len(result.train_accounts), 'account')}, {plural(result.epochs_run, 'epoch')}; best epoch "
         f"{result.best_epoch}{held_out}; skipped {len(result.skipped_images)} images; wrote "
         f"{result.checkpoint}"
     )
