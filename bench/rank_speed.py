@@ -73,7 +73,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=200)
     args = ap.parse_args()
-    from imagion.models.checkpoints import checkpoint_payload, save_checkpoint
+    from imagion.models.checkpoints import card_for, checkpoint_payload, save_checkpoint
     from imagion.models.registry import build_model
     from imagion.models.transforms import Calibration
     from imagion.settings import bundled_model_path
@@ -86,10 +86,14 @@ def main() -> None:
         print(f"{args.images} JPEGs of 1080×1080 ({mb:.1f} MB)")
         seed = Path(tmp) / "seed-cnn.pt"
         m = build_model("seed-cnn")
-        save_checkpoint(seed, checkpoint_payload(m, Calibration.fit(np.linspace(-1, 1, 50))))
+        save_checkpoint(
+            seed, checkpoint_payload(m, card_for(m, Calibration.fit(np.linspace(-1, 1, 50))))
+        )
         small = Path(tmp) / "lite0-192.pt"  # the previous bundled recipe's size: the trade-off
         m = build_model("effnet-lite0", image_size=192)
-        save_checkpoint(small, checkpoint_payload(m, Calibration.fit(np.linspace(-1, 1, 50))))
+        save_checkpoint(
+            small, checkpoint_payload(m, card_for(m, Calibration.fit(np.linspace(-1, 1, 50))))
+        )
         one = Path(tmp) / "one"
         one.mkdir()
         (one / "photo000.jpg").write_bytes((folder / "photo000.jpg").read_bytes())

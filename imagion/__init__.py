@@ -19,7 +19,13 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+local"
 
-from imagion.errors import ImagionError
+from imagion.errors import (
+    CatalogError,
+    CheckpointError,
+    ImagionError,
+    InputError,
+    OptionError,
+)
 
 _LAZY = {
     "import_posts": "imagion.workflows.verbs",
@@ -28,9 +34,15 @@ _LAZY = {
     "train": "imagion.workflows.verbs",
     "evaluate": "imagion.workflows.verbs",
     "cross_validate": "imagion.workflows.verbs",
+    "label": "imagion.workflows.verbs",
+    "LabelReport": "imagion.workflows.verbs",
     "rank": ("imagion.inference.rank", "rank_images"),
     "compare": ("imagion.inference.rank", "compare_images"),
     "load_model": ("imagion.models.checkpoints", "load_checkpoint"),
+    "read_card": "imagion.models.checkpoints",
+    "rewrite_card": "imagion.models.checkpoints",
+    "CheckpointCard": "imagion.models.card",
+    "TrainingRecord": "imagion.models.card",
     "Catalog": "imagion.catalog.store",
     "TrainOptions": "imagion.training.options",
     "TrainResult": "imagion.training.options",
@@ -42,7 +54,15 @@ _LAZY = {
     "ScoreReport": "imagion.catalog.scoring",
 }
 
-__all__ = ["ImagionError", "__version__", *_LAZY]
+__all__ = [
+    "CatalogError",
+    "CheckpointError",
+    "ImagionError",
+    "InputError",
+    "OptionError",
+    "__version__",
+    *_LAZY,
+]
 
 
 def __getattr__(name: str) -> Any:

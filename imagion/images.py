@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from imagion.errors import ImagionError
+from imagion.errors import InputError
 from imagion.files import walk_files
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")  # what instaloader saves beside a post
@@ -90,18 +90,18 @@ def read_image_bytes(ref: str | Path) -> bytes:
         with zipfile.ZipFile(archive) as zf:
             info = zf.getinfo(member)
             if info.file_size > MAX_MEMBER_BYTES:
-                raise ImagionError(
+                raise InputError(
                     f"{ref}: {info.file_size:,} bytes unpacked, more than a photo "
                     f"({MAX_MEMBER_BYTES // 2**20} MiB); skipped."
                 )
             with zf.open(info) as f:
                 data = f.read(MAX_MEMBER_BYTES + 1)
     except KeyError:
-        raise ImagionError(f"{ref}: image file is missing from the zip.") from None
+        raise InputError(f"{ref}: image file is missing from the zip.") from None
     except (OSError, zipfile.BadZipFile, RuntimeError, ValueError) as exc:
-        raise ImagionError(f"{ref}: cannot read the image inside the zip ({exc}).") from exc
+        raise InputError(f"{ref}: cannot read the image inside the zip ({exc}).") from exc
     if len(data) > MAX_MEMBER_BYTES:
-        raise ImagionError(f"{ref}: larger unpacked than its header says; skipped.")
+        raise InputError(f"{ref}: larger unpacked than its header says; skipped.")
     return data
 
 
@@ -128,23 +128,21 @@ def open_image(
     else:
         fp = Path(source)
         if not fp.is_file():
-            raise ImagionError(f"{where}: image file is missing.")
+            raise InputError(f"{where}: image file is missing.")
     try:
         im = Image.open(fp, formats=photo_formats())
     except Image.DecompressionBombError as exc:
-        raise ImagionError(
-            f"{where}: refused, too many pixels (decompression bomb?): {exc}"
-        ) from exc
+        raise InputError(f"{where}: refused, too many pixels (decompression bomb?): {exc}") from exc
     except UnidentifiedImageError as exc:
-        raise ImagionError(
+        raise InputError(
             f"{where}: not a photo imagion opens ({', '.join(PHOTO_FORMATS)}); skipped."
         ) from exc
     except OSError as exc:
-        raise ImagionError(f"{where}: cannot read image ({exc}).") from exc
+        raise InputError(f"{where}: cannot read image ({exc}).") from exc
     w, h = im.size
     if w * h > max_pixels:
         im.close()
-        raise ImagionError(
+        raise InputError(
             f"{where}: refused, {w}×{h} is {w * h:,} pixels (limit {max_pixels:,}); "
             "a decompression bomb or not a photo."
         )
@@ -188,7 +186,7 @@ def decoded(im: Image.Image, size: int, where: str) -> Image.Image:
         upright = ImageOps.exif_transpose(im) if im.format in ("JPEG", "WEBP") else im
         return to_rgb(upright)
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImagionError(f"{where}: image is damaged ({exc}).") from exc
+        raise InputError(f"{where}: image is damaged ({exc}).") from exc
 
 
 def square(im: Image.Image, size: int) -> Image.Image:
@@ -210,7 +208,7 @@ def load_square(
     try:
         return np.asarray(square(decoded(im, size, where), size), dtype=np.uint8)
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImagionError(f"{where}: image is damaged ({exc}).") from exc
+        raise InputError(f"{where}: image is damaged ({exc}).") from exc
     finally:
         im.close()
 

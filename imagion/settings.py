@@ -56,7 +56,7 @@ def model_path(model: str | os.PathLike | None) -> Path:
         path = bundled_model_path()
         if not path.is_file():
             raise ImagionError(
-                f"the bundled model {path} is missing from this installation; pass --model."
+                f"the bundled model {path} is missing from this installation; pass `model`."
             )
         return path
     path = Path(model)
@@ -81,7 +81,7 @@ def pick_device(choice: str) -> torch.device:
 
     if choice == "cuda" and not torch.cuda.is_available():
         raise ImagionError(
-            "--device cuda: no CUDA GPU is available here; use --device cpu or auto."
+            "`device` cuda: no CUDA GPU is available here; use `device` cpu or auto."
         )
     if choice == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")

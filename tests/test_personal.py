@@ -16,7 +16,7 @@ from PIL import Image
 from imagion.catalog.store import Catalog
 from imagion.cli import app
 from imagion.errors import ImagionError
-from imagion.models.checkpoints import read_checkpoint
+from imagion.models.checkpoints import read_card, read_checkpoint
 from imagion.models.transforms import Calibration, fit_pair_scale
 from imagion.training.loop import train
 from imagion.training.options import TrainOptions
@@ -87,20 +87,23 @@ def test_personal_model_on_one_account(one_account, tmp_path, runner):
         ],
     )
     assert res.exit_code == 0, res.output
-    ckpt = read_checkpoint(tmp_path / "me" / "best.pt")
-    meta = ckpt["training"]
+    card = read_card(tmp_path / "me" / "best.pt")
+    record = card.training
+    assert record is not None
     assert (
-        meta["split"] == "time"
-        and meta["train_accounts"] == ["me"]
-        and meta["init"].endswith("default-model.pt")
+        record.split == "time"
+        and record.train_accounts == ["me"]
+        and (record.init or "").endswith("default-model.pt")
     )
-    assert ckpt["config"]["image_size"] == 224  # taken from the bundled model
-    assert ckpt["config"]["hidden"] == 256 and ckpt["config"]["dropout"] == 0.6
-    last_train = meta["train_time_range"]["me"][1]
+    assert card.config["image_size"] == 224  # taken from the bundled model
+    assert card.config["hidden"] == 256 and card.config["dropout"] == 0.6
+    last_train = record.time_range("me")[1]
     with Catalog(one_account) as cat:
         newest = cat.frame("posted_at").posted_at.max()
     assert last_train < newest
-    assert "validation pairs" in ckpt["calibration"]["pair_source"]
+    assert card.calibration is not None and "validation pairs" in (
+        card.calibration.pair_source or ""
+    )
     # eval on the posts it did not train on: the newest ones
     res = runner.invoke(
         app,

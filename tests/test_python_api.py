@@ -44,3 +44,41 @@ def test_the_readme_one_liner():
         [sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True, text=True
     )
     assert out.stdout.startswith("data/samples/")
+
+
+def test_the_bundled_model_builds_on_the_public_api(tmp_path):
+    """scripts/build_default_model.py, the library's own client, end to end on a tiny generated
+    crawl (6 accounts) into a temporary folder: the acceptance test of the front door."""
+    import importlib.util
+    import sys
+
+    from helpers import ROOT, make_instaloader, write_image
+
+    import imagion
+
+    data = tmp_path / "datasets"
+    crawl = data / "instagram-2017"
+    rows = ["account,image,likes,posted_at"]
+    for a in range(6):
+        for i in range(6):
+            likes = 100 + 37 * ((a + 3 * i) % 7)
+            write_image(crawl / f"a{a}_{i}.jpg", likes / 400, seed=a * 10 + i)
+            rows.append(f"acct{a},a{a}_{i}.jpg,{likes},2017-03-{i + 1:02d}")
+    (crawl / "posts.csv").write_text("\n".join(rows))
+    make_instaloader(data / "ig-celeb12", {"x": [5, 9, 14, 20], "y": [3, 8, 2, 11]})
+    spec = importlib.util.spec_from_file_location(
+        "build_default", ROOT / "scripts/build_default_model.py"
+    )
+    build = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["build_default"] = build
+    spec.loader.exec_module(build)  # type: ignore[union-attr]
+    out = tmp_path / "out"
+    out.mkdir()
+    build.build(data, out / "m.pt", out / "stats.json", out / "onnx")
+    card = imagion.read_card(out / "m.pt")
+    assert card.training is not None and len(card.training.train_accounts) == 6
+    assert card.evaluation["cv"]["pairs"] > 0 and "model_card" in card.evaluation
+    assert card.calibration is not None and (out / "onnx" / "model.onnx").is_file()
+    assert (out / "stats.json").is_file()
+    ranked = imagion.rank([str(crawl)], model=out / "m.pt")
+    assert len(ranked) == 36

@@ -103,18 +103,14 @@ def test_bundled_model_loads_offline_with_complete_metadata(pictures):
     path = bundled_model_path()
     assert path.is_file(), "the package must ship imagion/data/default-model.pt"
     loaded = load_checkpoint(path)
-    meta = loaded.meta
-    assert meta["arch"] == "effnet-lite0" and meta["state_scope"] == "head"
-    training = meta["training"]
-    assert (
-        training["command"].startswith("imagion train") and len(training["train_accounts"]) == 730
-    )
-    assert training["train_posts"] == 10745  # instagram-2017
-    assert (
-        meta["calibration"]["score_range"] == [0.0, 10.0]
-        and len(meta["calibration"]["raw_quantiles"]) == 101
-    )
-    assert meta["cv"]["accuracy"] and len(meta["cv"]["ci95"]) == 2
+    card = loaded.card
+    assert card.arch == "effnet-lite0" and card.state_scope == "head"
+    training = card.training
+    assert training is not None
+    assert training.command.startswith("imagion train") and len(training.train_accounts) == 730
+    assert training.train_posts == 10745  # instagram-2017
+    assert card.calibration is not None and len(card.calibration.q) == 101
+    assert card.evaluation["cv"]["accuracy"] and len(card.evaluation["cv"]["ci95"]) == 2
     assert path.stat().st_size < 2_000_000  # the head only (an MLP), never photos
     from imagion.inference.engine import shipped_export
 
@@ -129,14 +125,15 @@ def test_onnx_and_torch_engines_agree(trained, pictures, tmp_path):
     import imagion.inference.engine as rt
     from imagion.inference.decode import run_files
     from imagion.inference.engine import open_engine
-    from imagion.models.checkpoints import checkpoint_payload, save_checkpoint
+    from imagion.models.checkpoints import card_for, checkpoint_payload, save_checkpoint
     from imagion.models.registry import build_model
     from imagion.models.transforms import Calibration
 
     _, ckpt = trained
     seed = tmp_path / "seed.pt"
+    net = build_model("seed-cnn")
     save_checkpoint(
-        seed, checkpoint_payload(build_model("seed-cnn"), Calibration.fit(np.linspace(-1, 1, 9)))
+        seed, checkpoint_payload(net, card_for(net, Calibration.fit(np.linspace(-1, 1, 9))))
     )
     files = sorted(pictures.glob("img*.jpg"))
     for path in (ckpt, seed):

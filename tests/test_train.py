@@ -15,7 +15,8 @@ from imagion.catalog.scoring import score_catalog
 from imagion.catalog.store import Catalog
 from imagion.cli import app
 from imagion.errors import ImagionError
-from imagion.models.checkpoints import load_checkpoint, read_checkpoint
+from imagion.models.card import CheckpointCard
+from imagion.models.checkpoints import load_checkpoint, read_card, read_checkpoint
 from imagion.models.registry import build_model, list_models
 from imagion.training.loop import train
 from imagion.training.options import TrainOptions
@@ -82,11 +83,17 @@ def test_seed_cnn_learns_brightness(learnable, tmp_path):
 def test_checkpoint_round_trip_and_metadata(learnable, tmp_path):
     result = train(learnable, _opts(tmp_path, arch="effnet-lite0", epochs=3, lr=1e-2))
     loaded = load_checkpoint(result.checkpoint)
-    meta = loaded.meta
-    assert meta["arch"] == "effnet-lite0" and meta["state_scope"] == "head"
-    assert meta["preprocess"]["size"] == 224 and meta["calibration"]["score_range"] == [0.0, 10.0]
-    assert meta["training"]["val_accounts"] == result.val_accounts
-    assert len(meta["metrics"]["per_epoch"]) == 3 and meta["imagion_version"]
+    card = loaded.card
+    assert card.arch == "effnet-lite0" and card.state_scope == "head"
+    assert card.preprocess.size == 224 and card.calibration is not None
+    assert card.training is not None and card.training.val_accounts == result.val_accounts
+    assert len(card.metrics["per_epoch"]) == 3 and card.imagion_version
+    # last.pt carries the same card, without a calibration (an explicit state)
+    last = read_card(tmp_path / "run" / "last.pt")
+    assert last.calibration is None and last.training == card.training
+    assert set(last.to_dict()) == set(card.to_dict())
+    again = CheckpointCard.from_dict(card.to_dict())
+    assert again.to_dict() == card.to_dict()
     assert result.checkpoint.stat().st_size < 100_000  # the backbone comes from its package
     # the checkpoint holds the trained head: its predictions equal the head's own on features
     x = torch.rand(2, 3, 224, 224)
@@ -234,8 +241,8 @@ def test_ddp_two_gloo_processes(learnable, tmp_path):
     ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    meta = read_checkpoint(tmp_path / "ddp" / "best.pt")
-    assert meta["training"]["world_size"] == 2
+    record = read_card(tmp_path / "ddp" / "best.pt").training
+    assert record is not None and record.world_size == 2
 
 
 def test_seed_cnn_resume_equals_uninterrupted(learnable, tmp_path):
@@ -255,9 +262,9 @@ def test_seed_cnn_resume_equals_uninterrupted(learnable, tmp_path):
 def test_seed_loss_mse_trains_and_a_seed_cnn_checkpoint_evaluates(learnable, tmp_path, runner):
     """The seed's own loss, and `eval` running the full network (no feature cache)."""
     result = train(learnable, _opts(tmp_path, loss="mse", epochs=2))
-    ckpt = read_checkpoint(result.checkpoint)
-    assert ckpt["state_scope"] == "full" and ckpt["training"]["options"]["loss"] == "mse"
-    history = ckpt["metrics"]["per_epoch"]
+    card = read_card(result.checkpoint)
+    assert card.state_scope == "full" and card.training and card.training.options["loss"] == "mse"
+    history = card.metrics["per_epoch"]
     assert len(history) == 2 and history[1]["train_loss"] < history[0]["train_loss"]
     res = runner.invoke(
         app,

@@ -169,7 +169,7 @@ def join(
         report.timezone = "UTC (assumed)"
         report.notes.append(
             "the content CSV's publish times were read as UTC: no export to align them with; "
-            "pass timezone (--timezone Europe/Berlin) for the account's time zone."
+            "pass timezone (`timezone` Europe/Berlin) for the account's time zone."
         )
     accounts = sorted({p.account for p in export_posts if p.account})
     used: set[int] = set()

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from imagion.catalog.store import Post
-from imagion.catalog.values import count_value, hashtags, optional_count, tag_list, time_value
+from imagion.catalog.values import (
+    OutOfRange,
+    count_value,
+    hashtags,
+    optional_count,
+    tag_list,
+    time_value,
+)
 from imagion.errors import ImagionError
 from imagion.images import IMAGE_SUFFIXES, probe_image, sha256_file
 
@@ -294,7 +301,7 @@ def _csv_post(path: Path, where: str, row: dict[str, str], problems: list[str]) 
     try:
         posted_at = time_value(row["posted_at"])
     except ValueError as exc:
-        if "out of range" in str(exc):
+        if isinstance(exc, OutOfRange):
             problems.append(f"{where}: {exc}; row skipped.")
             return None
         problems.append(f"{where}: posted_at {row['posted_at']!r} is not a date; kept empty.")

@@ -23,7 +23,7 @@ import pandas as pd
 
 from imagion.catalog.store import Catalog, Columns
 from imagion.choices import ScoreMapping, ScoreMetric
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 
 REASON_HIDDEN = "like count hidden or missing"
 REASON_FEW = "account has too few usable posts"
@@ -90,7 +90,7 @@ def standardize(
         z = np.where(ok, (x - mean) / np.where(ok, std, 1.0), np.nan)
         return z, reason
     if window < 2:
-        raise ImagionError("--window must be at least 2 posts.")
+        raise OptionError("window", window, "use at least 2 posts.")
     return _windowed(x, mean, std, codes, ok, reason, window, min_posts)
 
 
@@ -194,7 +194,7 @@ def score_frame(
     """Score a frame with columns account, likes, likes_hidden, posted_at (and the metric's
     columns); returns (frame, report)."""
     if min_posts < 2:
-        raise ImagionError("--min-posts must be at least 2 (a z-score needs a spread).")
+        raise OptionError("min_posts", min_posts, "use at least 2 (a z-score needs a spread).")
     df = df.sort_values(["account", "posted_at"], kind="stable").reset_index(drop=True)
     values, missing = metric_values(df, ScoreMetric(metric))
     z, reason = standardize(

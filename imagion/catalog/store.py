@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from imagion.errors import ImagionError
+from imagion.errors import CatalogError, ImagionError
 from imagion.files import regular_file
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def _migrate_1(db: sqlite3.Connection) -> None:
     cols = {r[1] for r in db.execute("PRAGMA table_info(labels)")}
     if cols and "item" not in cols:
         if db.execute("SELECT COUNT(*) FROM labels").fetchone()[0]:
-            raise ImagionError(
+            raise CatalogError(
                 "the catalog's labels table has an unknown layout and holds rows; "
                 "imagion leaves it alone (copy the catalog and remove the table)."
             )
@@ -207,7 +207,7 @@ def sqlite_error(path: Path, exc: sqlite3.Error) -> ImagionError:
         text = f"cannot be written: disk I/O error ({msg}); nothing was changed."
     else:
         text = f"database error ({msg})."
-    return ImagionError(f"{path}: catalog {text}")
+    return CatalogError(f"{path}: catalog {text}")
 
 
 def _ro_uri(path: Path, immutable: bool = False) -> str:
@@ -238,16 +238,16 @@ def probe_catalog(path: Path) -> int | None:
         with open(path, "rb") as f:
             header = f.read(100)
     except OSError as exc:
-        raise ImagionError(f"{path}: cannot read the catalog ({exc.strerror}).") from exc
+        raise CatalogError(f"{path}: cannot read the catalog ({exc.strerror}).") from exc
     if not header:
         return None
     if not header.startswith(SQLITE_MAGIC) or len(header) < 100:
-        raise ImagionError(
+        raise CatalogError(
             f"{path}: not an imagion catalog (not a SQLite file); imagion leaves it untouched."
         )
     app_id = int.from_bytes(header[68:72], "big")
     if app_id not in (0, APPLICATION_ID):
-        raise ImagionError(
+        raise CatalogError(
             f"{path}: a SQLite database of another application (application_id {app_id:#x}), "
             "not an imagion catalog; imagion leaves it untouched."
         )
@@ -260,12 +260,12 @@ def probe_catalog(path: Path) -> int | None:
         finally:
             db.close()
     except sqlite3.DatabaseError as exc:
-        raise ImagionError(
+        raise CatalogError(
             f"{path}: not a readable imagion catalog ({exc}); imagion leaves it untouched."
         ) from exc
     if app_id == APPLICATION_ID:
         if version > SCHEMA_VERSION:
-            raise ImagionError(
+            raise CatalogError(
                 f"{path}: catalog schema version {version} comes from a newer imagion "
                 f"(this one knows up to {SCHEMA_VERSION}); upgrade imagion to use it."
             )
@@ -275,7 +275,7 @@ def probe_catalog(path: Path) -> int | None:
     if version == 0 and post_cols >= LEGACY_POST_COLUMNS:
         return 0  # an imagion 0.1 catalog, from before the catalog said whose it was
     shown = ", ".join(sorted(tables)[:5]) + ("…" if len(tables) > 5 else "")
-    raise ImagionError(
+    raise CatalogError(
         f"{path}: a SQLite database of another application (tables: {shown or 'none'}), "
         "not an imagion catalog; imagion leaves it untouched."
     )
@@ -292,17 +292,17 @@ class Catalog:
     def __init__(self, path: str | os.PathLike, *, create: bool = False) -> None:
         self.path = Path(path)
         if self.path.parent and not self.path.parent.exists():
-            raise ImagionError(f"{self.path}: folder {self.path.parent} does not exist.")
+            raise CatalogError(f"{self.path}: folder {self.path.parent} does not exist.")
         version = probe_catalog(self.path)
         if version is None and not create:
-            raise ImagionError(
+            raise CatalogError(
                 f"{self.path}: no catalog here. Create one with `imagion import SOURCE` "
-                "or point --catalog / IMAGION_CATALOG at an existing one."
+                "or point `catalog` / IMAGION_CATALOG at an existing one."
             )
         self.readonly = not _writable(self.path)
         if self.readonly and (version is None or version < SCHEMA_VERSION):
             what = "created" if version is None else "upgraded to this imagion's schema"
-            raise ImagionError(
+            raise CatalogError(
                 f"{self.path}: catalog is read-only and needs to be {what}; "
                 "copy it somewhere writable or fix its permissions."
             )
@@ -323,7 +323,7 @@ class Catalog:
             app_id = db.execute("PRAGMA application_id").fetchone()[0]
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if app_id not in (0, APPLICATION_ID) or version > SCHEMA_VERSION:
-                raise ImagionError(
+                raise CatalogError(
                     f"{self.path}: changed by another program while opening; try again."
                 )
             for migrate in MIGRATIONS[version:]:
@@ -451,8 +451,8 @@ def no_scores_error(catalog: Catalog) -> ImagionError:
     """Why no post has a score: `imagion score` never ran, or it ran and could score none (every
     account with fewer than --min-posts usable posts, or all its likes equal)."""
     if catalog.get_meta("score_settings") is None:
-        return ImagionError(f"{catalog.path}: no post has a score yet; run `imagion score` first.")
-    return ImagionError(
+        return CatalogError(f"{catalog.path}: no post has a score yet; run `imagion score` first.")
+    return CatalogError(
         f"{catalog.path}: `imagion score` ran but could score no post: every account has too few "
-        "posts with likes (--min-posts) or the same likes on all of them; import more posts."
+        "posts with likes (`min_posts`) or the same likes on all of them; import more posts."
     )

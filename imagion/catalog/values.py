@@ -9,6 +9,15 @@ import math
 import re
 from datetime import UTC, datetime
 
+
+class NotFinite(ValueError):
+    """A number that is NaN or infinite."""
+
+
+class OutOfRange(ValueError):
+    """A number outside what the field can hold (a broken value, not a different format)."""
+
+
 HASHTAG = re.compile(r"#(\w+)", re.UNICODE)
 MAX_COUNT = 10**12  # likes, comments, followers: more than this is a broken value
 MAX_TIME = 4_102_444_800  # 2100-01-01: later Unix times are broken values
@@ -27,7 +36,7 @@ def _number(value: object, name: str) -> float | int:
         except ValueError:
             raise ValueError(f"{name} {text!r} is not a number") from None
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{name} {raw!r} is not a finite number")
+        raise NotFinite(f"{name} {raw!r} is not a finite number")
     return value
 
 
@@ -45,7 +54,7 @@ def count_value(value: object, name: str, *, hidden: int | None = None) -> int |
     if hidden is not None and number == hidden:
         return -1
     if not 0 <= number <= MAX_COUNT:
-        raise ValueError(f"{name} {value!r} is out of range (0 to {MAX_COUNT:,})")
+        raise OutOfRange(f"{name} {value!r} is out of range (0 to {MAX_COUNT:,})")
     return number
 
 
@@ -73,7 +82,7 @@ def time_value(value: object, name: str = "posted_at") -> int | None:
     try:
         seconds = float(_number(value, name))
     except ValueError as exc:
-        if not isinstance(value, str) or "finite" in str(exc):
+        if not isinstance(value, str) or isinstance(exc, NotFinite):
             raise
         try:
             dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -84,7 +93,7 @@ def time_value(value: object, name: str = "posted_at") -> int | None:
         if MS_RANGE[0] <= seconds < MS_RANGE[1]:
             seconds /= 1000.0  # milliseconds since 1970
     if not 0 <= seconds < MAX_TIME:
-        raise ValueError(
+        raise OutOfRange(
             f"{name} {value!r} is out of range (1970 to 2100, in seconds or milliseconds)"
         )
     return int(seconds) or None

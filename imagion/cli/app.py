@@ -16,7 +16,7 @@ import typer
 from imagion import __version__
 from imagion.catalog.store import ENV_CATALOG
 from imagion.choices import Device
-from imagion.cli.console import err, out, styled
+from imagion.cli.console import err, out, set_namer, styled
 from imagion.errors import ImagionError
 
 app = typer.Typer(
@@ -64,6 +64,42 @@ EXTRAS = {
     "onnx": ("train", "the ONNX exporter"),
     "google": ("vision", "the Cloud Vision client"),
 }
+
+
+# The one table from the library's parameter names to flags, where the flag is not "--" and
+# the name with dashes (every other parameter of a command is found in the command tree).
+FLAGS = {
+    "accounts": "--account",
+    "account": "--account",
+    "catalog_path": "--catalog",
+    "out_dir": "--out",
+    "folds": "--cv",
+    "held_out_only": "--split val",
+    "json_": "--json",
+    "csv_": "--csv",
+    "paths": "PATH",
+    "sources": "SOURCE",
+}
+
+
+@functools.cache
+def _parameters() -> frozenset[str]:
+    """Every parameter name of every command."""
+    import typer.main
+
+    tree = typer.main.get_command(app)
+    names = {p.name for c in getattr(tree, "commands", {}).values() for p in c.params}
+    return frozenset(n for n in names if n)
+
+
+def flag_of(name: str) -> str | None:
+    """The flag of a parameter the library names (None: not a parameter, left as written)."""
+    if name in FLAGS:
+        return FLAGS[name]
+    return f"--{name.replace('_', '-')}" if name in _parameters() else None
+
+
+set_namer(flag_of)
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -22,6 +22,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from imagion.errors import with_names
+
 # markup=False: user text (an account named "[/acct]", a file "[bold]b.jpg", a caption) is
 # printed as it is, never read as Rich markup; our own styles are given as Text
 # under torchrun only the first process speaks: the others would repeat every line
@@ -43,9 +45,28 @@ def plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
+def _as_given(name: str) -> str | None:
+    return None
+
+
+# How a parameter named in library text (`min_ratio`) is written on the command line; the app
+# sets it to its flag table (imagion.cli.app.flag_of) when it is imported.
+namer: Callable[[str], str | None] = _as_given
+
+
+def set_namer(name_of: Callable[[str], str | None]) -> None:
+    global namer
+    namer = name_of
+
+
+def for_cli(message: object) -> str:
+    """Library text as the command line says it: parameters as flags, control characters shown."""
+    return visible(with_names(str(message), namer))
+
+
 def styled(label: str, style: str, message: object) -> Text:
-    """`label` in `style`, then the message as plain, visible text."""
-    return Text.assemble((label, style), " ", visible(message))
+    """`label` in `style`, then the message as plain, visible text (parameters as flags)."""
+    return Text.assemble((label, style), " ", for_cli(message))
 
 
 def json_safe(data: Any) -> Any:
@@ -73,7 +94,7 @@ def warn(message: str) -> None:
 
 
 def note(message: str) -> None:
-    err.print(visible(message), highlight=False)
+    err.print(for_cli(message), highlight=False)
 
 
 def skipped(problem: str) -> None:

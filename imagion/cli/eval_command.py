@@ -14,7 +14,17 @@ from rich.text import Text
 from imagion.catalog.store import resolve_catalog_path
 from imagion.choices import Device, Split
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, ModelOpt, command
-from imagion.cli.console import emit_json, err, note, out, plural, progress_bar, skipped, visible
+from imagion.cli.console import (
+    emit_json,
+    err,
+    for_cli,
+    note,
+    out,
+    plural,
+    progress_bar,
+    skipped,
+    visible,
+)
 from imagion.cli.training_options import training_options
 from imagion.errors import ImagionError
 from imagion.training.options import TrainOptions
@@ -165,7 +175,7 @@ def _render_eval(report: EvalReport, label: str) -> None:
     from imagion.evaluation.metrics import REFERENCE_POINTS
 
     for n in report.notes:
-        err.print(Text(visible(n), style="bold red"), highlight=False)
+        err.print(Text(for_cli(n), style="bold red"), highlight=False)
     _render_accounts(report)
     for e in report.examples:
         mark = "✓" if e["correct"] else "✗"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -145,6 +146,7 @@ def train_cmd(  # over 60 lines: one Annotated option each; the body is ~20
         split=str(split),
         accounts=account or None,
         stats=stats,
+        command=" ".join(["imagion", *sys.argv[1:]]),
     )
     with progress_bar("training") as update:
         result = train(

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from imagion.choices import Device
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, StatsOpt, command
-from imagion.cli.console import emit_json, note, out, progress_bar, skipped, visible, warn
+from imagion.cli.console import emit_json, for_cli, note, out, progress_bar, skipped, visible, warn
 from imagion.errors import ImagionError
 from imagion.inference.rank import RankResult, RankRow
 from imagion.scores import score_text
@@ -240,6 +240,6 @@ def compare_cmd(
     _about_model(c.model, c.uncalibrated)
     for side in (c.a, c.b):
         if side.suggestion is not None:
-            out.print(visible(f"  {side.path.name}: {side.suggestion.text}"), highlight=False)
+            out.print(for_cli(f"  {side.path.name}: {side.suggestion.text}"), highlight=False)
         if side.crop is not None:
-            out.print(visible(f"  {side.path.name}: {side.crop.text}"), highlight=False)
+            out.print(for_cli(f"  {side.path.name}: {side.crop.text}"), highlight=False)

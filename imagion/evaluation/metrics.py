@@ -135,23 +135,23 @@ def _select_pairs(
     notes = [] if notes is None else notes
     if pairs is not None and pairs < 1:
         raise ImagionError(
-            f"--pairs {pairs}: sample at least 1 pair (or leave it out for all pairs)."
+            f"`pairs` {pairs}: sample at least 1 pair (or leave it out for all pairs)."
         )
     if min_gap < 0 or not np.isfinite(min_gap):
-        raise ImagionError(f"--min-gap {min_gap}: use a gap of 0 or more.")
+        raise ImagionError(f"`min_gap` {min_gap}: use a gap of 0 or more.")
     if not np.isfinite(min_ratio) or min_ratio < 1:
-        raise ImagionError(f"--min-ratio {min_ratio}: use a likes ratio of 1 or more (e.g. 2).")
+        raise ImagionError(f"`min_ratio` {min_ratio}: use a likes ratio of 1 or more (e.g. 2).")
     i, j, ties = same_account_pairs(df["account"].to_numpy(), likes)
     if min_ratio > 1:
         keep = likes_ratio(likes, i, j) >= min_ratio
         if len(i) and not keep.any():
             raise ImagionError(
-                f"--min-ratio {min_ratio:g}: no same-account pair's likes differ by {min_ratio:g}× or more."
+                f"`min_ratio` {min_ratio:g}: no same-account pair's likes differ by {min_ratio:g}× or more."
             )
         i, j = i[keep], j[keep]
     if min_gap > 0:
         if "zscore" not in df or df["zscore"].isna().all():
-            raise ImagionError("--min-gap needs standardized likes: run `imagion score` first.")
+            raise ImagionError("`min_gap` needs standardized likes: run `imagion score` first.")
         z = df["zscore"].to_numpy(dtype=np.float64)
         keep = np.abs(z[i] - z[j]) >= min_gap
         i, j = i[keep], j[keep]
@@ -159,7 +159,7 @@ def _select_pairs(
         pick = np.sort(np.random.default_rng(seed).choice(len(i), size=pairs, replace=False))
         i, j = i[pick], j[pick]
     elif pairs is not None and pairs > len(i):
-        notes.append(f"--pairs {pairs}: only {len(i):,} pairs exist here; all of them are used.")
+        notes.append(f"`pairs` {pairs}: only {len(i):,} pairs exist here; all of them are used.")
     if not len(i):
         raise ImagionError(
             "no same-account pairs with different likes to evaluate (need ≥ 2 posts per account)."

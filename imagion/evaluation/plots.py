@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from imagion.evaluation.metrics import EvalReport
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def _wilson(k: float, n: int) -> tuple[float, float]:
     """95% Wilson interval of a proportion (pairs of one account are not independent: a guide)."""
     if n == 0:
@@ -57,7 +61,7 @@ def _accounts(ax: Any, report: EvalReport) -> None:
         ax.set(
             xlabel="pairwise accuracy of an account",
             ylabel="accounts",
-            title=f"per account ({len(accs):,} accounts)",
+            title=f"per account ({_count(len(accs), 'account')})",
         )
         return
     rows = sorted(report.per_account, key=lambda r: r["accuracy"])
@@ -93,7 +97,7 @@ def _baselines(ax: Any, report: EvalReport) -> None:
     ax.set(
         xlim=(0, 1),
         xlabel="pairwise accuracy on the same pairs",
-        title=f"model vs baselines ({report.pairs:,} pairs, {report.accounts} accounts)",
+        title=f"model vs baselines ({_count(report.pairs, 'pair')}, {_count(report.accounts, 'account')})",
     )
 
 
@@ -118,13 +122,11 @@ def _by_ratio(ax: Any, report: EvalReport) -> None:
 
 def save_eval_plot(report: EvalReport, path: Path, label: str) -> Path:
     """Write the figure (PNG, or any format matplotlib knows by the suffix), atomically."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: no process-wide backend or figure state
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = output_file(path, "--plot", (".png", ".jpg", ".jpeg", ".svg", ".pdf"))
-    fig, axes = plt.subplots(1, 4, figsize=(21, 5.2), layout="constrained")
+    path = output_file(path, "`plot`", (".png", ".jpg", ".jpeg", ".svg", ".pdf"))
+    fig = Figure(figsize=(21, 5.2), layout="constrained")
+    axes = fig.subplots(1, 4)
     _reliability(axes[0], report)
     _by_ratio(axes[1], report)
     _accounts(axes[2], report)
@@ -132,5 +134,4 @@ def save_eval_plot(report: EvalReport, path: Path, label: str) -> Path:
     fig.suptitle(label, fontsize=10)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".").replace("jpg", "jpeg"))
-    plt.close(fig)
     return path

@@ -113,7 +113,7 @@ def write_crop(
     that is taken (an earlier run's crop, or `A/IMG.png` and `B/IMG.jpg` in one run) gets ` (2)`."""
     if crop is None:
         return None
-    writable_folder(folder, "--crops")
+    writable_folder(folder, "`crops`")
     tag = (advice.format if advice else "best").replace(":", "x")
     dest = unused_path(folder, f"{path.stem}.crop-{tag}.jpg")
     crop.save(dest, format="JPEG", quality=92)

@@ -133,7 +133,7 @@ def _export_into(
         "checkpoint_sha256": sha256_file(ckpt),
         "imagion_version": __version__,
         "export_version": EXPORT_VERSION,
-        "label_stats": (loaded.meta.get("training") or {}).get("label_stats"),
+        "label_stats": loaded.card.training.label_stats if loaded.card.training else None,
     }
     if with_features:
         lab = ImageNetLabeler.from_model(model)
@@ -221,7 +221,7 @@ def _torch_engine(ckpt: Path, device: str) -> Engine:
         return raw, feats[0].numpy()
 
     batch = spec.batch_cpu if dev.type == "cpu" else spec.batch_accelerated
-    stats = _stats((loaded.meta.get("training") or {}).get("label_stats"))
+    stats = _stats(loaded.card.training.label_stats if loaded.card.training else None)
     return Engine(
         ckpt,
         loaded.arch,

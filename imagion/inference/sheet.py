@@ -23,7 +23,7 @@ THUMB = 240
 
 
 def check_sheet(path: Path) -> Path:
-    return output_file(path, "--sheet", SUFFIXES)
+    return output_file(path, "`sheet`", SUFFIXES)
 
 
 def _caption(k: int, r: Ranked) -> str:
@@ -72,14 +72,12 @@ def write_sheet(items: list[Ranked], path: Path, title: str) -> Path:
     if path.suffix.lower() == ".html":
         write_text_atomic(path, _html(items, title))
         return path
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no process-wide backend or figure state
 
     cols = min(5, max(1, len(items)))
     rows = max(1, math.ceil(len(items) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.4 * rows + 0.4), squeeze=False)
+    fig = Figure(figsize=(3 * cols, 3.4 * rows + 0.4))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for k, (ax, r) in enumerate(zip(axes.flat, items, strict=False)):
@@ -91,5 +89,4 @@ def write_sheet(items: list[Ranked], path: Path, title: str) -> Path:
         fig.savefig(
             tmp, dpi=100, format="jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "png"
         )
-    plt.close(fig)
     return path

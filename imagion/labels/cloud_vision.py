@@ -30,7 +30,7 @@ FREE_UNITS_PER_MONTH = 1000
 CREDENTIALS_HELP = (
     "no Google Cloud credentials found: create a service-account key with the Vision API enabled and "
     "`export GOOGLE_APPLICATION_CREDENTIALS=/path/to/key.json` (or run `gcloud auth application-default "
-    "login`); offline alternatives: --provider local, instagram or hashtags."
+    "login`); offline alternatives: `provider` local, instagram or hashtags."
 )
 
 
@@ -230,7 +230,7 @@ def label_images(
     is raised again. A failed request stops the run after the others in flight have returned.
     """
     if concurrency < 1:
-        raise ImagionError("--concurrency must be at least 1.")
+        raise ImagionError("`concurrency` must be at least 1.")
     run = _Run(paths, client or make_client(), sleep, progress, on_batch)
     run.run(concurrency)
     run.raise_failure()

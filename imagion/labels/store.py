@@ -155,6 +155,6 @@ def post_labels(catalog: Catalog, provider: Provider) -> Any:
     posts = posts[posts["item"].isin(labelled_items(catalog, provider))]
     if posts.empty:
         raise ImagionError(
-            f"no scored post has {provider} labels yet; run `imagion labels --provider {provider}`."
+            f"no scored post has {provider} labels yet; run `imagion labels` with `provider` {provider}."
         )
     return posts, posts.merge(labels, on="item")

@@ -56,7 +56,7 @@ class LabelStats:
     @classmethod
     def load_checked(cls, path: Path) -> LabelStats:
         """Label statistics from `imagion labels --save-stats`, or ImagionError saying why not."""
-        regular_file(path, "--stats")
+        regular_file(path, "`stats`")
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             stats = cls.from_dict(data)
@@ -65,15 +65,15 @@ class LabelStats:
                 for r in stats.lift
             )
         except FileNotFoundError:
-            raise ImagionError(f"--stats {path}: no such file.") from None
+            raise ImagionError(f"`stats` {path}: no such file.") from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ImagionError(
-                f"--stats {path}: not label statistics ({type(exc).__name__}); "
-                "write them with `imagion labels --save-stats FILE`."
+                f"`stats` {path}: not label statistics ({type(exc).__name__}); "
+                "write them with `imagion labels` and `save_stats` FILE."
             ) from None
         if not ok:
             raise ImagionError(
-                f"--stats {path}: not label statistics; write them with `imagion labels --save-stats FILE`."
+                f"`stats` {path}: not label statistics; write them with `imagion labels` and `save_stats` FILE."
             )
         return stats
 
@@ -200,7 +200,7 @@ class Suggestion:
 
 def _no_evidence(stats: LabelStats | None) -> str:
     if stats is None:
-        return "No content suggestion: no label statistics (run `imagion labels --save-stats` on your catalog)."
+        return "No content suggestion: no label statistics (run `imagion labels` with `save_stats` on your catalog)."
     source = (
         "the bundled statistics come from"
         if stats.bundled

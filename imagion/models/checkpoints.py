@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import zipfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from imagion import __version__
-from imagion.errors import ImagionError
+from imagion.errors import CheckpointError
 from imagion.files import atomic_path, regular_file
+from imagion.models.card import CHECKPOINT_FORMAT, CheckpointCard, TrainingRecord
 from imagion.models.networks import ImagionModel, fuse_for_inference
 from imagion.models.registry import REGISTRY, build_model
 from imagion.models.transforms import Calibration, Preprocess
 from imagion.settings import model_path
-
-CHECKPOINT_FORMAT = "imagion-checkpoint"
-CHECKPOINT_VERSION = 1
 
 
 def trainable_state(model: ImagionModel) -> dict[str, torch.Tensor]:
@@ -39,21 +35,35 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
-def checkpoint_payload(
-    model: ImagionModel, calibration: Calibration | None, **meta: Any
-) -> dict[str, Any]:
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "format_version": CHECKPOINT_VERSION,
-        "imagion_version": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "arch": model.arch,
-        "config": dict(model.config),
-        "preprocess": model.preprocess.to_dict(),
-        "state_scope": "head" if model.frozen else "full",
-        "state_dict": {k: v.detach().cpu() for k, v in trainable_state(model).items()},
-        "calibration": calibration.to_dict() if calibration else None,
-    } | meta
+def card_for(
+    model: ImagionModel,
+    calibration: Calibration | None,
+    training: TrainingRecord | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> CheckpointCard:
+    """The card of a model as it is now."""
+    return CheckpointCard(
+        arch=model.arch,
+        config=dict(model.config),
+        preprocess=model.preprocess,
+        calibration=calibration,
+        state_scope="head" if model.frozen else "full",
+        training=training,
+        metrics=metrics or {},
+    )
+
+
+def checkpoint_payload(model: ImagionModel, card: CheckpointCard, **extra: Any) -> dict[str, Any]:
+    """What a checkpoint file holds: the card, the weights, and (last.pt) the resume state."""
+    weights = {k: v.detach().cpu() for k, v in trainable_state(model).items()}
+    return card.to_dict() | {"state_dict": weights} | extra
+
+
+def rewrite_card(path: str | Path, card: CheckpointCard) -> Path:
+    """Replace a checkpoint's card, keeping its weights (atomically)."""
+    ckpt = read_checkpoint(path)
+    kept = {k: v for k, v in ckpt.items() if k not in card.to_dict()}
+    return save_checkpoint(path, card.to_dict() | kept)
 
 
 # The most a checkpoint may unpack to: the largest architecture's weights, AdamW's two moments
@@ -69,7 +79,7 @@ def _check_unpacked_size(path: Path) -> None:
     except (zipfile.BadZipFile, OSError, ValueError):
         return  # not a zip: torch.load says what it is
     if total > MAX_UNPACKED_BYTES:
-        raise ImagionError(
+        raise CheckpointError(
             f"{path}: refused, it unpacks to {total:,} bytes, more than any imagion model needs "
             f"({MAX_UNPACKED_BYTES:,}); not a checkpoint imagion wrote."
         )
@@ -79,30 +89,39 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint's dict safely (weights_only) with clear errors, and check it."""
     path = Path(path)
     if not path.exists():
-        raise ImagionError(f"{path}: checkpoint not found.")
+        raise CheckpointError(f"{path}: checkpoint not found.")
     regular_file(path, "checkpoint")
     _check_unpacked_size(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        raise ImagionError(
+        raise CheckpointError(
             f"{path}: not a readable checkpoint (corrupt or truncated: {exc})."
         ) from exc
     except Exception as exc:  # pickle errors of foreign files
-        raise ImagionError(f"{path}: not an imagion checkpoint ({type(exc).__name__}).") from exc
+        raise CheckpointError(f"{path}: not an imagion checkpoint ({type(exc).__name__}).") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ImagionError(f"{path}: not an imagion checkpoint (no '{CHECKPOINT_FORMAT}' header).")
+        raise CheckpointError(
+            f"{path}: not an imagion checkpoint (no '{CHECKPOINT_FORMAT}' header)."
+        )
     validate_checkpoint(ckpt, path)
     return ckpt
+
+
+def read_card(path: str | Path) -> CheckpointCard:
+    """A checkpoint's card, checked (the weights are read and checked too, then dropped)."""
+    return CheckpointCard.from_dict(read_checkpoint(path), path)
 
 
 def _check_description(ckpt: dict[str, Any], path: Path) -> None:
     arch = ckpt.get("arch")
     if not isinstance(arch, str) or arch not in REGISTRY:
-        raise ImagionError(f"{path}: unknown architecture {arch!r} (known: {', '.join(REGISTRY)}).")
+        raise CheckpointError(
+            f"{path}: unknown architecture {arch!r} (known: {', '.join(REGISTRY)})."
+        )
     config = ckpt.get("config", {})
     if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
-        raise ImagionError(f"{path}: its model config is not a mapping of options.")
+        raise CheckpointError(f"{path}: its model config is not a mapping of options.")
     spec = REGISTRY[arch]
     try:
         if set(config) - spec.config_keys:
@@ -111,15 +130,15 @@ def _check_description(ckpt: dict[str, Any], path: Path) -> None:
             )
         expected = spec.preprocess(config).size
     except (TypeError, ValueError, AttributeError) as exc:
-        raise ImagionError(f"{path}: its model config does not fit {arch} ({exc}).") from None
+        raise CheckpointError(f"{path}: its model config does not fit {arch} ({exc}).") from None
     try:
         pre = Preprocess.from_dict(ckpt.get("preprocess"))
         if ckpt.get("calibration") is not None:
             Calibration.from_dict(ckpt["calibration"])
     except (ValueError, TypeError) as exc:
-        raise ImagionError(f"{path}: damaged checkpoint ({exc}).") from None
+        raise CheckpointError(f"{path}: damaged checkpoint ({exc}).") from None
     if expected != pre.size:
-        raise ImagionError(
+        raise CheckpointError(
             f"{path}: input size {pre.size} does not match its {arch} config ({expected})."
         )
 
@@ -129,28 +148,38 @@ def validate_checkpoint(ckpt: dict[str, Any], path: Path) -> None:
     _check_description(ckpt, path)
     state = ckpt.get("state_dict")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ImagionError(f"{path}: damaged checkpoint (no weights).")
+        raise CheckpointError(f"{path}: damaged checkpoint (no weights).")
     bad = [
         k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())
     ]
     if bad:
-        raise ImagionError(
+        raise CheckpointError(
             f"{path}: weights {', '.join(bad[:3])} are not finite (NaN or inf): the training diverged; "
-            "retrain with a lower --lr."
+            "retrain with a lower `lr`."
         )
 
 
 @dataclass
 class LoadedModel:
+    """A checkpoint ready to run: the model (eval mode), its card, and where it came from."""
+
     model: ImagionModel
-    preprocess: Preprocess
-    calibration: Calibration
-    meta: dict[str, Any]
+    card: CheckpointCard
     path: Path
 
     @property
     def arch(self) -> str:
         return self.model.arch
+
+    @property
+    def preprocess(self) -> Preprocess:
+        return self.card.preprocess
+
+    @property
+    def calibration(self) -> Calibration:
+        """The card's calibration, or Calibration.absent() (marked `missing`) when it has none:
+        raw outputs shown as they are, which rank, compare and eval say."""
+        return self.card.calibration or Calibration.absent()
 
 
 def _renamed_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -166,7 +195,7 @@ def model_from_checkpoint(
 ) -> ImagionModel:
     arch = ckpt["arch"]
     if expect_arch and arch != expect_arch:
-        raise ImagionError(f"{path}: checkpoint is a {arch!r} model, not {expect_arch!r}.")
+        raise CheckpointError(f"{path}: checkpoint is a {arch!r} model, not {expect_arch!r}.")
     model = build_model(arch, **ckpt.get("config", {}))
     strict = ckpt.get("state_scope") == "full"
     try:
@@ -174,9 +203,9 @@ def model_from_checkpoint(
             _renamed_keys(ckpt["state_dict"]), strict=strict
         )
     except (RuntimeError, KeyError) as exc:
-        raise ImagionError(f"{path}: weights do not fit architecture {arch!r} ({exc}).") from exc
+        raise CheckpointError(f"{path}: weights do not fit architecture {arch!r} ({exc}).") from exc
     if unexpected or (not strict and any(k.startswith("head.") for k in missing)):
-        raise ImagionError(f"{path}: weights do not fit architecture {arch!r}.")
+        raise CheckpointError(f"{path}: weights do not fit architecture {arch!r}.")
     return model
 
 
@@ -188,15 +217,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
     model.eval()
     fuse_for_inference(model)
     model.to(device).to(memory_format=torch.channels_last)
-    cal = ckpt.get("calibration")
-    meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
-    return LoadedModel(
-        model=model,
-        preprocess=Preprocess.from_dict(ckpt["preprocess"]),
-        calibration=Calibration.absent() if cal is None else Calibration.from_dict(cal),
-        meta=meta,
-        path=path,
-    )
+    return LoadedModel(model=model, card=CheckpointCard.from_dict(ckpt, path), path=path)
 
 
 def open_model(model: str | Path | None, device: str | torch.device = "cpu") -> LoadedModel:

@@ -103,10 +103,10 @@ class EffNetLite(ImagionModel):
 
         if image_size is not None and (image_size < 64 or image_size % 32):
             raise ImagionError(
-                f"--image-size {image_size}: use a multiple of 32 (e.g. 160, 192, 224)."
+                f"`image_size` {image_size}: use a multiple of 32 (e.g. 160, 192, 224)."
             )
         if hidden < 0:
-            raise ImagionError(f"--hidden {hidden}: use 0 (a linear head) or more units.")
+            raise ImagionError(f"`hidden` {hidden}: use 0 (a linear head) or more units.")
         self.backbone = EfficientNet.from_name(f"efficientnet-lite{variant}")
         if pretrained:
             state = load_effnet_state(variant)

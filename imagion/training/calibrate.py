@@ -113,5 +113,5 @@ def calibrate(
         if oof is not None:
             return _fitted(raw_tr, oof[0], oof[1], oof[3], oof[2])
     elif initial is not None:
-        log("no win probability: no validation posts (train with --val-fraction > 0 to get one)")
+        log("no win probability: no validation posts (train with `val_fraction` > 0 to get one)")
     return Calibration.fit(raw_tr)

@@ -9,28 +9,29 @@ from pathlib import Path
 from typing import Any
 
 from imagion.errors import ImagionError
-from imagion.models.checkpoints import read_checkpoint
+from imagion.models.card import CheckpointCard
+from imagion.models.checkpoints import read_card, read_checkpoint
 from imagion.settings import model_path
 from imagion.training.options import TrainOptions
 
 Init = tuple[dict[str, Any], Path]  # the --init checkpoint and where it came from
 
 
-def _check(opts: TrainOptions, ckpt: dict[str, Any], path: Path) -> None:
+def _check(opts: TrainOptions, card: CheckpointCard, path: Path) -> None:
     """What the run says must match the checkpoint's architecture and preprocessing."""
-    if ckpt["arch"] != opts.architecture:
+    if card.arch != opts.architecture:
         raise ImagionError(
-            f"--init {path} is a {ckpt['arch']} model, this run trains {opts.architecture}; "
-            f"pass --arch {ckpt['arch']} (or another --init)."
+            f"`init` {path} is a {card.arch} model, this run trains {opts.architecture}; "
+            f"pass `arch` {card.arch} (or another `init`)."
         )
-    theirs = {k: v for k, v in ckpt.get("config", {}).items() if k != "pretrained"}
+    theirs = {k: v for k, v in card.config.items() if k != "pretrained"}
     ours = opts.model_config()
     diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
     if diff:
         wanted = ", ".join(f"--{k.replace('_', '-')} {theirs.get(k)}" for k in diff)
         raise ImagionError(
-            f"--init {path} was trained with {', '.join(f'{k}={theirs.get(k)}' for k in diff)} "
-            f"(preprocessing: {ckpt['preprocess']['size']} px), this run with "
+            f"`init` {path} was trained with {', '.join(f'{k}={theirs.get(k)}' for k in diff)} "
+            f"(preprocessing: {card.preprocess.size} px), this run with "
             f"{', '.join(f'{k}={ours.get(k)}' for k in diff)}; pass {wanted} to start from it."
         )
 
@@ -42,17 +43,18 @@ def resolve_init(opts: TrainOptions) -> tuple[TrainOptions, Init | None]:
         return replace(opts, arch=opts.architecture), None
     path = model_path(None if opts.init == "default" else opts.init)
     ckpt = read_checkpoint(path)
-    config = ckpt.get("config", {})
+    card = CheckpointCard.from_dict(ckpt, path)
+    config = card.config
     opts = replace(
         opts,
-        arch=opts.arch or ckpt["arch"],
+        arch=opts.arch or card.arch,
         image_size=opts.image_size if opts.image_size is not None else config.get("image_size"),
         hidden=opts.hidden or int(config.get("hidden", 0) or 0),
         finetune=opts.finetune or bool(config.get("finetune", False)),
         tone=opts.tone if opts.tone is not None else config.get("tone"),
         dropout=float(config.get("dropout", opts.dropout)) if opts.dropout == 0.2 else opts.dropout,
     )
-    _check(opts, ckpt, path)
+    _check(opts, card, path)
     return opts, (ckpt, path)
 
 
@@ -61,13 +63,13 @@ def init_leak(init: str | None, accounts: Iterable[str]) -> str | None:
     from it has seen them, whatever the folds say."""
     if not init:
         return None
-    ckpt = read_checkpoint(model_path(None if init == "default" else init))
-    seen = set((ckpt.get("training") or {}).get("train_accounts") or [])
+    card = read_card(model_path(None if init == "default" else init))
+    seen = set(card.training.train_accounts if card.training else [])
     both = sorted(seen & set(accounts))
     if not both:
         return None
     return (
-        f"WARNING: the --init checkpoint trained on {len(both)} of these accounts "
+        f"WARNING: the `init` checkpoint trained on {len(both)} of these accounts "
         f"({', '.join(both[:3])}{'…' if len(both) > 3 else ''}): this accuracy is NOT an "
         "estimate for new posts; evaluate on accounts it never saw."
     )

@@ -10,7 +10,7 @@ accuracy improves, so a crash never leaves a run without its best model.
 from __future__ import annotations
 
 import copy
-import sys
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import torch.distributed as dist
 
 from imagion.errors import ImagionError
 from imagion.files import regular_file, remove_stale_temporaries, writable_folder
+from imagion.models.card import CheckpointCard, TrainingRecord
 from imagion.models.checkpoints import (
     model_from_checkpoint,
     read_checkpoint,
@@ -49,28 +50,28 @@ def _check(
     """Options and the run folder, before any work; returns the state to resume from."""
     opts.check()
     if rank == 0:
-        writable_folder(out, "--out")
+        writable_folder(out, "`out`")
         for name in ("best.pt", "last.pt"):
             if (out / name).is_dir():
-                raise ImagionError(f"--out {out}: {name} is a folder; choose another --out.")
+                raise ImagionError(f"`out` {out}: {name} is a folder; choose another `out`.")
         removed = remove_stale_temporaries(out)
         if removed:
             log(f"removed {removed} temporary file(s) left in {out} by an interrupted run")
         if not opts.resume and (out / "best.pt").is_file():
             log(
-                f"note: {out} holds a model of an earlier run; this run replaces it (--out elsewhere keeps both)"
+                f"note: {out} holds a model of an earlier run; this run replaces it (`out` elsewhere keeps both)"
             )
     if opts.stats is not None:
-        regular_file(opts.stats, "--stats")  # checked before the work, and never read from a FIFO
+        regular_file(opts.stats, "`stats`")  # checked before the work, and never read from a FIFO
     if not opts.resume:
         return None
     last = out / "last.pt"
     if not last.is_file():
-        raise ImagionError(f"--resume: {last} does not exist; train without --resume first.")
+        raise ImagionError(f"`resume`: {last} does not exist; train without `resume` first.")
     state = read_checkpoint(last)
     if state["arch"] != opts.architecture:
         raise ImagionError(
-            f"--resume: {last} is a {state['arch']!r} run, not {opts.architecture!r}."
+            f"`resume`: {last} is a {state['arch']!r} run, not {opts.architecture!r}."
         )
     _same_recipe(opts, state, last)
     return state
@@ -81,43 +82,62 @@ def _same_recipe(opts: TrainOptions, state: dict[str, Any], last: Path) -> None:
     learning rate, so another recipe would be recorded but not used."""
     from imagion.training.options import RECIPE_FIELDS
 
-    then = (state.get("training") or state).get("options") or {}  # older last.pt: top level
+    record = CheckpointCard.from_dict(state, last).training
+    then = record.options if record else {}
     now = opts.to_dict()
     diff = [k for k in RECIPE_FIELDS if k in then and str(then[k]) != str(now.get(k))]
     if diff:
         was = ", ".join(f"--{k.replace('_', '-')} {then[k]}" for k in diff)
         raise ImagionError(
-            f"--resume: {last} was trained with {was}; resume with the same options, "
-            "or start a new run in another --out."
+            f"`resume`: {last} was trained with {was}; resume with the same options, "
+            "or start a new run in another `out`."
         )
 
 
-def _run_meta(
+def _settings(text: str | None) -> dict[str, Any]:
+    """The catalog's score settings (stored as JSON text in its meta table)."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _record(
     catalog_path: Path,
     opts: TrainOptions,
     split: Split,
     data: TrainingData,
     world: int,
     device: torch.device,
-) -> dict[str, Any]:
-    return {
-        "catalog": str(Path(catalog_path).resolve()),
-        "score_settings": split.score_settings,
-        "train_accounts": split.train_accounts,
-        "val_accounts": split.val_accounts,
-        "train_posts": len(data.train_posts),
-        "val_posts": len(data.val_idx),
-        "skipped_images": len(data.problems),
-        "split": split.kind,
-        "train_time_range": split.train_time_range(),
-        "undated_excluded": split.undated,
-        "split_seed": opts.seed,
-        "val_fraction": opts.val_fraction,
-        "options": opts.to_dict(),
-        "command": " ".join(["imagion", *sys.argv[1:]]) if sys.argv else "",
-        "world_size": world,
-        "device": str(device),
-    }
+    init: tuple[dict[str, Any], Path] | None,
+) -> TrainingRecord:
+    """What the checkpoint card says about this run."""
+    label_stats = None
+    if opts.stats is not None:
+        from imagion.labels.suggestions import LabelStats
+
+        label_stats = LabelStats.load_checked(opts.stats).to_dict()
+    return TrainingRecord(
+        catalog=str(Path(catalog_path).resolve()),
+        score_settings=_settings(split.score_settings),
+        train_accounts=list(split.train_accounts),
+        val_accounts=list(split.val_accounts),
+        train_posts=len(data.train_posts),
+        val_posts=len(data.val_idx),
+        skipped_images=len(data.problems),
+        split=split.kind,
+        train_time_range=split.train_time_range(),
+        undated_excluded=split.undated,
+        split_seed=opts.seed,
+        val_fraction=opts.val_fraction,
+        options=opts.to_dict(),
+        command=opts.command,
+        world_size=world,
+        device=str(device),
+        init=str(init[1]) if init else None,
+        label_stats=label_stats,
+    )
 
 
 def _improved(row: dict[str, float], best: Best, validated: bool) -> bool:
@@ -142,7 +162,7 @@ def train(
     if leak:
         log(leak.replace("this accuracy", "the validation accuracy"))
     if split.undated:
-        log(f"--split time: {split.undated} post(s) without a date are left out")
+        log(f"`split` time: {split.undated} post(s) without a date are left out")
     torch.manual_seed(opts.seed)
     model = build_model(opts.architecture, **opts.model_config())
     if init is not None:
@@ -163,9 +183,7 @@ def train(
         log(f"skipped: {p}")
     fit = Fitter(model, data, opts, device, world)
     writer = CheckpointWriter(
-        out,
-        _run_meta(catalog_path, opts, split, data, world, device) | _extras(opts, init),
-        enabled=rank == 0,
+        out, _record(catalog_path, opts, split, data, world, device, init), enabled=rank == 0
     )
     history, best = _resume_into(fit, resume)
     try:
@@ -173,7 +191,7 @@ def train(
         interrupted = False
     except Interrupted as stop:
         interrupted, best = True, stop.best
-        log(f"interrupted: {out / 'last.pt'} holds epoch {len(history)}; continue with --resume")
+        log(f"interrupted: {out / 'last.pt'} holds epoch {len(history)}; continue with `resume`")
     _finish(fit, writer, best, history, initial, rank, world, log)
     return _result(out, opts, split, data, history, best, interrupted)
 
@@ -276,16 +294,6 @@ def _finish(
         writer.best(model, calibration, best, history, len(fit.data.val_idx) > 0)
     if world > 1:
         dist.barrier()
-
-
-def _extras(opts: TrainOptions, init: tuple[dict[str, Any], Path] | None) -> dict[str, Any]:
-    """What else the checkpoint keeps: where it started, and the user's label statistics."""
-    extra: dict[str, Any] = {"init": str(init[1]) if init else None}
-    if opts.stats is not None:
-        from imagion.labels.suggestions import LabelStats
-
-        extra["label_stats"] = LabelStats.load_checked(opts.stats).to_dict()
-    return extra
 
 
 def _epoch_line(row: dict[str, float]) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from imagion.choices import Device, Loss
-from imagion.errors import ImagionError
+from imagion.errors import OptionError
 from imagion.models.registry import model_spec
 
 DEFAULT_ARCH = "effnet-lite0"
@@ -61,37 +61,38 @@ class TrainOptions:
     init: str | None = None  # start from this checkpoint ("default": the bundled model)
     stats: Path | None = None  # label statistics to store with the model (labels --save-stats)
     cutoff: dict[str, int] | None = None  # per account, train only on posts up to this time
+    command: str = ""  # how the run was started, for its checkpoint card (the CLI fills it)
 
     def check(self) -> None:
         """Every value in range, before any work: one line naming the option otherwise."""
         import math
 
-        def bad(option: str, value: object, want: str) -> ImagionError:
-            return ImagionError(f"{option} {value}: {want}.")
+        def bad(option: str, value: object, want: str) -> OptionError:
+            return OptionError(option, value, f"{want}.")
 
         if self.epochs < 1:
-            raise bad("--epochs", self.epochs, "train at least 1 epoch")
+            raise bad("epochs", self.epochs, "train at least 1 epoch")
         if self.batch_size < 1:
-            raise bad("--batch-size", self.batch_size, "use at least 1 post per step")
+            raise bad("batch_size", self.batch_size, "use at least 1 post per step")
         if not (math.isfinite(self.lr) and 0 < self.lr <= 10):
-            raise bad("--lr", self.lr, "use a learning rate above 0 and at most 10 (e.g. 1e-3)")
+            raise bad("lr", self.lr, "use a learning rate above 0 and at most 10 (e.g. 1e-3)")
         if not (math.isfinite(self.weight_decay) and 0 <= self.weight_decay <= 10):
-            raise bad("--weight-decay", self.weight_decay, "use a value from 0 to 10 (e.g. 1e-4)")
+            raise bad("weight_decay", self.weight_decay, "use a value from 0 to 10 (e.g. 1e-4)")
         if not 0 <= self.val_fraction < 1:
-            raise bad("--val-fraction", self.val_fraction, "use a share in [0, 1)")
+            raise bad("val_fraction", self.val_fraction, "use a share in [0, 1)")
         if self.patience < 1:
-            raise bad("--patience", self.patience, "wait at least 1 epoch")
+            raise bad("patience", self.patience, "wait at least 1 epoch")
         if not 0 <= self.seed < 2**32:
-            raise bad("--seed", self.seed, "use a whole number from 0 to 4294967295")
+            raise bad("seed", self.seed, "use a whole number from 0 to 4294967295")
         if not 0 <= self.dropout < 1:
-            raise bad("--dropout", self.dropout, "use a probability in [0, 1)")
+            raise bad("dropout", self.dropout, "use a probability in [0, 1)")
         if not 0 <= self.hidden <= MAX_HIDDEN:
-            raise bad("--hidden", self.hidden, f"use 0 (a linear head) to {MAX_HIDDEN} units")
+            raise bad("hidden", self.hidden, f"use 0 (a linear head) to {MAX_HIDDEN} units")
         if not 0 <= self.tone_augment <= MAX_TONE_COPIES:
-            raise bad("--tone-augment", self.tone_augment, f"use 0 to {MAX_TONE_COPIES} copies")
+            raise bad("tone_augment", self.tone_augment, f"use 0 to {MAX_TONE_COPIES} copies")
         size = self.image_size
         if size is not None and not (MIN_IMAGE <= size <= MAX_IMAGE and size % 32 == 0):
-            raise bad("--image-size", size, f"use a multiple of 32 from {MIN_IMAGE} to {MAX_IMAGE}")
+            raise bad("image_size", size, f"use a multiple of 32 from {MIN_IMAGE} to {MAX_IMAGE}")
 
     @property
     def architecture(self) -> str:

@@ -59,7 +59,7 @@ def read_split(catalog_path: Path, opts: TrainOptions) -> Split:
         missing = sorted(set(opts.accounts) - set(df["account"]))
         if missing:
             raise ImagionError(
-                f"--account {', '.join(missing)}: no scored post with an image of that account in {catalog_path}."
+                f"`account` {', '.join(missing)}: no scored post with an image of that account in {catalog_path}."
             )
         df = df[df["account"].isin(opts.accounts)].reset_index(drop=True)
     if opts.cutoff is not None:  # rolling-origin CV: only the posts before the predicted block

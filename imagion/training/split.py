@@ -31,13 +31,13 @@ def split_accounts(
     """Seeded split by account: validation accounts are never seen in training."""
     accounts = sorted(set(accounts))
     if not 0.0 <= val_fraction < 1.0:
-        raise ImagionError("--val-fraction must be in [0, 1).")
+        raise ImagionError("`val_fraction` must be in [0, 1).")
     if val_fraction == 0:
         return accounts, []
     if len(accounts) < 2:
         raise ImagionError(
             f"only {len(accounts)} account(s) with scored images: a split by account needs at least 2 "
-            "(or use --val-fraction 0 to train on all without validation)."
+            "(or use `val_fraction` 0 to train on all without validation)."
         )
     rng = np.random.default_rng(seed)
     order = [accounts[i] for i in rng.permutation(len(accounts))]
@@ -56,7 +56,7 @@ def split_by_time(df: pd.DataFrame, val_fraction: float) -> tuple[np.ndarray, in
     Returns (is_val per row of df, posts without a date, which are excluded: is_val is then
     meaningless for them and the caller drops them)."""
     if not 0.0 <= val_fraction < 1.0:
-        raise ImagionError("--val-fraction must be in [0, 1).")
+        raise ImagionError("`val_fraction` must be in [0, 1).")
     is_val = np.zeros(len(df), dtype=bool)
     dated = df["posted_at"].notna().to_numpy()
     if val_fraction == 0:
@@ -73,7 +73,7 @@ def split_by_time(df: pd.DataFrame, val_fraction: float) -> tuple[np.ndarray, in
         is_val[order.index[order["posted_at"].to_numpy() >= boundary]] = True
     if not is_val.any():
         raise ImagionError(
-            f"--split time needs at least {MIN_TIME_POSTS} dated posts in one account (2 older to train "
+            f"`split` time needs at least {MIN_TIME_POSTS} dated posts in one account (2 older to train "
             f"on, 2 newer to validate); the largest account here has {best}."
         )
     return is_val, int((~dated).sum())

@@ -6,12 +6,12 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from imagion.files import atomic_path
-from imagion.models.checkpoints import checkpoint_payload, save_checkpoint
+from imagion.models.card import TrainingRecord
+from imagion.models.checkpoints import card_for, checkpoint_payload, save_checkpoint
 from imagion.models.networks import ImagionModel
 from imagion.models.transforms import Calibration
 
@@ -28,8 +28,8 @@ class Best:
 class CheckpointWriter:
     """`last.pt` + `metrics.csv` after each epoch, `best.pt` whenever the metric improves."""
 
-    def __init__(self, out: Path, run_meta: dict[str, Any], enabled: bool) -> None:
-        self.out, self.run_meta, self.enabled = out, run_meta, enabled
+    def __init__(self, out: Path, record: TrainingRecord, enabled: bool) -> None:
+        self.out, self.record, self.enabled = out, record, enabled
 
     def last(
         self,
@@ -40,10 +40,11 @@ class CheckpointWriter:
     ) -> None:
         if not self.enabled:
             return
+        # the same card as best.pt's, without a calibration (fitted only at the end)
+        card = card_for(model, None, self.record, {"per_epoch": history})
         payload = checkpoint_payload(
             model,
-            None,
-            training=self.run_meta,  # the same place as in best.pt: readers find it there
+            card,
             history=history,
             epoch=len(history),
             optimizer=optim.state_dict(),
@@ -72,5 +73,5 @@ class CheckpointWriter:
             "best_val_pairwise_accuracy": best.accuracy if validated else None,
             "per_epoch": history,
         }
-        payload = checkpoint_payload(model, calibration, training=self.run_meta, metrics=metrics)
+        payload = checkpoint_payload(model, card_for(model, calibration, self.record, metrics))
         save_checkpoint(self.out / "best.pt", payload)

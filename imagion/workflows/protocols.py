@@ -15,6 +15,7 @@ from imagion.errors import ImagionError
 from imagion.settings import pick_device
 
 if TYPE_CHECKING:
+    from imagion.models.card import TrainingRecord
     from imagion.models.checkpoints import LoadedModel
     from imagion.training.options import TrainOptions
 
@@ -23,7 +24,7 @@ def cv_folds(accounts: list[str], k: int, seed: int) -> list[list[str]]:
     """Leave-accounts-out folds: every account in exactly one fold."""
     accounts = sorted(set(accounts))
     if k < 2 or k > len(accounts):
-        raise ImagionError(f"--cv {k}: need 2 ≤ K ≤ number of accounts ({len(accounts)}).")
+        raise ImagionError(f"`cv` {k}: need 2 ≤ K ≤ number of accounts ({len(accounts)}).")
     order = [accounts[i] for i in np.random.default_rng(seed).permutation(len(accounts))]
     return [sorted(order[f::k]) for f in range(k)]
 
@@ -137,19 +138,19 @@ def run_time_cv(
 
     opts.check()
     if k < 2:
-        raise ImagionError(f"--time-blocks {k}: use at least 2 blocks.")
+        raise ImagionError(f"`time_blocks` {k}: use at least 2 blocks.")
     df = _scored(catalog_path)
     block = time_blocks(df, k)
     sizes = df[block >= 0].groupby("account").size()
     if sizes.empty or sizes.max() < 2 * k:
         most = 0 if sizes.empty else int(sizes.max())
         raise ImagionError(
-            f"--cv time with {k} blocks needs at least {2 * k} dated posts in one "
+            f"`cv` time with {k} blocks needs at least {2 * k} dated posts in one "
             f"account (2 per block); the largest account here has {most}."
         )
     undated = int((block < 0).sum())
     if undated:
-        log(f"--cv time: {undated} post(s) without a date are left out")
+        log(f"`cv` time: {undated} post(s) without a date are left out")
     device = pick_device(opts.device)
     parts, problems = [], []
     for b in range(1, k):
@@ -172,14 +173,15 @@ def run_time_cv(
     return pd.concat(parts, ignore_index=True), problems
 
 
-def held_out_mask(df: pd.DataFrame, training: dict[str, Any]) -> np.ndarray:
+def held_out_mask(df: pd.DataFrame, training: TrainingRecord | None) -> np.ndarray:
     """Posts the checkpoint did not train on: accounts it never saw and, for a time split,
-    posts after the last training post of their account."""
-    seen = df["account"].isin(training.get("train_accounts") or []).to_numpy()
-    if training.get("split") != "time":
+    posts after the last training post of their account (everything, without a record)."""
+    if training is None:
+        return np.ones(len(df), dtype=bool)
+    seen = df["account"].isin(training.train_accounts).to_numpy()
+    if training.split != "time":
         return ~seen
-    ranges = training.get("train_time_range") or {}
-    last = df["account"].map(lambda a: (ranges.get(a) or [None, None])[1]).astype(float).to_numpy()
+    last = df["account"].map(lambda a: training.time_range(a)[1]).astype(float).to_numpy()
     t = df["posted_at"].astype(float).to_numpy()
     newer = np.isfinite(t) & (~np.isfinite(last) | (t > np.nan_to_num(last, nan=np.inf)))
     return ~seen | newer
@@ -203,7 +205,7 @@ def predict_checkpoint(
 
     dev = pick_device(device)
     loaded = open_model(model, dev)
-    training = loaded.meta.get("training") or {}
+    training = loaded.card.training
     df = catalog_posts(catalog_path)
     if accounts:
         df = df[df["account"].isin(accounts)]
@@ -212,16 +214,16 @@ def predict_checkpoint(
         if df.empty:
             raise ImagionError(
                 f"{loaded.path}: none of these posts was held out from its training "
-                "(no unseen account, no newer post); import newer posts or use --cv."
+                "(no unseen account, no newer post); import newer posts or use `cv`."
             )
     if df.empty:
         raise ImagionError("no posts of the chosen accounts in the catalog.")
     df, problems = predict_frame(loaded, df, dev, progress=progress)
-    trained_on = int((~held_out_mask(df, training)).sum()) if training.get("train_accounts") else 0
+    trained_on = int((~held_out_mask(df, training)).sum()) if training else 0
     notes = []
     if trained_on:
         notes.append(
             f"WARNING: the model trained on {trained_on} of these {len(df)} posts: this accuracy is "
-            "NOT an estimate for new posts; use --split val (or time) or --cv."
+            "NOT an estimate for new posts; use `split` val (or time) or `cv`."
         )
     return df, problems, notes, f"model {loaded.path} ({loaded.arch})"

@@ -5,7 +5,7 @@ typed result; mistakes raise ImagionError (or a subclass) saying what to do."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from imagion.catalog.importers import ImportReport
     from imagion.catalog.scoring import ScoreReport
     from imagion.evaluation.metrics import EvalReport
+    from imagion.labels.store import LabelSummary
+    from imagion.labels.suggestions import LabelStats
     from imagion.training.featurize import FeaturizeReport
     from imagion.training.options import TrainOptions, TrainResult
 
@@ -160,3 +162,39 @@ def cross_validate(
     leak = init_leak(opts.init, df["account"])
     warnings = [leak] if leak else []
     return _measured(df, warnings, label, skipped, min_ratio, min_gap, pairs, opts.seed, show_pairs)
+
+
+@dataclass
+class LabelReport:
+    """What `label` did (labelled, from the cache, problems) and the statistics it measured."""
+
+    summary: LabelSummary
+    stats: LabelStats
+
+
+def label(
+    catalog: PathLike = "imagion.db",
+    provider: str = "local",
+    *,
+    refresh: bool = False,
+    min_support: int = 5,
+    top: int = 5,
+    save_stats: PathLike | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> LabelReport:
+    """Label the catalog's posts with one provider ("local", "hashtags", "instagram", "google"),
+    cached per image; returns the labels' statistics (the "top labels per score" table and each
+    label's lift), written to `save_stats` (JSON) when given, for `rank(stats=…)`."""
+    from imagion.catalog.store import Catalog
+    from imagion.choices import Provider
+    from imagion.labels.store import label_catalog, post_labels
+    from imagion.labels.suggestions import label_stats
+
+    which = Provider(provider)
+    with Catalog(Path(catalog)) as cat:
+        summary = label_catalog(cat, which, refresh=refresh, progress=progress)
+        posts, labelled = post_labels(cat, which)
+    stats = label_stats(posts, labelled, str(which), min_support=min_support, top=top)
+    if save_stats is not None:
+        stats.save(Path(save_stats))
+    return LabelReport(summary, stats)
