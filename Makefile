@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.imagion-installed
 LIGHT := $(VENV)/.imagion-light
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 # the light layer (no PyTorch): what `make demo` needs
 $(LIGHT): pyproject.toml
@@ -29,6 +29,10 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q --cov --cov-report=term
+
+# the inner loop: everything but the tests marked slow (under a minute on 2 cores)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

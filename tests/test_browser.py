@@ -11,6 +11,8 @@ import pytest
 from tests.helpers import ROOT
 from tests.serve_helpers import jpeg_bytes, live_server
 
+pytestmark = pytest.mark.slow  # a real browser: `pytest -m "not slow"` leaves it out
+
 CHROMIUM = os.environ.get("IMAGION_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip

@@ -160,6 +160,7 @@ def test_cli_eval_cv(runner, tmp_path, monkeypatch):
     ).is_file()
 
 
+@pytest.mark.slow
 def test_real_transfer_reproduces_the_bundled_model_card(runner, tmp_path):
     """The model card's transfer figure (ig-celeb12, accounts never trained on) comes out of
     `imagion eval` on the shipped model; its CV figures (instagram-2017, minutes of work) come

@@ -257,6 +257,7 @@ def test_suggestions_name_only_labels_whose_interval_clears_zero():
     assert s.add == [r["label"] for r in clearly_positive(bundled)][:5]
 
 
+@pytest.mark.slow
 def test_real_offline_labels(tmp_path):
     celeb = dataset("ig-celeb12")
     crawl = dataset("profilecrawl-978")

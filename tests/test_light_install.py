@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import ROOT, make_instaloader
 
 BLOCK = """
@@ -30,6 +32,7 @@ def _imagion(args: list[str], cwd, env) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_the_light_layer_works_without_torch(tmp_path):
     env = dict(os.environ, IMAGION_CACHE=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
     res = _imagion(["rank", str(ROOT / "data" / "samples"), "--json"], tmp_path, env)

@@ -173,6 +173,7 @@ def test_posts_table_fits_80_columns_one_line_per_post(runner, tmp_path):
     assert all("2020-09-13" in r for r in rows)  # the whole time, on that line
 
 
+@pytest.mark.slow
 def test_help_shows_no_python_types_and_groups_long_commands():
     import subprocess
     import sys

@@ -46,6 +46,7 @@ def test_the_readme_one_liner():
     assert out.stdout.startswith("data/samples/")
 
 
+@pytest.mark.slow
 def test_the_bundled_model_builds_on_the_public_api(tmp_path):
     """scripts/build_default_model.py, the library's own client, end to end on a tiny generated
     crawl (6 accounts) into a temporary folder: the acceptance test of the front door."""

@@ -68,17 +68,20 @@ def _check(steps: list[tuple[str, list[str]]], cwd: Path) -> None:
             at = lines.index(want.rstrip(), at) + 1
 
 
+@pytest.mark.slow
 def test_rank_and_compare_as_the_readme_shows(tmp_path):
     steps = _block_after("## Rank your photos")
     steps = [(c.replace("data/samples", str(ROOT / "data/samples")), e) for c, e in steps]
     _check(steps, tmp_path)
 
 
+@pytest.mark.slow
 def test_your_own_account_walk_through(tmp_path):
     pytest.importorskip("torch", reason="training needs the train layer")
     _check(_block_after("## Your own account"), tmp_path)
 
 
+@pytest.mark.slow
 def test_the_crawl_examples_in_order(tmp_path):
     """import → score --window 5 → score → labels on profilecrawl-978, as the README shows them."""
     from helpers import dataset

@@ -73,6 +73,7 @@ def _opts(tmp: Path, **kw) -> TrainOptions:
     return TrainOptions(**(base | kw))
 
 
+@pytest.mark.slow
 def test_seed_cnn_learns_brightness(learnable, tmp_path):
     result = train(learnable, _opts(tmp_path))
     assert result.best_val_accuracy >= 0.9
@@ -107,6 +108,7 @@ def test_checkpoint_round_trip_and_metadata(learnable, tmp_path):
     assert not list((tmp_path / "run").glob("*.imagion-tmp"))
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted(learnable, tmp_path):
     full = train(
         learnable, _opts(tmp_path / "a", arch="effnet-lite0", epochs=4, lr=1e-2, patience=99)
@@ -124,6 +126,7 @@ def test_resume_equals_uninterrupted(learnable, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_a_resumable_checkpoint(learnable, tmp_path, monkeypatch):
     import imagion.training.loop as train_module
 
@@ -212,6 +215,7 @@ def test_cli_train_json(learnable, tmp_path, runner):
     assert data["epochs_run"] == 2 and Path(data["checkpoint"]).is_file()
 
 
+@pytest.mark.slow
 def test_ddp_two_gloo_processes(learnable, tmp_path):
     env = os.environ | {"IMAGION_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     cmd = [
@@ -245,6 +249,7 @@ def test_ddp_two_gloo_processes(learnable, tmp_path):
     assert record is not None and record.world_size == 2
 
 
+@pytest.mark.slow
 def test_seed_cnn_resume_equals_uninterrupted(learnable, tmp_path):
     """The full network too: dropout, flips and shuffling are re-seeded per epoch."""
     kw = {"epochs": 3, "patience": 99, "accounts": ["a0", "a1", "a2", "a3"], "val_fraction": 0.25}
@@ -259,6 +264,7 @@ def test_seed_cnn_resume_equals_uninterrupted(learnable, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_seed_loss_mse_trains_and_a_seed_cnn_checkpoint_evaluates(learnable, tmp_path, runner):
     """The seed's own loss, and `eval` running the full network (no feature cache)."""
     result = train(learnable, _opts(tmp_path, loss="mse", epochs=2))
