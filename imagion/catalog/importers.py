@@ -4,7 +4,7 @@ the professional dashboard, joined to the export's images)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from imagion.catalog.instagram_export import name_accounts, read_export
 from imagion.catalog.store import Catalog, Post
 from imagion.errors import ImagionError
 from imagion.files import walk_files
+from imagion.progress import Progress
 
 MAX_DUPLICATES_SHOWN = 20
 
@@ -177,7 +178,7 @@ def _keep(
 def import_sources(
     catalog: Catalog,
     sources: Sequence[str | Path],
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     timezone: str | None = None,
 ) -> ImportReport:
     """Import every source into the catalog in one transaction; problems are collected, not raised.

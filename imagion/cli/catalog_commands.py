@@ -44,7 +44,7 @@ def import_cmd(
     path = resolve_catalog_path(catalog)
     existed = path.exists()
     with Catalog(path, create=True) as cat, progress_bar("importing") as update:
-        report = import_sources(cat, sources, progress=lambda d, t: update(d, t), timezone=timezone)
+        report = import_sources(cat, sources, progress=update, timezone=timezone)
         info = cat.info()
     if report.posts == 0 and not existed:  # created by this run for nothing: not left behind
         for leftover in (

@@ -136,7 +136,14 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[Callabl
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as prog:
         task = prog.add_task(description, total=total, info="")
 
-        def update(done: int, total: int | None = None, info: str = "") -> None:
-            prog.update(task, completed=done, total=total if total is not None else None, info=info)
+        def update(done: int, total: int | None = None, stage: str = "", info: str = "") -> None:
+            """The library's progress protocol (imagion.progress.Progress) drawn as a bar."""
+            prog.update(
+                task,
+                completed=done,
+                total=total if total is not None else None,
+                description=stage or description,
+                info=info,
+            )
 
         yield update

@@ -95,7 +95,6 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
     path = resolve_catalog_path(catalog)
     _check_outputs(pairs_out, plot)
     with progress_bar("evaluating") as update:
-        prog = lambda desc, d, t, info="": update(d, t, info=f"{desc} {info}")  # noqa: E731
         if cv:
             opts = replace(recipe or TrainOptions(), device=device, out=out_dir, seed=seed)
             report = cross_validate(
@@ -107,7 +106,7 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
                 min_ratio=min_ratio,
                 pairs=pairs,
                 show_pairs=show_pairs,
-                progress=prog,
+                progress=update,
                 log=note,
             )
         else:
@@ -122,7 +121,7 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
                 seed=seed,
                 show_pairs=show_pairs,
                 device=str(device),
-                progress=lambda d_, a, b: prog(d_, a, b),
+                progress=update,
             )
     for p in report.skipped:
         skipped(p)

@@ -152,7 +152,7 @@ def train_cmd(  # over 60 lines: one Annotated option each; the body is ~20
         result = train(
             resolve_catalog_path(catalog),
             opts,
-            progress=lambda desc, d, t, info: update(d, t, info=f"{desc} {info}"),
+            progress=update,
             log=note,
         )
     if json_:

@@ -11,6 +11,7 @@ import numpy as np
 
 from imagion.errors import ImagionError
 from imagion.images import load_square
+from imagion.progress import Progress
 from imagion.settings import cpu_threads
 
 # forward(uint8 batch N×S×S×3) → (raw outputs N, pooled features N×F or None)
@@ -22,7 +23,7 @@ def run_files(
     size: int,
     forward: Forward,
     batch_size: int = 8,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[list[Path], np.ndarray, np.ndarray | None, list[str]]:
     """Raw outputs (and features) for image files; JPEGs are decoded at reduced size.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -18,6 +18,7 @@ from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
 from imagion.labels.providers import SEEN_THRESHOLD
 from imagion.labels.suggestions import Suggestion
+from imagion.progress import Progress
 from imagion.scores import JSON_DIGITS, score_text
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def score_files(
     *,
     batch_size: int | None = None,
     suggest: bool = True,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[list[Ranked], list[str]]:
     """Scores (best first) of image files, and the files that failed (decoded in threads while
     the model runs)."""
@@ -135,7 +136,7 @@ def rank_images(
     recursive: bool = False,
     batch_size: int | None = None,
     device: str = "auto",
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     suggest: bool = True,
     stats: Path | None = None,
     crops: Path | None = None,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from imagion.models.checkpoints import LoadedModel
+from imagion.progress import Progress, in_stage
 
 
 @torch.inference_mode()
@@ -31,7 +31,7 @@ def predict_catalog(
     shas: list[str],
     device: torch.device,
     cache_dir: Path | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Raw outputs for catalog posts, each image decoded (and featurized) once and cached.
 
@@ -49,7 +49,7 @@ def predict_catalog(
             shas,
             cache,
             device,
-            progress=(lambda d, t: progress("features", d, t)) if progress else None,
+            progress=in_stage(progress, "features"),
         )
         ok, problems = feats.ok, feats.problems
         idx = np.flatnonzero(ok)
@@ -61,7 +61,7 @@ def predict_catalog(
         shas,
         loaded.preprocess.size,
         cache,
-        progress=(lambda d, t: progress("decoding", d, t)) if progress else None,
+        progress=in_stage(progress, "decoding"),
     )
     brightness = arr.reshape(len(arr), -1).mean(axis=1) / 255.0 if len(arr) else np.array([])
     idx = np.flatnonzero(ok)

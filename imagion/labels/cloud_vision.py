@@ -16,6 +16,7 @@ from typing import Any
 from PIL import Image
 
 from imagion.errors import ImagionError
+from imagion.progress import Progress
 
 BATCH = 16  # the API's limit of images per synchronous request
 MAX_SIDE = 1024  # larger photos are downscaled before upload: same labels, far fewer bytes
@@ -145,7 +146,7 @@ class _Run:
         paths: list[str],
         client: Any,
         sleep: Callable[[float], None],
-        progress: Callable[[int, int], None] | None,
+        progress: Progress | None,
         on_batch: Callable[[Labels], None] | None,
     ) -> None:
         self.paths, self.client, self.sleep = paths, client, sleep
@@ -217,7 +218,7 @@ def label_images(
     paths: list[str],
     client: Any = None,
     sleep: Callable[[float], None] = time.sleep,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     on_batch: Callable[[Labels], None] | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
 ) -> tuple[Labels, list[str]]:

@@ -3,17 +3,18 @@ features of the bundled model's engine (ONNX Runtime: no PyTorch needed)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from imagion.progress import Progress
 
 
 def local_labels(
     paths: list[str],
     shas: list[str],
     cache_dir: Path | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[dict[int, list], list[str]]:
     """EfficientNet-Lite0's ImageNet labels of each image, from the bundled model's engine (ONNX
     Runtime: no PyTorch needed), its pooled features cached per image as `train` caches them."""

@@ -7,7 +7,6 @@ Labels are keyed by `item`: the image SHA-256 for image providers (google, local
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -16,6 +15,7 @@ from imagion.choices import Provider
 from imagion.errors import ImagionError
 from imagion.labels.offline import local_labels
 from imagion.labels.providers import IMAGE_PROVIDERS, SEEN_THRESHOLD, parse_alt_text
+from imagion.progress import Progress
 
 
 def item_key(provider: Provider, account: str, post_id: str, image_sha256: object) -> str | None:
@@ -85,7 +85,7 @@ def label_catalog(
     refresh: bool = False,
     client: Any = None,
     cache_dir: Path | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     concurrency: int | None = None,
 ) -> LabelSummary:
     """Label what is not labelled yet (or everything with refresh); returns a summary.

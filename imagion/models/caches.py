@@ -16,6 +16,7 @@ from imagion.images import load_square
 from imagion.models.networks import ImagionModel
 from imagion.models.registry import feature_key, model_spec
 from imagion.models.transforms import tone_augment
+from imagion.progress import Progress
 from imagion.settings import cpu_threads
 
 
@@ -29,7 +30,7 @@ def load_images(
     shas: list[str],
     size: int,
     cache_dir: Path,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Decode each image once into a size×size×3 uint8 array cached by SHA-256 and size.
 
@@ -94,7 +95,7 @@ def frozen_features(
     shas: list[str],
     cache_dir: Path,
     device: torch.device,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     augment: int = 0,
     batch_size: int = 64,
 ) -> Features:

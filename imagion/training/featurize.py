@@ -4,12 +4,12 @@ cached (what `train` and `eval` of that backbone then read), with a report of wh
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from imagion.catalog.store import Catalog, Columns
 from imagion.errors import ImagionError
+from imagion.progress import Progress
 
 
 @dataclass
@@ -34,7 +34,7 @@ def featurize_catalog(
     tone: str | None = None,
     device: str = "auto",
     cache_dir: Path | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> FeaturizeReport:
     import numpy as np
 

@@ -11,9 +11,10 @@ import torch
 from imagion.choices import Loss
 from imagion.evaluation.pairs import pairwise_accuracy
 from imagion.models.networks import ImagionModel
+from imagion.progress import Progress
 from imagion.training.losses import training_loss
 from imagion.training.options import TrainOptions
-from imagion.training.prepare import Progress, TrainingData, shuffled_batches
+from imagion.training.prepare import TrainingData, shuffled_batches
 
 
 class Fitter:
@@ -96,9 +97,9 @@ class Fitter:
             if progress and rank == 0:
                 rate = seen * world / max(time.perf_counter() - t0, 1e-9)
                 progress(
-                    f"epoch {epoch + 1}/{opts.epochs}",
                     b + 1,
                     len(batches),
+                    f"epoch {epoch + 1}/{opts.epochs}",
                     f"loss {total / seen:.4f} · {rate:,.0f} img/s",
                 )
         row = {

@@ -28,13 +28,13 @@ from imagion.models.checkpoints import (
     trainable_state,
 )
 from imagion.models.registry import build_model
+from imagion.progress import Progress
 from imagion.settings import default_cache_dir, pick_device
 from imagion.training.calibrate import calibrate
 from imagion.training.fitter import Fitter
 from imagion.training.init import init_leak, resolve_init
 from imagion.training.options import TrainOptions, TrainResult
 from imagion.training.prepare import (
-    Progress,
     Split,
     TrainingData,
     distributed,

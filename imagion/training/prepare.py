@@ -4,7 +4,6 @@ images (or a frozen backbone's features) as tensors on the device."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +16,9 @@ from imagion.catalog.store import Catalog
 from imagion.errors import ImagionError
 from imagion.models.caches import frozen_features, load_images
 from imagion.models.networks import ImagionModel
+from imagion.progress import Progress, in_stage
 from imagion.training.options import TrainOptions
 from imagion.training.split import split_accounts, split_by_time, training_frame
-
-Progress = Callable[[str, int, int, str], None]
 
 
 def distributed() -> tuple[int, int]:
@@ -122,7 +120,7 @@ def load_training_data(
             shas,
             cache,
             device,
-            progress=(lambda d, t: progress("features", d, t, "")) if progress else None,
+            progress=in_stage(progress, "features"),
         )
         ok, problems, x = feats.ok, feats.problems, feats.x[feats.ok]
     else:
@@ -131,7 +129,7 @@ def load_training_data(
             shas,
             model.preprocess.size,
             cache,
-            progress=(lambda d, t: progress("decoding", d, t, "")) if progress else None,
+            progress=in_stage(progress, "decoding"),
         )
         x = torch.from_numpy(images[ok])
         if device.type == "cuda":  # the whole uint8 set on the GPU when it fits
@@ -203,10 +201,8 @@ def _with_augmented_copies(
     return torch.cat(xs), np.concatenate(trs), target, likes, groups
 
 
-def _copy_progress(progress: Progress | None, k: int) -> Callable[[int, int], None] | None:
-    if progress is None:
-        return None
-    return lambda d, t: progress(f"tone copy {k}", d, t, "")
+def _copy_progress(progress: Progress | None, k: int) -> Progress | None:
+    return in_stage(progress, f"tone copy {k}")
 
 
 def shuffled_batches(

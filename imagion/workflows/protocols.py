@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from imagion.errors import ImagionError
+from imagion.progress import Progress
 from imagion.settings import pick_device
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def predict_frame(
     df: pd.DataFrame,
     device: Any,
     cache_dir: Path | None = None,
-    progress: Any = None,
+    progress: Progress | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """`df` with the model's raw output `pred`, its pair scale (each row carries the scale of the
     model that predicted it) and the images' brightness (a baseline)."""
@@ -83,7 +84,7 @@ def _fold(
     held: pd.DataFrame,
     fold: int,
     device: Any,
-    progress: Any,
+    progress: Progress | None,
     log: Callable[[str], None],
 ) -> tuple[pd.DataFrame, list[str]]:
     """Train one model of a cross-validation and predict the posts it held out."""
@@ -103,7 +104,7 @@ def run_cv(
     k: int,
     opts: TrainOptions,
     seed: int = 0,
-    progress: Any = None,
+    progress: Progress | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> tuple[pd.DataFrame, list[list[str]], list[str]]:
     """Train one model per leave-accounts-out fold and pool the held-out predictions."""
@@ -129,7 +130,7 @@ def run_time_cv(
     catalog_path: Path,
     k: int,
     opts: TrainOptions,
-    progress: Any = None,
+    progress: Progress | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Rolling origin: each account's dated posts in time order, cut into k blocks; block b is
@@ -194,7 +195,7 @@ def predict_checkpoint(
     accounts: list[str] | None = None,
     held_out_only: bool = False,
     device: str = "auto",
-    progress: Any = None,
+    progress: Progress | None = None,
 ) -> tuple[pd.DataFrame, list[str], list[str], str]:
     """Predictions of a checkpoint (default: bundled) on the catalog's posts.
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imagion.progress import Progress
+
 if TYPE_CHECKING:
     from imagion.catalog.importers import ImportReport
     from imagion.catalog.scoring import ScoreReport
@@ -82,7 +84,7 @@ def evaluate(
     seed: int = 0,
     show_pairs: int = 0,
     device: str = "auto",
-    progress: Callable[..., None] | None = None,
+    progress: Progress | None = None,
 ) -> EvalReport:
     """Pairwise accuracy of a checkpoint (default: the bundled model) on the catalog's posts;
     `report.in_sample` says when it trained on some of them (`held_out_only` keeps the others)."""
@@ -133,7 +135,7 @@ def cross_validate(
     min_gap: float = 0.0,
     pairs: int | None = None,
     show_pairs: int = 0,
-    progress: Callable[..., None] | None = None,
+    progress: Progress | None = None,
     log: Callable[[str], None] = lambda s: None,
     **fields: Any,
 ) -> EvalReport:
@@ -180,7 +182,7 @@ def label(
     min_support: int = 5,
     top: int = 5,
     save_stats: PathLike | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> LabelReport:
     """Label the catalog's posts with one provider ("local", "hashtags", "instagram", "google"),
     cached per image; returns the labels' statistics (the "top labels per score" table and each
