@@ -24,12 +24,17 @@ Box = tuple[int, int, int, int]  # left, top, right, bottom in pixels
 
 @functools.cache
 def _face_detector() -> Any | None:
+    """OpenCV's frontal-face Haar cascade, or None (OpenCV missing, or a build without it:
+    OpenCV 5 moved the cascades out of its main modules)."""
     try:
         import cv2
     except ImportError:
         return None
-    cascade = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
-    detector = cv2.CascadeClassifier(cascade)
+    classifier = getattr(cv2, "CascadeClassifier", None)
+    folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
+    if classifier is None or folder is None:
+        return None
+    detector = classifier(folder + "haarcascade_frontalface_default.xml")
     return None if detector.empty() else detector
 
 
