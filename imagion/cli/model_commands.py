@@ -143,7 +143,7 @@ def train_cmd(  # over 60 lines: one Annotated option each; the body is ~20
         out=out_dir,
         resume=resume,
         seed=seed,
-        split=str(split),
+        split=SplitKind(split),
         accounts=account or None,
         stats=stats,
         command=" ".join(["imagion", *sys.argv[1:]]),

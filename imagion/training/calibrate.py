@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from imagion.choices import SplitKind
 from imagion.evaluation.calibration import calibration_metrics
 from imagion.evaluation.pairs import same_account_pairs
 from imagion.models.transforms import Calibration, sigmoid
@@ -46,9 +47,20 @@ def oof_folds(data: TrainingData, k: int, seed: int) -> np.ndarray:
     return fold
 
 
+@dataclass
+class HeldOutPairs:
+    """Pairs scored by a model that did not train on them: the raw-output gaps, whether the
+    first of each pair got more likes, how many posts they came from, and what they were."""
+
+    gaps: np.ndarray
+    wins: np.ndarray
+    posts: int
+    source: str
+
+
 def out_of_fold_pairs(
     fit: Fitter, initial: dict[str, torch.Tensor], log: Callable[[str], None]
-) -> tuple[np.ndarray, np.ndarray, int, str] | None:
+) -> HeldOutPairs | None:
     """Pairs scored by heads that never saw them: K heads of the same recipe, each trained on
     the other folds from the run's starting point."""
     data, opts = fit.data, fit.opts
@@ -77,17 +89,15 @@ def out_of_fold_pairs(
         f"win probability calibrated on {len(d)} out-of-fold pairs ({OOF_FOLDS}-fold CV of this recipe)"
     )
     source = f"out-of-fold predictions of a {OOF_FOLDS}-fold CV of the same recipe ({len(d)} pairs of {posts} posts)"
-    return d, y, posts, source
+    return HeldOutPairs(d, y, posts, source)
 
 
-def _fitted(
-    raw_tr: np.ndarray, d: np.ndarray, y: np.ndarray, source: str, posts: int
-) -> Calibration:
+def _fitted(raw_tr: np.ndarray, held: HeldOutPairs) -> Calibration:
     """The calibration with its pair scale from these held-out pairs, and how well the fitted
     probabilities do on them (recorded in the checkpoint as `pair_metrics`)."""
-    cal = Calibration.fit(raw_tr, (d, y), source, posts)
-    p = sigmoid((cal.pair_scale or 0.0) * d)
-    cal.pair_metrics = calibration_metrics(p, y, with_bins=False)
+    cal = Calibration.fit(raw_tr, (held.gaps, held.wins), held.source, held.posts)
+    p = sigmoid((cal.pair_scale or 0.0) * held.gaps)
+    cal.pair_metrics = calibration_metrics(p, held.wins, with_bins=False)
     return cal
 
 
@@ -103,15 +113,16 @@ def calibrate(
         d, y = pairs_of(fit.predict(va), data.likes[va], data.groups[va])
         if len(d):
             kind = (
-                "newest posts of each account" if fit.opts.split == "time" else "held-out accounts"
+                "newest posts of each account"
+                if fit.opts.split == SplitKind.time
+                else "held-out accounts"
             )
-            return _fitted(
-                raw_tr, d, y, f"validation pairs ({len(d)} of {len(va)} posts; {kind})", len(va)
-            )
+            source = f"validation pairs ({len(d)} of {len(va)} posts; {kind})"
+            return _fitted(raw_tr, HeldOutPairs(d, y, len(va), source))
     if initial is not None and fit.model.frozen:
         oof = out_of_fold_pairs(fit, initial, log)
         if oof is not None:
-            return _fitted(raw_tr, oof[0], oof[1], oof[3], oof[2])
+            return _fitted(raw_tr, oof)
     elif initial is not None:
         log("no win probability: no validation posts (train with `val_fraction` > 0 to get one)")
     return Calibration.fit(raw_tr)

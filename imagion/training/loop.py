@@ -126,7 +126,7 @@ def _record(
         train_posts=len(data.train_posts),
         val_posts=len(data.val_idx),
         skipped_images=len(data.problems),
-        split=split.kind,
+        split=str(split.kind),
         train_time_range=split.train_time_range(),
         undated_excluded=split.undated,
         split_seed=opts.seed,
@@ -253,7 +253,7 @@ def _result(
     return TrainResult(
         checkpoint=out / "best.pt",
         arch=opts.architecture,
-        split=split.kind,
+        split=str(split.kind),
         epochs_run=len(history),
         best_epoch=best.epoch,
         best_val_accuracy=best.accuracy if validated else None,

@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from imagion.choices import Device, Loss
+from imagion.choices import Device, Loss, SplitKind
 from imagion.errors import OptionError
 from imagion.models.registry import model_spec
 
@@ -57,7 +57,7 @@ class TrainOptions:
     accounts: list[str] | None = None  # train on these accounts only
     val_accounts: list[str] | None = None  # explicit validation accounts (cross-validation)
     cache_dir: Path | None = None
-    split: str = "account"  # "account": held-out accounts; "time": each account's newest posts
+    split: SplitKind = SplitKind.account  # held-out accounts, or each account's newest posts
     init: str | None = None  # start from this checkpoint ("default": the bundled model)
     stats: Path | None = None  # label statistics to store with the model (labels --save-stats)
     cutoff: dict[str, int] | None = None  # per account, train only on posts up to this time
@@ -97,6 +97,17 @@ class TrainOptions:
     @property
     def architecture(self) -> str:
         return self.arch or DEFAULT_ARCH
+
+    def __post_init__(self) -> None:
+        """Strings where the enums are expected (split="time" from Python) become the enums;
+        anything else is an OptionError naming the choices."""
+        for name, kind in (("split", SplitKind), ("loss", Loss), ("device", Device)):
+            value = getattr(self, name)
+            try:
+                setattr(self, name, kind(value))
+            except ValueError:
+                choices = ", ".join(k.value for k in kind)
+                raise OptionError(name, value, f"use one of {choices}.") from None
 
     def model_config(self) -> dict[str, Any]:
         """The options the architecture takes (see its registry entry)."""

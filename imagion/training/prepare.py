@@ -13,6 +13,7 @@ import torch
 import torch.distributed as dist
 
 from imagion.catalog.store import Catalog
+from imagion.choices import SplitKind
 from imagion.errors import ImagionError
 from imagion.models.caches import frozen_features, load_images
 from imagion.models.networks import ImagionModel
@@ -64,7 +65,7 @@ def read_split(catalog_path: Path, opts: TrainOptions) -> Split:
         last = df["account"].map(opts.cutoff).astype(float)
         df = df[df["posted_at"].notna() & (df["posted_at"] <= last)].reset_index(drop=True)
     undated = 0
-    if opts.split == "time":
+    if opts.split == SplitKind.time:
         is_val, undated = split_by_time(df, opts.val_fraction)
         df = df.assign(is_val=is_val)[df["posted_at"].notna().to_numpy()].reset_index(drop=True)
     else:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from imagion.choices import SplitKind
 from imagion.errors import ImagionError
 from imagion.progress import Progress
 from imagion.settings import pick_device
@@ -165,7 +166,7 @@ def run_time_cv(
             resume=False,
             cutoff=cutoff,
             accounts=sorted(cutoff),
-            split="time",
+            split=SplitKind.time,
             val_fraction=0.0,
         )
         part, probs = _fold(catalog_path, fold_opts, df[block == b], b + 1, device, progress, log)
@@ -180,7 +181,7 @@ def held_out_mask(df: pd.DataFrame, training: TrainingRecord | None) -> np.ndarr
     if training is None:
         return np.ones(len(df), dtype=bool)
     seen = df["account"].isin(training.train_accounts).to_numpy()
-    if training.split != "time":
+    if training.split != SplitKind.time:
         return ~seen
     last = df["account"].map(lambda a: training.time_range(a)[1]).astype(float).to_numpy()
     t = df["posted_at"].astype(float).to_numpy()
