@@ -24,6 +24,13 @@ class ScoreMetric(StrEnum):
     impressions = "impressions"
 
 
+class Engine(StrEnum):
+    """Where `rank` runs: in this process, or on Ray Data (one machine or a cluster)."""
+
+    local = "local"
+    ray = "ray"
+
+
 class Loss(StrEnum):
     mse = "mse"
     pairwise = "pairwise"

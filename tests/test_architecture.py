@@ -115,6 +115,7 @@ def test_no_import_cycles(level):
 # the layers, import-linter style: (importer prefix, forbidden prefix, why)
 LIBRARY = [
     "catalog",
+    "scale",
     "models",
     "training",
     "evaluation",
@@ -274,3 +275,22 @@ def test_the_cli_writes_library_parameters_as_flags(runner, tmp_path):
     assert res.exit_code == 1 and "error: --window 1: use at least 2 posts." in res.stderr
     res = runner.invoke(app, ["train", "--catalog", str(db), "--epochs", "0"])
     assert "error: --epochs 0: train at least 1 epoch." in res.stderr
+
+
+def test_only_the_scale_package_imports_ray():
+    """`pip install imagion` stays free of Ray: one module knows it, behind `imagion[ray]`."""
+
+    def imports_ray(path: Path) -> bool:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            if any(n == "ray" or n.startswith("ray.") for n in names):
+                return True
+        return False
+
+    users = sorted(m for m, path in _modules().items() if imports_ray(path))
+    assert users == ["imagion.scale.ray_data"]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    core = pyproject.split("dependencies = [", 1)[1].split("]", 1)[0]
+    assert "ray" not in core and 'ray = ["ray[data]' in pyproject

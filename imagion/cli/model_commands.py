@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from imagion.catalog.store import resolve_catalog_path
-from imagion.choices import Device, SplitKind, Tone
+from imagion.choices import Device, Engine, SplitKind, Tone
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, command
 from imagion.cli.console import emit_json, err, note, out, plural, progress_bar, skipped
 from imagion.cli.training_options import training_options
@@ -60,6 +60,18 @@ def featurize_cmd(
     ] = None,
     tone: Annotated[Tone | None, typer.Option(help="Tone map, as train --tone.")] = None,
     device: DeviceOpt = Device.auto,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="local: in this process; ray: a Ray Data actor pool (imagion[ray]) writing the same cache."
+        ),
+    ] = Engine.local,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine ray: the cluster to join (its nodes must see the cache folder)."
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Compute a frozen backbone's features of every catalog image once (cached, resumable).
@@ -71,7 +83,14 @@ def featurize_cmd(
     path = resolve_catalog_path(catalog)
     with progress_bar("features") as update:
         rep = featurize_catalog(
-            path, arch, image_size, str(tone) if tone else None, str(device), progress=update
+            path,
+            arch,
+            image_size,
+            str(tone) if tone else None,
+            str(device),
+            progress=update,
+            engine=str(engine),
+            address=address,
         )
     for p in rep.problems:
         skipped(p)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from imagion.choices import Device
+from imagion.choices import Device, Engine
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, StatsOpt, command
 from imagion.cli.console import emit_json, for_cli, note, out, progress_bar, skipped, visible, warn
 from imagion.errors import ImagionError
@@ -68,10 +68,49 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     ] = None,
     json_: JsonOpt = False,
     csv_: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="local: in this process; ray: Ray Data on this machine or --address (imagion[ray]), writing --out.",
+            rich_help_panel="Past one machine",
+        ),
+    ] = Engine.local,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine ray: the cluster to join (e.g. ray://head:10001); default: a Ray started here.",
+            rich_help_panel="Past one machine",
+        ),
+    ] = None,
+    table: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="With --engine ray: the Parquet table to write (path, score, raw, error).",
+            rich_help_panel="Past one machine",
+        ),
+    ] = None,
+    features: Annotated[
+        bool,
+        typer.Option(
+            "--features",
+            help="With --engine ray: add the pooled features to the table.",
+            rich_help_panel="Past one machine",
+        ),
+    ] = False,
+    labels: Annotated[
+        bool,
+        typer.Option(
+            "--labels",
+            help="With --engine ray: add the offline labels seen to the table.",
+            rich_help_panel="Past one machine",
+        ),
+    ] = False,
 ) -> None:
     """Score images 0–10 (10 = excellent) and list them best first.
 
     Example: imagion rank ~/Pictures/candidates/*.jpg --top 3 --copy-to ~/to-post
+    Millions of photos: imagion rank /data/photos -r --engine ray --out scores.parquet --top 100
     """
     from imagion.files import writable_folder
     from imagion.inference.rank import check_output_folders, rank_images
@@ -79,6 +118,30 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
 
     if top is not None and top < 1:
         raise ImagionError(f"--top {top}: show at least 1 image (or leave --top out for all).")
+    if engine == Engine.ray:
+        local_only: dict[str, object] = {
+            "--copy-to": copy_to,
+            "--crops": crops,
+            "--sheet": sheet,
+            "--csv": csv_ or None,
+        }
+        _rank_on_ray(
+            paths,
+            model,
+            recursive,
+            top,
+            table,
+            address,
+            device,
+            batch_size,
+            features,
+            labels,
+            json_,
+            local_only,
+        )
+        return
+    if table is not None or address is not None or features or labels:
+        raise ImagionError("--out, --address, --features and --labels go with --engine ray.")
     check_output_folders(paths, recursive, {"--copy-to": copy_to, "--crops": crops})
     for folder, option in ((copy_to, "--copy-to"), (crops, "--crops")):
         if folder is not None:  # before the work, not after it
@@ -122,6 +185,56 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             out.print(f"suggested content for every photo here: {common}", highlight=False)
     note(f"ranked {len(result.items)} images, skipped {len(result.problems)}")
     _about_model(result.model, result.uncalibrated)
+
+
+def _rank_on_ray(
+    paths: list[str],
+    model: Path | None,
+    recursive: bool,
+    top: int | None,
+    table: Path | None,
+    address: str | None,
+    device: Device,
+    batch_size: int | None,
+    features: bool,
+    labels: bool,
+    json_: bool,
+    local_only: dict[str, object],
+) -> None:
+    """`rank --engine ray`: the table on disk, a summary, the best K."""
+    from imagion.workflows.verbs import rank
+
+    given = [flag for flag, value in local_only.items() if value]
+    if given:
+        raise ImagionError(
+            f"{', '.join(given)}: not available with --engine ray (use --out and --top)."
+        )
+    from imagion.scale.ray_data import require_ray
+
+    require_ray()  # a missing extra is said before anything else
+    note("scoring on Ray Data…")
+    result = rank(
+        paths, model=model, recursive=recursive, top=top, engine=Engine.ray, out=table,
+        address=address, device=str(device), batch_size=batch_size or 64, features=features,
+        labels=labels,
+    )  # fmt: skip
+    for p in result.problems:
+        skipped(p)
+    if json_:
+        emit_json(result.to_dict())
+        return
+    if result.top:
+        t = Table(title=f"best {len(result.top)} (Ray Data)", title_justify="left")
+        for c in ("#", "file", "score"):
+            t.add_column(c, justify="left" if c == "file" else "right")
+        for k, r in enumerate(result.top, 1):
+            t.add_row(str(k), visible(Path(r["path"]).name), score_text(r["score"]))
+        out.print(t)
+    where = f"; table {result.table}" if result.table else ""
+    note(
+        f"scored {result.scored:,} images, {result.failed:,} unreadable (rows with their reason)"
+        f"{where}; {result.seconds:.1f} s"
+    )
 
 
 def _about_model(model: str, uncalibrated: bool = False) -> None:

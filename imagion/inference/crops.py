@@ -19,7 +19,7 @@ from imagion.files import unused_path, writable_folder
 from imagion.images import decoded, open_image, square
 from imagion.inference.engine import Engine
 from imagion.inference.subject import Subject
-from imagion.scores import score_text
+from imagion.scores import JSON_DIGITS, score_text
 
 FORMATS = {"1:1": 1.0, "4:5": 4 / 5, "1.91:1": 1.91}
 MIN_WIN = 0.6
@@ -39,8 +39,8 @@ class CropAdvice:
             "format": self.format,
             "position": self.position,
             "box": list(self.box),
-            "score": round(self.score, 3),
-            "original_score": round(self.original_score, 3),
+            "score": round(self.score, JSON_DIGITS),
+            "original_score": round(self.original_score, JSON_DIGITS),
             "p_better": round(self.p_better, 3),
         }
 

@@ -35,7 +35,11 @@ def featurize_catalog(
     device: str = "auto",
     cache_dir: Path | None = None,
     progress: Progress | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> FeaturizeReport:
+    """Features of every catalog image with an image, computed once into the cache (here, or on
+    Ray Data with `engine="ray"`: the cache folder must then be one every node sees)."""
     import numpy as np
 
     from imagion.models.caches import feature_folder, frozen_features
@@ -58,6 +62,28 @@ def featurize_catalog(
     shas = df["image_sha256"].tolist()
     cached = sum((folder / f"{s}.npy").is_file() for s in shas)
     t = time.perf_counter()
+    if engine == "ray":
+        from imagion.scale.ray_data import features_on_ray
+
+        todo = [
+            (p, s)
+            for p, s in zip(df["image"], shas, strict=True)
+            if not (folder / f"{s}.npy").is_file()
+        ]
+        made, problems = (
+            features_on_ray(
+                arch,
+                {k: v for k, v in config.items() if v is not None},
+                [p for p, _ in todo],
+                [s for _, s in todo],
+                cache,
+                device,
+                address,
+            )
+            if todo
+            else (0, [])
+        )
+        return FeaturizeReport(len(df), made, cached, time.perf_counter() - t, folder, problems)
     feats = frozen_features(model, df["image"].tolist(), shas, cache, pick_device(device), progress)
     seconds = time.perf_counter() - t
     done = int(np.count_nonzero(feats.ok))

@@ -200,3 +200,37 @@ def label(
     if save_stats is not None:
         stats.save(Path(save_stats))
     return LabelReport(summary, stats)
+
+
+def rank(
+    paths: Sequence[PathLike],
+    *,
+    engine: str = "local",
+    out: PathLike | None = None,
+    address: str | None = None,
+    features: bool = False,
+    labels: bool = False,
+    **options: Any,
+) -> Any:
+    """Score image files best first. `engine="local"` (default): in this process, a `RankResult`
+    (options: model, recursive, top, device, stats, suggest, crops, batch_size, progress).
+    `engine="ray"`: on Ray Data (`pip install 'imagion[ray]'`), on this machine or the cluster
+    at `address`, writing the Parquet table `out` (path, score, raw, error; `features`, `labels`
+    add columns); returns a `BatchRankResult` with the counts, the first problems and the best
+    `top`."""
+    from imagion.choices import Engine
+
+    if Engine(engine) == Engine.ray:
+        from imagion.scale.ray_data import rank_on_ray
+
+        return rank_on_ray(
+            list(paths),
+            out=None if out is None else Path(out),
+            address=address,
+            features=features,
+            labels=labels,
+            **options,
+        )
+    from imagion.inference.rank import rank_images
+
+    return rank_images(paths, **options)

@@ -1,0 +1,105 @@
+"""`rank --engine ray` and `featurize --engine ray` on a local Ray (2 CPUs here): the same scores
+as the in-process path, unreadable files as rows with their reason, `--top` by Ray, a killed
+worker retried without duplicate rows, the table written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers import write_image
+
+ray = pytest.importorskip("ray", reason="Ray Data is the optional extra imagion[ray]")
+pq = pytest.importorskip("pyarrow.parquet")
+
+pytestmark = pytest.mark.slow  # a local Ray takes ~7 s to start
+
+
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory):
+    """One local Ray for the module; the fail-once hook armed but disabled (its marker exists)."""
+    marker = tmp_path_factory.mktemp("ray") / "failed-once"
+    marker.write_text("disabled\n")
+    os.environ["IMAGION_RAY_FAIL_ONCE"] = str(marker)
+    yield marker
+    ray.shutdown()
+    os.environ.pop("IMAGION_RAY_FAIL_ONCE", None)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    for k in range(30):
+        write_image(folder / f"p{k:02d}.jpg", 0.1 + 0.8 * ((k * 7) % 30) / 30, size=48, seed=k)
+    (folder / "broken.jpg").write_bytes(b"not a jpeg at all")
+    (folder / "empty.png").write_bytes(b"")
+    return folder
+
+
+def _table(path: Path) -> dict[str, dict]:
+    rows = pq.read_table(path).to_pylist()
+    assert len(rows) == len({r["path"] for r in rows})  # one row per file, never two
+    return {r["path"]: r for r in rows}
+
+
+def test_same_scores_as_in_process_bad_files_as_rows_and_top(local_ray, photos, tmp_path):
+    import imagion
+
+    local = imagion.rank([photos])
+    out = tmp_path / "scores.parquet"
+    result = imagion.rank([photos], engine="ray", out=out, top=5)
+    rows = _table(out)
+    assert len(rows) == 32 and result.scored == 30 and result.failed == 2
+    for item in local:
+        assert abs(rows[str(item.path)]["score"] - item.score) < 1e-4
+        assert rows[str(item.path)]["error"] is None
+    for name in ("broken.jpg", "empty.png"):
+        row = rows[str(photos / name)]
+        assert row["error"] and name in row["error"] and np.isnan(row["score"])
+    assert [r["path"] for r in result.top] == [str(r.path) for r in local[:5]]
+    assert not list(tmp_path.glob("*.imagion-tmp-*"))  # nothing half-written left beside it
+
+
+def test_a_killed_worker_is_retried_without_duplicate_rows(local_ray, photos, tmp_path):
+    import imagion
+
+    local_ray.unlink()  # the next actor call kills its worker process once
+    out = tmp_path / "again.parquet"
+    result = imagion.rank([photos], engine="ray", out=out)
+    assert local_ray.is_file()  # a worker did die
+    assert len(_table(out)) == 32 and result.scored == 30
+
+
+def test_cli_json_and_the_missing_extra(local_ray, photos, tmp_path, runner, monkeypatch):
+    from imagion.cli import app
+
+    out = tmp_path / "cli.parquet"
+    res = runner.invoke(
+        app, ["rank", str(photos), "--engine", "ray", "--out", str(out), "--top", "3", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["scored"] == 30 and data["failed"] == 2 and len(data["top"]) == 3
+    assert Path(data["table"]) == out and out.is_dir()
+    monkeypatch.setitem(sys.modules, "ray", None)  # as on `pip install imagion`
+    res = runner.invoke(app, ["rank", str(photos), "--engine", "ray", "--out", str(out)])
+    assert res.exit_code == 1 and "pip install 'imagion[ray]'" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_featurize_on_ray_fills_the_cache_train_reads(local_ray, tmp_path, monkeypatch, runner):
+    from imagion.cli import app
+    from tests.helpers import scored_catalog
+
+    monkeypatch.setenv("IMAGION_CACHE", str(tmp_path / "cache"))
+    db = scored_catalog(tmp_path, 2, 4)
+    res = runner.invoke(app, ["featurize", "--catalog", str(db), "--engine", "ray", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["computed"] == 8
+    res = runner.invoke(app, ["featurize", "--catalog", str(db), "--json"])
+    assert json.loads(res.stdout)["cached"] == 8  # what train and eval read
