@@ -103,3 +103,10 @@ def test_featurize_on_ray_fills_the_cache_train_reads(local_ray, tmp_path, monke
     assert json.loads(res.stdout)["computed"] == 8
     res = runner.invoke(app, ["featurize", "--catalog", str(db), "--json"])
     assert json.loads(res.stdout)["cached"] == 8  # what train and eval read
+    # offline labels at scale: the same cache, so labelling needs the images no more
+    for image in tmp_path.rglob("*.jpg"):
+        image.unlink()
+    res = runner.invoke(app, ["labels", "--catalog", str(db), "-p", "local", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)["providers"][0]
+    assert summary["labelled"] == 8 and summary["problems"] == []
