@@ -47,6 +47,7 @@ _LAZY = {
     "Catalog": "imagion.catalog.store",
     "TrainOptions": "imagion.training.options",
     "TrainResult": "imagion.training.options",
+    "Recipe": "imagion.training.options",
     "EvalReport": "imagion.evaluation.metrics",
     "RankResult": "imagion.inference.rank",
     "Ranked": "imagion.inference.rank",

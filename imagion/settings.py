@@ -66,7 +66,11 @@ def model_path(model: str | os.PathLike | None) -> Path:
 
 
 def cpu_threads() -> int:
-    """Threads for decoding and CPU inference: every core, at most 8."""
+    """Threads for decoding and CPU inference: every core, at most 8; IMAGION_THREADS (what a Ray
+    actor is given, one core by default) when set."""
+    given = os.environ.get("IMAGION_THREADS", "")
+    if given.isdigit() and int(given) > 0:
+        return int(given)
     return max(1, min(8, os.cpu_count() or 1))
 
 

@@ -118,6 +118,8 @@ class _Scorer:
     def __init__(self, model: str | None, device: str, features: bool, labels: bool) -> None:
         from imagion.inference.engine import open_engine
 
+        os.environ["IMAGION_THREADS"] = str(CPUS_PER_ACTOR)  # its share of the node, no more
+
         self.engine = open_engine(model, device)
         self.features = features
         self.labels = labels and self.engine.labeler is not None

@@ -33,7 +33,7 @@ from imagion.settings import default_cache_dir, pick_device
 from imagion.training.calibrate import calibrate
 from imagion.training.fitter import Fitter
 from imagion.training.init import init_leak, resolve_init
-from imagion.training.options import TrainOptions, TrainResult
+from imagion.training.options import Holdout, TrainOptions, TrainResult
 from imagion.training.prepare import (
     Split,
     TrainingData,
@@ -80,12 +80,11 @@ def _check(
 def _same_recipe(opts: TrainOptions, state: dict[str, Any], last: Path) -> None:
     """--resume continues the run as it was started: its optimizer state holds the old
     learning rate, so another recipe would be recorded but not used."""
-    from imagion.training.options import RECIPE_FIELDS
-
     record = CheckpointCard.from_dict(state, last).training
     then = record.options if record else {}
     now = opts.to_dict()
-    diff = [k for k in RECIPE_FIELDS if k in then and str(then[k]) != str(now.get(k))]
+    recipe = [k for k in opts.recipe.to_dict() if k not in ("epochs", "patience", "val_fraction")]
+    diff = [k for k in recipe if k in then and str(then[k]) != str(now.get(k))]
     if diff:
         was = ", ".join(f"--{k.replace('_', '-')} {then[k]}" for k in diff)
         raise ImagionError(
@@ -150,6 +149,7 @@ def train(
     opts: TrainOptions,
     progress: Progress | None = None,
     log: Callable[[str], None] = lambda s: None,
+    holdout: Holdout | None = None,
 ) -> TrainResult:
     """Train and write `best.pt`, `last.pt` and `metrics.csv` into `opts.out`."""
     opts, init = resolve_init(opts)
@@ -157,7 +157,7 @@ def train(
     device = pick_device(opts.device)
     out = Path(opts.out)
     resume = _check(opts, out, rank, log)
-    split = read_split(catalog_path, opts)
+    split = read_split(catalog_path, opts, holdout)
     leak = init_leak(opts.init, split.val_accounts) if split.val_accounts else None
     if leak:
         log(leak.replace("this accuracy", "the validation accuracy"))

@@ -16,21 +16,6 @@ DEFAULT_ARCH = "effnet-lite0"
 MIN_IMAGE, MAX_IMAGE = 64, 1024  # EfficientNet input sizes (--image-size)
 MAX_HIDDEN = 8192
 MAX_TONE_COPIES = 8
-RECIPE_FIELDS = (
-    "arch",
-    "loss",
-    "lr",
-    "weight_decay",
-    "batch_size",
-    "hidden",
-    "dropout",
-    "image_size",
-    "tone",
-    "tone_augment",
-    "finetune",
-    "split",
-    "seed",
-)
 
 
 @dataclass
@@ -55,12 +40,10 @@ class TrainOptions:
     tone: str | None = None  # the model's tone map (TONES); None: the --init checkpoint's, or none
     tone_augment: int = 0  # tone-varied copies of each training image (frozen backbones)
     accounts: list[str] | None = None  # train on these accounts only
-    val_accounts: list[str] | None = None  # explicit validation accounts (cross-validation)
     cache_dir: Path | None = None
     split: SplitKind = SplitKind.account  # held-out accounts, or each account's newest posts
     init: str | None = None  # start from this checkpoint ("default": the bundled model)
     stats: Path | None = None  # label statistics to store with the model (labels --save-stats)
-    cutoff: dict[str, int] | None = None  # per account, train only on posts up to this time
     command: str = ""  # how the run was started, for its checkpoint card (the CLI fills it)
 
     def check(self) -> None:
@@ -125,6 +108,63 @@ class TrainOptions:
         return {
             k: (str(v) if isinstance(v, Path | StrEnum) else v) for k, v in asdict(self).items()
         }
+
+    @property
+    def recipe(self) -> Recipe:
+        """The recipe part of these options (see Recipe)."""
+        return Recipe(
+            arch=self.architecture,
+            loss=str(self.loss),
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+            hidden=self.hidden,
+            dropout=self.dropout,
+            image_size=self.image_size,
+            tone=None if self.tone is None else str(self.tone),
+            tone_augment=self.tone_augment,
+            finetune=self.finetune,
+            split=str(self.split),
+            seed=self.seed,
+            epochs=self.epochs,
+            patience=self.patience,
+            val_fraction=self.val_fraction,
+        )
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What decides the model a run learns (the recipe), apart from where and how the run goes
+    (TrainOptions' plumbing: out, device, resume, cache_dir, command…). A run resumed with
+    --resume must have the same recipe."""
+
+    arch: str
+    loss: str
+    lr: float
+    weight_decay: float
+    batch_size: int
+    hidden: int
+    dropout: float
+    image_size: int | None
+    tone: str | None
+    tone_augment: int
+    finetune: bool
+    split: str
+    seed: int
+    epochs: int
+    patience: int
+    val_fraction: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """What one fold of a cross-validation keeps from training: not part of the recipe."""
+
+    val_accounts: list[str] | None = None  # explicit validation accounts
+    cutoff: dict[str, int] | None = None  # per account, train only on posts up to this time
 
 
 @dataclass

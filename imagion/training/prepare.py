@@ -18,7 +18,7 @@ from imagion.errors import ImagionError
 from imagion.models.caches import frozen_features, load_images
 from imagion.models.networks import ImagionModel
 from imagion.progress import Progress, in_stage
-from imagion.training.options import TrainOptions
+from imagion.training.options import Holdout, TrainOptions
 from imagion.training.split import split_accounts, split_by_time, training_frame
 
 
@@ -50,7 +50,9 @@ class Split:
         return {str(a): [int(r["min"]), int(r["max"])] for a, r in span.iterrows()}
 
 
-def read_split(catalog_path: Path, opts: TrainOptions) -> Split:
+def read_split(catalog_path: Path, opts: TrainOptions, holdout: Holdout | None = None) -> Split:
+    """The catalog's scored posts with an image, split for training and validation."""
+    holdout = holdout or Holdout()
     with Catalog(catalog_path) as cat:
         df = training_frame(cat)
         score_settings = cat.get_meta("score_settings")
@@ -61,16 +63,16 @@ def read_split(catalog_path: Path, opts: TrainOptions) -> Split:
                 f"`account` {', '.join(missing)}: no scored post with an image of that account in {catalog_path}."
             )
         df = df[df["account"].isin(opts.accounts)].reset_index(drop=True)
-    if opts.cutoff is not None:  # rolling-origin CV: only the posts before the predicted block
-        last = df["account"].map(opts.cutoff).astype(float)
+    if holdout.cutoff is not None:  # rolling-origin CV: only the posts before the predicted block
+        last = df["account"].map(holdout.cutoff).astype(float)
         df = df[df["posted_at"].notna() & (df["posted_at"] <= last)].reset_index(drop=True)
     undated = 0
     if opts.split == SplitKind.time:
         is_val, undated = split_by_time(df, opts.val_fraction)
         df = df.assign(is_val=is_val)[df["posted_at"].notna().to_numpy()].reset_index(drop=True)
     else:
-        if opts.val_accounts is not None:
-            val_acc = sorted(set(opts.val_accounts))
+        if holdout.val_accounts is not None:
+            val_acc = sorted(set(holdout.val_accounts))
         else:
             val_acc = split_accounts(list(df["account"]), opts.val_fraction, opts.seed)[1]
         df = df.assign(is_val=df["account"].isin(val_acc).to_numpy())

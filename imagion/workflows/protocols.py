@@ -19,7 +19,7 @@ from imagion.settings import pick_device
 if TYPE_CHECKING:
     from imagion.models.card import TrainingRecord
     from imagion.models.checkpoints import LoadedModel
-    from imagion.training.options import TrainOptions
+    from imagion.training.options import Holdout, TrainOptions
 
 
 def cv_folds(accounts: list[str], k: int, seed: int) -> list[list[str]]:
@@ -87,12 +87,13 @@ def _fold(
     device: Any,
     progress: Progress | None,
     log: Callable[[str], None],
+    holdout: Holdout | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Train one model of a cross-validation and predict the posts it held out."""
     from imagion.models.checkpoints import load_checkpoint
     from imagion.training.loop import train
 
-    result = train(catalog_path, fold_opts, progress=progress, log=log)
+    result = train(catalog_path, fold_opts, progress=progress, log=log, holdout=holdout)
     part, problems = predict_frame(
         load_checkpoint(result.checkpoint, device), held, device, fold_opts.cache_dir
     )
@@ -136,6 +137,7 @@ def run_time_cv(
 ) -> tuple[pd.DataFrame, list[str]]:
     """Rolling origin: each account's dated posts in time order, cut into k blocks; block b is
     predicted by a model trained on blocks 0..b−1 (of every account). Pooled predictions."""
+    from imagion.training.options import Holdout
     from imagion.training.split import time_blocks
 
     opts.check()
@@ -164,12 +166,13 @@ def run_time_cv(
             opts,
             out=opts.out / f"block{b + 1}",
             resume=False,
-            cutoff=cutoff,
             accounts=sorted(cutoff),
             split=SplitKind.time,
             val_fraction=0.0,
         )
-        part, probs = _fold(catalog_path, fold_opts, df[block == b], b + 1, device, progress, log)
+        held = df[block == b]
+        holdout = Holdout(cutoff=cutoff)  # the posts after the cut are never trained on
+        part, probs = _fold(catalog_path, fold_opts, held, b + 1, device, progress, log, holdout)
         parts.append(part)
         problems += probs
     return pd.concat(parts, ignore_index=True), problems
