@@ -4,7 +4,7 @@ cross-validation and rolling-origin (time) cross-validation of a training recipe
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,18 @@ if TYPE_CHECKING:
     from imagion.models.card import TrainingRecord
     from imagion.models.checkpoints import LoadedModel
     from imagion.training.options import Holdout, TrainOptions
+
+
+@dataclass
+class Predictions:
+    """A model's predictions on catalog posts: the frame (with `pred`), the images that could
+    not be read, in-sample warnings, and what made them (for the report)."""
+
+    frame: pd.DataFrame
+    skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    label: str = ""
+    folds: list[list[str]] = field(default_factory=list)  # leave-accounts-out CV: its folds
 
 
 def cv_folds(accounts: list[str], k: int, seed: int) -> list[list[str]]:
@@ -108,7 +120,7 @@ def run_cv(
     seed: int = 0,
     progress: Progress | None = None,
     log: Callable[[str], None] = lambda s: None,
-) -> tuple[pd.DataFrame, list[list[str]], list[str]]:
+) -> Predictions:
     """Train one model per leave-accounts-out fold and pool the held-out predictions."""
     opts.check()
     df = _scored(catalog_path)
@@ -125,7 +137,7 @@ def run_cv(
         part, probs = _fold(catalog_path, fold_opts, held, f + 1, device, progress, log)
         parts.append(part)
         problems += probs
-    return pd.concat(parts, ignore_index=True), folds, problems
+    return Predictions(pd.concat(parts, ignore_index=True), problems, folds=folds)
 
 
 def run_time_cv(
@@ -134,7 +146,7 @@ def run_time_cv(
     opts: TrainOptions,
     progress: Progress | None = None,
     log: Callable[[str], None] = lambda s: None,
-) -> tuple[pd.DataFrame, list[str]]:
+) -> Predictions:
     """Rolling origin: each account's dated posts in time order, cut into k blocks; block b is
     predicted by a model trained on blocks 0..b−1 (of every account). Pooled predictions."""
     from imagion.training.options import Holdout
@@ -175,7 +187,7 @@ def run_time_cv(
         part, probs = _fold(catalog_path, fold_opts, held, b + 1, device, progress, log, holdout)
         parts.append(part)
         problems += probs
-    return pd.concat(parts, ignore_index=True), problems
+    return Predictions(pd.concat(parts, ignore_index=True), problems)
 
 
 def held_out_mask(df: pd.DataFrame, training: TrainingRecord | None) -> np.ndarray:
@@ -200,12 +212,9 @@ def predict_checkpoint(
     held_out_only: bool = False,
     device: str = "auto",
     progress: Progress | None = None,
-) -> tuple[pd.DataFrame, list[str], list[str], str]:
-    """Predictions of a checkpoint (default: bundled) on the catalog's posts.
-
-    Returns (frame with `pred`, skipped-image problems, warnings, a label for the report); warns
-    loudly when the evaluated posts include ones the checkpoint trained on.
-    """
+) -> Predictions:
+    """Predictions of a checkpoint (default: bundled) on the catalog's posts; warns loudly when
+    the evaluated posts include ones the checkpoint trained on."""
     from imagion.models.checkpoints import open_model
 
     dev = pick_device(device)
@@ -231,4 +240,4 @@ def predict_checkpoint(
             f"WARNING: the model trained on {trained_on} of these {len(df)} posts: this accuracy is "
             "NOT an estimate for new posts; use `split` val (or time) or `cv`."
         )
-    return df, problems, notes, f"model {loaded.path} ({loaded.arch})"
+    return Predictions(df, problems, notes, f"model {loaded.path} ({loaded.arch})")

@@ -90,7 +90,7 @@ def evaluate(
     `report.in_sample` says when it trained on some of them (`held_out_only` keeps the others)."""
     from imagion.workflows.protocols import predict_checkpoint
 
-    df, skipped, notes, label = predict_checkpoint(
+    got = predict_checkpoint(
         Path(catalog),
         None if model is None else Path(model),
         accounts=accounts,
@@ -98,7 +98,9 @@ def evaluate(
         device=device,
         progress=progress,
     )
-    return _measured(df, notes, label, skipped, min_ratio, min_gap, pairs, seed, show_pairs)
+    return _measured(
+        got.frame, got.warnings, got.label, got.skipped, min_ratio, min_gap, pairs, seed, show_pairs
+    )
 
 
 def _measured(
@@ -142,7 +144,7 @@ def cross_validate(
     """K-fold leave-accounts-out CV of a training recipe (`folds` a number), or a rolling-origin
     CV in time (`folds="time"`, `time_blocks` per account); the pooled held-out predictions
     are measured as `evaluate` does."""
-    from imagion.errors import ImagionError
+    from imagion.errors import OptionError
     from imagion.training.init import init_leak
     from imagion.workflows.protocols import run_cv, run_time_cv
 
@@ -152,18 +154,18 @@ def cross_validate(
         f"{', init ' + opts.init if opts.init else ''})"
     )
     if folds == "time":
-        df, skipped = run_time_cv(Path(catalog), time_blocks, opts, progress=progress, log=log)
+        got = run_time_cv(Path(catalog), time_blocks, opts, progress=progress, log=log)
         label = f"rolling-origin CV in time, {time_blocks} blocks per account, of {recipe}"
     elif isinstance(folds, int) and not isinstance(folds, bool):
-        df, _, skipped = run_cv(
-            Path(catalog), folds, opts, seed=opts.seed, progress=progress, log=log
-        )
+        got = run_cv(Path(catalog), folds, opts, seed=opts.seed, progress=progress, log=log)
         label = f"{folds}-fold leave-accounts-out CV of {recipe}"
     else:
-        raise ImagionError(f"folds={folds!r}: a number of folds (e.g. 5) or 'time'.")
-    leak = init_leak(opts.init, df["account"])
+        raise OptionError("folds", folds, "use a number of folds (e.g. 5) or 'time'.")
+    leak = init_leak(opts.init, got.frame["account"])
     warnings = [leak] if leak else []
-    return _measured(df, warnings, label, skipped, min_ratio, min_gap, pairs, opts.seed, show_pairs)
+    return _measured(
+        got.frame, warnings, label, got.skipped, min_ratio, min_gap, pairs, opts.seed, show_pairs
+    )
 
 
 @dataclass
