@@ -63,7 +63,7 @@ def featurize_cmd(
     engine: Annotated[
         Engine,
         typer.Option(
-            help="local: in this process; ray: a Ray Data actor pool (imagion[ray]) writing the same cache."
+            help="local: in this process; ray: a Ray Data actor pool (pip extra: ray) writing the same cache."
         ),
     ] = Engine.local,
     address: Annotated[

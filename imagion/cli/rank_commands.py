@@ -71,7 +71,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     engine: Annotated[
         Engine,
         typer.Option(
-            help="local: in this process; ray: Ray Data on this machine or --address (imagion[ray]), writing --out.",
+            help="local: in this process; ray: Ray Data on this machine or --address (pip extra: ray), writing --out.",
             rich_help_panel="Past one machine",
         ),
     ] = Engine.local,
