@@ -85,7 +85,7 @@ def build(datasets: Path, model_out: Path, stats_out: Path, export_out: Path) ->
         imagion.import_posts([datasets / "ig-celeb12"], celeb)
         imagion.score(celeb)
         step(f"{FOLDS}-fold account-CV of the recipe")
-        cv = imagion.cross_validate(db, FOLDS, replace(RECIPE, out=Path(tmp) / "cv"), log=step)
+        cv = imagion.cross_validate(db, FOLDS, replace(RECIPE, out=Path(tmp) / "cv"))
         step("the final model, on every account")
         final = imagion.train(db, replace(RECIPE, out=Path(tmp) / "final")).checkpoint
         step("transfer to ig-celeb12")
@@ -127,6 +127,9 @@ def build(datasets: Path, model_out: Path, stats_out: Path, export_out: Path) ->
 
 def main() -> None:
     import argparse
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="· %(message)s")  # imagion's own progress lines
 
     from imagion.settings import bundled_export_path, bundled_model_path, bundled_stats_path
 

@@ -6,6 +6,7 @@ workflow order. A command parses options, calls one library function and renders
 from __future__ import annotations
 
 import functools
+import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ import typer
 from imagion import __version__
 from imagion.catalog.store import ENV_CATALOG
 from imagion.choices import Device
-from imagion.cli.console import err, out, set_namer, styled
+from imagion.cli.console import err, note, out, set_namer, styled
 from imagion.errors import ImagionError
 
 app = typer.Typer(
@@ -101,6 +102,26 @@ def flag_of(name: str) -> str | None:
 
 
 set_namer(flag_of)
+
+
+class _NoteHandler(logging.Handler):
+    """The library's log records (training, cross-validation, calibration) as note lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        note(record.getMessage())
+
+
+def _show_library_logs() -> None:
+    """The command line shows the library's INFO messages on stderr; `import imagion` alone
+    shows none (a library leaves logging to its application)."""
+    logger = logging.getLogger("imagion")
+    if not any(isinstance(h, _NoteHandler) for h in logger.handlers):
+        logger.addHandler(_NoteHandler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+_show_library_logs()
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -107,7 +107,6 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
                 pairs=pairs,
                 show_pairs=show_pairs,
                 progress=update,
-                log=note,
             )
         else:
             report = evaluate(

@@ -13,7 +13,7 @@ from rich.table import Table
 from imagion.catalog.store import resolve_catalog_path
 from imagion.choices import Device, Engine, SplitKind, Tone
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, command
-from imagion.cli.console import emit_json, err, note, out, plural, progress_bar, skipped
+from imagion.cli.console import emit_json, err, out, plural, progress_bar, skipped
 from imagion.cli.training_options import training_options
 from imagion.training.options import TrainOptions, TrainResult
 
@@ -172,7 +172,6 @@ def train_cmd(  # over 60 lines: one Annotated option each; the body is ~20
             resolve_catalog_path(catalog),
             opts,
             progress=update,
-            log=note,
         )
     if json_:
         emit_json(result.summary())

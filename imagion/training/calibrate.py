@@ -5,7 +5,7 @@ backbones only, where refitting a head takes seconds). Without either, no probab
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import logging
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,6 +17,8 @@ from imagion.evaluation.pairs import same_account_pairs
 from imagion.models.transforms import Calibration, sigmoid
 from imagion.training.fitter import Fitter
 from imagion.training.prepare import TrainingData
+
+log = logging.getLogger(__name__).info  # the CLI shows these; Python: configure logging
 
 OOF_FOLDS = 4
 
@@ -58,9 +60,7 @@ class HeldOutPairs:
     source: str
 
 
-def out_of_fold_pairs(
-    fit: Fitter, initial: dict[str, torch.Tensor], log: Callable[[str], None]
-) -> HeldOutPairs | None:
+def out_of_fold_pairs(fit: Fitter, initial: dict[str, torch.Tensor]) -> HeldOutPairs | None:
     """Pairs scored by heads that never saw them: K heads of the same recipe, each trained on
     the other folds from the run's starting point."""
     data, opts = fit.data, fit.opts
@@ -101,9 +101,7 @@ def _fitted(raw_tr: np.ndarray, held: HeldOutPairs) -> Calibration:
     return cal
 
 
-def calibrate(
-    fit: Fitter, initial: dict[str, torch.Tensor] | None, log: Callable[[str], None]
-) -> Calibration:
+def calibrate(fit: Fitter, initial: dict[str, torch.Tensor] | None) -> Calibration:
     """The run's calibration: scores from its training outputs, the win probability from
     held-out pairs (validation, else out-of-fold, else none)."""
     data = fit.data
@@ -120,7 +118,7 @@ def calibrate(
             source = f"validation pairs ({len(d)} of {len(va)} posts; {kind})"
             return _fitted(raw_tr, HeldOutPairs(d, y, len(va), source))
     if initial is not None and fit.model.frozen:
-        oof = out_of_fold_pairs(fit, initial, log)
+        oof = out_of_fold_pairs(fit, initial)
         if oof is not None:
             return _fitted(raw_tr, oof)
     elif initial is not None:

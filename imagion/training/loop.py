@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +43,10 @@ from imagion.training.prepare import (
 )
 from imagion.training.writer import Best, CheckpointWriter
 
+log = logging.getLogger(__name__).info  # the CLI shows these; Python: configure logging
 
-def _check(
-    opts: TrainOptions, out: Path, rank: int, log: Callable[[str], None]
-) -> dict[str, Any] | None:
+
+def _check(opts: TrainOptions, out: Path, rank: int) -> dict[str, Any] | None:
     """Options and the run folder, before any work; returns the state to resume from."""
     opts.check()
     if rank == 0:
@@ -148,7 +148,6 @@ def train(
     catalog_path: Path,
     opts: TrainOptions,
     progress: Progress | None = None,
-    log: Callable[[str], None] = lambda s: None,
     holdout: Holdout | None = None,
 ) -> TrainResult:
     """Train and write `best.pt`, `last.pt` and `metrics.csv` into `opts.out`."""
@@ -156,7 +155,7 @@ def train(
     rank, world = distributed()
     device = pick_device(opts.device)
     out = Path(opts.out)
-    resume = _check(opts, out, rank, log)
+    resume = _check(opts, out, rank)
     split = read_split(catalog_path, opts, holdout)
     leak = init_leak(opts.init, split.val_accounts) if split.val_accounts else None
     if leak:
@@ -187,12 +186,12 @@ def train(
     )
     history, best = _resume_into(fit, resume)
     try:
-        best = _epochs(fit, writer, history, best, rank, progress, log)
+        best = _epochs(fit, writer, history, best, rank, progress)
         interrupted = False
     except Interrupted as stop:
         interrupted, best = True, stop.best
         log(f"interrupted: {out / 'last.pt'} holds epoch {len(history)}; continue with `resume`")
-    _finish(fit, writer, best, history, initial, rank, world, log)
+    _finish(fit, writer, best, history, initial, rank, world)
     return _result(out, opts, split, data, history, best, interrupted)
 
 
@@ -211,7 +210,6 @@ def _epochs(
     best: Best,
     rank: int,
     progress: Progress | None,
-    log: Callable[[str], None],
 ) -> Best:
     """Epochs until the last one or early stopping; `history` grows in place."""
     opts, model = fit.opts, fit.model
@@ -229,7 +227,7 @@ def _epochs(
                 if (
                     rank == 0 and validated
                 ):  # without validation every epoch is "best": _finish writes it
-                    writer.best(model, calibrate(fit, None, log), best, history, validated)
+                    writer.best(model, calibrate(fit, None), best, history, validated)
             writer.last(model, fit.optim, history, best)
             log(_epoch_line(row))
             if validated and epoch + 1 - best.epoch >= opts.patience:
@@ -283,14 +281,13 @@ def _finish(
     initial: dict[str, torch.Tensor],
     rank: int,
     world: int,
-    log: Callable[[str], None],
 ) -> None:
     """The best model, calibrated on held-out pairs, written once more with the whole history."""
     model = fit.model
     if best.state is not None:
         model.load_state_dict(best.state, strict=not model.frozen)
     if rank == 0:
-        calibration = calibrate(fit, initial, log)
+        calibration = calibrate(fit, initial)
         writer.best(model, calibration, best, history, len(fit.data.val_idx) > 0)
     if world > 1:
         dist.barrier()

@@ -3,7 +3,7 @@ cross-validation and rolling-origin (time) cross-validation of a training recipe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,8 @@ from imagion.choices import SplitKind
 from imagion.errors import ImagionError
 from imagion.progress import Progress
 from imagion.settings import pick_device
+
+log = logging.getLogger(__name__).info  # the CLI shows these; Python: configure logging
 
 if TYPE_CHECKING:
     from imagion.models.card import TrainingRecord
@@ -98,14 +100,13 @@ def _fold(
     fold: int,
     device: Any,
     progress: Progress | None,
-    log: Callable[[str], None],
     holdout: Holdout | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Train one model of a cross-validation and predict the posts it held out."""
     from imagion.models.checkpoints import load_checkpoint
     from imagion.training.loop import train
 
-    result = train(catalog_path, fold_opts, progress=progress, log=log, holdout=holdout)
+    result = train(catalog_path, fold_opts, progress=progress, holdout=holdout)
     part, problems = predict_frame(
         load_checkpoint(result.checkpoint, device), held, device, fold_opts.cache_dir
     )
@@ -119,7 +120,6 @@ def run_cv(
     opts: TrainOptions,
     seed: int = 0,
     progress: Progress | None = None,
-    log: Callable[[str], None] = lambda s: None,
 ) -> Predictions:
     """Train one model per leave-accounts-out fold and pool the held-out predictions."""
     opts.check()
@@ -134,7 +134,7 @@ def run_cv(
             opts, out=opts.out / f"fold{f + 1}", accounts=train_accounts, resume=False
         )
         held = df[df["account"].isin(held_out)]
-        part, probs = _fold(catalog_path, fold_opts, held, f + 1, device, progress, log)
+        part, probs = _fold(catalog_path, fold_opts, held, f + 1, device, progress)
         parts.append(part)
         problems += probs
     return Predictions(pd.concat(parts, ignore_index=True), problems, folds=folds)
@@ -145,7 +145,6 @@ def run_time_cv(
     k: int,
     opts: TrainOptions,
     progress: Progress | None = None,
-    log: Callable[[str], None] = lambda s: None,
 ) -> Predictions:
     """Rolling origin: each account's dated posts in time order, cut into k blocks; block b is
     predicted by a model trained on blocks 0..b−1 (of every account). Pooled predictions."""
@@ -184,7 +183,7 @@ def run_time_cv(
         )
         held = df[block == b]
         holdout = Holdout(cutoff=cutoff)  # the posts after the cut are never trained on
-        part, probs = _fold(catalog_path, fold_opts, held, b + 1, device, progress, log, holdout)
+        part, probs = _fold(catalog_path, fold_opts, held, b + 1, device, progress, holdout)
         parts.append(part)
         problems += probs
     return Predictions(pd.concat(parts, ignore_index=True), problems)

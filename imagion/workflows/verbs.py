@@ -4,7 +4,7 @@ typed result; mistakes raise ImagionError (or a subclass) saying what to do."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,7 +138,6 @@ def cross_validate(
     pairs: int | None = None,
     show_pairs: int = 0,
     progress: Progress | None = None,
-    log: Callable[[str], None] = lambda s: None,
     **fields: Any,
 ) -> EvalReport:
     """K-fold leave-accounts-out CV of a training recipe (`folds` a number), or a rolling-origin
@@ -154,10 +153,10 @@ def cross_validate(
         f"{', init ' + opts.init if opts.init else ''})"
     )
     if folds == "time":
-        got = run_time_cv(Path(catalog), time_blocks, opts, progress=progress, log=log)
+        got = run_time_cv(Path(catalog), time_blocks, opts, progress=progress)
         label = f"rolling-origin CV in time, {time_blocks} blocks per account, of {recipe}"
     elif isinstance(folds, int) and not isinstance(folds, bool):
-        got = run_cv(Path(catalog), folds, opts, seed=opts.seed, progress=progress, log=log)
+        got = run_cv(Path(catalog), folds, opts, seed=opts.seed, progress=progress)
         label = f"{folds}-fold leave-accounts-out CV of {recipe}"
     else:
         raise OptionError("folds", folds, "use a number of folds (e.g. 5) or 'time'.")
