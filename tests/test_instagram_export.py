@@ -206,3 +206,17 @@ def test_export_numbers(value, expected):
     problems: list[str] = []
     set_metric(post, "reach", value, "here", problems)
     assert post.reach == expected and not problems
+
+
+def test_csv_alone_then_with_its_export_merges_instead_of_duplicating(runner, tmp_path):
+    csv_path = tmp_path / "content.csv"
+    csv_path.write_text(ex.content_csv(POSTS), encoding="utf-8")
+    res, db = _import(runner, tmp_path, csv_path, args=["--timezone", "Europe/Berlin"])
+    assert res.exit_code == 0 and len(_rows(db)) == len(POSTS)
+    zip_path = ex.write_export_zip(tmp_path / "e.zip", ex.export_files(POSTS))
+    res, db = _import(runner, tmp_path, zip_path, csv_path)
+    assert res.exit_code == 0, res.output
+    df = _rows(db)
+    assert len(df) == len(POSTS)  # one post each, not the CSV's and the export's
+    assert df[df.is_video == 0].image.notna().all()
+    assert f"{len(POSTS)} posts imported earlier from the content CSV alone" in res.stderr

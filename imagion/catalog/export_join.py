@@ -186,6 +186,7 @@ def join(
                 report.csv_without_image += 1
         else:
             report.matched += 1
+            post.extra["replaces"] = row.post_id  # its key when the CSV was imported alone
         for column, value in row.metrics.items():
             set_metric(post, column, value, row.where, problems)
     report.images_without_metrics = sum(

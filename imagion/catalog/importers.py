@@ -214,7 +214,17 @@ def import_sources(
             f"{MAX_DUPLICATES_SHOWN} are listed); the later one of each is kept."
         )
     if posts:
-        report.inserted, report.updated = catalog.upsert_posts(posts.values())
+        superseded = [
+            (post.account, post.extra["replaces"])
+            for post in posts.values()
+            if post.extra.get("replaces") and post.extra["replaces"] != post.post_id
+        ]
+        report.inserted, report.updated, merged = catalog.upsert_posts(posts.values(), superseded)
+        if merged:
+            report.notes.append(
+                f"{merged:,} posts imported earlier from the content CSV alone now carry their "
+                "export image (merged into one post each)."
+            )
     report.posts = len(posts)
     report.accounts = len({a for a, _ in posts})
     report.with_image = sum(p.image is not None for p in posts.values())

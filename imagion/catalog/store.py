@@ -364,8 +364,15 @@ class Catalog:
                 raise sqlite_error(self.path, exc) from exc
             raise
 
-    def upsert_posts(self, posts: Iterable[Post]) -> tuple[int, int]:
-        """Insert or update posts keyed by (account, post_id); returns (inserted, updated)."""
+    def upsert_posts(
+        self, posts: Iterable[Post], superseded: Iterable[tuple[str, str]] = ()
+    ) -> tuple[int, int, int]:
+        """Insert or update posts keyed by (account, post_id); returns (inserted, updated,
+        merged).
+
+        `superseded`: (account, post_id) keys of posts these ones replace (a content-CSV row
+        imported alone, keyed by its shortcode, now joined to its export image): such a row is
+        removed in the same transaction; `merged` counts them."""
         cols = POST_COLUMNS
         placeholders = ",".join("?" for _ in cols)
         updates = ",".join(f"{c}=excluded.{c}" for c in cols if c not in ("account", "post_id"))
@@ -376,11 +383,16 @@ class Catalog:
         )
         rows = [tuple(getattr(p, c) for c in cols) for p in posts]
         with self.transaction() as db:
+            gone = db.executemany(
+                "DELETE FROM posts WHERE account=? AND post_id=? AND image IS NULL "
+                "AND source_format='content-csv'",
+                list(superseded),
+            ).rowcount
             before = db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
             db.executemany(sql, rows)
             after = db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
         inserted = after - before
-        return inserted, len(rows) - inserted
+        return inserted, len(rows) - inserted, max(gone, 0)
 
     def frame(
         self, columns: Sequence[str] | str = "*", where: str = "", params: tuple = ()
