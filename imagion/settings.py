@@ -66,8 +66,8 @@ def model_path(model: str | os.PathLike | None) -> Path:
 
 
 def cpu_threads() -> int:
-    """Threads for decoding and CPU inference: every core, at most 8; IMAGION_THREADS (what a Ray
-    actor is given, one core by default) when set."""
+    """Threads for decoding and CPU inference: every core, at most 8; IMAGION_THREADS when set
+    (to leave cores to other work on a shared machine)."""
     given = os.environ.get("IMAGION_THREADS", "")
     if given.isdigit() and int(given) > 0:
         return int(given)
