@@ -82,3 +82,12 @@ def test_the_python_api_and_the_server_without_torch(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+def test_imagion_threads_limits_the_cores_used(monkeypatch):
+    from imagion.settings import cpu_threads
+
+    monkeypatch.setenv("IMAGION_THREADS", "3")
+    assert cpu_threads() == 3
+    monkeypatch.setenv("IMAGION_THREADS", "zero")  # not a number: the default, not a crash
+    assert 1 <= cpu_threads() <= 8
