@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -101,13 +101,20 @@ class ExportResult:
     insights_unmatched: int = 0
 
 
-def _account(tree: ExportTree, problems: list[str]) -> str | None:
-    for rel in tree.matching(PROFILE):
+def _json_files(
+    tree: ExportTree, pattern: re.Pattern[str], problems: list[str]
+) -> Iterator[tuple[str, object]]:
+    """(path inside the export, parsed JSON) of each file matching `pattern`; a file that
+    cannot be read costs one line in `problems`, never the others."""
+    for rel in tree.matching(pattern):
         try:
-            data = tree.read_json(rel)
+            yield rel, tree.read_json(rel)
         except ImagionError as exc:
             problems.append(str(exc))
-            continue
+
+
+def _account(tree: ExportTree, problems: list[str]) -> str | None:
+    for _rel, data in _json_files(tree, PROFILE, problems):
         users = data.get("profile_user") if isinstance(data, dict) else None
         for user in users if isinstance(users, list) else []:
             fields = (user or {}).get("string_map_data") or {}
@@ -203,12 +210,7 @@ def _insights(tree: ExportTree, result: ExportResult, problems: list[str]) -> No
     whose post is not in the export becomes a post of its own, with its thumbnail as image."""
     by_uri = {u: p for p in result.posts for u in p.extra["uris"]}
     by_time = {p.posted_at: p for p in result.posts if p.posted_at}
-    for rel in tree.matching(INSIGHTS):
-        try:
-            data = tree.read_json(rel)
-        except ImagionError as exc:
-            problems.append(str(exc))
-            continue
+    for rel, data in _json_files(tree, INSIGHTS, problems):
         entries = data.get("organic_insights_posts") if isinstance(data, dict) else None
         if not isinstance(entries, list):
             problems.append(
@@ -260,12 +262,7 @@ def read_export(tree: ExportTree, problems: list[str]) -> ExportResult:
     result = ExportResult(tree, _account(tree, problems))
     account = result.account or ""
     for pattern, key in ((POSTS, "posts"), (REELS, "ig_reels_media")):
-        for rel in tree.matching(pattern):
-            try:
-                data = tree.read_json(rel)
-            except ImagionError as exc:
-                problems.append(str(exc))
-                continue
+        for rel, data in _json_files(tree, pattern, problems):
             entries = _entries(data, key)
             if entries is None:
                 problems.append(
