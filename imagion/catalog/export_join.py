@@ -4,6 +4,7 @@ the second), within TOLERANCE_S, with the caption to tell apart posts published 
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import unicodedata
@@ -110,22 +111,35 @@ def _describe_offset(seconds: int) -> str:
     return f"UTC{sign}{h:02d}:{m:02d}"
 
 
-def _match(row: ContentRow, when: list[int], pool: list[Post], used: set[int]) -> Post | None:
-    for t in when:
-        best: tuple[int, int] | None = None
-        for k, post in enumerate(pool):
-            if k in used or post.posted_at is None:
-                continue
-            if row.account and post.account and row.account.lower() != post.account.lower():
-                continue
-            gap = abs(post.posted_at - t)
-            good = gap <= TOLERANCE_S and _agree(row.caption, post.caption)
-            if good and (best is None or gap < best[0]):
-                best = (gap, k)
-        if best is not None:
-            used.add(best[1])
-            return pool[best[1]]
-    return None
+class _Pool:
+    """The export's posts that a CSV row may match, indexed by time: each row looks only at the
+    posts within TOLERANCE_S of it (not at every post), and each post matches at most once."""
+
+    def __init__(self, posts: list[Post]) -> None:
+        dated = sorted((p.posted_at, k) for k, p in enumerate(posts) if p.posted_at is not None)
+        self.posts = posts
+        self.times = [t for t, _ in dated]
+        self.order = [k for _, k in dated]
+        self.used: set[int] = set()
+
+    def match(self, row: ContentRow, when: list[int]) -> Post | None:
+        for t in when:
+            lo = bisect.bisect_left(self.times, t - TOLERANCE_S)
+            hi = bisect.bisect_right(self.times, t + TOLERANCE_S)
+            best: tuple[int, int] | None = None  # (gap, position in the export): the nearest
+            for k in self.order[lo:hi]:
+                post = self.posts[k]
+                if k in self.used or not _agree(row.caption, post.caption):
+                    continue
+                if row.account and post.account and row.account.lower() != post.account.lower():
+                    continue
+                gap = abs((post.posted_at or 0) - t)
+                if best is None or (gap, k) < best:
+                    best = (gap, k)
+            if best is not None:
+                self.used.add(best[1])
+                return self.posts[best[1]]
+        return None
 
 
 def _row_post(row: ContentRow, path: Path, account: str, when: list[int]) -> Post:
@@ -172,12 +186,11 @@ def join(
             "pass timezone (`timezone` Europe/Berlin) for the account's time zone."
         )
     accounts = sorted({p.account for p in export_posts if p.account})
-    used: set[int] = set()
-    pool = [p for p in export_posts if p.image is not None or p.is_video]
+    pool = _Pool([p for p in export_posts if p.image is not None or p.is_video])
     out = list(export_posts)
     for path, row in csv_rows:
         when = _utc_times(row, tz, offset)
-        post = _match(row, when, pool, used)
+        post = pool.match(row, when)
         if post is None:
             account = row.account or (accounts[0] if len(accounts) == 1 else path.stem)
             post = _row_post(row, path, account, when)
