@@ -50,8 +50,7 @@ HEADERS = (
         "profilaufrufe": "profile_visits",
         "follower": "follows",
     }
-    | {k: v for k, v in METRIC_NAMES.items()}
-    | {"accounts reached": "reach", "profile visits": "profile_visits"}
+    | METRIC_NAMES  # the English metric names, matched without their spaces (header_fields)
 )
 REQUIRED = ("publish_time", "permalink")
 MAX_ROWS_REPORTED = 20
@@ -120,7 +119,8 @@ def content_rows(
 ) -> list[ContentRow]:
     """The rows of a content CSV; one line per row that cannot be read, the others kept."""
     fields = header_fields(header)
-    metrics = {k: i for k, i in fields.items() if k in set(METRIC_NAMES.values())}
+    wanted = set(METRIC_NAMES.values())
+    metrics = {k: i for k, i in fields.items() if k in wanted}
     out: list[ContentRow] = []
     bad = 0
 

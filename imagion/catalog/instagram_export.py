@@ -97,8 +97,6 @@ class ExportResult:
     tree: ExportTree
     account: str | None
     posts: list[Post] = field(default_factory=list)
-    insights: int = 0
-    insights_unmatched: int = 0
 
 
 def _json_files(
@@ -239,7 +237,6 @@ def _insights(tree: ExportTree, result: ExportResult, problems: list[str]) -> No
                 ts = None
             post = by_uri.get(uri) or by_time.get(ts)  # type: ignore[arg-type]
             if post is None:
-                result.insights_unmatched += 1
                 post = _post(
                     tree,
                     {"media": [thumb | {"uri": uri or f"insights-{i}"}]},
@@ -250,7 +247,6 @@ def _insights(tree: ExportTree, result: ExportResult, problems: list[str]) -> No
                 if post is None:
                     continue
                 result.posts.append(post)
-            result.insights += 1
             for key, item in values.items():
                 column = metric_key(key)
                 if column and isinstance(item, dict):

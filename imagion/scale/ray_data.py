@@ -9,7 +9,7 @@ by Ray (its output is only kept once a task succeeds, so a retry adds no duplica
 table is written into a temporary folder and renamed into place at the end, so an interrupted run
 leaves no table that looks complete. `--top K` is a distributed sort on the written table.
 
-`featurize_on_ray` computes a frozen backbone's features of a catalog's images in the same way,
+`features_on_ray` computes a frozen backbone's features of a catalog's images in the same way,
 into the feature cache that `train` and `eval` read (a shared folder on a cluster)."""
 
 from __future__ import annotations
@@ -66,12 +66,9 @@ def require_ray() -> Any:
     return ray
 
 
-_ray = require_ray
-
-
 def _connect(address: str | None) -> Any:
     """Ray on this machine (started here) or the cluster at `address`."""
-    ray = _ray()
+    ray = require_ray()
     logging.getLogger("ray").setLevel(logging.WARNING)
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     if not ray.is_initialized():
