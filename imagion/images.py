@@ -80,6 +80,29 @@ def zip_member(ref: str | Path) -> tuple[Path, str] | None:
     return Path(text[: i + 4]), text[i + 4 + len(ZIP_MEMBER) :]
 
 
+def read_zip_member(
+    zf: zipfile.ZipFile, member: str, where: str, limit: int = MAX_MEMBER_BYTES
+) -> bytes:
+    """A member's bytes, refused beyond `limit` unpacked (its header, then what it really
+    unpacks to: a zip bomb lies in its header); InputError naming `where`."""
+    try:
+        info = zf.getinfo(member)
+        if info.file_size > limit:
+            raise InputError(
+                f"{where}: {info.file_size:,} bytes unpacked, more than {limit // 2**20} MiB; "
+                "skipped."
+            )
+        with zf.open(info) as f:
+            data = f.read(limit + 1)
+    except KeyError:
+        raise InputError(f"{where}: missing from the zip.") from None
+    except (OSError, zipfile.BadZipFile, RuntimeError, ValueError) as exc:
+        raise InputError(f"{where}: cannot read it inside the zip ({exc}).") from exc
+    if len(data) > limit:
+        raise InputError(f"{where}: larger unpacked than its header says; skipped.")
+    return data
+
+
 def read_image_bytes(ref: str | Path) -> bytes:
     """The bytes of an image file, or of an image inside a .zip (bounded: no zip bombs)."""
     inside = zip_member(ref)
@@ -88,21 +111,9 @@ def read_image_bytes(ref: str | Path) -> bytes:
     archive, member = inside
     try:
         with zipfile.ZipFile(archive) as zf:
-            info = zf.getinfo(member)
-            if info.file_size > MAX_MEMBER_BYTES:
-                raise InputError(
-                    f"{ref}: {info.file_size:,} bytes unpacked, more than a photo "
-                    f"({MAX_MEMBER_BYTES // 2**20} MiB); skipped."
-                )
-            with zf.open(info) as f:
-                data = f.read(MAX_MEMBER_BYTES + 1)
-    except KeyError:
-        raise InputError(f"{ref}: image file is missing from the zip.") from None
-    except (OSError, zipfile.BadZipFile, RuntimeError, ValueError) as exc:
-        raise InputError(f"{ref}: cannot read the image inside the zip ({exc}).") from exc
-    if len(data) > MAX_MEMBER_BYTES:
-        raise InputError(f"{ref}: larger unpacked than its header says; skipped.")
-    return data
+            return read_zip_member(zf, member, str(ref))
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{ref}: cannot open the zip ({exc}).") from exc
 
 
 def sha256_file(path: str | Path) -> str:

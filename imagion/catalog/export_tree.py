@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from imagion.errors import ImagionError
-from imagion.images import ZIP_MEMBER
+from imagion.images import ZIP_MEMBER, read_zip_member
 
 MARKER = re.compile(
     r"(your_instagram_activity/content/posts_\d+\.json"
@@ -43,6 +43,7 @@ class ExportTree:
     root: str
     names: frozenset[str] = field(default_factory=frozenset)  # files, relative to root
     is_zip: bool = False
+    _zip: zipfile.ZipFile | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -74,32 +75,38 @@ class ExportTree:
     def matching(self, pattern: re.Pattern[str]) -> list[str]:
         return sorted(n for n in self.names if pattern.fullmatch(n))
 
+    def read_bytes(self, rel: str, limit: int) -> bytes:
+        """A file of the export, at most `limit` bytes (a zip is opened once, then reused)."""
+        where = self.where(rel)
+        if self.is_zip:
+            if self._zip is None:
+                try:
+                    self._zip = zipfile.ZipFile(self.source)
+                except (OSError, zipfile.BadZipFile) as exc:
+                    raise ImagionError(f"{self.source}: cannot open the zip ({exc}).") from exc
+            return read_zip_member(self._zip, self.root + rel, where, limit)
+        path = self.source / self.root / rel
+        try:
+            if path.stat().st_size > limit:
+                raise ImagionError(f"{where}: larger than {limit // 2**20} MiB; skipped.")
+            return path.read_bytes()
+        except OSError as exc:
+            raise ImagionError(f"{where}: cannot read ({exc.strerror or exc}); skipped.") from exc
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+            self._zip = None
+
     def read_json(self, rel: str) -> object:
         """A JSON file of the export, bounded in size; ImagionError naming it otherwise."""
-        where = self.where(rel)
-        limit = MAX_EXPORT_JSON_BYTES
+        raw = self.read_bytes(rel, MAX_EXPORT_JSON_BYTES)
         try:
-            if self.is_zip:
-                with zipfile.ZipFile(self.source) as zf:
-                    info = zf.getinfo(self.root + rel)
-                    if info.file_size > limit:
-                        raise ImagionError(f"{where}: larger than {limit // 2**20} MiB; skipped.")
-                    with zf.open(info) as f:
-                        raw = f.read(limit + 1)
-            else:
-                path = self.source / self.root / rel
-                if path.stat().st_size > limit:
-                    raise ImagionError(f"{where}: larger than {limit // 2**20} MiB; skipped.")
-                raw = path.read_bytes()
-            if len(raw) > limit:
-                raise ImagionError(f"{where}: larger than {limit // 2**20} MiB; skipped.")
             return json.loads(raw.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ImagionError(f"{where}: not valid JSON ({exc}); skipped.") from exc
+            raise ImagionError(f"{self.where(rel)}: not valid JSON ({exc}); skipped.") from exc
         except RecursionError:
-            raise ImagionError(f"{where}: JSON nested too deeply; skipped.") from None
-        except (OSError, KeyError, zipfile.BadZipFile, RuntimeError) as exc:
-            raise ImagionError(f"{where}: cannot read ({exc}); skipped.") from exc
+            raise ImagionError(f"{self.where(rel)}: JSON nested too deeply; skipped.") from None
 
 
 def _trees(source: Path, names: list[str], is_zip: bool) -> list[ExportTree]:

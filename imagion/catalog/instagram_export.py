@@ -27,7 +27,7 @@ from imagion.catalog.export_tree import ExportTree
 from imagion.catalog.store import METRIC_COLUMNS, Post
 from imagion.catalog.values import count_value, hashtags, time_value
 from imagion.errors import ImagionError
-from imagion.images import MAX_PIXELS, open_image, read_image_bytes
+from imagion.images import MAX_MEMBER_BYTES, MAX_PIXELS, open_image
 
 POSTS = re.compile(r"(your_instagram_activity/)?content/posts_\d+\.json")
 REELS = re.compile(r"(your_instagram_activity/)?(content|media)/reels\.json")
@@ -152,7 +152,7 @@ def _attach(post: Post, tree: ExportTree, rel: str, problems: list[str]) -> None
         problems.append(f"{tree.where(rel)}: image file is missing; the post is kept without it.")
         return
     try:
-        data = read_image_bytes(ref)
+        data = tree.read_bytes(rel, MAX_MEMBER_BYTES)
         im = open_image(data, tree.where(rel), MAX_PIXELS)
         post.width, post.height = im.size
         im.close()
@@ -255,22 +255,25 @@ def _insights(tree: ExportTree, result: ExportResult, problems: list[str]) -> No
 
 def read_export(tree: ExportTree, problems: list[str]) -> ExportResult:
     """Every post of an export, with its image and whatever metrics the export holds."""
-    result = ExportResult(tree, _account(tree, problems))
-    account = result.account or ""
-    for pattern, key in ((POSTS, "posts"), (REELS, "ig_reels_media")):
-        for rel, data in _json_files(tree, pattern, problems):
-            entries = _entries(data, key)
-            if entries is None:
-                problems.append(
-                    f"{tree.where(rel)}: expected a list of posts with media; found "
-                    f"{_describe(data)}; skipped."
-                )
-                continue
-            for i, item in enumerate(entries):
-                post = _post(tree, item, f"{tree.where(rel)}: post #{i}", account, problems)
-                if post is not None:
-                    result.posts.append(post)
-    _insights(tree, result, problems)
+    try:
+        result = ExportResult(tree, _account(tree, problems))
+        account = result.account or ""
+        for pattern, key in ((POSTS, "posts"), (REELS, "ig_reels_media")):
+            for rel, data in _json_files(tree, pattern, problems):
+                entries = _entries(data, key)
+                if entries is None:
+                    problems.append(
+                        f"{tree.where(rel)}: expected a list of posts with media; found "
+                        f"{_describe(data)}; skipped."
+                    )
+                    continue
+                for i, item in enumerate(entries):
+                    post = _post(tree, item, f"{tree.where(rel)}: post #{i}", account, problems)
+                    if post is not None:
+                        result.posts.append(post)
+        _insights(tree, result, problems)
+    finally:
+        tree.close()  # the zip, opened once for every file read
     return result
 
 
