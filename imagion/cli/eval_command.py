@@ -193,7 +193,37 @@ def _render_eval(report: EvalReport, label: str) -> None:
         highlight=False,
     )
     _render_calibration(report)
+    _render_scores(report)
     out.print(accuracy_line(report, base), highlight=False)
+
+
+def _render_scores(report: EvalReport) -> None:
+    """How the shown scores held: the 80% range's coverage and, in fifths of the predicted
+    score, the mean predicted vs the mean actual score."""
+    fig = report.scores
+    if fig is None:
+        out.print(
+            "scores: this model has no held-out predictions behind its scores (no 80% range; "
+            "its score is a percentile among its training posts)",
+            highlight=False,
+        )
+        return
+    table = Table(
+        title="shown scores vs actual scores (fifths of the predicted score)", title_justify="left"
+    )
+    for c in ("posts", "mean predicted", "mean actual", "in 80% range"):
+        table.add_column(c, justify="right")
+    for b in fig["bins"]:
+        table.add_row(
+            f"{b['posts']:,}", f"{b['predicted']:.2f}", f"{b['actual']:.2f}", f"{b['coverage']:.0%}"
+        )
+    out.print(table)
+    out.print(
+        f"scores on {fig['posts']:,} posts: {fig['coverage']:.1%} of actual scores inside their "
+        f"80% range (mean width {fig['mean_width']:.1f}); mean predicted within "
+        f"{fig['max_bin_gap']:.2f} of mean actual in every fifth",
+        highlight=False,
+    )
 
 
 MAX_ACCOUNT_ROWS = 40  # beyond this the per-account table goes to --json and --plot only

@@ -10,26 +10,26 @@ from rich.table import Table
 
 from imagion.choices import Device, Engine
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, StatsOpt, command
-from imagion.cli.console import emit_json, for_cli, note, out, progress_bar, skipped, visible, warn
+from imagion.cli.console import emit_json, note, out, progress_bar, skipped, visible, warn
 from imagion.errors import ImagionError
 from imagion.inference.rank import RankResult, RankRow
-from imagion.scores import score_text
+from imagion.scores import (
+    NEXT_MEANING,
+    odds_words,
+    score_meaning,
+    score_text,
+    shown_score,
+)
 
 
-def _tip(row: RankRow, common: bool = False) -> str:
-    seen = ", ".join(row.get("labels", [])[:3]) or "nothing sure"
-    add = ", ".join(row.get("suggest_labels", []))
-    # the same suggestion for every row is printed once, under the table
-    tip = seen if common else f"{seen} → {add or 'no suggestion with evidence'}"
+def _tip(row: RankRow) -> str:
+    """The table's last column: the labels seen (— when none is sure enough), and a crop
+    likely to do better."""
+    tip = ", ".join(row.get("labels", [])[:3]) or "—"
     crop = row.get("crop")
     if crop:
         tip += f"; crop to {crop['format']} ({crop['position']}): {score_text(crop['score'])}, P(better) {crop['p_better']:.0%}"
     return tip
-
-
-def _bar(score: float, width: int = 20) -> str:
-    n = round(score / 10 * width)
-    return "█" * n + "·" * (width - n)
 
 
 @command("rank")
@@ -107,7 +107,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         ),
     ] = False,
 ) -> None:
-    """Score images 0–10 (10 = excellent) and list them best first.
+    """Score images 0–10 (5 = a typical post of the account) with an 80% range, best first.
 
     Example: imagion rank ~/Pictures/candidates/*.jpg --top 3 --copy-to ~/to-post
     Millions of photos: imagion rank /data/photos -r --engine ray --out scores.parquet --top 100
@@ -180,9 +180,8 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         _write_csv(rows)
     else:
         out.print(_rank_table(rows, f"model {Path(result.model).name} ({result.arch})"))
-        common = _common_suggestion(rows)
-        if common:
-            out.print(f"suggested content for every photo here: {common}", highlight=False)
+        for line in _rank_notes(rows, result.no_interval):
+            say(line)
     note(f"ranked {len(result.items)} images, skipped {len(result.problems)}")
     _about_model(result.model, result.uncalibrated)
 
@@ -270,19 +269,52 @@ def _write_csv(rows: list[RankRow]) -> None:
     import csv
     import sys
 
-    fields = ["rank", "path", "score", "raw", "suggestion"]
+    fields = ["rank", "path", "score", "score_low", "score_high", "raw", "suggestion"]
     w = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
     w.writeheader()
     w.writerows(rows)
 
 
-def _common_suggestion(rows: list[RankRow]) -> str | None:
-    """The suggested labels when every row has the same ones (then said once, not per row)."""
-    adds = {tuple(r.get("suggest_labels", [])) for r in rows if "suggestion" in r}
-    if len(rows) < 2 or len(adds) != 1:
-        return None
-    (only,) = adds
-    return ", ".join(only) or "none with evidence"
+def _rank_notes(rows: list[RankRow], no_interval: str | None) -> list[str]:
+    """What the numbers mean (one sentence each) and the advice: once when every photo gets the
+    same, else for the photos it concerns; cautions on the photos they concern."""
+    lines = score_meaning(no_interval)
+    if any("p_beats_next" in r for r in rows):
+        lines.append(NEXT_MEANING)
+    advised = [r for r in rows if "suggestion" in r]
+    groups: dict[str, list[int]] = {}
+    for r in advised:
+        groups.setdefault(r["suggestion"], []).append(r["rank"])
+    for text, ranks in groups.items():
+        if not text:
+            continue
+        if len(groups) == 1 and len(ranks) == len(rows) > 1:
+            lines.append(f"Advice for every photo here: {text}")
+        else:
+            lines.append(f"{_ranks(ranks)}: {text}")
+    return lines
+
+
+def _ranks(ranks: list[int]) -> str:
+    return ("#" if len(ranks) == 1 else "photos #") + ", #".join(map(str, ranks))
+
+
+def say(text: str) -> None:
+    """A note on stdout wrapped to the terminal (Rich soft-wraps nothing here)."""
+    import textwrap
+
+    width = max(out.width, 40)
+    print(textwrap.fill(visible(text), width, subsequent_indent="  ", break_on_hyphens=False))
+
+
+def shorten(name: str, width: int) -> str:
+    """`name` in at most `width` characters: its start and end (the extension, the last
+    digits of a camera's name) with "…" between them."""
+    if len(name) <= width:
+        return name
+    keep = max(width - 1, 2)
+    tail = min(len(Path(name).suffix) + 6, keep // 2)
+    return name[: keep - tail] + "…" + name[len(name) - tail :]
 
 
 def _display_names(rows: list[RankRow]) -> list[str]:
@@ -301,22 +333,30 @@ def _display_names(rows: list[RankRow]) -> list[str]:
 
 
 def _rank_table(rows: list[RankRow], model: str) -> Table:
-    table = Table(title=f"image score (0–10) · {model}", title_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("file", overflow="ellipsis", no_wrap=True, min_width=12)
-    table.add_column("score", justify="right")
-    table.add_column("")
+    """The ranking at the terminal's width: numbers always whole, file names shortened in the
+    middle, the labels seen wrapped."""
+    scores = [shown_score(r["score"], r.get("score_low"), r.get("score_high")) for r in rows]
     sure = any("p_beats_next" in r for r in rows)
+    with_tips = any("suggestion" in r or "crop" in r for r in rows)
+    heads = ["#", "file", "score (80% range)" if any("score_low" in r for r in rows) else "score"]
+    heads += ["P(> next)"] * sure + ["seen"] * with_tips
+    fixed = [max(len(str(len(rows))), 1), max(map(len, [heads[2], *scores]))]
+    fixed += [len("P(> next)")] * sure
+    names = _display_names(rows)
+    room = max(out.width, 40) - 3 * len(heads) - 1 - sum(fixed) - (12 if with_tips else 0)
+    width = max(12, min(max(map(len, names)), room))
+    table = Table(title=f"image score (0–10) · {model}", title_justify="left")
+    table.add_column("#", justify="right", no_wrap=True, min_width=fixed[0])
+    table.add_column("file", no_wrap=True, width=width)
+    table.add_column(heads[2], justify="right", no_wrap=True, min_width=fixed[1])
     if sure:
-        table.add_column("P(> next)", justify="right")
-    with_tips = any("suggestion" in r for r in rows)
-    common = _common_suggestion(rows) is not None
+        table.add_column("P(> next)", justify="right", no_wrap=True, min_width=fixed[2])
     if with_tips:
-        table.add_column("seen" if common else "seen → suggested content", overflow="fold")
-    for r, name in zip(rows, _display_names(rows), strict=True):
-        extra = [f"{r['p_beats_next']:.0%}" if "p_beats_next" in r else ""] if sure else []
-        extra += [_tip(r, common)] if with_tips else []
-        cells = [str(r["rank"]), name, score_text(r["score"]), _bar(r["score"], 10), *extra]
+        table.add_column("seen", overflow="fold", min_width=4)
+    for r, name, shown in zip(rows, names, scores, strict=True):
+        cells = [str(r["rank"]), shorten(visible(name), width), shown]
+        cells += [f"{r['p_beats_next']:.0%}" if "p_beats_next" in r else ""] if sure else []
+        cells += [_tip(r)] if with_tips else []
         table.add_row(*map(visible, cells))
     return table
 
@@ -340,19 +380,27 @@ def compare_cmd(
     if json_:
         emit_json(c.to_dict())
         return
-    if c.p_a_wins is None:
-        sure = "no win probability: this model has no held-out calibration (train it with a validation split)"
-    else:
-        sure = f"P({c.a.path.name} beats {c.b.path.name}) = {c.p_a_wins:.0%} (calibrated on {c.calibration})"
-    out.print(
-        visible(
-            f"{c.verdict()}: {c.a.path.name} {score_text(c.a.score)} vs {c.b.path.name} {score_text(c.b.score)}; {sure}"
-        ),
-        highlight=False,
-    )
-    _about_model(c.model, c.uncalibrated)
+    out.print(visible(c.verdict()[:1].upper() + c.verdict()[1:] + "."), highlight=False)
+    width = max(len(visible(side.path.name)) for side in (c.a, c.b))
     for side in (c.a, c.b):
-        if side.suggestion is not None:
-            out.print(for_cli(f"  {side.path.name}: {side.suggestion.text}"), highlight=False)
+        shown = shown_score(side.score, side.low, side.high)
+        out.print(f"  {visible(side.path.name):<{width}}  {shown}", highlight=False)
+    lines = score_meaning(c.no_interval)
+    if c.p_a_wins is None:
+        lines.append(
+            "No win probability: this model has no held-out calibration (train it with a "
+            "validation split)."
+        )
+    else:
+        lines.append(
+            f"{c.p_a_wins:.0%}: how likely {c.a.path.name} gets more likes than "
+            f"{c.b.path.name} ({odds_words(c.p_a_wins)}), calibrated on {c.calibration}."
+        )
+    for side in (c.a, c.b):
+        if side.suggestion is not None and side.suggestion.text:
+            lines.append(f"{side.path.name}: {side.suggestion.text}")
         if side.crop is not None:
-            out.print(for_cli(f"  {side.path.name}: {side.crop.text}"), highlight=False)
+            lines.append(f"{side.path.name}: {side.crop.text}")
+    for line in lines:
+        say(line)
+    _about_model(c.model, c.uncalibrated)

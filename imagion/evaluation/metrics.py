@@ -17,6 +17,7 @@ import pandas as pd
 from imagion.errors import ImagionError
 from imagion.evaluation.calibration import calibration_metrics, pair_probabilities
 from imagion.evaluation.pairs import pair_outcomes, same_account_pairs
+from imagion.models.expected_score import interval_figures
 
 REFERENCE_POINTS = {
     "seed model (2019)": 0.5024,
@@ -57,6 +58,8 @@ class EvalReport:
     label: str = ""  # what was evaluated: the checkpoint, or the CV and its recipe
     skipped: list[str] = field(default_factory=list)  # images that could not be read
     pairs_table: pd.DataFrame | None = field(default=None, repr=False)  # every evaluated pair
+    scores: dict[str, Any] | None = None  # the shown scores: 80% interval coverage, bins
+    frame: pd.DataFrame | None = field(default=None, repr=False)  # the evaluated predictions
 
     def to_dict(self) -> dict:
         return {
@@ -74,6 +77,7 @@ class EvalReport:
             "notes": self.notes,
             "calibration": self.calibration,
             "by_ratio": self.by_ratio,
+            "scores": self.scores,
             "in_sample": self.in_sample,
             "enough_pairs": self.pairs >= MIN_JUDGED_PAIRS,
         }
@@ -336,7 +340,13 @@ def evaluate(
     per_c = np.bincount(codes, weights=correct)
     per_n = np.bincount(codes).astype(np.float64)
     table, calibration = _pair_table(df, likes, i, j, correct)
+    if not {"expected", "low", "high", "score"} <= set(df.columns):
+        scores = None
+    else:
+        scores = interval_figures(df["expected"], df["low"], df["high"], df["score"])
     return EvalReport(
+        scores=scores,
+        frame=df,
         accuracy=float(correct.mean()),
         ci95=bootstrap_ci(per_c, per_n, reps=reps, seed=seed)
         if len(uniques) > 1

@@ -50,6 +50,27 @@ def _reliability(ax: Any, report: EvalReport) -> None:
     ax.legend(loc="lower right", fontsize=8)
 
 
+def _scores(ax: Any, report: EvalReport) -> None:
+    """The shown scores: mean actual vs mean predicted score in fifths, and the 80% range."""
+    ax.plot([0, 10], [0, 10], color="0.6", linestyle="--", label="predicted = actual")
+    fig = report.scores
+    if fig:
+        xs = [b["predicted"] for b in fig["bins"]]
+        ys = [b["actual"] for b in fig["bins"]]
+        ax.plot(xs, ys, "o-", color="#d6336c", label="mean actual score")
+        title = f"{fig['coverage']:.0%} inside the 80% range · largest gap {fig['max_bin_gap']:.2f}"
+    else:
+        title = "no held-out predictions behind the scores"
+    ax.set(
+        xlim=(0, 10),
+        ylim=(0, 10),
+        xlabel="predicted score (mean of a fifth)",
+        ylabel="actual score",
+        title=f"scores\n{title}",
+    )
+    ax.legend(loc="upper left", fontsize=8)
+
+
 MAX_NAMED_ACCOUNTS = 40  # beyond this, a histogram of per-account accuracy
 
 
@@ -125,12 +146,13 @@ def save_eval_plot(report: EvalReport, path: Path, label: str) -> Path:
     from matplotlib.figure import Figure  # no pyplot: no process-wide backend or figure state
 
     path = output_file(path, "`plot`", (".png", ".jpg", ".jpeg", ".svg", ".pdf"))
-    fig = Figure(figsize=(21, 5.2), layout="constrained")
-    axes = fig.subplots(1, 4)
+    fig = Figure(figsize=(26, 5.2), layout="constrained")
+    axes = fig.subplots(1, 5)
     _reliability(axes[0], report)
     _by_ratio(axes[1], report)
     _accounts(axes[2], report)
     _baselines(axes[3], report)
+    _scores(axes[4], report)
     fig.suptitle(label, fontsize=10)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".").replace("jpg", "jpeg"))

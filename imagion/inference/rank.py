@@ -19,7 +19,7 @@ from imagion.inference.engine import Engine, open_engine
 from imagion.labels.providers import SEEN_THRESHOLD
 from imagion.labels.suggestions import Suggestion
 from imagion.progress import Progress
-from imagion.scores import JSON_DIGITS, score_text
+from imagion.scores import JSON_DIGITS, odds_words, score_text
 
 if TYPE_CHECKING:
     from imagion.inference.crops import CropAdvice
@@ -31,10 +31,13 @@ class RankRow(TypedDict, total=False):
     rank: int
     path: str
     score: float
+    score_low: float
+    score_high: float
     raw: float
     labels: list[str]
     suggestion: str
     suggest_labels: list[str]
+    avoid_labels: list[str]
     p_beats_next: float
     crop: dict[str, object]
 
@@ -42,8 +45,10 @@ class RankRow(TypedDict, total=False):
 @dataclass
 class Ranked:
     path: Path
-    score: float
+    score: float  # the expected 0–10 score (the percentile without held-out predictions)
     raw: float
+    low: float | None = None  # its 80% interval (None: the model has no held-out predictions)
+    high: float | None = None
     labels: list[str] = field(default_factory=list)
     suggestion: Suggestion | None = None
     p_beats_next: float | None = None  # P(this one gets more likes than the next one down)
@@ -51,7 +56,11 @@ class Ranked:
 
     def to_dict(self, rank: int | None = None) -> RankRow:
         """The one way a scored image becomes JSON."""
-        row = RankRow(path=str(self.path), score=round(self.score, JSON_DIGITS), raw=self.raw)
+        row = RankRow(path=str(self.path), score=round(self.score, JSON_DIGITS))
+        if self.low is not None and self.high is not None:
+            row["score_low"] = round(self.low, JSON_DIGITS)
+            row["score_high"] = round(self.high, JSON_DIGITS)
+        row["raw"] = self.raw
         if self.p_beats_next is not None:
             row["p_beats_next"] = round(self.p_beats_next, 3)
         if self.crop is not None:
@@ -62,6 +71,7 @@ class Ranked:
             row["labels"] = self.labels
             row["suggestion"] = self.suggestion.text
             row["suggest_labels"] = self.suggestion.add
+            row["avoid_labels"] = self.suggestion.avoid
         return row
 
 
@@ -73,6 +83,7 @@ class RankResult:
     arch: str = ""
     uncalibrated: bool = False  # the checkpoint has no calibration: scores are raw outputs
     crops_written: list[Path] = field(default_factory=list)
+    no_interval: str | None = None  # why the scores have no interval, when they have none
 
     def __len__(self) -> int:
         return len(self.items)
@@ -94,14 +105,19 @@ def ranked(
     """Scored images, best first, from the engine's raw outputs; with pooled features, also the
     labels seen and the suggestion from the engine's label statistics. Each item but the last
     says how likely it beats the next one down (when the model's probability is calibrated)."""
-    scores = engine.calibration.score(raw)
+    cal = engine.calibration
+    scores, band = cal.score(raw), cal.interval(raw)
     items = [Ranked(p, float(s), float(r)) for p, s, r in zip(paths, scores, raw, strict=True)]
+    if band is not None:
+        for item, lo, hi in zip(items, *band, strict=True):
+            item.low, item.high = float(lo), float(hi)
     if feats is not None and engine.labeler is not None:
         from imagion.labels.suggestions import suggest
 
         for item, lab in zip(items, engine.labeler.from_features(feats), strict=True):
             item.labels = [name for name, p in lab if p >= SEEN_THRESHOLD]
-            item.suggestion = suggest([name for name, _ in lab], item.score, engine.label_stats)
+            found = [name for name, _ in lab]
+            item.suggestion = suggest(found, item.score, engine.label_stats, item.labels)
     items.sort(key=lambda r: (-r.raw, str(r.path)))
     for item, below in itertools.pairwise(items):
         item.p_beats_next = engine.calibration.win_probability(item.raw, below.raw)
@@ -169,7 +185,18 @@ def rank_images(
         arch=engine.arch,
         uncalibrated=engine.calibration.missing,
         crops_written=written,
+        no_interval=no_interval(engine),
     )
+
+
+def no_interval(engine: Engine) -> str | None:
+    """Why the engine's scores come without an interval (None when they have one)."""
+    from imagion.models.expected_score import NO_INTERVAL
+
+    cal = engine.calibration
+    if cal.missing:
+        return None  # said louder: no calibration at all
+    return NO_INTERVAL if cal.expected is None else None
 
 
 def advise_crops(engine: Engine, items: list[Ranked], folder: Path | None = None) -> list[Path]:
@@ -229,28 +256,29 @@ class Comparison:
     calibration: str | None = None  # where the probability was fitted
     model: str = ""
     uncalibrated: bool = False  # the checkpoint has no calibration: scores are raw outputs
+    no_interval: str | None = None  # why the scores have no interval, when they have none
 
     @property
     def winner(self) -> Ranked:
         return self.a if self.a.raw >= self.b.raw else self.b
 
     def verdict(self) -> str:
-        """The answer worded by how sure the calibrated probability is: 52% is about even, not
-        "should get more attention"."""
+        """The answer worded by how sure the calibrated probability is (`odds_words`): 52% is a
+        toss-up, not "should get more attention"."""
         name = self.winner.path.name
         if self.p_a_wins is None:
             return f"{name} scores higher (how likely it does better is unknown for this model)"
         p = max(self.p_a_wins, 1 - self.p_a_wins)
-        if p < 0.55:
-            return f"about even ({p:.0%} for {name})"
-        if p < 0.65:
-            return f"{name} is somewhat more likely to get more attention ({p:.0%})"
-        return f"{name} is likely to get more attention ({p:.0%})"
+        words = odds_words(p)
+        if words == "a toss-up":
+            return f"a toss-up ({p:.0%} for {name})"
+        return f"{name} is {words} to get more likes ({p:.0%})"
 
     def to_dict(self) -> dict[str, Any]:
         p = None if self.p_a_wins is None else round(self.p_a_wins, 4)
         return {
             "a": self.a.to_dict(),
+            "no_interval": self.no_interval,
             "b": self.b.to_dict(),
             "winner": str(self.winner.path),
             "verdict": self.verdict(),
@@ -279,6 +307,6 @@ def compare_images(
     by_path = {str(r.path): r for r in items}
     ra, rb = by_path[str(Path(a))], by_path.get(str(Path(b)), by_path[str(Path(a))])
     cal = engine.calibration
-    return Comparison(
-        ra, rb, cal.win_probability(ra.raw, rb.raw), cal.pair_source, str(engine.path), cal.missing
-    )
+    win = cal.win_probability(ra.raw, rb.raw)
+    why = no_interval(engine)
+    return Comparison(ra, rb, win, cal.pair_source, str(engine.path), cal.missing, why)

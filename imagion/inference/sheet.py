@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from imagion.files import atomic_path, output_file, write_text_atomic
 from imagion.images import decoded, open_image, square
-from imagion.scores import score_text
+from imagion.scores import shown_score
 
 if TYPE_CHECKING:
     from imagion.inference.rank import Ranked
@@ -28,7 +28,7 @@ def check_sheet(path: Path) -> Path:
 
 def _caption(k: int, r: Ranked) -> str:
     sure = f" · {r.p_beats_next:.0%} > next" if r.p_beats_next is not None else ""
-    return f"#{k + 1} · {score_text(r.score)}/10{sure}"
+    return f"#{k + 1} · {shown_score(r.score, r.low, r.high)}{sure}"
 
 
 def _thumbnail(path: Path):

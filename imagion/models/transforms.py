@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from imagion.models.expected_score import ScoreModel
+
 if TYPE_CHECKING:
     import torch
 
@@ -155,8 +157,10 @@ def fit_pair_scale(d: np.ndarray, y: np.ndarray, posts: int | None = None) -> fl
 
 
 class Calibration:
-    """Raw model outputs → a 0–10 score (the percentile among the training posts' outputs) and,
-    when held-out pairs were available, → P(a beats b) = σ(pair_scale · (raw_a − raw_b)).
+    """Raw model outputs → their percentile among the training posts' outputs → the shown 0–10
+    score: the expected score with an 80% interval (`expected`, fitted on held-out posts) or,
+    without held-out predictions, the percentile itself (said: no interval); and, when held-out
+    pairs were available, → P(a beats b) = σ(pair_scale · (raw_a − raw_b)).
 
     `pair_scale` is None when nothing held out was there to fit it on: no probability is shown
     then (a scale fitted on training pairs is overconfident). `pair_source` says where it came
@@ -168,8 +172,10 @@ class Calibration:
         pair_scale: float | None = None,
         pair_source: str | None = None,
         pair_metrics: dict[str, Any] | None = None,
+        expected: ScoreModel | None = None,
     ) -> None:
         self.q = np.asarray(quantiles, dtype=np.float64)
+        self.expected = expected  # None: no held-out predictions, no interval (said)
         self.missing = False  # the checkpoint had none (last.pt): scores are raw outputs
         self.pair_scale = pair_scale
         self.pair_source = pair_source if pair_scale is not None else None
@@ -194,7 +200,9 @@ class Calibration:
         ):
             raise ValueError(f"calibration pair_scale {scale!r} is not a number ≥ 0")
         metrics = d.get("pair_metrics") if isinstance(d.get("pair_metrics"), dict) else None
-        cal = cls(arr.tolist(), None if scale is None else float(scale), source, metrics)
+        exp = d.get("expected_score")
+        expected = None if exp is None else ScoreModel.from_dict(exp)
+        cal = cls(arr.tolist(), None if scale is None else float(scale), source, metrics, expected)
         cal.missing = bool(d.get("missing", False))
         return cal
 
@@ -222,8 +230,23 @@ class Calibration:
         d, y = held_out_pairs
         return cls(q.tolist(), fit_pair_scale(d, y, posts), source or f"held-out pairs ({len(d)})")
 
+    def position(self, raw: np.ndarray) -> np.ndarray:
+        """Where raw outputs fall among the training posts' outputs: 0–1."""
+        return np.interp(np.asarray(raw, dtype=np.float64), self.q, np.linspace(0, 1, 101))
+
     def score(self, raw: np.ndarray) -> np.ndarray:
-        return 10.0 * np.interp(np.asarray(raw, dtype=np.float64), self.q, np.linspace(0, 1, 101))
+        """The shown 0–10 score: the expected score when held-out predictions calibrated it,
+        else the percentile among the training posts."""
+        u = self.position(raw)
+        return self.expected.predict(u)[0] if self.expected is not None else 10.0 * u
+
+    def interval(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The 80% interval of the actual score (10th, 90th percentile), or None (no held-out
+        predictions: NO_INTERVAL says so)."""
+        if self.expected is None:
+            return None
+        _, low, high = self.expected.predict(self.position(raw))
+        return low, high
 
     def win_probability(self, raw_a: float, raw_b: float) -> float | None:
         """P(a gets more likes than b), or None when the model has no held-out calibration."""
@@ -233,10 +256,13 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "method": "percentile of training outputs",
+            "method": "expected score by percentile of training outputs"
+            if self.expected
+            else "percentile of training outputs",
             "score_range": [0.0, 10.0],
             "raw_quantiles": [float(v) for v in self.q],
             "pair_scale": self.pair_scale,
             "pair_source": self.pair_source,
             "pair_metrics": self.pair_metrics,
+            "expected_score": self.expected.to_dict() if self.expected else None,
         } | ({"missing": True} if self.missing else {})

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from imagion import __version__
+from imagion.scores import NEXT_MEANING, RANGE_MEANING, SCORE_MEANING
 from imagion.serve.limits import MB, Limits
 from imagion.serve.middleware import BodyLimit, BodyRefused
 from imagion.serve.page import render_error, render_page, render_results
@@ -162,7 +163,12 @@ def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:
     app = FastAPIOffline(
         title="imagion",
         version=__version__,
-        description="Score pictures 0–10 (10 = excellent) before they are posted.",
+        description=(
+            "Score pictures 0–10 before they are posted. "
+            + " ".join((SCORE_MEANING, RANGE_MEANING, NEXT_MEANING))
+            + " Each result carries `score`, its 80% range `score_low`–`score_high` (absent, with"
+            " a note, for a model without held-out predictions) and `p_beats_next`."
+        ),
         redoc_url=None,
     )
     service = Service(scorer, limits)
@@ -198,9 +204,8 @@ def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:
             return JSONResponse(
                 {"error": exc.message}, status_code=exc.status, headers=exc.headers()
             )
-        return JSONResponse(
-            {"results": scored.rows(), "problems": scored.problems, "notes": scored.notes}
-        )
+        notes = scored.notes + ([scored.no_interval] if scored.no_interval else [])
+        return JSONResponse({"results": scored.rows(), "problems": scored.problems, "notes": notes})
 
     @app.exception_handler(BodyRefused)
     async def refused(request: Request, exc: BodyRefused) -> JSONResponse:

@@ -1,12 +1,12 @@
 """The upload page: a form for up to 5 pictures and, after scoring, one card per picture, best
-first (thumbnail, score, bar, suggestion). Everything shown is escaped."""
+first (thumbnail, score and its 80% range, how likely it beats the next, advice). Everything shown is escaped."""
 
 from __future__ import annotations
 
 import html
 
 from imagion.inference.rank import Ranked
-from imagion.scores import score_text
+from imagion.scores import odds_words, range_text, score_meaning, score_text
 from imagion.serve.scorer import Scored
 
 PAGE = """<!doctype html>
@@ -27,7 +27,8 @@ button {{ font-size: 1rem; padding: .4rem 1.2rem; margin-top: .6rem; }}
 .card {{ display: flex; gap: 1rem; align-items: center; border-bottom: 1px solid #eee; padding: .8rem 0; }}
 .card img {{ flex: 0 0 128px; width: 128px; height: 128px; object-fit: cover; border-radius: .4rem; }}
 .card .text {{ flex: 1 1 auto; min-width: 0; overflow-wrap: anywhere; }}
-.score {{ flex: 0 0 4.5rem; font-size: 1.8rem; font-weight: 700; }}
+.score {{ flex: 0 0 4.5rem; font-size: 1.8rem; font-weight: 700; text-align: center; }}
+.range {{ font-size: .8rem; font-weight: 400; color: #555; white-space: nowrap; }}
 .bar {{ background: #eee; height: .5rem; width: 100%; max-width: 12rem; border-radius: .25rem; }}
 .card b {{ display: block; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }}
 .card p {{ margin: .3rem 0 0; }}
@@ -35,13 +36,14 @@ button {{ font-size: 1rem; padding: .4rem 1.2rem; margin-top: .6rem; }}
   body {{ margin: 1rem auto; }}
   .card {{ gap: .6rem; }}
   .card img {{ flex-basis: 84px; width: 84px; height: 84px; }}
-  .score {{ flex-basis: 3rem; font-size: 1.4rem; }}
+  .score {{ flex-basis: 3.6rem; font-size: 1.4rem; }}
+  .card {{ padding: .5rem 0; }} .card p {{ font-size: .85rem; }}
 }}
 .bar span {{ display: block; height: 100%; background: #d6336c; border-radius: .25rem; }}
 .error {{ color: #b00; }} .sure {{ font-size: .9rem; color: #444; }}
 </style></head><body>
 <h1>Which of these pictures will get more attention?</h1>
-<p class="muted">Up to {max_files} pictures, {max_mb} MB each; scores 0–10, 5 is a typical post. Model: {model}.</p>
+<p class="muted">Up to {max_files} pictures, {max_mb} MB each; scores 0–10: the score its likes would most likely get, 5 is a typical post. Model: {model}.</p>
 <form id="upload" method="post" action="/" enctype="multipart/form-data" data-max="{max_files}">
 <label class="drop" id="drop"><input id="files" type="file" name="images" accept="image/*" multiple required>
 <span>Drop pictures here, or <u>choose them</u></span></label>
@@ -90,9 +92,10 @@ SCRIPT = """
   });
 })();
 """
-CAVEAT = (
-    "A weak hint on any one picture: the percentages are the model's win probabilities, "
-    "fitted on posts it did not train on."
+NEXT_ON_PAGE = (
+    "“N% vs #k”: how likely a picture gets more likes than the next one down — under 55% a "
+    "toss-up, 55–65% somewhat more likely, above that likely; fitted on posts the model did "
+    "not train on."
 )
 
 
@@ -112,36 +115,34 @@ def render_error(message: str) -> str:
 
 def _common_advice(scored: Scored) -> tuple[str, bool]:
     """The content advice, said once when it is the same for every picture: (line, shared)."""
-    adds = {tuple(r.suggestion.add) for r in scored.items if r.suggestion is not None}
-    if len(adds) != 1 or len(scored.items) < 2:
+    texts = {r.suggestion.text for r in scored.items if r.suggestion is not None}
+    if len(texts) != 1 or len(scored.items) < 2:
         return "", False
-    (add,) = adds
-    if add:
-        return f"Suggested content for every picture here: {', '.join(add)}.", True
-    return "No content suggestion: no label's effect on the score is clearly above zero.", True
+    (text,) = texts
+    return (f"Advice for every picture here: {text}" if text else ""), True
 
 
 def _card(pos: int, r: Ranked, thumb: str, shared: bool) -> str:
     name = html.escape(str(r.path))
     img = f'<img src="{thumb}" alt="{name}">' if thumb else ""
-    if r.suggestion is None:
-        tip = ""
-    elif shared:
-        tip = f"Associated with {html.escape(r.suggestion.level)}."
-    else:
-        tip = html.escape(r.suggestion.text)
+    tip = "" if r.suggestion is None or shared else html.escape(r.suggestion.text)
     if r.crop is not None:
         tip += f" {html.escape(r.crop.text)}"
     seen = html.escape(", ".join(r.labels[:3])) if r.labels else ""
     sure = (
-        f'<p class="sure">{r.p_beats_next:.0%} likely to get more likes than #{pos + 2}</p>'
+        f'<p class="sure">{r.p_beats_next:.0%} vs #{pos + 2}: '
+        f"{html.escape(odds_words(r.p_beats_next))}</p>"
         if r.p_beats_next is not None
         else ""
     )
+    band = (
+        f'<div class="range">{range_text(r.low, r.high)}</div>'
+        if r.low is not None and r.high is not None
+        else ""
+    )
     return (
-        f'<div class="card">{img}<div class="score">{score_text(r.score)}</div><div class="text">'
-        f'<b>#{pos + 1} {name}</b><div class="bar"><span style="width:{r.score * 10:.0f}%">'
-        f'</span></div>{sure}<p class="tip">{tip}</p>'
+        f'<div class="card">{img}<div class="score">{score_text(r.score)}{band}</div>'
+        f'<div class="text"><b>#{pos + 1} {name}</b>{sure}<p class="tip">{tip}</p>'
         f'<p class="muted">{"seen: " + seen if seen else ""}</p></div></div>'
     )
 
@@ -153,7 +154,8 @@ def render_results(scored: Scored) -> str:
     advice, shared = _common_advice(scored)
     parts = ["<h2>Best first</h2>"]
     parts += [f'<p class="note">{html.escape(n)}</p>' for n in scored.notes]
-    parts.append(f'<p class="muted caveat">{html.escape(CAVEAT)}</p>')
+    meaning = [*score_meaning(scored.no_interval), NEXT_ON_PAGE]
+    parts.append(f'<p class="muted caveat">{html.escape(" ".join(meaning))}</p>')
     if advice:
         parts.append(f'<p class="advice">{html.escape(advice)}</p>')
     for pos, r in enumerate(scored.items):

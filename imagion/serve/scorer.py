@@ -38,6 +38,7 @@ class Scored:
     index: dict[int, int]  # position in items → upload index
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. "the first 5 of 6 pictures scored"
+    no_interval: str | None = None  # why the scores come without a range, when they do
 
     def rows(self) -> list[RankRow]:
         return [r.to_dict(rank=k + 1) for k, r in enumerate(self.items)]
@@ -56,6 +57,9 @@ class Scorer:
         self, engine: Engine, limits: Limits, batching: bool = True, crops: bool = False
     ) -> None:
         self.engine, self.limits, self.crops = engine, limits, crops
+        from imagion.inference.rank import no_interval
+
+        self.no_interval = no_interval(engine)  # why scores come without a range, if they do
         want = engine.labeler is not None
         self.decoding = 0  # requests between arrival and the batcher (only the event loop writes)
         self.batcher = DynamicBatcher(
@@ -124,4 +128,4 @@ class Scorer:
             item.path = Path(upload.name)
             if self.crops:
                 item.crop = await loop.run_in_executor(self.decoders, self._crop, upload)
-        return Scored(items, thumbs, index, problems)
+        return Scored(items, thumbs, index, problems, no_interval=self.no_interval)

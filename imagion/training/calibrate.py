@@ -14,6 +14,7 @@ import torch
 from imagion.choices import SplitKind
 from imagion.evaluation.calibration import calibration_metrics
 from imagion.evaluation.pairs import same_account_pairs
+from imagion.models.expected_score import ScoreModel
 from imagion.models.transforms import Calibration, sigmoid
 from imagion.training.fitter import Fitter
 from imagion.training.prepare import TrainingData
@@ -58,6 +59,11 @@ class HeldOutPairs:
     wins: np.ndarray
     posts: int
     source: str
+    positions: np.ndarray | None = (
+        None  # each held-out post's place among its model's training outputs (0–1)
+    )
+    actual: np.ndarray | None = None  # and its actual 0–10 score
+    post_source: str = ""  # what the held-out posts were
 
 
 def out_of_fold_pairs(fit: Fitter, initial: dict[str, torch.Tensor]) -> HeldOutPairs | None:
@@ -66,7 +72,7 @@ def out_of_fold_pairs(fit: Fitter, initial: dict[str, torch.Tensor]) -> HeldOutP
     data, opts = fit.data, fit.opts
     fold = oof_folds(data, OOF_FOLDS, opts.seed)
     tr = data.train_idx
-    ds, ys, posts = [], [], 0
+    ds, ys, us, actual, posts = [], [], [], [], 0
     for f in range(OOF_FOLDS):
         held = tr[(fold == f) & (tr < data.posts)]  # predicted: posts, not augmented copies
         if len(held) < 2 or not (fold != f).any():
@@ -77,10 +83,13 @@ def out_of_fold_pairs(fit: Fitter, initial: dict[str, torch.Tensor]) -> HeldOutP
         inner = Fitter(model, sub, replace(opts, compile=False), fit.device, world=1)
         for epoch in range(opts.epochs):
             inner.epoch(epoch, 1, None)
-        d, y = pairs_of(inner.predict(held), data.likes[held], data.groups[held])
+        raw = inner.predict(held)
+        d, y = pairs_of(raw, data.likes[held], data.groups[held])
         posts += len(held)
         ds.append(d)
         ys.append(y)
+        us.append(Calibration.fit(inner.predict(sub.train_posts)).position(raw))
+        actual.append(data.target[held])
     if not ds or not sum(len(d) for d in ds):
         log("no win probability: too few posts for an out-of-fold calibration")
         return None
@@ -89,7 +98,11 @@ def out_of_fold_pairs(fit: Fitter, initial: dict[str, torch.Tensor]) -> HeldOutP
         f"win probability calibrated on {len(d)} out-of-fold pairs ({OOF_FOLDS}-fold CV of this recipe)"
     )
     source = f"out-of-fold predictions of a {OOF_FOLDS}-fold CV of the same recipe ({len(d)} pairs of {posts} posts)"
-    return HeldOutPairs(d, y, posts, source)
+    u, a = np.concatenate(us), np.concatenate(actual)
+    posts_source = (
+        f"out-of-fold predictions of a {OOF_FOLDS}-fold CV of the same recipe ({posts} posts)"
+    )
+    return HeldOutPairs(d, y, posts, source, u, a, posts_source)
 
 
 def _fitted(raw_tr: np.ndarray, held: HeldOutPairs) -> Calibration:
@@ -98,6 +111,12 @@ def _fitted(raw_tr: np.ndarray, held: HeldOutPairs) -> Calibration:
     cal = Calibration.fit(raw_tr, (held.gaps, held.wins), held.source, held.posts)
     p = sigmoid((cal.pair_scale or 0.0) * held.gaps)
     cal.pair_metrics = calibration_metrics(p, held.wins, with_bins=False)
+    if held.positions is not None and held.actual is not None and len(held.actual) >= 2:
+        cal.expected = ScoreModel.fit(held.positions, held.actual, held.post_source or held.source)
+        log(
+            f"expected score and its 80% interval fitted on {len(held.actual)} held-out posts "
+            f"(expected scores {cal.expected.spread[0]:.1f}–{cal.expected.spread[1]:.1f})"
+        )
     return cal
 
 
@@ -108,7 +127,8 @@ def calibrate(fit: Fitter, initial: dict[str, torch.Tensor] | None) -> Calibrati
     raw_tr = fit.predict(data.train_posts)
     va = data.val_idx
     if len(va):
-        d, y = pairs_of(fit.predict(va), data.likes[va], data.groups[va])
+        raw_va = fit.predict(va)
+        d, y = pairs_of(raw_va, data.likes[va], data.groups[va])
         if len(d):
             kind = (
                 "newest posts of each account"
@@ -116,7 +136,11 @@ def calibrate(fit: Fitter, initial: dict[str, torch.Tensor] | None) -> Calibrati
                 else "held-out accounts"
             )
             source = f"validation pairs ({len(d)} of {len(va)} posts; {kind})"
-            return _fitted(raw_tr, HeldOutPairs(d, y, len(va), source))
+            u = Calibration.fit(raw_tr).position(raw_va)
+            held = HeldOutPairs(
+                d, y, len(va), source, u, data.target[va], f"{len(va)} validation posts ({kind})"
+            )
+            return _fitted(raw_tr, held)
     if initial is not None and fit.model.frozen:
         oof = out_of_fold_pairs(fit, initial)
         if oof is not None:

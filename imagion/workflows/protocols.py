@@ -67,8 +67,9 @@ def predict_frame(
     cache_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """`df` with the model's raw output `pred`, its pair scale (each row carries the scale of the
-    model that predicted it) and the images' brightness (a baseline)."""
+    """`df` with the model's raw output `pred`, its pair scale, its shown score `expected` and
+    that score's 80% interval `low`–`high` (each row carries those of the model that predicted
+    it) and the images' brightness (a baseline)."""
     from imagion.inference.torch_forward import predict_catalog
 
     raw, ok, bright, problems = predict_catalog(
@@ -78,6 +79,11 @@ def predict_frame(
     df["pred"] = raw
     scale = loaded.calibration.pair_scale
     df["pair_scale"] = np.nan if scale is None else scale
+    cal = loaded.calibration  # each row's shown score and 80% interval, from its own model
+    df["position"] = np.where(ok, cal.position(raw), np.nan)  # among its training outputs
+    df["expected"] = np.where(ok, cal.score(raw), np.nan)
+    band = cal.interval(raw)
+    df["low"], df["high"] = (np.nan, np.nan) if band is None else (band[0], band[1])
     df["brightness"] = np.where(ok, bright, np.nan)
     return df, problems
 
