@@ -206,7 +206,10 @@ def test_lift_and_suggestion_on_known_data():
         and stats.per_bucket["2"][0]["label"] == "selfie"
     )
     s = suggest(["selfie"], 2.5, stats)
-    assert s.add == ["sunset"] and "a low score" in s.text and "sunset" in s.text
+    assert s.add == ["sunset"] and s.level == "a low score" and "sunset" in s.text
+    # the evidence with the advice, and the photo's own content with a clearly negative lift
+    assert "sunset scored +6.0 on average (20 posts of 40)" in s.advice
+    assert s.avoid == ["selfie"] and "selfie scored -6.0" in s.caution
     has_it = suggest(["sunset"], 8.0, stats)
     assert has_it.add == [] and "No content suggestion" in has_it.text
 
@@ -249,7 +252,7 @@ def test_suggestions_name_only_labels_whose_interval_clears_zero():
             if r["support"] >= 10 and r["lift"] - z * (r["ci95"][1] - r["ci95"][0]) / 3.92 > 0
         } - set(have)
         assert set(s.add) <= ok and len(s.add) == min(len(ok), 5)
-        assert bool(s.add) or "No content suggestion" in s.text
+        assert bool(s.add) or bool(s.avoid) or "No content suggestion" in s.text
         assert "weak" not in s.text
     bundled = load_bundled_stats()
     assert bundled is not None and bundled.posts > 10_000  # instagram-2017

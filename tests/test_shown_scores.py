@@ -15,6 +15,7 @@ import pytest
 
 from imagion.cli import app
 from imagion.inference.rank import compare_images, rank_images
+from imagion.labels.suggestions import load_bundled_stats, suggest
 from imagion.models.card import CheckpointCard
 from imagion.models.checkpoints import read_card, rewrite_card
 from imagion.models.expected_score import NO_INTERVAL, ScoreModel, interval_figures
@@ -120,6 +121,18 @@ def test_compare_says_the_odds_in_words(runner, trained, pictures):
     res = runner.invoke(app, ["compare", str(pictures / "img1.jpg"), str(pictures / "img0.jpg"), "--model", str(ckpt)])  # fmt: skip
     assert res.exit_code == 0 and "Score: the 0–10 score" in res.stdout
     assert "8 in 10 photos" in res.stdout
+
+
+def test_advice_never_names_what_the_photo_shows_and_gives_its_evidence():
+    stats = load_bundled_stats()
+    assert stats is not None
+    landscape = suggest(["valley", "lakeside"], 5.0, stats, [])
+    assert "mountains" not in landscape.add
+    cat = suggest(["cat"], 5.0, stats, ["cat"])
+    assert cat.add == ["mountains"]
+    assert "mountains scored +1.0 on average (59 posts of 10,743)" in cat.advice
+    shot = suggest(["screenshot"], 5.0, stats, ["screenshot"])
+    assert shot.avoid == ["screenshot"] and "screenshot scored -1.2 on average" in shot.text
 
 
 def test_help_and_docs_say_what_a_score_means(runner):

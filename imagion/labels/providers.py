@@ -79,6 +79,24 @@ def imagenet_names(readable: bool = False) -> list[str]:
     return [READABLE.get(n, n) for n in names] if readable else names
 
 
+# labels that show the same content as a suggestion would: a photo showing any of them is not
+# advised to add it (a valley or a volcano is a landscape with mountains)
+RELATED = {
+    "mountains": {"valley", "volcano", "cliff", "promontory", "lakeside", "mountain tent", "ski"},
+    "volcano": {"mountains", "valley", "cliff", "geyser"},
+    "seashore": {"sandbar", "lakeside", "promontory", "coral reef", "swimsuit", "bikini"},
+}
+
+
+def related_labels(labels: list[str]) -> set[str]:
+    """The labels an image shows and the ones whose content they already show."""
+    have = set(labels)
+    for label, kin in RELATED.items():
+        if have & kin:
+            have.add(label)
+    return have
+
+
 # coarse words a person would use, for ImageNet's fine-grained ranges
 _COARSE = [
     ((151, 268), "dog"),

@@ -193,9 +193,12 @@ def bucket_phrase(score: float) -> str:
 
 @dataclass
 class Suggestion:
-    text: str  # the seed's sentence, or why there is no suggestion
+    text: str  # the sentence for this image: its advice and evidence, or why there is none
     level: str  # "a high score" | "an average score" | "a low score"
     add: list[str]  # labels worth including (each with a lift interval above zero)
+    advice: str = ""  # the advice with its evidence (the same for photos that lack the same labels)
+    avoid: list[str] = field(default_factory=list)  # labels it shows whose lift is clearly below 0
+    caution: str = ""  # what is said about them, with the evidence
 
 
 def _no_evidence(stats: LabelStats | None) -> str:
@@ -220,34 +223,72 @@ def family_z(tested: int) -> float:
     return NormalDist().inv_cdf(1 - 0.025 / max(tested, 1))
 
 
-def clearly_positive(stats: LabelStats) -> list[LiftRow]:
-    """Labels whose lift is above zero with 95% confidence jointly over every label tested (at
-    the statistics' minimum support), best first."""
+def _clear(stats: LabelStats, sign: int) -> list[LiftRow]:
+    """Labels whose lift is on the `sign` side of zero with 95% confidence jointly over every
+    label tested (at the statistics' minimum support), strongest first."""
     tested = [r for r in stats.lift if r["support"] >= stats.min_support]
     z = family_z(len(tested))
     out = []
     for r in tested:
         se = (r["ci95"][1] - r["ci95"][0]) / (2 * 1.96)
-        if r["lift"] - z * se > 0:
+        if sign * r["lift"] - z * se > 0:
             out.append(r)
-    return sorted(out, key=lambda r: -r["lift"])
+    return sorted(out, key=lambda r: -sign * r["lift"])
 
 
-def suggest(labels: list[str], score: float, stats: LabelStats | None) -> Suggestion:
-    """The seed's sentence: the image's bucket and up to 5 labels it lacks whose lift is clearly
-    above zero (`clearly_positive`). Nothing weaker is ever named."""
+def clearly_positive(stats: LabelStats) -> list[LiftRow]:
+    """Labels whose lift is clearly above zero (see `_clear`), best first."""
+    return _clear(stats, +1)
+
+
+def clearly_negative(stats: LabelStats) -> list[LiftRow]:
+    """Labels whose lift is clearly below zero (see `_clear`), worst first."""
+    return _clear(stats, -1)
+
+
+def evidence(rows: list[LiftRow], stats: LabelStats) -> str:
+    """ "photos showing mountains scored +1.0 on average (59 posts of 10,743)": what a label's
+    lift means, in words, with how many posts it rests on."""
+    parts = [
+        f"{r['label']} scored {r['lift']:+.1f} on average ({r['support']:,} posts of {stats.posts:,})"
+        for r in rows
+    ]
+    return "photos showing " + "; ".join(parts)
+
+
+def suggest(
+    labels: list[str], score: float, stats: LabelStats | None, seen: list[str] | None = None
+) -> Suggestion:
+    """Advice for one image: up to 5 labels with a lift clearly above zero (`clearly_positive`)
+    that the image does not already show (`labels`: every label found in it, and their
+    relatives: a landscape is not told to add mountains), with the evidence; and, for the labels
+    it is seen to show (`seen`), those whose lift is clearly below zero. Nothing weaker is ever
+    named."""
+    from imagion.labels.providers import related_labels
+
     level = bucket_phrase(score)
-    text = f"This image is associated with {level}."
-    have = set(labels)
+    have = related_labels(labels)
     reliable = (
         [] if stats is None else [r for r in clearly_positive(stats) if r["label"] not in have]
+    )[:SUGGEST_MAX]
+    shown = set(labels if seen is None else seen)
+    bad = [] if stats is None else [r for r in clearly_negative(stats) if r["label"] in shown]
+    caution = evidence(bad, stats) + ": it may lower this one" if bad and stats else ""
+    picks = [r["label"] for r in reliable]
+    advice = ""
+    if picks and stats is not None:
+        advice = f"{evidence(reliable, stats)}: including some may help"
+    text = "; ".join(t for t in (caution, advice) if t)
+    if not text:
+        text = _no_evidence(stats) if not bad else ""
+    return Suggestion(
+        text[:1].upper() + text[1:] + ("." if text else ""),
+        level,
+        picks,
+        advice,
+        [r["label"] for r in bad],
+        caution,
     )
-    picks = [r["label"] for r in reliable[:SUGGEST_MAX]]
-    if picks:
-        return Suggestion(
-            f"{text} Including these in your post may improve it: {', '.join(picks)}.", level, picks
-        )
-    return Suggestion(f"{text} {_no_evidence(stats)}", level, [])
 
 
 def load_bundled_stats() -> LabelStats | None:
