@@ -126,7 +126,7 @@ def score_cmd(
     table = Table(title="posts per score bucket", title_justify="left")
     table.add_column("score", justify="right")
     table.add_column("posts", justify="right")
-    table.add_column("")
+    table.add_column("histogram")
     peak = max(report.histogram) or 1
     for i, n in enumerate(report.histogram):
         table.add_row(str(i), f"{n:,}", "█" * round(30 * n / peak))

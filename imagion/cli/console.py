@@ -40,6 +40,27 @@ def visible(text: object) -> str:
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
 
 
+def say(text: str) -> None:
+    """A line of results on stdout wrapped to the terminal's width (`out` soft-wraps nothing:
+    a long line would otherwise run past 80 columns)."""
+    import textwrap
+
+    width = max(out.width, 40)
+    for para in visible(text).split("\n"):
+        print(textwrap.fill(para, width, subsequent_indent="  ", break_on_hyphens=False))
+    sys.stdout.flush()
+
+
+def shorten(name: str, width: int) -> str:
+    """`name` in at most `width` characters: its start and end (the extension, a camera's last
+    digits) with "…" between them, so that names that differ at the end stay apart."""
+    if len(name) <= width:
+        return name
+    keep = max(width - 1, 2)
+    tail = min(len(os.path.splitext(name)[1]) + 6, keep // 2)
+    return name[: keep - tail] + "…" + name[len(name) - tail :]
+
+
 def plural(n: int, word: str) -> str:
     """ "1 pair", "2 pairs", "1,200 accounts"."""
     return f"{n:,} {word}" + ("" if n == 1 else "s")

@@ -22,6 +22,7 @@ from imagion.cli.console import (
     out,
     plural,
     progress_bar,
+    say,
     skipped,
     visible,
 )
@@ -187,14 +188,13 @@ def _render_eval(report: EvalReport, label: str) -> None:
     _render_by_ratio(report)
     base = ", ".join(f"{k} {v:.1%}" for k, v in report.baselines.items())
     refs = ", ".join(f"{k} {v:.1%}" for k, v in REFERENCE_POINTS.items())
-    out.print(
+    say(
         f"{label}\nspearman {_signed(report.spearman)}, kendall {_signed(report.kendall)} "
-        f"(mean within account)\nreference points: {refs}",
-        highlight=False,
+        f"(mean within account)\nreference points: {refs}"
     )
     _render_calibration(report)
     _render_scores(report)
-    out.print(accuracy_line(report, base), highlight=False)
+    say(accuracy_line(report, base))
 
 
 def _render_scores(report: EvalReport) -> None:
@@ -202,10 +202,9 @@ def _render_scores(report: EvalReport) -> None:
     score, the mean predicted vs the mean actual score."""
     fig = report.scores
     if fig is None:
-        out.print(
+        say(
             "scores: this model has no held-out predictions behind its scores (no 80% range; "
-            "its score is a percentile among its training posts)",
-            highlight=False,
+            "its score is a percentile among its training posts)"
         )
         return
     table = Table(
@@ -218,11 +217,10 @@ def _render_scores(report: EvalReport) -> None:
             f"{b['posts']:,}", f"{b['predicted']:.2f}", f"{b['actual']:.2f}", f"{b['coverage']:.0%}"
         )
     out.print(table)
-    out.print(
+    say(
         f"scores on {fig['posts']:,} posts: {fig['coverage']:.1%} of actual scores inside their "
         f"80% range (mean width {fig['mean_width']:.1f}); mean predicted within "
-        f"{fig['max_bin_gap']:.2f} of mean actual in every fifth",
-        highlight=False,
+        f"{fig['max_bin_gap']:.2f} of mean actual in every fifth"
     )
 
 
@@ -304,8 +302,7 @@ def _render_calibration(report: EvalReport) -> None:
             f"{b['accuracy']:.1%}",
         )
     out.print(table)
-    out.print(
+    say(
         f"calibration on {cal['pairs']:,} pairs: log loss {cal['log_loss']:.3f} (a coin: 0.693), "
-        f"Brier {cal['brier']:.3f} (a coin: 0.250), ECE {cal['ece']:.3f}",
-        highlight=False,
+        f"Brier {cal['brier']:.3f} (a coin: 0.250), ECE {cal['ece']:.3f}"
     )

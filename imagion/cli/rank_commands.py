@@ -10,7 +10,17 @@ from rich.table import Table
 
 from imagion.choices import Device, Engine
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, StatsOpt, command
-from imagion.cli.console import emit_json, note, out, progress_bar, skipped, visible, warn
+from imagion.cli.console import (
+    emit_json,
+    note,
+    out,
+    progress_bar,
+    say,
+    shorten,
+    skipped,
+    visible,
+    warn,
+)
 from imagion.errors import ImagionError
 from imagion.inference.rank import RankResult, RankRow
 from imagion.scores import (
@@ -297,24 +307,6 @@ def _rank_notes(rows: list[RankRow], no_interval: str | None) -> list[str]:
 
 def _ranks(ranks: list[int]) -> str:
     return ("#" if len(ranks) == 1 else "photos #") + ", #".join(map(str, ranks))
-
-
-def say(text: str) -> None:
-    """A note on stdout wrapped to the terminal (Rich soft-wraps nothing here)."""
-    import textwrap
-
-    width = max(out.width, 40)
-    print(textwrap.fill(visible(text), width, subsequent_indent="  ", break_on_hyphens=False))
-
-
-def shorten(name: str, width: int) -> str:
-    """`name` in at most `width` characters: its start and end (the extension, the last
-    digits of a camera's name) with "…" between them."""
-    if len(name) <= width:
-        return name
-    keep = max(width - 1, 2)
-    tail = min(len(Path(name).suffix) + 6, keep // 2)
-    return name[: keep - tail] + "…" + name[len(name) - tail :]
 
 
 def _display_names(rows: list[RankRow]) -> list[str]:
