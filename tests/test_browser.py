@@ -153,3 +153,19 @@ def test_page_fits_a_phone_screen(browser, trained, tmp_path, width):
         page.screenshot(path=str(tmp_path / "serve-page-390.png"), full_page=True)
         if os.environ.get("IMAGION_SCREENSHOT") and width == 390:
             shutil.copy(tmp_path / "serve-page-390.png", ROOT / "docs" / "serve-page-390.png")
+
+
+def test_three_result_cards_in_a_phone_view(browser, tmp_path):
+    """At 390×844, after scoring, the answer is in view: the heading, what the numbers mean and
+    three whole result cards, each with its score and range (the bundled model)."""
+    with live_server(None) as url:
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(url)
+        page.set_input_files("input[type=file]", _photos(tmp_path / "three", 5))
+        page.click("button[type=submit]")
+        page.wait_for_selector(".card")
+        third = page.locator(".card").nth(2).bounding_box()
+        heading = page.locator("#results").bounding_box()
+        assert third is not None and heading is not None
+        assert heading["y"] >= 0 and third["y"] + third["height"] <= 844
+        assert page.locator(".card .range").count() == 5

@@ -172,3 +172,18 @@ def test_rank_holds_at_80_columns_with_realistic_names(tmp_path):
     for row in js:
         assert not set(row.get("suggest_labels", [])) & set(row.get("labels", []))
     assert "nothing sure" not in res.stdout and "sco…" not in res.stdout
+
+
+def test_the_page_shows_the_range_and_the_odds_in_words():
+    from imagion.inference.rank import Ranked
+    from imagion.scores import SCORE_MEANING
+    from imagion.serve.page import render_results
+    from imagion.serve.scorer import Scored
+
+    a = Ranked(Path("a.jpg"), 5.6, 0.3, low=2.1, high=8.7, p_beats_next=0.52)
+    b = Ranked(Path("b.jpg"), 5.4, 0.2, low=2.0, high=8.5)
+    html = render_results(Scored([a, b], {}, {0: 0, 1: 1}))
+    assert "2.1–8.7" in html and "52% vs #2: a toss-up" in html
+    assert SCORE_MEANING.replace("'", "&#x27;") in html and "excellent" not in html
+    old = render_results(Scored([a], {}, {0: 0}, no_interval=NO_INTERVAL))
+    assert "No range" in old

@@ -41,6 +41,7 @@ button {{ font-size: 1rem; padding: .4rem 1.2rem; margin-top: .6rem; }}
 }}
 .bar span {{ display: block; height: 100%; background: #d6336c; border-radius: .25rem; }}
 .error {{ color: #b00; }} .sure {{ font-size: .9rem; color: #444; }}
+.caveat {{ font-size: .8rem; }} h2 {{ margin: .6rem 0 .3rem; }}
 </style></head><body>
 <h1>Which of these pictures will get more attention?</h1>
 <p class="muted">Up to {max_files} pictures, {max_mb} MB each; scores 0–10: the score its likes would most likely get, 5 is a typical post. Model: {model}.</p>
@@ -86,6 +87,8 @@ SCRIPT = """
   drop.addEventListener('drop', e => {
     e.preventDefault(); drop.classList.remove('over'); take(e.dataTransfer.files);
   });
+  const results = document.getElementById('results');  // after scoring: the answer in view
+  if (results) results.scrollIntoView();
   form.addEventListener('submit', () => {
     document.getElementById('go').disabled = true;
     document.getElementById('busy').hidden = false;
@@ -152,7 +155,7 @@ def render_results(scored: Scored) -> str:
     if not scored.items:
         return ""
     advice, shared = _common_advice(scored)
-    parts = ["<h2>Best first</h2>"]
+    parts = ['<h2 id="results">Best first</h2>']
     parts += [f'<p class="note">{html.escape(n)}</p>' for n in scored.notes]
     meaning = [*score_meaning(scored.no_interval), NEXT_ON_PAGE]
     parts.append(f'<p class="muted caveat">{html.escape(" ".join(meaning))}</p>')
