@@ -58,7 +58,7 @@ def test_compare_words_its_verdict_by_probability(runner, tmp_path):
     def ranked(name: str, raw: float) -> Ranked:
         return Ranked(path=tmp_path / name, score=5.0, raw=raw)
 
-    for p, start in ((0.52, "about even"), (0.6, "b.jpg is somewhat"), (0.8, "b.jpg is likely")):
+    for p, start in ((0.52, "a toss-up"), (0.6, "b.jpg is somewhat"), (0.8, "b.jpg is likely")):
         c = Comparison(ranked("a.jpg", 0.0), ranked("b.jpg", 1.0), 1 - p)
         assert c.verdict().startswith(start), c.verdict()
     c = Comparison(ranked("a.jpg", 0.0), ranked("b.jpg", 1.0), None)
@@ -216,7 +216,7 @@ def test_a_photo_has_one_score_in_the_table_the_json_the_sheet_and_the_page(scor
     table = _rank_table([row], "model")
     assert list(table.columns[2].cells) == [shown]
     assert abs(row["score"] - score) <= 5e-5  # JSON keeps 4 decimals
-    assert _caption(0, item) == f"#1 · {shown}/10"
+    assert _caption(0, item) == f"#1 · {shown}"
     html = render_results(Scored(items=[item], thumbs={}, index={0: 0}))
     assert f'<div class="score">{shown}</div>' in html
 

@@ -248,7 +248,7 @@ def test_eval_reports_calibration_and_draws_a_plot(trained, tmp_path, runner):
         b["pairs"] for b in cal["bins"]
     ) == cal["pairs"]
     with Image.open(plot) as im:
-        assert im.size == (2310, 572)  # reliability, by likes ratio, accounts, baselines
+        assert im.size == (2860, 572)  # reliability, by likes ratio, accounts, baselines, scores
     res = runner.invoke(
         app,
         [
@@ -351,7 +351,7 @@ def test_compare_without_held_out_calibration_says_so(tmp_path, runner, learnabl
     data = json.loads(res.stdout)
     assert data["p_a_beats_b"] is None and data["calibrated_on"] is None
     res = runner.invoke(app, ["compare", str(a), str(b), "--model", str(learnable_seed)])
-    assert "no win probability" in res.stdout
+    assert "No win probability" in res.stdout
 
 
 @pytest.fixture(scope="module")

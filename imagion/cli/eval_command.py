@@ -194,7 +194,14 @@ def _render_eval(report: EvalReport, label: str) -> None:
     )
     _render_calibration(report)
     _render_scores(report)
-    say(accuracy_line(report, base))
+    say(f"baselines on the same pairs: {base}")
+    line = accuracy_line(report)
+    if report.in_sample:  # wrapped at 80 columns, still the last line's words
+        line, _, _ = line.partition(IN_SAMPLE)
+        say(line.rstrip())
+        say(IN_SAMPLE.lstrip(" —"))
+    else:
+        say(line)
 
 
 def _render_scores(report: EvalReport) -> None:
@@ -253,7 +260,10 @@ def _signed(x: float, digits: int = 3) -> str:
     return f"{x:+.{digits}f}" if math.isfinite(x) else "n/a"
 
 
-def accuracy_line(report: EvalReport, base: str) -> str:
+IN_SAMPLE = " — IN-SAMPLE: the model trained on these posts; not an estimate for new posts"
+
+
+def accuracy_line(report: EvalReport, base: str = "") -> str:
     """The last line, which is what people read: too few pairs are said to be too few, and
     accuracy on posts the model trained on says so on the same line."""
     from imagion.evaluation.metrics import MIN_JUDGED_PAIRS
@@ -264,8 +274,8 @@ def accuracy_line(report: EvalReport, base: str) -> str:
     else:
         head = f"accuracy {report.accuracy:.1%} [{report.ci95[0]:.1%}, {report.ci95[1]:.1%}] on {where}"
     if report.in_sample:
-        head += " — IN-SAMPLE: the model trained on these posts; not an estimate for new posts"
-    return f"{head} — {base}"
+        head += IN_SAMPLE
+    return f"{head} — {base}" if base else head
 
 
 def _render_by_ratio(report: EvalReport) -> None:
