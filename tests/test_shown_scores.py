@@ -187,3 +187,40 @@ def test_the_page_shows_the_range_and_the_odds_in_words():
     assert SCORE_MEANING.replace("'", "&#x27;") in html and "excellent" not in html
     old = render_results(Scored([a], {}, {0: 0}, no_interval=NO_INTERVAL))
     assert "No range" in old
+
+
+@pytest.mark.slow
+def test_the_bundled_scores_refit_on_a_tiny_crawl(tmp_path, monkeypatch):
+    """scripts/refit_bundled_scores.py end to end on a generated crawl, into a folder: the card
+    gets an expected score fitted on the CV's held-out posts and its measured coverage."""
+    import importlib.util
+
+    from tests.helpers import make_instaloader
+
+    crawl = tmp_path / "datasets" / "instagram-2017"
+    rows = ["account,image,likes,posted_at"]
+    for a in range(6):
+        for i in range(6):
+            likes = 100 + 37 * ((a + 3 * i) % 7)
+            write_image(crawl / f"a{a}_{i}.jpg", likes / 400, seed=a * 10 + i)
+            rows.append(f"acct{a},a{a}_{i}.jpg,{likes},2017-03-{i + 1:02d}")
+    (crawl / "posts.csv").write_text("\n".join(rows))
+    make_instaloader(tmp_path / "datasets" / "ig-celeb12", {"x": [5, 9, 14, 20], "y": [3, 8, 2, 11]})  # fmt: skip
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    spec = importlib.util.spec_from_file_location("refit", ROOT / "scripts/refit_bundled_scores.py")
+    refit = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(refit)  # type: ignore[union-attr]
+    out, work = tmp_path / "out", tmp_path / "work"
+    argv = ["refit", str(tmp_path / "datasets"), "--work", str(work), "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    from imagion.training import calibrate
+
+    monkeypatch.setattr(calibrate, "out_of_fold_pairs", calibrate.out_of_fold_pairs)
+    refit.main()
+    card = read_card(out / "default-model.pt")
+    assert card.calibration is not None and card.calibration.expected is not None
+    assert card.calibration.expected.posts == 36
+    assert 0 <= card.evaluation["cv"]["scores"]["coverage"] <= 1
+    assert (out / "default-model-onnx" / "meta.json").is_file()
+    meta = json.loads((out / "default-model-onnx" / "meta.json").read_text())
+    assert meta["calibration"]["expected_score"]["posts"] == 36

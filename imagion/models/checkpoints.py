@@ -12,7 +12,12 @@ import torch
 
 from imagion.errors import CheckpointError
 from imagion.files import atomic_path, regular_file
-from imagion.models.card import CHECKPOINT_FORMAT, CheckpointCard, TrainingRecord
+from imagion.models.card import (
+    CHECKPOINT_FORMAT,
+    EVALUATION_KEYS,
+    CheckpointCard,
+    TrainingRecord,
+)
 from imagion.models.networks import ImagionModel, fuse_for_inference
 from imagion.models.registry import REGISTRY, build_model
 from imagion.models.transforms import Calibration, Preprocess
@@ -62,7 +67,8 @@ def checkpoint_payload(model: ImagionModel, card: CheckpointCard, **extra: Any) 
 def rewrite_card(path: str | Path, card: CheckpointCard) -> Path:
     """Replace a checkpoint's card, keeping its weights (atomically)."""
     ckpt = read_checkpoint(path)
-    kept = {k: v for k, v in ckpt.items() if k not in card.to_dict()}
+    # format 1 kept cv/transfer/model_card at the top, where they would shadow the new card's
+    kept = {k: v for k, v in ckpt.items() if k not in card.to_dict() and k not in EVALUATION_KEYS}
     return save_checkpoint(path, card.to_dict() | kept)
 
 
