@@ -13,7 +13,7 @@ Measured, and recorded in the card (`evaluation.cv.scores`, `evaluation.transfer
   (each fold's posts judged by a fit that never saw them or their accounts), pooled;
 * transfer: the bundled model with its refitted card on ig-celeb12 (12 accounts never trained on).
 
-Usage: python scripts/refit_bundled_scores.py [DATASETS_DIR] [--work DIR] [--out DIR]
+Usage: python scripts/refit_bundled_scores.py [DATASETS_DIR] [--work DIR] [--out DIR] [--reuse]
 """
 
 from __future__ import annotations
@@ -70,18 +70,25 @@ def main() -> None:
     ap.add_argument("datasets", nargs="?", type=Path, default=ROOT.parent / "shared" / "datasets")
     ap.add_argument("--work", type=Path, default=Path("refit-work"))
     ap.add_argument("--out", type=Path, help="write the model and export here, not the package")
+    ap.add_argument(
+        "--reuse", action="store_true", help="reuse --work's cv-predictions.csv (no CV run)"
+    )
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     db, celeb = catalogs(args.datasets, args.work)
-    # only the fold models' positions are needed: their own win probabilities are not fitted
-    calibrate.out_of_fold_pairs = lambda fit, initial: None  # type: ignore[assignment]
-    cv = imagion.cross_validate(db, FOLDS, replace(RECIPE, out=args.work / "cv"))
-    frame = cv.frame
-    assert frame is not None
-    frame = frame[frame["position"].notna()]
-    frame[["account", "post_id", "likes", "score", "pred", "position", "fold"]].to_csv(
-        args.work / "cv-predictions.csv", index=False
-    )
+    saved = args.work / "cv-predictions.csv"
+    if args.reuse and saved.is_file():  # the CV's held-out predictions of an earlier run
+        import pandas as pd
+
+        frame = pd.read_csv(saved)
+    else:
+        # only the fold models' positions are needed: their own win probabilities are not fitted
+        calibrate.out_of_fold_pairs = lambda fit, initial: None  # type: ignore[assignment]
+        cv = imagion.cross_validate(db, FOLDS, replace(RECIPE, out=args.work / "cv"))
+        assert cv.frame is not None
+        frame = cv.frame[cv.frame["position"].notna()]
+        keep = ["account", "post_id", "likes", "score", "pred", "position", "fold"]
+        frame[keep].to_csv(saved, index=False)
     cv_scores = cross_fitted(frame)
     model_out = (args.out or bundled_model_path().parent) / "default-model.pt"
     export_out = args.out / "default-model-onnx" if args.out else bundled_export_path()

@@ -299,10 +299,14 @@ def _rank_notes(rows: list[RankRow], no_interval: str | None) -> list[str]:
         if not text:
             continue
         if len(groups) == 1 and len(ranks) == len(rows) > 1:
-            lines.append(f"Advice for every photo here: {text}")
+            lines.append(f"Advice for every photo here: {_lower_first(text)}")
         else:
             lines.append(f"{_ranks(ranks)}: {text}")
     return lines
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def _ranks(ranks: list[int]) -> str:
@@ -372,7 +376,9 @@ def compare_cmd(
     if json_:
         emit_json(c.to_dict())
         return
-    out.print(visible(c.verdict()[:1].upper() + c.verdict()[1:] + "."), highlight=False)
+    verdict = c.verdict()
+    verdict = "A" + verdict[1:] if verdict.startswith("a toss-up") else verdict
+    out.print(visible(verdict + "."), highlight=False)
     width = max(len(visible(side.path.name)) for side in (c.a, c.b))
     for side in (c.a, c.b):
         shown = shown_score(side.score, side.low, side.high)
@@ -388,9 +394,12 @@ def compare_cmd(
             f"{c.p_a_wins:.0%}: how likely {c.a.path.name} gets more likes than "
             f"{c.b.path.name} ({odds_words(c.p_a_wins)}), calibrated on {c.calibration}."
         )
-    for side in (c.a, c.b):
-        if side.suggestion is not None and side.suggestion.text:
-            lines.append(f"{side.path.name}: {side.suggestion.text}")
+    advice = [side.suggestion.text if side.suggestion else "" for side in (c.a, c.b)]
+    if advice[0] and advice[0] == advice[1]:  # the same for both: said once
+        lines.append(f"Advice for both: {_lower_first(advice[0])}")
+    for side, text in zip((c.a, c.b), advice, strict=True):
+        if text and advice[0] != advice[1]:
+            lines.append(f"{side.path.name}: {text}")
         if side.crop is not None:
             lines.append(f"{side.path.name}: {side.crop.text}")
     for line in lines:
