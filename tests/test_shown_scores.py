@@ -224,3 +224,28 @@ def test_the_bundled_scores_refit_on_a_tiny_crawl(tmp_path, monkeypatch):
     assert (out / "default-model-onnx" / "meta.json").is_file()
     meta = json.loads((out / "default-model-onnx" / "meta.json").read_text())
     assert meta["calibration"]["expected_score"]["posts"] == 36
+
+
+def test_a_time_split_model_is_calibrated_on_posts_of_accounts_it_has_seen():
+    """A time-split model predicts new posts of accounts it trained on: its out-of-fold posts
+    are drawn within each account, not whole accounts (which would calibrate it for strangers)."""
+    import torch
+
+    from imagion.training.calibrate import oof_folds
+    from imagion.training.prepare import TrainingData
+
+    groups = np.repeat(np.arange(8), 6)
+    data = TrainingData(
+        x=torch.zeros(len(groups), 2),
+        target=np.zeros(len(groups), dtype=np.float32),
+        likes=np.arange(len(groups), dtype=float),
+        groups=groups,
+        train_idx=np.arange(len(groups)),
+        val_idx=np.array([], dtype=np.int64),
+        problems=[],
+    )
+    by_account = oof_folds(data, 4, 0)
+    by_post = oof_folds(data, 4, 0, by_account=False)
+    for g in range(8):
+        assert len(set(by_account[groups == g])) == 1  # a whole account held out together
+        assert len(set(by_post[groups == g])) > 1  # its posts spread over the folds

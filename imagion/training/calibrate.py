@@ -32,13 +32,15 @@ def pairs_of(
     return raw[i] - raw[j], (likes[i] > likes[j]).astype(float)
 
 
-def oof_folds(data: TrainingData, k: int, seed: int) -> np.ndarray:
-    """A fold per training post: by account when there are k accounts, else by post."""
+def oof_folds(data: TrainingData, k: int, seed: int, by_account: bool = True) -> np.ndarray:
+    """A fold per training post: by account when there are k accounts (and `by_account`: a
+    model for accounts it never saw), else by post within each account (a time-split model
+    predicts new posts of accounts it has seen: its held-out posts must be of seen accounts)."""
     tr = data.train_idx
     groups = data.groups[tr]
     accounts = np.unique(groups)
     rng = np.random.default_rng(seed)
-    if len(accounts) >= k:
+    if by_account and len(accounts) >= k:
         fold_of = dict(
             zip(rng.permutation(accounts).tolist(), np.arange(len(accounts)) % k, strict=True)
         )
@@ -70,7 +72,7 @@ def out_of_fold_pairs(fit: Fitter, initial: dict[str, torch.Tensor]) -> HeldOutP
     """Pairs scored by heads that never saw them: K heads of the same recipe, each trained on
     the other folds from the run's starting point."""
     data, opts = fit.data, fit.opts
-    fold = oof_folds(data, OOF_FOLDS, opts.seed)
+    fold = oof_folds(data, OOF_FOLDS, opts.seed, by_account=opts.split != SplitKind.time)
     tr = data.train_idx
     ds, ys, us, actual, posts = [], [], [], [], 0
     for f in range(OOF_FOLDS):
