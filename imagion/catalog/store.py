@@ -186,6 +186,8 @@ class Columns:
         "is_video",
         "is_carousel",
     )
+    # `posts --json/--csv`: everything the catalog stores about a post, the listing's first
+    EVERYTHING = LISTING + tuple(sorted(set(POST_COLUMNS) - set(LISTING), key=POST_COLUMNS.index))
 
 
 def resolve_catalog_path(path: str | os.PathLike | None) -> Path:

@@ -28,8 +28,9 @@ from imagion.errors import with_names
 # printed as it is, never read as Rich markup; our own styles are given as Text
 # under torchrun only the first process speaks: the others would repeat every line
 _QUIET = os.environ.get("RANK", "0") not in ("", "0")
-out = Console(soft_wrap=True, markup=False, quiet=_QUIET)  # results
-err = Console(stderr=True, soft_wrap=True, markup=False, quiet=_QUIET)  # progress, logs, problems
+# emoji=False: a caption or file name holding ":smile:" is text, not an emoji
+out = Console(soft_wrap=True, markup=False, emoji=False, quiet=_QUIET)  # results
+err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, quiet=_QUIET)  # logs
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 

@@ -48,7 +48,7 @@ def labels_cmd(
     min_support: Annotated[int, typer.Option(help="Hide labels on fewer posts than this.")] = 5,
     top: Annotated[int, typer.Option(help="Labels per score bucket in the table.")] = 5,
     concurrency: Annotated[
-        int, typer.Option(help="Cloud Vision requests in flight at once (16 images each).")
+        int, typer.Option(min=1, help="Cloud Vision requests in flight at once (16 images each).")
     ] = 4,
     save_stats: Annotated[
         Path | None, typer.Option(help="Write the label statistics as JSON (for suggestions).")

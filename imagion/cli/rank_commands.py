@@ -47,7 +47,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         Path | None, typer.Option(help="Copy the top images here, named rank_score_name.")
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="Images per forward pass (default: by model).")
+        int | None, typer.Option(min=1, help="Images per forward pass (default: by model).")
     ] = None,
     device: DeviceOpt = Device.auto,
     suggest: Annotated[
@@ -267,13 +267,11 @@ def _files_out(
 
 
 def _write_csv(rows: list[RankRow]) -> None:
-    import csv
     import sys
 
-    fields = ["rank", "path", "score", "raw", "suggestion"]
-    w = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
-    w.writeheader()
-    w.writerows(rows)
+    from imagion.spreadsheet import write_rows
+
+    write_rows(sys.stdout, ["rank", "path", "score", "raw", "suggestion"], rows)
 
 
 def _common_suggestion(rows: list[RankRow]) -> str | None:

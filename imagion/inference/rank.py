@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 from imagion.files import unused_path
 from imagion.images import find_images
 from imagion.inference.decode import run_files
@@ -143,6 +143,8 @@ def rank_images(
     top: int | None = None,
 ) -> RankResult:
     """Score every image under `paths` (files, folders, globs); unreadable files are reported."""
+    if batch_size is not None and batch_size < 1:
+        raise OptionError("batch_size", batch_size, "use at least 1 image per forward pass.")
     files, problems = find_images(list(paths), recursive=recursive)
     if not files:
         if problems:  # every argument was missing or unreadable: say that, not something else
