@@ -117,11 +117,16 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = STALE_AFTER_S) -> int:
-    """Delete temporary files of atomic writes (killed with -9 mid-write); returns how many."""
+def remove_stale_temporaries(
+    folder: str | os.PathLike,
+    older_than_s: float = STALE_AFTER_S,
+    pattern: str = f".*{TMP_SUFFIX}",
+) -> int:
+    """Delete temporary files of atomic writes (killed with -9 mid-write) that no live writer
+    can still own (older than `older_than_s`); returns how many."""
     removed = 0
     now = time.time()
-    for tmp in Path(folder).glob(f".*{TMP_SUFFIX}"):
+    for tmp in Path(folder).glob(pattern):
         try:
             if now - tmp.stat().st_mtime > older_than_s:
                 tmp.unlink()

@@ -109,6 +109,11 @@ def read_image_bytes(ref: str | Path) -> bytes:
     if inside is None:
         return Path(ref).read_bytes()
     archive, member = inside
+    if not archive.exists():
+        raise InputError(
+            f"{archive}: the export zip is not there any more (moved or deleted?); put it back, "
+            "or import it again from where it is now (`imagion import NEW.zip`)."
+        )
     try:
         with zipfile.ZipFile(archive) as zf:
             return read_zip_member(zf, member, str(ref))

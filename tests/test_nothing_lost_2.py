@@ -332,7 +332,10 @@ def test_iso_basic_date_is_that_day():
     assert time_value("20200101") == 1577836800
     assert time_value(20200101) == 1577836800
     assert time_value("1600000000") == 1600000000  # ten digits: seconds, as before
-    assert time_value("20201399") == 20201399  # not a date: seconds (1970-08-22), as before
+    # a date's shape but no real day: refused, not stored as a day of 1970
+    for bad in ("20201340", "20200230", 20201399):
+        with pytest.raises(ValueError, match="not a date"):
+            time_value(bad)
 
 
 def test_an_unreadable_folder_costs_its_own_files_only(tmp_path, monkeypatch, runner):

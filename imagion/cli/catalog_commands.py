@@ -54,7 +54,7 @@ def import_cmd(
         ):
             leftover.unlink(missing_ok=True)
         report.problems.append(f"nothing was imported, so no catalog was created at {path}.")
-    for problem in report.problems + report.bad_arguments:
+    for problem in report.problems.lines() + report.bad_arguments:
         warn(problem)
     for line in report.notes:
         note(line)
@@ -66,7 +66,7 @@ def import_cmd(
             f"imported {plural(report.posts, 'post')} of {plural(report.accounts, 'account')} "
             f"({fmt}): "
             f"{report.inserted:,} new, {report.updated:,} updated, "
-            f"{report.with_image:,} with an image, {len(report.problems):,} problems; "
+            f"{report.with_image:,} with an image, {report.problems.total:,} problems; "
             f"catalog {path} now holds {info['posts']:,} posts.",
             highlight=False,
         )

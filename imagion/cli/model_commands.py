@@ -100,7 +100,8 @@ def featurize_cmd(
                 "images": rep.images,
                 "computed": rep.computed,
                 "cached": rep.cached,
-                "skipped": len(rep.problems),
+                "skipped": rep.skipped,
+                "problems": rep.problems,
                 "seconds": rep.seconds,
                 "images_per_s": rep.rate,
                 "folder": str(rep.folder),
@@ -110,9 +111,11 @@ def featurize_cmd(
     speed = f" at {rep.rate:,.0f} img/s" if rep.computed else ""
     out.print(
         f"features of {rep.images:,} images: {rep.computed:,} computed{speed}, {rep.cached:,} from "
-        f"the cache, {len(rep.problems):,} skipped; in {rep.folder}",
+        f"the cache, {rep.skipped:,} skipped; in {rep.folder}",
         highlight=False,
     )
+    if rep.skipped and rep.skipped == rep.images:
+        raise typer.Exit(1)  # not one image could be read: the lines above say why
 
 
 @command("train")

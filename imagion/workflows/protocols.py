@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from imagion.choices import SplitKind
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import ImagionError, InputError, OptionError
 from imagion.progress import Progress
 from imagion.settings import pick_device
 
@@ -76,6 +76,8 @@ def predict_frame(
     raw, ok, bright, problems = predict_catalog(
         loaded, df["image"].tolist(), df["image_sha256"].tolist(), device, cache_dir, progress
     )
+    if len(df) and not ok.any() and problems:  # say why, not "need ≥ 2 posts per account"
+        raise InputError(f"no image of these posts could be read: {problems[0]}")
     df = df.copy()
     df["pred"] = raw
     scale = loaded.calibration.pair_scale
