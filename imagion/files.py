@@ -14,6 +14,7 @@ from pathlib import Path
 from imagion.errors import ImagionError
 
 TMP_SUFFIX = ".imagion-tmp"
+NOT_REGULAR = "not a regular file (a FIFO, socket or device); imagion reads files only"
 STALE_AFTER_S = 300.0  # a temporary file this old belongs to no live writer
 
 
@@ -44,9 +45,7 @@ def regular_file(path: str | os.PathLike, what: str) -> Path:
     if stat.S_ISDIR(mode):
         raise ImagionError(f"{what} {path}: is a folder, not a file.")
     if not stat.S_ISREG(mode):
-        raise ImagionError(
-            f"{what} {path}: not a regular file (a FIFO, socket or device); imagion reads files only."
-        )
+        raise ImagionError(f"{what} {path}: {NOT_REGULAR}.")
     return path
 
 
@@ -84,6 +83,8 @@ def walk_files(root: Path, recursive: bool = True) -> tuple[list[Path], list[str
             try:
                 if stat.S_ISREG(path.stat().st_mode):
                     files.append(path)
+                else:
+                    problems.append(f"{path}: {NOT_REGULAR}; skipped.")
             except OSError as exc:
                 problems.append(f"{path}: cannot be read ({exc.strerror}); skipped.")
     return sorted(files), problems

@@ -43,6 +43,12 @@ class ProblemLog(list[str]):
         return list(self) + ([more] if self.dropped else []) + list(self.tail)
 
 
+def joined(sentences: Iterable[str]) -> str:
+    """Sentences in one line, "a; b." (not "a.; b.")."""
+    parts = [s.strip().rstrip(".") for s in sentences if s.strip()]
+    return "; ".join(parts) + ("." if parts else "")
+
+
 def collapse(lines: Iterable[str], cap: int = MAX_PROBLEMS_KEPT) -> list[str]:
     """Identical lines once each, with their count ("… (107 images)"), in first-seen order;
     at most `cap` lines and one saying how many more."""

@@ -22,7 +22,7 @@ from imagion.catalog.formats import (
 from imagion.catalog.instagram_export import name_accounts, read_export
 from imagion.catalog.store import POST_COLUMNS, Catalog, Post
 from imagion.errors import ImagionError
-from imagion.files import walk_files
+from imagion.files import NOT_REGULAR, walk_files
 from imagion.problems import ProblemLog
 from imagion.progress import Progress
 
@@ -139,6 +139,8 @@ def discover(sources: Sequence[str | Path], report: ImportReport) -> Found:
             found.files.append(p)
         elif p.is_dir():
             _folder(p, found, report)
+        elif p.exists():
+            report.bad_arguments.append(f"{p}: {NOT_REGULAR}.")
         else:
             report.bad_arguments.append(f"{p}: no such file or folder.")
     return found

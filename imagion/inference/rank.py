@@ -18,6 +18,7 @@ from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
 from imagion.labels.providers import SEEN_THRESHOLD
 from imagion.labels.suggestions import Suggestion
+from imagion.problems import joined
 from imagion.progress import Progress
 from imagion.scores import JSON_DIGITS, score_text
 
@@ -148,7 +149,7 @@ def rank_images(
     files, problems = find_images(list(paths), recursive=recursive)
     if not files:
         if problems:  # every argument was missing or unreadable: say that, not something else
-            raise ImagionError("; ".join(problems[:3]) + (" …" if len(problems) > 3 else ""))
+            raise ImagionError(joined(problems[:3]) + (" …" if len(problems) > 3 else ""))
         folders = not recursive and any(Path(p).is_dir() for p in paths)
         raise ImagionError(
             "no image files found in "
@@ -161,7 +162,7 @@ def rank_images(
     )
     if not items:
         raise ImagionError(
-            "no image could be scored: " + "; ".join(bad[:3]) + (" …" if len(bad) > 3 else "")
+            "no image could be scored: " + joined(bad[:3]) + (" …" if len(bad) > 3 else "")
         )
     written = advise_crops(engine, items[: top or None], crops) if crops is not None else []
     return RankResult(
@@ -276,7 +277,7 @@ def compare_images(
     engine = open_engine(model, device, stats=stats)
     items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2)
     if bad:
-        raise ImagionError("; ".join(bad))
+        raise ImagionError(joined(bad))
     advise_crops(engine, items)
     by_path = {str(r.path): r for r in items}
     ra, rb = by_path[str(Path(a))], by_path.get(str(Path(b)), by_path[str(Path(a))])

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from imagion import __version__
+from imagion.problems import joined
 from imagion.serve.limits import MB, Limits
 from imagion.serve.middleware import BodyLimit, BodyRefused
 from imagion.serve.page import render_error, render_page, render_results
@@ -87,7 +88,7 @@ class Service:
         if not scored.items:
             raise ServeError(
                 413 if oversized else 415,
-                "no picture could be scored: " + "; ".join(scored.problems),
+                "no picture could be scored: " + joined(scored.problems),
             )
         return scored
 
