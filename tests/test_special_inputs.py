@@ -127,3 +127,15 @@ def test_a_413_reads_as_sentences(trained):
         assert ".;" not in error and error.endswith("."), error
     finally:
         scorer.close()
+
+
+def test_many_unreadable_photos_cost_a_bounded_number_of_lines(tmp_path, runner):
+    folder = tmp_path / "photos"
+    write_image(folder / "good.jpg", 0.5)
+    for k in range(120):
+        (folder / f"broken{k:03d}.jpg").write_bytes(b"not a jpeg")
+    res = runner.invoke(app, ["rank", str(folder)])
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.stderr.splitlines() if line.startswith("skipped:")]
+    assert len(lines) <= 51 and "more problems like these" in res.stderr
+    assert "skipped 120" in res.stderr  # the count is whole

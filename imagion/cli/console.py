@@ -102,6 +102,14 @@ def skipped(problem: str) -> None:
     err.print(styled("skipped:", "yellow", problem), highlight=False)
 
 
+def skipped_all(problems: list[str]) -> None:
+    """Each problem as a `skipped:` line, bounded: the first and last few, and a count."""
+    from imagion.problems import ProblemLog
+
+    for problem in ProblemLog(problems).lines():
+        skipped(problem)
+
+
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Inside: SIGTERM (a `kill`, a container stopping) is handled as Ctrl-C is, so work that

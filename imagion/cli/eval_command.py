@@ -22,7 +22,7 @@ from imagion.cli.console import (
     out,
     plural,
     progress_bar,
-    skipped,
+    skipped_all,
     visible,
 )
 from imagion.cli.training_options import training_options
@@ -122,8 +122,7 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
                 device=str(device),
                 progress=update,
             )
-    for p in report.skipped:
-        skipped(p)
+    skipped_all(report.skipped)
     _write_outputs(report, report.label, pairs_out, plot)
     if json_:
         emit_json(

@@ -25,6 +25,7 @@ from imagion.cli.console import (
 from imagion.errors import ImagionError
 from imagion.labels.store import LabelSummary
 from imagion.labels.suggestions import LabelStats, clearly_positive
+from imagion.problems import ProblemLog
 
 
 @command("labels")
@@ -126,7 +127,7 @@ def _confirm_paid_work(cat: Catalog, refresh: bool, yes: bool) -> None:
 
 
 def _report(prov: Provider, summary: LabelSummary) -> None:
-    for p in summary["problems"]:
+    for p in ProblemLog(summary["problems"]).lines():
         warn(p)
     note(
         f"{prov}: labelled {summary['labelled']:,} items ({summary['labels']:,} labels), "

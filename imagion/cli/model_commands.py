@@ -13,7 +13,7 @@ from rich.table import Table
 from imagion.catalog.store import resolve_catalog_path
 from imagion.choices import Device, Engine, SplitKind, Tone
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, command
-from imagion.cli.console import emit_json, err, out, plural, progress_bar, skipped
+from imagion.cli.console import emit_json, err, out, plural, progress_bar, skipped_all
 from imagion.cli.training_options import training_options
 from imagion.training.options import TrainOptions, TrainResult
 
@@ -92,8 +92,7 @@ def featurize_cmd(
             engine=str(engine),
             address=address,
         )
-    for p in rep.problems:
-        skipped(p)
+    skipped_all(rep.problems)
     if json_:
         emit_json(
             {

@@ -10,7 +10,16 @@ from rich.table import Table
 
 from imagion.choices import Device, Engine
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, StatsOpt, command
-from imagion.cli.console import emit_json, for_cli, note, out, progress_bar, skipped, visible, warn
+from imagion.cli.console import (
+    emit_json,
+    for_cli,
+    note,
+    out,
+    progress_bar,
+    skipped_all,
+    visible,
+    warn,
+)
 from imagion.errors import ImagionError
 from imagion.inference.rank import RankResult, RankRow
 from imagion.scores import score_text
@@ -161,8 +170,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             crops=crops,
             top=top,
         )
-    for p in result.problems:
-        skipped(p)
+    skipped_all(result.problems)
     rows = result.to_list()[: top or None]
     _files_out(result, top, copy_to, sheet)
     if crops is not None:
@@ -218,8 +226,7 @@ def _rank_on_ray(
         address=address, device=str(device), batch_size=batch_size or 64, features=features,
         labels=labels,
     )  # fmt: skip
-    for p in result.problems:
-        skipped(p)
+    skipped_all(result.problems)
     if json_:
         emit_json(result.to_dict())
         return
