@@ -79,6 +79,7 @@ def featurize_catalog(
                 cache,
                 device,
                 address,
+                progress,
             )
             if todo
             else (0, [])
