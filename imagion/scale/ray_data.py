@@ -125,7 +125,11 @@ def _native_stderr_aside(ray: Any) -> Iterator[None]:
     node = getattr(ray._private.worker, "_global_node", None)
     log = Path(node.get_logs_dir_path()) / "imagion-driver.err" if node else Path(os.devnull)
     sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 at all: nothing to set aside
+        yield
+        return
     try:
         target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     except OSError:
@@ -201,7 +205,7 @@ def _counting(ray: Any, total: int, progress: Progress | None, stage: str) -> It
         last = -1
         while not stop.wait(POLL_S):
             try:
-                done = min(int(ray.get(counter.get.remote(), timeout=10)), total)
+                done = min(int(ray.get(counter.get.remote(), timeout=2)), total)
             except Exception:  # a slow or lost counter only delays the bar
                 continue
             if done != last:
