@@ -75,6 +75,7 @@ FLAGS = {
     "account": "--account",
     "catalog_path": "--catalog",
     "out_dir": "--out",
+    "out": "--out",  # rank --engine ray's table (the library's `out`)
     "folds": "--cv",
     "held_out_only": "--split val",
     "json_": "--json",

@@ -95,7 +95,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         Path | None,
         typer.Option(
             "--out",
-            help="With --engine ray: the Parquet table to write (path, score, raw, error).",
+            help="With --engine ray: the Parquet table to write (path, score, raw, error); a new name, nothing there is replaced.",
             rich_help_panel="Past one machine",
         ),
     ] = None,
@@ -218,14 +218,18 @@ def _rank_on_ray(
             f"{', '.join(given)}: not available with --engine ray (use --out and --top)."
         )
     from imagion.scale.ray_data import require_ray
+    from imagion.scale.tables import check_table
 
     require_ray()  # a missing extra is said before anything else
+    if table is not None:
+        check_table(table)  # and anything in the way of --out, before the first note
     note("scoring on Ray Data…")
-    result = rank(
-        paths, model=model, recursive=recursive, top=top, engine=Engine.ray, out=table,
-        address=address, device=str(device), batch_size=batch_size or 64, features=features,
-        labels=labels,
-    )  # fmt: skip
+    with progress_bar("scoring") as update:
+        result = rank(
+            paths, model=model, recursive=recursive, top=top, engine=Engine.ray, out=table,
+            address=address, device=str(device), batch_size=batch_size or 64, features=features,
+            labels=labels, progress=update,
+        )  # fmt: skip
     skipped_all(result.problems)
     if json_:
         emit_json(result.to_dict())

@@ -84,6 +84,7 @@ def featurize_catalog(
                 cache,
                 device,
                 address,
+                progress,
             )
             if todo
             else (0, [])
