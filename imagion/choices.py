@@ -1,6 +1,21 @@
 """Choices shared by the library and the CLI, kept import-light so `imagion --help` is instant."""
 
 from enum import StrEnum
+from typing import TypeVar
+
+from imagion.errors import OptionError
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def choice(kind: type[E], value: object, option: str) -> E:
+    """`value` (an enum member or its string) as a member of `kind`; OptionError naming the
+    parameter and the choices otherwise (a typo is refused, never replaced by a default)."""
+    try:
+        return kind(str(value))
+    except ValueError:
+        names = ", ".join(m.value for m in kind)
+        raise OptionError(option, repr(value), f"use one of {names}.") from None
 
 
 class ScoreMapping(StrEnum):

@@ -81,7 +81,11 @@ def _top_level_imports(path: Path, name: str) -> set[str]:
 
 def _all_imports(path: Path) -> set[str]:
     """imagion modules `path` imports anywhere: module level, inside functions, under
-    TYPE_CHECKING too (a function-level import is still an arrow between the modules)."""
+    TYPE_CHECKING too (a function-level import is still an arrow between the modules). The
+    package's own TYPE_CHECKING block is its facade for type checkers (what `_LAZY` names at
+    run time), not a dependency: it is left out, as the lazy table is."""
+    if path == ROOT / "imagion" / "__init__.py":
+        return _top_level_imports(path, "imagion")
     return _imagion_imports(ast.walk(ast.parse(path.read_text())))
 
 

@@ -57,7 +57,7 @@ def test_same_scores_as_in_process_bad_files_as_rows_and_top(local_ray, photos, 
     decoy = tmp_path / f"scores.parquet.imagion-tmp-{os.getpid()}"  # not this run's: kept
     decoy.mkdir()
     (decoy / "mine.txt").write_text("keep me\n")
-    result = imagion.rank([photos], engine="ray", out=out, top=5)
+    result = imagion.rank_on_ray([photos], out=out, top=5)
     rows = _table(out)
     assert len(rows) == 32 and result.scored == 30 and result.failed == 2
     for item in local:
@@ -87,9 +87,8 @@ def test_an_unreadable_file_beyond_the_first_block_and_progress(local_ray, tmp_p
     monkeypatch.setattr(ray_data, "ROWS_PER_BLOCK", 2)
     events: list[tuple[int, int, str]] = []
     out = tmp_path / "few.parquet"
-    result = imagion.rank(
+    result = imagion.rank_on_ray(
         [folder],
-        engine="ray",
         out=out,
         top=2,
         batch_size=2,
@@ -138,7 +137,7 @@ def test_a_killed_worker_is_retried_without_duplicate_rows(local_ray, photos, tm
 
     local_ray.unlink()  # the next actor call kills its worker process once
     out = tmp_path / "again.parquet"
-    result = imagion.rank([photos], engine="ray", out=out)
+    result = imagion.rank_on_ray([photos], out=out)
     assert local_ray.is_file()  # a worker did die
     assert len(_table(out)) == 32 and result.scored == 30
 

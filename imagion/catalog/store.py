@@ -445,6 +445,11 @@ class Catalog:
         except sqlite3.Error as exc:
             raise sqlite_error(self.path, exc) from exc
 
+    def has_scores(self) -> bool:
+        """Whether any post has a score (`imagion score` ran and could score some)."""
+        row = self.db.execute("SELECT 1 FROM posts WHERE score IS NOT NULL LIMIT 1").fetchone()
+        return row is not None
+
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else None

@@ -20,7 +20,7 @@ from imagion.cli.console import (
     visible,
     warn,
 )
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 from imagion.inference.rank import RankResult, RankRow
 from imagion.scores import score_text
 
@@ -122,11 +122,12 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     Millions of photos: imagion rank /data/photos -r --engine ray --out scores.parquet --top 100
     """
     from imagion.files import writable_folder
-    from imagion.inference.rank import check_output_folders, rank_images
+    from imagion.inference.rank import check_output_folders
     from imagion.inference.sheet import check_sheet
+    from imagion.workflows.verbs import rank
 
     if top is not None and top < 1:
-        raise ImagionError(f"--top {top}: show at least 1 image (or leave --top out for all).")
+        raise OptionError("top", top, "show at least 1 image (or leave `top` out for all).")
     if engine == Engine.ray:
         local_only: dict[str, object] = {
             "--copy-to": copy_to,
@@ -158,12 +159,12 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     if sheet is not None:
         check_sheet(sheet)
     with progress_bar("scoring") as update:
-        result = rank_images(
+        result = rank(
             paths,
             model=model,
             recursive=recursive,
             batch_size=batch_size,
-            device=str(device),
+            device=device,
             progress=update,
             suggest=suggest,
             stats=stats,
@@ -171,7 +172,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             top=top,
         )
     skipped_all(result.problems)
-    rows = result.to_list()[: top or None]
+    rows = result.to_list()
     _files_out(result, top, copy_to, sheet)
     if crops is not None:
         if result.crops_written:
@@ -191,7 +192,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         common = _common_suggestion(rows)
         if common:
             out.print(f"suggested content for every photo here: {common}", highlight=False)
-    note(f"ranked {len(result.items)} images, skipped {len(result.problems)}")
+    note(f"ranked {result.scored} images, skipped {len(result.problems)}")
     _about_model(result.model, result.uncalibrated)
 
 
@@ -210,7 +211,7 @@ def _rank_on_ray(
     local_only: dict[str, object],
 ) -> None:
     """`rank --engine ray`: the table on disk, a summary, the best K."""
-    from imagion.workflows.verbs import rank
+    from imagion.workflows.verbs import rank_on_ray
 
     given = [flag for flag, value in local_only.items() if value]
     if given:
@@ -225,10 +226,10 @@ def _rank_on_ray(
         check_table(table)  # and anything in the way of --out, before the first note
     note("scoring on Ray Data…")
     with progress_bar("scoring") as update:
-        result = rank(
-            paths, model=model, recursive=recursive, top=top, engine=Engine.ray, out=table,
-            address=address, device=str(device), batch_size=batch_size or 64, features=features,
-            labels=labels, progress=update,
+        result = rank_on_ray(
+            paths, model=model, recursive=recursive, top=top, out=table, address=address,
+            device=device, batch_size=batch_size or 64, features=features, labels=labels,
+            progress=update,
         )  # fmt: skip
     skipped_all(result.problems)
     if json_:

@@ -74,6 +74,7 @@ class RankResult:
     arch: str = ""
     uncalibrated: bool = False  # the checkpoint has no calibration: scores are raw outputs
     crops_written: list[Path] = field(default_factory=list)
+    scored: int = 0  # images scored, of which `items` holds the best `top` (or all)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -166,12 +167,13 @@ def rank_images(
         )
     written = advise_crops(engine, items[: top or None], crops) if crops is not None else []
     return RankResult(
-        items,
+        items[: top or None],
         problems + bad,
         model=str(engine.path),
         arch=engine.arch,
         uncalibrated=engine.calibration.missing,
         crops_written=written,
+        scored=len(items),
     )
 
 
