@@ -24,6 +24,8 @@ from imagion.scores import JSON_DIGITS, score_text
 if TYPE_CHECKING:
     from imagion.inference.crops import CropAdvice
 
+ABOUT_EVEN = 0.55  # a win probability below this is worded as about even (a toss-up)
+
 
 class RankRow(TypedDict, total=False):
     """One scored image as `rank --json`, `compare --json` and the serve API show it."""
@@ -37,6 +39,10 @@ class RankRow(TypedDict, total=False):
     suggest_labels: list[str]
     p_beats_next: float
     crop: dict[str, object]
+    group: int  # rank --groups: the photo's group of near-duplicates (1 = the best photo's)
+    best_in_group: bool
+    group_size: int  # on a group's best only
+    p_beats_runner_up: float  # on a group's best only: P(it beats the group's second best)
 
 
 @dataclass
@@ -211,9 +217,15 @@ def check_output_folders(
 def copy_top(result: RankResult, folder: Path, top: int | None) -> list[Path]:
     """Copy the best images, named `01_7.9_name.jpg` (rank, score, original name); a name that
     is taken gets ` (2)`: no file in `folder` is ever replaced."""
+    return copy_ranked(result.items[: top or None], folder)
+
+
+def copy_ranked(items: list[Ranked], folder: Path) -> list[Path]:
+    """Copy `items` in their order, named `01_7.9_name.jpg` (place, score, original name); a
+    name that is taken gets ` (2)`: no file in `folder` is ever replaced."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for k, r in enumerate(result.items[: top or None]):
+    for k, r in enumerate(items):
         dest = unused_path(folder, f"{k + 1:02d}_{score_text(r.score)}_{r.path.name}")
         shutil.copyfile(r.path, dest)
         shutil.copystat(r.path, dest)
@@ -241,7 +253,7 @@ class Comparison:
         if self.p_a_wins is None:
             return f"{name} scores higher (how likely it does better is unknown for this model)"
         p = max(self.p_a_wins, 1 - self.p_a_wins)
-        if p < 0.55:
+        if p < ABOUT_EVEN:
             return f"about even ({p:.0%} for {name})"
         if p < 0.65:
             return f"{name} is somewhat more likely to get more attention ({p:.0%})"
