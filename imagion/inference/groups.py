@@ -30,9 +30,10 @@ from imagion.inference.engine import Engine, open_engine
 from imagion.inference.rank import ABOUT_EVEN, Ranked, RankRow, ranked
 from imagion.progress import Progress
 
-# Measured on generated bursts with the bundled model (docs/pick.md): every variant stays with its
-# source and no two sources merge from 0.80 to 0.84; recall drops above 0.86, precision below 0.78.
-SIMILARITY = 0.82
+# Measured on generated bursts with the bundled model (docs/pick.md, bench/group_quality.py): on
+# 100 sources × 5 variants, 0.84 keeps 498 of 500 variants with their source and merges no two
+# sources; 0.82 merges 2 pairs of sources, 0.80 six; above 0.86 recall drops.
+SIMILARITY = 0.84
 BURST_SECONDS = 2.0  # shots this close in time (EXIF) are a burst…
 BURST_EASING = 0.05  # …and need this much less similarity
 HASH_BITS = 3  # a re-saved copy: at most this many of the 64 hash bits differ…
@@ -51,17 +52,19 @@ class Shots:
 
 
 def fingerprints(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Difference hashes (9×8 grey, one bit per horizontal step) and mean colours of a uint8
-    batch N×S×S×3."""
-    hashes = np.empty(len(batch), dtype=np.uint64)
-    weights = (1 << np.arange(64, dtype=np.uint64)).astype(np.uint64)
-    for k, arr in enumerate(batch):
-        grey = np.asarray(
-            Image.fromarray(arr).convert("L").resize((9, 8), Image.Resampling.BOX), np.int16
-        )
-        bits = (grey[:, 1:] > grey[:, :-1]).reshape(-1).astype(np.uint64)
-        hashes[k] = np.sum(bits * weights, dtype=np.uint64)
-    return hashes, batch.reshape(len(batch), -1, 3).mean(axis=1)
+    """Difference hashes (9×8 grey cells, one bit per horizontal step) and mean colours of a
+    uint8 batch N×S×S×3, from every 5th pixel of a 224-px input (each cell still averages
+    dozens), every pixel of a small one."""
+    step = max(1, min(batch.shape[1:3]) // 40)
+    small = batch[:, ::step, ::step].astype(np.float32)
+    n, h, w, _ = small.shape
+    grey = small @ np.array([0.299, 0.587, 0.114], np.float32)
+    rows, cols = np.linspace(0, h, 9).astype(int), np.linspace(0, w, 10).astype(int)
+    cells = np.add.reduceat(np.add.reduceat(grey, rows[:-1], axis=1), cols[:-1], axis=2)
+    cells /= np.maximum(np.outer(np.diff(rows), np.diff(cols)), 1)
+    bits = (cells[:, :, 1:] > cells[:, :, :-1]).reshape(n, 64).astype(np.uint64)
+    hashes = (bits << np.arange(64, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+    return hashes, small.reshape(n, -1, 3).mean(axis=1)
 
 
 def capture_time(path: Path | IO[bytes]) -> float | None:
@@ -82,8 +85,11 @@ def capture_time(path: Path | IO[bytes]) -> float | None:
     return t.replace(tzinfo=dt.UTC).timestamp() + frac
 
 
+_POP16 = np.array([bin(k).count("1") for k in range(1 << 16)], np.uint8)
+
+
 def _popcount(x: np.ndarray) -> np.ndarray:
-    return np.unpackbits(x.view(np.uint8).reshape(len(x), 8), axis=1).sum(axis=1)
+    return _POP16[x.view(np.uint16).reshape(len(x), 4)].sum(axis=1)
 
 
 def cluster(order: Sequence[int], shots: Shots, similarity: float = SIMILARITY) -> list[list[int]]:
@@ -91,14 +97,15 @@ def cluster(order: Sequence[int], shots: Shots, similarity: float = SIMILARITY) 
     best first)."""
     feats = shots.features
     n = len(shots.paths)
-    sums = np.zeros((n, feats.shape[1]), np.float64) if feats is not None else None
+    sums = np.zeros((n, feats.shape[1]), np.float32) if feats is not None else None
+    sizes = np.zeros(n, np.float32)
     groups: list[list[int]] = []
     span: list[tuple[float, float] | None] = []  # each group's capture times, first to last
     of_row = np.full(n, -1)
     for i in order:
         g = _resaved(i, shots, of_row)
         if g is None and sums is not None and groups:
-            sim = sums[: len(groups)] @ feats[i] / np.array([len(m) for m in groups])  # type: ignore[index]
+            sim = sums[: len(groups)] @ feats[i] / sizes[: len(groups)]  # type: ignore[index]
             need = np.full(len(groups), similarity)
             t = shots.times[i] if shots.times else None
             if t is not None:
@@ -114,6 +121,7 @@ def cluster(order: Sequence[int], shots: Shots, similarity: float = SIMILARITY) 
             groups.append([])
             span.append(None)
         groups[g].append(i)
+        sizes[g] += 1
         of_row[i] = g
         if sums is not None:
             sums[g] += feats[i]  # type: ignore[index]
