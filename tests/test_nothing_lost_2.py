@@ -131,23 +131,44 @@ def test_dev_null_is_not_a_catalog(tmp_path):
 # --- checkpoints that unpack to more than any model needs -------------------------------------
 
 
-def test_checkpoint_unpacking_past_the_bound_is_refused(trained, tmp_path, monkeypatch):
+def _deflated(data: dict, path: Path) -> Path:
+    raw = io.BytesIO()
+    torch.save(data, raw)
+    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    return path
+
+
+def test_checkpoint_bound_is_its_declared_architectures(trained, tmp_path, monkeypatch):
+    """A lite0 card with hidden weights is held to lite0's bound, not the largest model's."""
+    import dataclasses
+
+    from imagion.models import checkpoints, registry
+
+    _, ckpt = trained
+    lite0 = registry.REGISTRY["effnet-lite0"]
+    small = dataclasses.replace(lite0, max_parameters=100_000)  # bound: 1.6 MB + description
+    monkeypatch.setitem(registry.REGISTRY, "effnet-lite0", small)
+    monkeypatch.setattr(checkpoints, "DESCRIPTION_BYTES", 1 << 20)
+    assert checkpoints.max_unpacked_bytes(None) > 100 << 20  # the largest model's: far above
+    data = torch.load(ckpt, weights_only=True)
+    data["state_dict"]["head.hidden"] = torch.zeros(2 << 20)  # 8 MiB: deflates to a few kB
+    bomb = _deflated(data, tmp_path / "bomb.pt")
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(ImagionError, match="a effnet-lite0 model needs"):
+        checkpoints.read_checkpoint(bomb)
+    checkpoints.read_checkpoint(ckpt)  # the real one still loads
+
+
+def test_tensors_under_an_unknown_key_are_refused(trained, tmp_path):
     from imagion.models import checkpoints
 
     _, ckpt = trained
-    monkeypatch.setattr(checkpoints, "MAX_UNPACKED_BYTES", 4 << 20)
     data = torch.load(ckpt, weights_only=True)
-    data["padding"] = torch.zeros(2 << 20)  # 8 MiB of zeros: deflates to a few kB
-    raw = io.BytesIO()
-    torch.save(data, raw)
-    bomb = tmp_path / "bomb.pt"
-    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            dst.writestr(info.filename, src.read(info))
-    assert bomb.stat().st_size < 1 << 20
-    with pytest.raises(ImagionError, match="unpacks to"):
-        checkpoints.read_checkpoint(bomb)
-    checkpoints.read_checkpoint(ckpt)  # the real one still loads
+    data["padding"] = {"x": [torch.zeros(16)]}
+    with pytest.raises(ImagionError, match="tensors under padding"):
+        checkpoints.read_checkpoint(_deflated(data, tmp_path / "hidden.pt"))
 
 
 def test_last_pt_says_what_it_trained_on(trained, runner, tmp_path):
@@ -332,7 +353,10 @@ def test_iso_basic_date_is_that_day():
     assert time_value("20200101") == 1577836800
     assert time_value(20200101) == 1577836800
     assert time_value("1600000000") == 1600000000  # ten digits: seconds, as before
-    assert time_value("20201399") == 20201399  # not a date: seconds (1970-08-22), as before
+    # a date's shape but no real day: refused, not stored as a day of 1970
+    for bad in ("20201340", "20200230", 20201399):
+        with pytest.raises(ValueError, match="not a date"):
+            time_value(bad)
 
 
 def test_an_unreadable_folder_costs_its_own_files_only(tmp_path, monkeypatch, runner):

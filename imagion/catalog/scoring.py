@@ -28,6 +28,7 @@ from imagion.errors import ImagionError, OptionError
 REASON_HIDDEN = "like count hidden or missing"
 REASON_FEW = "account has too few usable posts"
 REASON_SPREAD = "all likes equal (zero spread)"
+MAX_WINDOW = 100_000  # posts before each post; more is "all posts" (leave `window` out)
 REASON_HISTORY = "too few earlier posts in the window"
 
 
@@ -91,6 +92,10 @@ def standardize(
         return z, reason
     if window < 2:
         raise OptionError("window", window, "use at least 2 posts.")
+    if window > MAX_WINDOW:
+        raise OptionError(
+            "window", window, f"use at most {MAX_WINDOW:,} posts (or leave it out for all posts)."
+        )
     return _windowed(x, mean, std, codes, ok, reason, window, min_posts)
 
 

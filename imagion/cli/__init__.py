@@ -61,6 +61,13 @@ def main() -> None:
     except typer.Abort:
         err.print("interrupted")
         sys.exit(130)
+    try:
+        sys.stdout.flush()  # the last buffered results: the reader may be gone (`| head`)
+    except BrokenPipeError:
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
     sys.exit(code if isinstance(code, int) else 0)
 
 

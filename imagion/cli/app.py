@@ -10,7 +10,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -145,6 +145,18 @@ def _show_library_logs() -> None:
 _show_library_logs()
 
 
+def _reader_left() -> NoReturn:
+    """The reader of stdout went away (`imagion posts --csv | head`): stop quietly, as `cat`
+    does, exit status 141 (128 + SIGPIPE); stdout is pointed at /dev/null so that Python's
+    final flush does not complain either."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(141)
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Print ImagionError on stderr and exit 1, without a traceback."""
 
@@ -152,6 +164,8 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:
+            _reader_left()
         except ImagionError as exc:
             message = str(exc)
         except sqlite3.Error as exc:

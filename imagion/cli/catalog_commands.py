@@ -54,7 +54,7 @@ def import_cmd(
         ):
             leftover.unlink(missing_ok=True)
         report.problems.append(f"nothing was imported, so no catalog was created at {path}.")
-    for problem in report.problems + report.bad_arguments:
+    for problem in report.problems.lines() + report.bad_arguments:
         warn(problem)
     for line in report.notes:
         note(line)
@@ -66,7 +66,7 @@ def import_cmd(
             f"imported {plural(report.posts, 'post')} of {plural(report.accounts, 'account')} "
             f"({fmt}): "
             f"{report.inserted:,} new, {report.updated:,} updated, "
-            f"{report.with_image:,} with an image, {len(report.problems):,} problems; "
+            f"{report.with_image:,} with an image, {report.problems.total:,} problems; "
             f"catalog {path} now holds {info['posts']:,} posts.",
             highlight=False,
         )
@@ -168,7 +168,7 @@ def posts_cmd(
     catalog: CatalogOpt = None,
     account: Annotated[list[str] | None, typer.Option(help="Only these accounts.")] = None,
     limit: Annotated[
-        int | None, typer.Option(help="At most N rows (the table shows 50 unless told).")
+        int | None, typer.Option(min=0, help="At most N rows (the table shows 50 unless told).")
     ] = None,
     json_: JsonOpt = False,
     csv_: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
@@ -185,7 +185,7 @@ def posts_cmd(
         if account:
             where = f"WHERE account IN ({','.join('?' * len(account))})"
             params = tuple(account)
-        df = cat.frame(Columns.LISTING, where, params)
+        df = cat.frame(Columns.EVERYTHING if json_ or csv_ else Columns.LISTING, where, params)
     total = len(df)
     if limit is None and not (json_ or csv_):
         limit = 50
@@ -197,7 +197,9 @@ def posts_cmd(
     if json_:
         emit_json(df.astype(object).where(df.notna(), None).to_dict(orient="records"))
     elif csv_:
-        df.to_csv(sys.stdout, index=False)
+        from imagion.spreadsheet import safe_frame
+
+        safe_frame(df).to_csv(sys.stdout, index=False)
     else:
         table = Table()
         # one line per post at 80 columns: numbers and times whole, names cut with an ellipsis

@@ -22,7 +22,7 @@ from imagion.cli.console import (
     out,
     plural,
     progress_bar,
-    skipped,
+    skipped_all,
     visible,
 )
 from imagion.cli.training_options import training_options
@@ -59,7 +59,7 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
             help="Keep pairs whose likes differ by a factor ≥ R (e.g. 2: one has twice the other's)."
         ),
     ] = 1.0,
-    show_pairs: Annotated[int, typer.Option(help="Print N example comparisons.")] = 0,
+    show_pairs: Annotated[int, typer.Option(min=0, help="Print N example comparisons.")] = 0,
     cv: Annotated[
         str | None,
         typer.Option(
@@ -122,8 +122,7 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
                 device=str(device),
                 progress=update,
             )
-    for p in report.skipped:
-        skipped(p)
+    skipped_all(report.skipped)
     _write_outputs(report, report.label, pairs_out, plot)
     if json_:
         emit_json(
@@ -158,10 +157,11 @@ def _write_outputs(
     report: EvalReport, label: str, pairs_out: Path | None, plot: Path | None
 ) -> None:
     from imagion.files import atomic_path
+    from imagion.spreadsheet import safe_frame
 
     if pairs_out is not None and report.pairs_table is not None:
         with atomic_path(pairs_out) as tmp:
-            report.pairs_table.to_csv(tmp, index=False)
+            safe_frame(report.pairs_table).to_csv(tmp, index=False)
         note(f"wrote {len(report.pairs_table):,} pairs to {pairs_out}")
     if plot is not None:
         from imagion.evaluation.plots import save_eval_plot

@@ -25,6 +25,7 @@ from imagion.cli.console import (
 from imagion.errors import ImagionError
 from imagion.labels.store import LabelSummary
 from imagion.labels.suggestions import LabelStats, clearly_positive
+from imagion.problems import ProblemLog
 
 
 @command("labels")
@@ -48,7 +49,7 @@ def labels_cmd(
     min_support: Annotated[int, typer.Option(help="Hide labels on fewer posts than this.")] = 5,
     top: Annotated[int, typer.Option(help="Labels per score bucket in the table.")] = 5,
     concurrency: Annotated[
-        int, typer.Option(help="Cloud Vision requests in flight at once (16 images each).")
+        int, typer.Option(min=1, help="Cloud Vision requests in flight at once (16 images each).")
     ] = 4,
     save_stats: Annotated[
         Path | None, typer.Option(help="Write the label statistics as JSON (for suggestions).")
@@ -126,7 +127,7 @@ def _confirm_paid_work(cat: Catalog, refresh: bool, yes: bool) -> None:
 
 
 def _report(prov: Provider, summary: LabelSummary) -> None:
-    for p in summary["problems"]:
+    for p in ProblemLog(summary["problems"]).lines():
         warn(p)
     note(
         f"{prov}: labelled {summary['labelled']:,} items ({summary['labels']:,} labels), "

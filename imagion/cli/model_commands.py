@@ -13,7 +13,7 @@ from rich.table import Table
 from imagion.catalog.store import resolve_catalog_path
 from imagion.choices import Device, Engine, SplitKind, Tone
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, command
-from imagion.cli.console import emit_json, err, out, plural, progress_bar, skipped
+from imagion.cli.console import emit_json, err, out, plural, progress_bar, skipped_all
 from imagion.cli.training_options import training_options
 from imagion.training.options import TrainOptions, TrainResult
 
@@ -92,15 +92,15 @@ def featurize_cmd(
             engine=str(engine),
             address=address,
         )
-    for p in rep.problems:
-        skipped(p)
+    skipped_all(rep.problems)
     if json_:
         emit_json(
             {
                 "images": rep.images,
                 "computed": rep.computed,
                 "cached": rep.cached,
-                "skipped": len(rep.problems),
+                "skipped": rep.skipped,
+                "problems": rep.problems,
                 "seconds": rep.seconds,
                 "images_per_s": rep.rate,
                 "folder": str(rep.folder),
@@ -110,9 +110,11 @@ def featurize_cmd(
     speed = f" at {rep.rate:,.0f} img/s" if rep.computed else ""
     out.print(
         f"features of {rep.images:,} images: {rep.computed:,} computed{speed}, {rep.cached:,} from "
-        f"the cache, {len(rep.problems):,} skipped; in {rep.folder}",
+        f"the cache, {rep.skipped:,} skipped; in {rep.folder}",
         highlight=False,
     )
+    if rep.skipped and rep.skipped == rep.images:
+        raise typer.Exit(1)  # not one image could be read: the lines above say why
 
 
 @command("train")

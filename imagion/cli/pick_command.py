@@ -10,7 +10,7 @@ from rich.table import Table
 
 from imagion.choices import Device
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, about_model, command
-from imagion.cli.console import emit_json, note, out, progress_bar, skipped, visible, warn
+from imagion.cli.console import emit_json, note, out, progress_bar, skipped_all, visible, warn
 from imagion.errors import ImagionError
 from imagion.inference.groups import SIMILARITY, GroupResult
 from imagion.inference.pick import PickResult
@@ -62,20 +62,18 @@ def rank_groups(
             batch_size=batch_size, device=str(device), progress=update, suggest=suggest,
             stats=stats,
         )  # fmt: skip
-    for p in result.problems:
-        skipped(p)
+    skipped_all(result.problems)
     shown = len(result.groups[: top or None])
     rows = [r for r in result.to_list() if r["group"] <= shown]
     if json_:
         emit_json(rows)
     elif csv_:
-        import csv
         import sys
 
+        from imagion.spreadsheet import write_rows
+
         fields = ["rank", "path", "score", "raw", "group", "best_in_group", "suggestion"]
-        w = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+        write_rows(sys.stdout, fields, rows)
     else:
         out.print(_groups_table(result, top))
     note(
@@ -160,8 +158,7 @@ def pick_cmd(
             paths, n, similarity=similarity, model=model, recursive=recursive,
             batch_size=batch_size, device=str(device), progress=update,
         )  # fmt: skip
-    for p in result.problems:
-        skipped(p)
+    skipped_all(result.problems)
     _pick_files(result, copy_to, sheet)
     if json_:
         emit_json(result.to_list())

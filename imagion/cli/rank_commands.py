@@ -11,7 +11,15 @@ from rich.table import Table
 from imagion.choices import Device, Engine
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, StatsOpt, command
 from imagion.cli.app import about_model as _about_model
-from imagion.cli.console import emit_json, for_cli, note, out, progress_bar, skipped, visible
+from imagion.cli.console import (
+    emit_json,
+    for_cli,
+    note,
+    out,
+    progress_bar,
+    skipped_all,
+    visible,
+)
 from imagion.errors import ImagionError
 from imagion.inference.groups import SIMILARITY
 from imagion.inference.rank import RankResult, RankRow
@@ -49,7 +57,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         Path | None, typer.Option(help="Copy the top images here, named rank_score_name.")
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="Images per forward pass (default: by model).")
+        int | None, typer.Option(min=1, help="Images per forward pass (default: by model).")
     ] = None,
     device: DeviceOpt = Device.auto,
     suggest: Annotated[
@@ -182,8 +190,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             crops=crops,
             top=top,
         )
-    for p in result.problems:
-        skipped(p)
+    skipped_all(result.problems)
     rows = result.to_list()[: top or None]
     _files_out(result, top, copy_to, sheet)
     if crops is not None:
@@ -239,8 +246,7 @@ def _rank_on_ray(
         address=address, device=str(device), batch_size=batch_size or 64, features=features,
         labels=labels,
     )  # fmt: skip
-    for p in result.problems:
-        skipped(p)
+    skipped_all(result.problems)
     if json_:
         emit_json(result.to_dict())
         return
@@ -276,13 +282,11 @@ def _files_out(
 
 
 def _write_csv(rows: list[RankRow]) -> None:
-    import csv
     import sys
 
-    fields = ["rank", "path", "score", "raw", "suggestion"]
-    w = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
-    w.writeheader()
-    w.writerows(rows)
+    from imagion.spreadsheet import write_rows
+
+    write_rows(sys.stdout, ["rank", "path", "score", "raw", "suggestion"], rows)
 
 
 def _common_suggestion(rows: list[RankRow]) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 from imagion.evaluation.calibration import calibration_metrics, pair_probabilities
 from imagion.evaluation.pairs import pair_outcomes, same_account_pairs
 
@@ -134,13 +134,11 @@ def _select_pairs(
     ratio and a sample (what it could not honour goes into `notes`)."""
     notes = [] if notes is None else notes
     if pairs is not None and pairs < 1:
-        raise ImagionError(
-            f"`pairs` {pairs}: sample at least 1 pair (or leave it out for all pairs)."
-        )
+        raise OptionError("pairs", pairs, "sample at least 1 pair (or leave it out for all pairs).")
     if min_gap < 0 or not np.isfinite(min_gap):
-        raise ImagionError(f"`min_gap` {min_gap}: use a gap of 0 or more.")
+        raise OptionError("min_gap", min_gap, "use a gap of 0 or more.")
     if not np.isfinite(min_ratio) or min_ratio < 1:
-        raise ImagionError(f"`min_ratio` {min_ratio}: use a likes ratio of 1 or more (e.g. 2).")
+        raise OptionError("min_ratio", min_ratio, "use a likes ratio of 1 or more (e.g. 2).")
     i, j, ties = same_account_pairs(df["account"].to_numpy(), likes)
     if min_ratio > 1:
         keep = likes_ratio(likes, i, j) >= min_ratio
@@ -153,7 +151,15 @@ def _select_pairs(
         if "zscore" not in df or df["zscore"].isna().all():
             raise ImagionError("`min_gap` needs standardized likes: run `imagion score` first.")
         z = df["zscore"].to_numpy(dtype=np.float64)
-        keep = np.abs(z[i] - z[j]) >= min_gap
+        gap = np.abs(z[i] - z[j])
+        keep = gap >= min_gap
+        if len(i) and not keep.any():
+            raise OptionError(
+                "min_gap",
+                f"{min_gap:g}",
+                f"no same-account pair's standardized likes differ that much "
+                f"(the largest gap here is {np.nanmax(gap):.2f}).",
+            )
         i, j = i[keep], j[keep]
     if pairs is not None and pairs < len(i):
         pick = np.sort(np.random.default_rng(seed).choice(len(i), size=pairs, replace=False))
@@ -326,6 +332,10 @@ def evaluate(
     `df` needs account, likes, pred; optional zscore (for min_gap), posted_at, caption, brightness,
     image. Rows with a missing prediction are ignored.
     """
+    if not 0 <= seed < 2**32:
+        raise OptionError("seed", seed, f"use a seed from 0 to {2**32 - 1:,}.")
+    if show_pairs < 0:
+        raise OptionError("show_pairs", show_pairs, "use 0 or more example pairs.")
     df = df[np.isfinite(df["pred"].to_numpy(dtype=float))].reset_index(drop=True)
     likes = df["likes"].to_numpy(dtype=np.float64)
     notes: list[str] = []

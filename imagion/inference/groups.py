@@ -24,10 +24,10 @@ import numpy as np
 from PIL import Image
 
 from imagion.errors import ImagionError, OptionError
-from imagion.images import find_images
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
-from imagion.inference.rank import ABOUT_EVEN, Ranked, RankRow, ranked
+from imagion.inference.rank import ABOUT_EVEN, Ranked, RankRow, files_to_score, ranked
+from imagion.problems import joined
 from imagion.progress import Progress
 
 # Measured on generated bursts with the bundled model (docs/pick.md, bench/group_quality.py): on
@@ -303,17 +303,11 @@ def group_images(
     """Score every image under `paths` and put near-duplicates (the same moment) in groups,
     each best first; unreadable files are reported."""
     check_similarity(similarity)
-    files, problems = find_images(list(paths), recursive=recursive)
-    if not files:
-        raise ImagionError(
-            "; ".join(problems[:3])
-            if problems
-            else f"no image files found in {', '.join(map(str, paths))}"
-        )
+    files, problems = files_to_score(paths, recursive, batch_size)
     engine = open_engine(model, device, stats=stats)
     items, shots, bad = _score_shots(engine, files, batch_size, suggest, progress)
     if not items:
-        raise ImagionError("no image could be scored: " + "; ".join(bad[:3]))
+        raise ImagionError("no image could be scored: " + joined(bad[:3]))
     return grouped(engine, items, shots, similarity, problems + bad)
 
 

@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 from imagion.files import unused_path
 from imagion.images import find_images
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
 from imagion.labels.providers import SEEN_THRESHOLD
 from imagion.labels.suggestions import Suggestion
+from imagion.problems import joined
 from imagion.progress import Progress
 from imagion.scores import JSON_DIGITS, score_text
 
@@ -149,23 +150,14 @@ def rank_images(
     top: int | None = None,
 ) -> RankResult:
     """Score every image under `paths` (files, folders, globs); unreadable files are reported."""
-    files, problems = find_images(list(paths), recursive=recursive)
-    if not files:
-        if problems:  # every argument was missing or unreadable: say that, not something else
-            raise ImagionError("; ".join(problems[:3]) + (" …" if len(problems) > 3 else ""))
-        folders = not recursive and any(Path(p).is_dir() for p in paths)
-        raise ImagionError(
-            "no image files found in "
-            + ", ".join(map(str, paths))
-            + (" (folders are read one level deep; add -r to recurse)" if folders else "")
-        )
+    files, problems = files_to_score(paths, recursive, batch_size)
     engine = open_engine(model, device, stats=stats)
     items, bad = score_files(
         engine, files, batch_size=batch_size, suggest=suggest, progress=progress
     )
     if not items:
         raise ImagionError(
-            "no image could be scored: " + "; ".join(bad[:3]) + (" …" if len(bad) > 3 else "")
+            "no image could be scored: " + joined(bad[:3]) + (" …" if len(bad) > 3 else "")
         )
     written = advise_crops(engine, items[: top or None], crops) if crops is not None else []
     return RankResult(
@@ -176,6 +168,26 @@ def rank_images(
         uncalibrated=engine.calibration.missing,
         crops_written=written,
     )
+
+
+def files_to_score(
+    paths: Sequence[str | Path], recursive: bool, batch_size: int | None
+) -> tuple[list[Path], list[str]]:
+    """The image files under `paths` and the problems met finding them; ImagionError when
+    there is none."""
+    if batch_size is not None and batch_size < 1:
+        raise OptionError("batch_size", batch_size, "use at least 1 image per forward pass.")
+    files, problems = find_images(list(paths), recursive=recursive)
+    if not files:
+        if problems:  # every argument was missing or unreadable: say that, not something else
+            raise ImagionError(joined(problems[:3]) + (" …" if len(problems) > 3 else ""))
+        folders = not recursive and any(Path(p).is_dir() for p in paths)
+        raise ImagionError(
+            "no image files found in "
+            + ", ".join(map(str, paths))
+            + (" (folders are read one level deep; add -r to recurse)" if folders else "")
+        )
+    return files, problems
 
 
 def advise_crops(engine: Engine, items: list[Ranked], folder: Path | None = None) -> list[Path]:
@@ -286,7 +298,7 @@ def compare_images(
     engine = open_engine(model, device, stats=stats)
     items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2)
     if bad:
-        raise ImagionError("; ".join(bad))
+        raise ImagionError(joined(bad))
     advise_crops(engine, items)
     by_path = {str(r.path): r for r in items}
     ra, rb = by_path[str(Path(a))], by_path.get(str(Path(b)), by_path[str(Path(a))])

@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect
 from imagion import __version__
 from imagion.errors import ImagionError
 from imagion.inference.pick import PickResult
+from imagion.problems import joined
 from imagion.serve.limits import MB, Limits
 from imagion.serve.middleware import BodyLimit, BodyRefused
 from imagion.serve.page import (
@@ -121,7 +122,7 @@ class Service:
         if not scored.items:
             raise ServeError(
                 413 if oversized else 415,
-                "no picture could be scored: " + "; ".join(scored.problems),
+                "no picture could be scored: " + joined(scored.problems),
             )
         return scored
 
@@ -140,7 +141,7 @@ class Service:
         if grouped.result is None:
             raise ServeError(
                 413 if oversized else 415,
-                "no picture could be scored: " + "; ".join(grouped.problems),
+                "no picture could be scored: " + joined(grouped.problems),
             )
         grouped.result.problems = grouped.problems
         return grouped, choose(grouped.result, _form_number(form, "n", 5, int))

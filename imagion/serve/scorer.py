@@ -14,13 +14,13 @@ import numpy as np
 from PIL import Image
 
 from imagion.errors import ImagionError
-from imagion.images import decoded, open_image, square
+from imagion.images import decoded, decoded_bytes, open_image, square
 from imagion.inference.batching import DynamicBatcher, Outputs
 from imagion.inference.crops import CropAdvice, best_crop
 from imagion.inference.engine import Engine
 from imagion.inference.groups import GroupResult
 from imagion.inference.rank import Ranked, RankRow, ranked
-from imagion.serve.limits import Limits
+from imagion.serve.limits import ByteBudget, Limits
 from imagion.settings import cpu_threads
 
 THUMB = 160  # px, square: every card has the same thumbnail whatever the photo's shape
@@ -66,6 +66,7 @@ class Scorer:
             coming=lambda: self.decoding,
         )
         self.decoders = ThreadPoolExecutor(cpu_threads(), thread_name_prefix="imagion-decode")
+        self.memory = ByteBudget(limits.max_decode_bytes)
 
     def close(self) -> None:
         self.batcher.close()
@@ -84,8 +85,9 @@ class Scorer:
                     f"at most {self.limits.max_full_pixels // 1_000_000} MP in formats other than "
                     "JPEG; send it as a JPEG, or smaller."
                 )
-            rgb = decoded(im, max(size, THUMB), upload.name)
-            return np.asarray(square(rgb, size), dtype=np.uint8), _thumbnail(rgb)
+            with self.memory.hold(decoded_bytes(im, max(size, THUMB))):
+                rgb = decoded(im, max(size, THUMB), upload.name)
+                return np.asarray(square(rgb, size), dtype=np.uint8), _thumbnail(rgb)
         except (OSError, ValueError, SyntaxError) as exc:
             raise ImagionError(f"{upload.name}: image is damaged ({exc}).") from exc
         finally:

@@ -142,7 +142,10 @@ def load_training_data(
     is_val = df["is_val"].to_numpy(dtype=bool)
     tr, va = np.flatnonzero(~is_val), np.flatnonzero(is_val)
     if len(tr) < 2:
-        raise ImagionError("fewer than 2 training images remain; import and score more posts.")
+        unread = f" ({problems[0]})" if problems else ""
+        raise ImagionError(
+            f"fewer than 2 training images remain{unread}; import and score more posts."
+        )
     groups = df["account"].astype("category").cat.codes.to_numpy().astype(np.int64)
     target = df["score"].to_numpy(dtype=np.float32)
     likes = df["likes"].to_numpy(dtype=np.float64)

@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 
 from imagion.choices import SplitKind
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, InputError, OptionError
 from imagion.progress import Progress
 from imagion.settings import pick_device
+
+MAX_TIME_BLOCKS = 1_000  # blocks per account in a rolling-origin CV
 
 log = logging.getLogger(__name__).info  # the CLI shows these; Python: configure logging
 
@@ -74,6 +76,8 @@ def predict_frame(
     raw, ok, bright, problems = predict_catalog(
         loaded, df["image"].tolist(), df["image_sha256"].tolist(), device, cache_dir, progress
     )
+    if len(df) and not ok.any() and problems:  # say why, not "need ≥ 2 posts per account"
+        raise InputError(f"no image of these posts could be read: {problems[0]}")
     df = df.copy()
     df["pred"] = raw
     scale = loaded.calibration.pair_scale
@@ -152,8 +156,10 @@ def run_time_cv(
     from imagion.training.split import time_blocks
 
     opts.check()
-    if k < 2:
-        raise ImagionError(f"`time_blocks` {k}: use at least 2 blocks.")
+    if not 2 <= k <= MAX_TIME_BLOCKS:
+        raise OptionError(
+            "time_blocks", k, f"use 2 to {MAX_TIME_BLOCKS} blocks per account (e.g. 4)."
+        )
     df = _scored(catalog_path)
     block = time_blocks(df, k)
     sizes = df[block >= 0].groupby("account").size()
