@@ -40,6 +40,8 @@ _LAZY = {
     "rank_on_ray": "imagion.workflows.verbs",
     "BatchRankResult": "imagion.scale.ray_data",
     "compare": ("imagion.inference.rank", "compare_images"),
+    "group": ("imagion.inference.groups", "group_images"),
+    "pick": ("imagion.inference.pick", "pick_images"),
     "load_model": ("imagion.models.checkpoints", "load_checkpoint"),
     "read_card": "imagion.models.checkpoints",
     "rewrite_card": "imagion.models.checkpoints",
@@ -53,6 +55,10 @@ _LAZY = {
     "RankResult": "imagion.inference.rank",
     "Ranked": "imagion.inference.rank",
     "Comparison": "imagion.inference.rank",
+    "Group": "imagion.inference.groups",
+    "GroupResult": "imagion.inference.groups",
+    "Pick": "imagion.inference.pick",
+    "PickResult": "imagion.inference.pick",
     "ImportReport": "imagion.catalog.importers",
     "ScoreReport": "imagion.catalog.scoring",
 }
@@ -62,6 +68,12 @@ if TYPE_CHECKING:  # what a type checker and an IDE see: the real signatures and
     from imagion.catalog.scoring import ScoreReport as ScoreReport
     from imagion.catalog.store import Catalog as Catalog
     from imagion.evaluation.metrics import EvalReport as EvalReport
+    from imagion.inference.groups import Group as Group
+    from imagion.inference.groups import GroupResult as GroupResult
+    from imagion.inference.groups import group_images as group  # noqa: F401 (re-exported)
+    from imagion.inference.pick import Pick as Pick
+    from imagion.inference.pick import PickResult as PickResult
+    from imagion.inference.pick import pick_images as pick  # noqa: F401 (re-exported)
     from imagion.inference.rank import Comparison as Comparison
     from imagion.inference.rank import Ranked as Ranked
     from imagion.inference.rank import RankResult as RankResult

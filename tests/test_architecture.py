@@ -28,6 +28,7 @@ WORKFLOW = [
     "eval",
     "rank",
     "compare",
+    "pick",
     "serve",
 ]
 

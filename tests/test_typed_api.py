@@ -84,3 +84,17 @@ def test_a_type_checker_sees_the_results(tmp_path):
     assert len(errors) == 1 and "user.py:7" in errors[0] and '"float" and "str"' in errors[0], (
         done.stdout
     )
+
+
+def test_the_type_checkers_facade_names_what_the_lazy_table_names():
+    import ast
+
+    tree = ast.parse((ROOT / "imagion" / "__init__.py").read_text())
+    block = next(
+        n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)
+    )
+    seen = {a.asname or a.name for n in ast.walk(block) if isinstance(n, ast.ImportFrom)
+            for a in n.names}  # fmt: skip
+    from imagion import _LAZY
+
+    assert seen == set(_LAZY)

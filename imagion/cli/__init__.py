@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "model_commands",  # models, train
     "eval_command",  # eval
     "rank_commands",  # rank, compare
+    "pick_command",  # pick
     "serve_command",  # serve
 ]
 for _module in COMMAND_MODULES:

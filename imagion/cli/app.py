@@ -17,7 +17,7 @@ import typer
 from imagion import __version__
 from imagion.catalog.store import ENV_CATALOG
 from imagion.choices import Device
-from imagion.cli.console import err, note, out, set_namer, styled
+from imagion.cli.console import err, note, out, set_namer, styled, warn
 from imagion.errors import ImagionError
 
 app = typer.Typer(
@@ -55,6 +55,26 @@ ModelOpt = Annotated[
     ),
 ]
 
+SimilarityOpt = Annotated[
+    float,
+    typer.Option(
+        help="How alike two photos must be to be one moment (cosine similarity of the model's features, 0–1; higher: stricter)."
+    ),
+]
+
+
+def about_model(model: str, uncalibrated: bool = False) -> None:
+    """Said under every scoring result: a checkpoint without calibration, the bundled model's caveat."""
+    from imagion.settings import BUNDLED_CAVEAT, is_bundled_model
+
+    if uncalibrated:
+        warn(
+            f"{model} has no calibration (last.pt is written for --resume; use best.pt): the "
+            "scores shown are the model's raw outputs, not 0–10 image scores."
+        )
+    if is_bundled_model(model):
+        note(f"note: {BUNDLED_CAVEAT}; train one on your own posts (README: Your own account).")
+
 
 # optional parts of imagion: the module that is missing → (extra, what it brings)
 EXTRAS = {
@@ -82,6 +102,7 @@ FLAGS = {
     "csv_": "--csv",
     "paths": "PATH",
     "sources": "SOURCE",
+    "n": "-n",
 }
 
 

@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from imagion.choices import Device, Engine
-from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, StatsOpt, command
+from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, StatsOpt, command
+from imagion.cli.app import about_model as _about_model
 from imagion.cli.console import (
     emit_json,
     for_cli,
@@ -18,9 +19,9 @@ from imagion.cli.console import (
     progress_bar,
     skipped_all,
     visible,
-    warn,
 )
 from imagion.errors import ImagionError, OptionError
+from imagion.inference.groups import SIMILARITY
 from imagion.inference.rank import RankResult, RankRow
 from imagion.scores import score_text
 
@@ -77,6 +78,14 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     ] = None,
     json_: JsonOpt = False,
     csv_: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
+    groups: Annotated[
+        bool,
+        typer.Option(
+            "--groups",
+            help="Group near-duplicates (bursts, reframings, re-saves): each group's best first, the others folded under it; --top K shows K groups.",
+        ),
+    ] = False,
+    similarity: SimilarityOpt = SIMILARITY,
     engine: Annotated[
         Engine,
         typer.Option(
@@ -119,6 +128,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     """Score images 0–10 (10 = excellent) and list them best first.
 
     Example: imagion rank ~/Pictures/candidates/*.jpg --top 3 --copy-to ~/to-post
+    One per moment: imagion rank ~/Pictures/trip --groups (or imagion pick ~/Pictures/trip -n 5)
     Millions of photos: imagion rank /data/photos -r --engine ray --out scores.parquet --top 100
     """
     from imagion.files import writable_folder
@@ -134,6 +144,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             "--crops": crops,
             "--sheet": sheet,
             "--csv": csv_ or None,
+            "--groups": groups or None,
         }
         _rank_on_ray(
             paths,
@@ -152,6 +163,15 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         return
     if table is not None or address is not None or features or labels:
         raise ImagionError("--out, --address, --features and --labels go with --engine ray.")
+    if groups:
+        from imagion.cli.pick_command import rank_groups
+
+        rank_groups(
+            paths, model=model, recursive=recursive, top=top, similarity=similarity,
+            batch_size=batch_size, device=device, suggest=suggest, stats=stats, json_=json_,
+            csv_=csv_, not_with_groups={"--copy-to": copy_to, "--crops": crops, "--sheet": sheet},
+        )  # fmt: skip
+        return
     check_output_folders(paths, recursive, {"--copy-to": copy_to, "--crops": crops})
     for folder, option in ((copy_to, "--copy-to"), (crops, "--crops")):
         if folder is not None:  # before the work, not after it
@@ -247,18 +267,6 @@ def _rank_on_ray(
         f"scored {result.scored:,} images, {result.failed:,} unreadable (rows with their reason)"
         f"{where}; {result.seconds:.1f} s"
     )
-
-
-def _about_model(model: str, uncalibrated: bool = False) -> None:
-    from imagion.settings import BUNDLED_CAVEAT, is_bundled_model
-
-    if uncalibrated:
-        warn(
-            f"{model} has no calibration (last.pt is written for --resume; use best.pt): the "
-            "scores shown are the model's raw outputs, not 0–10 image scores."
-        )
-    if is_bundled_model(model):
-        note(f"note: {BUNDLED_CAVEAT}; train one on your own posts (README: Your own account).")
 
 
 def _files_out(

@@ -25,6 +25,8 @@ from imagion.scores import JSON_DIGITS, score_text
 if TYPE_CHECKING:
     from imagion.inference.crops import CropAdvice
 
+ABOUT_EVEN = 0.55  # a win probability below this is worded as about even (a toss-up)
+
 
 class RankRow(TypedDict, total=False):
     """One scored image as `rank --json`, `compare --json` and the serve API show it."""
@@ -38,6 +40,10 @@ class RankRow(TypedDict, total=False):
     suggest_labels: list[str]
     p_beats_next: float
     crop: dict[str, object]
+    group: int  # rank --groups: the photo's group of near-duplicates (1 = the best photo's)
+    best_in_group: bool
+    group_size: int  # on a group's best only
+    p_beats_runner_up: float  # on a group's best only: P(it beats the group's second best)
 
 
 @dataclass
@@ -145,18 +151,7 @@ def rank_images(
     top: int | None = None,
 ) -> RankResult:
     """Score every image under `paths` (files, folders, globs); unreadable files are reported."""
-    if batch_size is not None and batch_size < 1:
-        raise OptionError("batch_size", batch_size, "use at least 1 image per forward pass.")
-    files, problems = find_images(list(paths), recursive=recursive)
-    if not files:
-        if problems:  # every argument was missing or unreadable: say that, not something else
-            raise ImagionError(joined(problems[:3]) + (" …" if len(problems) > 3 else ""))
-        folders = not recursive and any(Path(p).is_dir() for p in paths)
-        raise ImagionError(
-            "no image files found in "
-            + ", ".join(map(str, paths))
-            + (" (folders are read one level deep; add -r to recurse)" if folders else "")
-        )
+    files, problems = files_to_score(paths, recursive, batch_size)
     engine = open_engine(model, device, stats=stats)
     items, bad = score_files(
         engine, files, batch_size=batch_size, suggest=suggest, progress=progress
@@ -175,6 +170,26 @@ def rank_images(
         crops_written=written,
         scored=len(items),
     )
+
+
+def files_to_score(
+    paths: Sequence[str | Path], recursive: bool, batch_size: int | None
+) -> tuple[list[Path], list[str]]:
+    """The image files under `paths` and the problems met finding them; ImagionError when
+    there is none."""
+    if batch_size is not None and batch_size < 1:
+        raise OptionError("batch_size", batch_size, "use at least 1 image per forward pass.")
+    files, problems = find_images(list(paths), recursive=recursive)
+    if not files:
+        if problems:  # every argument was missing or unreadable: say that, not something else
+            raise ImagionError(joined(problems[:3]) + (" …" if len(problems) > 3 else ""))
+        folders = not recursive and any(Path(p).is_dir() for p in paths)
+        raise ImagionError(
+            "no image files found in "
+            + ", ".join(map(str, paths))
+            + (" (folders are read one level deep; add -r to recurse)" if folders else "")
+        )
+    return files, problems
 
 
 def advise_crops(engine: Engine, items: list[Ranked], folder: Path | None = None) -> list[Path]:
@@ -216,9 +231,15 @@ def check_output_folders(
 def copy_top(result: RankResult, folder: Path, top: int | None) -> list[Path]:
     """Copy the best images, named `01_7.9_name.jpg` (rank, score, original name); a name that
     is taken gets ` (2)`: no file in `folder` is ever replaced."""
+    return copy_ranked(result.items[: top or None], folder)
+
+
+def copy_ranked(items: list[Ranked], folder: Path) -> list[Path]:
+    """Copy `items` in their order, named `01_7.9_name.jpg` (place, score, original name); a
+    name that is taken gets ` (2)`: no file in `folder` is ever replaced."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for k, r in enumerate(result.items[: top or None]):
+    for k, r in enumerate(items):
         dest = unused_path(folder, f"{k + 1:02d}_{score_text(r.score)}_{r.path.name}")
         shutil.copyfile(r.path, dest)
         shutil.copystat(r.path, dest)
@@ -246,7 +267,7 @@ class Comparison:
         if self.p_a_wins is None:
             return f"{name} scores higher (how likely it does better is unknown for this model)"
         p = max(self.p_a_wins, 1 - self.p_a_wins)
-        if p < 0.55:
+        if p < ABOUT_EVEN:
             return f"about even ({p:.0%} for {name})"
         if p < 0.65:
             return f"{name} is somewhat more likely to get more attention ({p:.0%})"

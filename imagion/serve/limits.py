@@ -50,3 +50,12 @@ class Limits:
     body_deadline_s: float = 120.0  # for the whole body (a client dripping bytes is cut off)
     max_connections: int = 256  # open connections (uvicorn answers 503 beyond)
     batch_window_s: float = 0.01  # how long the batcher waits for more requests
+    max_pick_files: int = 50  # pictures per request to /api/pick (a shoot to pick from)…
+    max_pick_total_bytes: int = 200 * MB  # …and its whole body (the same limits per picture)
+
+    def body_limit(self, path: str) -> int:
+        """The most bytes a request body to `path` may have."""
+        return self.max_pick_total_bytes if path in PICK_PATHS else self.max_total_bytes
+
+
+PICK_PATHS = ("/pick", "/api/pick")

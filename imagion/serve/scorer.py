@@ -15,9 +15,10 @@ from PIL import Image
 
 from imagion.errors import ImagionError
 from imagion.images import decoded, decoded_bytes, open_image, square
-from imagion.inference.batching import DynamicBatcher
+from imagion.inference.batching import DynamicBatcher, Outputs
 from imagion.inference.crops import CropAdvice, best_crop
 from imagion.inference.engine import Engine
+from imagion.inference.groups import GroupResult
 from imagion.inference.rank import Ranked, RankRow, ranked
 from imagion.serve.limits import ByteBudget, Limits
 from imagion.settings import cpu_threads
@@ -98,7 +99,11 @@ class Scorer:
         except ImagionError:
             return None
 
-    async def score(self, uploads: list[Upload]) -> Scored:
+    async def _forward(
+        self, uploads: list[Upload]
+    ) -> tuple[list[int], list[np.ndarray], dict[int, str], list[str], Outputs | None]:
+        """Uploads decoded in threads, then one (batched) forward pass: the indices that
+        decoded, their model inputs and thumbnails, the problems, the outputs."""
         loop = asyncio.get_running_loop()
         jobs = [loop.run_in_executor(self.decoders, self.decode, u) for u in uploads]
         self.decoding += 1
@@ -117,8 +122,16 @@ class Scorer:
                 arrays.append(result[0])
                 thumbs[k] = result[1]
         if not ok:
+            return ok, arrays, thumbs, problems, None
+        outputs = await asyncio.wrap_future(self.batcher.submit(np.stack(arrays)))
+        return ok, arrays, thumbs, problems, outputs
+
+    async def score(self, uploads: list[Upload]) -> Scored:
+        loop = asyncio.get_running_loop()
+        ok, _, thumbs, problems, outputs = await self._forward(uploads)
+        if outputs is None:
             return Scored([], {}, {}, problems)
-        raw, feats = await asyncio.wrap_future(self.batcher.submit(np.stack(arrays)))
+        raw, feats = outputs
         items = ranked(self.engine, [Path(str(k)) for k in ok], raw, feats)
         index = {pos: int(item.path.name) for pos, item in enumerate(items)}
         for pos, item in enumerate(items):
@@ -127,3 +140,37 @@ class Scorer:
             if self.crops:
                 item.crop = await loop.run_in_executor(self.decoders, self._crop, upload)
         return Scored(items, thumbs, index, problems)
+
+    async def group(self, uploads: list[Upload], similarity: float) -> Grouped:
+        """The uploads in groups of near-duplicates (the features and the decoded input of the
+        same forward pass; capture times from each upload's EXIF)."""
+        from imagion.inference.groups import Shots, capture_time, fingerprints, grouped
+
+        ok, arrays, thumbs, problems, outputs = await self._forward(uploads)
+        if outputs is None:
+            return Grouped(None, thumbs, {}, problems)
+        raw, feats = outputs
+        paths = [Path(str(k)) for k in ok]
+        items = ranked(self.engine, paths, raw, None)
+        hashes, colours = fingerprints(np.stack(arrays))
+        if feats is not None:
+            feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+        times = [capture_time(io.BytesIO(uploads[k].data)) for k in ok]
+        result = grouped(
+            self.engine, items, Shots(paths, feats, hashes, colours, times), similarity, problems
+        )
+        index = {id(item): int(item.path.name) for item in items}
+        for item in items:
+            item.path = Path(uploads[index[id(item)]].name)
+        return Grouped(result, thumbs, index, problems)
+
+
+@dataclass
+class Grouped:
+    """Uploads in groups of near-duplicates (None: none could be scored)."""
+
+    result: GroupResult | None
+    thumbs: dict[int, str]  # upload index → data URI
+    upload_of: dict[int, int]  # id(Ranked) → upload index
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
