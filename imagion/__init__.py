@@ -29,6 +29,9 @@ from imagion.errors import (
 
 _LAZY = {
     "import_posts": "imagion.workflows.verbs",
+    "info": "imagion.workflows.verbs",
+    "posts": "imagion.workflows.verbs",
+    "PostsFrame": "imagion.workflows.verbs",
     "score": "imagion.workflows.verbs",
     "featurize": "imagion.workflows.verbs",
     "train": "imagion.workflows.verbs",
@@ -88,11 +91,14 @@ if TYPE_CHECKING:  # what a type checker and an IDE see: the real signatures and
     from imagion.training.options import TrainOptions as TrainOptions
     from imagion.training.options import TrainResult as TrainResult
     from imagion.workflows.verbs import LabelReport as LabelReport
+    from imagion.workflows.verbs import PostsFrame as PostsFrame
     from imagion.workflows.verbs import cross_validate as cross_validate
     from imagion.workflows.verbs import evaluate as evaluate
     from imagion.workflows.verbs import featurize as featurize
     from imagion.workflows.verbs import import_posts as import_posts
+    from imagion.workflows.verbs import info as info
     from imagion.workflows.verbs import label as label
+    from imagion.workflows.verbs import posts as posts
     from imagion.workflows.verbs import rank as rank
     from imagion.workflows.verbs import rank_on_ray as rank_on_ray
     from imagion.workflows.verbs import score as score

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from imagion.catalog.store import Catalog, Columns, iso_time, resolve_catalog_path
+from imagion.catalog.store import resolve_catalog_path
 from imagion.choices import ScoreMapping, ScoreMetric
 from imagion.cli.app import CatalogOpt, JsonOpt, command
 from imagion.cli.console import emit_json, note, out, plural, progress_bar, visible, warn
@@ -37,23 +37,13 @@ def import_cmd(
 
     Example: imagion import instagram-me-2026-11-30.zip content.csv
     """
-    from imagion.catalog.export_join import parse_timezone
-    from imagion.catalog.importers import import_sources
+    from imagion.workflows.verbs import import_posts
+    from imagion.workflows.verbs import info as catalog_info
 
-    parse_timezone(timezone)  # a wrong name is refused before a catalog is created
     path = resolve_catalog_path(catalog)
-    existed = path.exists()
-    with Catalog(path, create=True) as cat, progress_bar("importing") as update:
-        report = import_sources(cat, sources, progress=update, timezone=timezone)
-        info = cat.info()
-    if report.posts == 0 and not existed:  # created by this run for nothing: not left behind
-        for leftover in (
-            path,
-            path.with_name(path.name + "-wal"),
-            path.with_name(path.name + "-shm"),
-        ):
-            leftover.unlink(missing_ok=True)
-        report.problems.append(f"nothing was imported, so no catalog was created at {path}.")
+    with progress_bar("importing") as update:
+        report = import_posts(sources, path, timezone=timezone, progress=update)
+    info = catalog_info(path) if path.exists() else {"posts": 0}
     for problem in report.problems.lines() + report.bad_arguments:
         warn(problem)
     for line in report.notes:
@@ -66,8 +56,8 @@ def import_cmd(
             f"imported {plural(report.posts, 'post')} of {plural(report.accounts, 'account')} "
             f"({fmt}): "
             f"{report.inserted:,} new, {report.updated:,} updated, "
-            f"{report.with_image:,} with an image, {report.problems.total:,} problems; "
-            f"catalog {path} now holds {info['posts']:,} posts.",
+            f"{report.with_image:,} with an image, {report.problems.total:,} problems"
+            + (f"; catalog {path} now holds {info['posts']:,} posts." if path.exists() else "."),
             highlight=False,
         )
         if report.joined is not None:
@@ -114,12 +104,16 @@ def score_cmd(
 
     Example: imagion score --window 10 --log
     """
-    from imagion.catalog.scoring import score_catalog
+    from imagion.workflows.verbs import score
 
-    with Catalog(resolve_catalog_path(catalog)) as cat:
-        report = score_catalog(
-            cat, window=window, min_posts=min_posts, log=log, mapping=mapping, metric=metric
-        )
+    report = score(
+        resolve_catalog_path(catalog),
+        window=window,
+        min_posts=min_posts,
+        log=log,
+        mapping=mapping,
+        metric=metric,
+    )
     if json_:
         emit_json(report.to_dict())
         return
@@ -148,8 +142,9 @@ def info_cmd(catalog: CatalogOpt = None, json_: JsonOpt = False) -> None:
 
     Example: imagion info --json
     """
-    with Catalog(resolve_catalog_path(catalog)) as cat:
-        info = cat.info()
+    from imagion.workflows.verbs import info as catalog_info
+
+    info = catalog_info(resolve_catalog_path(catalog))
     if json_:
         emit_json(info)
         return
@@ -179,23 +174,18 @@ def posts_cmd(
     """
     import sys
 
-    params: tuple[str, ...]
-    with Catalog(resolve_catalog_path(catalog)) as cat:
-        where, params = "", ()
-        if account:
-            where = f"WHERE account IN ({','.join('?' * len(account))})"
-            params = tuple(account)
-        df = cat.frame(Columns.EVERYTHING if json_ or csv_ else Columns.LISTING, where, params)
-    total = len(df)
-    if limit is None and not (json_ or csv_):
-        limit = 50
-    if limit is not None:
-        df = df.head(limit)
     import pandas as pd
 
-    df["posted_at"] = df["posted_at"].map(lambda t: iso_time(t) if pd.notna(t) else None)
+    from imagion.workflows.verbs import posts
+
+    if limit is None and not (json_ or csv_):
+        limit = 50
+    got = posts(
+        resolve_catalog_path(catalog), accounts=account, limit=limit, everything=json_ or csv_
+    )
+    df, total = got.frame, got.total
     if json_:
-        emit_json(df.astype(object).where(df.notna(), None).to_dict(orient="records"))
+        emit_json(got.records())
     elif csv_:
         from imagion.spreadsheet import safe_frame
 

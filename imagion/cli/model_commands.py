@@ -78,18 +78,18 @@ def featurize_cmd(
 
     `train` and `eval` of that backbone then read them. Example: imagion featurize --image-size 224
     """
-    from imagion.training.featurize import featurize_catalog
+    from imagion.workflows.verbs import featurize
 
     path = resolve_catalog_path(catalog)
     with progress_bar("features") as update:
-        rep = featurize_catalog(
+        rep = featurize(
             path,
-            arch,
-            image_size,
-            str(tone) if tone else None,
-            str(device),
+            arch=arch,
+            image_size=image_size,
+            tone=str(tone) if tone else None,
+            device=device,
             progress=update,
-            engine=str(engine),
+            engine=engine,
             address=address,
         )
     skipped_all(rep.problems)
@@ -156,7 +156,7 @@ def train_cmd(  # over 60 lines: one Annotated option each; the body is ~20
     Your own account: imagion train --split time --init default --out runs/me
     Several GPUs: torchrun --nproc-per-node 8 -m imagion train --arch seed-cnn
     """
-    from imagion.training.loop import train
+    from imagion.workflows.verbs import train
 
     opts = replace(
         recipe or TrainOptions(),

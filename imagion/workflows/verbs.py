@@ -42,8 +42,66 @@ def import_posts(
     from imagion.catalog.store import Catalog
 
     parse_timezone(timezone)  # a wrong name is refused before a catalog is created
-    with Catalog(Path(catalog), create=True) as cat:
-        return import_sources(cat, list(sources), timezone=timezone, progress=progress)
+    path = Path(catalog)
+    existed = path.exists()
+    with Catalog(path, create=True) as cat:
+        report = import_sources(cat, list(sources), timezone=timezone, progress=progress)
+    if report.posts == 0 and not existed:  # created by this call for nothing: not left behind
+        for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+            leftover.unlink(missing_ok=True)
+        report.problems.append(f"nothing was imported, so no catalog was created at {path}.")
+    return report
+
+
+def info(catalog: PathLike = "imagion.db") -> dict[str, Any]:
+    """The catalog's summary: accounts, posts, images, scores, carousels, videos, dates."""
+    from imagion.catalog.store import Catalog
+
+    with Catalog(Path(catalog)) as cat:
+        return cat.info()
+
+
+def posts(
+    catalog: PathLike = "imagion.db",
+    *,
+    accounts: Sequence[str] | None = None,
+    limit: int | None = None,
+    everything: bool = True,
+) -> PostsFrame:
+    """The catalog's posts as a pandas DataFrame (ordered by account, then time), every stored
+    field (`everything=False`: the listing's columns), times as ISO text; `total` is how many
+    matched before `limit`."""
+    import pandas as pd
+
+    from imagion.catalog.store import Catalog, Columns, iso_time
+
+    if limit is not None and limit < 0:
+        raise OptionError("limit", limit, "use 0 or more rows.")
+    where = ""
+    params: tuple[str, ...] = ()
+    if accounts:
+        where = f"WHERE account IN ({','.join('?' * len(accounts))})"
+        params = tuple(accounts)
+    with Catalog(Path(catalog)) as cat:
+        df = cat.frame(Columns.EVERYTHING if everything else Columns.LISTING, where, params)
+    total = len(df)
+    if limit is not None:
+        df = df.head(limit)
+    df["posted_at"] = df["posted_at"].map(lambda t: iso_time(t) if pd.notna(t) else None)
+    return PostsFrame(df, total)
+
+
+@dataclass
+class PostsFrame:
+    """`posts`: the rows asked for (a DataFrame) and how many matched in all."""
+
+    frame: Any
+    total: int
+
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as plain dicts (missing values None), as `posts --json` prints them."""
+        df = self.frame
+        return df.astype(object).where(df.notna(), None).to_dict(orient="records")
 
 
 def score(
@@ -105,13 +163,17 @@ def _options(options: TrainOptions | None, fields: dict[str, Any]) -> TrainOptio
 
 
 def train(
-    catalog: PathLike = "imagion.db", options: TrainOptions | None = None, **fields: Any
+    catalog: PathLike = "imagion.db",
+    options: TrainOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    **fields: Any,
 ) -> TrainResult:
     """Train a model on the catalog's scored posts; `fields` override `options`
     (`imagion.TrainOptions`), e.g. train("me.db", split="time", init="default", out=Path("runs/me"))."""
     from imagion.training.loop import train as run
 
-    return run(Path(catalog), _options(options, fields))
+    return run(Path(catalog), _options(options, fields), progress=progress)
 
 
 def evaluate(
@@ -210,10 +272,11 @@ def cross_validate(
 
 @dataclass
 class LabelReport:
-    """What `label` did (labelled, from the cache, problems) and the statistics it measured."""
+    """What `label` did (labelled, from the cache, problems) and the statistics it measured
+    (None with `measure=False`)."""
 
     summary: LabelSummary
-    stats: LabelStats
+    stats: LabelStats | None
 
 
 def label(
@@ -224,14 +287,17 @@ def label(
     min_support: int = 5,
     top: int = 5,
     save_stats: PathLike | None = None,
+    measure: bool = True,
+    concurrency: int | None = None,
     progress: Progress | None = None,
 ) -> LabelReport:
     """Label the catalog's posts with one provider ("local", "hashtags", "instagram", "google"),
-    cached per image; returns the labels' statistics (the "top labels per score" table and each
-    label's lift), written to `save_stats` (JSON) when given, for `rank(stats=…)`."""
+    cached per image (Cloud Vision: `concurrency` requests in flight); with `measure`, returns
+    the labels' statistics (the "top labels per score" table and each label's lift; the posts
+    must be scored, which is checked before anything is labelled or billed), written to
+    `save_stats` (JSON) when given, for `rank(stats=…)`."""
     from imagion.catalog.store import Catalog, no_scores_error
     from imagion.choices import Provider, choice
-    from imagion.errors import OptionError
     from imagion.files import output_file
     from imagion.labels.store import label_catalog, post_labels
     from imagion.labels.suggestions import label_stats
@@ -242,12 +308,17 @@ def label(
         raise OptionError(*bad, "use 1 or more.")
     if save_stats is not None:
         output_file(save_stats, "`save_stats`", (".json",))
+    measure = measure or save_stats is not None
     with Catalog(Path(catalog)) as cat:
-        if not cat.has_scores():
-            raise no_scores_error(cat)  # checked before anything is labelled (or billed)
-        summary = label_catalog(cat, which, refresh=refresh, progress=progress)
-        posts, labelled = post_labels(cat, which)
-    stats = label_stats(posts, labelled, str(which), min_support=min_support, top=top)
+        if measure and not cat.has_scores():
+            raise no_scores_error(cat)
+        summary = label_catalog(
+            cat, which, refresh=refresh, progress=progress, concurrency=concurrency
+        )
+        if not measure:
+            return LabelReport(summary, None)
+        scored, labelled = post_labels(cat, which)
+    stats = label_stats(scored, labelled, str(which), min_support=min_support, top=top)
     if save_stats is not None:
         stats.save(Path(save_stats))
     return LabelReport(summary, stats)
