@@ -39,7 +39,7 @@ class ScoreMetric(StrEnum):
     impressions = "impressions"
 
 
-class Engine(StrEnum):
+class EngineKind(StrEnum):
     """Where `rank` runs: in this process, or on Ray Data (one machine or a cluster)."""
 
     local = "local"
@@ -57,7 +57,7 @@ class Device(StrEnum):
     cpu = "cpu"
 
 
-class Split(StrEnum):
+class EvalSplit(StrEnum):
     """Which posts `eval` measures a checkpoint on."""
 
     all = "all"

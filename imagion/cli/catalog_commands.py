@@ -79,7 +79,7 @@ def score_cmd(
     window: Annotated[
         int | None,
         typer.Option(
-            help="Standardize against the N posts before each post (seed: 'past x posts')."
+            help="Standardize against the N posts before each post (the original design's 'past x posts')."
         ),
     ] = None,
     min_posts: Annotated[
@@ -89,7 +89,7 @@ def score_cmd(
         bool, typer.Option("--log", help="Use log(1+likes) before standardizing.")
     ] = False,
     mapping: Annotated[
-        ScoreMapping, typer.Option(help="z → 0–10 mapping (minmax is the seed's).")
+        ScoreMapping, typer.Option(help="z → 0–10 mapping (minmax is the original design's).")
     ] = ScoreMapping.percentile,
     metric: Annotated[
         ScoreMetric,

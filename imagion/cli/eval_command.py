@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from imagion.catalog.store import resolve_catalog_path
-from imagion.choices import Device, Split
+from imagion.choices import Device, EvalSplit
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, ModelOpt, command
 from imagion.cli.console import (
     emit_json,
@@ -43,12 +43,14 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
         typer.Option("--account", "--accounts", help="Only this account (repeatable)."),
     ] = None,
     split: Annotated[
-        Split,
+        EvalSplit,
         typer.Option(
             help="val or time: only posts the checkpoint did not train on (held-out accounts, or posts newer than its training posts)."
         ),
-    ] = Split.all,
-    pairs: Annotated[int | None, typer.Option(help="Sample N pairs (the seed's protocol).")] = None,
+    ] = EvalSplit.all,
+    pairs: Annotated[
+        int | None, typer.Option(help="Sample N pairs (the original design's protocol).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for pair sampling, bootstrap and CV folds.")] = 0,
     min_gap: Annotated[
         float, typer.Option(help="Keep pairs whose standardized likes differ by ≥ Z.")
@@ -112,7 +114,7 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
             report = evaluate(
                 path,
                 model,
-                held_out_only=split != Split.all,
+                held_out_only=split != EvalSplit.all,
                 accounts=accounts,
                 min_gap=min_gap,
                 min_ratio=min_ratio,

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from imagion.catalog.store import resolve_catalog_path
-from imagion.choices import Device, Engine, SplitKind, Tone
+from imagion.choices import Device, EngineKind, SplitKind, Tone
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, command
 from imagion.cli.console import emit_json, err, out, plural, progress_bar, skipped_all
 from imagion.cli.training_options import training_options
@@ -61,11 +61,11 @@ def featurize_cmd(
     tone: Annotated[Tone | None, typer.Option(help="Tone map, as train --tone.")] = None,
     device: DeviceOpt = Device.auto,
     engine: Annotated[
-        Engine,
+        EngineKind,
         typer.Option(
             help="local: in this process; ray: a Ray Data actor pool (pip extra: ray) writing the same cache."
         ),
-    ] = Engine.local,
+    ] = EngineKind.local,
     address: Annotated[
         str | None,
         typer.Option(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from imagion.choices import Device, Engine
+from imagion.choices import Device, EngineKind
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, StatsOpt, command
 from imagion.cli.app import about_model as _about_model
 from imagion.cli.console import (
@@ -87,12 +87,12 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     ] = False,
     similarity: SimilarityOpt = SIMILARITY,
     engine: Annotated[
-        Engine,
+        EngineKind,
         typer.Option(
             help="local: in this process; ray: Ray Data on this machine or --address (pip extra: ray), writing --out.",
             rich_help_panel="Past one machine",
         ),
-    ] = Engine.local,
+    ] = EngineKind.local,
     address: Annotated[
         str | None,
         typer.Option(
@@ -138,7 +138,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
 
     if top is not None and top < 1:
         raise OptionError("top", top, "show at least 1 image (or leave `top` out for all).")
-    if engine == Engine.ray:
+    if engine == EngineKind.ray:
         local_only: dict[str, object] = {
             "--copy-to": copy_to,
             "--crops": crops,

@@ -31,7 +31,8 @@ TRAINING_FIELDS: dict[str, Any] = {
     "lr": Annotated[float, typer.Option(help="AdamW learning rate.")],
     "weight_decay": Annotated[float, typer.Option(help="AdamW weight decay.")],
     "loss": Annotated[
-        Loss, typer.Option(help="mse on the 0–10 score (the seed's) or pairwise (RankNet).")
+        Loss,
+        typer.Option(help="mse on the 0–10 score (the original design's) or pairwise (RankNet)."),
     ],
     "val_fraction": Annotated[
         float,

@@ -19,7 +19,7 @@ from imagion.evaluation.calibration import calibration_metrics, pair_probabiliti
 from imagion.evaluation.pairs import pair_outcomes, same_account_pairs
 
 REFERENCE_POINTS = {
-    "seed model (2019)": 0.5024,
+    "original model (2019)": 0.5024,
     "average person": 0.475,
     "expert": 0.675,
     "Ding et al. 2019, discriminable pairs": 0.76,

@@ -1,4 +1,4 @@
-"""Which content goes with high scores: the seed's "top 5 labels per score" table, label lift with
+"""Which content goes with high scores: the original design's "top 5 labels per score" table, label lift with
 intervals, and the one-line suggestion for an image ("Including these in your post may improve it")."""
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class LiftRow(TypedDict):
 
 
 class BucketRow(TypedDict):
-    """A label characteristic of one score bucket (the seed's "top labels per score")."""
+    """A label characteristic of one score bucket (the original design's "top labels per score")."""
 
     label: str
     posts: int
@@ -193,7 +193,7 @@ def bucket_phrase(score: float) -> str:
 
 @dataclass
 class Suggestion:
-    text: str  # the seed's sentence, or why there is no suggestion
+    text: str  # the original design's sentence, or why there is no suggestion
     level: str  # "a high score" | "an average score" | "a low score"
     add: list[str]  # labels worth including (each with a lift interval above zero)
 
@@ -234,7 +234,7 @@ def clearly_positive(stats: LabelStats) -> list[LiftRow]:
 
 
 def suggest(labels: list[str], score: float, stats: LabelStats | None) -> Suggestion:
-    """The seed's sentence: the image's bucket and up to 5 labels it lacks whose lift is clearly
+    """The original design's sentence: the image's bucket and up to 5 labels it lacks whose lift is clearly
     above zero (`clearly_positive`). Nothing weaker is ever named."""
     level = bucket_phrase(score)
     text = f"This image is associated with {level}."

@@ -242,7 +242,7 @@ class LoadedModel:
 
 
 def _renamed_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Checkpoints of imagion 0.1 called the seed ConvNet's convolutions `features`."""
+    """Checkpoints of imagion 0.1 called the original ConvNet's convolutions `features`."""
     return {
         ("convs." + k[len("features.") :] if k.startswith("features.") else k): v
         for k, v in state.items()

@@ -1,4 +1,4 @@
-"""The networks: the seed's ConvNet and ImageNet-pretrained EfficientNet-Lite, behind one typed
+"""The networks: the original design's ConvNet and ImageNet-pretrained EfficientNet-Lite, behind one typed
 interface (`ImagionModel`): registry name, config, preprocessing, `features()` and `head`."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class ImagionModel(nn.Module):
 
 
 class SeedCNN(ImagionModel):
-    """The seed's ConvNet (design appendix A): Keras-style 'same'/'valid' 3×3 convolutions."""
+    """The original design's ConvNet (design appendix A): Keras-style 'same'/'valid' 3×3 convolutions."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -35,7 +35,7 @@ from imagion.training.fitter import Fitter
 from imagion.training.init import init_leak, resolve_init
 from imagion.training.options import Holdout, TrainOptions, TrainResult
 from imagion.training.prepare import (
-    Split,
+    SplitFrame,
     TrainingData,
     distributed,
     load_training_data,
@@ -105,7 +105,7 @@ def _settings(text: str | None) -> dict[str, Any]:
 def _record(
     catalog_path: Path,
     opts: TrainOptions,
-    split: Split,
+    split: SplitFrame,
     data: TrainingData,
     world: int,
     device: torch.device,
@@ -241,7 +241,7 @@ def _epochs(
 def _result(
     out: Path,
     opts: TrainOptions,
-    split: Split,
+    split: SplitFrame,
     data: TrainingData,
     history: list[dict[str, float]],
     best: Best,

@@ -1,4 +1,4 @@
-"""The deck's verbs as Python calls: what `import imagion` offers (lazily) and what the command
+"""imagion's verbs as Python calls: what `import imagion` offers (lazily) and what the command
 line does for each command. Each takes paths and options, opens what it needs, and returns a
 typed result; mistakes raise ImagionError (or a subclass) saying what to do."""
 
@@ -141,7 +141,7 @@ def featurize(
 ) -> FeaturizeReport:
     """A frozen backbone's features of every catalog image, computed once into the cache (here,
     or on Ray Data with `engine="ray"`)."""
-    from imagion.choices import Device, Engine, choice
+    from imagion.choices import Device, EngineKind, choice
     from imagion.training.featurize import featurize_catalog
 
     return featurize_catalog(
@@ -151,7 +151,7 @@ def featurize(
         tone,
         str(choice(Device, device, "device")),
         progress=progress,
-        engine=str(choice(Engine, engine, "engine")),
+        engine=str(choice(EngineKind, engine, "engine")),
         address=address,
     )
 
