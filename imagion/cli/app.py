@@ -18,7 +18,7 @@ from imagion import __version__
 from imagion.catalog.store import ENV_CATALOG
 from imagion.choices import Device
 from imagion.cli.console import err, note, out, set_namer, styled, warn
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 
 app = typer.Typer(
     name="imagion",
@@ -167,6 +167,9 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except BrokenPipeError:
             _reader_left()
+        except OptionError as exc:  # the flag from the structured field, not from the text
+            value = f" {exc.value}" if str(exc.value) != "" else ""
+            message = f"{flag_of(exc.option) or exc.option}{value}: {exc.reason}"
         except ImagionError as exc:
             message = str(exc)
         except sqlite3.Error as exc:

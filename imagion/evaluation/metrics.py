@@ -121,6 +121,23 @@ def post_bootstrap_ci(
     return float(np.quantile(acc, 0.025)), float(np.quantile(acc, 0.975))
 
 
+def check_options(
+    *, min_gap: float, min_ratio: float, pairs: int | None, seed: int, show_pairs: int
+) -> None:
+    """The measuring options in range, before any work (`evaluate` and `cross_validate` call
+    this first): one OptionError naming the parameter otherwise."""
+    if pairs is not None and pairs < 1:
+        raise OptionError("pairs", pairs, "sample at least 1 pair (or leave it out for all pairs).")
+    if min_gap < 0 or not np.isfinite(min_gap):
+        raise OptionError("min_gap", min_gap, "use a gap of 0 or more.")
+    if not np.isfinite(min_ratio) or min_ratio < 1:
+        raise OptionError("min_ratio", min_ratio, "use a likes ratio of 1 or more (e.g. 2).")
+    if not 0 <= seed < 2**32:
+        raise OptionError("seed", seed, f"use a seed from 0 to {2**32 - 1:,}.")
+    if show_pairs < 0:
+        raise OptionError("show_pairs", show_pairs, "use 0 or more example pairs.")
+
+
 def _select_pairs(
     df: pd.DataFrame,
     likes: np.ndarray,
@@ -133,12 +150,6 @@ def _select_pairs(
     """Same-account pairs with different likes; optionally a minimum z gap, a minimum likes
     ratio and a sample (what it could not honour goes into `notes`)."""
     notes = [] if notes is None else notes
-    if pairs is not None and pairs < 1:
-        raise OptionError("pairs", pairs, "sample at least 1 pair (or leave it out for all pairs).")
-    if min_gap < 0 or not np.isfinite(min_gap):
-        raise OptionError("min_gap", min_gap, "use a gap of 0 or more.")
-    if not np.isfinite(min_ratio) or min_ratio < 1:
-        raise OptionError("min_ratio", min_ratio, "use a likes ratio of 1 or more (e.g. 2).")
     i, j, ties = same_account_pairs(df["account"].to_numpy(), likes)
     if min_ratio > 1:
         keep = likes_ratio(likes, i, j) >= min_ratio
@@ -149,7 +160,9 @@ def _select_pairs(
         i, j = i[keep], j[keep]
     if min_gap > 0:
         if "zscore" not in df or df["zscore"].isna().all():
-            raise ImagionError("`min_gap` needs standardized likes: run `imagion score` first.")
+            raise OptionError(
+                "min_gap", min_gap, "needs standardized likes: run `imagion score` first."
+            )
         z = df["zscore"].to_numpy(dtype=np.float64)
         gap = np.abs(z[i] - z[j])
         keep = gap >= min_gap
@@ -332,10 +345,9 @@ def evaluate(
     `df` needs account, likes, pred; optional zscore (for min_gap), posted_at, caption, brightness,
     image. Rows with a missing prediction are ignored.
     """
-    if not 0 <= seed < 2**32:
-        raise OptionError("seed", seed, f"use a seed from 0 to {2**32 - 1:,}.")
-    if show_pairs < 0:
-        raise OptionError("show_pairs", show_pairs, "use 0 or more example pairs.")
+    check_options(
+        min_gap=min_gap, min_ratio=min_ratio, pairs=pairs, seed=seed, show_pairs=show_pairs
+    )
     df = df[np.isfinite(df["pred"].to_numpy(dtype=float))].reset_index(drop=True)
     likes = df["likes"].to_numpy(dtype=np.float64)
     notes: list[str] = []

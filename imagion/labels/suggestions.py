@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 from imagion.files import regular_file, write_text_atomic
 from imagion.settings import bundled_stats_path
 
@@ -65,7 +65,7 @@ class LabelStats:
                 for r in stats.lift
             )
         except FileNotFoundError:
-            raise ImagionError(f"`stats` {path}: no such file.") from None
+            raise OptionError("stats", path, "no such file.") from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ImagionError(
                 f"`stats` {path}: not label statistics ({type(exc).__name__}); "

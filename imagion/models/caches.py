@@ -160,9 +160,11 @@ def backbone_forward(
         try:
             return _onnx_backbone(model, cache_dir)
         except Exception as exc:  # no onnxruntime, or an export problem: PyTorch still works
-            import sys
+            import logging
 
-            print(f"note: features on PyTorch ({type(exc).__name__}: {exc})", file=sys.stderr)
+            logging.getLogger(__name__).warning(
+                "features on PyTorch, not ONNX Runtime (%s: %s)", type(exc).__name__, exc
+            )
     pre = model.preprocess
 
     @torch.inference_mode()

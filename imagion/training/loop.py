@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 from imagion.files import regular_file, remove_stale_temporaries, writable_folder
 from imagion.models.card import CheckpointCard, TrainingRecord
 from imagion.models.checkpoints import (
@@ -53,7 +53,7 @@ def _check(opts: TrainOptions, out: Path, rank: int) -> dict[str, Any] | None:
         writable_folder(out, "`out`")
         for name in ("best.pt", "last.pt"):
             if (out / name).is_dir():
-                raise ImagionError(f"`out` {out}: {name} is a folder; choose another `out`.")
+                raise OptionError("out", out, f"{name} is a folder there; choose another folder.")
         removed = remove_stale_temporaries(out)
         if removed:
             log(f"removed {removed} temporary file(s) left in {out} by an interrupted run")
@@ -67,7 +67,7 @@ def _check(opts: TrainOptions, out: Path, rank: int) -> dict[str, Any] | None:
         return None
     last = out / "last.pt"
     if not last.is_file():
-        raise ImagionError(f"`resume`: {last} does not exist; train without `resume` first.")
+        raise OptionError("resume", "", f"{last} does not exist; train without it first.")
     state = read_checkpoint(last)
     if state["arch"] != opts.architecture:
         raise ImagionError(

@@ -42,7 +42,7 @@ def cv_folds(accounts: list[str], k: int, seed: int) -> list[list[str]]:
     """Leave-accounts-out folds: every account in exactly one fold."""
     accounts = sorted(set(accounts))
     if k < 2 or k > len(accounts):
-        raise ImagionError(f"`cv` {k}: need 2 ≤ K ≤ number of accounts ({len(accounts)}).")
+        raise OptionError("cv", k, f"need 2 ≤ K ≤ the number of accounts ({len(accounts)}).")
     order = [accounts[i] for i in np.random.default_rng(seed).permutation(len(accounts))]
     return [sorted(order[f::k]) for f in range(k)]
 

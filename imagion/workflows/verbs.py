@@ -192,8 +192,12 @@ def evaluate(
 ) -> EvalReport:
     """Pairwise accuracy of a checkpoint (default: the bundled model) on the catalog's posts;
     `report.in_sample` says when it trained on some of them (`held_out_only` keeps the others)."""
+    from imagion.evaluation.metrics import check_options
     from imagion.workflows.protocols import predict_checkpoint
 
+    check_options(
+        min_gap=min_gap, min_ratio=min_ratio, pairs=pairs, seed=seed, show_pairs=show_pairs
+    )
     got = predict_checkpoint(
         Path(catalog),
         None if model is None else Path(model),
@@ -247,10 +251,15 @@ def cross_validate(
     """K-fold leave-accounts-out CV of a training recipe (`folds` a number), or a rolling-origin
     CV in time (`folds="time"`, `time_blocks` per account); the pooled held-out predictions
     are measured as `evaluate` does."""
+    from imagion.evaluation.metrics import check_options
     from imagion.training.init import init_leak
     from imagion.workflows.protocols import run_cv, run_time_cv
 
     opts = _options(options, fields)
+    check_options(
+        min_gap=min_gap, min_ratio=min_ratio, pairs=pairs, seed=opts.seed, show_pairs=show_pairs
+    )
+    opts.check()
     recipe = (
         f"{opts.architecture} ({opts.epochs} epochs, {opts.loss} loss, lr {opts.lr:g}"
         f"{', init ' + opts.init if opts.init else ''})"
