@@ -186,9 +186,9 @@ def _export_backbone(model: ImagionModel, folder: Path) -> Path:
     import copy
     import os
     import tempfile
-    import warnings
 
     from imagion.models.networks import fuse_for_inference
+    from imagion.models.onnx_export import export_module
 
     size = model.preprocess.size
     net = fuse_for_inference(copy.deepcopy(model).eval())
@@ -206,18 +206,7 @@ def _export_backbone(model: ImagionModel, folder: Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".model-", suffix=".onnx")
     os.close(fd)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                Backbone(),
-                (torch.zeros(2, 3, size, size),),
-                tmp,
-                dynamo=False,
-                input_names=["x"],
-                output_names=["features"],
-                dynamic_axes={"x": {0: "n"}, "features": {0: "n"}},
-                opset_version=17,
-            )
+        export_module(Backbone(), Path(tmp), size, ["features"])
         os.replace(tmp, folder / "model.onnx")
     finally:
         if os.path.exists(tmp):
