@@ -283,7 +283,7 @@ def test_the_cli_writes_library_parameters_as_flags(runner, tmp_path):
 
 
 def test_only_the_scale_package_imports_ray():
-    """`pip install imagion` stays free of Ray: one module knows it, behind `imagion[ray]`."""
+    """The light install stays free of Ray: one module knows it, behind the `ray` extra."""
 
     def imports_ray(path: Path) -> bool:
         for node in ast.walk(ast.parse(path.read_text())):

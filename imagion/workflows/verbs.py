@@ -304,7 +304,7 @@ def rank_on_ray(
     labels: bool = False,
     progress: Progress | None = None,
 ) -> BatchRankResult:
-    """Score image files on Ray Data (`pip install 'imagion[ray]'`), on this machine or the
+    """Score image files on Ray Data (`pip install -e '.[ray]'`), on this machine or the
     cluster at `address`, writing the Parquet table `out` (path, score, raw, error; `features`
     and `labels` add columns); returns the counts, the first problems and the best `top`."""
     from imagion.choices import Device, choice
