@@ -289,3 +289,24 @@ def test_labels_with_few_posts_say_so_and_say_what_they_wrote(runner, tmp_path):
     assert res.exit_code == 0, res.output
     assert "┃ score" not in res.stdout and "no labels to tabulate" in res.stdout  # no empty table
     assert f"wrote {stats}" in res.stderr and stats.is_file()
+
+
+def test_importing_an_empty_folder_says_one_thing(runner, tmp_path):
+    (tmp_path / "empty").mkdir()
+    db = tmp_path / "x.db"
+    res = runner.invoke(app, ["import", str(tmp_path / "empty"), "--catalog", str(db)])
+    assert res.exit_code == 1 and not db.exists()
+    assert res.stdout.strip() == f"imported nothing (1 problem); no catalog was created at {db}."
+    assert "no posts found" in res.stderr and "holds 0" not in res.output
+    assert res.output.count("no catalog was created") == 1
+
+
+def test_no_suggestion_says_what_to_do_only_when_it_helps():
+    from imagion.cli.console import for_cli
+    from imagion.labels.suggestions import LabelStats, _no_evidence
+
+    own = _no_evidence(LabelStats("local", 40, 5.0))
+    assert "local statistics (40 posts)" in own and "imagion labels" not in own  # already yours
+    bundled = for_cli(_no_evidence(LabelStats("local", 10743, 5.0, bundled=True)))
+    assert "--save-stats" in bundled and "as --stats" in bundled
+    assert "on your own catalog" not in bundled

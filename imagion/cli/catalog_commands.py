@@ -46,28 +46,38 @@ def import_cmd(
     with Catalog(path, create=True) as cat, progress_bar("importing") as update:
         report = import_sources(cat, sources, progress=update, timezone=timezone)
         info = cat.info()
-    if report.posts == 0 and not existed:  # created by this run for nothing: not left behind
+    removed = report.posts == 0 and not existed
+    if removed:  # created by this run for nothing: not left behind
         for leftover in (
             path,
             path.with_name(path.name + "-wal"),
             path.with_name(path.name + "-shm"),
         ):
             leftover.unlink(missing_ok=True)
-        report.problems.append(f"nothing was imported, so no catalog was created at {path}.")
     for problem in report.problems.lines() + report.bad_arguments:
         warn(problem)
     for line in report.notes:
         note(line)
+    held = (
+        f"no catalog was created at {path}"  # one statement, not "holds 0 posts" and a warning
+        if removed
+        else f"catalog {path} now holds {info['posts']:,} posts"
+    )
     if json_:
-        emit_json(report.to_dict() | {"catalog": info})
+        emit_json(report.to_dict() | {"catalog": None if removed else info})
+    elif report.posts == 0:
+        out.print(
+            f"imported nothing ({plural(report.problems.total, 'problem')}); {held}.",
+            highlight=False,
+        )
     else:
-        fmt = ", ".join(f"{n:,} {k}" for k, n in sorted(report.by_format.items())) or "nothing"
+        fmt = ", ".join(f"{n:,} {k}" for k, n in sorted(report.by_format.items()))
         out.print(
             f"imported {plural(report.posts, 'post')} of {plural(report.accounts, 'account')} "
             f"({fmt}): "
             f"{report.inserted:,} new, {report.updated:,} updated, "
             f"{report.with_image:,} with an image, {report.problems.total:,} problems; "
-            f"catalog {path} now holds {info['posts']:,} posts.",
+            f"{held}.",
             highlight=False,
         )
         if report.joined is not None:
