@@ -51,6 +51,9 @@ def test_eval_cli_spearman_is_never_nan(runner, trained):
     assert res.exit_code == 0, res.output
     assert "nan" not in res.stdout.lower()
     assert "IN-SAMPLE" in res.stdout.splitlines()[-1]  # trained on these posts: said where read
+    # the jargon said in plain words where it is printed (docs/evaluation.md says more)
+    assert "0 unrelated, 1 the same" in res.stdout and "published elsewhere" in res.stdout
+    assert "calibration on" in res.stdout and "how often it came true" in res.stdout
 
 
 def test_compare_words_its_verdict_by_probability(runner, tmp_path):
