@@ -115,7 +115,7 @@ def build(datasets: Path, model_out: Path, stats_out: Path, export_out: Path) ->
         imagion.rewrite_card(final, card)
         shutil.copyfile(final, model_out)
     # the ONNX Runtime export shipped beside it: rank, compare, serve and offline labels then
-    # need no PyTorch (`pip install imagion`, the light layer)
+    # need no PyTorch (`pip install -e .`, the light layer)
     shutil.rmtree(export_out, ignore_errors=True)
     export_onnx(model_out, export_out)
     print(

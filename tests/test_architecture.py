@@ -1,4 +1,4 @@
-"""The house: module map = tree, no import cycles, every module imports alone, a light CLI,
+"""The house: module map (docs/architecture.md) = tree, no import cycles, every module imports alone, a light CLI,
 commands in workflow order, every command documented with an example."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from tests.helpers import ROOT, write_image
 
 PACKAGE = ROOT / "imagion"
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
 WORKFLOW = [
     "import",
     "score",
@@ -42,8 +43,8 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def test_readme_module_map_is_the_tree():
-    section = README.split("### Module map", 1)[1].split("```", 2)[1]
+def test_the_module_map_in_docs_architecture_is_the_tree():
+    section = ARCHITECTURE.split("### Module map", 1)[1].split("```", 2)[1]
     listed = set(re.findall(r"^(imagion/[\w/]+\.py)", section, flags=re.M))
     actual = {str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")}
     sub_inits = {
@@ -283,7 +284,7 @@ def test_the_cli_writes_library_parameters_as_flags(runner, tmp_path):
 
 
 def test_only_the_scale_package_imports_ray():
-    """`pip install imagion` stays free of Ray: one module knows it, behind `imagion[ray]`."""
+    """The light install stays free of Ray: one module knows it, behind the `ray` extra."""
 
     def imports_ray(path: Path) -> bool:
         for node in ast.walk(ast.parse(path.read_text())):

@@ -153,9 +153,9 @@ def test_cli_json_and_the_missing_extra(local_ray, photos, tmp_path, runner, mon
     data = json.loads(res.stdout)
     assert data["scored"] == 30 and data["failed"] == 2 and len(data["top"]) == 3
     assert Path(data["table"]) == out and out.is_dir()
-    monkeypatch.setitem(sys.modules, "ray", None)  # as on `pip install imagion`
+    monkeypatch.setitem(sys.modules, "ray", None)  # as on the light install (`pip install -e .`)
     res = runner.invoke(app, ["rank", str(photos), "--engine", "ray", "--out", str(out)])
-    assert res.exit_code == 1 and "pip install 'imagion[ray]'" in res.stderr
+    assert res.exit_code == 1 and "pip install -e '.[ray]'" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
 
 

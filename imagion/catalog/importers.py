@@ -47,6 +47,7 @@ class ImportReport:
     content_csvs: int = 0
     joined: JoinReport | None = None
     notes: list[str] = field(default_factory=list)
+    no_catalog: bool = False  # nothing was imported into a new catalog: none was left behind
 
     def to_dict(self) -> dict:
         return {
@@ -63,6 +64,7 @@ class ImportReport:
             "content_csvs": self.content_csvs,
             "join": self.joined.to_dict() if self.joined else None,
             "notes": self.notes,
+            "no_catalog": self.no_catalog,
         }
 
 

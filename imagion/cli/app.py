@@ -88,6 +88,11 @@ EXTRAS = {
 }
 
 
+def install_hint(layer: str) -> str:
+    """How to add an install layer: imagion is not on the package index, so from the clone."""
+    return f"pip install -e '.[{layer}]' in the imagion clone (`make test` installs every layer)"
+
+
 # The one table from the library's parameter names to flags, where the flag is not "--" and
 # the name with dashes (every other parameter of a command is found in the command tree).
 FLAGS = {
@@ -179,8 +184,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if extra is None:
                 raise
             message = (
-                f"this needs {extra[1]}, which this installation lacks: "
-                f"pip install 'imagion[{extra[0]}]'"
+                f"this needs {extra[1]}, which this installation lacks: {install_hint(extra[0])}"
             )
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""

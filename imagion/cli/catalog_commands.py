@@ -43,21 +43,32 @@ def import_cmd(
     path = resolve_catalog_path(catalog)
     with progress_bar("importing") as update:
         report = import_posts(sources, path, timezone=timezone, progress=update)
-    info = catalog_info(path) if path.exists() else {"posts": 0}
+    removed = report.no_catalog
+    info = {"posts": 0} if removed else catalog_info(path)
     for problem in report.problems.lines() + report.bad_arguments:
         warn(problem)
     for line in report.notes:
         note(line)
+    held = (
+        f"no catalog was created at {path}"  # one statement, not "holds 0 posts" and a warning
+        if removed
+        else f"catalog {path} now holds {info['posts']:,} posts"
+    )
     if json_:
-        emit_json(report.to_dict() | {"catalog": info})
+        emit_json(report.to_dict() | {"catalog": None if removed else info})
+    elif report.posts == 0:
+        out.print(
+            f"imported nothing ({plural(report.problems.total, 'problem')}); {held}.",
+            highlight=False,
+        )
     else:
-        fmt = ", ".join(f"{n:,} {k}" for k, n in sorted(report.by_format.items())) or "nothing"
+        fmt = ", ".join(f"{n:,} {k}" for k, n in sorted(report.by_format.items()))
         out.print(
             f"imported {plural(report.posts, 'post')} of {plural(report.accounts, 'account')} "
             f"({fmt}): "
             f"{report.inserted:,} new, {report.updated:,} updated, "
-            f"{report.with_image:,} with an image, {report.problems.total:,} problems"
-            + (f"; catalog {path} now holds {info['posts']:,} posts." if path.exists() else "."),
+            f"{report.with_image:,} with an image, {report.problems.total:,} problems; "
+            f"{held}.",
             highlight=False,
         )
         if report.joined is not None:

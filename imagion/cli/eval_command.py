@@ -191,7 +191,9 @@ def _render_eval(report: EvalReport, label: str) -> None:
     refs = ", ".join(f"{k} {v:.1%}" for k, v in REFERENCE_POINTS.items())
     out.print(
         f"{label}\nspearman {_signed(report.spearman)}, kendall {_signed(report.kendall)} "
-        f"(mean within account)\nreference points: {refs}",
+        "(how alike the model's order and the likes' order are within an account, averaged: "
+        "0 unrelated, 1 the same)\nreference points (published elsewhere, not measured on "
+        f"these pairs): {refs}",
         highlight=False,
     )
     _render_calibration(report)
@@ -279,5 +281,10 @@ def _render_calibration(report: EvalReport) -> None:
     out.print(
         f"calibration on {cal['pairs']:,} pairs: log loss {cal['log_loss']:.3f} (a coin: 0.693), "
         f"Brier {cal['brier']:.3f} (a coin: 0.250), ECE {cal['ece']:.3f}",
+        highlight=False,
+    )
+    out.print(
+        "  (lower is better; ECE: the average gap between the stated probability and how often "
+        "it came true; docs/evaluation.md explains each)",
         highlight=False,
     )

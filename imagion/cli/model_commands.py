@@ -76,7 +76,9 @@ def featurize_cmd(
 ) -> None:
     """Compute a frozen backbone's features of every catalog image once (cached, resumable).
 
-    `train` and `eval` of that backbone then read them. Example: imagion featurize --image-size 224
+    `train` and `eval` of that backbone then read them.
+
+    Example: imagion featurize --image-size 224
     """
     from imagion.workflows.verbs import featurize
 

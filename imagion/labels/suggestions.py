@@ -201,14 +201,16 @@ class Suggestion:
 def _no_evidence(stats: LabelStats | None) -> str:
     if stats is None:
         return "No content suggestion: no label statistics (run `imagion labels` with `save_stats` on your catalog)."
-    source = (
-        "the bundled statistics come from"
-        if stats.bundled
-        else f"the {stats.provider} statistics come from"
-    )
+    if stats.bundled:
+        return (
+            f"No content suggestion: the bundled statistics come from {stats.posts:,} posts and "
+            "no label's effect is clearly above zero. For advice from your own posts, write "
+            "your catalog's statistics (`imagion labels` with `save_stats`) and pass that file "
+            "as `stats`."
+        )
     return (
-        f"No content suggestion: {source} {stats.posts:,} posts and no label's effect is clearly "
-        "above zero; run `imagion labels` on your own catalog for yours."
+        f"No content suggestion: in these {stats.provider} statistics ({stats.posts:,} posts) no "
+        "label's effect is clearly above zero yet; more posts or another provider may show one."
     )
 
 

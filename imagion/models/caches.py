@@ -19,7 +19,7 @@ from imagion.models.networks import ImagionModel
 from imagion.models.registry import feature_key, model_spec
 from imagion.models.transforms import tone_augment
 from imagion.problems import collapse
-from imagion.progress import Progress
+from imagion.progress import Progress, logged
 from imagion.settings import cpu_threads
 
 
@@ -53,14 +53,14 @@ def load_images(
         save_entry(cached, arr)
         return None
 
+    report = logged(progress, "decoding")
     with ThreadPoolExecutor(cpu_threads()) as pool:
         for i, problem in enumerate(pool.map(one, range(len(paths)))):
             if problem is None:
                 ok[i] = True
             else:
                 problems.append(problem)
-            if progress:
-                progress(i + 1, len(paths))
+            report(i + 1, len(paths))
     return out, ok, collapse(problems)
 
 
@@ -126,6 +126,7 @@ def frozen_features(
 
         chunks = [todo[s : s + batch_size] for s in range(0, len(todo), batch_size)]
         done = 0
+        report = logged(progress, "features")
         with ThreadPoolExecutor(cpu_threads()) as pool:
             pending = [pool.submit(decode, i) for i in chunks[0]]
             for k, chunk in enumerate(chunks):
@@ -142,8 +143,7 @@ def frozen_features(
                         feats[i], ok[i] = row, True
                         save_entry(folder / f"{shas[i]}.npy", row)
                 done += len(chunk)
-                if progress:
-                    progress(done, len(todo))
+                report(done, len(todo))
     return Features(torch.from_numpy(feats), ok, collapse(problems))
 
 

@@ -1,5 +1,5 @@
 """Batch scoring and featurizing on Ray Data: the one module of imagion that imports Ray
-(`pip install 'imagion[ray]'`).
+(`pip install -e '.[ray]'` in the clone).
 
 `rank_on_ray` lists the files here, then Ray Data reads and decodes them in an actor pool that
 loads the model once per actor (ONNX Runtime on CPU actors, PyTorch on GPU actors) and writes a

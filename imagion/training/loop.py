@@ -59,7 +59,8 @@ def _check(opts: TrainOptions, out: Path, rank: int) -> dict[str, Any] | None:
             log(f"removed {removed} temporary file(s) left in {out} by an interrupted run")
         if not opts.resume and (out / "best.pt").is_file():
             log(
-                f"note: {out} holds a model of an earlier run; this run replaces it (`out` elsewhere keeps both)"
+                f"note: {out} holds a model of an earlier run; this run replaces it "
+                "(give another `out` to keep both)"
             )
     if opts.stats is not None:
         regular_file(opts.stats, "`stats`")  # checked before the work, and never read from a FIFO

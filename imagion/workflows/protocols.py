@@ -118,6 +118,13 @@ def _fold(
     return part, problems
 
 
+def _named(accounts: list[str], shown: int = 5) -> str:
+    """ "a, b" or "146 accounts (a, b, c, d, e, …)": a fold of a large crawl in one short line."""
+    if len(accounts) <= shown:
+        return ", ".join(accounts)
+    return f"{len(accounts):,} accounts ({', '.join(accounts[:shown])}, …)"
+
+
 def run_cv(
     catalog_path: Path,
     k: int,
@@ -132,7 +139,7 @@ def run_cv(
     device = pick_device(opts.device)
     parts, problems = [], []
     for f, held_out in enumerate(folds):
-        log(f"fold {f + 1}/{k}: holding out {', '.join(held_out)}")
+        log(f"fold {f + 1}/{k}: holding out {_named(held_out)}")
         train_accounts = sorted(set(df["account"]) - set(held_out))
         fold_opts = replace(
             opts, out=opts.out / f"fold{f + 1}", accounts=train_accounts, resume=False

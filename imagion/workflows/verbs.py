@@ -49,7 +49,7 @@ def import_posts(
     if report.posts == 0 and not existed:  # created by this call for nothing: not left behind
         for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
             leftover.unlink(missing_ok=True)
-        report.problems.append(f"nothing was imported, so no catalog was created at {path}.")
+        report.no_catalog = True  # said by the caller, once
     return report
 
 
@@ -384,7 +384,7 @@ def rank_on_ray(
     labels: bool = False,
     progress: Progress | None = None,
 ) -> BatchRankResult:
-    """Score image files on Ray Data (`pip install 'imagion[ray]'`), on this machine or the
+    """Score image files on Ray Data (`pip install -e '.[ray]'`), on this machine or the
     cluster at `address`, writing the Parquet table `out` (path, score, raw, error; `features`
     and `labels` add columns); returns the counts, the first problems and the best `top`."""
     from imagion.choices import Device, choice
