@@ -30,7 +30,7 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q --cov --cov-report=term
 
-# the inner loop: everything but the tests marked slow (under a minute on 2 cores)
+# the inner loop: everything but the tests marked slow (docs/architecture.md: how long they take)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 

@@ -12,7 +12,7 @@ See docs/python-api.md.
 
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("imagion")
@@ -29,6 +29,9 @@ from imagion.errors import (
 
 _LAZY = {
     "import_posts": "imagion.workflows.verbs",
+    "info": "imagion.workflows.verbs",
+    "posts": "imagion.workflows.verbs",
+    "PostsFrame": "imagion.workflows.verbs",
     "score": "imagion.workflows.verbs",
     "featurize": "imagion.workflows.verbs",
     "train": "imagion.workflows.verbs",
@@ -37,8 +40,11 @@ _LAZY = {
     "label": "imagion.workflows.verbs",
     "LabelReport": "imagion.workflows.verbs",
     "rank": "imagion.workflows.verbs",
+    "rank_on_ray": "imagion.workflows.verbs",
     "BatchRankResult": "imagion.scale.ray_data",
     "compare": ("imagion.inference.rank", "compare_images"),
+    "group": ("imagion.inference.groups", "group_images"),
+    "pick": ("imagion.inference.pick", "pick_images"),
     "load_model": ("imagion.models.checkpoints", "load_checkpoint"),
     "read_card": "imagion.models.checkpoints",
     "rewrite_card": "imagion.models.checkpoints",
@@ -52,9 +58,51 @@ _LAZY = {
     "RankResult": "imagion.inference.rank",
     "Ranked": "imagion.inference.rank",
     "Comparison": "imagion.inference.rank",
+    "Group": "imagion.inference.groups",
+    "GroupResult": "imagion.inference.groups",
+    "Pick": "imagion.inference.pick",
+    "PickResult": "imagion.inference.pick",
     "ImportReport": "imagion.catalog.importers",
     "ScoreReport": "imagion.catalog.scoring",
 }
+
+if TYPE_CHECKING:  # what a type checker and an IDE see: the real signatures and results
+    from imagion.catalog.importers import ImportReport as ImportReport
+    from imagion.catalog.scoring import ScoreReport as ScoreReport
+    from imagion.catalog.store import Catalog as Catalog
+    from imagion.evaluation.metrics import EvalReport as EvalReport
+    from imagion.inference.groups import Group as Group
+    from imagion.inference.groups import GroupResult as GroupResult
+    from imagion.inference.groups import group_images as group  # noqa: F401 (re-exported)
+    from imagion.inference.pick import Pick as Pick
+    from imagion.inference.pick import PickResult as PickResult
+    from imagion.inference.pick import pick_images as pick  # noqa: F401 (re-exported)
+    from imagion.inference.rank import Comparison as Comparison
+    from imagion.inference.rank import Ranked as Ranked
+    from imagion.inference.rank import RankResult as RankResult
+    from imagion.inference.rank import compare_images as compare  # noqa: F401 (re-exported)
+    from imagion.models.card import CheckpointCard as CheckpointCard
+    from imagion.models.card import TrainingRecord as TrainingRecord
+    from imagion.models.checkpoints import load_checkpoint as load_model  # noqa: F401 (re-exported)
+    from imagion.models.checkpoints import read_card as read_card
+    from imagion.models.checkpoints import rewrite_card as rewrite_card
+    from imagion.scale.ray_data import BatchRankResult as BatchRankResult
+    from imagion.training.options import Recipe as Recipe
+    from imagion.training.options import TrainOptions as TrainOptions
+    from imagion.training.options import TrainResult as TrainResult
+    from imagion.workflows.verbs import LabelReport as LabelReport
+    from imagion.workflows.verbs import PostsFrame as PostsFrame
+    from imagion.workflows.verbs import cross_validate as cross_validate
+    from imagion.workflows.verbs import evaluate as evaluate
+    from imagion.workflows.verbs import featurize as featurize
+    from imagion.workflows.verbs import import_posts as import_posts
+    from imagion.workflows.verbs import info as info
+    from imagion.workflows.verbs import label as label
+    from imagion.workflows.verbs import posts as posts
+    from imagion.workflows.verbs import rank as rank
+    from imagion.workflows.verbs import rank_on_ray as rank_on_ray
+    from imagion.workflows.verbs import score as score
+    from imagion.workflows.verbs import train as train
 
 __all__ = [
     "CatalogError",
@@ -67,7 +115,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> Any:  # the lazy import at run time
     where = _LAZY.get(name)
     if where is None:
         raise AttributeError(f"module 'imagion' has no attribute {name!r}")

@@ -1,6 +1,21 @@
 """Choices shared by the library and the CLI, kept import-light so `imagion --help` is instant."""
 
 from enum import StrEnum
+from typing import TypeVar
+
+from imagion.errors import OptionError
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def choice(kind: type[E], value: object, option: str) -> E:
+    """`value` (an enum member or its string) as a member of `kind`; OptionError naming the
+    parameter and the choices otherwise (a typo is refused, never replaced by a default)."""
+    try:
+        return kind(str(value))
+    except ValueError:
+        names = ", ".join(m.value for m in kind)
+        raise OptionError(option, repr(value), f"use one of {names}.") from None
 
 
 class ScoreMapping(StrEnum):
@@ -24,7 +39,7 @@ class ScoreMetric(StrEnum):
     impressions = "impressions"
 
 
-class Engine(StrEnum):
+class EngineKind(StrEnum):
     """Where `rank` runs: in this process, or on Ray Data (one machine or a cluster)."""
 
     local = "local"
@@ -42,7 +57,7 @@ class Device(StrEnum):
     cpu = "cpu"
 
 
-class Split(StrEnum):
+class EvalSplit(StrEnum):
     """Which posts `eval` measures a checkpoint on."""
 
     all = "all"

@@ -34,7 +34,8 @@ class OptionError(ImagionError):
 
     def __init__(self, option: str, value: object, reason: str) -> None:
         self.option, self.value, self.reason = option, value, reason
-        super().__init__(f"`{option}` {value}: {reason}")
+        shown = f" {value}" if str(value) != "" else ""
+        super().__init__(f"`{option}`{shown}: {reason}")
 
 
 def with_names(text: str, name_of: Callable[[str], str | None]) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from imagion.errors import ImagionError
 
 TMP_SUFFIX = ".imagion-tmp"
+NOT_REGULAR = "not a regular file (a FIFO, socket or device); imagion reads files only"
 STALE_AFTER_S = 300.0  # a temporary file this old belongs to no live writer
 
 
@@ -44,9 +45,7 @@ def regular_file(path: str | os.PathLike, what: str) -> Path:
     if stat.S_ISDIR(mode):
         raise ImagionError(f"{what} {path}: is a folder, not a file.")
     if not stat.S_ISREG(mode):
-        raise ImagionError(
-            f"{what} {path}: not a regular file (a FIFO, socket or device); imagion reads files only."
-        )
+        raise ImagionError(f"{what} {path}: {NOT_REGULAR}.")
     return path
 
 
@@ -84,6 +83,8 @@ def walk_files(root: Path, recursive: bool = True) -> tuple[list[Path], list[str
             try:
                 if stat.S_ISREG(path.stat().st_mode):
                     files.append(path)
+                else:
+                    problems.append(f"{path}: {NOT_REGULAR}; skipped.")
             except OSError as exc:
                 problems.append(f"{path}: cannot be read ({exc.strerror}); skipped.")
     return sorted(files), problems
@@ -117,11 +118,16 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def remove_stale_temporaries(folder: str | os.PathLike, older_than_s: float = STALE_AFTER_S) -> int:
-    """Delete temporary files of atomic writes (killed with -9 mid-write); returns how many."""
+def remove_stale_temporaries(
+    folder: str | os.PathLike,
+    older_than_s: float = STALE_AFTER_S,
+    pattern: str = f".*{TMP_SUFFIX}",
+) -> int:
+    """Delete temporary files of atomic writes (killed with -9 mid-write) that no live writer
+    can still own (older than `older_than_s`); returns how many."""
     removed = 0
     now = time.time()
-    for tmp in Path(folder).glob(f".*{TMP_SUFFIX}"):
+    for tmp in Path(folder).glob(pattern):
         try:
             if now - tmp.stat().st_mtime > older_than_s:
                 tmp.unlink()

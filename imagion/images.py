@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imagion.errors import InputError
-from imagion.files import walk_files
+from imagion.files import NOT_REGULAR, walk_files
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")  # what instaloader saves beside a post
 # Instagram serves at most 1080×1350; anything far above this is a mistake or an attack.
@@ -109,6 +109,11 @@ def read_image_bytes(ref: str | Path) -> bytes:
     if inside is None:
         return Path(ref).read_bytes()
     archive, member = inside
+    if not archive.exists():
+        raise InputError(
+            f"{archive}: the export zip is not there any more (moved or deleted?); put it back, "
+            "or import it again from where it is now (`imagion import NEW.zip`)."
+        )
     try:
         with zipfile.ZipFile(archive) as zf:
             return read_zip_member(zf, member, str(ref))
@@ -169,22 +174,43 @@ def probe_image(path: str | Path) -> tuple[int, int]:
         im.close()
 
 
+SCALE_ROWS = 256  # rows of a high-bit-depth image scaled to 8 bits at once
+
+
+def decoded_bytes(im: Image.Image, size: int) -> int:
+    """About how many bytes decoding an opened image takes at its peak (its pixels in their own
+    mode, then as 8-bit RGB); a JPEG decodes at reduced scale when `size` is far below it."""
+    w, h = im.size
+    if im.format == "JPEG":
+        scale = 1
+        while scale < 8 and min(w, h) // (scale * 2) >= size:
+            scale *= 2
+        w, h = -(-w // scale), -(-h // scale)
+    per_pixel = {"1": 1, "L": 1, "P": 1, "LA": 2, "RGB": 3, "YCbCr": 3, "RGBA": 4, "CMYK": 4}
+    return w * h * (per_pixel.get(im.mode, 4) + 3 + 3)  # + RGB + the upright/thumbnail copy
+
+
 def to_rgb(im: Image.Image) -> Image.Image:
     """8-bit RGB, scaling high-bit-depth images (16-bit grayscale PNG/TIFF, 32-bit) to 0–255
     instead of clipping them (which turns a 16-bit photo into a white square)."""
     if im.mode in ("RGB", "L", "P", "RGBA", "LA", "CMYK", "YCbCr", "1", "PA", "La", "RGBa"):
         return im.convert("RGB")
     if im.mode.startswith("I;16") or im.mode in ("I", "F"):
-        arr = np.asarray(im, dtype=np.float64)
+        src = np.asarray(im)  # its own integer or float type: no float64 copy of 16 MP
         if im.mode == "F":
-            top = 1.0 if np.nanmax(arr, initial=0.0) <= 1.0 else 255.0
+            top = 1.0 if np.nanmax(src, initial=0.0) <= 1.0 else 255.0
         elif im.mode.startswith("I;16"):
             top = 65535.0
         else:  # 32-bit integers: 16-bit data (PNG, TIFF) unless the values say otherwise
-            hi = float(np.max(arr, initial=0.0))
+            hi = float(np.max(src, initial=0))
             top = 255.0 if hi <= 255 else 65535.0 if hi <= 65535 else hi
-        arr = np.clip(np.nan_to_num(arr) * (255.0 / top), 0, 255)
-        return Image.fromarray(arr.round().astype(np.uint8), "L").convert("RGB")
+        out = np.empty(src.shape, dtype=np.uint8)
+        for r in range(0, src.shape[0], SCALE_ROWS):  # bounded memory: a band at a time
+            band = np.nan_to_num(src[r : r + SCALE_ROWS].astype(np.float32), copy=False)
+            band *= np.float32(255.0 / top)
+            np.clip(band, 0, 255, out=band)
+            out[r : r + SCALE_ROWS] = np.rint(band, out=band)
+        return Image.fromarray(out, "L").convert("RGB")
     return im.convert("RGB")
 
 
@@ -259,6 +285,8 @@ def find_images(paths: list[str | Path], recursive: bool = False) -> tuple[list[
             problems.extend(unreadable)
         elif p.is_file():
             images.append(p)
+        elif p.exists():
+            problems.append(f"{raw}: {NOT_REGULAR}.")
         else:
             matches = _glob(str(raw), recursive) if _has_magic(str(raw)) else []
             if matches:

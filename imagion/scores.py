@@ -26,11 +26,14 @@ def shown_score(score: object, low: object = None, high: object = None) -> str:
     return f"{score_text(score)} ({range_text(low, high)})"
 
 
+TOSS_UP = 0.55  # a win probability below this is worded as a toss-up
+
+
 def odds_words(p: float) -> str:
     """How sure a win probability is, in words: below 55% a toss-up, below 65% somewhat more
     likely, above that likely (the same words in the CLI, the page and the docs)."""
     p = max(p, 1 - p)
-    if p < 0.55:
+    if p < TOSS_UP:
         return "a toss-up"
     if p < 0.65:
         return "somewhat more likely"

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from imagion.errors import ImagionError
+from imagion.errors import CheckpointError, ImagionError
+from imagion.files import regular_file
 
 if TYPE_CHECKING:
     import torch
@@ -50,9 +51,13 @@ def imagenet_classes_path() -> Path:
     return RESOURCES / "imagenet-classes.json"
 
 
+DEFAULT_MODEL = "default"  # names the bundled model wherever a checkpoint is asked for
+
+
 def model_path(model: str | os.PathLike | None) -> Path:
-    """The checkpoint to use: the given one, else the bundled model; it must exist."""
-    if model is None:
+    """The checkpoint to use: the given one, else (None or "default", when no file has that
+    name) the bundled model; it must be a regular file."""
+    if model is None or (str(model) == DEFAULT_MODEL and not Path(model).exists()):
         path = bundled_model_path()
         if not path.is_file():
             raise ImagionError(
@@ -60,9 +65,9 @@ def model_path(model: str | os.PathLike | None) -> Path:
             )
         return path
     path = Path(model)
-    if not path.is_file():
-        raise ImagionError(f"{path}: checkpoint not found.")
-    return path
+    if not path.exists() and not path.is_symlink():
+        raise CheckpointError(f"{path}: checkpoint not found.")
+    return regular_file(path, "checkpoint")
 
 
 def cpu_threads() -> int:

@@ -157,7 +157,7 @@ def build(datasets: Path, model_out: Path, stats_out: Path, export_out: Path) ->
         dump_predictions(cv, transfer)
         shutil.copyfile(final, model_out)
     # the ONNX Runtime export shipped beside it: rank, compare, serve and offline labels then
-    # need no PyTorch (`pip install imagion`, the light layer)
+    # need no PyTorch (`pip install -e .`, the light layer)
     shutil.rmtree(export_out, ignore_errors=True)
     export_onnx(model_out, export_out)
     print(

@@ -1,4 +1,4 @@
-"""The light layer: without PyTorch, Cloud Vision or ONNX (as `pip install imagion` installs it),
+"""The light layer: without PyTorch, Cloud Vision or ONNX (as `pip install -e .` installs it),
 import, score, rank, compare, offline labels, serve and the Python API work, and a command that
 needs an extra says which one in one line. PyTorch is hidden from a subprocess to test it."""
 
@@ -55,9 +55,9 @@ def test_the_light_layer_works_without_torch(tmp_path):
         res = _imagion(args, tmp_path, env)
         assert res.returncode == 0, (args, res.stderr)
     for args, extra in (
-        (["train", "--catalog", db, "--out", str(tmp_path / "r")], "imagion[train]"),
-        (["eval", "--catalog", db], "imagion[train]"),
-        (["labels", "--catalog", db, "--provider", "google", "--yes"], "imagion[vision]"),
+        (["train", "--catalog", db, "--out", str(tmp_path / "r")], "'.[train]'"),
+        (["eval", "--catalog", db], "'.[train]'"),
+        (["labels", "--catalog", db, "--provider", "google", "--yes"], "'.[vision]'"),
     ):
         res = _imagion(args, tmp_path, env)
         assert res.returncode == 1, res.stderr

@@ -38,6 +38,24 @@ def test_docs_examples_run(example, monkeypatch):
     exec(compile(example, "docs/python-api.md", "exec"), {"__name__": "__doc_example__"})
 
 
+README_EXAMPLES = re.findall(
+    r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.S
+)
+
+
+@pytest.mark.parametrize(
+    "example", README_EXAMPLES, ids=[f"readme{k}" for k in range(len(README_EXAMPLES))]
+)
+def test_readme_python_blocks_run(example, monkeypatch):
+    """The README's Python runs as written, from the repository root (no dataset needed)."""
+    monkeypatch.chdir(ROOT)
+    exec(compile(example, "README.md", "exec"), {"__name__": "__readme_example__"})
+
+
+def test_the_readme_has_python_to_run():
+    assert README_EXAMPLES and all("imagion" in e for e in README_EXAMPLES)
+
+
 def test_the_readme_one_liner():
     code = "import imagion; r = imagion.rank(['data/samples']); print(r[0].path, r[0].score)"
     out = subprocess.run(

@@ -17,6 +17,32 @@ from helpers import ROOT
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
+def _git_status() -> str | None:
+    """`git status --porcelain` of the repository (None outside a git checkout)."""
+    try:
+        res = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout if res.returncode == 0 else None
+
+
+@pytest.fixture(autouse=True)
+def _leaves_the_working_tree_as_it_was():
+    """A walk-through runs in a temporary folder: nothing it writes (example/, me-stats.json,
+    me.png, catalogs) lands in the repository. On a clean checkout the status stays empty."""
+    before = _git_status()
+    yield
+    after = _git_status()
+    if before is not None:
+        assert after == before, f"the walk-through left files in {ROOT}:\n{after}"
+
+
 def _block_after(heading: str, containing: str = "$ ") -> list[tuple[str, list[str]]]:
     """(command, expected lines) of the first ```text block after `heading` that holds
     `containing`."""

@@ -46,7 +46,9 @@ def test_percentile_mapping_is_uniform_and_outlier_proof():
     s = to_score(z, ScoreMapping.percentile)
     assert s[49] == pytest.approx(10 * 49 / 99) and s[-1] == 10
     mm = to_score(z, ScoreMapping.minmax)
-    assert mm[:99].max() < 0.05  # the seed's min-max: one outlier squashes everybody else
+    assert (
+        mm[:99].max() < 0.05
+    )  # the original design's min-max: one outlier squashes everybody else
 
 
 def test_min_posts_and_zero_spread_get_no_score():

@@ -266,7 +266,7 @@ def test_seed_cnn_resume_equals_uninterrupted(learnable, tmp_path):
 
 @pytest.mark.slow
 def test_seed_loss_mse_trains_and_a_seed_cnn_checkpoint_evaluates(learnable, tmp_path, runner):
-    """The seed's own loss, and `eval` running the full network (no feature cache)."""
+    """The original design's own loss, and `eval` running the full network (no feature cache)."""
     result = train(learnable, _opts(tmp_path, loss="mse", epochs=2))
     card = read_card(result.checkpoint)
     assert card.state_scope == "full" and card.training and card.training.options["loss"] == "mse"

@@ -19,7 +19,7 @@ from imagion.catalog.content_csv import ContentRow
 from imagion.catalog.instagram_export import has_metrics, set_metric
 from imagion.catalog.store import Post
 from imagion.catalog.values import hashtags
-from imagion.errors import ImagionError
+from imagion.errors import OptionError
 
 TOLERANCE_S = 120  # the CSV's minute, and the seconds between upload and publication
 OFFSETS = np.arange(-12 * 3600, 14 * 3600 + 1, 900)  # every UTC offset in use, in 15 minutes
@@ -50,9 +50,11 @@ def parse_timezone(name: str | None) -> tzinfo | None:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ImagionError(
-            f"timezone {name!r} is not a time zone name (use one like Europe/Berlin or "
-            "America/New_York, as the account's Instagram settings show it)."
+        raise OptionError(
+            "timezone",
+            repr(name),
+            "not a time zone name (use one like Europe/Berlin or America/New_York, as the "
+            "account's Instagram settings show it).",
         ) from None
 
 

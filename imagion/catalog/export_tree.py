@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -25,6 +26,12 @@ EXPECTED = (
     "logged_information/past_instagram_insights/posts.json"
 )
 MAX_EXPORT_JSON_BYTES = 64 * 2**20  # posts_1.json of an account with 10,000 posts is ~10 MB
+MAX_EXPORT_TOTAL_JSON_BYTES = 128 * 2**20  # all of an export's JSON files together
+
+
+class OverBudget(ImagionError):
+    """A JSON file of an export left unread: the export's JSON came to its bound already (said
+    once per export, by ExportTree.budget_note)."""
 
 
 def export_root(name: str) -> str | None:
@@ -43,6 +50,21 @@ class ExportTree:
     root: str
     names: frozenset[str] = field(default_factory=frozenset)  # files, relative to root
     is_zip: bool = False
+    duplicates: tuple[str, ...] = ()  # member names the zip holds more than once
+    json_bytes: int = field(default=0, compare=False)  # JSON read so far (bounded in all)
+    json_skipped: list[str] = field(default_factory=list, compare=False)  # past the bound
+
+    def budget_note(self) -> str | None:
+        """One line for the JSON files left unread because the export's bound was reached."""
+        if not self.json_skipped:
+            return None
+        return (
+            f"{self.label}: {len(self.json_skipped):,} JSON files skipped ({self.json_skipped[0]}"
+            f"{' …' if len(self.json_skipped) > 1 else ''}): this export's JSON files already "
+            f"came to {MAX_EXPORT_TOTAL_JSON_BYTES // 2**20} MiB unpacked, more than any real "
+            "export holds."
+        )
+
     _zip: zipfile.ZipFile | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -99,8 +121,21 @@ class ExportTree:
             self._zip = None
 
     def read_json(self, rel: str) -> object:
-        """A JSON file of the export, bounded in size; ImagionError naming it otherwise."""
-        raw = self.read_bytes(rel, MAX_EXPORT_JSON_BYTES)
+        """A JSON file of the export, bounded in size (each, and all of them together);
+        ImagionError naming it otherwise."""
+        left = MAX_EXPORT_TOTAL_JSON_BYTES - self.json_bytes
+        if left <= 0:
+            self.json_skipped.append(rel)
+            raise OverBudget(rel)
+        limit = min(MAX_EXPORT_JSON_BYTES, left)
+        try:
+            raw = self.read_bytes(rel, limit)
+        except ImagionError:
+            if limit == MAX_EXPORT_JSON_BYTES:
+                raise
+            self.json_skipped.append(rel)  # within the bound alone, not with the others
+            raise OverBudget(rel) from None
+        self.json_bytes += len(raw)
         try:
             return json.loads(raw.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -111,10 +146,12 @@ class ExportTree:
 
 def _trees(source: Path, names: list[str], is_zip: bool) -> list[ExportTree]:
     roots = sorted({r for n in names if (r := export_root(n)) is not None})
+    twice = sorted(n for n, k in Counter(names).items() if k > 1)
     trees = []
     for root in roots:
         inner = frozenset(n[len(root) :] for n in names if n.startswith(root))
-        trees.append(ExportTree(source, root, inner, is_zip))
+        mine = tuple(n for n in twice if n.startswith(root))
+        trees.append(ExportTree(source, root, inner, is_zip, duplicates=mine))
     return trees
 
 

@@ -5,8 +5,9 @@ the professional dashboard, joined to the export's images)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from imagion.catalog.content_csv import ContentRow, content_rows, is_content_export
 from imagion.catalog.export_join import JoinReport, join, parse_timezone
@@ -19,12 +20,16 @@ from imagion.catalog.formats import (
     read_json,
 )
 from imagion.catalog.instagram_export import name_accounts, read_export
-from imagion.catalog.store import Catalog, Post
+from imagion.catalog.store import POST_COLUMNS, Catalog, Post
 from imagion.errors import ImagionError
-from imagion.files import walk_files
+from imagion.files import NOT_REGULAR, walk_files
+from imagion.problems import ProblemLog
 from imagion.progress import Progress
 
 MAX_DUPLICATES_SHOWN = 20
+# a post's whole-number and yes/no fields (SQLite and pandas give them back as floats and 0/1)
+INT_FIELDS = frozenset(f.name for f in fields(Post) if f.type == "int | None")
+BOOL_FIELDS = frozenset(f.name for f in fields(Post) if f.type == "bool")
 
 
 @dataclass
@@ -35,13 +40,14 @@ class ImportReport:
     accounts: int = 0
     with_image: int = 0
     by_format: dict[str, int] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    problems: ProblemLog = field(default_factory=ProblemLog)  # the first 50, and a count
     bad_arguments: list[str] = field(default_factory=list)
     duplicates: int = 0
     exports: int = 0
     content_csvs: int = 0
     joined: JoinReport | None = None
     notes: list[str] = field(default_factory=list)
+    no_catalog: bool = False  # nothing was imported into a new catalog: none was left behind
 
     def to_dict(self) -> dict:
         return {
@@ -52,11 +58,13 @@ class ImportReport:
             "posts_with_image": self.with_image,
             "by_format": self.by_format,
             "duplicates": self.duplicates,
-            "problems": self.problems + self.bad_arguments,
+            "problems": self.problems.lines() + self.bad_arguments,
+            "problem_count": self.problems.total + len(self.bad_arguments),
             "instagram_exports": self.exports,
             "content_csvs": self.content_csvs,
             "join": self.joined.to_dict() if self.joined else None,
             "notes": self.notes,
+            "no_catalog": self.no_catalog,
         }
 
 
@@ -133,23 +141,54 @@ def discover(sources: Sequence[str | Path], report: ImportReport) -> Found:
             found.files.append(p)
         elif p.is_dir():
             _folder(p, found, report)
+        elif p.exists():
+            report.bad_arguments.append(f"{p}: {NOT_REGULAR}.")
         else:
             report.bad_arguments.append(f"{p}: no such file or folder.")
     return found
 
 
+def _catalog_export_posts(catalog: Catalog) -> list[Post]:
+    """The posts an export imported earlier put in the catalog, as posts again: a content CSV
+    imported without its export is joined to them (its statistics update them) instead of
+    adding each post a second time, keyed by its shortcode."""
+    import math
+
+    df = catalog.frame(POST_COLUMNS, "WHERE source_format = 'instagram-export'")
+    posts = []
+    for rec in df.to_dict("records"):
+        values: dict[str, Any] = {
+            k: None if isinstance(v, float) and math.isnan(v) else v for k, v in rec.items()
+        }
+        for k, v in values.items():
+            if k in INT_FIELDS and v is not None:
+                values[k] = int(v)
+            elif k in BOOL_FIELDS:
+                values[k] = bool(v)
+        posts.append(Post(**values, extra={"where": values["source"], "from_catalog": True}))
+    return posts
+
+
 def _exports(
-    found: Found, content: list[tuple[Path, ContentRow]], timezone: str | None, report: ImportReport
+    catalog: Catalog,
+    found: Found,
+    content: list[tuple[Path, ContentRow]],
+    timezone: str | None,
+    report: ImportReport,
 ) -> list[Post]:
     """The posts of every export, with the content CSVs' statistics joined to them."""
     results = [read_export(tree, report.problems) for tree in found.exports]
+    report.notes.extend(n for tree in found.exports if (n := tree.budget_note()))
     csv_accounts = sorted({row.account for _, row in content if row.account})
     name_accounts(results, csv_accounts[0] if len(csv_accounts) == 1 else None)
     export_posts = [post for r in results for post in r.posts]
     posts = export_posts
     if content:
-        posts, report.joined = join(export_posts, content, timezone, report.problems)
+        base = export_posts or _catalog_export_posts(catalog)
+        posts, report.joined = join(base, content, timezone, report.problems)
         report.notes.extend(report.joined.notes)
+        # of the catalog's own posts, only those a row matched change (their scores too)
+        posts = [p for p in posts if not p.extra.get("from_catalog") or "replaces" in p.extra]
     no_likes = sum(1 for p in export_posts if p.image is not None and p.likes is None)
     if no_likes:
         report.notes.append(
@@ -204,7 +243,7 @@ def import_sources(
         if progress:
             progress(i + 1, total)
     report.exports = len(found.exports)
-    for post in _exports(found, content, timezone, report):
+    for post in _exports(catalog, found, content, timezone, report):
         _keep(posts, post, report, post.source)
     if progress:
         progress(total, total)

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from imagion.catalog.export_tree import ExportTree
+from imagion.catalog.export_tree import ExportTree, OverBudget
 from imagion.catalog.store import METRIC_COLUMNS, Post
 from imagion.catalog.values import count_value, hashtags, time_value
 from imagion.errors import ImagionError
@@ -65,6 +65,10 @@ def fix_text(value: object) -> str | None:
         return value
 
 
+# a count written with thousands separators; "1.5" or "2,75" is not one (it is refused)
+THOUSANDS = re.compile(r"\d{1,3}(?:[,.'\u00a0\u202f ]\d{3})+")
+
+
 def metric_key(name: str) -> str | None:
     return METRIC_NAMES.get(re.sub(r"[^a-z]", "", name.lower()))
 
@@ -74,7 +78,8 @@ def set_metric(post: Post, column: str, value: object, where: str, problems: lis
     text = str(value).strip() if value is not None else ""
     if text in ("", "--", "-", "–", "n/a", "N/A"):
         return
-    text = re.sub(r"[\s,.'\u00a0\u202f]", "", text)  # thousands separators: counts are whole
+    if THOUSANDS.fullmatch(text):  # "12,400", "12.400", "12 400": counts are whole
+        text = re.sub(r"[\s,.'\u00a0\u202f]", "", text)
     try:
         number = count_value(text, column)
     except ValueError as exc:
@@ -107,6 +112,8 @@ def _json_files(
     for rel in tree.matching(pattern):
         try:
             yield rel, tree.read_json(rel)
+        except OverBudget:
+            continue  # said once for the export, at its end
         except ImagionError as exc:
             problems.append(str(exc))
 
@@ -255,6 +262,12 @@ def _insights(tree: ExportTree, result: ExportResult, problems: list[str]) -> No
 
 def read_export(tree: ExportTree, problems: list[str]) -> ExportResult:
     """Every post of an export, with its image and whatever metrics the export holds."""
+    if tree.duplicates:
+        shown = ", ".join(tree.duplicates[:3]) + (" …" if len(tree.duplicates) > 3 else "")
+        problems.append(
+            f"{tree.label}: {len(tree.duplicates):,} names appear more than once in the zip "
+            f"({shown}); the last copy of each is read. Re-download the export if in doubt."
+        )
     try:
         result = ExportResult(tree, _account(tree, problems))
         account = result.account or ""

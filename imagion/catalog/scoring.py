@@ -1,13 +1,13 @@
 """The image score: likes standardized within each account, mapped to 0–10 across accounts.
 
 Step 1 (per account): z = (likes − mean) / std over the account's usable posts — all of them by
-default, or with `window=N` over the N posts published just before (the seed's "past x posts").
+default, or with `window=N` over the N posts published just before (the original design's "past x posts").
 Step 2 (across accounts): z is mapped into [0, 10] by one of
 
 * ``percentile`` (default): 10 × the empirical percentile of z among all scored posts, so 5 is
   the median post and 9 the top tenth; one outlier cannot squash everybody else;
 * ``normal``: 10 × Φ(z), the normal CDF — a fixed scale, independent of the other accounts;
-* ``minmax``: the seed's (z − min) / (max − min) × 10, kept for comparison.
+* ``minmax``: the original design's (z − min) / (max − min) × 10, kept for comparison.
 
 Both steps are monotone, so within an account a post with more likes never scores lower.
 """
@@ -28,6 +28,7 @@ from imagion.errors import ImagionError, OptionError
 REASON_HIDDEN = "like count hidden or missing"
 REASON_FEW = "account has too few usable posts"
 REASON_SPREAD = "all likes equal (zero spread)"
+MAX_WINDOW = 100_000  # posts before each post; more is "all posts" (leave `window` out)
 REASON_HISTORY = "too few earlier posts in the window"
 
 
@@ -91,6 +92,10 @@ def standardize(
         return z, reason
     if window < 2:
         raise OptionError("window", window, "use at least 2 posts.")
+    if window > MAX_WINDOW:
+        raise OptionError(
+            "window", window, f"use at most {MAX_WINDOW:,} posts (or leave it out for all posts)."
+        )
     return _windowed(x, mean, std, codes, ok, reason, window, min_posts)
 
 

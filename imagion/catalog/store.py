@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
@@ -186,6 +187,8 @@ class Columns:
         "is_video",
         "is_carousel",
     )
+    # `posts --json/--csv`: everything the catalog stores about a post, the listing's first
+    EVERYTHING = LISTING + tuple(sorted(set(POST_COLUMNS) - set(LISTING), key=POST_COLUMNS.index))
 
 
 def resolve_catalog_path(path: str | os.PathLike | None) -> Path:
@@ -246,6 +249,12 @@ def probe_catalog(path: Path) -> int | None:
             f"{path}: not an imagion catalog (not a SQLite file); imagion leaves it untouched."
         )
     app_id = int.from_bytes(header[68:72], "big")
+    if app_id == APPLICATION_ID and int.from_bytes(header[60:64], "big") > SCHEMA_VERSION:
+        # refused from the header alone: opening a newer WAL catalog would leave -wal/-shm
+        raise CatalogError(
+            f"{path}: catalog schema version {int.from_bytes(header[60:64], 'big')} comes from "
+            f"a newer imagion (this one knows up to {SCHEMA_VERSION}); upgrade imagion to use it."
+        )
     if app_id not in (0, APPLICATION_ID):
         raise CatalogError(
             f"{path}: a SQLite database of another application (application_id {app_id:#x}), "
@@ -281,6 +290,30 @@ def probe_catalog(path: Path) -> int | None:
     )
 
 
+SIDE_FILES = ("-journal", "-wal", "-shm")  # what SQLite opens beside a database
+
+
+def no_special_side_files(path: Path) -> None:
+    """Refuse a FIFO, socket, device or folder where SQLite will open `<catalog>-journal`,
+    `-wal` or `-shm`: opening a FIFO blocks forever (a regular file there is SQLite's own)."""
+    for suffix in SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        try:
+            mode = side.lstat().st_mode
+        except OSError:
+            continue
+        if stat.S_ISLNK(mode):
+            try:
+                mode = side.stat().st_mode
+            except OSError:
+                continue  # a dangling link: SQLite creates or fails, it does not hang
+        if not stat.S_ISREG(mode):
+            raise CatalogError(
+                f"{side}: not a regular file (a FIFO, socket, device or folder) where SQLite "
+                "keeps the catalog's journal; move it away and run the command again."
+            )
+
+
 def _writable(path: Path) -> bool:
     folder = path.parent if str(path.parent) else Path(".")
     return os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
@@ -293,6 +326,7 @@ class Catalog:
         self.path = Path(path)
         if self.path.parent and not self.path.parent.exists():
             raise CatalogError(f"{self.path}: folder {self.path.parent} does not exist.")
+        no_special_side_files(self.path)
         version = probe_catalog(self.path)
         if version is None and not create:
             raise CatalogError(
@@ -410,6 +444,11 @@ class Catalog:
             return pd.read_sql_query(sql, self.db, params=params)
         except sqlite3.Error as exc:
             raise sqlite_error(self.path, exc) from exc
+
+    def has_scores(self) -> bool:
+        """Whether any post has a score (`imagion score` ran and could score some)."""
+        row = self.db.execute("SELECT 1 FROM posts WHERE score IS NOT NULL LIMIT 1").fetchone()
+        return row is not None
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()

@@ -58,16 +58,17 @@ def count_value(value: object, name: str, *, hidden: int | None = None) -> int |
     return number
 
 
-def _basic_date(value: object) -> int | None:
+def _basic_date(value: object, name: str = "posted_at") -> int | None:
     """An ISO 8601 basic date, 20200101 (8 digits, a real date from 1970 to 2099), as Unix
-    seconds at midnight UTC; read as seconds it would be a day of 1970."""
+    seconds at midnight UTC; read as seconds it would be a day of 1970. Eight digits of a
+    year 1970–2099 that are no real day are refused, not read as seconds."""
     text = str(value).strip() if isinstance(value, str | int) else ""
     if len(text) != 8 or not text.isdigit() or not "1970" <= text[:4] <= "2099":
         return None
     try:
         return int(datetime.strptime(text, "%Y%m%d").replace(tzinfo=UTC).timestamp()) or None
-    except ValueError:
-        return None
+    except ValueError:  # 20201340, 20200230: a date's shape, not a real date (nor a 1970 time)
+        raise ValueError(f"{name} {value!r} is not a date (YYYYMMDD: no such day)") from None
 
 
 def time_value(value: object, name: str = "posted_at") -> int | None:
@@ -76,7 +77,7 @@ def time_value(value: object, name: str = "posted_at") -> int | None:
     the date (instagram-profilecrawl, the instagram-2017 manifest): it is None, unknown."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    basic = _basic_date(value)
+    basic = _basic_date(value, name)
     if basic is not None:
         return basic
     try:

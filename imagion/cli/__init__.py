@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "model_commands",  # models, train
     "eval_command",  # eval
     "rank_commands",  # rank, compare
+    "pick_command",  # pick
     "serve_command",  # serve
 ]
 for _module in COMMAND_MODULES:
@@ -60,6 +61,13 @@ def main() -> None:
     except typer.Abort:
         err.print("interrupted")
         sys.exit(130)
+    try:
+        sys.stdout.flush()  # the last buffered results: the reader may be gone (`| head`)
+    except BrokenPipeError:
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -10,15 +10,15 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from imagion import __version__
 from imagion.catalog.store import ENV_CATALOG
 from imagion.choices import Device
-from imagion.cli.console import err, note, out, set_namer, styled
-from imagion.errors import ImagionError
+from imagion.cli.console import err, note, out, set_namer, styled, warn
+from imagion.errors import ImagionError, OptionError
 
 app = typer.Typer(
     name="imagion",
@@ -55,6 +55,26 @@ ModelOpt = Annotated[
     ),
 ]
 
+SimilarityOpt = Annotated[
+    float,
+    typer.Option(
+        help="How alike two photos must be to be one moment (cosine similarity of the model's features, 0–1; higher: stricter)."
+    ),
+]
+
+
+def about_model(model: str, uncalibrated: bool = False) -> None:
+    """Said under every scoring result: a checkpoint without calibration, the bundled model's caveat."""
+    from imagion.settings import BUNDLED_CAVEAT, is_bundled_model
+
+    if uncalibrated:
+        warn(
+            f"{model} has no calibration (last.pt is written for --resume; use best.pt): the "
+            "scores shown are the model's raw outputs, not 0–10 image scores."
+        )
+    if is_bundled_model(model):
+        note(f"note: {BUNDLED_CAVEAT}; train one on your own posts (README: Your own account).")
+
 
 # optional parts of imagion: the module that is missing → (extra, what it brings)
 EXTRAS = {
@@ -68,6 +88,11 @@ EXTRAS = {
 }
 
 
+def install_hint(layer: str) -> str:
+    """How to add an install layer: imagion is not on the package index, so from the clone."""
+    return f"pip install -e '.[{layer}]' in the imagion clone (`make test` installs every layer)"
+
+
 # The one table from the library's parameter names to flags, where the flag is not "--" and
 # the name with dashes (every other parameter of a command is found in the command tree).
 FLAGS = {
@@ -75,12 +100,14 @@ FLAGS = {
     "account": "--account",
     "catalog_path": "--catalog",
     "out_dir": "--out",
+    "out": "--out",  # rank --engine ray's table (the library's `out`)
     "folds": "--cv",
     "held_out_only": "--split val",
     "json_": "--json",
     "csv_": "--csv",
     "paths": "PATH",
     "sources": "SOURCE",
+    "n": "-n",
 }
 
 
@@ -124,6 +151,18 @@ def _show_library_logs() -> None:
 _show_library_logs()
 
 
+def _reader_left() -> NoReturn:
+    """The reader of stdout went away (`imagion posts --csv | head`): stop quietly, as `cat`
+    does, exit status 141 (128 + SIGPIPE); stdout is pointed at /dev/null so that Python's
+    final flush does not complain either."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(141)
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Print ImagionError on stderr and exit 1, without a traceback."""
 
@@ -131,6 +170,11 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:
+            _reader_left()
+        except OptionError as exc:  # the flag from the structured field, not from the text
+            value = f" {exc.value}" if str(exc.value) != "" else ""
+            message = f"{flag_of(exc.option) or exc.option}{value}: {exc.reason}"
         except ImagionError as exc:
             message = str(exc)
         except sqlite3.Error as exc:
@@ -140,8 +184,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if extra is None:
                 raise
             message = (
-                f"this needs {extra[1]}, which this installation lacks: "
-                f"pip install 'imagion[{extra[0]}]'"
+                f"this needs {extra[1]}, which this installation lacks: {install_hint(extra[0])}"
             )
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from imagion.catalog.store import Catalog, Columns, iso_time, resolve_catalog_path
+from imagion.catalog.store import resolve_catalog_path
 from imagion.choices import ScoreMapping, ScoreMetric
 from imagion.cli.app import CatalogOpt, JsonOpt, command
 from imagion.cli.console import emit_json, note, out, plural, progress_bar, visible, warn
@@ -37,37 +37,38 @@ def import_cmd(
 
     Example: imagion import instagram-me-2026-11-30.zip content.csv
     """
-    from imagion.catalog.export_join import parse_timezone
-    from imagion.catalog.importers import import_sources
+    from imagion.workflows.verbs import import_posts
+    from imagion.workflows.verbs import info as catalog_info
 
-    parse_timezone(timezone)  # a wrong name is refused before a catalog is created
     path = resolve_catalog_path(catalog)
-    existed = path.exists()
-    with Catalog(path, create=True) as cat, progress_bar("importing") as update:
-        report = import_sources(cat, sources, progress=update, timezone=timezone)
-        info = cat.info()
-    if report.posts == 0 and not existed:  # created by this run for nothing: not left behind
-        for leftover in (
-            path,
-            path.with_name(path.name + "-wal"),
-            path.with_name(path.name + "-shm"),
-        ):
-            leftover.unlink(missing_ok=True)
-        report.problems.append(f"nothing was imported, so no catalog was created at {path}.")
-    for problem in report.problems + report.bad_arguments:
+    with progress_bar("importing") as update:
+        report = import_posts(sources, path, timezone=timezone, progress=update)
+    removed = report.no_catalog
+    info = {"posts": 0} if removed else catalog_info(path)
+    for problem in report.problems.lines() + report.bad_arguments:
         warn(problem)
     for line in report.notes:
         note(line)
+    held = (
+        f"no catalog was created at {path}"  # one statement, not "holds 0 posts" and a warning
+        if removed
+        else f"catalog {path} now holds {info['posts']:,} posts"
+    )
     if json_:
-        emit_json(report.to_dict() | {"catalog": info})
+        emit_json(report.to_dict() | {"catalog": None if removed else info})
+    elif report.posts == 0:
+        out.print(
+            f"imported nothing ({plural(report.problems.total, 'problem')}); {held}.",
+            highlight=False,
+        )
     else:
-        fmt = ", ".join(f"{n:,} {k}" for k, n in sorted(report.by_format.items())) or "nothing"
+        fmt = ", ".join(f"{n:,} {k}" for k, n in sorted(report.by_format.items()))
         out.print(
             f"imported {plural(report.posts, 'post')} of {plural(report.accounts, 'account')} "
             f"({fmt}): "
             f"{report.inserted:,} new, {report.updated:,} updated, "
-            f"{report.with_image:,} with an image, {len(report.problems):,} problems; "
-            f"catalog {path} now holds {info['posts']:,} posts.",
+            f"{report.with_image:,} with an image, {report.problems.total:,} problems; "
+            f"{held}.",
             highlight=False,
         )
         if report.joined is not None:
@@ -89,7 +90,7 @@ def score_cmd(
     window: Annotated[
         int | None,
         typer.Option(
-            help="Standardize against the N posts before each post (seed: 'past x posts')."
+            help="Standardize against the N posts before each post (the original design's 'past x posts')."
         ),
     ] = None,
     min_posts: Annotated[
@@ -99,7 +100,7 @@ def score_cmd(
         bool, typer.Option("--log", help="Use log(1+likes) before standardizing.")
     ] = False,
     mapping: Annotated[
-        ScoreMapping, typer.Option(help="z → 0–10 mapping (minmax is the seed's).")
+        ScoreMapping, typer.Option(help="z → 0–10 mapping (minmax is the original design's).")
     ] = ScoreMapping.percentile,
     metric: Annotated[
         ScoreMetric,
@@ -114,12 +115,16 @@ def score_cmd(
 
     Example: imagion score --window 10 --log
     """
-    from imagion.catalog.scoring import score_catalog
+    from imagion.workflows.verbs import score
 
-    with Catalog(resolve_catalog_path(catalog)) as cat:
-        report = score_catalog(
-            cat, window=window, min_posts=min_posts, log=log, mapping=mapping, metric=metric
-        )
+    report = score(
+        resolve_catalog_path(catalog),
+        window=window,
+        min_posts=min_posts,
+        log=log,
+        mapping=mapping,
+        metric=metric,
+    )
     if json_:
         emit_json(report.to_dict())
         return
@@ -148,8 +153,9 @@ def info_cmd(catalog: CatalogOpt = None, json_: JsonOpt = False) -> None:
 
     Example: imagion info --json
     """
-    with Catalog(resolve_catalog_path(catalog)) as cat:
-        info = cat.info()
+    from imagion.workflows.verbs import info as catalog_info
+
+    info = catalog_info(resolve_catalog_path(catalog))
     if json_:
         emit_json(info)
         return
@@ -168,7 +174,7 @@ def posts_cmd(
     catalog: CatalogOpt = None,
     account: Annotated[list[str] | None, typer.Option(help="Only these accounts.")] = None,
     limit: Annotated[
-        int | None, typer.Option(help="At most N rows (the table shows 50 unless told).")
+        int | None, typer.Option(min=0, help="At most N rows (the table shows 50 unless told).")
     ] = None,
     json_: JsonOpt = False,
     csv_: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
@@ -179,25 +185,22 @@ def posts_cmd(
     """
     import sys
 
-    params: tuple[str, ...]
-    with Catalog(resolve_catalog_path(catalog)) as cat:
-        where, params = "", ()
-        if account:
-            where = f"WHERE account IN ({','.join('?' * len(account))})"
-            params = tuple(account)
-        df = cat.frame(Columns.LISTING, where, params)
-    total = len(df)
-    if limit is None and not (json_ or csv_):
-        limit = 50
-    if limit is not None:
-        df = df.head(limit)
     import pandas as pd
 
-    df["posted_at"] = df["posted_at"].map(lambda t: iso_time(t) if pd.notna(t) else None)
+    from imagion.workflows.verbs import posts
+
+    if limit is None and not (json_ or csv_):
+        limit = 50
+    got = posts(
+        resolve_catalog_path(catalog), accounts=account, limit=limit, everything=json_ or csv_
+    )
+    df, total = got.frame, got.total
     if json_:
-        emit_json(df.astype(object).where(df.notna(), None).to_dict(orient="records"))
+        emit_json(got.records())
     elif csv_:
-        df.to_csv(sys.stdout, index=False)
+        from imagion.spreadsheet import safe_frame
+
+        safe_frame(df).to_csv(sys.stdout, index=False)
     else:
         table = Table()
         # one line per post at 80 columns: numbers and times whole, names cut with an ellipsis

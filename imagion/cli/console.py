@@ -28,8 +28,9 @@ from imagion.errors import with_names
 # printed as it is, never read as Rich markup; our own styles are given as Text
 # under torchrun only the first process speaks: the others would repeat every line
 _QUIET = os.environ.get("RANK", "0") not in ("", "0")
-out = Console(soft_wrap=True, markup=False, quiet=_QUIET)  # results
-err = Console(stderr=True, soft_wrap=True, markup=False, quiet=_QUIET)  # progress, logs, problems
+# emoji=False: a caption or file name holding ":smile:" is text, not an emoji
+out = Console(soft_wrap=True, markup=False, emoji=False, quiet=_QUIET)  # results
+err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, quiet=_QUIET)  # logs
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -120,6 +121,14 @@ def note(message: str) -> None:
 
 def skipped(problem: str) -> None:
     err.print(styled("skipped:", "yellow", problem), highlight=False)
+
+
+def skipped_all(problems: list[str]) -> None:
+    """Each problem as a `skipped:` line, bounded: the first and last few, and a count."""
+    from imagion.problems import ProblemLog
+
+    for problem in ProblemLog(problems).lines():
+        skipped(problem)
 
 
 @contextmanager

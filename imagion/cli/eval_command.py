@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from imagion.catalog.store import resolve_catalog_path
-from imagion.choices import Device, Split
+from imagion.choices import Device, EvalSplit
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, ModelOpt, command
 from imagion.cli.console import (
     emit_json,
@@ -23,7 +23,7 @@ from imagion.cli.console import (
     plural,
     progress_bar,
     say,
-    skipped,
+    skipped_all,
     visible,
 )
 from imagion.cli.training_options import training_options
@@ -44,12 +44,14 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
         typer.Option("--account", "--accounts", help="Only this account (repeatable)."),
     ] = None,
     split: Annotated[
-        Split,
+        EvalSplit,
         typer.Option(
             help="val or time: only posts the checkpoint did not train on (held-out accounts, or posts newer than its training posts)."
         ),
-    ] = Split.all,
-    pairs: Annotated[int | None, typer.Option(help="Sample N pairs (the seed's protocol).")] = None,
+    ] = EvalSplit.all,
+    pairs: Annotated[
+        int | None, typer.Option(help="Sample N pairs (the original design's protocol).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for pair sampling, bootstrap and CV folds.")] = 0,
     min_gap: Annotated[
         float, typer.Option(help="Keep pairs whose standardized likes differ by ≥ Z.")
@@ -60,7 +62,7 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
             help="Keep pairs whose likes differ by a factor ≥ R (e.g. 2: one has twice the other's)."
         ),
     ] = 1.0,
-    show_pairs: Annotated[int, typer.Option(help="Print N example comparisons.")] = 0,
+    show_pairs: Annotated[int, typer.Option(min=0, help="Print N example comparisons.")] = 0,
     cv: Annotated[
         str | None,
         typer.Option(
@@ -113,7 +115,7 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
             report = evaluate(
                 path,
                 model,
-                held_out_only=split != Split.all,
+                held_out_only=split != EvalSplit.all,
                 accounts=accounts,
                 min_gap=min_gap,
                 min_ratio=min_ratio,
@@ -123,8 +125,7 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
                 device=str(device),
                 progress=update,
             )
-    for p in report.skipped:
-        skipped(p)
+    skipped_all(report.skipped)
     _write_outputs(report, report.label, pairs_out, plot)
     if json_:
         emit_json(
@@ -159,10 +160,11 @@ def _write_outputs(
     report: EvalReport, label: str, pairs_out: Path | None, plot: Path | None
 ) -> None:
     from imagion.files import atomic_path
+    from imagion.spreadsheet import safe_frame
 
     if pairs_out is not None and report.pairs_table is not None:
         with atomic_path(pairs_out) as tmp:
-            report.pairs_table.to_csv(tmp, index=False)
+            safe_frame(report.pairs_table).to_csv(tmp, index=False)
         note(f"wrote {len(report.pairs_table):,} pairs to {pairs_out}")
     if plot is not None:
         from imagion.evaluation.plots import save_eval_plot
@@ -190,7 +192,9 @@ def _render_eval(report: EvalReport, label: str) -> None:
     refs = ", ".join(f"{k} {v:.1%}" for k, v in REFERENCE_POINTS.items())
     say(
         f"{label}\nspearman {_signed(report.spearman)}, kendall {_signed(report.kendall)} "
-        f"(mean within account)\nreference points: {refs}"
+        "(how alike the model's order and the likes' order are within an account, averaged: "
+        "0 unrelated, 1 the same)\nreference points (published elsewhere, not measured on "
+        f"these pairs): {refs}"
     )
     _render_calibration(report)
     _render_scores(report)
@@ -315,4 +319,9 @@ def _render_calibration(report: EvalReport) -> None:
     say(
         f"calibration on {cal['pairs']:,} pairs: log loss {cal['log_loss']:.3f} (a coin: 0.693), "
         f"Brier {cal['brier']:.3f} (a coin: 0.250), ECE {cal['ece']:.3f}"
+    )
+    out.print(
+        "  (lower is better; ECE: the average gap between the stated probability and how often "
+        "it came true; docs/evaluation.md explains each)",
+        highlight=False,
     )

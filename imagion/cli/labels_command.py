@@ -22,9 +22,10 @@ from imagion.cli.console import (
     visible,
     warn,
 )
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 from imagion.labels.store import LabelSummary
 from imagion.labels.suggestions import LabelStats, clearly_positive
+from imagion.problems import ProblemLog
 
 
 @command("labels")
@@ -48,7 +49,7 @@ def labels_cmd(
     min_support: Annotated[int, typer.Option(help="Hide labels on fewer posts than this.")] = 5,
     top: Annotated[int, typer.Option(help="Labels per score bucket in the table.")] = 5,
     concurrency: Annotated[
-        int, typer.Option(help="Cloud Vision requests in flight at once (16 images each).")
+        int, typer.Option(min=1, help="Cloud Vision requests in flight at once (16 images each).")
     ] = 4,
     save_stats: Annotated[
         Path | None, typer.Option(help="Write the label statistics as JSON (for suggestions).")
@@ -59,38 +60,44 @@ def labels_cmd(
 
     Example: imagion labels --provider local --provider hashtags --table
     """
-    from imagion.labels.store import label_catalog, post_labels
-    from imagion.labels.suggestions import label_stats
+    from imagion.workflows.verbs import label
 
-    if min_support < 1 or top < 1:
-        bad = f"--min-support {min_support}" if min_support < 1 else f"--top {top}"
-        raise ImagionError(f"{bad}: use 1 or more.")
+    if min_support < 1 or top < 1:  # the verb says so too, per provider: here once, first
+        bad = ("min_support", min_support) if min_support < 1 else ("top", top)
+        raise OptionError(*bad, "use 1 or more.")
     if save_stats is not None:  # before the work, not after it
         from imagion.files import output_file
 
         output_file(save_stats, "--save-stats", (".json",))
+    path = resolve_catalog_path(catalog)
     providers = provider or [Provider.local]
     summaries, stats_out = [], []
     saved: list[tuple[Path, LabelStats]] = []
-    with Catalog(resolve_catalog_path(catalog)) as cat:
-        for prov in providers:
-            if prov == Provider.google:
+    for prov in providers:
+        if prov == Provider.google:
+            with Catalog(path) as cat:
                 _confirm_paid_work(cat, refresh, yes)
-            with sigterm_as_interrupt(), progress_bar(f"labels ({prov})") as update:
-                summary = label_catalog(
-                    cat, prov, refresh=refresh, progress=update, concurrency=concurrency
-                )
-            _report(prov, summary)
-            summaries.append(summary)
-            if table or save_stats:
-                posts, labelled = post_labels(cat, prov)
-                stats = label_stats(posts, labelled, str(prov), min_support=min_support, top=top)
-                stats_out.append(stats)
-                if save_stats:
-                    one = len(providers) == 1
-                    dest = save_stats if one else save_stats.with_suffix(f".{prov}.json")
-                    stats.save(dest)
-                    saved.append((dest, stats))
+        dest = None
+        if save_stats:
+            dest = save_stats if len(providers) == 1 else save_stats.with_suffix(f".{prov}.json")
+        with sigterm_as_interrupt(), progress_bar(f"labels ({prov})") as update:
+            report = label(
+                path,
+                prov,
+                refresh=refresh,
+                min_support=min_support,
+                top=top,
+                save_stats=dest,
+                measure=table or bool(save_stats),
+                concurrency=concurrency,
+                progress=update,
+            )
+        _report(prov, report.summary)
+        summaries.append(report.summary)
+        if report.stats is not None:
+            stats_out.append(report.stats)
+            if dest is not None:
+                saved.append((dest, report.stats))
     if json_:
         emit_json({"providers": summaries, "tables": [s.to_dict() for s in stats_out]})
         return
@@ -126,7 +133,7 @@ def _confirm_paid_work(cat: Catalog, refresh: bool, yes: bool) -> None:
 
 
 def _report(prov: Provider, summary: LabelSummary) -> None:
-    for p in summary["problems"]:
+    for p in ProblemLog(summary["problems"]).lines():
         warn(p)
     note(
         f"{prov}: labelled {summary['labelled']:,} items ({summary['labels']:,} labels), "

@@ -11,9 +11,9 @@ import typer
 from rich.table import Table
 
 from imagion.catalog.store import resolve_catalog_path
-from imagion.choices import Device, Engine, SplitKind, Tone
+from imagion.choices import Device, EngineKind, SplitKind, Tone
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, command
-from imagion.cli.console import emit_json, err, out, plural, progress_bar, skipped
+from imagion.cli.console import emit_json, err, out, plural, progress_bar, skipped_all
 from imagion.cli.training_options import training_options
 from imagion.training.options import TrainOptions, TrainResult
 
@@ -61,11 +61,11 @@ def featurize_cmd(
     tone: Annotated[Tone | None, typer.Option(help="Tone map, as train --tone.")] = None,
     device: DeviceOpt = Device.auto,
     engine: Annotated[
-        Engine,
+        EngineKind,
         typer.Option(
             help="local: in this process; ray: a Ray Data actor pool (pip extra: ray) writing the same cache."
         ),
-    ] = Engine.local,
+    ] = EngineKind.local,
     address: Annotated[
         str | None,
         typer.Option(
@@ -76,31 +76,33 @@ def featurize_cmd(
 ) -> None:
     """Compute a frozen backbone's features of every catalog image once (cached, resumable).
 
-    `train` and `eval` of that backbone then read them. Example: imagion featurize --image-size 224
+    `train` and `eval` of that backbone then read them.
+
+    Example: imagion featurize --image-size 224
     """
-    from imagion.training.featurize import featurize_catalog
+    from imagion.workflows.verbs import featurize
 
     path = resolve_catalog_path(catalog)
     with progress_bar("features") as update:
-        rep = featurize_catalog(
+        rep = featurize(
             path,
-            arch,
-            image_size,
-            str(tone) if tone else None,
-            str(device),
+            arch=arch,
+            image_size=image_size,
+            tone=str(tone) if tone else None,
+            device=device,
             progress=update,
-            engine=str(engine),
+            engine=engine,
             address=address,
         )
-    for p in rep.problems:
-        skipped(p)
+    skipped_all(rep.problems)
     if json_:
         emit_json(
             {
                 "images": rep.images,
                 "computed": rep.computed,
                 "cached": rep.cached,
-                "skipped": len(rep.problems),
+                "skipped": rep.skipped,
+                "problems": rep.problems,
                 "seconds": rep.seconds,
                 "images_per_s": rep.rate,
                 "folder": str(rep.folder),
@@ -110,9 +112,11 @@ def featurize_cmd(
     speed = f" at {rep.rate:,.0f} img/s" if rep.computed else ""
     out.print(
         f"features of {rep.images:,} images: {rep.computed:,} computed{speed}, {rep.cached:,} from "
-        f"the cache, {len(rep.problems):,} skipped; in {rep.folder}",
+        f"the cache, {rep.skipped:,} skipped; in {rep.folder}",
         highlight=False,
     )
+    if rep.skipped and rep.skipped == rep.images:
+        raise typer.Exit(1)  # not one image could be read: the lines above say why
 
 
 @command("train")
@@ -154,7 +158,7 @@ def train_cmd(  # over 60 lines: one Annotated option each; the body is ~20
     Your own account: imagion train --split time --init default --out runs/me
     Several GPUs: torchrun --nproc-per-node 8 -m imagion train --arch seed-cnn
     """
-    from imagion.training.loop import train
+    from imagion.workflows.verbs import train
 
     opts = replace(
         recipe or TrainOptions(),

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from imagion.choices import Device, Engine
-from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, StatsOpt, command
+from imagion.choices import Device, EngineKind
+from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, StatsOpt, command
+from imagion.cli.app import about_model as _about_model
 from imagion.cli.console import (
     emit_json,
     note,
@@ -17,11 +18,11 @@ from imagion.cli.console import (
     progress_bar,
     say,
     shorten,
-    skipped,
+    skipped_all,
     visible,
-    warn,
 )
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
+from imagion.inference.groups import SIMILARITY
 from imagion.inference.rank import RankResult, RankRow
 from imagion.scores import (
     NEXT_MEANING,
@@ -57,7 +58,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         Path | None, typer.Option(help="Copy the top images here, named rank_score_name.")
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="Images per forward pass (default: by model).")
+        int | None, typer.Option(min=1, help="Images per forward pass (default: by model).")
     ] = None,
     device: DeviceOpt = Device.auto,
     suggest: Annotated[
@@ -78,13 +79,21 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     ] = None,
     json_: JsonOpt = False,
     csv_: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
+    groups: Annotated[
+        bool,
+        typer.Option(
+            "--groups",
+            help="Group near-duplicates (bursts, reframings, re-saves): each group's best first, the others folded under it; --top K shows K groups.",
+        ),
+    ] = False,
+    similarity: SimilarityOpt = SIMILARITY,
     engine: Annotated[
-        Engine,
+        EngineKind,
         typer.Option(
             help="local: in this process; ray: Ray Data on this machine or --address (pip extra: ray), writing --out.",
             rich_help_panel="Past one machine",
         ),
-    ] = Engine.local,
+    ] = EngineKind.local,
     address: Annotated[
         str | None,
         typer.Option(
@@ -96,7 +105,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         Path | None,
         typer.Option(
             "--out",
-            help="With --engine ray: the Parquet table to write (path, score, raw, error).",
+            help="With --engine ray: the Parquet table to write (path, score, raw, error); a new name, nothing there is replaced.",
             rich_help_panel="Past one machine",
         ),
     ] = None,
@@ -120,20 +129,23 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     """Score images 0–10 (5 = a typical post of the account) with an 80% range, best first.
 
     Example: imagion rank ~/Pictures/candidates/*.jpg --top 3 --copy-to ~/to-post
+    One per moment: imagion rank ~/Pictures/trip --groups (or imagion pick ~/Pictures/trip -n 5)
     Millions of photos: imagion rank /data/photos -r --engine ray --out scores.parquet --top 100
     """
     from imagion.files import writable_folder
-    from imagion.inference.rank import check_output_folders, rank_images
+    from imagion.inference.rank import check_output_folders
     from imagion.inference.sheet import check_sheet
+    from imagion.workflows.verbs import rank
 
     if top is not None and top < 1:
-        raise ImagionError(f"--top {top}: show at least 1 image (or leave --top out for all).")
-    if engine == Engine.ray:
+        raise OptionError("top", top, "show at least 1 image (or leave `top` out for all).")
+    if engine == EngineKind.ray:
         local_only: dict[str, object] = {
             "--copy-to": copy_to,
             "--crops": crops,
             "--sheet": sheet,
             "--csv": csv_ or None,
+            "--groups": groups or None,
         }
         _rank_on_ray(
             paths,
@@ -152,6 +164,15 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         return
     if table is not None or address is not None or features or labels:
         raise ImagionError("--out, --address, --features and --labels go with --engine ray.")
+    if groups:
+        from imagion.cli.pick_command import rank_groups
+
+        rank_groups(
+            paths, model=model, recursive=recursive, top=top, similarity=similarity,
+            batch_size=batch_size, device=device, suggest=suggest, stats=stats, json_=json_,
+            csv_=csv_, not_with_groups={"--copy-to": copy_to, "--crops": crops, "--sheet": sheet},
+        )  # fmt: skip
+        return
     check_output_folders(paths, recursive, {"--copy-to": copy_to, "--crops": crops})
     for folder, option in ((copy_to, "--copy-to"), (crops, "--crops")):
         if folder is not None:  # before the work, not after it
@@ -159,21 +180,20 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     if sheet is not None:
         check_sheet(sheet)
     with progress_bar("scoring") as update:
-        result = rank_images(
+        result = rank(
             paths,
             model=model,
             recursive=recursive,
             batch_size=batch_size,
-            device=str(device),
+            device=device,
             progress=update,
             suggest=suggest,
             stats=stats,
             crops=crops,
             top=top,
         )
-    for p in result.problems:
-        skipped(p)
-    rows = result.to_list()[: top or None]
+    skipped_all(result.problems)
+    rows = result.to_list()
     _files_out(result, top, copy_to, sheet)
     if crops is not None:
         if result.crops_written:
@@ -192,7 +212,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         out.print(_rank_table(rows, f"model {Path(result.model).name} ({result.arch})"))
         for line in _rank_notes(rows, result.no_interval):
             say(line)
-    note(f"ranked {len(result.items)} images, skipped {len(result.problems)}")
+    note(f"ranked {result.scored} images, skipped {len(result.problems)}")
     _about_model(result.model, result.uncalibrated)
 
 
@@ -211,7 +231,7 @@ def _rank_on_ray(
     local_only: dict[str, object],
 ) -> None:
     """`rank --engine ray`: the table on disk, a summary, the best K."""
-    from imagion.workflows.verbs import rank
+    from imagion.workflows.verbs import rank_on_ray
 
     given = [flag for flag, value in local_only.items() if value]
     if given:
@@ -219,16 +239,19 @@ def _rank_on_ray(
             f"{', '.join(given)}: not available with --engine ray (use --out and --top)."
         )
     from imagion.scale.ray_data import require_ray
+    from imagion.scale.tables import check_table
 
     require_ray()  # a missing extra is said before anything else
+    if table is not None:
+        check_table(table)  # and anything in the way of --out, before the first note
     note("scoring on Ray Data…")
-    result = rank(
-        paths, model=model, recursive=recursive, top=top, engine=Engine.ray, out=table,
-        address=address, device=str(device), batch_size=batch_size or 64, features=features,
-        labels=labels,
-    )  # fmt: skip
-    for p in result.problems:
-        skipped(p)
+    with progress_bar("scoring") as update:
+        result = rank_on_ray(
+            paths, model=model, recursive=recursive, top=top, out=table, address=address,
+            device=device, batch_size=batch_size or 64, features=features, labels=labels,
+            progress=update,
+        )  # fmt: skip
+    skipped_all(result.problems)
     if json_:
         emit_json(result.to_dict())
         return
@@ -244,18 +267,6 @@ def _rank_on_ray(
         f"scored {result.scored:,} images, {result.failed:,} unreadable (rows with their reason)"
         f"{where}; {result.seconds:.1f} s"
     )
-
-
-def _about_model(model: str, uncalibrated: bool = False) -> None:
-    from imagion.settings import BUNDLED_CAVEAT, is_bundled_model
-
-    if uncalibrated:
-        warn(
-            f"{model} has no calibration (last.pt is written for --resume; use best.pt): the "
-            "scores shown are the model's raw outputs, not 0–10 image scores."
-        )
-    if is_bundled_model(model):
-        note(f"note: {BUNDLED_CAVEAT}; train one on your own posts (README: Your own account).")
 
 
 def _files_out(
@@ -276,13 +287,12 @@ def _files_out(
 
 
 def _write_csv(rows: list[RankRow]) -> None:
-    import csv
     import sys
 
+    from imagion.spreadsheet import write_rows
+
     fields = ["rank", "path", "score", "score_low", "score_high", "raw", "suggestion"]
-    w = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
-    w.writeheader()
-    w.writerows(rows)
+    write_rows(sys.stdout, fields, rows)
 
 
 def _rank_notes(rows: list[RankRow], no_interval: str | None) -> list[str]:

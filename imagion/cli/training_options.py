@@ -31,7 +31,8 @@ TRAINING_FIELDS: dict[str, Any] = {
     "lr": Annotated[float, typer.Option(help="AdamW learning rate.")],
     "weight_decay": Annotated[float, typer.Option(help="AdamW weight decay.")],
     "loss": Annotated[
-        Loss, typer.Option(help="mse on the 0–10 score (the seed's) or pairwise (RankNet).")
+        Loss,
+        typer.Option(help="mse on the 0–10 score (the original design's) or pairwise (RankNet)."),
     ],
     "val_fraction": Annotated[
         float,
@@ -43,11 +44,26 @@ TRAINING_FIELDS: dict[str, Any] = {
         int, typer.Option(help="Stop after N epochs without a better validation accuracy.")
     ],
     "finetune": Annotated[
-        bool, typer.Option("--finetune", help="Unfreeze the pretrained backbone.")
+        bool | None,
+        typer.Option(
+            "--finetune/--no-finetune",
+            help="Unfreeze the pretrained backbone. Default: the --init checkpoint's, else frozen.",
+            show_default=False,
+        ),
     ],
-    "hidden": Annotated[int, typer.Option(help="Hidden units of the head (0 = linear head).")],
+    "hidden": Annotated[
+        int | None,
+        typer.Option(
+            help="Hidden units of the head (0 = linear head). Default: the --init checkpoint's, else 0.",
+            show_default=False,
+        ),
+    ],
     "dropout": Annotated[
-        float, typer.Option(help="Dropout before the head (and inside it with --hidden).")
+        float | None,
+        typer.Option(
+            help="Dropout before the head (and inside it with --hidden). Default: the --init checkpoint's, else 0.2.",
+            show_default=False,
+        ),
     ],
     "image_size": Annotated[
         int | None,

@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 from imagion.evaluation.calibration import calibration_metrics, pair_probabilities
 from imagion.evaluation.pairs import pair_outcomes, same_account_pairs
 from imagion.models.expected_score import interval_figures
 
 REFERENCE_POINTS = {
-    "seed model (2019)": 0.5024,
+    "original model (2019)": 0.5024,
     "average person": 0.475,
     "expert": 0.675,
     "Ding et al. 2019, discriminable pairs": 0.76,
@@ -125,6 +125,23 @@ def post_bootstrap_ci(
     return float(np.quantile(acc, 0.025)), float(np.quantile(acc, 0.975))
 
 
+def check_options(
+    *, min_gap: float, min_ratio: float, pairs: int | None, seed: int, show_pairs: int
+) -> None:
+    """The measuring options in range, before any work (`evaluate` and `cross_validate` call
+    this first): one OptionError naming the parameter otherwise."""
+    if pairs is not None and pairs < 1:
+        raise OptionError("pairs", pairs, "sample at least 1 pair (or leave it out for all pairs).")
+    if min_gap < 0 or not np.isfinite(min_gap):
+        raise OptionError("min_gap", min_gap, "use a gap of 0 or more.")
+    if not np.isfinite(min_ratio) or min_ratio < 1:
+        raise OptionError("min_ratio", min_ratio, "use a likes ratio of 1 or more (e.g. 2).")
+    if not 0 <= seed < 2**32:
+        raise OptionError("seed", seed, f"use a seed from 0 to {2**32 - 1:,}.")
+    if show_pairs < 0:
+        raise OptionError("show_pairs", show_pairs, "use 0 or more example pairs.")
+
+
 def _select_pairs(
     df: pd.DataFrame,
     likes: np.ndarray,
@@ -137,14 +154,6 @@ def _select_pairs(
     """Same-account pairs with different likes; optionally a minimum z gap, a minimum likes
     ratio and a sample (what it could not honour goes into `notes`)."""
     notes = [] if notes is None else notes
-    if pairs is not None and pairs < 1:
-        raise ImagionError(
-            f"`pairs` {pairs}: sample at least 1 pair (or leave it out for all pairs)."
-        )
-    if min_gap < 0 or not np.isfinite(min_gap):
-        raise ImagionError(f"`min_gap` {min_gap}: use a gap of 0 or more.")
-    if not np.isfinite(min_ratio) or min_ratio < 1:
-        raise ImagionError(f"`min_ratio` {min_ratio}: use a likes ratio of 1 or more (e.g. 2).")
     i, j, ties = same_account_pairs(df["account"].to_numpy(), likes)
     if min_ratio > 1:
         keep = likes_ratio(likes, i, j) >= min_ratio
@@ -155,9 +164,19 @@ def _select_pairs(
         i, j = i[keep], j[keep]
     if min_gap > 0:
         if "zscore" not in df or df["zscore"].isna().all():
-            raise ImagionError("`min_gap` needs standardized likes: run `imagion score` first.")
+            raise OptionError(
+                "min_gap", min_gap, "needs standardized likes: run `imagion score` first."
+            )
         z = df["zscore"].to_numpy(dtype=np.float64)
-        keep = np.abs(z[i] - z[j]) >= min_gap
+        gap = np.abs(z[i] - z[j])
+        keep = gap >= min_gap
+        if len(i) and not keep.any():
+            raise OptionError(
+                "min_gap",
+                f"{min_gap:g}",
+                f"no same-account pair's standardized likes differ that much "
+                f"(the largest gap here is {np.nanmax(gap):.2f}).",
+            )
         i, j = i[keep], j[keep]
     if pairs is not None and pairs < len(i):
         pick = np.sort(np.random.default_rng(seed).choice(len(i), size=pairs, replace=False))
@@ -330,6 +349,9 @@ def evaluate(
     `df` needs account, likes, pred; optional zscore (for min_gap), posted_at, caption, brightness,
     image. Rows with a missing prediction are ignored.
     """
+    check_options(
+        min_gap=min_gap, min_ratio=min_ratio, pairs=pairs, seed=seed, show_pairs=show_pairs
+    )
     df = df[np.isfinite(df["pred"].to_numpy(dtype=float))].reset_index(drop=True)
     likes = df["likes"].to_numpy(dtype=np.float64)
     notes: list[str] = []

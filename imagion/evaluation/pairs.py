@@ -1,4 +1,4 @@
-"""Same-account pairs: the seed's evaluation protocol (torch-free)."""
+"""Same-account pairs: the original design's evaluation protocol (torch-free)."""
 
 from __future__ import annotations
 

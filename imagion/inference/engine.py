@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,28 +100,13 @@ def export_onnx(ckpt: Path, folder: Path) -> None:
 def _export_into(
     tmp: Path, folder: Path, net: Any, loaded: Any, ckpt: Path, with_features: bool
 ) -> None:
-    import torch
-
     from imagion.labels.providers import ImageNetLabeler
+    from imagion.models.onnx_export import export_module
 
     model = loaded.model
     size = loaded.preprocess.size
     names = ["raw", "features"] if with_features else ["raw"]
-    axes = {"x": {0: "n"}} | {n: {0: "n"} for n in names}
-    with (
-        warnings.catch_warnings()
-    ):  # the exporter's notes on constant folding mean nothing to users
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            net,
-            (torch.zeros(2, 3, size, size),),
-            tmp / "model.onnx",
-            dynamo=False,
-            input_names=["x"],
-            output_names=names,
-            dynamic_axes=axes,
-            opset_version=17,
-        )
+    export_module(net, tmp / "model.onnx", size, names)
     meta = {
         "arch": loaded.arch,
         "preprocess": loaded.preprocess.to_dict(),

@@ -11,18 +11,21 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 from imagion.files import unused_path
 from imagion.images import find_images
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
 from imagion.labels.providers import SEEN_THRESHOLD
 from imagion.labels.suggestions import Suggestion
+from imagion.problems import joined
 from imagion.progress import Progress
-from imagion.scores import JSON_DIGITS, odds_words, score_text
+from imagion.scores import JSON_DIGITS, TOSS_UP, odds_words, score_text
 
 if TYPE_CHECKING:
     from imagion.inference.crops import CropAdvice
+
+ABOUT_EVEN = TOSS_UP  # a win probability below this is worded as a toss-up
 
 
 class RankRow(TypedDict, total=False):
@@ -40,6 +43,10 @@ class RankRow(TypedDict, total=False):
     avoid_labels: list[str]
     p_beats_next: float
     crop: dict[str, object]
+    group: int  # rank --groups: the photo's group of near-duplicates (1 = the best photo's)
+    best_in_group: bool
+    group_size: int  # on a group's best only
+    p_beats_runner_up: float  # on a group's best only: P(it beats the group's second best)
 
 
 @dataclass
@@ -84,6 +91,7 @@ class RankResult:
     uncalibrated: bool = False  # the checkpoint has no calibration: scores are raw outputs
     crops_written: list[Path] = field(default_factory=list)
     no_interval: str | None = None  # why the scores have no interval, when they have none
+    scored: int = 0  # images scored, of which `items` holds the best `top` (or all)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -159,33 +167,25 @@ def rank_images(
     top: int | None = None,
 ) -> RankResult:
     """Score every image under `paths` (files, folders, globs); unreadable files are reported."""
-    files, problems = find_images(list(paths), recursive=recursive)
-    if not files:
-        if problems:  # every argument was missing or unreadable: say that, not something else
-            raise ImagionError("; ".join(problems[:3]) + (" …" if len(problems) > 3 else ""))
-        folders = not recursive and any(Path(p).is_dir() for p in paths)
-        raise ImagionError(
-            "no image files found in "
-            + ", ".join(map(str, paths))
-            + (" (folders are read one level deep; add -r to recurse)" if folders else "")
-        )
+    files, problems = files_to_score(paths, recursive, batch_size)
     engine = open_engine(model, device, stats=stats)
     items, bad = score_files(
         engine, files, batch_size=batch_size, suggest=suggest, progress=progress
     )
     if not items:
         raise ImagionError(
-            "no image could be scored: " + "; ".join(bad[:3]) + (" …" if len(bad) > 3 else "")
+            "no image could be scored: " + joined(bad[:3]) + (" …" if len(bad) > 3 else "")
         )
     written = advise_crops(engine, items[: top or None], crops) if crops is not None else []
     return RankResult(
-        items,
+        items[: top or None],
         problems + bad,
         model=str(engine.path),
         arch=engine.arch,
         uncalibrated=engine.calibration.missing,
         crops_written=written,
         no_interval=no_interval(engine),
+        scored=len(items),
     )
 
 
@@ -197,6 +197,26 @@ def no_interval(engine: Engine) -> str | None:
     if cal.missing:
         return None  # said louder: no calibration at all
     return NO_INTERVAL if cal.expected is None else None
+
+
+def files_to_score(
+    paths: Sequence[str | Path], recursive: bool, batch_size: int | None
+) -> tuple[list[Path], list[str]]:
+    """The image files under `paths` and the problems met finding them; ImagionError when
+    there is none."""
+    if batch_size is not None and batch_size < 1:
+        raise OptionError("batch_size", batch_size, "use at least 1 image per forward pass.")
+    files, problems = find_images(list(paths), recursive=recursive)
+    if not files:
+        if problems:  # every argument was missing or unreadable: say that, not something else
+            raise ImagionError(joined(problems[:3]) + (" …" if len(problems) > 3 else ""))
+        folders = not recursive and any(Path(p).is_dir() for p in paths)
+        raise ImagionError(
+            "no image files found in "
+            + ", ".join(map(str, paths))
+            + (" (folders are read one level deep; add -r to recurse)" if folders else "")
+        )
+    return files, problems
 
 
 def advise_crops(engine: Engine, items: list[Ranked], folder: Path | None = None) -> list[Path]:
@@ -238,9 +258,15 @@ def check_output_folders(
 def copy_top(result: RankResult, folder: Path, top: int | None) -> list[Path]:
     """Copy the best images, named `01_7.9_name.jpg` (rank, score, original name); a name that
     is taken gets ` (2)`: no file in `folder` is ever replaced."""
+    return copy_ranked(result.items[: top or None], folder)
+
+
+def copy_ranked(items: list[Ranked], folder: Path) -> list[Path]:
+    """Copy `items` in their order, named `01_7.9_name.jpg` (place, score, original name); a
+    name that is taken gets ` (2)`: no file in `folder` is ever replaced."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for k, r in enumerate(result.items[: top or None]):
+    for k, r in enumerate(items):
         dest = unused_path(folder, f"{k + 1:02d}_{score_text(r.score)}_{r.path.name}")
         shutil.copyfile(r.path, dest)
         shutil.copystat(r.path, dest)
@@ -302,7 +328,7 @@ def compare_images(
     engine = open_engine(model, device, stats=stats)
     items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2)
     if bad:
-        raise ImagionError("; ".join(bad))
+        raise ImagionError(joined(bad))
     advise_crops(engine, items)
     by_path = {str(r.path): r for r in items}
     ra, rb = by_path[str(Path(a))], by_path.get(str(Path(b)), by_path[str(Path(a))])

@@ -1,5 +1,6 @@
 """`imagion rank --sheet FILE`: a contact sheet of the ranked photos, best first, each with its
-rank, score and how sure the model is that it beats the next one down. `.png`/`.jpg` are drawn by
+rank, score and how sure the model is that it beats the next one down; `imagion pick --sheet`:
+each picked photo with its group's runners-up small beside it. `.png`/`.jpg` are drawn by
 matplotlib; `.html` embeds the thumbnails inline (one self-contained file)."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import base64
 import html
 import io
 import math
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,7 @@ from imagion.images import decoded, open_image, square
 from imagion.scores import shown_score
 
 if TYPE_CHECKING:
+    from imagion.inference.pick import Pick
     from imagion.inference.rank import Ranked
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".html")
@@ -88,5 +91,68 @@ def write_sheet(items: list[Ranked], path: Path, title: str) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(
             tmp, dpi=100, format="jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "png"
+        )
+    return path
+
+
+SMALL = 4 * 2  # runners-up drawn beside each pick (two rows of four)
+
+
+def _pick_html(picks: list[Pick], title: str) -> str:
+    def img(path: Path, px: int) -> str:
+        buf = io.BytesIO()
+        _thumbnail(path).save(buf, format="JPEG", quality=82)
+        src = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+        name = html.escape(path.name)
+        return f'<img src="{src}" alt="{name}" title="{name}" width="{px}" height="{px}">'
+
+    rows = []
+    for p in picks:
+        small = "".join(img(r.path, 80) for r in p.group.runners_up[:SMALL])
+        caption = f"#{p.place} · {shown_score(p.photo.score, p.photo.low, p.photo.high)} · {p.text}"
+        rows.append(
+            f"<section><figure>{img(p.photo.path, 240)}<figcaption><b>{html.escape(caption)}</b>"
+            f"<br>{html.escape(p.photo.path.name)}</figcaption></figure>"
+            f'<div class="small">{small}</div></section>'
+        )
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:1.5rem}section{display:flex;gap:1rem;"
+        "align-items:flex-start;margin-bottom:1rem}figure{margin:0;width:240px}img{object-fit:cover;"
+        "border-radius:.4rem}.small{display:grid;grid-template-columns:repeat(4,80px);gap:.3rem}"
+        "figcaption{font-size:.85rem;overflow-wrap:anywhere}"
+    )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>{''.join(rows)}</body></html>"
+    )
+
+
+def write_pick_sheet(picks: list[Pick], path: Path, title: str) -> Path:
+    """The picked photos, one row each, with up to SMALL of its group's runners-up small beside
+    it, at `path` (written atomically)."""
+    path = check_sheet(path)
+    if path.suffix.lower() == ".html":
+        write_text_atomic(path, _pick_html(picks, title))
+        return path
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.2 * max(1, len(picks)) + 0.4))
+    outer = fig.add_gridspec(max(1, len(picks)), 2, width_ratios=[1, 2])
+    for k, p in enumerate(picks):
+        ax = fig.add_subplot(outer[k, 0])
+        ax.axis("off")
+        ax.imshow(_thumbnail(p.photo.path))
+        head = f"#{p.place} · {shown_score(p.photo.score, p.photo.low, p.photo.high)} · {p.photo.path.name[:28]}"
+        ax.set_title("\n".join([head, *textwrap.wrap(p.text, 44)]), fontsize=8)
+        inner = outer[k, 1].subgridspec(2, SMALL // 2)
+        for j in range(SMALL):
+            small = fig.add_subplot(inner[j // (SMALL // 2), j % (SMALL // 2)])
+            small.axis("off")
+            if j < len(p.group.runners_up):
+                small.imshow(_thumbnail(p.group.runners_up[j].path))
+    fig.suptitle(title, fontsize=10)
+    with atomic_path(path) as tmp:
+        fig.savefig(
+            tmp, dpi=90, format="jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "png"
         )
     return path

@@ -1,6 +1,6 @@
 """Where a photo's main subject is, so that crop advice never cuts it out.
 
-The subject is the faces in the photo when OpenCV is installed (`pip install 'imagion[faces]'`:
+The subject is the faces in the photo when OpenCV is installed (`pip install -e '.[faces]'`:
 its Haar cascade, offline) and finds any; otherwise the most salient tenth of the photo by the
 spectral-residual saliency of Hou & Zhang (CVPR 2007), computed with numpy on a 64-px copy. A
 crop keeps the subject when it holds 90% of every face, or else 85% of the salient pixels. A photo without a clear subject (flat, or noise) loses the salient pixels as it loses

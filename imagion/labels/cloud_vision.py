@@ -15,7 +15,7 @@ from typing import Any
 
 from PIL import Image
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 from imagion.progress import Progress
 
 BATCH = 16  # the API's limit of images per synchronous request
@@ -231,7 +231,7 @@ def label_images(
     is raised again. A failed request stops the run after the others in flight have returned.
     """
     if concurrency < 1:
-        raise ImagionError("`concurrency` must be at least 1.")
+        raise OptionError("concurrency", concurrency, "use at least 1 request in flight.")
     run = _Run(paths, client or make_client(), sleep, progress, on_batch)
     run.run(concurrency)
     run.raise_failure()

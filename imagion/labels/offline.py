@@ -19,26 +19,25 @@ def local_labels(
     """EfficientNet-Lite0's ImageNet labels of each image, from the bundled model's engine (ONNX
     Runtime: no PyTorch needed), its pooled features cached per image as `train` caches them."""
     from imagion.errors import ImagionError
-    from imagion.files import atomic_path
     from imagion.inference.decode import run_files
     from imagion.inference.engine import open_engine
+    from imagion.models.cache_entries import read_entry, save_entry
+    from imagion.problems import collapse
     from imagion.settings import default_cache_dir
 
     engine = open_engine(None, "cpu", cache_dir=cache_dir)
     if engine.labeler is None:
         raise ImagionError("offline labels need the bundled EfficientNet-Lite0 model.")
-    from imagion.models.registry import feature_key
+    from imagion.models.registry import feature_key, model_spec
 
     pre = engine.preprocess
     folder = (cache_dir or default_cache_dir()) / "features" / feature_key(engine.arch, pre)
     feats: dict[int, np.ndarray] = {}
+    dim = model_spec(engine.arch).feature_dim or 0  # EfficientNet-Lite0's: never None here
     for i, sha in enumerate(shas):
-        try:
-            arr = np.load(folder / f"{sha}.npy")
-            if arr.ndim == 1:
-                feats[i] = arr
-        except (OSError, ValueError):
-            pass  # not cached yet
+        arr = read_entry(folder / f"{sha}.npy", (dim,), paths[i])
+        if arr is not None:
+            feats[i] = arr
     todo = [i for i in range(len(paths)) if i not in feats]
     problems: list[str] = []
     if todo:
@@ -53,8 +52,7 @@ def local_labels(
         for p, row in zip(done, computed if computed is not None else [], strict=False):
             i = where[str(p)]
             feats[i] = row
-            with atomic_path(folder / f"{shas[i]}.npy") as tmp, open(tmp, "wb") as f:
-                np.save(f, np.ascontiguousarray(row, dtype=np.float32))
+            save_entry(folder / f"{shas[i]}.npy", np.asarray(row, dtype=np.float32))
     idx = sorted(feats)
     labels = engine.labeler.from_features(np.stack([feats[i] for i in idx])) if idx else []
-    return {int(i): lab for i, lab in zip(idx, labels, strict=True)}, problems
+    return {int(i): lab for i, lab in zip(idx, labels, strict=True)}, collapse(problems)

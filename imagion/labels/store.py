@@ -12,7 +12,7 @@ from typing import Any, TypedDict
 
 from imagion.catalog.store import Catalog, Columns, no_scores_error
 from imagion.choices import Provider
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 from imagion.labels.offline import local_labels
 from imagion.labels.providers import IMAGE_PROVIDERS, SEEN_THRESHOLD, parse_alt_text
 from imagion.progress import Progress
@@ -92,6 +92,8 @@ def label_catalog(
 
     Cloud Vision labels are saved batch by batch as each request returns, so an error or Ctrl-C
     keeps every label already paid for and the next run continues with the rest."""
+    if concurrency is not None and concurrency < 1:
+        raise OptionError("concurrency", concurrency, "use at least 1 request in flight.")
     todo, cached = pending(catalog, provider, refresh)
     results: dict[int, list[tuple[str, float]]] = {}
     problems: list[str] = []

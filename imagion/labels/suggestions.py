@@ -1,4 +1,4 @@
-"""Which content goes with high scores: the seed's "top 5 labels per score" table, label lift with
+"""Which content goes with high scores: the original design's "top 5 labels per score" table, label lift with
 intervals, and the one-line suggestion for an image ("Including these in your post may improve it")."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 from imagion.files import regular_file, write_text_atomic
 from imagion.settings import bundled_stats_path
 
@@ -65,7 +65,7 @@ class LabelStats:
                 for r in stats.lift
             )
         except FileNotFoundError:
-            raise ImagionError(f"`stats` {path}: no such file.") from None
+            raise OptionError("stats", path, "no such file.") from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ImagionError(
                 f"`stats` {path}: not label statistics ({type(exc).__name__}); "
@@ -97,7 +97,7 @@ class LiftRow(TypedDict):
 
 
 class BucketRow(TypedDict):
-    """A label characteristic of one score bucket (the seed's "top labels per score")."""
+    """A label characteristic of one score bucket (the original design's "top labels per score")."""
 
     label: str
     posts: int
@@ -204,14 +204,16 @@ class Suggestion:
 def _no_evidence(stats: LabelStats | None) -> str:
     if stats is None:
         return "No content suggestion: no label statistics (run `imagion labels` with `save_stats` on your catalog)."
-    source = (
-        "the bundled statistics come from"
-        if stats.bundled
-        else f"the {stats.provider} statistics come from"
-    )
+    if stats.bundled:
+        return (
+            f"No content suggestion: the bundled statistics come from {stats.posts:,} posts and "
+            "no label's effect is clearly above zero. For advice from your own posts, write "
+            "your catalog's statistics (`imagion labels` with `save_stats`) and pass that file "
+            "as `stats`."
+        )
     return (
-        f"No content suggestion: {source} {stats.posts:,} posts and no label's effect is clearly "
-        "above zero; run `imagion labels` on your own catalog for yours."
+        f"No content suggestion: in these {stats.provider} statistics ({stats.posts:,} posts) no "
+        "label's effect is clearly above zero yet; more posts or another provider may show one."
     )
 
 

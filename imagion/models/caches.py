@@ -6,23 +6,21 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from imagion.errors import ImagionError
-from imagion.files import atomic_path
+from imagion.files import remove_stale_temporaries
 from imagion.images import load_square
+from imagion.models.cache_entries import read_entry, save_entry
 from imagion.models.networks import ImagionModel
 from imagion.models.registry import feature_key, model_spec
 from imagion.models.transforms import tone_augment
-from imagion.progress import Progress
+from imagion.problems import collapse
+from imagion.progress import Progress, logged
 from imagion.settings import cpu_threads
-
-
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.save(f, array)
 
 
 def load_images(
@@ -43,31 +41,27 @@ def load_images(
 
     def one(i: int) -> str | None:
         cached = folder / f"{shas[i]}.npy"
-        if cached.is_file():
-            try:
-                arr = np.load(cached)
-                if arr.shape == (size, size, 3):
-                    out[i] = arr
-                    return None
-            except (OSError, ValueError):
-                pass  # a damaged cache entry is simply rebuilt
+        arr = read_entry(cached, (size, size, 3), paths[i])
+        if arr is not None:
+            out[i] = arr
+            return None
         try:
             arr = load_square(paths[i], size)
         except ImagionError as exc:
             return str(exc)
         out[i] = arr
-        _atomic_save(cached, arr)
+        save_entry(cached, arr)
         return None
 
+    report = logged(progress, "decoding")
     with ThreadPoolExecutor(cpu_threads()) as pool:
         for i, problem in enumerate(pool.map(one, range(len(paths)))):
             if problem is None:
                 ok[i] = True
             else:
                 problems.append(problem)
-            if progress:
-                progress(i + 1, len(paths))
-    return out, ok, problems
+            report(i + 1, len(paths))
+    return out, ok, collapse(problems)
 
 
 def feature_folder(model: ImagionModel, cache_dir: Path, augment: int = 0) -> Path:
@@ -104,6 +98,8 @@ def frozen_features(
     the backbone runs (ONNX Runtime on the CPU, about 4× PyTorch there). `augment` k > 0: the
     features of the k-th tone-augmented copy of each image (`tone_augment`)."""
     folder = feature_folder(model, cache_dir, augment)
+    if folder.is_dir():
+        remove_stale_temporaries(folder)  # left by a run killed mid-write
     dim = model_spec(model.arch).feature_dim
     if dim is None:
         raise ImagionError(f"{model.arch} has no pooled features to cache.")
@@ -111,14 +107,11 @@ def frozen_features(
     ok = np.zeros(len(shas), dtype=bool)
     todo = []
     for i, sha in enumerate(shas):
-        try:
-            arr = np.load(folder / f"{sha}.npy")
-            if arr.shape == (dim,):
-                feats[i], ok[i] = arr, True
-                continue
-        except (OSError, ValueError):
-            pass  # not cached yet, or a damaged entry: computed again
-        todo.append(i)
+        arr = read_entry(folder / f"{sha}.npy", (dim,), paths[i])
+        if arr is not None:
+            feats[i], ok[i] = arr, True
+        else:
+            todo.append(i)
     problems: list[str] = []
     if todo:
         forward = backbone_forward(model, device, cache_dir)
@@ -133,6 +126,7 @@ def frozen_features(
 
         chunks = [todo[s : s + batch_size] for s in range(0, len(todo), batch_size)]
         done = 0
+        report = logged(progress, "features")
         with ThreadPoolExecutor(cpu_threads()) as pool:
             pending = [pool.submit(decode, i) for i in chunks[0]]
             for k, chunk in enumerate(chunks):
@@ -147,11 +141,10 @@ def frozen_features(
                     out = forward(np.stack([a for _, a in good]))
                     for (i, _), row in zip(good, out, strict=True):
                         feats[i], ok[i] = row, True
-                        _atomic_save(folder / f"{shas[i]}.npy", np.ascontiguousarray(row))
+                        save_entry(folder / f"{shas[i]}.npy", row)
                 done += len(chunk)
-                if progress:
-                    progress(done, len(todo))
-    return Features(torch.from_numpy(feats), ok, problems)
+                report(done, len(todo))
+    return Features(torch.from_numpy(feats), ok, collapse(problems))
 
 
 BACKBONE_EXPORT_VERSION = 1
@@ -167,9 +160,11 @@ def backbone_forward(
         try:
             return _onnx_backbone(model, cache_dir)
         except Exception as exc:  # no onnxruntime, or an export problem: PyTorch still works
-            import sys
+            import logging
 
-            print(f"note: features on PyTorch ({type(exc).__name__}: {exc})", file=sys.stderr)
+            logging.getLogger(__name__).warning(
+                "features on PyTorch, not ONNX Runtime (%s: %s)", type(exc).__name__, exc
+            )
     pre = model.preprocess
 
     @torch.inference_mode()
@@ -185,53 +180,70 @@ def backbone_forward(
     return run
 
 
-def _onnx_backbone(model: ImagionModel, cache_dir: Path) -> Callable[[np.ndarray], np.ndarray]:
+def _export_backbone(model: ImagionModel, folder: Path) -> Path:
+    """The backbone as `folder`/model.onnx, written through a temporary file of this run (one
+    that a killed run left behind is removed once it is old)."""
     import copy
     import os
     import tempfile
-    import warnings
-
-    import onnxruntime as ort
 
     from imagion.models.networks import fuse_for_inference
+    from imagion.models.onnx_export import export_module
+
+    size = model.preprocess.size
+    net = fuse_for_inference(copy.deepcopy(model).eval())
+
+    class Backbone(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = net
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.m.features(x)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder, pattern=".model-*.onnx")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".model-", suffix=".onnx")
+    os.close(fd)
+    try:
+        export_module(Backbone(), Path(tmp), size, ["features"])
+        os.replace(tmp, folder / "model.onnx")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return folder / "model.onnx"
+
+
+def _onnx_backbone(model: ImagionModel, cache_dir: Path) -> Callable[[np.ndarray], np.ndarray]:
+    import logging
+    import tempfile
+
+    import onnxruntime as ort
 
     size = model.preprocess.size
     folder = cache_dir / "onnx" / f"backbone-{model.arch}-{size}-v{BACKBONE_EXPORT_VERSION}"
     path = folder / "model.onnx"
-    if not path.is_file():
-        net = fuse_for_inference(copy.deepcopy(model).eval())
-
-        class Backbone(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.m = net
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return self.m.features(x)
-
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".model-", suffix=".onnx")
-        os.close(fd)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    Backbone(),
-                    (torch.zeros(2, 3, size, size),),
-                    tmp,
-                    dynamo=False,
-                    input_names=["x"],
-                    output_names=["features"],
-                    dynamic_axes={"x": {0: "n"}, "features": {0: "n"}},
-                    opset_version=17,
-                )
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = cpu_threads()
+    if not path.is_file():
+        try:
+            path = _export_backbone(model, folder)
+        except OSError as exc:  # a read-only or full cache: exported for this run only
+            logging.getLogger(__name__).warning(
+                "cache folder %s cannot be written (%s); the backbone is exported for this "
+                "run only.",
+                folder,
+                exc.strerror or exc,
+            )
+            with tempfile.TemporaryDirectory(prefix="imagion-backbone-") as scratch:
+                made = _export_backbone(model, Path(scratch))
+                session = ort.InferenceSession(str(made), opts, providers=["CPUExecutionProvider"])
+            return _session_runner(session, model)
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return _session_runner(session, model)
+
+
+def _session_runner(session: Any, model: ImagionModel) -> Callable[[np.ndarray], np.ndarray]:
     pre = model.preprocess
 
     def run(batch: np.ndarray) -> np.ndarray:

@@ -72,22 +72,59 @@ def rewrite_card(path: str | Path, card: CheckpointCard) -> Path:
     return save_checkpoint(path, card.to_dict() | kept)
 
 
-# The most a checkpoint may unpack to: the largest architecture's weights, AdamW's two moments
-# and the best epoch's weights (last.pt), float32, plus room for the description. A deflated
-# zip of a few kB can otherwise ask for gigabytes (weights_only stops code, not allocation).
-MAX_UNPACKED_BYTES = 4 * 4 * max(s.max_parameters for s in REGISTRY.values()) + (32 << 20)
+# The most a checkpoint may unpack to: its architecture's weights, AdamW's two moments and the
+# best epoch's weights (last.pt), float32, plus room for the description. A deflated zip of a
+# few kB can otherwise ask for gigabytes (weights_only stops code, not allocation).
+DESCRIPTION_BYTES = 32 << 20
+
+
+def max_unpacked_bytes(arch: str | None) -> int:
+    """The bound for a checkpoint declaring `arch` (unknown: the largest architecture's)."""
+    spec = REGISTRY.get(arch or "")
+    params = spec.max_parameters if spec else max(s.max_parameters for s in REGISTRY.values())
+    return 4 * 4 * params + DESCRIPTION_BYTES
+
+
+MAX_UNPACKED_BYTES = max_unpacked_bytes(None)
+
+
+def _declared_arch(z: zipfile.ZipFile) -> str | None:
+    """The architecture a checkpoint's card names, read from its pickle's opcodes without
+    running it (the string after the first 'arch'); None when it cannot be told."""
+    import pickletools
+
+    pickles = [i for i in z.infolist() if i.filename.endswith("data.pkl")]
+    if len(pickles) != 1 or pickles[0].file_size > DESCRIPTION_BYTES:
+        return None
+    try:
+        with z.open(pickles[0]) as f:
+            data = f.read(DESCRIPTION_BYTES + 1)
+        strings = (
+            arg
+            for op, arg, _ in pickletools.genops(data)
+            if isinstance(arg, str) and "UNICODE" in op.name
+        )
+        for text in strings:
+            if text == "arch":
+                return next(strings, None)
+    except (ValueError, OSError, zipfile.BadZipFile, RuntimeError, EOFError):
+        return None
+    return None
 
 
 def _check_unpacked_size(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as z:
             total = sum(i.file_size for i in z.infolist())
+            arch = _declared_arch(z)
     except (zipfile.BadZipFile, OSError, ValueError):
         return  # not a zip: torch.load says what it is
-    if total > MAX_UNPACKED_BYTES:
+    bound = max_unpacked_bytes(arch)
+    if total > bound:
+        needs = f"a {arch} model needs" if arch in REGISTRY else "any imagion model needs"
         raise CheckpointError(
-            f"{path}: refused, it unpacks to {total:,} bytes, more than any imagion model needs "
-            f"({MAX_UNPACKED_BYTES:,}); not a checkpoint imagion wrote."
+            f"{path}: refused, it unpacks to {total:,} bytes, more than {needs} "
+            f"({bound:,}); not a checkpoint imagion wrote."
         )
 
 
@@ -149,9 +186,31 @@ def _check_description(ckpt: dict[str, Any], path: Path) -> None:
         )
 
 
+# where a checkpoint keeps tensors: weights, and (last.pt) the optimizer and the best weights
+TENSOR_KEYS = frozenset(("state_dict", "optimizer", "best_state"))
+
+
+def _holds_tensors(value: object, depth: int = 0) -> bool:
+    if isinstance(value, torch.Tensor):
+        return True
+    if depth > 20:
+        return True  # nested this deep: no card of ours is
+    if isinstance(value, dict):
+        return any(_holds_tensors(v, depth + 1) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_tensors(v, depth + 1) for v in value)
+    return False
+
+
 def validate_checkpoint(ckpt: dict[str, Any], path: Path) -> None:
     """Check what a checkpoint describes, and that its weights are finite, before any use."""
     _check_description(ckpt, path)
+    hidden = sorted(k for k, v in ckpt.items() if k not in TENSOR_KEYS and _holds_tensors(v))
+    if hidden:
+        raise CheckpointError(
+            f"{path}: tensors under {', '.join(map(str, hidden[:3]))}, where imagion keeps none; "
+            "not a checkpoint imagion wrote."
+        )
     state = ckpt.get("state_dict")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: damaged checkpoint (no weights).")
@@ -189,7 +248,7 @@ class LoadedModel:
 
 
 def _renamed_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Checkpoints of imagion 0.1 called the seed ConvNet's convolutions `features`."""
+    """Checkpoints of imagion 0.1 called the original ConvNet's convolutions `features`."""
     return {
         ("convs." + k[len("features.") :] if k.startswith("features.") else k): v
         for k, v in state.items()

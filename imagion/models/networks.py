@@ -1,4 +1,4 @@
-"""The networks: the seed's ConvNet and ImageNet-pretrained EfficientNet-Lite, behind one typed
+"""The networks: the original design's ConvNet and ImageNet-pretrained EfficientNet-Lite, behind one typed
 interface (`ImagionModel`): registry name, config, preprocessing, `features()` and `head`."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 from imagion.models.transforms import EFFNET_FEATURES, Preprocess
 
 
@@ -37,7 +37,7 @@ class ImagionModel(nn.Module):
 
 
 class SeedCNN(ImagionModel):
-    """The seed's ConvNet (design appendix A): Keras-style 'same'/'valid' 3×3 convolutions."""
+    """The original design's ConvNet (design appendix A): Keras-style 'same'/'valid' 3×3 convolutions."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -106,7 +106,7 @@ class EffNetLite(ImagionModel):
                 f"`image_size` {image_size}: use a multiple of 32 (e.g. 160, 192, 224)."
             )
         if hidden < 0:
-            raise ImagionError(f"`hidden` {hidden}: use 0 (a linear head) or more units.")
+            raise OptionError("hidden", hidden, "use 0 (a linear head) or more units.")
         self.backbone = EfficientNet.from_name(f"efficientnet-lite{variant}")
         if pretrained:
             state = load_effnet_state(variant)
@@ -144,7 +144,8 @@ class EffNetLite(ImagionModel):
 
 
 def fuse_for_inference(model: ImagionModel) -> ImagionModel:
-    """Fold BatchNorm into the preceding convolutions of a frozen EfficientNet (≈1.3× faster)."""
+    """Fold BatchNorm into the preceding convolutions of a frozen EfficientNet (≈1.3× faster);
+    a model already folded is returned as it is."""
     if not isinstance(model, EffNetLite):
         return model
     from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -161,6 +162,8 @@ def fuse_for_inference(model: ImagionModel) -> ImagionModel:
                 pairs.append((block, conv, bn))
     with torch.no_grad():
         for owner, conv, bn in pairs:
+            if isinstance(getattr(owner, bn), nn.Identity):
+                continue  # folded already: fusing twice is a no-op, not an error
             setattr(owner, conv, fuse_conv_bn_eval(getattr(owner, conv), getattr(owner, bn)))
             setattr(owner, bn, nn.Identity())
     return model

@@ -91,7 +91,7 @@ REGISTRY: dict[str, ModelSpec] = {
         preprocess=lambda c: Preprocess(
             100, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), c.get("tone") or "none"
         ),
-        description="the seed's 17,400,865-parameter ConvNet, 100×100 input, trained from scratch",
+        description="the original design's 17,400,865-parameter ConvNet, 100×100 input, trained from scratch",
         config_keys=PREPROCESS_KEYS,
         max_parameters=17_400_865,
     ),

@@ -1,13 +1,19 @@
 """Batch scoring and featurizing on Ray Data: the one module of imagion that imports Ray
-(`pip install 'imagion[ray]'`).
+(`pip install -e '.[ray]'` in the clone).
 
 `rank_on_ray` lists the files here, then Ray Data reads and decodes them in an actor pool that
 loads the model once per actor (ONNX Runtime on CPU actors, PyTorch on GPU actors) and writes a
 Parquet table: path, score, raw, error (and, when asked, the pooled features and the offline
-labels). An unreadable file is a row with its reason, not a failed job; a failed task is retried
-by Ray (its output is only kept once a task succeeds, so a retry adds no duplicate rows); the
-table is written into a temporary folder and renamed into place at the end, so an interrupted run
-leaves no table that looks complete. `--top K` is a distributed sort on the written table.
+labels). An unreadable file is a row with its reason, not a failed job, in whichever block it
+falls: every block has the same columns of the same types (`tables.schema`). A failed task is
+retried by Ray (its output is only kept once a task succeeds, so a retry adds no duplicate rows).
+The table is written into a temporary folder this run creates and renamed into place at the end
+(`tables.write_table`), so an interrupted run leaves no table that looks complete; anything
+already at `out` is refused before any work, never replaced. `--top K` is a distributed sort on
+the written table.
+
+Ray's own console lines (notices, warnings, its progress bars) are kept off the terminal; the
+rows done are counted by a small actor and reported through imagion's `progress` callback.
 
 `features_on_ray` computes a frozen backbone's features of a catalog's images in the same way,
 into the feature cache that `train` and `eval` read (a shared folder on a cluster)."""
@@ -16,22 +22,27 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from imagion.errors import ImagionError, InputError
+from imagion.errors import ImagionError, OptionError
 from imagion.images import find_images, load_square
+from imagion.progress import Progress
+from imagion.scale.tables import MAX_PROBLEMS_SHOWN, check_table, schema, tally, write_table
 from imagion.settings import cpu_threads
 
 MAX_CPUS_PER_ACTOR = 8  # an actor decodes and infers with up to this many threads (cpu_threads)
 ROWS_PER_BLOCK = 256
-MAX_PROBLEMS_SHOWN = 20
+POLL_S = 0.5  # how often the rows done are read for `progress`
 FAIL_ONCE = "IMAGION_RAY_FAIL_ONCE"  # tests: a marker file; the first actor call that finds it
 # missing creates it and kills its worker process, as a node failure would
 
@@ -66,27 +77,77 @@ def require_ray() -> Any:
     return ray
 
 
+def _quiet() -> None:
+    """Ray Data's console handler shows errors only (its log file keeps the rest): no "progress
+    bars disabled" (Ray's own logger is set to errors by ray.init: no token-auth notice)."""
+    for handler in logging.getLogger("ray.data").handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setLevel(logging.ERROR)
+
+
 def _connect(address: str | None) -> Any:
     """Ray on this machine (started here) or the cluster at `address`."""
     ray = require_ray()
-    logging.getLogger("ray").setLevel(logging.WARNING)
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    _quiet()
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {
             "include_dashboard": False,
             "log_to_driver": False,
-            "configure_logging": False,
+            "logging_level": logging.ERROR,  # (configure_logging=False would leave it no handler)
         }
         try:
             ray.init(address=address, **kwargs) if address else ray.init(**kwargs)
         except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise ImagionError(
-                f"`address` {address}: cannot join the Ray cluster ({exc})."
-            ) from None
+            if address:
+                raise OptionError(
+                    "address", address, f"cannot join the Ray cluster ({exc})."
+                ) from None
+            raise ImagionError(f"cannot start Ray on this machine ({exc}).") from None
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     return ray
+
+
+def _uses_fd2(stream: Any) -> bool:
+    try:
+        return bool(stream.fileno() == 2)
+    except (AttributeError, OSError, ValueError):  # a test runner's buffer, a closed stream
+        return False
+
+
+@contextmanager
+def _native_stderr_aside(ray: Any) -> Iterator[None]:
+    """While Ray works, what its C++ core writes to this process's file descriptor 2 (a notice
+    about actor restarts on every run, at ERROR, which no setting hides without printing one of
+    its own) goes to a file in Ray's session logs; Python's `sys.stderr` (notes, the progress
+    bar, errors) keeps writing where it did, through a copy of the descriptor."""
+    node = getattr(ray._private.worker, "_global_node", None)
+    log = Path(node.get_logs_dir_path()) / "imagion-driver.err" if node else Path(os.devnull)
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 at all: nothing to set aside
+        yield
+        return
+    try:
+        target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        target = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(target, 2)
+    os.close(target)
+    before = sys.stderr
+    if _uses_fd2(before):  # a new stream on a copy (never closed here: a thread may hold it)
+        sys.stderr = open(  # noqa: SIM115
+            os.dup(saved), "w", buffering=1, encoding=before.encoding, errors=before.errors
+        )
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr = before
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _pool(ray: Any) -> tuple[int, float]:
@@ -116,18 +177,70 @@ def _try_load(path: str, size: int) -> np.ndarray | str:
         return f"{path}: cannot read ({exc.strerror or exc})."
 
 
+class _Count:
+    """A Ray actor: the rows done so far (each scoring actor adds its batches)."""
+
+    def __init__(self) -> None:
+        self.done = 0
+
+    def add(self, n: int) -> None:
+        self.done += n
+
+    def get(self) -> int:
+        return self.done
+
+
+@contextmanager
+def _counting(ray: Any, total: int, progress: Progress | None, stage: str) -> Iterator[Any]:
+    """A row counter for the actors (None without `progress`), read every POLL_S by a helper
+    thread that reports `progress(done, total, stage)` (so the callback may run on that thread)
+    while this one waits on Ray; the last report, on success, is total of total."""
+    if progress is None:
+        yield None
+        return
+    counter = ray.remote(num_cpus=0)(_Count).remote()
+    stop = threading.Event()
+
+    def watch() -> None:
+        last = -1
+        while not stop.wait(POLL_S):
+            try:
+                done = min(int(ray.get(counter.get.remote(), timeout=2)), total)
+            except Exception:  # a slow or lost counter only delays the bar
+                continue
+            if done != last:
+                progress(done, total, stage)
+                last = done
+
+    watcher = threading.Thread(target=watch, name="imagion-ray-progress", daemon=True)
+    watcher.start()
+    try:
+        yield counter
+    finally:
+        stop.set()
+        watcher.join()
+        ray.kill(counter)
+    progress(total, total, stage)
+
+
 class _Scorer:
     """A Ray actor: the engine loaded once, then batches of paths → scores (and features)."""
 
-    def __init__(self, model: str | None, device: str, features: bool, labels: bool) -> None:
+    def __init__(
+        self, model: str | None, device: str, features: bool, labels: bool, counter: Any = None
+    ) -> None:
         from imagion.inference.engine import open_engine
 
         self.engine = open_engine(model, device)
         self.features = features
         self.labels = labels and self.engine.labeler is not None
+        self.schema = schema(features, self.labels)
+        self.counter = counter
         self.pool = ThreadPoolExecutor(cpu_threads())
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+    def __call__(self, batch: dict[str, np.ndarray]) -> Any:
+        import pyarrow as pa
+
         _maybe_fail_once()
         engine = self.engine
         paths = [str(p) for p in batch["path"]]
@@ -149,16 +262,21 @@ class _Scorer:
         if ok:
             score[ok] = engine.calibration.score(raw[ok])
         out: dict[str, Any] = {
-            "path": np.array(paths, dtype=object),
+            "path": paths,
             "score": score,
             "raw": raw,
-            "error": np.array([d if isinstance(d, str) else None for d in decoded], dtype=object),
+            "error": [d if isinstance(d, str) else None for d in decoded],
         }
         if self.features:
-            out["features"] = list(feats) if feats is not None else [None] * len(paths)
+            done = set(ok)
+            out["features"] = [
+                feats[i] if feats is not None and i in done else None for i in range(len(paths))
+            ]
         if self.labels:
-            out["labels"] = np.array(self._labels(feats, ok, len(paths)), dtype=object)
-        return out
+            out["labels"] = self._labels(feats, ok, len(paths))
+        if self.counter is not None:
+            self.counter.add.remote(len(paths))
+        return pa.Table.from_pydict(out, schema=self.schema)
 
     def _labels(self, feats: np.ndarray | None, ok: list[int], n: int) -> list[str | None]:
         from imagion.labels.providers import SEEN_THRESHOLD
@@ -169,42 +287,6 @@ class _Scorer:
         for i, lab in zip(ok, self.engine.labeler.from_features(feats[ok]), strict=True):
             names[i] = ", ".join(name for name, p in lab if p >= SEEN_THRESHOLD)
         return names
-
-
-def _check_table(out: Path) -> None:
-    """Checked before any work: a .parquet path whose folder exists and is writable."""
-    if out.suffix.lower() != ".parquet":
-        raise InputError(f"`out` {out}: name the table FILE.parquet (a Parquet dataset folder).")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise InputError(f"`out` {out}: folder {parent} does not exist or cannot be written.")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"`out` {out}: a file is in the way; choose another name.")
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    """The finished table replaces any older one in one rename (the old one is removed after)."""
-    old = None
-    if out.exists():
-        old = out.with_name(f"{out.name}.imagion-old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _tally(table: Path) -> tuple[int, int, list[str]]:
-    """(rows, failed rows, the first reasons) of a written table, read here with pyarrow from
-    the Parquet metadata and the `error` column alone: no second pass of Ray over the data."""
-    import pyarrow.compute as pc
-    import pyarrow.dataset as pads
-
-    data = pads.dataset(str(table), format="parquet")
-    rows = data.count_rows()
-    failing = data.filter(pc.field("error").is_valid())
-    failed = failing.count_rows()
-    shown = failing.head(MAX_PROBLEMS_SHOWN, columns=["error"]).column("error").to_pylist()
-    return rows, failed, [str(e) for e in shown]
 
 
 def _tally_dataset(table: Any) -> tuple[int, int, list[str]]:
@@ -229,75 +311,87 @@ def rank_on_ray(
     batch_size: int = 64,
     features: bool = False,
     labels: bool = False,
+    progress: Progress | None = None,
 ) -> BatchRankResult:
-    """Score every image under `paths` on Ray Data; see the module's docstring."""
+    """Score every image under `paths` on Ray Data; see the module's docstring. `progress` is
+    told the stage ("starting Ray", then "scoring" with the rows done, from a helper thread)."""
     if out is None and top is None:
         raise ImagionError("with the Ray engine, give `out` (a .parquet table) and/or `top` K.")
     if out is not None:
-        _check_table(out)
+        check_table(out)
     files, problems = find_images(list(paths), recursive=recursive)
     if not files:
         raise ImagionError("no image files found in " + ", ".join(map(str, paths)))
     t0 = time.perf_counter()
+    if progress is not None:
+        progress(0, len(files), "starting Ray")
     ray = _connect(address)
     blocks = max(1, len(files) // ROWS_PER_BLOCK)
     ds = ray.data.from_items([{"path": str(p)} for p in files], override_num_blocks=blocks)
     actors, cpus = _pool(ray)
-    scored = ds.map_batches(
-        _Scorer,
-        fn_constructor_kwargs={
-            "model": None if model is None else str(Path(model).resolve()),
-            "device": device,
-            "features": features,
-            "labels": labels,
-        },
-        batch_size=batch_size,
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
-        num_cpus=cpus,
-        num_gpus=1 if device == "cuda" else 0,
-    )  # Ray Data restarts a dead actor and retries its task (its defaults for actor pools)
+    with _native_stderr_aside(ray), _counting(ray, len(files), progress, "scoring") as counter:
+        scored = ds.map_batches(
+            _Scorer,
+            fn_constructor_kwargs={
+                "model": None if model is None else str(Path(model).resolve()),
+                "device": device,
+                "features": features,
+                "labels": labels,
+                "counter": counter,
+            },
+            batch_size=batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
+            num_cpus=cpus,
+            num_gpus=1 if device == "cuda" else 0,
+        )  # Ray Data restarts a dead actor and retries its task (its defaults for actor pools)
+        if out is not None:
+            write_table(scored.write_parquet, out)
+        else:
+            table = scored.select_columns(["path", "score", "raw", "error"]).materialize()
     if out is not None:
-        tmp = out.with_name(f"{out.name}.imagion-tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            scored.write_parquet(str(tmp.resolve()))
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        _publish(tmp, out)
-        rows, failed, shown = _tally(out)
+        rows, failed, shown = tally(out)
         table = ray.data.read_parquet(str(out.resolve())) if top else None
     else:
-        table = scored.select_columns(["path", "score", "raw", "error"]).materialize()
         rows, failed, shown = _tally_dataset(table)
     result = BatchRankResult(
         table=out, scored=rows - failed, failed=failed, problems=problems + shown
     )
     if top and table is not None:
-        from ray.data.expressions import col
-
-        best = table.filter(expr=col("error").is_null()).sort("score", descending=True).limit(top)
-        result.top = [
-            {"path": r["path"], "score": float(r["score"]), "raw": float(r["raw"])}
-            for r in best.take_all()
-        ]
+        with _native_stderr_aside(ray):
+            result.top = _best(table, top)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _best(table: Any, top: int) -> list[dict[str, Any]]:
+    """The best `top` rows that scored, by a distributed sort."""
+    from ray.data.expressions import col
+
+    best = table.filter(expr=col("error").is_null()).sort("score", descending=True).limit(top)
+    return [
+        {"path": r["path"], "score": float(r["score"]), "raw": float(r["raw"])}
+        for r in best.take_all()
+    ]
 
 
 class _Featurizer:
     """A Ray actor: a frozen backbone built once, then batches of (path, sha) → cached features."""
 
-    def __init__(self, arch: str, config: dict[str, Any], cache_dir: str, device: str) -> None:
+    def __init__(
+        self, arch: str, config: dict[str, Any], cache_dir: str, device: str, counter: Any = None
+    ) -> None:
         from imagion.models.registry import build_model
         from imagion.settings import pick_device
 
         self.model = build_model(arch, **config).eval()
         self.cache_dir = Path(cache_dir)
         self.device = pick_device(device)
+        self.counter = counter
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+    def __call__(self, batch: dict[str, np.ndarray]) -> Any:
+        import pyarrow as pa
+
         from imagion.models.caches import frozen_features
 
         _maybe_fail_once()
@@ -305,12 +399,12 @@ class _Featurizer:
         shas = [str(s) for s in batch["sha"]]
         feats = frozen_features(self.model, paths, shas, self.cache_dir, self.device)
         reasons = iter(feats.problems)
-        return {
-            "sha": np.array(shas, dtype=object),
-            "error": np.array(
-                [None if ok else next(reasons, "failed") for ok in feats.ok], dtype=object
-            ),
-        }
+        if self.counter is not None:
+            self.counter.add.remote(len(paths))
+        errors = [None if ok else next(reasons, "failed") for ok in feats.ok]
+        return pa.table(  # typed, as tables.schema: an error is a string or null in every block
+            {"sha": pa.array(shas, pa.string()), "error": pa.array(errors, pa.string())}
+        )
 
 
 def features_on_ray(
@@ -321,28 +415,33 @@ def features_on_ray(
     cache_dir: Path,
     device: str = "auto",
     address: str | None = None,
+    progress: Progress | None = None,
 ) -> tuple[int, list[str]]:
     """A frozen backbone's features of these images, computed by a Ray actor pool into the
     feature cache under `cache_dir` (which every node must see: a shared folder on a cluster);
-    returns (images done, problems)."""
+    returns (images done, problems). `progress` as for `rank_on_ray`."""
+    if progress is not None:
+        progress(0, len(paths), "starting Ray")
     ray = _connect(address)
     rows = [{"path": p, "sha": s} for p, s in zip(paths, shas, strict=True)]
     ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows) // ROWS_PER_BLOCK))
     actors, cpus = _pool(ray)
-    done = ds.map_batches(
-        _Featurizer,
-        fn_constructor_kwargs={
-            "arch": arch,
-            "config": config,
-            "cache_dir": str(cache_dir.resolve()),
-            "device": device,
-        },
-        batch_size=64,
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
-        num_cpus=cpus,
-        num_gpus=1 if device == "cuda" else 0,
-    ).materialize()
+    with _native_stderr_aside(ray), _counting(ray, len(rows), progress, "features") as counter:
+        done = ds.map_batches(
+            _Featurizer,
+            fn_constructor_kwargs={
+                "arch": arch,
+                "config": config,
+                "cache_dir": str(cache_dir.resolve()),
+                "device": device,
+                "counter": counter,
+            },
+            batch_size=64,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
+            num_cpus=cpus,
+            num_gpus=1 if device == "cuda" else 0,
+        ).materialize()
     from ray.data.expressions import col
 
     failed = done.filter(expr=col("error").is_not_null())

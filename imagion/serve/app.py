@@ -5,8 +5,9 @@ with a message for browsers, with the status codes 400, 413, 415 and 503."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -15,11 +16,20 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from imagion import __version__
+from imagion.errors import ImagionError
+from imagion.inference.pick import PickResult
+from imagion.problems import joined
 from imagion.scores import NEXT_MEANING, RANGE_MEANING, SCORE_MEANING
 from imagion.serve.limits import MB, Limits
 from imagion.serve.middleware import BodyLimit, BodyRefused
-from imagion.serve.page import render_error, render_page, render_results
-from imagion.serve.scorer import Scored, Scorer, Upload
+from imagion.serve.page import (
+    render_error,
+    render_page,
+    render_pick,
+    render_pick_page,
+    render_results,
+)
+from imagion.serve.scorer import Grouped, Scored, Scorer, Upload
 
 UPLOAD_SCHEMA: dict[str, Any] = {
     "requestBody": {
@@ -43,7 +53,46 @@ UPLOAD_SCHEMA: dict[str, Any] = {
 }
 
 
+PICK_SCHEMA: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["images"],
+                    "properties": {
+                        "images": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "1 to 50 pictures of a shoot (repeat the field)",
+                        },
+                        "n": {"type": "integer", "default": 5, "description": "pictures to pick"},
+                        "similarity": {"type": "number", "description": "grouping threshold"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
 PARSER_MAX_FILES = 64  # files the multipart parser accepts before it refuses the body
+
+
+T = TypeVar("T")
+N = TypeVar("N", int, float)
+
+
+def _form_number(form: FormData, name: str, default: N, kind: Callable[[str], N]) -> N:
+    """A number sent as a form field (`default` when it is not sent)."""
+    value = form.get(name)
+    if not isinstance(value, str) or not value.strip():
+        return default
+    try:
+        return kind(value.strip())
+    except ValueError:
+        raise ServeError(400, f"`{name}` {value[:20]!r}: not a number.") from None
 
 
 class ServeError(Exception):
@@ -65,9 +114,61 @@ class Service:
     async def score(self, request: Request) -> Scored:
         """The whole upload arrives (within the body limits) before a scoring slot is taken:
         a slow client holds a connection, never a slot."""
+        scored, oversized, empty, form = await self._run(
+            request, self.limits.max_files, self._score
+        )
+        sent = len(scored.thumbs) + len(scored.problems) + len(oversized) + len(empty)
+        scored.notes += self._chosen_note(form, sent)
+        scored.problems = oversized + empty + scored.problems
+        if not scored.items:
+            raise ServeError(
+                413 if oversized else 415,
+                "no picture could be scored: " + joined(scored.problems),
+            )
+        return scored
+
+    async def _score(self, uploads: list[Upload], form: FormData) -> Scored:
+        return await self.scorer.score(uploads)
+
+    async def pick(self, request: Request) -> tuple[Grouped, PickResult]:
+        """Up to `max_pick_files` pictures of a shoot: their groups of near-duplicates and the
+        best of the `n` best groups (form fields `n`, `similarity`)."""
+        from imagion.inference.pick import choose
+
+        grouped, oversized, empty, form = await self._run(
+            request, self.limits.max_pick_files, self._group
+        )
+        grouped.problems = oversized + empty + grouped.problems
+        if grouped.result is None:
+            raise ServeError(
+                413 if oversized else 415,
+                "no picture could be scored: " + joined(grouped.problems),
+            )
+        grouped.result.problems = grouped.problems
+        return grouped, choose(grouped.result, _form_number(form, "n", 5, int))
+
+    async def _group(self, uploads: list[Upload], form: FormData) -> Grouped:
+        from imagion.inference.groups import SIMILARITY, check_similarity
+        from imagion.inference.pick import check_n
+
+        try:
+            check_similarity(_form_number(form, "similarity", SIMILARITY, float))
+            check_n(_form_number(form, "n", 5, int))
+        except ImagionError as exc:
+            raise ServeError(400, str(exc)) from None
+        return await self.scorer.group(uploads, _form_number(form, "similarity", SIMILARITY, float))
+
+    async def _run(
+        self,
+        request: Request,
+        max_files: int,
+        work: Callable[[list[Upload], FormData], Awaitable[T]],
+    ) -> tuple[T, list[str], list[str], FormData]:
+        """`work` on the uploads of a request in a scoring slot: (its result, one line per
+        picture over the size limit, one per empty file, the form)."""
         if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
             raise ServeError(415, "send the pictures as multipart/form-data, field `images`.")
-        form = await self._form(request)
+        form = await self._form(request, max_files)
         complete = getattr(request.state, "multipart_complete", True)
         try:
             try:
@@ -77,20 +178,13 @@ class Service:
                     503, "busy scoring other pictures; try again in a moment.", retry_after=1
                 ) from None
             try:
-                uploads, oversized, empty = await self._parts(form, complete)
-                scored = await self.scorer.score(uploads)
-                scored.notes += self._chosen_note(form, len(uploads) + len(oversized) + len(empty))
+                uploads, oversized, empty = await self._parts(form, complete, max_files)
+                result = await work(uploads, form)
             finally:
                 self.slots.release()
         finally:
             await form.close()
-        scored.problems = oversized + empty + scored.problems
-        if not scored.items:
-            raise ServeError(
-                413 if oversized else 415,
-                "no picture could be scored: " + "; ".join(scored.problems),
-            )
-        return scored
+        return result, oversized, empty, form
 
     def _chosen_note(self, form: FormData, sent: int) -> list[str]:
         """The page sends how many pictures were chosen when it kept only the first ones."""
@@ -102,7 +196,7 @@ class Service:
             f"at most {self.limits.max_files} at a time."
         ]
 
-    async def _form(self, request: Request) -> FormData:
+    async def _form(self, request: Request, max_files: int) -> FormData:
         """The parsed multipart body (files spooled by Starlette, not held in memory)."""
         lim = self.limits
         try:
@@ -116,16 +210,16 @@ class Service:
         except HTTPException as exc:
             raise ServeError(400, f"malformed upload: {exc.detail}") from None
         files = sum(isinstance(v, UploadFile) for _, v in form.multi_items())
-        if files > lim.max_files:
+        if files > max_files:
             await form.close()
             raise ServeError(
                 400,
-                f"more than {lim.max_files} pictures sent; the page scores at most {lim.max_files} at a time.",
+                f"more than {max_files} pictures sent; the page scores at most {max_files} at a time.",
             )
         return form
 
     async def _parts(
-        self, form: FormData, complete: bool = True
+        self, form: FormData, complete: bool, max_files: int
     ) -> tuple[list[Upload], list[str], list[str]]:
         """The uploaded pictures, one line per picture over the size limit, one per empty file."""
         lim = self.limits
@@ -150,9 +244,7 @@ class Service:
                 raise ServeError(
                     400, "the upload ended before its closing boundary (cut off?); send it again."
                 )
-            raise ServeError(
-                400, f"no picture in the upload; choose 1 to {lim.max_files} image files."
-            )
+            raise ServeError(400, f"no picture in the upload; choose 1 to {max_files} image files.")
         return uploads, oversized, empty
 
 
@@ -177,7 +269,8 @@ def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:
     def page(
         results: str = "", status: int = 200, headers: dict[str, str] | None = None
     ) -> HTMLResponse:
-        body = render_page(model_name, limits.max_files, limits.max_file_bytes // MB, results)
+        mb = limits.max_file_bytes // MB
+        body = render_page(model_name, limits.max_files, mb, results, limits.max_pick_files)
         return HTMLResponse(body, status_code=status, headers=headers)
 
     @app.api_route(
@@ -206,6 +299,47 @@ def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:
             )
         notes = scored.notes + ([scored.no_interval] if scored.no_interval else [])
         return JSONResponse({"results": scored.rows(), "problems": scored.problems, "notes": notes})
+
+    def pick_page(
+        results: str = "", status: int = 200, headers: dict[str, str] | None = None
+    ) -> HTMLResponse:
+        mb = limits.max_file_bytes // MB
+        body = render_pick_page(model_name, limits.max_pick_files, mb, results)
+        return HTMLResponse(body, status_code=status, headers=headers)
+
+    @app.api_route(
+        "/pick", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+    )
+    async def pick_index() -> HTMLResponse:
+        return pick_page()
+
+    @app.post("/pick", response_class=HTMLResponse, include_in_schema=False)
+    async def pick_results(request: Request) -> HTMLResponse:
+        try:
+            return pick_page(render_pick(*await service.pick(request)))
+        except ServeError as exc:
+            return pick_page(render_error(exc.message), exc.status, exc.headers())
+
+    @app.post(
+        "/api/pick",
+        openapi_extra=PICK_SCHEMA,
+        summary=f"Group up to {limits.max_pick_files} pictures of a shoot; pick the best of the n best groups",
+    )
+    async def pick_api(request: Request) -> JSONResponse:
+        try:
+            grouped, picked = await service.pick(request)
+        except ServeError as exc:
+            return JSONResponse(
+                {"error": exc.message}, status_code=exc.status, headers=exc.headers()
+            )
+        return JSONResponse(
+            {
+                "picks": picked.to_list(),
+                "groups": picked.grouping.to_list(),
+                "problems": grouped.problems,
+                "notes": picked.notes,
+            }
+        )
 
     @app.exception_handler(BodyRefused)
     async def refused(request: Request, exc: BodyRefused) -> JSONResponse:

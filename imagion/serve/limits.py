@@ -2,9 +2,36 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 MB = 1024 * 1024
+
+
+class ByteBudget:
+    """At most `total` bytes held at once across threads: a decode reserves what its pixels
+    will take and waits while others hold the rest (one alone may take all of it), so eight
+    clients sending 16-bit 16 MP PNGs wait their turn instead of growing the server by GBs."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.used, self.peak = total, 0, 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def hold(self, n: int) -> Iterator[None]:
+        n = max(0, min(n, self.total))
+        with self._cond:
+            self._cond.wait_for(lambda: self.used + n <= self.total)
+            self.used += n
+            self.peak = max(self.peak, self.used)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= n
+                self._cond.notify_all()
 
 
 @dataclass(frozen=True)
@@ -15,6 +42,7 @@ class Limits:
     max_fields: int = 20  # multipart parts that are not files
     max_pixels: int = 50_000_000  # per picture (a 48-megapixel phone photo passes)
     max_full_pixels: int = 16_000_000  # per picture in a format decoded in full (not JPEG)
+    max_decode_bytes: int = 256 * MB  # pixels being decoded at once, all requests together
     max_scoring: int = 4  # scoring requests at once; more wait…
     queue_wait_s: float = 2.0  # …this long, then get 503 with Retry-After
     header_timeout_s: float = 10.0  # to send the request line and headers
@@ -22,3 +50,12 @@ class Limits:
     body_deadline_s: float = 120.0  # for the whole body (a client dripping bytes is cut off)
     max_connections: int = 256  # open connections (uvicorn answers 503 beyond)
     batch_window_s: float = 0.01  # how long the batcher waits for more requests
+    max_pick_files: int = 50  # pictures per request to /api/pick (a shoot to pick from)…
+    max_pick_total_bytes: int = 200 * MB  # …and its whole body (the same limits per picture)
+
+    def body_limit(self, path: str) -> int:
+        """The most bytes a request body to `path` may have."""
+        return self.max_pick_total_bytes if path in PICK_PATHS else self.max_total_bytes
+
+
+PICK_PATHS = ("/pick", "/api/pick")

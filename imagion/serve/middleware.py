@@ -53,11 +53,11 @@ class BodyLimit:
                     raise BodyRefused(400, "Content-Length is not a number.") from None
                 if length < 0:
                     raise BodyRefused(400, "Content-Length is negative.")
-                if length > self.limits.max_total_bytes:
-                    raise BodyRefused(413, self._too_large())
+                if length > self.limits.body_limit(scope.get("path", "")):
+                    raise BodyRefused(413, self._too_large(scope))
 
-    def _too_large(self) -> str:
-        return f"upload larger than {self.limits.max_total_bytes // MB} MB."
+    def _too_large(self, scope: Scope) -> str:
+        return f"upload larger than {self.limits.body_limit(scope.get('path', '')) // MB} MB."
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -86,8 +86,8 @@ class BodyLimit:
                 nonlocal tail
                 chunk = message.get("body", b"")
                 received += len(chunk)
-                if received > self.limits.max_total_bytes:
-                    raise BodyRefused(413, self._too_large())
+                if received > self.limits.body_limit(scope.get("path", "")):
+                    raise BodyRefused(413, self._too_large(scope))
                 if closing and not message.get("more_body", False):
                     tail = (tail + chunk)[-(len(closing) + 8) :]
                     scope.setdefault("state", {})["multipart_complete"] = closing in tail

@@ -4,10 +4,14 @@ first (thumbnail, score and its 80% range, how likely it beats the next, advice)
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 from imagion.inference.rank import Ranked
 from imagion.scores import odds_words, range_text, score_meaning, score_text
-from imagion.serve.scorer import Scored
+from imagion.serve.scorer import Grouped, Scored
+
+if TYPE_CHECKING:
+    from imagion.inference.pick import PickResult
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -53,6 +57,7 @@ button {{ font-size: 1rem; padding: .4rem 1.2rem; margin-top: .6rem; }}
 <p id="note" class="muted" role="status"></p>
 <button type="submit" id="go">Score</button><span id="busy" class="busy" hidden><span class="spinner"></span> Scoring…</span>
 </form>
+<p class="muted">A whole shoot? <a href="/pick">Pick the best of up to {max_pick} pictures</a>, one per moment.</p>
 {results}
 <script>{script}</script>
 </body></html>"""
@@ -95,6 +100,10 @@ SCRIPT = """
   });
 })();
 """
+CAVEAT = (
+    "A weak hint on any one picture: the percentages are the model's win probabilities, "
+    "fitted on posts it did not train on."
+)
 NEXT_ON_PAGE = (
     "“N% vs #k”: how likely a picture gets more likes than the next one down — under 55% a "
     "toss-up, 55–65% somewhat more likely, above that likely; fitted on posts the model did "
@@ -102,8 +111,11 @@ NEXT_ON_PAGE = (
 )
 
 
-def render_page(model: str, max_files: int, max_mb: int, results: str = "") -> str:
+def render_page(
+    model: str, max_files: int, max_mb: int, results: str = "", max_pick: int = 50
+) -> str:
     return PAGE.format(
+        max_pick=max_pick,
         max_files=max_files,
         max_mb=max_mb,
         model=html.escape(model),
@@ -164,4 +176,61 @@ def render_results(scored: Scored) -> str:
     for pos, r in enumerate(scored.items):
         parts.append(_card(pos, r, scored.thumbs.get(scored.index[pos], ""), shared))
     parts += [f'<p class="error">skipped {html.escape(p)}</p>' for p in scored.problems]
+    return "\n".join(parts)
+
+
+PICK_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>imagion — pick the best of a shoot</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
+h1 {{ font-size: 1.4rem; }} .muted {{ color: #666; font-size: .9rem; }} .error {{ color: #b00; }}
+.pick {{ display: flex; gap: 1rem; align-items: flex-start; border-bottom: 1px solid #eee; padding: .8rem 0; }}
+.pick > img {{ width: 128px; height: 128px; object-fit: cover; border-radius: .4rem; }}
+.pick .text {{ flex: 1 1 auto; min-width: 0; overflow-wrap: anywhere; }}
+.others img {{ width: 48px; height: 48px; object-fit: cover; border-radius: .2rem; margin: .1rem; opacity: .8; }}
+</style></head><body>
+<h1>Pick the best of a shoot, one per moment</h1>
+<p class="muted">Up to {max_files} pictures, {max_mb} MB each. Near-duplicates (bursts, reframings,
+re-saved copies) are grouped; the best of the best groups is picked, never two of one moment. Model:
+{model}. <a href="/">Score up to 5 pictures</a>.</p>
+<form method="post" action="/pick" enctype="multipart/form-data">
+<input type="file" name="images" accept="image/*" multiple required>
+<label>pictures to pick <input type="number" name="n" value="5" min="1" max="{max_files}"></label>
+<button type="submit">Pick</button>
+</form>
+{results}
+</body></html>"""
+
+
+def render_pick_page(model: str, max_files: int, max_mb: int, results: str = "") -> str:
+    return PICK_PAGE.format(
+        max_files=max_files, max_mb=max_mb, model=html.escape(model), results=results
+    )
+
+
+def render_pick(grouped: Grouped, picked: PickResult) -> str:
+    """The picked pictures, best first, each with its verdict and its group's others small."""
+
+    def thumb(r: Ranked, cls: str = "") -> str:
+        src = grouped.thumbs.get(grouped.upload_of.get(id(r), -1), "")
+        name = html.escape(str(r.path))
+        return f'<img src="{src}" alt="{name}" title="{name}"{cls}>' if src else ""
+
+    g = picked.grouping
+    parts = [f"<h2>The {len(picked)} to post</h2>"]
+    parts.append(
+        f'<p class="muted">{g.photos} pictures in {len(g)} groups of near-duplicates. '
+        f"{html.escape(CAVEAT)}</p>"
+    )
+    parts += [f'<p class="note">{html.escape(n)}</p>' for n in picked.notes]
+    for p in picked:
+        others = "".join(thumb(r) for r in p.group.runners_up)
+        parts.append(
+            f'<div class="pick">{thumb(p.photo)}<div class="text"><b>#{p.place} '
+            f"{html.escape(str(p.photo.path))}</b> · {score_text(p.photo.score)}/10"
+            f'<p class="verdict">{html.escape(p.text)}</p><div class="others">{others}</div>'
+            "</div></div>"
+        )
+    parts += [f'<p class="error">skipped {html.escape(x)}</p>' for x in grouped.problems]
     return "\n".join(parts)

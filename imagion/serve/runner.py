@@ -12,7 +12,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 from imagion.serve.limits import Limits
 
 
@@ -68,11 +68,11 @@ def is_loopback(host: str) -> bool:
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket, or ImagionError saying why not."""
     if not 0 <= port <= 65535:
-        raise ImagionError(f"`port` {port}: use a port from 1 to 65535 (0 picks a free one).")
+        raise OptionError("port", port, "use a port from 1 to 65535 (0 picks a free one).")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise ImagionError(f"`host` {host}: unknown address ({exc.strerror}).") from None
+        raise OptionError("host", host, f"unknown address ({exc.strerror}).") from None
     family, _, _, _, address = infos[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -14,12 +14,13 @@ import numpy as np
 from PIL import Image
 
 from imagion.errors import ImagionError
-from imagion.images import decoded, open_image, square
-from imagion.inference.batching import DynamicBatcher
+from imagion.images import decoded, decoded_bytes, open_image, square
+from imagion.inference.batching import DynamicBatcher, Outputs
 from imagion.inference.crops import CropAdvice, best_crop
 from imagion.inference.engine import Engine
+from imagion.inference.groups import GroupResult
 from imagion.inference.rank import Ranked, RankRow, ranked
-from imagion.serve.limits import Limits
+from imagion.serve.limits import ByteBudget, Limits
 from imagion.settings import cpu_threads
 
 THUMB = 160  # px, square: every card has the same thumbnail whatever the photo's shape
@@ -69,6 +70,7 @@ class Scorer:
             coming=lambda: self.decoding,
         )
         self.decoders = ThreadPoolExecutor(cpu_threads(), thread_name_prefix="imagion-decode")
+        self.memory = ByteBudget(limits.max_decode_bytes)
 
     def close(self) -> None:
         self.batcher.close()
@@ -87,8 +89,9 @@ class Scorer:
                     f"at most {self.limits.max_full_pixels // 1_000_000} MP in formats other than "
                     "JPEG; send it as a JPEG, or smaller."
                 )
-            rgb = decoded(im, max(size, THUMB), upload.name)
-            return np.asarray(square(rgb, size), dtype=np.uint8), _thumbnail(rgb)
+            with self.memory.hold(decoded_bytes(im, max(size, THUMB))):
+                rgb = decoded(im, max(size, THUMB), upload.name)
+                return np.asarray(square(rgb, size), dtype=np.uint8), _thumbnail(rgb)
         except (OSError, ValueError, SyntaxError) as exc:
             raise ImagionError(f"{upload.name}: image is damaged ({exc}).") from exc
         finally:
@@ -100,7 +103,11 @@ class Scorer:
         except ImagionError:
             return None
 
-    async def score(self, uploads: list[Upload]) -> Scored:
+    async def _forward(
+        self, uploads: list[Upload]
+    ) -> tuple[list[int], list[np.ndarray], dict[int, str], list[str], Outputs | None]:
+        """Uploads decoded in threads, then one (batched) forward pass: the indices that
+        decoded, their model inputs and thumbnails, the problems, the outputs."""
         loop = asyncio.get_running_loop()
         jobs = [loop.run_in_executor(self.decoders, self.decode, u) for u in uploads]
         self.decoding += 1
@@ -119,8 +126,16 @@ class Scorer:
                 arrays.append(result[0])
                 thumbs[k] = result[1]
         if not ok:
+            return ok, arrays, thumbs, problems, None
+        outputs = await asyncio.wrap_future(self.batcher.submit(np.stack(arrays)))
+        return ok, arrays, thumbs, problems, outputs
+
+    async def score(self, uploads: list[Upload]) -> Scored:
+        loop = asyncio.get_running_loop()
+        ok, _, thumbs, problems, outputs = await self._forward(uploads)
+        if outputs is None:
             return Scored([], {}, {}, problems)
-        raw, feats = await asyncio.wrap_future(self.batcher.submit(np.stack(arrays)))
+        raw, feats = outputs
         items = ranked(self.engine, [Path(str(k)) for k in ok], raw, feats)
         index = {pos: int(item.path.name) for pos, item in enumerate(items)}
         for pos, item in enumerate(items):
@@ -129,3 +144,37 @@ class Scorer:
             if self.crops:
                 item.crop = await loop.run_in_executor(self.decoders, self._crop, upload)
         return Scored(items, thumbs, index, problems, no_interval=self.no_interval)
+
+    async def group(self, uploads: list[Upload], similarity: float) -> Grouped:
+        """The uploads in groups of near-duplicates (the features and the decoded input of the
+        same forward pass; capture times from each upload's EXIF)."""
+        from imagion.inference.groups import Shots, capture_time, fingerprints, grouped
+
+        ok, arrays, thumbs, problems, outputs = await self._forward(uploads)
+        if outputs is None:
+            return Grouped(None, thumbs, {}, problems)
+        raw, feats = outputs
+        paths = [Path(str(k)) for k in ok]
+        items = ranked(self.engine, paths, raw, None)
+        hashes, colours = fingerprints(np.stack(arrays))
+        if feats is not None:
+            feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+        times = [capture_time(io.BytesIO(uploads[k].data)) for k in ok]
+        result = grouped(
+            self.engine, items, Shots(paths, feats, hashes, colours, times), similarity, problems
+        )
+        index = {id(item): int(item.path.name) for item in items}
+        for item in items:
+            item.path = Path(uploads[index[id(item)]].name)
+        return Grouped(result, thumbs, index, problems)
+
+
+@dataclass
+class Grouped:
+    """Uploads in groups of near-duplicates (None: none could be scored)."""
+
+    result: GroupResult | None
+    thumbs: dict[int, str]  # upload index → data URI
+    upload_of: dict[int, int]  # id(Ranked) → upload index
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)

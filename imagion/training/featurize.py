@@ -19,7 +19,12 @@ class FeaturizeReport:
     cached: int  # already in the cache
     seconds: float
     folder: Path
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # one line per reason, with its count
+
+    @property
+    def skipped(self) -> int:
+        """Images that could not be read (neither computed nor cached)."""
+        return max(self.images - self.computed - self.cached, 0)
 
     @property
     def rate(self) -> float:
@@ -79,6 +84,7 @@ def featurize_catalog(
                 cache,
                 device,
                 address,
+                progress,
             )
             if todo
             else (0, [])

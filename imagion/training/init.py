@@ -12,7 +12,13 @@ from imagion.errors import ImagionError
 from imagion.models.card import CheckpointCard
 from imagion.models.checkpoints import read_card, read_checkpoint
 from imagion.settings import model_path
-from imagion.training.options import TrainOptions
+from imagion.training.options import (
+    DEFAULT_DROPOUT,
+    DEFAULT_FINETUNE,
+    DEFAULT_HIDDEN,
+    TrainOptions,
+    given,
+)
 
 Init = tuple[dict[str, Any], Path]  # the --init checkpoint and where it came from
 
@@ -24,8 +30,9 @@ def _check(opts: TrainOptions, card: CheckpointCard, path: Path) -> None:
             f"`init` {path} is a {card.arch} model, this run trains {opts.architecture}; "
             f"pass `arch` {card.arch} (or another `init`)."
         )
-    theirs = {k: v for k, v in card.config.items() if k != "pretrained"}
-    ours = opts.model_config()
+    # dropout shapes no weight: a run may change it; the rest must match the checkpoint
+    theirs = {k: v for k, v in card.config.items() if k not in ("pretrained", "dropout")}
+    ours = {k: v for k, v in opts.model_config().items() if k != "dropout"}
     diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
     if diff:
         wanted = ", ".join(f"--{k.replace('_', '-')} {theirs.get(k)}" for k in diff)
@@ -40,7 +47,13 @@ def resolve_init(opts: TrainOptions) -> tuple[TrainOptions, Init | None]:
     """The run's options completed from --init (what the run does not say, such as the
     architecture and input size, comes from the checkpoint) and the checked checkpoint."""
     if opts.init is None:
-        return replace(opts, arch=opts.architecture), None
+        return replace(
+            opts,
+            arch=opts.architecture,
+            hidden=given(opts.hidden, DEFAULT_HIDDEN),
+            finetune=given(opts.finetune, DEFAULT_FINETUNE),
+            dropout=given(opts.dropout, DEFAULT_DROPOUT),
+        ), None
     path = model_path(None if opts.init == "default" else opts.init)
     ckpt = read_checkpoint(path)
     card = CheckpointCard.from_dict(ckpt, path)
@@ -49,10 +62,10 @@ def resolve_init(opts: TrainOptions) -> tuple[TrainOptions, Init | None]:
         opts,
         arch=opts.arch or card.arch,
         image_size=opts.image_size if opts.image_size is not None else config.get("image_size"),
-        hidden=opts.hidden or int(config.get("hidden", 0) or 0),
-        finetune=opts.finetune or bool(config.get("finetune", False)),
+        hidden=given(opts.hidden, int(config.get("hidden", DEFAULT_HIDDEN) or 0)),
+        finetune=given(opts.finetune, bool(config.get("finetune", DEFAULT_FINETUNE))),
         tone=opts.tone if opts.tone is not None else config.get("tone"),
-        dropout=float(config.get("dropout", opts.dropout)) if opts.dropout == 0.2 else opts.dropout,
+        dropout=given(opts.dropout, float(config.get("dropout", DEFAULT_DROPOUT))),
     )
     _check(opts, card, path)
     return opts, (ckpt, path)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 from imagion.files import regular_file, remove_stale_temporaries, writable_folder
 from imagion.models.card import CheckpointCard, TrainingRecord
 from imagion.models.checkpoints import (
@@ -35,7 +35,7 @@ from imagion.training.fitter import Fitter
 from imagion.training.init import init_leak, resolve_init
 from imagion.training.options import Holdout, TrainOptions, TrainResult
 from imagion.training.prepare import (
-    Split,
+    SplitFrame,
     TrainingData,
     distributed,
     load_training_data,
@@ -53,13 +53,14 @@ def _check(opts: TrainOptions, out: Path, rank: int) -> dict[str, Any] | None:
         writable_folder(out, "`out`")
         for name in ("best.pt", "last.pt"):
             if (out / name).is_dir():
-                raise ImagionError(f"`out` {out}: {name} is a folder; choose another `out`.")
+                raise OptionError("out", out, f"{name} is a folder there; choose another folder.")
         removed = remove_stale_temporaries(out)
         if removed:
             log(f"removed {removed} temporary file(s) left in {out} by an interrupted run")
         if not opts.resume and (out / "best.pt").is_file():
             log(
-                f"note: {out} holds a model of an earlier run; this run replaces it (`out` elsewhere keeps both)"
+                f"note: {out} holds a model of an earlier run; this run replaces it "
+                "(give another `out` to keep both)"
             )
     if opts.stats is not None:
         regular_file(opts.stats, "`stats`")  # checked before the work, and never read from a FIFO
@@ -67,7 +68,7 @@ def _check(opts: TrainOptions, out: Path, rank: int) -> dict[str, Any] | None:
         return None
     last = out / "last.pt"
     if not last.is_file():
-        raise ImagionError(f"`resume`: {last} does not exist; train without `resume` first.")
+        raise OptionError("resume", "", f"{last} does not exist; train without it first.")
     state = read_checkpoint(last)
     if state["arch"] != opts.architecture:
         raise ImagionError(
@@ -105,7 +106,7 @@ def _settings(text: str | None) -> dict[str, Any]:
 def _record(
     catalog_path: Path,
     opts: TrainOptions,
-    split: Split,
+    split: SplitFrame,
     data: TrainingData,
     world: int,
     device: torch.device,
@@ -241,7 +242,7 @@ def _epochs(
 def _result(
     out: Path,
     opts: TrainOptions,
-    split: Split,
+    split: SplitFrame,
     data: TrainingData,
     history: list[dict[str, float]],
     best: Best,

@@ -1,4 +1,4 @@
-"""Training losses: the seed's MSE on the 0–10 score, and the pairwise (RankNet) loss."""
+"""Training losses: the original design's MSE on the 0–10 score, and the pairwise (RankNet) loss."""
 
 from __future__ import annotations
 

@@ -16,6 +16,13 @@ DEFAULT_ARCH = "effnet-lite0"
 MIN_IMAGE, MAX_IMAGE = 64, 1024  # EfficientNet input sizes (--image-size)
 MAX_HIDDEN = 8192
 MAX_TONE_COPIES = 8
+# what a run uses when it does not say, and no `init` checkpoint does
+DEFAULT_HIDDEN, DEFAULT_DROPOUT, DEFAULT_FINETUNE = 0, 0.2, False
+
+
+def given(value: Any, default: Any) -> Any:
+    """`value` when it was given (not None), else `default`."""
+    return default if value is None else value
 
 
 @dataclass
@@ -32,10 +39,12 @@ class TrainOptions:
     seed: int = 0
     val_fraction: float = 0.2
     patience: int = 10
-    finetune: bool = False
+    # None = not given: the `init` checkpoint's value, else the DEFAULT_* above (an explicit
+    # value is always kept; finetune=False and hidden=0 switch them off)
+    finetune: bool | None = None
     compile: bool = False
-    hidden: int = 0
-    dropout: float = 0.2  # before the head (and inside it with --hidden)
+    hidden: int | None = None
+    dropout: float | None = None  # before the head (and inside it with a hidden layer)
     image_size: int | None = None  # EfficientNet input size (multiple of 32); default: native
     tone: str | None = None  # the model's tone map (TONES); None: the --init checkpoint's, or none
     tone_augment: int = 0  # tone-varied copies of each training image (frozen backbones)
@@ -67,9 +76,9 @@ class TrainOptions:
             raise bad("patience", self.patience, "wait at least 1 epoch")
         if not 0 <= self.seed < 2**32:
             raise bad("seed", self.seed, "use a whole number from 0 to 4294967295")
-        if not 0 <= self.dropout < 1:
+        if self.dropout is not None and not 0 <= self.dropout < 1:
             raise bad("dropout", self.dropout, "use a probability in [0, 1)")
-        if not 0 <= self.hidden <= MAX_HIDDEN:
+        if self.hidden is not None and not 0 <= self.hidden <= MAX_HIDDEN:
             raise bad("hidden", self.hidden, f"use 0 (a linear head) to {MAX_HIDDEN} units")
         if not 0 <= self.tone_augment <= MAX_TONE_COPIES:
             raise bad("tone_augment", self.tone_augment, f"use 0 to {MAX_TONE_COPIES} copies")
@@ -94,10 +103,11 @@ class TrainOptions:
 
     def model_config(self) -> dict[str, Any]:
         """The options the architecture takes (see its registry entry)."""
+        dropout = given(self.dropout, DEFAULT_DROPOUT)
         wanted = {
-            "finetune": self.finetune,
-            "hidden": self.hidden,
-            "dropout": None if self.dropout == 0.2 else self.dropout,
+            "finetune": given(self.finetune, DEFAULT_FINETUNE),
+            "hidden": given(self.hidden, DEFAULT_HIDDEN),
+            "dropout": None if dropout == DEFAULT_DROPOUT else dropout,
             "image_size": self.image_size,
             "tone": None if self.tone in (None, "none") else str(self.tone),
         }
@@ -118,12 +128,12 @@ class TrainOptions:
             lr=self.lr,
             weight_decay=self.weight_decay,
             batch_size=self.batch_size,
-            hidden=self.hidden,
-            dropout=self.dropout,
+            hidden=given(self.hidden, DEFAULT_HIDDEN),
+            dropout=given(self.dropout, DEFAULT_DROPOUT),
             image_size=self.image_size,
             tone=None if self.tone is None else str(self.tone),
             tone_augment=self.tone_augment,
-            finetune=self.finetune,
+            finetune=given(self.finetune, DEFAULT_FINETUNE),
             split=str(self.split),
             seed=self.seed,
             epochs=self.epochs,

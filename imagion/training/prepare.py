@@ -33,7 +33,7 @@ def distributed() -> tuple[int, int]:
 
 
 @dataclass
-class Split:
+class SplitFrame:
     """The catalog's posts for this run and which of them validate (`frame.is_val`)."""
 
     frame: pd.DataFrame
@@ -50,7 +50,9 @@ class Split:
         return {str(a): [int(r["min"]), int(r["max"])] for a, r in span.iterrows()}
 
 
-def read_split(catalog_path: Path, opts: TrainOptions, holdout: Holdout | None = None) -> Split:
+def read_split(
+    catalog_path: Path, opts: TrainOptions, holdout: Holdout | None = None
+) -> SplitFrame:
     """The catalog's scored posts with an image, split for training and validation."""
     holdout = holdout or Holdout()
     with Catalog(catalog_path) as cat:
@@ -78,7 +80,7 @@ def read_split(catalog_path: Path, opts: TrainOptions, holdout: Holdout | None =
         df = df.assign(is_val=df["account"].isin(val_acc).to_numpy())
     train_acc = sorted(set(df.loc[~df["is_val"], "account"]))
     val_acc = sorted(set(df.loc[df["is_val"], "account"]))
-    return Split(df, opts.split, train_acc, val_acc, score_settings, undated)
+    return SplitFrame(df, opts.split, train_acc, val_acc, score_settings, undated)
 
 
 @dataclass
@@ -105,7 +107,7 @@ class TrainingData:
 
 
 def load_training_data(
-    split: Split,
+    split: SplitFrame,
     model: ImagionModel,
     device: torch.device,
     cache: Path,
@@ -142,7 +144,10 @@ def load_training_data(
     is_val = df["is_val"].to_numpy(dtype=bool)
     tr, va = np.flatnonzero(~is_val), np.flatnonzero(is_val)
     if len(tr) < 2:
-        raise ImagionError("fewer than 2 training images remain; import and score more posts.")
+        unread = f" ({problems[0]})" if problems else ""
+        raise ImagionError(
+            f"fewer than 2 training images remain{unread}; import and score more posts."
+        )
     groups = df["account"].astype("category").cat.codes.to_numpy().astype(np.int64)
     target = df["score"].to_numpy(dtype=np.float32)
     likes = df["likes"].to_numpy(dtype=np.float64)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from imagion.catalog.store import Catalog, Columns, no_scores_error
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 
 
 def training_frame(catalog: Catalog) -> pd.DataFrame:
@@ -31,7 +31,7 @@ def split_accounts(
     """Seeded split by account: validation accounts are never seen in training."""
     accounts = sorted(set(accounts))
     if not 0.0 <= val_fraction < 1.0:
-        raise ImagionError("`val_fraction` must be in [0, 1).")
+        raise OptionError("val_fraction", val_fraction, "use a share in [0, 1).")
     if val_fraction == 0:
         return accounts, []
     if len(accounts) < 2:
@@ -56,7 +56,7 @@ def split_by_time(df: pd.DataFrame, val_fraction: float) -> tuple[np.ndarray, in
     Returns (is_val per row of df, posts without a date, which are excluded: is_val is then
     meaningless for them and the caller drops them)."""
     if not 0.0 <= val_fraction < 1.0:
-        raise ImagionError("`val_fraction` must be in [0, 1).")
+        raise OptionError("val_fraction", val_fraction, "use a share in [0, 1).")
     is_val = np.zeros(len(df), dtype=bool)
     dated = df["posted_at"].notna().to_numpy()
     if val_fraction == 0:

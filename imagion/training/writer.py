@@ -3,7 +3,6 @@ whenever the validation metric improves (all written atomically)."""
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from imagion.models.card import TrainingRecord
 from imagion.models.checkpoints import card_for, checkpoint_payload, save_checkpoint
 from imagion.models.networks import ImagionModel
 from imagion.models.transforms import Calibration
+from imagion.spreadsheet import write_rows
 
 METRIC_KEYS = ["epoch", "train_loss", "val_loss", "val_pairwise_accuracy", "images_per_s"]
 
@@ -54,9 +54,7 @@ class CheckpointWriter:
         )
         save_checkpoint(self.out / "last.pt", payload)
         with atomic_path(self.out / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=METRIC_KEYS, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(history)
+            write_rows(f, METRIC_KEYS, history)
 
     def best(
         self,

@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 
 from imagion.choices import SplitKind
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, InputError, OptionError
 from imagion.progress import Progress
 from imagion.settings import pick_device
+
+MAX_TIME_BLOCKS = 1_000  # blocks per account in a rolling-origin CV
 
 log = logging.getLogger(__name__).info  # the CLI shows these; Python: configure logging
 
@@ -40,7 +42,7 @@ def cv_folds(accounts: list[str], k: int, seed: int) -> list[list[str]]:
     """Leave-accounts-out folds: every account in exactly one fold."""
     accounts = sorted(set(accounts))
     if k < 2 or k > len(accounts):
-        raise ImagionError(f"`cv` {k}: need 2 ≤ K ≤ number of accounts ({len(accounts)}).")
+        raise OptionError("cv", k, f"need 2 ≤ K ≤ the number of accounts ({len(accounts)}).")
     order = [accounts[i] for i in np.random.default_rng(seed).permutation(len(accounts))]
     return [sorted(order[f::k]) for f in range(k)]
 
@@ -75,6 +77,8 @@ def predict_frame(
     raw, ok, bright, problems = predict_catalog(
         loaded, df["image"].tolist(), df["image_sha256"].tolist(), device, cache_dir, progress
     )
+    if len(df) and not ok.any() and problems:  # say why, not "need ≥ 2 posts per account"
+        raise InputError(f"no image of these posts could be read: {problems[0]}")
     df = df.copy()
     df["pred"] = raw
     scale = loaded.calibration.pair_scale
@@ -120,6 +124,13 @@ def _fold(
     return part, problems
 
 
+def _named(accounts: list[str], shown: int = 5) -> str:
+    """ "a, b" or "146 accounts (a, b, c, d, e, …)": a fold of a large crawl in one short line."""
+    if len(accounts) <= shown:
+        return ", ".join(accounts)
+    return f"{len(accounts):,} accounts ({', '.join(accounts[:shown])}, …)"
+
+
 def run_cv(
     catalog_path: Path,
     k: int,
@@ -134,7 +145,7 @@ def run_cv(
     device = pick_device(opts.device)
     parts, problems = [], []
     for f, held_out in enumerate(folds):
-        log(f"fold {f + 1}/{k}: holding out {', '.join(held_out)}")
+        log(f"fold {f + 1}/{k}: holding out {_named(held_out)}")
         train_accounts = sorted(set(df["account"]) - set(held_out))
         fold_opts = replace(
             opts, out=opts.out / f"fold{f + 1}", accounts=train_accounts, resume=False
@@ -158,8 +169,10 @@ def run_time_cv(
     from imagion.training.split import time_blocks
 
     opts.check()
-    if k < 2:
-        raise ImagionError(f"`time_blocks` {k}: use at least 2 blocks.")
+    if not 2 <= k <= MAX_TIME_BLOCKS:
+        raise OptionError(
+            "time_blocks", k, f"use 2 to {MAX_TIME_BLOCKS} blocks per account (e.g. 4)."
+        )
     df = _scored(catalog_path)
     block = time_blocks(df, k)
     sizes = df[block >= 0].groupby("account").size()

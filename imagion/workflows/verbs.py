@@ -1,4 +1,4 @@
-"""The deck's verbs as Python calls: what `import imagion` offers (lazily) and what the command
+"""imagion's verbs as Python calls: what `import imagion` offers (lazily) and what the command
 line does for each command. Each takes paths and options, opens what it needs, and returns a
 typed result; mistakes raise ImagionError (or a subclass) saying what to do."""
 
@@ -9,14 +9,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imagion.errors import OptionError
 from imagion.progress import Progress
 
 if TYPE_CHECKING:
     from imagion.catalog.importers import ImportReport
     from imagion.catalog.scoring import ScoreReport
+    from imagion.choices import ScoreMapping, ScoreMetric
     from imagion.evaluation.metrics import EvalReport
+    from imagion.inference.rank import RankResult
     from imagion.labels.store import LabelSummary
     from imagion.labels.suggestions import LabelStats
+    from imagion.scale.ray_data import BatchRankResult
     from imagion.training.featurize import FeaturizeReport
     from imagion.training.options import TrainOptions, TrainResult
 
@@ -24,36 +28,132 @@ PathLike = str | Path
 
 
 def import_posts(
-    sources: Sequence[PathLike], catalog: PathLike = "imagion.db", timezone: str | None = None
+    sources: Sequence[PathLike],
+    catalog: PathLike = "imagion.db",
+    timezone: str | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import Instagram's own exports ("Download your information" folder or .zip, the content
     CSV), instaloader folders, profilecrawl JSON and CSV manifests into `catalog` (created when
     missing). `timezone` (IANA) reads a content CSV's local times; inferred from an export given
     alongside when None. One bad value costs one line in `report.problems`, never the import."""
+    from imagion.catalog.export_join import parse_timezone
     from imagion.catalog.importers import import_sources
     from imagion.catalog.store import Catalog
 
-    with Catalog(Path(catalog), create=True) as cat:
-        return import_sources(cat, list(sources), timezone=timezone)
+    parse_timezone(timezone)  # a wrong name is refused before a catalog is created
+    path = Path(catalog)
+    existed = path.exists()
+    with Catalog(path, create=True) as cat:
+        report = import_sources(cat, list(sources), timezone=timezone, progress=progress)
+    if report.posts == 0 and not existed:  # created by this call for nothing: not left behind
+        for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+            leftover.unlink(missing_ok=True)
+        report.no_catalog = True  # said by the caller, once
+    return report
 
 
-def score(catalog: PathLike = "imagion.db", **options: Any) -> ScoreReport:
-    """Likes (or another metric) → per-account z → 0–10 image score, stored in the catalog.
-    Options: metric ("likes", "engagement", "saves"…), window, min_posts, log, mapping
-    ("percentile", "normal", "minmax")."""
-    from imagion.catalog.scoring import score_catalog
+def info(catalog: PathLike = "imagion.db") -> dict[str, Any]:
+    """The catalog's summary: accounts, posts, images, scores, carousels, videos, dates."""
     from imagion.catalog.store import Catalog
 
     with Catalog(Path(catalog)) as cat:
-        return score_catalog(cat, **options)
+        return cat.info()
 
 
-def featurize(catalog: PathLike = "imagion.db", **options: Any) -> FeaturizeReport:
-    """A frozen backbone's features of every catalog image, computed once and cached.
-    Options: arch, image_size, tone, device."""
+def posts(
+    catalog: PathLike = "imagion.db",
+    *,
+    accounts: Sequence[str] | None = None,
+    limit: int | None = None,
+    everything: bool = True,
+) -> PostsFrame:
+    """The catalog's posts as a pandas DataFrame (ordered by account, then time), every stored
+    field (`everything=False`: the listing's columns), times as ISO text; `total` is how many
+    matched before `limit`."""
+    import pandas as pd
+
+    from imagion.catalog.store import Catalog, Columns, iso_time
+
+    if limit is not None and limit < 0:
+        raise OptionError("limit", limit, "use 0 or more rows.")
+    where = ""
+    params: tuple[str, ...] = ()
+    if accounts:
+        where = f"WHERE account IN ({','.join('?' * len(accounts))})"
+        params = tuple(accounts)
+    with Catalog(Path(catalog)) as cat:
+        df = cat.frame(Columns.EVERYTHING if everything else Columns.LISTING, where, params)
+    total = len(df)
+    if limit is not None:
+        df = df.head(limit)
+    df["posted_at"] = df["posted_at"].map(lambda t: iso_time(t) if pd.notna(t) else None)
+    return PostsFrame(df, total)
+
+
+@dataclass
+class PostsFrame:
+    """`posts`: the rows asked for (a DataFrame) and how many matched in all."""
+
+    frame: Any
+    total: int
+
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as plain dicts (missing values None), as `posts --json` prints them."""
+        df = self.frame
+        return df.astype(object).where(df.notna(), None).to_dict(orient="records")
+
+
+def score(
+    catalog: PathLike = "imagion.db",
+    *,
+    metric: ScoreMetric | str = "likes",
+    window: int | None = None,
+    min_posts: int = 3,
+    log: bool = False,
+    mapping: ScoreMapping | str = "percentile",
+) -> ScoreReport:
+    """Likes (or another metric: "engagement", "saves"…) → per-account z (over all earlier posts,
+    or the `window` before each) → 0–10 image score ("percentile", "normal" or "minmax"
+    `mapping`), stored in the catalog."""
+    from imagion.catalog.scoring import score_catalog
+    from imagion.catalog.store import Catalog
+    from imagion.choices import ScoreMapping, ScoreMetric, choice
+
+    how = {
+        "metric": choice(ScoreMetric, metric, "metric"),
+        "mapping": choice(ScoreMapping, mapping, "mapping"),
+    }  # checked before the catalog is opened
+    with Catalog(Path(catalog)) as cat:
+        return score_catalog(cat, window=window, min_posts=min_posts, log=log, **how)
+
+
+def featurize(
+    catalog: PathLike = "imagion.db",
+    *,
+    arch: str = "effnet-lite0",
+    image_size: int | None = None,
+    tone: str | None = None,
+    device: str = "auto",
+    engine: str = "local",
+    address: str | None = None,
+    progress: Progress | None = None,
+) -> FeaturizeReport:
+    """A frozen backbone's features of every catalog image, computed once into the cache (here,
+    or on Ray Data with `engine="ray"`)."""
+    from imagion.choices import Device, EngineKind, choice
     from imagion.training.featurize import featurize_catalog
 
-    return featurize_catalog(Path(catalog), **options)
+    return featurize_catalog(
+        Path(catalog),
+        arch,
+        image_size,
+        tone,
+        str(choice(Device, device, "device")),
+        progress=progress,
+        engine=str(choice(EngineKind, engine, "engine")),
+        address=address,
+    )
 
 
 def _options(options: TrainOptions | None, fields: dict[str, Any]) -> TrainOptions:
@@ -63,13 +163,17 @@ def _options(options: TrainOptions | None, fields: dict[str, Any]) -> TrainOptio
 
 
 def train(
-    catalog: PathLike = "imagion.db", options: TrainOptions | None = None, **fields: Any
+    catalog: PathLike = "imagion.db",
+    options: TrainOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    **fields: Any,
 ) -> TrainResult:
     """Train a model on the catalog's scored posts; `fields` override `options`
     (`imagion.TrainOptions`), e.g. train("me.db", split="time", init="default", out=Path("runs/me"))."""
     from imagion.training.loop import train as run
 
-    return run(Path(catalog), _options(options, fields))
+    return run(Path(catalog), _options(options, fields), progress=progress)
 
 
 def evaluate(
@@ -88,8 +192,12 @@ def evaluate(
 ) -> EvalReport:
     """Pairwise accuracy of a checkpoint (default: the bundled model) on the catalog's posts;
     `report.in_sample` says when it trained on some of them (`held_out_only` keeps the others)."""
+    from imagion.evaluation.metrics import check_options
     from imagion.workflows.protocols import predict_checkpoint
 
+    check_options(
+        min_gap=min_gap, min_ratio=min_ratio, pairs=pairs, seed=seed, show_pairs=show_pairs
+    )
     got = predict_checkpoint(
         Path(catalog),
         None if model is None else Path(model),
@@ -143,11 +251,15 @@ def cross_validate(
     """K-fold leave-accounts-out CV of a training recipe (`folds` a number), or a rolling-origin
     CV in time (`folds="time"`, `time_blocks` per account); the pooled held-out predictions
     are measured as `evaluate` does."""
-    from imagion.errors import OptionError
+    from imagion.evaluation.metrics import check_options
     from imagion.training.init import init_leak
     from imagion.workflows.protocols import run_cv, run_time_cv
 
     opts = _options(options, fields)
+    check_options(
+        min_gap=min_gap, min_ratio=min_ratio, pairs=pairs, seed=opts.seed, show_pairs=show_pairs
+    )
+    opts.check()
     recipe = (
         f"{opts.architecture} ({opts.epochs} epochs, {opts.loss} loss, lr {opts.lr:g}"
         f"{', init ' + opts.init if opts.init else ''})"
@@ -169,10 +281,11 @@ def cross_validate(
 
 @dataclass
 class LabelReport:
-    """What `label` did (labelled, from the cache, problems) and the statistics it measured."""
+    """What `label` did (labelled, from the cache, problems) and the statistics it measured
+    (None with `measure=False`)."""
 
     summary: LabelSummary
-    stats: LabelStats
+    stats: LabelStats | None
 
 
 def label(
@@ -183,21 +296,38 @@ def label(
     min_support: int = 5,
     top: int = 5,
     save_stats: PathLike | None = None,
+    measure: bool = True,
+    concurrency: int | None = None,
     progress: Progress | None = None,
 ) -> LabelReport:
     """Label the catalog's posts with one provider ("local", "hashtags", "instagram", "google"),
-    cached per image; returns the labels' statistics (the "top labels per score" table and each
-    label's lift), written to `save_stats` (JSON) when given, for `rank(stats=…)`."""
-    from imagion.catalog.store import Catalog
-    from imagion.choices import Provider
+    cached per image (Cloud Vision: `concurrency` requests in flight); with `measure`, returns
+    the labels' statistics (the "top labels per score" table and each label's lift; the posts
+    must be scored, which is checked before anything is labelled or billed), written to
+    `save_stats` (JSON) when given, for `rank(stats=…)`."""
+    from imagion.catalog.store import Catalog, no_scores_error
+    from imagion.choices import Provider, choice
+    from imagion.files import output_file
     from imagion.labels.store import label_catalog, post_labels
     from imagion.labels.suggestions import label_stats
 
-    which = Provider(provider)
+    which = choice(Provider, provider, "provider")
+    if min_support < 1 or top < 1:
+        bad = ("min_support", min_support) if min_support < 1 else ("top", top)
+        raise OptionError(*bad, "use 1 or more.")
+    if save_stats is not None:
+        output_file(save_stats, "`save_stats`", (".json",))
+    measure = measure or save_stats is not None
     with Catalog(Path(catalog)) as cat:
-        summary = label_catalog(cat, which, refresh=refresh, progress=progress)
-        posts, labelled = post_labels(cat, which)
-    stats = label_stats(posts, labelled, str(which), min_support=min_support, top=top)
+        if measure and not cat.has_scores():
+            raise no_scores_error(cat)
+        summary = label_catalog(
+            cat, which, refresh=refresh, progress=progress, concurrency=concurrency
+        )
+        if not measure:
+            return LabelReport(summary, None)
+        scored, labelled = post_labels(cat, which)
+    stats = label_stats(scored, labelled, str(which), min_support=min_support, top=top)
     if save_stats is not None:
         stats.save(Path(save_stats))
     return LabelReport(summary, stats)
@@ -206,32 +336,72 @@ def label(
 def rank(
     paths: Sequence[PathLike],
     *,
-    engine: str = "local",
-    out: PathLike | None = None,
-    address: str | None = None,
-    features: bool = False,
-    labels: bool = False,
-    **options: Any,
-) -> Any:
-    """Score image files best first. `engine="local"` (default): in this process, a `RankResult`
-    (options: model, recursive, top, device, stats, suggest, crops, batch_size, progress).
-    `engine="ray"`: on Ray Data (`pip install 'imagion[ray]'`), on this machine or the cluster
-    at `address`, writing the Parquet table `out` (path, score, raw, error; `features`, `labels`
-    add columns); returns a `BatchRankResult` with the counts, the first problems and the best
-    `top`."""
-    from imagion.choices import Engine
-
-    if Engine(engine) == Engine.ray:
-        from imagion.scale.ray_data import rank_on_ray
-
-        return rank_on_ray(
-            list(paths),
-            out=None if out is None else Path(out),
-            address=address,
-            features=features,
-            labels=labels,
-            **options,
-        )
+    model: PathLike | None = None,
+    recursive: bool = False,
+    top: int | None = None,
+    device: str = "auto",
+    stats: PathLike | None = None,
+    suggest: bool = True,
+    crops: PathLike | None = None,
+    batch_size: int | None = None,
+    progress: Progress | None = None,
+) -> RankResult:
+    """Score image files (files, folders, globs; `recursive` into subfolders) best first, in this
+    process, with `model` (default: the bundled model); `top` keeps the best K. Each item has
+    its score, raw output, the calibrated probability of beating the next one, the labels seen
+    and a suggestion (`stats`: the label statistics behind it); `crops` writes the crops likely
+    to do better there. Unreadable files are in `result.problems`."""
+    from imagion.choices import Device, choice
     from imagion.inference.rank import rank_images
 
-    return rank_images(paths, **options)
+    if top is not None and top < 1:
+        raise OptionError("top", top, "keep at least 1 image (or leave `top` out for all).")
+    return rank_images(
+        paths,
+        model=model,
+        recursive=recursive,
+        batch_size=batch_size,
+        device=str(choice(Device, device, "device")),
+        progress=progress,
+        suggest=suggest,
+        stats=None if stats is None else Path(stats),
+        crops=None if crops is None else Path(crops),
+        top=top,
+    )
+
+
+def rank_on_ray(
+    paths: Sequence[PathLike],
+    *,
+    out: PathLike | None = None,
+    top: int | None = None,
+    model: PathLike | None = None,
+    recursive: bool = False,
+    address: str | None = None,
+    device: str = "auto",
+    batch_size: int = 64,
+    features: bool = False,
+    labels: bool = False,
+    progress: Progress | None = None,
+) -> BatchRankResult:
+    """Score image files on Ray Data (`pip install -e '.[ray]'`), on this machine or the
+    cluster at `address`, writing the Parquet table `out` (path, score, raw, error; `features`
+    and `labels` add columns); returns the counts, the first problems and the best `top`."""
+    from imagion.choices import Device, choice
+    from imagion.scale.ray_data import rank_on_ray as on_ray
+
+    if top is not None and top < 1:
+        raise OptionError("top", top, "keep at least 1 image (or leave `top` out for all).")
+    return on_ray(
+        list(paths),
+        model=model,
+        recursive=recursive,
+        out=None if out is None else Path(out),
+        top=top,
+        address=address,
+        device=str(choice(Device, device, "device")),
+        batch_size=batch_size,
+        features=features,
+        labels=labels,
+        progress=progress,
+    )

@@ -1,0 +1,90 @@
+"""One path: each command's result is the library verb's result. The command line parses,
+calls the verb and renders; here each command runs both ways on the same input and the
+results are compared (the CLI's --json against the verb's typed result)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+import imagion
+from imagion.cli import app
+from tests.helpers import ROOT, make_instaloader, scored_catalog
+
+SAMPLES = ROOT / "data" / "samples"
+
+
+def _cli(runner, *args: str) -> object:
+    res = runner.invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+@pytest.fixture
+def source(tmp_path):
+    return make_instaloader(tmp_path / "ig", {"a": [10, 50, 30, 20, 40], "b": [5, 9, 7, 1, 3]})
+
+
+def test_import(runner, tmp_path, source):
+    via_cli = _cli(runner, "import", str(source), "--catalog", str(tmp_path / "cli.db"))
+    report = imagion.import_posts([source], tmp_path / "py.db")
+    mine = report.to_dict()
+    for key in ("inserted", "updated", "posts", "accounts", "posts_with_image", "by_format"):
+        assert via_cli[key] == mine[key], key
+
+
+def test_score_info_and_posts(runner, tmp_path, source):
+    imagion.import_posts([source], tmp_path / "cli.db")
+    shutil.copy(tmp_path / "cli.db", tmp_path / "py.db")
+    via_cli = _cli(runner, "score", "--catalog", str(tmp_path / "cli.db"), "--mapping", "normal")
+    assert via_cli == imagion.score(tmp_path / "py.db", mapping="normal").to_dict()
+    info = _cli(runner, "info", "--catalog", str(tmp_path / "py.db"))
+    assert info == imagion.info(tmp_path / "py.db")
+    rows = _cli(runner, "posts", "--catalog", str(tmp_path / "py.db"), "--account", "b")
+    assert rows == imagion.posts(tmp_path / "py.db", accounts=["b"]).records()
+
+
+def test_labels(runner, tmp_path):
+    db = scored_catalog(tmp_path, 3, 6)
+    via_cli = _cli(runner, "labels", "--catalog", str(db), "--provider", "hashtags", "--table")
+    report = imagion.label(db, provider="hashtags")
+    assert report.stats is not None
+    assert via_cli["tables"] == [report.stats.to_dict()]
+
+
+def test_rank_compare_and_pick(runner):
+    rows = _cli(runner, "rank", str(SAMPLES), "--top", "3")
+    assert rows == imagion.rank([SAMPLES], top=3).to_list()
+    a, b = SAMPLES / "chelsea-cat.jpg", SAMPLES / "coffee.jpg"
+    assert _cli(runner, "compare", str(a), str(b)) == imagion.compare(a, b).to_dict()
+    picked = _cli(runner, "pick", str(SAMPLES), "-n", "2")
+    assert picked == imagion.pick([SAMPLES], 2).to_list()
+
+
+def test_eval_and_featurize(runner, trained):
+    db, best = trained
+    via_cli = _cli(runner, "eval", "--catalog", str(db), "--model", str(best), "--device", "cpu")
+    report = imagion.evaluate(db, best, device="cpu")
+    assert via_cli["accuracy"] == pytest.approx(report.accuracy)
+    assert via_cli["pairs"] == report.pairs and via_cli["ci95"] == pytest.approx(report.ci95)
+    via_cli = _cli(runner, "featurize", "--catalog", str(db), "--device", "cpu")
+    rep = imagion.featurize(db, device="cpu")
+    assert via_cli["images"] == rep.images and rep.cached == rep.images  # the CLI's, cached
+
+
+@pytest.mark.slow
+def test_train(runner, tmp_path):
+    db = scored_catalog(tmp_path, 4, 6, seed=2)
+    args = ["--arch", "effnet-lite0", "--epochs", "2", "--device", "cpu", "--seed", "3"]
+    via_cli = _cli(runner, "train", "--catalog", str(db), "--out", str(tmp_path / "a"), *args)
+    result = imagion.train(
+        db, arch="effnet-lite0", epochs=2, device="cpu", seed=3, out=tmp_path / "b"
+    )
+    mine = result.summary()
+    for key in ("arch", "epochs_run", "train_posts", "val_posts", "train_accounts"):
+        assert via_cli[key] == mine[key], key
+    assert via_cli["best_val_pairwise_accuracy"] == pytest.approx(
+        mine["best_val_pairwise_accuracy"]
+    )

@@ -1,0 +1,100 @@
+"""The library's verbs: typed (a type checker sees the results), options checked at the verb
+before anything is written or billed, and the command line goes through them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import imagion
+from imagion.errors import OptionError
+from tests.helpers import ROOT, make_instaloader, scored_catalog
+
+
+def test_rank_top_keeps_the_best_k():
+    ranked = imagion.rank([ROOT / "data" / "samples"], top=2)
+    assert len(ranked) == 2 and ranked.scored == 5
+    assert ranked[0].score >= ranked[1].score
+    with pytest.raises(OptionError) as err:
+        imagion.rank([ROOT / "data" / "samples"], top=0)
+    assert err.value.option == "top"
+
+
+def test_a_bad_timezone_is_refused_before_a_catalog_exists(tmp_path):
+    make_instaloader(tmp_path / "ig", {"a": [1, 2, 3]})
+    with pytest.raises(OptionError) as err:
+        imagion.import_posts([tmp_path / "ig"], tmp_path / "c.db", timezone="Mars/Olympus")
+    assert err.value.option == "timezone"
+    assert not (tmp_path / "c.db").exists()
+
+
+def test_a_mapping_typo_is_refused_not_replaced(tmp_path):
+    db = scored_catalog(tmp_path, 2, 4)
+    before = db.read_bytes()
+    for kwargs in ({"mapping": "percentil"}, {"metric": "like"}):
+        with pytest.raises(OptionError) as err:
+            imagion.score(db, **kwargs)
+        assert err.value.option == next(iter(kwargs))
+    assert db.read_bytes() == before
+    assert imagion.score(db, mapping="minmax").settings["mapping"] == "minmax"
+
+
+def test_label_checks_for_scores_before_labelling(tmp_path, monkeypatch):
+    from imagion.labels import store
+
+    make_instaloader(tmp_path / "ig", {"a": [1, 2, 3], "b": [4, 5, 6]})
+    imagion.import_posts([tmp_path / "ig"], tmp_path / "c.db")
+    calls = []
+    monkeypatch.setattr(store, "label_catalog", lambda *a, **k: calls.append(a))
+    with pytest.raises(imagion.CatalogError, match="run `imagion score` first"):
+        imagion.label(tmp_path / "c.db", provider="hashtags")
+    assert calls == []  # nothing labelled, nothing billed
+    with pytest.raises(OptionError):
+        imagion.label(tmp_path / "c.db", provider="gogle")
+
+
+@pytest.mark.slow
+def test_a_type_checker_sees_the_results(tmp_path):
+    script = tmp_path / "user.py"
+    script.write_text(
+        "import imagion\n\n"
+        "ranked = imagion.rank(['photos'], top=2)\n"
+        "best: float = ranked[0].score\n"
+        "report = imagion.score('me.db', mapping='normal')\n"
+        "n: int = report.scored\n"
+        "oops = ranked[0].score + 'x'\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--follow-imports=silent",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            str(script),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1 and "user.py:7" in errors[0] and '"float" and "str"' in errors[0], (
+        done.stdout
+    )
+
+
+def test_the_type_checkers_facade_names_what_the_lazy_table_names():
+    import ast
+
+    tree = ast.parse((ROOT / "imagion" / "__init__.py").read_text())
+    block = next(
+        n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)
+    )
+    seen = {a.asname or a.name for n in ast.walk(block) if isinstance(n, ast.ImportFrom)
+            for a in n.names}  # fmt: skip
+    from imagion import _LAZY
+
+    assert seen == set(_LAZY)
