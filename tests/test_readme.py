@@ -15,6 +15,7 @@ import pytest
 from helpers import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = ROOT / "docs"
 
 
 def _git_status() -> str | None:
@@ -43,11 +44,13 @@ def _leaves_the_working_tree_as_it_was():
         assert after == before, f"the walk-through left files in {ROOT}:\n{after}"
 
 
-def _block_after(heading: str, containing: str = "$ ") -> list[tuple[str, list[str]]]:
-    """(command, expected lines) of the first ```text block after `heading` that holds
-    `containing`."""
-    start = README.index(heading)
-    blocks = re.findall(r"```text\n(.*?)```", README[start:], re.S)
+def _block_after(
+    heading: str, containing: str = "$ ", text: str = README
+) -> list[tuple[str, list[str]]]:
+    """(command, expected lines) of the first ```text block after `heading` (in the README, or
+    `text`) that holds `containing`."""
+    start = text.index(heading)
+    blocks = re.findall(r"```text\n(.*?)```", text[start:], re.S)
     block = next((b for b in blocks if containing in b), None)
     assert block is not None, f"no text block with {containing!r} after {heading}"
     steps: list[tuple[str, list[str]]] = []
@@ -109,13 +112,20 @@ def test_your_own_account_walk_through(tmp_path):
 
 @pytest.mark.slow
 def test_the_crawl_examples_in_order(tmp_path):
-    """import → score --window 5 → score → labels on profilecrawl-978, as the README shows them."""
+    """import → score --window 5 → score → labels on profilecrawl-978, as docs/formats.md and
+    docs/labels.md show them."""
     from helpers import dataset
 
     data = dataset("profilecrawl-978").parent
+    formats = (DOCS / "formats.md").read_text(encoding="utf-8")
+    labels = (DOCS / "labels.md").read_text(encoding="utf-8")
     steps = []
-    for heading in ("## `imagion import`", "## `imagion score`", "## `imagion labels`"):
-        steps += _block_after(heading, "crawl.db")
+    for heading, text in (
+        ("## `imagion import`", formats),
+        ("## `imagion score`", formats),
+        ("## `imagion labels`", labels),
+    ):
+        steps += _block_after(heading, "crawl.db", text)
     steps = [
         (c.replace("../shared/datasets", str(data)), e)
         for c, e in steps
