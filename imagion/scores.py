@@ -63,5 +63,6 @@ RANGE_MEANING = (
 )
 NEXT_MEANING = (
     "P(> next): how likely a photo gets more likes than the next one down — under 55% a "
-    "toss-up, 55–65% somewhat more likely, above that likely."
+    "toss-up, 55–65% somewhat more likely, above that likely. It compares the model's own "
+    "outputs, so two photos whose rounded scores look alike can still differ."
 )

@@ -205,3 +205,20 @@ def test_real_transfer_reproduces_the_bundled_model_card(runner, tmp_path):
     pairs = pd.read_csv(tmp_path / "pairs.csv")
     assert len(pairs) == 540 and pairs["p_a_beats_b"].between(0, 1).all()
     assert {"account", "a", "b", "likes_a", "likes_b", "p_a_beats_b"} <= set(pairs.columns)
+
+
+def test_validation_posts_that_chose_the_epoch_are_said_to_lean_optimistic(runner, trained):
+    db, best = trained
+    res = runner.invoke(app, ["eval", "--catalog", str(db), "--model", str(best), "--split", "val"])
+    assert res.exit_code == 0, res.output
+    assert "chose its best epoch" in res.stderr and "lean optimistic" in res.stderr
+    assert "IN-SAMPLE" not in res.stdout  # a caveat, not an in-sample warning
+
+
+def test_a_simple_rule_as_good_as_the_model_is_said(runner, tmp_path):
+    from tests.helpers import scored_catalog
+
+    db = scored_catalog(tmp_path, 3, 6)  # brightness grows with likes: "brighter wins" is 100%
+    res = runner.invoke(app, ["eval", "--catalog", str(db), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert "a simple rule does as well as the model here (brighter wins" in res.stdout

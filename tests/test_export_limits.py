@@ -115,7 +115,10 @@ def test_decimal_insight_is_refused_not_multiplied():
     assert post.reach == 1500  # German thousands
 
 
-def test_moved_zip_is_named_once(runner, tmp_path):
+def test_moved_zip_is_named_once(runner, tmp_path, monkeypatch):
+    # a cache of its own: the example's photos are the same in other tests, and features
+    # cached there would spare this run the read that finds the zip gone
+    monkeypatch.setenv("IMAGION_CACHE", str(tmp_path / "cache"))
     zip_path = ex.write_export_zip(tmp_path / "e.zip", ex.export_files(POSTS))
     csv_path = tmp_path / "content.csv"
     csv_path.write_text(ex.content_csv(POSTS), encoding="utf-8")

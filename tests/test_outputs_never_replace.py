@@ -84,3 +84,21 @@ def test_the_sheet_is_capped(tmp_path, monkeypatch):
     ]
     out = sheet.write_sheet(items, tmp_path / "s.html", "t")
     assert out.read_text().count("<figure>") == 3
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".html"])
+def test_a_sheet_replaces_only_a_sheet(runner, three_photos, tmp_path, suffix):
+    sheet = tmp_path / f"sheet{suffix}"
+    args = ["rank", str(three_photos), "--no-suggest", "--sheet", str(sheet)]
+    assert runner.invoke(app, args).exit_code == 0
+    first = sheet.read_bytes()
+    res = runner.invoke(app, args)  # its own sheet: replaced by the new one
+    assert res.exit_code == 0, res.output
+    photo = tmp_path / f"holiday{suffix}"
+    photo.write_bytes(first if suffix == ".html" else (three_photos / "p0.jpg").read_bytes())
+    if suffix == ".html":
+        photo.write_text("<html>my own page</html>")
+    before = photo.read_bytes()
+    res = runner.invoke(app, ["rank", str(three_photos), "--no-suggest", "--sheet", str(photo)])
+    assert res.exit_code == 1 and "nothing is replaced" in res.stderr, res.output
+    assert photo.read_bytes() == before

@@ -199,6 +199,13 @@ def _render_eval(report: EvalReport, label: str) -> None:
     _render_calibration(report)
     _render_scores(report)
     say(f"baselines on the same pairs: {base}")
+    rules = {k: v for k, v in report.baselines.items() if k != "chance"}
+    if rules and max(rules.values()) >= report.accuracy:
+        best = max(rules, key=lambda k: rules[k])
+        say(
+            f"a simple rule does as well as the model here ({best} {rules[best]:.1%}): on these "
+            "posts the model adds nothing it can show."
+        )
     line = accuracy_line(report)
     if report.in_sample:  # wrapped at 80 columns, still the last line's words
         line, _, _ = line.partition(IN_SAMPLE)

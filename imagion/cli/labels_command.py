@@ -111,7 +111,7 @@ def labels_cmd(
             f"{strong:,} clearly above zero (what rank --stats would suggest)."
         )
     done = (f"{s['provider']}: {s['labelled'] + s['cached']:,} items labelled" for s in summaries)
-    out.print(", ".join(done))
+    note(", ".join(done))  # a status line: stdout holds the tables (or the JSON) only
 
 
 def _confirm_paid_work(cat: Catalog, refresh: bool, yes: bool) -> None:

@@ -164,6 +164,10 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         return
     if table is not None or address is not None or features or labels:
         raise ImagionError("--out, --address, --features and --labels go with --engine ray.")
+    if similarity != SIMILARITY and not groups:  # said, not silently ignored
+        raise ImagionError("--similarity goes with --groups (or imagion pick).")
+    if json_ and csv_:
+        raise ImagionError("--json and --csv: choose one.")
     if groups:
         from imagion.cli.pick_command import rank_groups
 
@@ -400,9 +404,12 @@ def compare_cmd(
             "validation split)."
         )
     else:
+        first, second, p = (
+            (c.a, c.b, c.p_a_wins) if c.p_a_wins >= 0.5 else (c.b, c.a, 1 - c.p_a_wins)
+        )  # said of the likelier photo: "24% … (likely)" would read as a contradiction
         lines.append(
-            f"{c.p_a_wins:.0%}: how likely {c.a.path.name} gets more likes than "
-            f"{c.b.path.name} ({odds_words(c.p_a_wins)}), calibrated on {c.calibration}."
+            f"{p:.0%}: how likely {first.path.name} gets more likes than "
+            f"{second.path.name} ({odds_words(p)}), calibrated on {c.calibration}."
         )
     advice = [side.suggestion.text if side.suggestion else "" for side in (c.a, c.b)]
     if advice[0] and advice[0] == advice[1]:  # the same for both: said once

@@ -23,7 +23,7 @@ REFERENCE_POINTS = {
     "original model (2019)": 0.5024,
     "average person": 0.475,
     "expert": 0.675,
-    "Ding et al. 2019, discriminable pairs": 0.76,
+    "Ding et al. 2019, discriminable pairs": 0.7665,
 }
 
 

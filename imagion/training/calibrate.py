@@ -99,7 +99,7 @@ def out_of_fold_pairs(fit: Fitter, initial: dict[str, torch.Tensor]) -> HeldOutP
     log(
         f"win probability calibrated on {len(d)} out-of-fold pairs ({OOF_FOLDS}-fold CV of this recipe)"
     )
-    source = f"out-of-fold predictions of a {OOF_FOLDS}-fold CV of the same recipe ({len(d)} pairs of {posts} posts)"
+    source = f"out-of-fold predictions of a {OOF_FOLDS}-fold CV of the same recipe ({len(d):,} pairs of {posts:,} posts)"
     u, a = np.concatenate(us), np.concatenate(actual)
     posts_source = (
         f"out-of-fold predictions of a {OOF_FOLDS}-fold CV of the same recipe ({posts} posts)"

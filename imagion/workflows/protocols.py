@@ -36,6 +36,7 @@ class Predictions:
     warnings: list[str] = field(default_factory=list)
     label: str = ""
     folds: list[list[str]] = field(default_factory=list)  # leave-accounts-out CV: its folds
+    caveats: list[str] = field(default_factory=list)  # said with the report; not in-sample
 
 
 def cv_folds(accounts: list[str], k: int, seed: int) -> list[list[str]]:
@@ -258,4 +259,14 @@ def predict_checkpoint(
             f"WARNING: the model trained on {trained_on} of these {len(df)} posts: this accuracy is "
             "NOT an estimate for new posts; use `split` val (or time) or `cv`."
         )
-    return Predictions(df, problems, notes, f"model {loaded.path} ({loaded.arch})")
+    held_out = len(df) - trained_on
+    caveats = []
+    if training and training.val_posts and held_out:
+        caveats.append(
+            f"the {held_out} posts it did not train on include the {training.val_posts} that "
+            "chose its best epoch and fitted its score range and win probability, so these "
+            "figures lean optimistic; `cv` (or `cv` time) measures the recipe on posts nothing "
+            "was fitted on."
+        )
+    label = f"model {loaded.path} ({loaded.arch})"
+    return Predictions(df, problems, notes, label, caveats=caveats)

@@ -206,9 +206,11 @@ def evaluate(
         device=device,
         progress=progress,
     )
-    return _measured(
+    report = _measured(
         got.frame, got.warnings, got.label, got.skipped, min_ratio, min_gap, pairs, seed, show_pairs
     )
+    report.notes += got.caveats
+    return report
 
 
 def _measured(
