@@ -19,6 +19,7 @@ from imagion.catalog.store import ENV_CATALOG
 from imagion.choices import Device
 from imagion.cli.console import err, note, out, set_namer, styled, warn
 from imagion.errors import ImagionError, OptionError
+from imagion.settings import BUNDLED_CAVEAT, is_bundled_model
 
 app = typer.Typer(
     name="imagion",
@@ -65,8 +66,6 @@ SimilarityOpt = Annotated[
 
 def about_model(model: str, uncalibrated: bool = False) -> None:
     """Said under every scoring result: a checkpoint without calibration, the bundled model's caveat."""
-    from imagion.settings import BUNDLED_CAVEAT, is_bundled_model
-
     if uncalibrated:
         warn(
             f"{model} has no calibration (last.pt is written for --resume; use best.pt): the "
