@@ -261,6 +261,7 @@ FORBIDDEN = [
     ("imagion.evaluation", "imagion.training", "evaluation metrics import no training code"),
     ("imagion.evaluation", "imagion.workflows", "evaluation metrics sit below the workflows"),
     ("imagion.models", "imagion.training", "models sit below training"),
+    ("imagion.models", "imagion.labels", "models sit below the labels (the ImageNet labeller too)"),
     ("imagion.catalog", "imagion.models", "the catalog knows no models"),
 ]
 

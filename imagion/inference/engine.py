@@ -22,8 +22,8 @@ import numpy as np
 from imagion import __version__
 from imagion.errors import ImagionError
 from imagion.images import sha256_file
-from imagion.labels.providers import ImageNetLabeler
 from imagion.labels.suggestions import LabelStats, load_bundled_stats
+from imagion.models.imagenet import ImageNetLabeler
 from imagion.models.registry import model_spec
 from imagion.models.transforms import Calibration, Preprocess
 from imagion.settings import (

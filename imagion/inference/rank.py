@@ -17,9 +17,9 @@ from imagion.images import find_images
 from imagion.inference.crops import best_crop, write_crop
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
-from imagion.labels.providers import SEEN_THRESHOLD
 from imagion.labels.suggestions import Suggestion, suggest
 from imagion.models.expected_score import NO_INTERVAL
+from imagion.models.imagenet import SEEN_THRESHOLD
 from imagion.problems import joined
 from imagion.progress import Progress
 from imagion.scores import JSON_DIGITS, TOSS_UP, odds_words, score_text

@@ -15,7 +15,8 @@ from imagion.choices import Provider
 from imagion.errors import ImagionError, OptionError
 from imagion.labels.cloud_vision import DEFAULT_CONCURRENCY, label_images
 from imagion.labels.offline import local_labels
-from imagion.labels.providers import IMAGE_PROVIDERS, SEEN_THRESHOLD, parse_alt_text
+from imagion.labels.providers import IMAGE_PROVIDERS, parse_alt_text
+from imagion.models.imagenet import SEEN_THRESHOLD
 from imagion.progress import Progress
 
 

@@ -37,7 +37,7 @@ import numpy as np
 from imagion.errors import ImagionError, OptionError
 from imagion.images import find_images, load_square
 from imagion.inference.engine import open_engine
-from imagion.labels.providers import SEEN_THRESHOLD
+from imagion.models.imagenet import SEEN_THRESHOLD
 from imagion.models.registry import build_model
 from imagion.progress import Progress
 from imagion.scale.tables import MAX_PROBLEMS_SHOWN, check_table, schema, tally, write_table
