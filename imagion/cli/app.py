@@ -162,6 +162,14 @@ def _reader_left() -> NoReturn:
     raise typer.Exit(141)
 
 
+def _catalog_trouble(exc: sqlite3.DatabaseError) -> bool:
+    """What the catalog file's state causes (locked, read-only, full, not a database, a broken
+    constraint), as opposed to a bug of ours (ProgrammingError, InterfaceError...)."""
+    return isinstance(exc, sqlite3.OperationalError | sqlite3.IntegrityError) or (
+        type(exc) is sqlite3.DatabaseError
+    )
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Print ImagionError on stderr and exit 1, without a traceback."""
 
@@ -176,7 +184,9 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             message = f"{flag_of(exc.option) or exc.option}{value}: {exc.reason}"
         except ImagionError as exc:
             message = str(exc)
-        except sqlite3.Error as exc:
+        except sqlite3.DatabaseError as exc:
+            if not _catalog_trouble(exc):
+                raise  # imagion's own bug (a wrong statement, a closed connection): a traceback
             message = f"catalog error: {exc}"
         except ModuleNotFoundError as exc:
             extra = EXTRAS.get((exc.name or "").split(".")[0])
