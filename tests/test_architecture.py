@@ -423,3 +423,17 @@ def test_only_the_scale_package_imports_ray():
     pyproject = (ROOT / "pyproject.toml").read_text()
     core = pyproject.split("dependencies = [", 1)[1].split("]", 1)[0]
     assert "ray" not in core and 'ray = ["ray[data]' in pyproject
+
+
+def test_the_library_warns_through_its_logger():
+    """Outside the command line nothing prints or calls warnings.warn: what the library has to
+    say goes to the `imagion` logger (INFO, WARNING), which the CLI shows and a program sets."""
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in PACKAGE.rglob("*.py")
+        if "cli" not in path.relative_to(PACKAGE).parts
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and ast.unparse(node.func) in {"print", "warnings.warn", "warn"}
+    ]
+    assert found == []

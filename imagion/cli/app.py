@@ -131,10 +131,12 @@ set_namer(flag_of)
 
 
 class _NoteHandler(logging.Handler):
-    """The library's log records (training, cross-validation, calibration) as note lines."""
+    """The library's log records (training, cross-validation, calibration) as lines on stderr;
+    a warning (PyTorch instead of ONNX Runtime, an unwritable cache) says `note:` first."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        note(record.getMessage())
+        prefix = "note: " if record.levelno >= logging.WARNING else ""
+        note(prefix + record.getMessage())
 
 
 def _show_library_logs() -> None:

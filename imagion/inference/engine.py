@@ -9,6 +9,7 @@ GPU under `--device auto`, or a missing onnxruntime use PyTorch.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -35,6 +36,8 @@ from imagion.settings import (
     model_path,
     pick_device,
 )
+
+log = logging.getLogger(__name__)  # warnings reach stderr; the CLI shows them as notes
 
 EXPORT_VERSION = 3  # 2: meta.json carries the batch size; 3: calibration source, label stats
 
@@ -250,13 +253,12 @@ def _open(ckpt: Path, device: str, cache_dir: Path | None) -> Engine:
         except ImagionError:
             raise
         except Exception as exc:  # an export or runtime problem: PyTorch still works
-            import sys
-
-            where = cache_dir or default_cache_dir()
-            print(
-                f"note: ONNX Runtime unavailable for {ckpt.name} ({type(exc).__name__}: {exc}); "
-                f"using PyTorch, which is slower. If the cache {where} is not writable, point "
-                "IMAGION_CACHE at a folder that is.",
-                file=sys.stderr,
+            log.warning(
+                "ONNX Runtime unavailable for %s (%s: %s); using PyTorch, which is slower. If "
+                "the cache %s is not writable, point IMAGION_CACHE at a folder that is.",
+                ckpt.name,
+                type(exc).__name__,
+                exc,
+                cache_dir or default_cache_dir(),
             )
     return _torch_engine(ckpt, device)
