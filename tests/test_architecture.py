@@ -118,6 +118,128 @@ def test_no_import_cycles(level):
             visit(m, [])
 
 
+# third-party packages too heavy for the light paths (`imagion --help`, rank, compare, serve)
+HEAVY = {
+    "torch",
+    "torchvision",
+    "efficientnet_lite_pytorch",
+    "pandas",
+    "ray",
+    "onnxruntime",
+    "onnx",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "matplotlib",
+    "google",
+    "cv2",
+    "pyarrow",
+    "scipy",
+}
+
+
+def _module_level_nodes(tree: ast.Module) -> list[ast.AST]:
+    """The nodes run when the module is imported (outside defs and TYPE_CHECKING)."""
+    return [
+        node
+        for top in tree.body
+        if not isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        and not (isinstance(top, ast.If) and "TYPE_CHECKING" in ast.unparse(top.test))
+        for node in ast.walk(top)
+    ]
+
+
+def _heavy_at_import() -> dict[str, set[str]]:
+    """For each imagion module, the heavy packages that importing it loads (at module level,
+    through other imagion modules and the parent packages)."""
+    modules = _modules()
+    direct: dict[str, set[str]] = {}
+    deps: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        nodes = _module_level_nodes(ast.parse(path.read_text()))
+        roots = {a.name for n in nodes if isinstance(n, ast.Import) for a in n.names}
+        roots |= {
+            n.module for n in nodes if isinstance(n, ast.ImportFrom) and n.module and not n.level
+        }
+        direct[name] = {r.split(".")[0] for r in roots} & HEAVY
+        parents = {".".join(name.split(".")[:k]) for k in range(1, name.count(".") + 1)}
+        deps[name] = (_imagion_imports(nodes) | parents) & set(modules) - {name}
+    out: dict[str, set[str]] = {}
+
+    def heavy(name: str) -> set[str]:
+        if name not in out:
+            out[name] = set()  # no cycles at module level (tested above); this only guards
+            out[name] = direct[name].union(*(heavy(d) for d in deps[name]))
+        return out[name]
+
+    for name in modules:
+        heavy(name)
+    return out
+
+
+def _unjustified_function_imports(
+    modules: dict[str, Path] | None = None,
+) -> list[tuple[str, int, str]]:
+    """Function-level imports of imagion modules that neither keep a heavy package off the
+    importing module nor carry a comment (on the line or the line above) saying why."""
+    known = _modules()
+    heavy = _heavy_at_import()
+    found = []
+    for name, path in (modules or known).items():
+        text = path.read_text()
+        lines = text.splitlines()
+        tree = ast.parse(text)
+        at_import = {id(n) for n in _module_level_nodes(tree)}
+        typing_only = {
+            id(n)
+            for top in tree.body
+            if isinstance(top, ast.If) and "TYPE_CHECKING" in ast.unparse(top.test)
+            for n in ast.walk(top)
+        }
+        mine = heavy.get(name, set())
+        for node in ast.walk(tree):
+            if (
+                not isinstance(node, ast.Import | ast.ImportFrom)
+                or id(node) in at_import | typing_only
+            ):
+                continue
+            targets = _imagion_imports([node]) & set(known)
+            if not targets or set().union(*(heavy[t] for t in targets)) - mine:
+                continue
+            said = lines[node.lineno - 2 : node.end_lineno]
+            if any("#" in line for line in said[1:]) or said[0].strip().startswith("#"):
+                continue
+            found.append((name, node.lineno, ", ".join(sorted(targets))))
+    return found
+
+
+def test_function_level_imports_say_why():
+    """An import of an imagion module inside a function either keeps a heavy package (HEAVY)
+    off the importing module or says why on its line or the line above (a cycle, the order of
+    `imagion --help`...); any other belongs at the top of the module."""
+    assert _unjustified_function_imports() == []
+
+
+def test_the_function_import_check_catches_one(tmp_path):
+    fake = tmp_path / "fake.py"
+    fake.write_text(
+        "def light():\n"
+        "    from imagion.errors import InputError\n"
+        "\n"
+        "\n"
+        "def said():\n"
+        "    # keeps this module's import order\n"
+        "    from imagion.files import output_file\n"
+        "    import imagion.problems  # says why\n"
+        "\n"
+        "\n"
+        "def heavy():\n"
+        "    from imagion.inference.torch_forward import forward_uint8\n"
+    )
+    found = _unjustified_function_imports({"imagion.fake": fake})
+    assert found == [("imagion.fake", 2, "imagion.errors")]
+
+
 # the layers, import-linter style: (importer prefix, forbidden prefix, why)
 LIBRARY = [
     "catalog",
@@ -139,6 +261,7 @@ FORBIDDEN = [
     ("imagion.evaluation", "imagion.training", "evaluation metrics import no training code"),
     ("imagion.evaluation", "imagion.workflows", "evaluation metrics sit below the workflows"),
     ("imagion.models", "imagion.training", "models sit below training"),
+    ("imagion.models", "imagion.labels", "models sit below the labels (the ImageNet labeller too)"),
     ("imagion.catalog", "imagion.models", "the catalog knows no models"),
 ]
 
@@ -300,3 +423,17 @@ def test_only_the_scale_package_imports_ray():
     pyproject = (ROOT / "pyproject.toml").read_text()
     core = pyproject.split("dependencies = [", 1)[1].split("]", 1)[0]
     assert "ray" not in core and 'ray = ["ray[data]' in pyproject
+
+
+def test_the_library_warns_through_its_logger():
+    """Outside the command line nothing prints or calls warnings.warn: what the library has to
+    say goes to the `imagion` logger (INFO, WARNING), which the CLI shows and a program sets."""
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in PACKAGE.rglob("*.py")
+        if "cli" not in path.relative_to(PACKAGE).parts
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and ast.unparse(node.func) in {"print", "warnings.warn", "warn"}
+    ]
+    assert found == []

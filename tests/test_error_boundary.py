@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 import torch
+import typer
 
 from imagion.cli import app
+from imagion.cli.app import handle_errors
 from imagion.cli.console import emit_json
 from imagion.files import TMP_SUFFIX
 from imagion.models.checkpoints import read_checkpoint
@@ -122,3 +125,29 @@ def test_os_errors_are_one_line(runner, tmp_path):
     folder.mkdir()
     res = runner.invoke(app, ["info", "--catalog", str(folder)])
     _one_error_line(res, "is a folder")
+
+
+@pytest.mark.parametrize(
+    ("exc", "shown"),
+    [
+        (sqlite3.OperationalError("database is locked"), True),
+        (sqlite3.IntegrityError("UNIQUE constraint failed: posts.id"), True),
+        (sqlite3.DatabaseError("file is not a database"), True),
+        (sqlite3.ProgrammingError("Cannot operate on a closed database."), False),
+        (sqlite3.InterfaceError("Error binding parameter 1"), False),
+    ],
+)
+def test_only_the_catalog_files_state_is_a_catalog_error(exc, shown, capsys):
+    """A locked, broken or foreign catalog is one line; a wrong statement or a closed
+    connection is imagion's bug and keeps its traceback."""
+
+    def fails() -> None:
+        raise exc
+
+    if shown:
+        with pytest.raises(typer.Exit):
+            handle_errors(fails)()
+        assert f"error: catalog error: {exc}" in capsys.readouterr().err
+    else:
+        with pytest.raises(type(exc)):
+            handle_errors(fails)()

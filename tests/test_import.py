@@ -187,6 +187,32 @@ def test_bad_inputs_each_named_and_rest_imported(tmp_path, runner, small_ig, cat
     assert "does-not-exist" in res.stderr
 
 
+def test_a_file_of_the_wrong_shape_costs_one_line_and_a_bug_of_ours_stays_a_bug(
+    tmp_path, monkeypatch
+):
+    """A post whose owner is a word where an object belongs is skipped in one line and the
+    other posts are imported; a TypeError from imagion's own code in the same parser is not
+    dressed up as a skipped file."""
+    folder = tmp_path / "ig" / "someone"
+    write_instaloader_post(folder, "good", instaloader_node("someone", "GOOD", 5, 1))
+    odd = instaloader_node("someone", "ODD", 5, 2)
+    odd["node"]["owner"] = "someone"
+    write_instaloader_post(folder, "odd", odd)
+    report = import_into(tmp_path / "c.db", [tmp_path / "ig"])
+    assert report.posts == 1
+    assert len(report.problems) == 1
+    assert "odd.json.xz: unexpected structure, file skipped" in report.problems[0]
+
+    from imagion.catalog import formats
+
+    def bug(text):
+        raise TypeError("a bug of ours")
+
+    monkeypatch.setattr(formats, "hashtags", bug)  # used after the JSON is read
+    with pytest.raises(TypeError, match="a bug of ours"):
+        import_into(tmp_path / "d.db", [folder / "good.json.xz"])
+
+
 def test_nothing_importable_exits_1(tmp_path, runner, catalog_path):
     (tmp_path / "empty").mkdir()
     res = _import(runner, catalog_path, tmp_path / "empty", json_=False)

@@ -283,7 +283,7 @@ def test_real_offline_labels(tmp_path):
 def test_shipped_imagenet_names_match_torchvision():
     from torchvision.models import ResNet50_Weights
 
-    from imagion.labels.providers import imagenet_names
+    from imagion.models.imagenet import imagenet_names
 
     assert imagenet_names() == [
         n.lower() for n in ResNet50_Weights.IMAGENET1K_V2.meta["categories"]

@@ -104,7 +104,7 @@ def test_cv_from_an_init_that_saw_these_accounts_is_flagged(runner, trained, tmp
 def test_crops_say_what_they_wrote_and_only_for_the_shown_photos(runner, tmp_path, monkeypatch):
     from PIL import Image
 
-    from imagion.inference import crops as crops_mod
+    from imagion.inference import rank as rank_mod
     from imagion.inference.crops import CropAdvice
     from tests.helpers import write_image
 
@@ -120,7 +120,7 @@ def test_crops_say_what_they_wrote_and_only_for_the_shown_photos(runner, tmp_pat
         advice = CropAdvice("1:1", "centre", (0.0, 0.0, 1.0, 1.0), 6.0, 5.0, 0.7)
         return advice, Image.new("RGB", (8, 8))
 
-    monkeypatch.setattr(crops_mod, "best_crop", always)
+    monkeypatch.setattr(rank_mod, "best_crop", always)
     out2 = tmp_path / "crops2"
     res = runner.invoke(
         app, ["rank", str(tmp_path / "in"), "--crops", str(out2), "--top", "1", "--no-suggest"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -167,7 +168,7 @@ def test_without_onnxruntime_falls_back_to_torch(trained, pictures, monkeypatch)
 
 
 def test_failed_onnx_export_falls_back_to_torch_with_a_note(
-    trained, pictures, monkeypatch, tmp_path, capsys
+    trained, pictures, monkeypatch, tmp_path, capsys, runner
 ):
     import imagion.inference.engine as rt
 
@@ -175,8 +176,23 @@ def test_failed_onnx_export_falls_back_to_torch_with_a_note(
         raise RuntimeError("exporter exploded")
 
     monkeypatch.setattr(rt, "export_onnx", broken)
-    engine = rt.open_engine(trained[1], "cpu", cache_dir=tmp_path / "fresh-cache")
+    records: list[logging.LogRecord] = []
+    keep = logging.Handler(logging.WARNING)
+    keep.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("imagion").addHandler(keep)
+    try:
+        engine = rt.open_engine(trained[1], "cpu", cache_dir=tmp_path / "fresh-cache")
+    finally:
+        logging.getLogger("imagion").removeHandler(keep)
     assert engine.backend == "torch"
-    assert "ONNX Runtime unavailable" in capsys.readouterr().err
+    assert [r.levelno for r in records if "ONNX Runtime unavailable" in r.getMessage()] == [
+        logging.WARNING  # through the `imagion` logger: a library user's logging decides
+    ]
+    capsys.readouterr()
+    monkeypatch.setenv("IMAGION_CACHE", str(tmp_path / "cli-cache"))
+    args = ["rank", str(pictures), "--model", str(trained[1]), "--device", "cpu", "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "note: ONNX Runtime unavailable" in res.stderr  # the command line's note
     result = rank_images([pictures], model=trained[1], device="cpu")
     assert result.items[0].path.name == "img1.jpg"

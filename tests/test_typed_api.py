@@ -42,12 +42,12 @@ def test_a_mapping_typo_is_refused_not_replaced(tmp_path):
 
 
 def test_label_checks_for_scores_before_labelling(tmp_path, monkeypatch):
-    from imagion.labels import store
+    from imagion.workflows import verbs
 
     make_instaloader(tmp_path / "ig", {"a": [1, 2, 3], "b": [4, 5, 6]})
     imagion.import_posts([tmp_path / "ig"], tmp_path / "c.db")
     calls = []
-    monkeypatch.setattr(store, "label_catalog", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(verbs, "label_catalog", lambda *a, **k: calls.append(a))
     with pytest.raises(imagion.CatalogError, match="run `imagion score` first"):
         imagion.label(tmp_path / "c.db", provider="hashtags")
     assert calls == []  # nothing labelled, nothing billed

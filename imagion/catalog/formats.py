@@ -64,7 +64,7 @@ def read_json(path: Path) -> object:
         raise ImagionError(f"{path}: JSON nested too deeply to be a post (skipped).") from None
     except (lzma.LZMAError, EOFError) as exc:
         raise ImagionError(f"{path}: damaged or truncated .xz file ({exc}).") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # not JSON, not UTF-8, an integer of over 4,300 digits
         raise ImagionError(f"{path}: not valid JSON ({exc}).") from exc
     except OSError as exc:
         raise ImagionError(f"{path}: cannot read ({exc}).") from exc
@@ -92,36 +92,52 @@ def _refuse(where: str, exc: ValueError) -> ImagionError:
     return ImagionError(f"{where}: {exc}; post skipped.")
 
 
-def _instaloader_caption(node: dict[str, Any], txt: Path) -> str | None:
-    """The caption from the JSON, else from instaloader's `<stem>.txt` beside it."""
-    edges = (node.get("edge_media_to_caption") or {}).get("edges") or []
-    caption = edges[0].get("node", {}).get("text") if edges else None
-    if caption is None and txt.is_file():
-        caption = txt.read_text(encoding="utf-8", errors="replace")
-    return caption if isinstance(caption, str) else None
+def _instaloader_json(path: Path, data: dict) -> dict[str, Any]:
+    """The values a post needs from an instaloader post's JSON. A JSON of another shape (a list
+    where an object belongs, a missing item) is ImagionError: the file is skipped."""
+    node = data.get("node") if isinstance(data, dict) else None
+    try:
+        kind = (data.get("instaloader") or {}).get("node_type") if isinstance(data, dict) else None
+        if not isinstance(node, dict) or "shortcode" not in node or kind not in (None, "Post"):
+            raise ImagionError(
+                f"{path}: not an Instagram post (no node.shortcode; {kind or 'unknown'})."
+            )
+        like = (node.get("edge_media_preview_like") or {}).get("count")
+        if like is None:
+            like = (node.get("edge_liked_by") or {}).get("count")
+        owner = node.get("owner") or {}
+        edges = (node.get("edge_media_to_caption") or {}).get("edges") or []
+        return {
+            "like": like,
+            "taken_at": node.get("taken_at_timestamp"),
+            "username": owner.get("username"),
+            "followers": (owner.get("edge_followed_by") or {}).get("count"),
+            "owner_id": owner["id"] if owner.get("id") else None,
+            "comments": (node.get("edge_media_to_comment") or {}).get("count"),
+            "caption": edges[0].get("node", {}).get("text") if edges else None,
+        }
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise ImagionError(f"{path}: unexpected structure, file skipped ({exc!r}).") from None
 
 
 def parse_instaloader(path: Path, data: dict, problems: list[str]) -> Post:
-    node = data.get("node") if isinstance(data, dict) else None
-    kind = (data.get("instaloader") or {}).get("node_type") if isinstance(data, dict) else None
-    if not isinstance(node, dict) or "shortcode" not in node or kind not in (None, "Post"):
-        raise ImagionError(
-            f"{path}: not an Instagram post (no node.shortcode; {kind or 'unknown'})."
-        )
-    like = (node.get("edge_media_preview_like") or {}).get("count")
-    if like is None:
-        like = (node.get("edge_liked_by") or {}).get("count")
+    found = _instaloader_json(path, data)
+    node = data["node"]
     try:
-        likes = count_value(like, "likes", hidden=-1)
-        posted_at = time_value(node.get("taken_at_timestamp"), "taken_at_timestamp")
+        likes = count_value(found["like"], "likes", hidden=-1)
+        posted_at = time_value(found["taken_at"], "taken_at_timestamp")
     except ValueError as exc:
         raise _refuse(str(path), exc) from None
-    owner = node.get("owner") or {}
-    account = owner.get("username") or path.parent.name
+    account = found["username"] or path.parent.name
     stem = _stem(path)
-    caption = _instaloader_caption(node, path.parent / f"{stem}.txt")
+    caption = found["caption"]
+    txt = path.parent / f"{stem}.txt"  # instaloader's caption file, when the JSON has none
+    if caption is None and txt.is_file():
+        caption = txt.read_text(encoding="utf-8", errors="replace")
+    caption = caption if isinstance(caption, str) else None
     is_video = bool(node.get("is_video")) or node.get("__typename") == "GraphVideo"
     where = str(path)
+    alt_text = node.get("accessibility_caption")
     post = Post(
         account=str(account),
         post_id=str(node["shortcode"]),
@@ -129,18 +145,12 @@ def parse_instaloader(path: Path, data: dict, problems: list[str]) -> Post:
         source_format="instaloader",
         likes=likes if likes is not None and likes >= 0 else None,
         likes_hidden=likes is None or likes < 0,
-        comments=optional_count(
-            (node.get("edge_media_to_comment") or {}).get("count"), "comments", where, problems
-        ),
+        comments=optional_count(found["comments"], "comments", where, problems),
         posted_at=posted_at,
-        followers=optional_count(
-            (owner.get("edge_followed_by") or {}).get("count"), "followers", where, problems
-        ),
-        owner_id=str(owner["id"]) if owner.get("id") else None,
+        followers=optional_count(found["followers"], "followers", where, problems),
+        owner_id=str(found["owner_id"]) if found["owner_id"] else None,
         caption=caption,
-        alt_text=node.get("accessibility_caption")
-        if isinstance(node.get("accessibility_caption"), str)
-        else None,
+        alt_text=alt_text if isinstance(alt_text, str) else None,
         tags=json.dumps(hashtags(caption)),
         is_video=is_video,
         is_carousel=node.get("__typename") == "GraphSidecar",

@@ -237,8 +237,6 @@ def import_sources(
                 _keep(posts, post, report, path)
         except ImagionError as exc:
             report.problems.append(str(exc))
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            report.problems.append(f"{path}: unexpected structure, file skipped ({exc!r}).")
         report.content_csvs += len(content) > before
         if progress:
             progress(i + 1, total)

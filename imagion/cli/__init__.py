@@ -8,6 +8,8 @@ which is the order `imagion --help` lists them in.
 import importlib
 
 from imagion.cli.app import app
+from imagion.cli.console import err, styled
+from imagion.cli.help_layout import polish
 
 COMMAND_MODULES = [
     "catalog_commands",  # import, score, info, posts
@@ -26,8 +28,6 @@ def build_command() -> object:
     """The click command tree Typer builds from `app`, with imagion's help layout."""
     import typer.main
 
-    from imagion.cli.help_layout import polish
-
     command = typer.main.get_command(app)
     polish(command)
     return command
@@ -39,8 +39,6 @@ def main() -> None:
     import sys
 
     import typer
-
-    from imagion.cli.console import err, styled
 
     try:  # the click Typer runs on: recent Typer ships its own copy
         import typer._click.exceptions as click

@@ -19,6 +19,7 @@ from imagion.catalog.store import ENV_CATALOG
 from imagion.choices import Device
 from imagion.cli.console import err, note, out, set_namer, styled, warn
 from imagion.errors import ImagionError, OptionError
+from imagion.settings import BUNDLED_CAVEAT, is_bundled_model
 
 app = typer.Typer(
     name="imagion",
@@ -65,8 +66,6 @@ SimilarityOpt = Annotated[
 
 def about_model(model: str, uncalibrated: bool = False) -> None:
     """Said under every scoring result: a checkpoint without calibration, the bundled model's caveat."""
-    from imagion.settings import BUNDLED_CAVEAT, is_bundled_model
-
     if uncalibrated:
         warn(
             f"{model} has no calibration (last.pt is written for --resume; use best.pt): the "
@@ -132,10 +131,12 @@ set_namer(flag_of)
 
 
 class _NoteHandler(logging.Handler):
-    """The library's log records (training, cross-validation, calibration) as note lines."""
+    """The library's log records (training, cross-validation, calibration) as lines on stderr;
+    a warning (PyTorch instead of ONNX Runtime, an unwritable cache) says `note:` first."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        note(record.getMessage())
+        prefix = "note: " if record.levelno >= logging.WARNING else ""
+        note(prefix + record.getMessage())
 
 
 def _show_library_logs() -> None:
@@ -163,6 +164,14 @@ def _reader_left() -> NoReturn:
     raise typer.Exit(141)
 
 
+def _catalog_trouble(exc: sqlite3.DatabaseError) -> bool:
+    """What the catalog file's state causes (locked, read-only, full, not a database, a broken
+    constraint), as opposed to a bug of ours (ProgrammingError, InterfaceError...)."""
+    return isinstance(exc, sqlite3.OperationalError | sqlite3.IntegrityError) or (
+        type(exc) is sqlite3.DatabaseError
+    )
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Print ImagionError on stderr and exit 1, without a traceback."""
 
@@ -177,7 +186,9 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             message = f"{flag_of(exc.option) or exc.option}{value}: {exc.reason}"
         except ImagionError as exc:
             message = str(exc)
-        except sqlite3.Error as exc:
+        except sqlite3.DatabaseError as exc:
+            if not _catalog_trouble(exc):
+                raise  # imagion's own bug (a wrong statement, a closed connection): a traceback
             message = f"catalog error: {exc}"
         except ModuleNotFoundError as exc:
             extra = EXTRAS.get((exc.name or "").split(".")[0])

@@ -13,6 +13,9 @@ from imagion.choices import ScoreMapping, ScoreMetric
 from imagion.cli.app import CatalogOpt, JsonOpt, command
 from imagion.cli.console import emit_json, note, out, plural, progress_bar, visible, warn
 from imagion.scores import score_text
+from imagion.spreadsheet import safe_frame
+from imagion.workflows.verbs import import_posts, posts, score
+from imagion.workflows.verbs import info as catalog_info
 
 
 @command("import")
@@ -37,9 +40,6 @@ def import_cmd(
 
     Example: imagion import instagram-me-2026-11-30.zip content.csv
     """
-    from imagion.workflows.verbs import import_posts
-    from imagion.workflows.verbs import info as catalog_info
-
     path = resolve_catalog_path(catalog)
     with progress_bar("importing") as update:
         report = import_posts(sources, path, timezone=timezone, progress=update)
@@ -115,8 +115,6 @@ def score_cmd(
 
     Example: imagion score --window 10 --log
     """
-    from imagion.workflows.verbs import score
-
     report = score(
         resolve_catalog_path(catalog),
         window=window,
@@ -153,8 +151,6 @@ def info_cmd(catalog: CatalogOpt = None, json_: JsonOpt = False) -> None:
 
     Example: imagion info --json
     """
-    from imagion.workflows.verbs import info as catalog_info
-
     info = catalog_info(resolve_catalog_path(catalog))
     if json_:
         emit_json(info)
@@ -187,8 +183,6 @@ def posts_cmd(
 
     import pandas as pd
 
-    from imagion.workflows.verbs import posts
-
     if limit is None and not (json_ or csv_):
         limit = 50
     got = posts(
@@ -198,8 +192,6 @@ def posts_cmd(
     if json_:
         emit_json(got.records())
     elif csv_:
-        from imagion.spreadsheet import safe_frame
-
         safe_frame(df).to_csv(sys.stdout, index=False)
     else:
         table = Table()

@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.text import Text
 
 from imagion.errors import with_names
+from imagion.problems import ProblemLog
 
 # markup=False: user text (an account named "[/acct]", a file "[bold]b.jpg", a caption) is
 # printed as it is, never read as Rich markup; our own styles are given as Text
@@ -125,8 +126,6 @@ def skipped(problem: str) -> None:
 
 def skipped_all(problems: list[str]) -> None:
     """Each problem as a `skipped:` line, bounded: the first and last few, and a count."""
-    from imagion.problems import ProblemLog
-
     for problem in ProblemLog(problems).lines():
         skipped(problem)
 

@@ -28,7 +28,11 @@ from imagion.cli.console import (
 )
 from imagion.cli.training_options import training_options
 from imagion.errors import ImagionError
+from imagion.evaluation.plots import save_eval_plot
+from imagion.files import atomic_path, output_file
+from imagion.spreadsheet import safe_frame
 from imagion.training.options import TrainOptions
+from imagion.workflows.verbs import cross_validate, evaluate
 
 if TYPE_CHECKING:
     from imagion.evaluation.metrics import EvalReport
@@ -93,8 +97,6 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
 
     Example: imagion eval --cv 4 --plot eval.png     (or: imagion eval --model runs/me/best.pt --split time)
     """
-    from imagion.workflows.verbs import cross_validate, evaluate
-
     path = resolve_catalog_path(catalog)
     _check_outputs(pairs_out, plot)
     with progress_bar("evaluating") as update:
@@ -148,8 +150,6 @@ def _folds(cv: str) -> int | str:
 
 def _check_outputs(pairs_out: Path | None, plot: Path | None) -> None:
     """Output paths are checked before any work."""
-    from imagion.files import output_file
-
     if pairs_out is not None:
         output_file(pairs_out, "--pairs-out", (".csv",))
     if plot is not None:
@@ -159,16 +159,11 @@ def _check_outputs(pairs_out: Path | None, plot: Path | None) -> None:
 def _write_outputs(
     report: EvalReport, label: str, pairs_out: Path | None, plot: Path | None
 ) -> None:
-    from imagion.files import atomic_path
-    from imagion.spreadsheet import safe_frame
-
     if pairs_out is not None and report.pairs_table is not None:
         with atomic_path(pairs_out) as tmp:
             safe_frame(report.pairs_table).to_csv(tmp, index=False)
         note(f"wrote {len(report.pairs_table):,} pairs to {pairs_out}")
     if plot is not None:
-        from imagion.evaluation.plots import save_eval_plot
-
         note(f"wrote {save_eval_plot(report, plot, label)}")
 
 

@@ -23,9 +23,12 @@ from imagion.cli.console import (
     warn,
 )
 from imagion.errors import ImagionError, OptionError
-from imagion.labels.store import LabelSummary
+from imagion.files import output_file
+from imagion.labels.cloud_vision import FREE_UNITS_PER_MONTH, PRICE_PER_1000
+from imagion.labels.store import LabelSummary, pending
 from imagion.labels.suggestions import LabelStats, clearly_positive
 from imagion.problems import ProblemLog
+from imagion.workflows.verbs import label
 
 
 @command("labels")
@@ -60,14 +63,10 @@ def labels_cmd(
 
     Example: imagion labels --provider local --provider hashtags --table
     """
-    from imagion.workflows.verbs import label
-
     if min_support < 1 or top < 1:  # the verb says so too, per provider: here once, first
         bad = ("min_support", min_support) if min_support < 1 else ("top", top)
         raise OptionError(*bad, "use 1 or more.")
     if save_stats is not None:  # before the work, not after it
-        from imagion.files import output_file
-
         output_file(save_stats, "--save-stats", (".json",))
     path = resolve_catalog_path(catalog)
     providers = provider or [Provider.local]
@@ -116,9 +115,6 @@ def labels_cmd(
 
 def _confirm_paid_work(cat: Catalog, refresh: bool, yes: bool) -> None:
     """Say what Cloud Vision will cost; ask unless --yes (refuse without a terminal)."""
-    from imagion.labels.cloud_vision import FREE_UNITS_PER_MONTH, PRICE_PER_1000
-    from imagion.labels.store import pending
-
     todo, have = pending(cat, Provider.google, refresh)
     n = len(todo)
     note(

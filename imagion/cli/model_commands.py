@@ -15,7 +15,9 @@ from imagion.choices import Device, EngineKind, SplitKind, Tone
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, command
 from imagion.cli.console import emit_json, err, out, plural, progress_bar, skipped_all
 from imagion.cli.training_options import training_options
+from imagion.models.registry import REGISTRY, build_model, list_models
 from imagion.training.options import TrainOptions, TrainResult
+from imagion.workflows.verbs import featurize, train
 
 
 @command("models")
@@ -24,8 +26,6 @@ def models_cmd(json_: JsonOpt = False) -> None:
 
     Example: imagion models
     """
-    from imagion.models.registry import REGISTRY, build_model, list_models
-
     rows = []
     for name in list_models():
         m = build_model(name, pretrained=False) if REGISTRY[name].pretrained else build_model(name)
@@ -80,8 +80,6 @@ def featurize_cmd(
 
     Example: imagion featurize --image-size 224
     """
-    from imagion.workflows.verbs import featurize
-
     path = resolve_catalog_path(catalog)
     with progress_bar("features") as update:
         rep = featurize(
@@ -158,8 +156,6 @@ def train_cmd(  # over 60 lines: one Annotated option each; the body is ~20
     Your own account: imagion train --split time --init default --out runs/me
     Several GPUs: torchrun --nproc-per-node 8 -m imagion train --arch seed-cnn
     """
-    from imagion.workflows.verbs import train
-
     opts = replace(
         recipe or TrainOptions(),
         device=device,

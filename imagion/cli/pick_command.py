@@ -12,9 +12,13 @@ from imagion.choices import Device
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, about_model, command
 from imagion.cli.console import emit_json, note, out, progress_bar, skipped_all, visible, warn
 from imagion.errors import ImagionError
-from imagion.inference.groups import SIMILARITY, GroupResult
-from imagion.inference.pick import PickResult
+from imagion.files import writable_folder
+from imagion.inference.groups import SIMILARITY, GroupResult, group_images
+from imagion.inference.pick import PickResult, check_n, pick_images
+from imagion.inference.rank import check_output_folders, copy_ranked
+from imagion.inference.sheet import check_sheet, write_pick_sheet
 from imagion.scores import score_text
+from imagion.spreadsheet import write_rows
 
 
 def _about_grouping(result: GroupResult) -> None:
@@ -48,8 +52,6 @@ def rank_groups(
 ) -> None:
     """`rank --groups`: every photo, group by group, each group's best first and the others
     folded under it; `--top K` shows the best K groups."""
-    from imagion.inference.groups import group_images
-
     given = [flag for flag, value in not_with_groups.items() if value is not None]
     if given:
         raise ImagionError(
@@ -69,8 +71,6 @@ def rank_groups(
         emit_json(rows)
     elif csv_:
         import sys
-
-        from imagion.spreadsheet import write_rows
 
         fields = ["rank", "path", "score", "raw", "group", "best_in_group", "suggestion"]
         write_rows(sys.stdout, fields, rows)
@@ -142,11 +142,6 @@ def pick_cmd(
 
     Example: imagion pick ~/Pictures/trip -n 5 --copy-to ~/to-post
     """
-    from imagion.files import writable_folder
-    from imagion.inference.pick import check_n, pick_images
-    from imagion.inference.rank import check_output_folders
-    from imagion.inference.sheet import check_sheet
-
     check_n(n)
     check_output_folders(paths, recursive, {"--copy-to": copy_to})
     if copy_to is not None:  # before the work, not after it
@@ -172,9 +167,6 @@ def pick_cmd(
 
 
 def _pick_files(result: PickResult, copy_to: Path | None, sheet: Path | None) -> None:
-    from imagion.inference.rank import copy_ranked
-    from imagion.inference.sheet import write_pick_sheet
-
     if copy_to is not None:
         copied = copy_ranked([p.photo for p in result], copy_to)
         note(f"copied {len(copied)} images to {copy_to}")

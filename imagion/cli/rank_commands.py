@@ -22,8 +22,18 @@ from imagion.cli.console import (
     visible,
 )
 from imagion.errors import ImagionError, OptionError
+from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY
-from imagion.inference.rank import RankResult, RankRow
+from imagion.inference.rank import (
+    RankResult,
+    RankRow,
+    check_output_folders,
+    compare_images,
+    copy_top,
+)
+from imagion.inference.sheet import MAX_SHEET, check_sheet, write_sheet
+from imagion.scale.ray_data import require_ray
+from imagion.scale.tables import check_table
 from imagion.scores import (
     NEXT_MEANING,
     odds_words,
@@ -31,6 +41,8 @@ from imagion.scores import (
     score_text,
     shown_score,
 )
+from imagion.spreadsheet import write_rows
+from imagion.workflows.verbs import rank, rank_on_ray
 
 
 def _tip(row: RankRow) -> str:
@@ -132,11 +144,6 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     One per moment: imagion rank ~/Pictures/trip --groups (or imagion pick ~/Pictures/trip -n 5)
     Millions of photos: imagion rank /data/photos -r --engine ray --out scores.parquet --top 100
     """
-    from imagion.files import writable_folder
-    from imagion.inference.rank import check_output_folders
-    from imagion.inference.sheet import check_sheet
-    from imagion.workflows.verbs import rank
-
     if top is not None and top < 1:
         raise OptionError("top", top, "show at least 1 image (or leave `top` out for all).")
     if engine == EngineKind.ray:
@@ -169,6 +176,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     if json_ and csv_:
         raise ImagionError("--json and --csv: choose one.")
     if groups:
+        # registers `pick`: imported here so that `rank` comes first in `imagion --help`
         from imagion.cli.pick_command import rank_groups
 
         rank_groups(
@@ -235,16 +243,11 @@ def _rank_on_ray(
     local_only: dict[str, object],
 ) -> None:
     """`rank --engine ray`: the table on disk, a summary, the best K."""
-    from imagion.workflows.verbs import rank_on_ray
-
     given = [flag for flag, value in local_only.items() if value]
     if given:
         raise ImagionError(
             f"{', '.join(given)}: not available with --engine ray (use --out and --top)."
         )
-    from imagion.scale.ray_data import require_ray
-    from imagion.scale.tables import check_table
-
     require_ray()  # a missing extra is said before anything else
     if table is not None:
         check_table(table)  # and anything in the way of --out, before the first note
@@ -276,9 +279,6 @@ def _rank_on_ray(
 def _files_out(
     result: RankResult, top: int | None, copy_to: Path | None, sheet: Path | None
 ) -> None:
-    from imagion.inference.rank import copy_top
-    from imagion.inference.sheet import MAX_SHEET, write_sheet
-
     if copy_to is not None:
         copied = copy_top(result, copy_to, top)
         note(f"copied {len(copied)} images to {copy_to}")
@@ -292,8 +292,6 @@ def _files_out(
 
 def _write_csv(rows: list[RankRow]) -> None:
     import sys
-
-    from imagion.spreadsheet import write_rows
 
     fields = ["rank", "path", "score", "score_low", "score_high", "raw", "suggestion"]
     write_rows(sys.stdout, fields, rows)
@@ -384,8 +382,6 @@ def compare_cmd(
 
     Example: imagion compare beach.jpg city.jpg
     """
-    from imagion.inference.rank import compare_images
-
     c = compare_images(a, b, model=model, device=str(device), stats=stats)
     if json_:
         emit_json(c.to_dict())

@@ -9,25 +9,24 @@ GPU under `--device auto`, or a missing onnxruntime use PyTorch.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from imagion import __version__
 from imagion.errors import ImagionError
 from imagion.images import sha256_file
+from imagion.labels.suggestions import LabelStats, load_bundled_stats
+from imagion.models.imagenet import ImageNetLabeler
 from imagion.models.registry import model_spec
 from imagion.models.transforms import Calibration, Preprocess
-
-if TYPE_CHECKING:
-    from imagion.labels.providers import ImageNetLabeler
-    from imagion.labels.suggestions import LabelStats
 from imagion.settings import (
     bundled_export_path,
     cpu_threads,
@@ -37,6 +36,8 @@ from imagion.settings import (
     model_path,
     pick_device,
 )
+
+log = logging.getLogger(__name__)  # warnings reach stderr; the CLI shows them as notes
 
 EXPORT_VERSION = 3  # 2: meta.json carries the batch size; 3: calibration source, label stats
 
@@ -100,7 +101,6 @@ def export_onnx(ckpt: Path, folder: Path) -> None:
 def _export_into(
     tmp: Path, folder: Path, net: Any, loaded: Any, ckpt: Path, with_features: bool
 ) -> None:
-    from imagion.labels.providers import ImageNetLabeler
     from imagion.models.onnx_export import export_module
 
     model = loaded.model
@@ -169,8 +169,6 @@ def _onnx_engine(ort: Any, ckpt: Path, cache: Path) -> Engine:
     cal = Calibration.from_dict(meta["calibration"])
     labeler = None
     if meta["features"]:
-        from imagion.labels.providers import ImageNetLabeler
-
         npz = np.load(folder / "imagenet.npz")
         labeler = ImageNetLabeler(npz["weight"], npz["bias"])
 
@@ -193,8 +191,6 @@ def _torch_engine(ckpt: Path, device: str) -> Engine:
     spec = model_spec(loaded.arch)
     labeler = None
     if spec.imagenet_labels:
-        from imagion.labels.providers import ImageNetLabeler
-
         labeler = ImageNetLabeler.from_model(loaded.model)
 
     def forward(batch: np.ndarray, want_features: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -223,8 +219,6 @@ def _stats(data: object) -> LabelStats | None:
     """Label statistics stored with a personal model (train --stats), if any."""
     if not isinstance(data, dict):
         return None
-    from imagion.labels.suggestions import LabelStats
-
     try:
         return LabelStats.from_dict(data)
     except (KeyError, TypeError):
@@ -242,15 +236,11 @@ def open_engine(
     ckpt = model_path(model)
     user_stats = None
     if stats is not None:
-        from imagion.labels.suggestions import LabelStats
-
         user_stats = LabelStats.load_checked(stats)
     engine = _open(ckpt, device, cache_dir)
     if user_stats is not None:
         engine.label_stats = user_stats
     elif engine.label_stats is None:
-        from imagion.labels.suggestions import load_bundled_stats
-
         engine.label_stats = load_bundled_stats()
     return engine
 
@@ -263,13 +253,12 @@ def _open(ckpt: Path, device: str, cache_dir: Path | None) -> Engine:
         except ImagionError:
             raise
         except Exception as exc:  # an export or runtime problem: PyTorch still works
-            import sys
-
-            where = cache_dir or default_cache_dir()
-            print(
-                f"note: ONNX Runtime unavailable for {ckpt.name} ({type(exc).__name__}: {exc}); "
-                f"using PyTorch, which is slower. If the cache {where} is not writable, point "
-                "IMAGION_CACHE at a folder that is.",
-                file=sys.stderr,
+            log.warning(
+                "ONNX Runtime unavailable for %s (%s: %s); using PyTorch, which is slower. If "
+                "the cache %s is not writable, point IMAGION_CACHE at a folder that is.",
+                ckpt.name,
+                type(exc).__name__,
+                exc,
+                cache_dir or default_cache_dir(),
             )
     return _torch_engine(ckpt, device)

@@ -14,10 +14,12 @@ import numpy as np
 from imagion.errors import ImagionError, OptionError
 from imagion.files import unused_path
 from imagion.images import find_images
+from imagion.inference.crops import best_crop, write_crop
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
-from imagion.labels.providers import SEEN_THRESHOLD
-from imagion.labels.suggestions import Suggestion
+from imagion.labels.suggestions import Suggestion, suggest
+from imagion.models.expected_score import NO_INTERVAL
+from imagion.models.imagenet import SEEN_THRESHOLD
 from imagion.problems import joined
 from imagion.progress import Progress
 from imagion.scores import JSON_DIGITS, TOSS_UP, odds_words, score_text
@@ -120,8 +122,6 @@ def ranked(
         for item, lo, hi in zip(items, *band, strict=True):
             item.low, item.high = float(lo), float(hi)
     if feats is not None and engine.labeler is not None:
-        from imagion.labels.suggestions import suggest
-
         for item, lab in zip(items, engine.labeler.from_features(feats), strict=True):
             item.labels = [name for name, p in lab if p >= SEEN_THRESHOLD]
             found = [name for name, _ in lab]
@@ -191,8 +191,6 @@ def rank_images(
 
 def no_interval(engine: Engine) -> str | None:
     """Why the engine's scores come without an interval (None when they have one)."""
-    from imagion.models.expected_score import NO_INTERVAL
-
     cal = engine.calibration
     if cal.missing:
         return None  # said louder: no calibration at all
@@ -222,8 +220,6 @@ def files_to_score(
 def advise_crops(engine: Engine, items: list[Ranked], folder: Path | None = None) -> list[Path]:
     """Crop advice for each item (and the recommended crops written to `folder`); returns the
     files written."""
-    from imagion.inference.crops import best_crop, write_crop
-
     written = []
     for item in items:
         try:

@@ -7,8 +7,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from imagion.errors import ImagionError
+from imagion.images import load_square
+from imagion.models.caches import frozen_features, load_images
 from imagion.models.checkpoints import LoadedModel
 from imagion.progress import Progress, in_stage
+from imagion.settings import cpu_threads, default_cache_dir
 
 
 @torch.inference_mode()
@@ -37,9 +41,6 @@ def predict_catalog(
 
     Returns (raw, ok mask, mean brightness per image, problems).
     """
-    from imagion.models.caches import frozen_features, load_images
-    from imagion.settings import default_cache_dir
-
     cache = cache_dir or default_cache_dir()
     raw = np.full(len(images), np.nan)
     if loaded.model.frozen:
@@ -76,10 +77,6 @@ BRIGHTNESS_SIZE = 32  # mean brightness for the "brighter wins" baseline: a smal
 def _brightness(images: list[str], ok: np.ndarray) -> np.ndarray:
     """Mean brightness (0–1) of each readable image, from a fast reduced-size decode."""
     from concurrent.futures import ThreadPoolExecutor
-
-    from imagion.errors import ImagionError
-    from imagion.images import load_square
-    from imagion.settings import cpu_threads
 
     def one(i: int) -> float:
         if not ok[i]:

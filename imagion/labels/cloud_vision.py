@@ -16,6 +16,7 @@ from typing import Any
 from PIL import Image
 
 from imagion.errors import ImagionError, OptionError
+from imagion.images import open_image, read_image_bytes, to_rgb
 from imagion.progress import Progress
 
 BATCH = 16  # the API's limit of images per synchronous request
@@ -50,8 +51,6 @@ def make_client() -> Any:
 
 def image_bytes(path: str | Path) -> bytes:
     """The file's bytes, or a JPEG re-encode when its long side exceeds MAX_SIDE."""
-    from imagion.images import open_image, read_image_bytes, to_rgb
-
     im = open_image(path)
     try:
         if max(im.size) <= MAX_SIDE and im.format in ("JPEG", "PNG", "WEBP"):

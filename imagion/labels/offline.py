@@ -7,7 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from imagion.errors import ImagionError
+from imagion.inference.decode import run_files
+from imagion.inference.engine import open_engine
+from imagion.models.cache_entries import read_entry, save_entry
+from imagion.models.registry import feature_key, model_spec
+from imagion.problems import collapse
 from imagion.progress import Progress
+from imagion.settings import default_cache_dir
 
 
 def local_labels(
@@ -18,18 +25,9 @@ def local_labels(
 ) -> tuple[dict[int, list], list[str]]:
     """EfficientNet-Lite0's ImageNet labels of each image, from the bundled model's engine (ONNX
     Runtime: no PyTorch needed), its pooled features cached per image as `train` caches them."""
-    from imagion.errors import ImagionError
-    from imagion.inference.decode import run_files
-    from imagion.inference.engine import open_engine
-    from imagion.models.cache_entries import read_entry, save_entry
-    from imagion.problems import collapse
-    from imagion.settings import default_cache_dir
-
     engine = open_engine(None, "cpu", cache_dir=cache_dir)
     if engine.labeler is None:
         raise ImagionError("offline labels need the bundled EfficientNet-Lite0 model.")
-    from imagion.models.registry import feature_key, model_spec
-
     pre = engine.preprocess
     folder = (cache_dir or default_cache_dir()) / "features" / feature_key(engine.arch, pre)
     feats: dict[int, np.ndarray] = {}

@@ -13,8 +13,10 @@ from typing import Any, TypedDict
 from imagion.catalog.store import Catalog, Columns, no_scores_error
 from imagion.choices import Provider
 from imagion.errors import ImagionError, OptionError
+from imagion.labels.cloud_vision import DEFAULT_CONCURRENCY, label_images
 from imagion.labels.offline import local_labels
-from imagion.labels.providers import IMAGE_PROVIDERS, SEEN_THRESHOLD, parse_alt_text
+from imagion.labels.providers import IMAGE_PROVIDERS, parse_alt_text
+from imagion.models.imagenet import SEEN_THRESHOLD
 from imagion.progress import Progress
 
 
@@ -111,7 +113,6 @@ def label_catalog(
             [r.image for _, r in todo], [k for k, _ in todo], cache_dir, progress
         )
     elif todo and provider == Provider.google:
-        from imagion.labels.cloud_vision import DEFAULT_CONCURRENCY, label_images
 
         def save(batch: dict[int, list[tuple[str, float]]]) -> None:
             store_labels(catalog, provider, {todo[i][0]: labels for i, labels in batch.items()})

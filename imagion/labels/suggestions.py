@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from imagion.errors import ImagionError, OptionError
 from imagion.files import regular_file, write_text_atomic
+from imagion.labels.providers import related_labels
 from imagion.settings import bundled_stats_path
 
 if TYPE_CHECKING:
@@ -266,8 +267,6 @@ def suggest(
     relatives: a landscape is not told to add mountains), with the evidence; and, for the labels
     it is seen to show (`seen`), those whose lift is clearly below zero. Nothing weaker is ever
     named."""
-    from imagion.labels.providers import related_labels
-
     level = bucket_phrase(score)
     have = related_labels(labels)
     reliable = (

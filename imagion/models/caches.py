@@ -15,7 +15,8 @@ from imagion.errors import ImagionError
 from imagion.files import remove_stale_temporaries
 from imagion.images import load_square
 from imagion.models.cache_entries import read_entry, save_entry
-from imagion.models.networks import ImagionModel
+from imagion.models.networks import ImagionModel, fuse_for_inference
+from imagion.models.onnx_export import export_module
 from imagion.models.registry import feature_key, model_spec
 from imagion.models.transforms import tone_augment
 from imagion.problems import collapse
@@ -186,9 +187,6 @@ def _export_backbone(model: ImagionModel, folder: Path) -> Path:
     import copy
     import os
     import tempfile
-
-    from imagion.models.networks import fuse_for_inference
-    from imagion.models.onnx_export import export_module
 
     size = model.preprocess.size
     net = fuse_for_inference(copy.deepcopy(model).eval())

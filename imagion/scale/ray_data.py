@@ -36,9 +36,12 @@ import numpy as np
 
 from imagion.errors import ImagionError, OptionError
 from imagion.images import find_images, load_square
+from imagion.inference.engine import open_engine
+from imagion.models.imagenet import SEEN_THRESHOLD
+from imagion.models.registry import build_model
 from imagion.progress import Progress
 from imagion.scale.tables import MAX_PROBLEMS_SHOWN, check_table, schema, tally, write_table
-from imagion.settings import cpu_threads
+from imagion.settings import cpu_threads, pick_device
 
 MAX_CPUS_PER_ACTOR = 8  # an actor decodes and infers with up to this many threads (cpu_threads)
 ROWS_PER_BLOCK = 256
@@ -229,8 +232,6 @@ class _Scorer:
     def __init__(
         self, model: str | None, device: str, features: bool, labels: bool, counter: Any = None
     ) -> None:
-        from imagion.inference.engine import open_engine
-
         self.engine = open_engine(model, device)
         self.features = features
         self.labels = labels and self.engine.labeler is not None
@@ -279,8 +280,6 @@ class _Scorer:
         return pa.Table.from_pydict(out, schema=self.schema)
 
     def _labels(self, feats: np.ndarray | None, ok: list[int], n: int) -> list[str | None]:
-        from imagion.labels.providers import SEEN_THRESHOLD
-
         names: list[str | None] = [None] * n
         if feats is None or self.engine.labeler is None:
             return names
@@ -381,9 +380,6 @@ class _Featurizer:
     def __init__(
         self, arch: str, config: dict[str, Any], cache_dir: str, device: str, counter: Any = None
     ) -> None:
-        from imagion.models.registry import build_model
-        from imagion.settings import pick_device
-
         self.model = build_model(arch, **config).eval()
         self.cache_dir = Path(cache_dir)
         self.device = pick_device(device)

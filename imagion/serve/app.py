@@ -17,7 +17,8 @@ from starlette.requests import ClientDisconnect
 
 from imagion import __version__
 from imagion.errors import ImagionError
-from imagion.inference.pick import PickResult
+from imagion.inference.groups import SIMILARITY, check_similarity
+from imagion.inference.pick import PickResult, check_n, choose
 from imagion.problems import joined
 from imagion.scores import NEXT_MEANING, RANGE_MEANING, SCORE_MEANING
 from imagion.serve.limits import MB, Limits
@@ -133,8 +134,6 @@ class Service:
     async def pick(self, request: Request) -> tuple[Grouped, PickResult]:
         """Up to `max_pick_files` pictures of a shoot: their groups of near-duplicates and the
         best of the `n` best groups (form fields `n`, `similarity`)."""
-        from imagion.inference.pick import choose
-
         grouped, oversized, empty, form = await self._run(
             request, self.limits.max_pick_files, self._group
         )
@@ -148,9 +147,6 @@ class Service:
         return grouped, choose(grouped.result, _form_number(form, "n", 5, int))
 
     async def _group(self, uploads: list[Upload], form: FormData) -> Grouped:
-        from imagion.inference.groups import SIMILARITY, check_similarity
-        from imagion.inference.pick import check_n
-
         try:
             check_similarity(_form_number(form, "similarity", SIMILARITY, float))
             check_n(_form_number(form, "n", 5, int))

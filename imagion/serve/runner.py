@@ -13,7 +13,10 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from imagion.errors import ImagionError, OptionError
+from imagion.inference.engine import open_engine
 from imagion.serve.limits import Limits
+from imagion.serve.scorer import Scorer
+from imagion.settings import BUNDLED_CAVEAT, is_bundled_model
 
 
 def header_timeout_protocol(timeout_s: float) -> type[H11Protocol]:
@@ -112,10 +115,7 @@ def build_app(
     crops: bool = False,
 ) -> tuple[Any, Any]:
     """(ASGI app, scorer): the model loaded once, behind the batcher."""
-    from imagion.inference.engine import open_engine
     from imagion.serve.app import create_app
-    from imagion.serve.scorer import Scorer
-    from imagion.settings import BUNDLED_CAVEAT, is_bundled_model
 
     engine = open_engine(model, device, stats=stats)
     scorer = Scorer(engine, limits, batching, crops)

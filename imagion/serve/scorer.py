@@ -18,8 +18,8 @@ from imagion.images import decoded, decoded_bytes, open_image, square
 from imagion.inference.batching import DynamicBatcher, Outputs
 from imagion.inference.crops import CropAdvice, best_crop
 from imagion.inference.engine import Engine
-from imagion.inference.groups import GroupResult
-from imagion.inference.rank import Ranked, RankRow, ranked
+from imagion.inference.groups import GroupResult, Shots, capture_time, fingerprints, grouped
+from imagion.inference.rank import Ranked, RankRow, no_interval, ranked
 from imagion.serve.limits import ByteBudget, Limits
 from imagion.settings import cpu_threads
 
@@ -58,8 +58,6 @@ class Scorer:
         self, engine: Engine, limits: Limits, batching: bool = True, crops: bool = False
     ) -> None:
         self.engine, self.limits, self.crops = engine, limits, crops
-        from imagion.inference.rank import no_interval
-
         self.no_interval = no_interval(engine)  # why scores come without a range, if they do
         want = engine.labeler is not None
         self.decoding = 0  # requests between arrival and the batcher (only the event loop writes)
@@ -148,8 +146,6 @@ class Scorer:
     async def group(self, uploads: list[Upload], similarity: float) -> Grouped:
         """The uploads in groups of near-duplicates (the features and the decoded input of the
         same forward pass; capture times from each upload's EXIF)."""
-        from imagion.inference.groups import Shots, capture_time, fingerprints, grouped
-
         ok, arrays, thumbs, problems, outputs = await self._forward(uploads)
         if outputs is None:
             return Grouped(None, thumbs, {}, problems)

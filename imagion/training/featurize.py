@@ -9,7 +9,10 @@ from pathlib import Path
 
 from imagion.catalog.store import Catalog, Columns
 from imagion.errors import ImagionError
+from imagion.models.registry import build_model, model_spec
 from imagion.progress import Progress
+from imagion.scale.ray_data import features_on_ray
+from imagion.settings import default_cache_dir, pick_device
 
 
 @dataclass
@@ -48,8 +51,6 @@ def featurize_catalog(
     import numpy as np
 
     from imagion.models.caches import feature_folder, frozen_features
-    from imagion.models.registry import build_model, model_spec
-    from imagion.settings import default_cache_dir, pick_device
 
     if not model_spec(arch).pretrained:
         raise ImagionError(
@@ -68,8 +69,6 @@ def featurize_catalog(
     cached = sum((folder / f"{s}.npy").is_file() for s in shas)
     t = time.perf_counter()
     if engine == "ray":
-        from imagion.scale.ray_data import features_on_ray
-
         todo = [
             (p, s)
             for p, s in zip(df["image"], shas, strict=True)

@@ -21,6 +21,7 @@ import torch.distributed as dist
 
 from imagion.errors import ImagionError, OptionError
 from imagion.files import regular_file, remove_stale_temporaries, writable_folder
+from imagion.labels.suggestions import LabelStats
 from imagion.models.card import CheckpointCard, TrainingRecord
 from imagion.models.checkpoints import (
     model_from_checkpoint,
@@ -115,8 +116,6 @@ def _record(
     """What the checkpoint card says about this run."""
     label_stats = None
     if opts.stats is not None:
-        from imagion.labels.suggestions import LabelStats
-
         label_stats = LabelStats.load_checked(opts.stats).to_dict()
     return TrainingRecord(
         catalog=str(Path(catalog_path).resolve()),

@@ -11,10 +11,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from imagion.catalog.store import Catalog, Columns, no_scores_error
 from imagion.choices import SplitKind
 from imagion.errors import ImagionError, InputError, OptionError
 from imagion.progress import Progress
 from imagion.settings import pick_device
+from imagion.training.options import Holdout
+from imagion.training.split import time_blocks
 
 MAX_TIME_BLOCKS = 1_000  # blocks per account in a rolling-origin CV
 
@@ -23,7 +26,7 @@ log = logging.getLogger(__name__).info  # the CLI shows these; Python: configure
 if TYPE_CHECKING:
     from imagion.models.card import TrainingRecord
     from imagion.models.checkpoints import LoadedModel
-    from imagion.training.options import Holdout, TrainOptions
+    from imagion.training.options import TrainOptions
 
 
 @dataclass
@@ -49,8 +52,6 @@ def cv_folds(accounts: list[str], k: int, seed: int) -> list[list[str]]:
 
 
 def catalog_posts(catalog_path: Path) -> pd.DataFrame:
-    from imagion.catalog.store import Catalog, Columns
-
     with Catalog(catalog_path) as cat:
         df = cat.frame(
             Columns.EVALUATION,
@@ -97,8 +98,6 @@ def _scored(catalog_path: Path) -> pd.DataFrame:
     df = catalog_posts(catalog_path)
     df = df[df["score"].notna()].reset_index(drop=True)
     if df.empty:
-        from imagion.catalog.store import Catalog, no_scores_error
-
         with Catalog(catalog_path) as cat:
             raise no_scores_error(cat)
     return df
@@ -166,9 +165,6 @@ def run_time_cv(
 ) -> Predictions:
     """Rolling origin: each account's dated posts in time order, cut into k blocks; block b is
     predicted by a model trained on blocks 0..b−1 (of every account). Pooled predictions."""
-    from imagion.training.options import Holdout
-    from imagion.training.split import time_blocks
-
     opts.check()
     if not 2 <= k <= MAX_TIME_BLOCKS:
         raise OptionError(

@@ -9,20 +9,30 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imagion.catalog.export_join import parse_timezone
+from imagion.catalog.importers import import_sources
+from imagion.catalog.store import Catalog, Columns, iso_time, no_scores_error
+from imagion.choices import Device, EngineKind, Provider, ScoreMapping, ScoreMetric, choice
 from imagion.errors import OptionError
+from imagion.files import output_file
+from imagion.inference.rank import rank_images
+from imagion.labels.store import label_catalog, post_labels
+from imagion.labels.suggestions import label_stats
 from imagion.progress import Progress
+from imagion.scale.ray_data import rank_on_ray as on_ray
+from imagion.training.featurize import featurize_catalog
+from imagion.training.options import TrainOptions
 
 if TYPE_CHECKING:
     from imagion.catalog.importers import ImportReport
     from imagion.catalog.scoring import ScoreReport
-    from imagion.choices import ScoreMapping, ScoreMetric
     from imagion.evaluation.metrics import EvalReport
     from imagion.inference.rank import RankResult
     from imagion.labels.store import LabelSummary
     from imagion.labels.suggestions import LabelStats
     from imagion.scale.ray_data import BatchRankResult
     from imagion.training.featurize import FeaturizeReport
-    from imagion.training.options import TrainOptions, TrainResult
+    from imagion.training.options import TrainResult
 
 PathLike = str | Path
 
@@ -37,10 +47,6 @@ def import_posts(
     CSV), instaloader folders, profilecrawl JSON and CSV manifests into `catalog` (created when
     missing). `timezone` (IANA) reads a content CSV's local times; inferred from an export given
     alongside when None. One bad value costs one line in `report.problems`, never the import."""
-    from imagion.catalog.export_join import parse_timezone
-    from imagion.catalog.importers import import_sources
-    from imagion.catalog.store import Catalog
-
     parse_timezone(timezone)  # a wrong name is refused before a catalog is created
     path = Path(catalog)
     existed = path.exists()
@@ -55,8 +61,6 @@ def import_posts(
 
 def info(catalog: PathLike = "imagion.db") -> dict[str, Any]:
     """The catalog's summary: accounts, posts, images, scores, carousels, videos, dates."""
-    from imagion.catalog.store import Catalog
-
     with Catalog(Path(catalog)) as cat:
         return cat.info()
 
@@ -72,8 +76,6 @@ def posts(
     field (`everything=False`: the listing's columns), times as ISO text; `total` is how many
     matched before `limit`."""
     import pandas as pd
-
-    from imagion.catalog.store import Catalog, Columns, iso_time
 
     if limit is not None and limit < 0:
         raise OptionError("limit", limit, "use 0 or more rows.")
@@ -117,8 +119,6 @@ def score(
     or the `window` before each) → 0–10 image score ("percentile", "normal" or "minmax"
     `mapping`), stored in the catalog."""
     from imagion.catalog.scoring import score_catalog
-    from imagion.catalog.store import Catalog
-    from imagion.choices import ScoreMapping, ScoreMetric, choice
 
     how = {
         "metric": choice(ScoreMetric, metric, "metric"),
@@ -141,9 +141,6 @@ def featurize(
 ) -> FeaturizeReport:
     """A frozen backbone's features of every catalog image, computed once into the cache (here,
     or on Ray Data with `engine="ray"`)."""
-    from imagion.choices import Device, EngineKind, choice
-    from imagion.training.featurize import featurize_catalog
-
     return featurize_catalog(
         Path(catalog),
         arch,
@@ -157,8 +154,6 @@ def featurize(
 
 
 def _options(options: TrainOptions | None, fields: dict[str, Any]) -> TrainOptions:
-    from imagion.training.options import TrainOptions
-
     return replace(options or TrainOptions(), **fields)
 
 
@@ -307,12 +302,6 @@ def label(
     the labels' statistics (the "top labels per score" table and each label's lift; the posts
     must be scored, which is checked before anything is labelled or billed), written to
     `save_stats` (JSON) when given, for `rank(stats=…)`."""
-    from imagion.catalog.store import Catalog, no_scores_error
-    from imagion.choices import Provider, choice
-    from imagion.files import output_file
-    from imagion.labels.store import label_catalog, post_labels
-    from imagion.labels.suggestions import label_stats
-
     which = choice(Provider, provider, "provider")
     if min_support < 1 or top < 1:
         bad = ("min_support", min_support) if min_support < 1 else ("top", top)
@@ -353,9 +342,6 @@ def rank(
     its score, raw output, the calibrated probability of beating the next one, the labels seen
     and a suggestion (`stats`: the label statistics behind it); `crops` writes the crops likely
     to do better there. Unreadable files are in `result.problems`."""
-    from imagion.choices import Device, choice
-    from imagion.inference.rank import rank_images
-
     if top is not None and top < 1:
         raise OptionError("top", top, "keep at least 1 image (or leave `top` out for all).")
     return rank_images(
@@ -389,9 +375,6 @@ def rank_on_ray(
     """Score image files on Ray Data (`pip install -e '.[ray]'`), on this machine or the
     cluster at `address`, writing the Parquet table `out` (path, score, raw, error; `features`
     and `labels` add columns); returns the counts, the first problems and the best `top`."""
-    from imagion.choices import Device, choice
-    from imagion.scale.ray_data import rank_on_ray as on_ray
-
     if top is not None and top < 1:
         raise OptionError("top", top, "keep at least 1 image (or leave `top` out for all).")
     return on_ray(
