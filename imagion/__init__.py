@@ -29,6 +29,8 @@ from imagion.errors import (
 
 _LAZY = {
     "import_posts": "imagion.workflows.verbs",
+    "architectures": "imagion.workflows.verbs",
+    "Architecture": "imagion.workflows.verbs",
     "info": "imagion.workflows.verbs",
     "posts": "imagion.workflows.verbs",
     "PostsFrame": "imagion.workflows.verbs",
@@ -90,8 +92,10 @@ if TYPE_CHECKING:  # what a type checker and an IDE see: the real signatures and
     from imagion.training.options import Recipe as Recipe
     from imagion.training.options import TrainOptions as TrainOptions
     from imagion.training.options import TrainResult as TrainResult
+    from imagion.workflows.verbs import Architecture as Architecture
     from imagion.workflows.verbs import LabelReport as LabelReport
     from imagion.workflows.verbs import PostsFrame as PostsFrame
+    from imagion.workflows.verbs import architectures as architectures
     from imagion.workflows.verbs import cross_validate as cross_validate
     from imagion.workflows.verbs import evaluate as evaluate
     from imagion.workflows.verbs import featurize as featurize

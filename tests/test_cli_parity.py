@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,30 @@ def test_train(runner, tmp_path):
     assert via_cli["best_val_pairwise_accuracy"] == pytest.approx(
         mine["best_val_pairwise_accuracy"]
     )
+
+
+def test_models(runner):
+    assert _cli(runner, "models") == [a.to_dict() for a in imagion.architectures()]
+
+
+def test_serve_scores_as_rank_does():
+    """The page's JSON API and the library give each picture the same score, range and raw."""
+    from fastapi.testclient import TestClient
+
+    from imagion.serve.limits import Limits
+    from imagion.serve.runner import build_app
+    from tests.serve_helpers import multipart
+
+    photos = sorted(SAMPLES.glob("*.jpg"))[:3]
+    app_, scorer = build_app(None, "cpu", Limits(), False)
+    try:
+        body, ctype = multipart([(p.name, p.read_bytes()) for p in photos])
+        res = TestClient(app_).post("/api/score", content=body, headers={"content-type": ctype})
+        assert res.status_code == 200, res.text
+        served = {r["path"]: r for r in res.json()["results"]}
+    finally:
+        scorer.close()
+    for item in imagion.rank(photos).to_list():
+        mine = served[Path(item["path"]).name]
+        for key in ("score", "score_low", "score_high", "raw"):
+            assert mine[key] == pytest.approx(item[key], abs=1e-3), key

@@ -15,9 +15,8 @@ from imagion.choices import Device, EngineKind, SplitKind, Tone
 from imagion.cli.app import CatalogOpt, DeviceOpt, JsonOpt, command
 from imagion.cli.console import emit_json, err, out, plural, progress_bar, skipped_all
 from imagion.cli.training_options import training_options
-from imagion.models.registry import REGISTRY, build_model, list_models
 from imagion.training.options import TrainOptions, TrainResult
-from imagion.workflows.verbs import featurize, train
+from imagion.workflows.verbs import architectures, featurize, train
 
 
 @command("models")
@@ -26,17 +25,7 @@ def models_cmd(json_: JsonOpt = False) -> None:
 
     Example: imagion models
     """
-    rows = []
-    for name in list_models():
-        m = build_model(name, pretrained=False) if REGISTRY[name].pretrained else build_model(name)
-        rows.append(
-            {
-                "arch": name,
-                "parameters": sum(p.numel() for p in m.parameters()),
-                "input": m.preprocess.size,
-                "description": REGISTRY[name].description,
-            }
-        )
+    rows = [a.to_dict() for a in architectures()]
     if json_:
         emit_json(rows)
         return

@@ -18,6 +18,7 @@ from imagion.files import output_file
 from imagion.inference.rank import rank_images
 from imagion.labels.store import label_catalog, post_labels
 from imagion.labels.suggestions import label_stats
+from imagion.models.registry import REGISTRY, build_model, list_models
 from imagion.progress import Progress
 from imagion.scale.ray_data import rank_on_ray as on_ray
 from imagion.training.featurize import featurize_catalog
@@ -356,6 +357,35 @@ def rank(
         crops=None if crops is None else Path(crops),
         top=top,
     )
+
+
+@dataclass
+class Architecture:
+    """A model architecture available here: its name, size, input and what it is."""
+
+    arch: str
+    parameters: int
+    input: int  # pixels a side
+    description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "arch": self.arch,
+            "parameters": self.parameters,
+            "input": self.input,
+            "description": self.description,
+        }
+
+
+def architectures() -> list[Architecture]:
+    """The architectures `train` can use here (those whose weights' packages are installed)."""
+    found = []
+    for name in list_models():
+        spec = REGISTRY[name]
+        m = build_model(name, pretrained=False) if spec.pretrained else build_model(name)
+        n = sum(p.numel() for p in m.parameters())
+        found.append(Architecture(name, n, m.preprocess.size, spec.description))
+    return found
 
 
 def rank_on_ray(
