@@ -38,3 +38,23 @@ def test_rank_shows_odd_file_names_as_they_are(runner, tmp_path, monkeypatch):
     res = runner.invoke(app, ["rank", ".", "--no-suggest"])
     assert res.exit_code == 0, res.output
     assert "[bold red]b.jpg" in res.stdout and "a[x]b.jpg" in res.stdout
+
+
+def test_notes_wrap_to_a_terminal_and_stay_one_line_in_a_log(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from imagion.cli import console
+
+    long = "note: " + " ".join(["a weak hint on any one photo"] * 10)
+    for terminal, lines in ((True, None), (False, 1)):
+        buf = io.StringIO()
+        fake = Console(file=buf, force_terminal=terminal, width=80, soft_wrap=True, markup=False)
+        monkeypatch.setattr(console, "err", fake)
+        console.note(long)
+        got = [x for x in buf.getvalue().splitlines() if x.strip()]
+        if lines is None:
+            assert len(got) > 1 and max(len(x) for x in got) <= 80, got
+        else:
+            assert len(got) == 1

@@ -117,7 +117,16 @@ def warn(message: str) -> None:
 
 
 def note(message: str) -> None:
-    err.print(for_cli(message), highlight=False)
+    """A note on stderr: wrapped to the terminal's width in a terminal (a following line
+    indented), one line per note when stderr is a file or a pipe (a log greps by line)."""
+    text = for_cli(message)
+    if err.is_terminal and len(text) > err.width:
+        import textwrap
+
+        text = textwrap.fill(
+            text, max(err.width, 40), subsequent_indent="  ", break_on_hyphens=False
+        )
+    err.print(text, highlight=False)
 
 
 def skipped(problem: str) -> None:
