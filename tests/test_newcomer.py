@@ -313,3 +313,14 @@ def test_no_suggestion_says_what_to_do_only_when_it_helps():
     bundled = for_cli(_no_evidence(LabelStats("local", 10743, 5.0, bundled=True)))
     assert "--save-stats" in bundled and "as --stats" in bundled
     assert "on your own catalog" not in bundled
+
+
+def test_posts_ids_are_shortened_in_the_middle_so_posts_stay_apart(runner, tmp_path):
+    from tests.helpers import make_instaloader
+
+    make_instaloader(tmp_path / "ig", {"a_long_account_name": [5, 9, 7]})
+    db = tmp_path / "c.db"
+    assert runner.invoke(app, ["import", str(tmp_path / "ig"), "--catalog", str(db)]).exit_code == 0
+    res = runner.invoke(app, ["posts", "--catalog", str(db)], env={"COLUMNS": "80"})
+    ids = [line.split("│")[2].strip() for line in res.stdout.splitlines() if line.startswith("│")]
+    assert len(ids) == 3 and len(set(ids)) == 3, ids  # the ends that differ are kept

@@ -11,7 +11,16 @@ from rich.table import Table
 from imagion.catalog.store import resolve_catalog_path
 from imagion.choices import ScoreMapping, ScoreMetric
 from imagion.cli.app import CatalogOpt, JsonOpt, command
-from imagion.cli.console import emit_json, note, out, plural, progress_bar, visible, warn
+from imagion.cli.console import (
+    emit_json,
+    note,
+    out,
+    plural,
+    progress_bar,
+    shorten,
+    visible,
+    warn,
+)
 from imagion.scores import score_text
 from imagion.spreadsheet import safe_frame
 from imagion.workflows.verbs import import_posts, posts, score
@@ -195,9 +204,10 @@ def posts_cmd(
         safe_frame(df).to_csv(sys.stdout, index=False)
     else:
         table = Table()
-        # one line per post at 80 columns: numbers and times whole, names cut with an ellipsis
+        # one line per post at 80 columns: numbers and times whole; names and ids shortened in
+        # the middle (their ends tell posts apart: 17-digit export ids share their start)
         wide = out.width >= 100
-        widths = {"account": 18 if wide else 10, "post_id": 12 if wide else 8, "likes": 9}
+        widths = {"account": 18 if wide else 10, "post_id": 12 if wide else 9, "likes": 8}
         widths |= {"posted_at (UTC)": 16, "score": 5}
         widths["image"] = max(8, out.width - 19 - sum(widths.values()))  # 19: borders, padding
         for c, w in widths.items():
@@ -211,8 +221,8 @@ def posts_cmd(
             )
         for r in df.itertuples():
             table.add_row(
-                visible(r.account),
-                visible(r.post_id),
+                shorten(visible(r.account), widths["account"]),
+                shorten(visible(r.post_id), widths["post_id"]),
                 "" if pd.isna(r.likes) else f"{int(r.likes):,}",
                 # minutes in UTC (one line at 80 columns); undated: empty, not NaN
                 r.posted_at[:16].replace("T", " ") if isinstance(r.posted_at, str) else "",
