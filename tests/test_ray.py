@@ -61,8 +61,10 @@ def test_same_scores_as_in_process_bad_files_as_rows_and_top(local_ray, photos, 
     rows = _table(out)
     assert len(rows) == 32 and result.scored == 30 and result.failed == 2
     for item in local:
-        assert abs(rows[str(item.path)]["score"] - item.score) < 1e-4
-        assert rows[str(item.path)]["error"] is None
+        row = rows[str(item.path)]
+        assert abs(row["score"] - item.score) < 1e-4 and row["error"] is None
+        assert item.low is not None and item.high is not None  # the bundled model has a range
+        assert abs(row["score_low"] - item.low) < 1e-4 and abs(row["score_high"] - item.high) < 1e-4
     for name in ("broken.jpg", "empty.png"):
         row = rows[str(photos / name)]
         assert row["error"] and name in row["error"] and np.isnan(row["score"])

@@ -3,7 +3,7 @@
 
 `rank_on_ray` lists the files here, then Ray Data reads and decodes them in an actor pool that
 loads the model once per actor (ONNX Runtime on CPU actors, PyTorch on GPU actors) and writes a
-Parquet table: path, score, raw, error (and, when asked, the pooled features and the offline
+Parquet table: path, score, score_low, score_high (its 80% range), raw, error (and, when asked, the pooled features and the offline
 labels). An unreadable file is a row with its reason, not a failed job, in whichever block it
 falls: every block has the same columns of the same types (`tables.schema`). A failed task is
 retried by Ray (its output is only kept once a task succeeds, so a retry adds no duplicate rows).
@@ -260,11 +260,17 @@ class _Scorer:
                     feats = np.zeros((len(paths), f.shape[1]), dtype=np.float32)
                 feats[chunk] = f
         score = np.full(len(paths), np.nan)
+        low, high = np.full(len(paths), np.nan), np.full(len(paths), np.nan)
         if ok:
             score[ok] = engine.calibration.score(raw[ok])
+            band = engine.calibration.interval(raw[ok])
+            if band is not None:  # the 80% range, as rank --json gives it (NaN: no range)
+                low[ok], high[ok] = band
         out: dict[str, Any] = {
             "path": paths,
             "score": score,
+            "score_low": low,
+            "score_high": high,
             "raw": raw,
             "error": [d if isinstance(d, str) else None for d in decoded],
         }
@@ -347,7 +353,9 @@ def rank_on_ray(
         if out is not None:
             write_table(scored.write_parquet, out)
         else:
-            table = scored.select_columns(["path", "score", "raw", "error"]).materialize()
+            table = scored.select_columns(
+                ["path", "score", "score_low", "score_high", "raw", "error"]
+            ).materialize()
     if out is not None:
         rows, failed, shown = tally(out)
         table = ray.data.read_parquet(str(out.resolve())) if top else None

@@ -25,7 +25,8 @@ def schema(features: bool = False, labels: bool = False) -> Any:
     blocks with one make one table."""
     import pyarrow as pa
 
-    fields = [("path", pa.string()), ("score", pa.float64()), ("raw", pa.float64())]
+    fields = [("path", pa.string()), ("score", pa.float64())]
+    fields += [("score_low", pa.float64()), ("score_high", pa.float64()), ("raw", pa.float64())]
     fields.append(("error", pa.string()))
     if features:
         fields.append(("features", pa.list_(pa.float32())))
