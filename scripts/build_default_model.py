@@ -21,6 +21,7 @@ import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import imagion
 from imagion.models.expected_score import ScoreModel
@@ -32,6 +33,17 @@ RECIPE = imagion.TrainOptions(
     loss="pairwise", lr=1e-3, epochs=20, batch_size=256, val_fraction=0.0, seed=0, device="cpu",
 )  # fmt: skip
 STATS_MIN_SUPPORT = 30  # posts a label needs before its lift counts
+
+
+def fit_on_cv(held: Any) -> ScoreModel:
+    """The shown score's model, fitted on the account-CV's held-out posts (`position` among the
+    fold model's training outputs, actual `score`): the protocol its figures are quoted for."""
+    return ScoreModel.fit(
+        held["position"].to_numpy(),
+        held["score"].to_numpy(),
+        f"held-out posts of a {FOLDS}-fold leave-accounts-out CV of the same recipe "
+        f"({int(held['position'].notna().sum())} posts)",
+    )
 
 
 def summary(report: imagion.EvalReport, protocol: str) -> dict:
@@ -126,12 +138,7 @@ def build(datasets: Path, model_out: Path, stats_out: Path, export_out: Path) ->
         # never saw), the protocol its figures are quoted for
         held = cv.frame
         assert held is not None
-        card.calibration.expected = ScoreModel.fit(
-            held["position"].to_numpy(),
-            held["score"].to_numpy(),
-            f"held-out posts of a {FOLDS}-fold leave-accounts-out CV of the same recipe "
-            f"({int(held['position'].notna().sum())} posts)",
-        )
+        card.calibration.expected = fit_on_cv(held)
         imagion.rewrite_card(final, card)
         step("transfer to ig-celeb12, with the refitted scores")
         transfer = imagion.evaluate(celeb, final)

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from imagion.serve.limits import Limits
-from imagion.serve.runner import bind, build_app, make_server
+from imagion.serve.runner import serving_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = sorted((ROOT / "data" / "samples").glob("*.jpg"))
@@ -24,37 +21,22 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 
 def main() -> None:
     chromium = os.environ.get("IMAGION_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    limits = Limits()
-    sock = bind("127.0.0.1", 0)
-    app, scorer = build_app(None, "cpu", limits, True)
-    server = make_server(app, limits)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=ARGS)
-            for width, height, name in (
-                (1280, 900, "serve-page.png"),
-                (390, 844, "serve-page-390.png"),
-            ):
-                page = browser.new_page(viewport={"width": width, "height": height})
-                page.goto(url)
-                page.set_input_files("input[type=file]", [str(p) for p in PHOTOS])
-                page.click("button[type=submit]")
-                page.wait_for_selector(".card")
-                page.locator("#results").scroll_into_view_if_needed()
-                full = width > 400  # the phone view shows what a person sees after scoring
-                page.screenshot(path=str(ROOT / "docs" / name), full_page=full)
-                print(f"wrote docs/{name}")
-            browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        scorer.close()
-        sock.close()
+    with serving_in_thread(None) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=ARGS)
+        for width, height, name in (
+            (1280, 900, "serve-page.png"),
+            (390, 844, "serve-page-390.png"),
+        ):
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(url)
+            page.set_input_files("input[type=file]", [str(p) for p in PHOTOS])
+            page.click("button[type=submit]")
+            page.wait_for_selector(".card")
+            page.locator("#results").scroll_into_view_if_needed()
+            full = width > 400  # the phone view shows what a person sees after scoring
+            page.screenshot(path=str(ROOT / "docs" / name), full_page=full)
+            print(f"wrote docs/{name}")
+        browser.close()
 
 
 if __name__ == "__main__":

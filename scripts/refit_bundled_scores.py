@@ -32,7 +32,12 @@ import imagion
 from imagion.models.expected_score import ScoreModel, interval_figures
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_default_model import FOLDS, RECIPE, card_text  # one home for the recipe
+from build_default_model import (  # one home for the recipe
+    FOLDS,
+    RECIPE,
+    card_text,
+    fit_on_cv,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,12 +102,7 @@ def main() -> None:
         shutil.copyfile(bundled_model_path(), model_out)
     card = imagion.read_card(model_out)
     assert card.calibration is not None
-    card.calibration.expected = ScoreModel.fit(
-        frame["position"].to_numpy(),
-        frame["score"].to_numpy(),
-        f"held-out posts of a {FOLDS}-fold leave-accounts-out CV of the same recipe "
-        f"({len(frame)} posts)",
-    )
+    card.calibration.expected = fit_on_cv(frame)
     imagion.rewrite_card(model_out, card)
     transfer = imagion.evaluate(celeb, model_out)
     evaluation = dict(card.evaluation)

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import io
-import threading
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from imagion.serve.limits import Limits
-from imagion.serve.runner import bind, build_app, make_server
+from imagion.serve.runner import serving_in_thread
 
 
 def jpeg_bytes(brightness: float, size: tuple[int, int] = (64, 64), seed: int = 0) -> bytes:
@@ -39,24 +36,8 @@ def multipart(files: list[tuple[str, bytes]], field: str = "images") -> tuple[by
     return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-@contextmanager
 def live_server(
     model: Path | None, limits: Limits | None = None, batching: bool = True
-) -> Iterator[str]:
+) -> AbstractContextManager[str]:
     """A real uvicorn server in a thread (model None: the bundled one); yields its base URL."""
-    limits = limits or Limits()
-    sock = bind("127.0.0.1", 0)
-    app, scorer = build_app(str(model) if model else None, "cpu", limits, batching)
-    server = make_server(app, limits)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        scorer.close()
-        sock.close()
+    return serving_in_thread(str(model) if model else None, limits, batching)

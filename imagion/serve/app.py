@@ -32,50 +32,25 @@ from imagion.serve.page import (
 )
 from imagion.serve.scorer import Grouped, Scored, Scorer, Upload
 
-UPLOAD_SCHEMA: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["images"],
-                    "properties": {
-                        "images": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "1 to 5 pictures (repeat the field)",
-                        }
-                    },
-                }
-            }
-        },
+
+def _upload_schema(pictures: str, **fields: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of a multipart upload: the `images` field (`pictures` says how
+    many) and any other form `fields`."""
+    images = {
+        "type": "array",
+        "items": {"type": "string", "format": "binary"},
+        "description": f"{pictures} (repeat the field)",
     }
-}
+    body = {"type": "object", "required": ["images"], "properties": {"images": images} | fields}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": body}}}}
 
 
-PICK_SCHEMA: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["images"],
-                    "properties": {
-                        "images": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "1 to 50 pictures of a shoot (repeat the field)",
-                        },
-                        "n": {"type": "integer", "default": 5, "description": "pictures to pick"},
-                        "similarity": {"type": "number", "description": "grouping threshold"},
-                    },
-                }
-            }
-        },
-    }
-}
+UPLOAD_SCHEMA = _upload_schema("1 to 5 pictures")
+PICK_SCHEMA = _upload_schema(
+    "1 to 50 pictures of a shoot",
+    n={"type": "integer", "default": 5, "description": "pictures to pick"},
+    similarity={"type": "number", "description": "grouping threshold"},
+)
 
 
 PARSER_MAX_FILES = 64  # files the multipart parser accepts before it refuses the body

@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +127,30 @@ def build_app(
     if is_bundled_model(engine.path):
         name += f"; {BUNDLED_CAVEAT}"
     return create_app(scorer, limits, name), scorer
+
+
+@contextmanager
+def serving_in_thread(
+    model: str | None, limits: Limits | None = None, batching: bool = True
+) -> Iterator[str]:
+    """The app on a real uvicorn server in a thread, on a free loopback port (model None: the
+    bundled one); yields its base URL and stops it afterwards (tests, benches, screenshots)."""
+    limits = limits or Limits()
+    sock = bind("127.0.0.1", 0)
+    app, scorer = build_app(model, "cpu", limits, batching)
+    server = make_server(app, limits)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        scorer.close()
+        sock.close()
 
 
 def serve(

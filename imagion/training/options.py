@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from imagion.choices import Device, Loss, SplitKind
+from imagion.choices import Device, Loss, SplitKind, choice
 from imagion.errors import OptionError
 from imagion.models.registry import model_spec
 
@@ -93,13 +93,9 @@ class TrainOptions:
     def __post_init__(self) -> None:
         """Strings where the enums are expected (split="time" from Python) become the enums;
         anything else is an OptionError naming the choices."""
-        for name, kind in (("split", SplitKind), ("loss", Loss), ("device", Device)):
-            value = getattr(self, name)
-            try:
-                setattr(self, name, kind(value))
-            except ValueError:
-                choices = ", ".join(k.value for k in kind)
-                raise OptionError(name, value, f"use one of {choices}.") from None
+        self.split = choice(SplitKind, self.split, "split")
+        self.loss = choice(Loss, self.loss, "loss")
+        self.device = choice(Device, self.device, "device")
 
     def model_config(self) -> dict[str, Any]:
         """The options the architecture takes (see its registry entry)."""
