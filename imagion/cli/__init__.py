@@ -7,7 +7,7 @@ which is the order `imagion --help` lists them in.
 
 import importlib
 
-from imagion.cli.app import app
+from imagion.cli.app import app, reader_left
 from imagion.cli.console import err, styled
 from imagion.cli.help_layout import polish
 
@@ -62,10 +62,7 @@ def main() -> None:
     try:
         sys.stdout.flush()  # the last buffered results: the reader may be gone (`| head`)
     except BrokenPipeError:
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(141)
+        sys.exit(reader_left())
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -10,7 +10,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
@@ -152,16 +152,16 @@ def _show_library_logs() -> None:
 _show_library_logs()
 
 
-def _reader_left() -> NoReturn:
+def reader_left() -> int:
     """The reader of stdout went away (`imagion posts --csv | head`): stop quietly, as `cat`
-    does, exit status 141 (128 + SIGPIPE); stdout is pointed at /dev/null so that Python's
-    final flush does not complain either."""
+    does, with exit status 141 (128 + SIGPIPE), returned; stdout is pointed at /dev/null so
+    that Python's final flush does not complain either."""
     import os
     import sys
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
-    raise typer.Exit(141)
+    return 141
 
 
 def _catalog_trouble(exc: sqlite3.DatabaseError) -> bool:
@@ -180,7 +180,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except BrokenPipeError:
-            _reader_left()
+            raise typer.Exit(reader_left()) from None
         except OptionError as exc:  # the flag from the structured field, not from the text
             value = f" {exc.value}" if str(exc.value) != "" else ""
             message = f"{flag_of(exc.option) or exc.option}{value}: {exc.reason}"
