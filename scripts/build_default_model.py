@@ -1,5 +1,5 @@
-"""Rebuild the bundled default model (imagion/resources/default-model.pt) and the label statistics
-behind its suggestions (imagion/resources/label-stats-local.json) from instagram-2017.
+"""Rebuild the bundled default model (src/imagion/resources/default-model.pt) and the label statistics
+behind its suggestions (src/imagion/resources/label-stats-local.json) from instagram-2017.
 
 Runs imagion's public Python API (`import imagion`: the acceptance test of the library's front
 door) on the crawl (10,765 posts of 744 accounts): import, score, a

@@ -14,7 +14,8 @@ import pytest
 from imagion.cli import app
 from tests.helpers import ROOT, write_image
 
-PACKAGE = ROOT / "imagion"
+SRC = ROOT / "src"
+PACKAGE = SRC / "imagion"
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
 WORKFLOW = [
@@ -37,7 +38,7 @@ WORKFLOW = [
 def _modules() -> dict[str, Path]:
     out = {}
     for path in sorted(PACKAGE.rglob("*.py")):
-        parts = path.relative_to(ROOT).with_suffix("").parts
+        parts = path.relative_to(SRC).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         out[name] = path
     return out
@@ -46,7 +47,7 @@ def _modules() -> dict[str, Path]:
 def test_the_module_map_in_docs_architecture_is_the_tree():
     section = ARCHITECTURE.split("### Module map", 1)[1].split("```", 2)[1]
     listed = set(re.findall(r"^(imagion/[\w/]+\.py)", section, flags=re.M))
-    actual = {str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")}
+    actual = {str(p.relative_to(SRC)) for p in PACKAGE.rglob("*.py")}
     sub_inits = {
         p
         for p in actual
@@ -57,7 +58,7 @@ def test_the_module_map_in_docs_architecture_is_the_tree():
         sorted(actual - sub_inits - listed),
     )
     for init in sub_inits:  # "hold only their docstring"
-        body = ast.parse((ROOT / init).read_text()).body
+        body = ast.parse((SRC / init).read_text()).body
         assert len(body) == 1 and isinstance(body[0], ast.Expr), init
 
 
@@ -86,7 +87,7 @@ def _all_imports(path: Path) -> set[str]:
     TYPE_CHECKING too (a function-level import is still an arrow between the modules). The
     package's own TYPE_CHECKING block is its facade for type checkers (what `_LAZY` names at
     run time), not a dependency: it is left out, as the lazy table is."""
-    if path == ROOT / "imagion" / "__init__.py":
+    if path == PACKAGE / "__init__.py":
         return _top_level_imports(path, "imagion")
     return _imagion_imports(ast.walk(ast.parse(path.read_text())))
 

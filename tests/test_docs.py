@@ -12,7 +12,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 TEXTS = [
     *DOCS,
     ROOT / "Makefile",
-    *sorted((ROOT / "imagion").rglob("*.py")),
+    *sorted((ROOT / "src" / "imagion").rglob("*.py")),
     *sorted((ROOT / "scripts").glob("*.py")),
     *sorted((ROOT / "bench").glob("*.py")),
 ]

@@ -89,7 +89,7 @@ def test_a_type_checker_sees_the_results(tmp_path):
 def test_the_type_checkers_facade_names_what_the_lazy_table_names():
     import ast
 
-    tree = ast.parse((ROOT / "imagion" / "__init__.py").read_text())
+    tree = ast.parse((ROOT / "src" / "imagion" / "__init__.py").read_text())
     block = next(
         n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)
     )
