@@ -189,7 +189,7 @@ def test_not_a_raw_file_and_a_missing_opener(tmp_path, monkeypatch):
     assert "pillow-heif" in _line(exc, "a.heic")
 
 
-def test_page_offers_heic_and_the_server_scores_it():
+def test_page_offers_heic_and_the_server_scores_it(tmp_path):
     import pillow_heif
     from fastapi.testclient import TestClient
 
@@ -205,13 +205,14 @@ def test_page_offers_heic_and_the_server_scores_it():
         with TestClient(app_) as c:
             page = c.get("/").text
             assert 'accept="image/*,.heic,.heif,.avif"' in page
-            body, ctype = multipart([("IMG_0001.HEIC", buf.getvalue())])
+            raw = write_dng(tmp_path / "DSC_1.DNG", photo(0.5, size=400)).read_bytes()
+            body, ctype = multipart([("IMG_0001.HEIC", buf.getvalue()), ("DSC_1.DNG", raw)])
             res = c.post("/api/score", content=body, headers={"Content-Type": ctype})
             assert res.status_code == 200, res.text
             data = res.json()
-            assert data["problems"] == [] and [r["path"] for r in data["results"]] == [
-                "IMG_0001.HEIC"
-            ]
+            assert [r["path"] for r in data["results"]] == ["IMG_0001.HEIC"]
+            # RAW is refused by the server (LibRaw would decode outside its byte budget)
+            assert len(data["problems"]) == 1 and "DSC_1.DNG" in data["problems"][0]
     finally:
         scorer.close()
 
