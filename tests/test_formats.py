@@ -187,6 +187,11 @@ def test_not_a_raw_file_and_a_missing_opener(tmp_path, monkeypatch):
     with pytest.raises(InputError) as exc:
         open_image(tmp_path / "a.heic")
     assert "pillow-heif" in _line(exc, "a.heic")
+    monkeypatch.setattr(openers, "raw_available", lambda: False)
+    write_dng(tmp_path / "b.dng", photo(0.5, size=400))
+    with pytest.raises(InputError) as exc:
+        open_image(tmp_path / "b.dng")
+    assert "rawpy" in _line(exc, "b.dng")
 
 
 def test_page_offers_heic_and_the_server_scores_it(tmp_path):
