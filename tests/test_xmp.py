@@ -14,6 +14,7 @@ import pytest
 
 from imagion.cli import app
 from imagion.sidecars.xmp import (
+    DC,
     IMAGION,
     RDF,
     XMP,
@@ -208,6 +209,10 @@ def test_rank_xmp_and_dry_run_needs_xmp(runner, shoot):
     assert res.exit_code == 0, res.output
     stars = sorted(_fields(p.read_bytes())[f"{{{XMP}}}Rating"] for p in shoot.glob("*.jpg.xmp"))
     assert stars == ["2", "4", "5"]  # places 1, 2, 3 of 3: the best fifth 5★…
+    res = runner.invoke(app, ["rank", str(shoot), "--groups", "--xmp"])
+    assert res.exit_code == 0, res.output
+    words = [_fields(p.read_bytes())[f"{{{DC}}}subject"] for p in sorted(shoot.glob("*0.xmp"))]
+    assert len(words) == 1 and words[0][0].startswith("imagion group ")
 
 
 @pytest.mark.skipif(
