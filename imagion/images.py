@@ -69,7 +69,7 @@ def readable_suffixes() -> frozenset[str]:
         ext
         for ext, fmt in Image.registered_extensions().items()
         if fmt in formats and ext not in _NOT_PHOTOS
-    ) | (openers.HEIF_SUFFIXES | openers.RAW_SUFFIXES)
+    ) | (openers.HEIF_SUFFIXES | openers.AVIF_SUFFIXES | openers.RAW_SUFFIXES)
 
 
 # An image inside a .zip (Instagram's "Download your information" export, read in place) is
