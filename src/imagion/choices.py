@@ -87,3 +87,10 @@ class Tone(StrEnum):
 
     none = "none"
     equalize = "equalize"
+
+
+class XmpNaming(StrEnum):
+    """How an XMP sidecar is named beside its photo `IMG_0001.CR2`."""
+
+    adobe = "adobe"  # IMG_0001.xmp: Lightroom Classic, Camera Raw, Bridge, Capture One, digiKam
+    darktable = "darktable"  # IMG_0001.CR2.xmp: darktable, digiKam (one sidecar per file)

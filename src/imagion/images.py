@@ -14,6 +14,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imagion.errors import InputError
 from imagion.files import NOT_REGULAR, walk_files
+from imagion.formats import colour, openers
+from imagion.formats.raw import open_raw
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")  # what instaloader saves beside a post
 # Instagram serves at most 1080×1350; anything far above this is a mistake or an attack.
@@ -45,24 +47,29 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 # The only formats imagion ever decodes: photo formats. Anything else is refused by content,
 # whatever its name says (an EPS file named x.jpg would otherwise reach Pillow's EPS plugin,
 # which runs Ghostscript when it is installed).
-PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")  # JPEG covers MPO (phones)
+# JPEG covers MPO (phones); HEIF and AVIF come from imagion.formats.openers, camera RAW (not a
+# Pillow format) is opened by extension through imagion.formats.raw.
+PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", *openers.EXTRA_FORMATS)
+SAID_FORMATS = "JPEG, PNG, WEBP, GIF, TIFF, BMP, HEIC/HEIF, AVIF, camera RAW"
 
 
 @functools.cache
 def photo_formats() -> tuple[str, ...]:
-    """The photo formats this Pillow can open (its plugins registered)."""
-    Image.init()
+    """The photo formats this Pillow can open (its plugins registered, and imagion's own)."""
+    openers.register_openers()
     return tuple(f for f in PHOTO_FORMATS if f in Image.OPEN)
 
 
 @functools.cache
 def readable_suffixes() -> frozenset[str]:
-    """Every file extension (lower case) of a photo format Pillow can decode here."""
+    """Every file extension (lower case) of a photo format imagion can decode here (camera RAW
+    included: a RAW file whose opener is missing is named with what to install)."""
+    formats = photo_formats()
     return frozenset(
         ext
         for ext, fmt in Image.registered_extensions().items()
-        if fmt in Image.OPEN and fmt in PHOTO_FORMATS and ext not in _NOT_PHOTOS
-    )
+        if fmt in formats and ext not in _NOT_PHOTOS
+    ) | (openers.HEIF_SUFFIXES | openers.AVIF_SUFFIXES | openers.RAW_SUFFIXES)
 
 
 # An image inside a .zip (Instagram's "Download your information" export, read in place) is
@@ -145,16 +152,31 @@ def open_image(
         fp = Path(source)
         if not fp.is_file():
             raise InputError(f"{where}: image file is missing.")
+    suffix = Path(where).suffix
+    needs = openers.missing_opener(suffix)
+    if needs is not None:
+        raise InputError(f"{where}: opening {suffix} files needs {needs}, missing here; skipped.")
+    if openers.kind_of(suffix) == "RAW":
+        data = fp.getvalue() if isinstance(fp, io.BytesIO) else Path(fp)
+        return _within(open_raw(data, where, max_pixels), where, max_pixels)
     try:
         im = Image.open(fp, formats=photo_formats())
     except Image.DecompressionBombError as exc:
         raise InputError(f"{where}: refused, too many pixels (decompression bomb?): {exc}") from exc
     except UnidentifiedImageError as exc:
-        raise InputError(
-            f"{where}: not a photo imagion opens ({', '.join(PHOTO_FORMATS)}); skipped."
-        ) from exc
-    except OSError as exc:
-        raise InputError(f"{where}: cannot read image ({exc}).") from exc
+        raise InputError(f"{where}: not a photo imagion opens ({SAID_FORMATS}); skipped.") from exc
+    except (OSError, ValueError, RuntimeError) as exc:  # libheif: ValueError, RuntimeError
+        raise InputError(f"{where}: cannot read image ({_text(exc)}).") from exc
+    return _within(im, where, max_pixels)
+
+
+def _text(exc: BaseException) -> str:
+    """An exception's text on one line (libheif ends its messages with a newline)."""
+    return " ".join(str(exc).split())
+
+
+def _within(im: Image.Image, where: str, max_pixels: int) -> Image.Image:
+    """`im`, or InputError when it has more than `max_pixels` (closed)."""
     w, h = im.size
     if w * h > max_pixels:
         im.close()
@@ -174,6 +196,7 @@ def probe_image(path: str | Path) -> tuple[int, int]:
         im.close()
 
 
+ORIENTATION = 0x0112  # the EXIF/TIFF orientation tag
 SCALE_ROWS = 256  # rows of a high-bit-depth image scaled to 8 bits at once
 
 
@@ -215,15 +238,20 @@ def to_rgb(im: Image.Image) -> Image.Image:
 
 
 def decoded(im: Image.Image, size: int, where: str) -> Image.Image:
-    """The pixels of an opened image as 8-bit RGB, upright; JPEGs decode at reduced scale
-    (libjpeg's DCT scaling) when `size` is far below their resolution."""
+    """The pixels of an opened image as 8-bit sRGB (converted from its embedded ICC profile),
+    upright (its EXIF orientation, any format); JPEGs decode at reduced scale (libjpeg's DCT
+    scaling) when `size` is far below their resolution."""
     try:
         if im.format == "JPEG":
             im.draft("RGB", (size, size))
-        upright = ImageOps.exif_transpose(im) if im.format in ("JPEG", "WEBP") else im
-        return to_rgb(upright)
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InputError(f"{where}: image is damaged ({exc}).") from exc
+        icc = im.info.get("icc_profile")
+        turned = im.getexif().get(ORIENTATION, 1) not in (0, 1)  # any format: EXIF or TIFF tag
+        upright = ImageOps.exif_transpose(im) if turned else im
+        if upright.mode == "CMYK" and colour.profile_space(icc) == "CMYK":
+            return colour.to_srgb(upright, icc)
+        return colour.to_srgb(to_rgb(upright), icc)
+    except (OSError, ValueError, SyntaxError, RuntimeError) as exc:
+        raise InputError(f"{where}: image is damaged ({_text(exc)}).") from exc
 
 
 def square(im: Image.Image, size: int) -> Image.Image:

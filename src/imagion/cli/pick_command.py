@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from imagion.choices import Device
+from imagion.choices import Device, XmpNaming
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, about_model, command
 from imagion.cli.console import emit_json, note, out, progress_bar, skipped_all, visible, warn
+from imagion.cli.xmp_options import DryRunOpt, XmpNamingOpt, XmpOpt, check_xmp, write_xmp
 from imagion.errors import ImagionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY, GroupResult, group_images
@@ -18,6 +19,7 @@ from imagion.inference.pick import PickResult, check_n, pick_images
 from imagion.inference.rank import check_output_folders, copy_ranked
 from imagion.inference.sheet import check_sheet, write_pick_sheet
 from imagion.scores import score_text
+from imagion.sidecars.xmp import marks_of_groups
 from imagion.spreadsheet import write_rows
 
 
@@ -49,6 +51,9 @@ def rank_groups(
     json_: bool,
     csv_: bool,
     not_with_groups: dict[str, object],
+    xmp: bool = False,
+    xmp_naming: XmpNaming = XmpNaming.adobe,
+    dry_run: bool = False,
 ) -> None:
     """`rank --groups`: every photo, group by group, each group's best first and the others
     folded under it; `--top K` shows the best K groups."""
@@ -76,6 +81,8 @@ def rank_groups(
         write_rows(sys.stdout, fields, rows)
     else:
         out.print(_groups_table(result, top))
+    if xmp:
+        write_xmp(marks_of_groups(result.groups, result.model), xmp_naming, dry_run)
     note(
         f"ranked {result.photos} images in {len(result)} groups of near-duplicates "
         f"(similarity ≥ {result.similarity:g}), skipped {len(result.problems)}"
@@ -137,12 +144,16 @@ def pick_cmd(
     ] = None,
     device: DeviceOpt = Device.auto,
     json_: JsonOpt = False,
+    xmp: XmpOpt = False,
+    xmp_naming: XmpNamingOpt = XmpNaming.adobe,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Pick the n photos to post from a shoot: the best of the n best groups of near-duplicates, never two of one moment.
 
     Example: imagion pick ~/Pictures/trip -n 5 --copy-to ~/to-post
     """
     check_n(n)
+    check_xmp(xmp, dry_run)
     check_output_folders(paths, recursive, {"--copy-to": copy_to})
     if copy_to is not None:  # before the work, not after it
         writable_folder(copy_to, "--copy-to")
@@ -155,6 +166,10 @@ def pick_cmd(
         )  # fmt: skip
     skipped_all(result.problems)
     _pick_files(result, copy_to, sheet)
+    if xmp:
+        g = result.grouping
+        picked = [p.photo.path for p in result]
+        write_xmp(marks_of_groups(g.groups, g.model, picked), xmp_naming, dry_run)
     if json_:
         emit_json(result.to_list())
     else:

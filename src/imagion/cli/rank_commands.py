@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from imagion.choices import Device, EngineKind
+from imagion.choices import Device, EngineKind, XmpNaming
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, StatsOpt, command
 from imagion.cli.app import about_model as _about_model
 from imagion.cli.console import (
@@ -21,6 +21,7 @@ from imagion.cli.console import (
     skipped_all,
     visible,
 )
+from imagion.cli.xmp_options import DryRunOpt, XmpNamingOpt, XmpOpt, check_xmp, write_xmp
 from imagion.errors import ImagionError, OptionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY
@@ -41,6 +42,7 @@ from imagion.scores import (
     score_text,
     shown_score,
 )
+from imagion.sidecars.xmp import marks_of_ranking
 from imagion.spreadsheet import write_rows
 from imagion.workflows.verbs import rank, rank_on_ray
 
@@ -137,6 +139,9 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             rich_help_panel="Past one machine",
         ),
     ] = False,
+    xmp: XmpOpt = False,
+    xmp_naming: XmpNamingOpt = XmpNaming.adobe,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Score images 0–10 (5 = a typical post of the account) with an 80% range, best first.
 
@@ -153,6 +158,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             "--sheet": sheet,
             "--csv": csv_ or None,
             "--groups": groups or None,
+            "--xmp": xmp or None,
         }
         _rank_on_ray(
             paths,
@@ -175,6 +181,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         raise ImagionError("--similarity goes with --groups (or imagion pick).")
     if json_ and csv_:
         raise ImagionError("--json and --csv: choose one.")
+    check_xmp(xmp, dry_run)
     if groups:
         # registers `pick`: imported here so that `rank` comes first in `imagion --help`
         from imagion.cli.pick_command import rank_groups
@@ -183,6 +190,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             paths, model=model, recursive=recursive, top=top, similarity=similarity,
             batch_size=batch_size, device=device, suggest=suggest, stats=stats, json_=json_,
             csv_=csv_, not_with_groups={"--copy-to": copy_to, "--crops": crops, "--sheet": sheet},
+            xmp=xmp, xmp_naming=xmp_naming, dry_run=dry_run,
         )  # fmt: skip
         return
     check_output_folders(paths, recursive, {"--copy-to": copy_to, "--crops": crops})
@@ -207,6 +215,8 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     skipped_all(result.problems)
     rows = result.to_list()
     _files_out(result, top, copy_to, sheet)
+    if xmp:
+        write_xmp(marks_of_ranking(result.items, result.model, result.scored), xmp_naming, dry_run)
     if crops is not None:
         if result.crops_written:
             note(

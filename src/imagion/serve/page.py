@@ -50,7 +50,7 @@ button {{ font-size: 1rem; padding: .4rem 1.2rem; margin-top: .6rem; }}
 <h1>Which of these pictures will get more attention?</h1>
 <p class="muted">Up to {max_files} pictures, {max_mb} MB each; scores 0–10: the score its likes would most likely get, 5 is a typical post. Model: {model}.</p>
 <form id="upload" method="post" action="/" enctype="multipart/form-data" data-max="{max_files}">
-<label class="drop" id="drop"><input id="files" type="file" name="images" accept="image/*" multiple required>
+<label class="drop" id="drop"><input id="files" type="file" name="images" accept="image/*,.heic,.heif,.avif" multiple required>
 <span>Drop pictures here, or <u>choose them</u></span></label>
 <input type="hidden" name="chosen" id="chosen" value="">
 <div id="previews" class="previews"></div>
@@ -195,7 +195,7 @@ h1 {{ font-size: 1.4rem; }} .muted {{ color: #666; font-size: .9rem; }} .error {
 re-saved copies) are grouped; the best of the best groups is picked, never two of one moment. Model:
 {model}. <a href="/">Score up to 5 pictures</a>.</p>
 <form method="post" action="/pick" enctype="multipart/form-data">
-<input type="file" name="images" accept="image/*" multiple required>
+<input type="file" name="images" accept="image/*,.heic,.heif,.avif" multiple required>
 <label>pictures to pick <input type="number" name="n" value="5" min="1" max="{max_files}"></label>
 <button type="submit">Pick</button>
 </form>

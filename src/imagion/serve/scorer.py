@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from imagion.errors import ImagionError
+from imagion.formats.openers import kind_of
 from imagion.images import decoded, decoded_bytes, open_image, square
 from imagion.inference.batching import DynamicBatcher, Outputs
 from imagion.inference.crops import CropAdvice, best_crop
@@ -77,6 +78,11 @@ class Scorer:
     def decode(self, upload: Upload) -> tuple[np.ndarray, str]:
         """The model's input and a square thumbnail; ImagionError names the file otherwise."""
         size = self.engine.preprocess.size
+        if kind_of(Path(upload.name).suffix) == "RAW":  # LibRaw decodes outside the byte budget
+            raise ImagionError(
+                f"{upload.name}: camera RAW is not taken by the server; export it as JPEG or HEIC, "
+                "or score it with `imagion rank`."
+            )
         im = open_image(upload.data, upload.name, self.limits.max_pixels)
         try:
             w, h = im.size

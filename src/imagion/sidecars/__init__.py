@@ -1,0 +1,1 @@
+"""Sidecar files written beside photos for photo managers to read (XMP)."""
