@@ -7,11 +7,13 @@ import os
 import stat
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 
 TMP_SUFFIX = ".imagion-tmp"
 NOT_REGULAR = "not a regular file (a FIFO, socket or device); imagion reads files only"
@@ -137,20 +139,134 @@ def remove_stale_temporaries(
     return removed
 
 
-def output_file(path: str | os.PathLike, option: str, suffixes: tuple[str, ...]) -> Path:
-    """Check an output file's folder and suffix before any work; ImagionError names the option."""
+GENERATOR = "imagion"  # how an output says that imagion wrote it (the marks below)
+HTML_MARK = f'<meta name="generator" content="{GENERATOR}">'
+_TEXT_MARKS = {  # formats marked by text in the file (read from its first and last bytes)
+    ".html": HTML_MARK.encode(),
+    ".svg": f"<dc:title>{GENERATOR}</dc:title>".encode(),  # matplotlib's metadata Creator
+    ".pdf": f"/Creator ({GENERATOR})".encode(),
+}
+_IMAGE_MARKS = (".png", ".jpg", ".jpeg")  # PNG Software text, JPEG comment
+CHECKPOINT_MARK = "imagion-checkpoint"  # a checkpoint card's `format` (models.card)
+_READ_AT_MOST = 1 << 20
+
+
+def figure_marks(path: str | os.PathLike) -> dict[str, Any]:
+    """matplotlib `savefig` keywords that mark a figure at `path` as imagion's."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".jpg", ".jpeg"):
+        return {"pil_kwargs": {"comment": GENERATOR.encode()}}
+    if suffix in (".svg", ".pdf"):
+        return {"metadata": {"Creator": GENERATOR}}
+    return {"metadata": {"Software": GENERATOR}}
+
+
+def _ends(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        head = f.read(_READ_AT_MOST)
+        f.seek(0, os.SEEK_END)
+        if f.tell() > 2 * _READ_AT_MOST:
+            f.seek(-_READ_AT_MOST, os.SEEK_END)
+            head += f.read(_READ_AT_MOST)
+        return head
+
+
+def _image_marked(path: Path) -> bool:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        said = im.info.get("Software") or im.info.get("comment") or b""
+    return (said.decode(errors="replace") if isinstance(said, bytes) else str(said)) == GENERATOR
+
+
+def _json_marked(path: Path) -> bool:
+    import json
+
+    if path.stat().st_size > 64 * _READ_AT_MOST:
+        return False
+    data = json.loads(path.read_bytes())
+    return isinstance(data, dict) and data.get("generator") == GENERATOR
+
+
+def _checkpoint_marked(path: Path) -> bool:
+    """A checkpoint whose card says `format: imagion-checkpoint`, read from its pickle's
+    opcodes without running it (and without torch)."""
+    import pickletools
+
+    with zipfile.ZipFile(path) as z:
+        pickles = [i for i in z.infolist() if i.filename.endswith("data.pkl")]
+        if len(pickles) != 1 or pickles[0].file_size > 32 * _READ_AT_MOST:
+            return False
+        with z.open(pickles[0]) as f:
+            data = f.read()
+    strings = iter(
+        arg
+        for op, arg, _ in pickletools.genops(data)
+        if isinstance(arg, str) and "UNICODE" in op.name
+    )
+    return any(text == "format" and next(strings, None) == CHECKPOINT_MARK for text in strings)
+
+
+def _csv_marked(path: Path, header: tuple[str, ...]) -> bool:
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as f:
+        first = next(csv.reader([f.readline(64 * 1024)]), [])
+    return bool(header) and tuple(first[: len(header)]) == header
+
+
+def written_by_imagion(path: str | os.PathLike, header: tuple[str, ...] = ()) -> bool:
+    """Whether the file at `path` carries imagion's mark, so that a new output may replace it:
+    a generator in HTML, SVG and PDF, PNG text or a JPEG comment, `generator` in JSON, the
+    checkpoint card's format, and for CSV (no room for a mark) the `header` imagion writes."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in _TEXT_MARKS:
+            return _TEXT_MARKS[suffix] in _ends(path)
+        if suffix in _IMAGE_MARKS:
+            return _image_marked(path)
+        if suffix == ".json":
+            return _json_marked(path)
+        if suffix == ".pt":
+            return _checkpoint_marked(path)
+        if suffix == ".csv":
+            return _csv_marked(path, header)
+    except (OSError, ValueError, EOFError, RecursionError, UnicodeError, zipfile.BadZipFile):
+        return False
+    return False
+
+
+def output_file(
+    path: str | os.PathLike,
+    option: str,
+    suffixes: tuple[str, ...],
+    header: tuple[str, ...] = (),
+) -> Path:
+    """Check an output file before any work; ImagionError names the option. The one rule of
+    every output: a file already there is replaced only when imagion wrote it
+    (`written_by_imagion`; `header`: the columns of a CSV); a link is never replaced."""
     path = Path(path)
     if path.suffix.lower() not in suffixes:
-        raise ImagionError(f"{option} {path}: use one of {', '.join(suffixes)}.")
+        raise OptionError(option, path, f"use one of {', '.join(suffixes)}.")
     folder = path.parent if str(path.parent) else Path(".")
+    if path.is_symlink():
+        raise OptionError(
+            option, path, "is a link, and nothing is replaced: name a file, not a link."
+        )
     if not folder.is_dir():
-        raise ImagionError(f"{option} {path}: folder {folder} does not exist.")
+        raise OptionError(option, path, f"folder {folder} does not exist.")
     if path.is_dir():
-        raise ImagionError(f"{option} {path}: is a folder; name a file in it.")
+        raise OptionError(option, path, "is a folder; name a file in it.")
     if path.exists() and not stat.S_ISREG(path.stat().st_mode):
-        raise ImagionError(f"{option} {path}: not a regular file; name another file.")
+        raise OptionError(option, path, "not a regular file; name another file.")
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ImagionError(
-            f"{option} {path}: cannot write there (permissions); choose another place."
+        raise OptionError(option, path, "cannot write there (permissions); choose another place.")
+    if path.exists() and not written_by_imagion(path, header):
+        raise OptionError(
+            option,
+            path,
+            "a file imagion did not write is there, and nothing is replaced: choose another "
+            "name (or move that file away).",
         )
     return path

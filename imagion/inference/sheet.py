@@ -13,10 +13,7 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image
-
-from imagion.errors import OptionError
-from imagion.files import atomic_path, output_file, write_text_atomic
+from imagion.files import HTML_MARK, atomic_path, figure_marks, output_file, write_text_atomic
 from imagion.images import decoded, open_image, square
 from imagion.scores import shown_score
 
@@ -28,35 +25,10 @@ SUFFIXES = (".png", ".jpg", ".jpeg", ".html")
 THUMB = 240
 
 
-GENERATOR = "imagion"  # how a sheet says who wrote it (HTML meta, PNG text, JPEG comment)
-_HTML_MARK = f'<meta name="generator" content="{GENERATOR}">'
-
-
-def is_imagion_sheet(path: Path) -> bool:
-    """Whether the file at `path` is a sheet imagion wrote (then a new one may replace it)."""
-    try:
-        if path.suffix.lower() == ".html":
-            with open(path, encoding="utf-8", errors="replace") as f:
-                return _HTML_MARK in f.read(4096)
-        with Image.open(path) as im:
-            said = im.info.get("Software") or im.info.get("comment") or b""
-        return (said.decode() if isinstance(said, bytes) else str(said)) == GENERATOR
-    except OSError:
-        return False
-
-
 def check_sheet(path: Path) -> Path:
     """The sheet's path, checked before the work: a file already there is replaced only when it
     is a sheet imagion wrote (a photo named like the sheet is never overwritten)."""
-    path = output_file(path, "`sheet`", SUFFIXES)
-    if path.exists() and not is_imagion_sheet(path):
-        raise OptionError(
-            "sheet",
-            path,
-            "a file imagion did not write is there, and nothing is replaced: choose another "
-            "name (or move that file away).",
-        )
-    return path
+    return output_file(path, "sheet", SUFFIXES)
 
 
 def _caption(k: int, r: Ranked) -> str:
@@ -89,7 +61,7 @@ def _html(items: list[Ranked], title: str) -> str:
         "figcaption{font-size:.85rem;overflow-wrap:anywhere}"
     )
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{_HTML_MARK}<title>{html.escape(title)}</title>'
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{HTML_MARK}<title>{html.escape(title)}</title>'
         f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>{''.join(cards)}</body></html>"
     )
 
@@ -125,13 +97,8 @@ def write_sheet(items: list[Ranked], path: Path, title: str) -> Path:
 def _save(fig: Any, path: Path, dpi: int) -> None:
     """A figure written atomically, marked as imagion's (so a later sheet may replace it)."""
     jpeg = path.suffix.lower() in (".jpg", ".jpeg")
-    marks: dict[str, Any] = (
-        {"pil_kwargs": {"comment": GENERATOR.encode()}}
-        if jpeg
-        else {"metadata": {"Software": GENERATOR}}
-    )
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="jpeg" if jpeg else "png", **marks)
+        fig.savefig(tmp, dpi=dpi, format="jpeg" if jpeg else "png", **figure_marks(path))
 
 
 SMALL = 4 * 2  # runners-up drawn beside each pick (two rows of four)
@@ -161,7 +128,7 @@ def _pick_html(picks: list[Pick], title: str) -> str:
         "figcaption{font-size:.85rem;overflow-wrap:anywhere}"
     )
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{_HTML_MARK}<title>{html.escape(title)}</title>'
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{HTML_MARK}<title>{html.escape(title)}</title>'
         f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>{''.join(rows)}</body></html>"
     )
 

@@ -308,7 +308,7 @@ def label(
         bad = ("min_support", min_support) if min_support < 1 else ("top", top)
         raise OptionError(*bad, "use 1 or more.")
     if save_stats is not None:
-        output_file(save_stats, "`save_stats`", (".json",))
+        output_file(save_stats, "save_stats", (".json",))
     measure = measure or save_stats is not None
     with Catalog(Path(catalog)) as cat:
         if measure and not cat.has_scores():
