@@ -28,6 +28,11 @@ def writable_folder(folder: str | os.PathLike, option: str) -> Path:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except FileExistsError:
+        if folder.is_symlink() and not folder.exists():
+            raise ImagionError(
+                f"{option} {folder}: is a link to {os.readlink(folder)}, which does not exist; "
+                "create that folder or name another."
+            ) from None
         raise ImagionError(f"{option} {folder}: is a file, not a folder.") from None
     except OSError as exc:
         raise ImagionError(f"{option} {folder}: cannot write there ({exc.strerror}).") from None
@@ -51,20 +56,88 @@ def regular_file(path: str | os.PathLike, what: str) -> Path:
     return path
 
 
+def _names(name: str) -> Iterator[str]:
+    """`name`, then `stem (2).ext`, `stem (3).ext`… (10,000 at most)."""
+    stem, suffix = Path(name).stem, Path(name).suffix
+    yield name
+    for k in range(2, 10_000):
+        yield f"{stem} ({k}){suffix}"
+
+
+def _too_many(folder: Path, name: str) -> ImagionError:
+    return ImagionError(f"{folder}: 10,000 files named like {name} already; choose another folder.")
+
+
 def unused_path(folder: Path, name: str) -> Path:
     """A path in `folder` that no file has, created empty here (O_EXCL) so that no other writer
     can take it: `name`, else `stem (2).ext`, `stem (3).ext`… A file already there is never
     replaced: it may be the user's."""
-    stem, suffix = Path(name).stem, Path(name).suffix
-    for k in range(1, 10_000):
-        path = folder / (name if k == 1 else f"{stem} ({k}){suffix}")
+    for candidate in _names(name):
+        path = folder / candidate
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
         except FileExistsError:
             continue
         os.close(fd)
         return path
-    raise ImagionError(f"{folder}: 10,000 files named like {name} already; choose another folder.")
+    raise _too_many(folder, name)
+
+
+NAME_BYTES = 200  # a name imagion makes, in bytes: room for ` (2)` and a temporary's affixes
+
+
+def fitting_name(name: str, limit: int = NAME_BYTES) -> str:
+    """`name` cut in its stem to at most `limit` bytes (the extension kept), so that a copy of a
+    file with a 251-character name can be written (255 bytes is the usual most)."""
+    if len(os.fsencode(name)) <= limit:
+        return name
+    stem, suffix = os.path.splitext(name)
+    room = limit - len(os.fsencode(suffix)) - len(os.fsencode("…"))
+    cut = os.fsencode(stem)[: max(room, 1)].decode("utf-8", "ignore")
+    return f"{cut}…{suffix}"
+
+
+def _publish(tmp: Path, folder: Path, name: str) -> Path:
+    """`tmp` (finished) under `name` in `folder`, or `stem (2).ext`…: a hard link fails rather
+    than replace a file; where links are not supported, a reserved empty name is replaced."""
+    for candidate in _names(name):
+        path = folder / candidate
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here (FAT, some network file systems)
+            path = unused_path(folder, candidate)
+            os.replace(tmp, path)
+        return path
+    raise _too_many(folder, name)
+
+
+def copy_into(source: Path, folder: Path, name: str, option: str) -> Path:
+    """Copy `source` into `folder` as `name` (or `name (2)`…: nothing there is replaced),
+    through a temporary file published when whole: a failed copy (a full disk, a source gone)
+    leaves no partial or empty file under the name; OptionError names the destination."""
+    import shutil
+
+    name = fitting_name(name)
+    tmp = ""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".copy.", suffix=TMP_SUFFIX, dir=folder)
+        os.close(fd)
+        shutil.copyfile(source, tmp)
+        shutil.copystat(source, tmp)
+        return _publish(Path(tmp), folder, name)
+    except OSError as exc:
+        gone = isinstance(exc, FileNotFoundError) and not source.exists()
+        reason = f"{source} is gone" if gone else exc.strerror or type(exc).__name__
+        raise OptionError(
+            option,
+            folder / name,
+            f"the copy of {source.name} failed ({reason}); nothing is left there.",
+        ) from None
+    finally:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def walk_files(root: Path, recursive: bool = True) -> tuple[list[Path], list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import os
 import warnings
 import zipfile
 from pathlib import Path
@@ -254,13 +255,22 @@ def _has_magic(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
+def glob_root(pattern: str) -> tuple[Path, str]:
+    """A glob's folder before its first wildcard (`.` when it starts with one), and the rest."""
+    parts = Path(pattern).parts
+    k = next((i for i, part in enumerate(parts) if _has_magic(part)), len(parts))
+    return (Path(*parts[:k]) if k else Path(".")), "/".join(parts[k:])
+
+
+def is_glob(path: str | Path) -> bool:
+    """Whether a path argument is a glob to expand (wildcards, and no such file or folder)."""
+    return _has_magic(str(path)) and not os.path.lexists(path)
+
+
 def _glob(pattern: str, recursive: bool) -> list[Path]:
     """Files matching a glob; `**` (with -r) descends folders without following symlinks, so a
     symlink cycle cannot make it run forever."""
-    parts = Path(pattern).parts
-    k = next(i for i, part in enumerate(parts) if _has_magic(part))
-    root = Path(*parts[:k]) if k else Path(".")
-    rest = "/".join(parts[k:])
+    root, rest = glob_root(pattern)
     if not recursive:
         rest = rest.replace("**", "*")
     try:

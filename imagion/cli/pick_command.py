@@ -154,11 +154,11 @@ def pick_cmd(
             batch_size=batch_size, device=str(device), progress=update,
         )  # fmt: skip
     skipped_all(result.problems)
-    _pick_files(result, copy_to, sheet)
     if json_:
         emit_json(result.to_list())
     else:
         out.print(_pick_table(result))
+    _pick_files(result, copy_to, sheet)  # after the results: a failed copy loses no table
     for line in result.notes:
         note(line)
     g = result.grouping

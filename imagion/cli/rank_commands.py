@@ -206,7 +206,6 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         )
     skipped_all(result.problems)
     rows = result.to_list()
-    _files_out(result, top, copy_to, sheet)
     if crops is not None:
         if result.crops_written:
             note(
@@ -224,6 +223,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         out.print(_rank_table(rows, f"model {Path(result.model).name} ({result.arch})"))
         for line in _rank_notes(rows, result.no_interval):
             say(line)
+    _files_out(result, top, copy_to, sheet)  # after the results: a failed copy loses no table
     note(f"ranked {result.scored} images, skipped {len(result.problems)}")
     _about_model(result.model, result.uncalibrated)
 

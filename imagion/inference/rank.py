@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import numpy as np
 
 from imagion.errors import ImagionError, OptionError
-from imagion.files import unused_path
-from imagion.images import find_images
+from imagion.files import copy_into
+from imagion.images import find_images, glob_root, is_glob
 from imagion.inference.crops import best_crop, write_crop
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
@@ -242,13 +241,23 @@ def check_output_folders(
             continue
         out = folder.resolve()
         for raw in inputs:
-            p = Path(raw)
-            src = p.resolve() if p.is_dir() else p.resolve().parent
-            if out == src or (recursive and p.is_dir() and src in out.parents):
+            src, deep = _reach(Path(raw), recursive)
+            if out == src or (deep and src in out.parents):
                 raise ImagionError(
                     f"{option} {folder}: the photos are ranked from this folder, so its copies "
                     "would be ranked (and copied) again next time; choose another folder."
                 )
+
+
+def _reach(p: Path, recursive: bool) -> tuple[Path, bool]:
+    """The folder an input reads from, and whether it reads the folders under it too: a
+    folder with -r, a glob with `**` or a wildcard before its last part (`dir/*/x.jpg`)."""
+    if p.is_dir():
+        return p.resolve(), recursive
+    if is_glob(p):
+        root, rest = glob_root(str(p))
+        return root.resolve(), "/" in rest or "**" in rest
+    return p.resolve().parent, False
 
 
 def copy_top(result: RankResult, folder: Path, top: int | None) -> list[Path]:
@@ -261,13 +270,10 @@ def copy_ranked(items: list[Ranked], folder: Path) -> list[Path]:
     """Copy `items` in their order, named `01_7.9_name.jpg` (place, score, original name); a
     name that is taken gets ` (2)`: no file in `folder` is ever replaced."""
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for k, r in enumerate(items):
-        dest = unused_path(folder, f"{k + 1:02d}_{score_text(r.score)}_{r.path.name}")
-        shutil.copyfile(r.path, dest)
-        shutil.copystat(r.path, dest)
-        written.append(dest)
-    return written
+    return [
+        copy_into(r.path, folder, f"{k + 1:02d}_{score_text(r.score)}_{r.path.name}", "copy_to")
+        for k, r in enumerate(items)
+    ]
 
 
 @dataclass
