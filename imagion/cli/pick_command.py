@@ -10,7 +10,7 @@ from rich.table import Table
 
 from imagion.choices import Device
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, about_model, command
-from imagion.cli.console import emit_json, note, out, progress_bar, skipped_all, visible, warn
+from imagion.cli.console import emit_json, note, out, progress_bar, shown_name, skipped_all, warn
 from imagion.errors import ImagionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY, GroupResult, group_images
@@ -104,7 +104,7 @@ def _groups_table(result: GroupResult, top: int | None) -> Table:
                 score_text(r.score),
                 g.verdict(calibrated) if k == 0 else "",
             ]
-            t.add_row(*map(visible, cells), style=None if k == 0 else "dim")
+            t.add_row(*map(shown_name, cells), style=None if k == 0 else "dim")
     return t
 
 
@@ -184,5 +184,5 @@ def _pick_table(result: PickResult) -> Table:
         t.add_column(c, justify="right" if c in ("#", "score") else "left", overflow="fold")
     for p in result:
         cells = [str(p.place), p.photo.path.name, score_text(p.photo.score), p.text]
-        t.add_row(*map(visible, cells))
+        t.add_row(*map(shown_name, cells))
     return t

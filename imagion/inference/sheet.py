@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagion.files import HTML_MARK, atomic_path, figure_marks, output_file, write_text_atomic
 from imagion.images import decoded, open_image, square
+from imagion.names import shorten_apart, shown_name
 from imagion.scores import shown_score
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def _html(items: list[Ranked], title: str) -> str:
         buf = io.BytesIO()
         _thumbnail(r.path).save(buf, format="JPEG", quality=82)
         src = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
-        name = html.escape(r.path.name)
+        name = html.escape(shown_name(r.path.name))
         cards.append(
             f'<figure><img src="{src}" alt="{name}"><figcaption><b>{html.escape(_caption(k, r))}</b>'
             f"<br>{name}</figcaption></figure>"
@@ -61,8 +62,8 @@ def _html(items: list[Ranked], title: str) -> str:
         "figcaption{font-size:.85rem;overflow-wrap:anywhere}"
     )
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{HTML_MARK}<title>{html.escape(title)}</title>'
-        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>{''.join(cards)}</body></html>"
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{HTML_MARK}<title>{html.escape(shown_name(title))}</title>'
+        f"<style>{style}</style></head><body><h1>{html.escape(shown_name(title))}</h1>{''.join(cards)}</body></html>"
     )
 
 
@@ -85,9 +86,10 @@ def write_sheet(items: list[Ranked], path: Path, title: str) -> Path:
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for k, (ax, r) in enumerate(zip(axes.flat, items, strict=False)):
+    names = shorten_apart([shown_name(r.path.name) for r in items], 32)
+    for k, (ax, r, name) in enumerate(zip(axes.flat, items, names, strict=False)):
         ax.imshow(_thumbnail(r.path))
-        ax.set_title(f"{_caption(k, r)}\n{r.path.name[:32]}", fontsize=9)
+        ax.set_title(f"{_caption(k, r)}\n{name}", fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     _save(fig, path, dpi=100)
@@ -109,7 +111,7 @@ def _pick_html(picks: list[Pick], title: str) -> str:
         buf = io.BytesIO()
         _thumbnail(path).save(buf, format="JPEG", quality=82)
         src = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
-        name = html.escape(path.name)
+        name = html.escape(shown_name(path.name))
         return f'<img src="{src}" alt="{name}" title="{name}" width="{px}" height="{px}">'
 
     rows = []
@@ -118,7 +120,7 @@ def _pick_html(picks: list[Pick], title: str) -> str:
         caption = f"#{p.place} · {shown_score(p.photo.score, p.photo.low, p.photo.high)} · {p.text}"
         rows.append(
             f"<section><figure>{img(p.photo.path, 240)}<figcaption><b>{html.escape(caption)}</b>"
-            f"<br>{html.escape(p.photo.path.name)}</figcaption></figure>"
+            f"<br>{html.escape(shown_name(p.photo.path.name))}</figcaption></figure>"
             f'<div class="small">{small}</div></section>'
         )
     style = (
@@ -128,8 +130,8 @@ def _pick_html(picks: list[Pick], title: str) -> str:
         "figcaption{font-size:.85rem;overflow-wrap:anywhere}"
     )
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{HTML_MARK}<title>{html.escape(title)}</title>'
-        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>{''.join(rows)}</body></html>"
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{HTML_MARK}<title>{html.escape(shown_name(title))}</title>'
+        f"<style>{style}</style></head><body><h1>{html.escape(shown_name(title))}</h1>{''.join(rows)}</body></html>"
     )
 
 
@@ -144,11 +146,12 @@ def write_pick_sheet(picks: list[Pick], path: Path, title: str) -> Path:
 
     fig = Figure(figsize=(10, 3.2 * max(1, len(picks)) + 0.4))
     outer = fig.add_gridspec(max(1, len(picks)), 2, width_ratios=[1, 2])
-    for k, p in enumerate(picks):
+    names = shorten_apart([shown_name(p.photo.path.name) for p in picks], 28)
+    for k, (p, name) in enumerate(zip(picks, names, strict=True)):
         ax = fig.add_subplot(outer[k, 0])
         ax.axis("off")
         ax.imshow(_thumbnail(p.photo.path))
-        head = f"#{p.place} · {shown_score(p.photo.score, p.photo.low, p.photo.high)} · {p.photo.path.name[:28]}"
+        head = f"#{p.place} · {shown_score(p.photo.score, p.photo.low, p.photo.high)} · {name}"
         ax.set_title("\n".join([head, *textwrap.wrap(p.text, 44)]), fontsize=8)
         inner = outer[k, 1].subgridspec(2, SMALL // 2)
         for j in range(SMALL):
