@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import ImagionError, InputError, OptionError
 
 TMP_SUFFIX = ".imagion-tmp"
 NOT_REGULAR = "not a regular file (a FIFO, socket or device); imagion reads files only"
@@ -39,20 +39,21 @@ def writable_folder(folder: str | os.PathLike, option: str) -> Path:
     return folder
 
 
-def regular_file(path: str | os.PathLike, what: str) -> Path:
+def regular_file(path: str | os.PathLike, what: str = "") -> Path:
     """`path` as a regular file, or one line saying what it is instead: reading a FIFO blocks
-    until someone writes to it, and a device may never end."""
+    until someone writes to it, and a device may never end. `what` (a parameter) leads."""
     path = Path(path)
+    said = f"{what} {path}".lstrip()
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise ImagionError(f"{what} {path}: no such file.") from None
+        raise InputError(f"{said}: no such file.") from None
     except OSError as exc:
-        raise ImagionError(f"{what} {path}: cannot be read ({exc.strerror}).") from None
+        raise InputError(f"{said}: cannot be read ({exc.strerror}).") from None
     if stat.S_ISDIR(mode):
-        raise ImagionError(f"{what} {path}: is a folder, not a file.")
+        raise InputError(f"{said}: is a folder, not a file.")
     if not stat.S_ISREG(mode):
-        raise ImagionError(f"{what} {path}: {NOT_REGULAR}.")
+        raise InputError(f"{said}: {NOT_REGULAR}.")
     return path
 
 
@@ -183,6 +184,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; these are ordinary files
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename in (None, tmp):  # a full disk names no file: name the one being written
+            exc.filename = str(path)
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

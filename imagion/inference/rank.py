@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import numpy as np
 
 from imagion.errors import ImagionError, OptionError
-from imagion.files import copy_into
+from imagion.files import copy_into, regular_file
 from imagion.images import find_images, glob_root, is_glob
 from imagion.inference.crops import best_crop, write_crop
 from imagion.inference.decode import run_files
@@ -325,8 +325,7 @@ def compare_images(
 ) -> Comparison:
     """Which of two images will get more attention, and how sure the model is."""
     for p in (a, b):
-        if not Path(p).is_file():
-            raise ImagionError(f"{p}: no such file.")
+        regular_file(p)  # a folder is said to be one (rank reads folders), not "no such file"
     engine = open_engine(model, device, stats=stats)
     items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2)
     if bad:
