@@ -8,6 +8,7 @@ import io
 import os
 import warnings
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -279,7 +280,16 @@ def _glob(pattern: str, recursive: bool) -> list[Path]:
         return []
 
 
-def find_images(paths: list[str | Path], recursive: bool = False) -> tuple[list[Path], list[str]]:
+def as_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str | Path]:
+    """The paths given: one str or Path is one path (a folder "shoot", not its five letters)."""
+    if isinstance(paths, str | os.PathLike):
+        return [os.fspath(paths)]
+    return [p if isinstance(p, str | Path) else Path(p) for p in paths]
+
+
+def find_images(
+    paths: str | os.PathLike | Iterable[str | os.PathLike], recursive: bool = False
+) -> tuple[list[Path], list[str]]:
     """Expand files, folders and globs into image paths; returns (images, problems).
 
     Folders contribute every file whose extension (any case) is a format Pillow reads; -r
@@ -287,7 +297,7 @@ def find_images(paths: list[str | Path], recursive: bool = False) -> tuple[list[
     images: list[Path] = []
     problems: list[str] = []
     suffixes = readable_suffixes()
-    for raw in paths:
+    for raw in as_paths(paths):
         p = Path(raw)
         if p.is_dir():
             found, unreadable = walk_files(p, recursive)

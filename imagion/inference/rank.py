@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
+from imagion.choices import count
 from imagion.errors import ImagionError, OptionError
 from imagion.files import copy_into, regular_file
-from imagion.images import find_images, glob_root, is_glob
+from imagion.images import as_paths, find_images, glob_root, is_glob
 from imagion.inference.crops import best_crop, write_crop
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
@@ -166,6 +167,7 @@ def rank_images(
     top: int | None = None,
 ) -> RankResult:
     """Score every image under `paths` (files, folders, globs); unreadable files are reported."""
+    check_top(top)  # before the scoring, not after it
     files, problems = files_to_score(paths, recursive, batch_size)
     engine = open_engine(model, device, stats=stats)
     items, bad = score_files(
@@ -188,6 +190,12 @@ def rank_images(
     )
 
 
+def check_top(top: int | None) -> None:
+    """`top`: a whole number of images, 1 or more, or None for all."""
+    if top is not None:
+        count(top, "top", "keep at least 1 image (or leave `top` out for all).")
+
+
 def no_interval(engine: Engine) -> str | None:
     """Why the engine's scores come without an interval (None when they have one)."""
     cal = engine.calibration
@@ -203,7 +211,8 @@ def files_to_score(
     there is none."""
     if batch_size is not None and batch_size < 1:
         raise OptionError("batch_size", batch_size, "use at least 1 image per forward pass.")
-    files, problems = find_images(list(paths), recursive=recursive)
+    paths = as_paths(paths)
+    files, problems = find_images(paths, recursive=recursive)
     if not files:
         if problems:  # every argument was missing or unreadable: say that, not something else
             raise ImagionError(joined(problems[:3]) + (" …" if len(problems) > 3 else ""))

@@ -15,7 +15,8 @@ from imagion.catalog.store import Catalog, Columns, iso_time, no_scores_error
 from imagion.choices import Device, EngineKind, Provider, ScoreMapping, ScoreMetric, choice
 from imagion.errors import OptionError
 from imagion.files import output_file
-from imagion.inference.rank import rank_images
+from imagion.images import as_paths
+from imagion.inference.rank import check_top, rank_images
 from imagion.labels.store import label_catalog, post_labels
 from imagion.labels.suggestions import label_stats
 from imagion.models.registry import REGISTRY, build_model, list_models
@@ -343,8 +344,7 @@ def rank(
     its score, raw output, the calibrated probability of beating the next one, the labels seen
     and a suggestion (`stats`: the label statistics behind it); `crops` writes the crops likely
     to do better there. Unreadable files are in `result.problems`."""
-    if top is not None and top < 1:
-        raise OptionError("top", top, "keep at least 1 image (or leave `top` out for all).")
+    check_top(top)
     return rank_images(
         paths,
         model=model,
@@ -405,10 +405,9 @@ def rank_on_ray(
     """Score image files on Ray Data (`pip install -e '.[ray]'`), on this machine or the
     cluster at `address`, writing the Parquet table `out` (path, score, raw, error; `features`
     and `labels` add columns); returns the counts, the first problems and the best `top`."""
-    if top is not None and top < 1:
-        raise OptionError("top", top, "keep at least 1 image (or leave `top` out for all).")
+    check_top(top)
     return on_ray(
-        list(paths),
+        as_paths(paths),
         model=model,
         recursive=recursive,
         out=None if out is None else Path(out),
