@@ -74,12 +74,15 @@ MAX_MEMBER_BYTES = 64 * 2**20  # a photo in an export is well under 10 MB
 
 
 def zip_member(ref: str | Path) -> tuple[Path, str] | None:
-    """(zip file, member name) when `ref` names an image inside a .zip, else None."""
+    """(zip file, member name) when `ref` names an image inside a .zip, else None: a file at
+    `ref` itself (in a folder named `trip.zip!`) or a folder before `!/` is no zip; a zip that
+    is gone still is one (an export moved away: said so when it is read)."""
     text = str(ref)
     i = text.lower().find(".zip" + ZIP_MEMBER)
-    if i < 0:
+    if i < 0 or os.path.lexists(text):
         return None
-    return Path(text[: i + 4]), text[i + 4 + len(ZIP_MEMBER) :]
+    archive = Path(text[: i + 4])
+    return None if archive.is_dir() else (archive, text[i + 4 + len(ZIP_MEMBER) :])
 
 
 def read_zip_member(
