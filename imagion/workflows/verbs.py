@@ -4,6 +4,7 @@ typed result; mistakes raise ImagionError (or a subclass) saying what to do."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,14 +52,24 @@ def import_posts(
     alongside when None. One bad value costs one line in `report.problems`, never the import."""
     parse_timezone(timezone)  # a wrong name is refused before a catalog is created
     path = Path(catalog)
-    existed = path.exists()
-    with Catalog(path, create=True) as cat:
-        report = import_sources(cat, list(sources), timezone=timezone, progress=progress)
+    existed = os.path.lexists(path)
+    try:
+        with Catalog(path, create=True) as cat:
+            report = import_sources(cat, list(sources), timezone=timezone, progress=progress)
+    except BaseException:  # a full disk, a crash, Ctrl-C: a catalog made by this call goes too
+        if not existed:
+            _remove_catalog(path)
+        raise
     if report.posts == 0 and not existed:  # created by this call for nothing: not left behind
-        for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
-            leftover.unlink(missing_ok=True)
+        _remove_catalog(path)
         report.no_catalog = True  # said by the caller, once
     return report
+
+
+def _remove_catalog(path: Path) -> None:
+    """A catalog this call created, with its SQLite side files (never one that was there)."""
+    for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+        leftover.unlink(missing_ok=True)
 
 
 def info(catalog: PathLike = "imagion.db") -> dict[str, Any]:
