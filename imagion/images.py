@@ -8,6 +8,7 @@ import io
 import os
 import warnings
 import zipfile
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -290,13 +291,25 @@ def as_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str
     return [p if isinstance(p, str | Path) else Path(p) for p in paths]
 
 
+def left_out_line(left_out: Counter[str]) -> str:
+    """ "left out 3 files imagion does not read (.mov, .txt)": what a folder scan passed over."""
+    n = sum(left_out.values())
+    order = sorted(left_out, key=lambda s: (-left_out[s], s == "", s))  # most first
+    kinds = ", ".join(s or "no extension" for s in order[:5])
+    more = ", …" if len(left_out) > 5 else ""
+    return f"left out {n:,} file{'s' * (n != 1)} imagion does not read ({kinds}{more})"
+
+
 def find_images(
-    paths: str | os.PathLike | Iterable[str | os.PathLike], recursive: bool = False
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    recursive: bool = False,
+    left_out: Counter[str] | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Expand files, folders and globs into image paths; returns (images, problems).
 
-    Folders contribute every file whose extension (any case) is a format Pillow reads; -r
-    recurses without following symlinked folders."""
+    Folders contribute every file whose extension (any case) is a format Pillow reads (the
+    others are counted in `left_out` by extension, when given); -r recurses without following
+    symlinked folders."""
     images: list[Path] = []
     problems: list[str] = []
     suffixes = readable_suffixes()
@@ -305,6 +318,8 @@ def find_images(
         if p.is_dir():
             found, unreadable = walk_files(p, recursive)
             images.extend(q for q in found if q.suffix.lower() in suffixes)
+            if left_out is not None:  # counted by extension, for one line (left_out_line)
+                left_out.update(q.suffix.lower() for q in found if q.suffix.lower() not in suffixes)
             problems.extend(unreadable)
         elif p.is_file():
             images.append(p)

@@ -253,7 +253,9 @@ def test_an_earlier_run_is_named_with_the_flag_that_keeps_both(tmp_path, caplog)
     from imagion.training.loop import _check
     from imagion.training.options import TrainOptions
 
-    (tmp_path / "best.pt").write_bytes(b"x")
+    import torch
+
+    torch.save({"format": "imagion-checkpoint"}, tmp_path / "best.pt")  # an earlier run's
     with caplog.at_level("INFO", logger="imagion"):
         _check(TrainOptions(out=tmp_path), tmp_path, 0)
     line = for_cli(caplog.records[-1].getMessage())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import logging
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +15,7 @@ import numpy as np
 from imagion.choices import count
 from imagion.errors import ImagionError, OptionError
 from imagion.files import copy_into, regular_file
-from imagion.images import as_paths, find_images, glob_root, is_glob
+from imagion.images import as_paths, find_images, glob_root, is_glob, left_out_line
 from imagion.inference.crops import best_crop, write_crop
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
@@ -23,6 +25,8 @@ from imagion.models.imagenet import SEEN_THRESHOLD
 from imagion.problems import joined
 from imagion.progress import Progress
 from imagion.scores import JSON_DIGITS, TOSS_UP, odds_words, score_text
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from imagion.inference.crops import CropAdvice
@@ -204,6 +208,13 @@ def no_interval(engine: Engine) -> str | None:
     return NO_INTERVAL if cal.expected is None else None
 
 
+def _has_subfolder(path: Path) -> bool:
+    try:
+        return path.is_dir() and any(child.is_dir() for child in path.iterdir())
+    except OSError:
+        return False
+
+
 def files_to_score(
     paths: Sequence[str | Path], recursive: bool, batch_size: int | None
 ) -> tuple[list[Path], list[str]]:
@@ -212,16 +223,20 @@ def files_to_score(
     if batch_size is not None and batch_size < 1:
         raise OptionError("batch_size", batch_size, "use at least 1 image per forward pass.")
     paths = as_paths(paths)
-    files, problems = find_images(paths, recursive=recursive)
+    left_out: Counter[str] = Counter()
+    files, problems = find_images(paths, recursive=recursive, left_out=left_out)
     if not files:
         if problems:  # every argument was missing or unreadable: say that, not something else
             raise ImagionError(joined(problems[:3]) + (" …" if len(problems) > 3 else ""))
-        folders = not recursive and any(Path(p).is_dir() for p in paths)
+        deeper = not recursive and any(_has_subfolder(Path(p)) for p in paths)
         raise ImagionError(
             "no image files found in "
             + ", ".join(map(str, paths))
-            + (" (folders are read one level deep; add -r to recurse)" if folders else "")
+            + (f"; {left_out_line(left_out)}" if left_out else "")
+            + (" (folders are read one level deep; add -r to recurse)" if deeper else "")
         )
+    if left_out:
+        log.info(left_out_line(left_out))
     return files, problems
 
 
