@@ -91,7 +91,7 @@ def _cases(db: Path, ckpt: Path, photos: Path, out: Path) -> dict[str, tuple[lis
         ),
         "eval --cv --out": (
             ["eval", "--catalog", str(db), "--cv", "2", "--epochs", "1", "--out", str(out)],
-            out / "fold1" / "metrics.csv",
+            out / "fold2" / "last.pt",  # the last fold's: said before the first fold trains
         ),
         "eval --pairs-out": ([*ev, "--pairs-out", str(out / "b.csv")], out / "b.csv"),
         "eval --plot": ([*ev, "--plot", str(out / "me.jpg")], out / "me.jpg"),
@@ -119,6 +119,7 @@ def test_no_output_replaces_a_file_imagion_did_not_write(runner, trained, photos
         assert res.exit_code == 1, (case, res.output)
         assert "nothing is replaced" in res.output or "leaves it untouched" in res.output, case
         assert target.read_bytes() == FOREIGN, case
+        assert [p for p in out.rglob("*") if p.is_file()] == [target], case  # nothing else done
         for p in sorted(out.rglob("*"), reverse=True):
             p.unlink() if not p.is_dir() else p.rmdir()
 

@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 
 from imagion.errors import ImagionError, OptionError
-from imagion.files import output_file, regular_file, remove_stale_temporaries, writable_folder
+from imagion.files import regular_file, remove_stale_temporaries, writable_folder
 from imagion.labels.suggestions import LabelStats
 from imagion.models.card import CheckpointCard, TrainingRecord
 from imagion.models.checkpoints import (
@@ -42,7 +42,7 @@ from imagion.training.prepare import (
     load_training_data,
     read_split,
 )
-from imagion.training.writer import METRIC_KEYS, Best, CheckpointWriter
+from imagion.training.writer import Best, CheckpointWriter, check_run_files
 
 log = logging.getLogger(__name__).info  # the CLI shows these; Python: configure logging
 
@@ -52,8 +52,7 @@ def _check(opts: TrainOptions, out: Path, rank: int) -> dict[str, Any] | None:
     opts.check()
     if rank == 0:
         writable_folder(out, "`out`")
-        for name in ("best.pt", "last.pt", "metrics.csv"):  # a file of yours there stays
-            output_file(out / name, "out", (Path(name).suffix,), header=tuple(METRIC_KEYS))
+        check_run_files(out)
         removed = remove_stale_temporaries(out)
         if removed:
             log(f"removed {removed} temporary file(s) left in {out} by an interrupted run")
