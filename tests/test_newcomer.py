@@ -249,11 +249,13 @@ def test_aliases_still_parse_though_help_lists_one_name(runner, tmp_path):
 
 
 def test_an_earlier_run_is_named_with_the_flag_that_keeps_both(tmp_path, caplog):
+    import torch
+
     from imagion.cli.console import for_cli
     from imagion.training.loop import _check
     from imagion.training.options import TrainOptions
 
-    (tmp_path / "best.pt").write_bytes(b"x")
+    torch.save({"format": "imagion-checkpoint"}, tmp_path / "best.pt")  # an earlier run's
     with caplog.at_level("INFO", logger="imagion"):
         _check(TrainOptions(out=tmp_path), tmp_path, 0)
     line = for_cli(caplog.records[-1].getMessage())

@@ -18,6 +18,14 @@ def choice(kind: type[E], value: object, option: str) -> E:
         raise OptionError(option, repr(value), f"use one of {names}.") from None
 
 
+def count(value: object, option: str, reason: str) -> int:
+    """`value` as a whole number ≥ 1 (not 2.5, not True), or OptionError saying `reason`:
+    checked before the work, never after it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise OptionError(option, value, reason)
+    return value
+
+
 class ScoreMapping(StrEnum):
     """How per-account z-scores become 0–10 image scores."""
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import os
 import warnings
 import zipfile
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -79,12 +82,15 @@ MAX_MEMBER_BYTES = 64 * 2**20  # a photo in an export is well under 10 MB
 
 
 def zip_member(ref: str | Path) -> tuple[Path, str] | None:
-    """(zip file, member name) when `ref` names an image inside a .zip, else None."""
+    """(zip file, member name) when `ref` names an image inside a .zip, else None: a file at
+    `ref` itself (in a folder named `trip.zip!`) or a folder before `!/` is no zip; a zip that
+    is gone still is one (an export moved away: said so when it is read)."""
     text = str(ref)
     i = text.lower().find(".zip" + ZIP_MEMBER)
-    if i < 0:
+    if i < 0 or os.path.lexists(text):
         return None
-    return Path(text[: i + 4]), text[i + 4 + len(ZIP_MEMBER) :]
+    archive = Path(text[: i + 4])
+    return None if archive.is_dir() else (archive, text[i + 4 + len(ZIP_MEMBER) :])
 
 
 def read_zip_member(
@@ -282,13 +288,22 @@ def _has_magic(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
+def glob_root(pattern: str) -> tuple[Path, str]:
+    """A glob's folder before its first wildcard (`.` when it starts with one), and the rest."""
+    parts = Path(pattern).parts
+    k = next((i for i, part in enumerate(parts) if _has_magic(part)), len(parts))
+    return (Path(*parts[:k]) if k else Path(".")), "/".join(parts[k:])
+
+
+def is_glob(path: str | Path) -> bool:
+    """Whether a path argument is a glob to expand (wildcards, and no such file or folder)."""
+    return _has_magic(str(path)) and not os.path.lexists(path)
+
+
 def _glob(pattern: str, recursive: bool) -> list[Path]:
     """Files matching a glob; `**` (with -r) descends folders without following symlinks, so a
     symlink cycle cannot make it run forever."""
-    parts = Path(pattern).parts
-    k = next(i for i, part in enumerate(parts) if _has_magic(part))
-    root = Path(*parts[:k]) if k else Path(".")
-    rest = "/".join(parts[k:])
+    root, rest = glob_root(pattern)
     if not recursive:
         rest = rest.replace("**", "*")
     try:
@@ -297,19 +312,42 @@ def _glob(pattern: str, recursive: bool) -> list[Path]:
         return []
 
 
-def find_images(paths: list[str | Path], recursive: bool = False) -> tuple[list[Path], list[str]]:
+def as_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str | Path]:
+    """The paths given: one str or Path is one path (a folder "shoot", not its five letters)."""
+    if isinstance(paths, str | os.PathLike):
+        return [os.fspath(paths)]
+    return [p if isinstance(p, str | Path) else Path(p) for p in paths]
+
+
+def left_out_line(left_out: Counter[str]) -> str:
+    """ "left out 3 files imagion does not read (.mov, .txt)": what a folder scan passed over."""
+    n = sum(left_out.values())
+    order = sorted(left_out, key=lambda s: (-left_out[s], s == "", s))  # most first
+    kinds = ", ".join(s or "no extension" for s in order[:5])
+    more = ", …" if len(left_out) > 5 else ""
+    return f"left out {n:,} file{'s' * (n != 1)} imagion does not read ({kinds}{more})"
+
+
+def find_images(
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    recursive: bool = False,
+    left_out: Counter[str] | None = None,
+) -> tuple[list[Path], list[str]]:
     """Expand files, folders and globs into image paths; returns (images, problems).
 
-    Folders contribute every file whose extension (any case) is a format Pillow reads; -r
-    recurses without following symlinked folders."""
+    Folders contribute every file whose extension (any case) is a format Pillow reads (the
+    others are counted in `left_out` by extension, when given); -r recurses without following
+    symlinked folders."""
     images: list[Path] = []
     problems: list[str] = []
     suffixes = readable_suffixes()
-    for raw in paths:
+    for raw in as_paths(paths):
         p = Path(raw)
         if p.is_dir():
             found, unreadable = walk_files(p, recursive)
             images.extend(q for q in found if q.suffix.lower() in suffixes)
+            if left_out is not None:  # counted by extension, for one line (left_out_line)
+                left_out.update(q.suffix.lower() for q in found if q.suffix.lower() not in suffixes)
             problems.extend(unreadable)
         elif p.is_file():
             images.append(p)

@@ -11,13 +11,17 @@ import csv
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
+from imagion.names import encodable
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: object) -> object:
     """`value` as a spreadsheet will read it as text: formula-like text gets a leading `'`."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
+    if isinstance(value, str):
+        value = encodable(value)  # a name that is not UTF-8 (caf\xe9.jpg) must not stop the CSV
+        if value.startswith(FORMULA_START):
+            return "'" + value
     return value
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from rich.progress import (
 from rich.text import Text
 
 from imagion.errors import with_names
+from imagion.names import shorten, shown_name, visible  # noqa: F401 (the commands' names)
 from imagion.problems import ProblemLog
 
 # markup=False: user text (an account named "[/acct]", a file "[bold]b.jpg", a caption) is
@@ -32,14 +32,6 @@ _QUIET = os.environ.get("RANK", "0") not in ("", "0")
 # emoji=False: a caption or file name holding ":smile:" is text, not an emoji
 out = Console(soft_wrap=True, markup=False, emoji=False, quiet=_QUIET)  # results
 err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, quiet=_QUIET)  # logs
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def visible(text: object) -> str:
-    """`text` with control characters shown as escapes: a file name holding terminal escape
-    codes must not reach the terminal raw."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
 
 
 def say(text: str) -> None:
@@ -51,16 +43,6 @@ def say(text: str) -> None:
     for para in visible(text).split("\n"):
         print(textwrap.fill(para, width, subsequent_indent="  ", break_on_hyphens=False))
     sys.stdout.flush()
-
-
-def shorten(name: str, width: int) -> str:
-    """`name` in at most `width` characters: its start and end (the extension, a camera's last
-    digits) with "…" between them, so that names that differ at the end stay apart."""
-    if len(name) <= width:
-        return name
-    keep = max(width - 1, 2)
-    tail = min(len(os.path.splitext(name)[1]) + 6, keep // 2)
-    return name[: keep - tail] + "…" + name[len(name) - tail :]
 
 
 def plural(n: int, word: str) -> str:

@@ -28,7 +28,7 @@ from imagion.cli.console import (
 )
 from imagion.cli.training_options import training_options
 from imagion.errors import ImagionError
-from imagion.evaluation.plots import save_eval_plot
+from imagion.evaluation.plots import PLOT_SUFFIXES, save_eval_plot
 from imagion.files import atomic_path, output_file
 from imagion.spreadsheet import safe_frame
 from imagion.training.options import TrainOptions
@@ -150,10 +150,12 @@ def _folds(cv: str) -> int | str:
 
 def _check_outputs(pairs_out: Path | None, plot: Path | None) -> None:
     """Output paths are checked before any work."""
+    from imagion.evaluation.metrics import PAIR_COLUMNS
+
     if pairs_out is not None:
-        output_file(pairs_out, "--pairs-out", (".csv",))
+        output_file(pairs_out, "pairs_out", (".csv",), header=PAIR_COLUMNS)
     if plot is not None:
-        output_file(plot, "--plot", (".png", ".jpg", ".jpeg", ".svg", ".pdf"))
+        output_file(plot, "plot", PLOT_SUFFIXES)
 
 
 def _write_outputs(

@@ -66,19 +66,18 @@ def labels_cmd(
     if min_support < 1 or top < 1:  # the verb says so too, per provider: here once, first
         bad = ("min_support", min_support) if min_support < 1 else ("top", top)
         raise OptionError(*bad, "use 1 or more.")
-    if save_stats is not None:  # before the work, not after it
-        output_file(save_stats, "--save-stats", (".json",))
     path = resolve_catalog_path(catalog)
     providers = provider or [Provider.local]
+    if save_stats is not None:  # before the work, not after it
+        for prov in providers:
+            output_file(_stats_path(save_stats, prov, providers), "save_stats", (".json",))
     summaries, stats_out = [], []
     saved: list[tuple[Path, LabelStats]] = []
     for prov in providers:
         if prov == Provider.google:
             with Catalog(path) as cat:
                 _confirm_paid_work(cat, refresh, yes)
-        dest = None
-        if save_stats:
-            dest = save_stats if len(providers) == 1 else save_stats.with_suffix(f".{prov}.json")
+        dest = _stats_path(save_stats, prov, providers) if save_stats else None
         with sigterm_as_interrupt(), progress_bar(f"labels ({prov})") as update:
             report = label(
                 path,
@@ -185,3 +184,8 @@ def _render(stats: LabelStats) -> None:
         out.print(
             f"label lift: no label reaches --min-support {stats.min_support}.", highlight=False
         )
+
+
+def _stats_path(save_stats: Path, provider: Provider, providers: list[Provider]) -> Path:
+    """--save-stats FILE for one provider; with several, one file each (FILE.<provider>.json)."""
+    return save_stats if len(providers) == 1 else save_stats.with_suffix(f".{provider}.json")

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from imagion.choices import Device, XmpNaming
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, about_model, command
-from imagion.cli.console import emit_json, note, out, progress_bar, skipped_all, visible, warn
+from imagion.cli.console import emit_json, note, out, progress_bar, shown_name, skipped_all, warn
 from imagion.cli.xmp_options import DryRunOpt, XmpNamingOpt, XmpOpt, check_xmp, write_xmp
 from imagion.errors import ImagionError
 from imagion.files import writable_folder
@@ -111,7 +111,7 @@ def _groups_table(result: GroupResult, top: int | None) -> Table:
                 score_text(r.score),
                 g.verdict(calibrated) if k == 0 else "",
             ]
-            t.add_row(*map(visible, cells), style=None if k == 0 else "dim")
+            t.add_row(*map(shown_name, cells), style=None if k == 0 else "dim")
     return t
 
 
@@ -165,15 +165,15 @@ def pick_cmd(
             batch_size=batch_size, device=str(device), progress=update,
         )  # fmt: skip
     skipped_all(result.problems)
-    _pick_files(result, copy_to, sheet)
-    if xmp:
-        g = result.grouping
-        picked = [p.photo.path for p in result]
-        write_xmp(marks_of_groups(g.groups, g.model, picked), xmp_naming, dry_run)
     if json_:
         emit_json(result.to_list())
     else:
         out.print(_pick_table(result))
+    _pick_files(result, copy_to, sheet)  # after the results: a failed copy loses no table
+    if xmp:
+        g = result.grouping
+        picked = [p.photo.path for p in result]
+        write_xmp(marks_of_groups(g.groups, g.model, picked), xmp_naming, dry_run)
     for line in result.notes:
         note(line)
     g = result.grouping
@@ -199,5 +199,5 @@ def _pick_table(result: PickResult) -> Table:
         t.add_column(c, justify="right" if c in ("#", "score") else "left", overflow="fold")
     for p in result:
         cells = [str(p.place), p.photo.path.name, score_text(p.photo.score), p.text]
-        t.add_row(*map(visible, cells))
+        t.add_row(*map(shown_name, cells))
     return t

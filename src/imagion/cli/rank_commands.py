@@ -17,7 +17,7 @@ from imagion.cli.console import (
     out,
     progress_bar,
     say,
-    shorten,
+    shown_name,
     skipped_all,
     visible,
 )
@@ -33,6 +33,7 @@ from imagion.inference.rank import (
     copy_top,
 )
 from imagion.inference.sheet import MAX_SHEET, check_sheet, write_sheet
+from imagion.names import shorten_apart
 from imagion.scale.ray_data import require_ray
 from imagion.scale.tables import check_table
 from imagion.scores import (
@@ -214,9 +215,6 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         )
     skipped_all(result.problems)
     rows = result.to_list()
-    _files_out(result, top, copy_to, sheet)
-    if xmp:
-        write_xmp(marks_of_ranking(result.items, result.model, result.scored), xmp_naming, dry_run)
     if crops is not None:
         if result.crops_written:
             note(
@@ -234,6 +232,9 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         out.print(_rank_table(rows, f"model {Path(result.model).name} ({result.arch})"))
         for line in _rank_notes(rows, result.no_interval):
             say(line)
+    _files_out(result, top, copy_to, sheet)  # after the results: a failed copy loses no table
+    if xmp:
+        write_xmp(marks_of_ranking(result.items, result.model, result.scored), xmp_naming, dry_run)
     note(f"ranked {result.scored} images, skipped {len(result.problems)}")
     _about_model(result.model, result.uncalibrated)
 
@@ -277,7 +278,7 @@ def _rank_on_ray(
         for c in ("#", "file", "score"):
             t.add_column(c, justify="left" if c == "file" else "right")
         for k, r in enumerate(result.top, 1):
-            t.add_row(str(k), visible(Path(r["path"]).name), score_text(r["score"]))
+            t.add_row(str(k), shown_name(Path(r["path"]).name), score_text(r["score"]))
         out.print(t)
     where = f"; table {result.table}" if result.table else ""
     note(
@@ -360,7 +361,7 @@ def _rank_table(rows: list[RankRow], model: str) -> Table:
     heads += ["P(> next)"] * sure + ["seen"] * with_tips
     fixed = [max(len(str(len(rows))), 1), max(map(len, [heads[2], *scores]))]
     fixed += [len("P(> next)")] * sure
-    names = _display_names(rows)
+    names = [shown_name(n) for n in _display_names(rows)]
     room = max(out.width, 40) - 3 * len(heads) - 1 - sum(fixed) - (12 if with_tips else 0)
     width = max(12, min(max(map(len, names)), room))
     table = Table(title=f"image score (0–10) · {model}", title_justify="left")
@@ -371,11 +372,11 @@ def _rank_table(rows: list[RankRow], model: str) -> Table:
         table.add_column("P(> next)", justify="right", no_wrap=True, min_width=fixed[2])
     if with_tips:
         table.add_column("seen", overflow="fold", min_width=4)
-    for r, name, shown in zip(rows, names, scores, strict=True):
-        cells = [str(r["rank"]), shorten(visible(name), width), shown]
+    for r, name, shown in zip(rows, shorten_apart(names, width), scores, strict=True):
+        cells = [str(r["rank"]), name, shown]
         cells += [f"{r['p_beats_next']:.0%}" if "p_beats_next" in r else ""] if sure else []
         cells += [_tip(r)] if with_tips else []
-        table.add_row(*map(visible, cells))
+        table.add_row(*map(shown_name, cells))
     return table
 
 
@@ -399,10 +400,10 @@ def compare_cmd(
     verdict = c.verdict()
     verdict = "A" + verdict[1:] if verdict.startswith("a toss-up") else verdict
     out.print(visible(verdict + "."), highlight=False)
-    width = max(len(visible(side.path.name)) for side in (c.a, c.b))
+    width = max(len(shown_name(side.path.name)) for side in (c.a, c.b))
     for side in (c.a, c.b):
         shown = shown_score(side.score, side.low, side.high)
-        out.print(f"  {visible(side.path.name):<{width}}  {shown}", highlight=False)
+        out.print(f"  {shown_name(side.path.name):<{width}}  {shown}", highlight=False)
     lines = score_meaning(c.no_interval)
     if c.p_a_wins is None:
         lines.append(

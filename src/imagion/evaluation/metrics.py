@@ -256,6 +256,9 @@ def _examples(
     return out
 
 
+PAIR_COLUMNS = ("account", "a", "b", "likes_a", "likes_b", "pred_a", "pred_b", "p_a_beats_b")
+
+
 def _pair_table(
     df: pd.DataFrame, likes: np.ndarray, i: np.ndarray, j: np.ndarray, correct: np.ndarray
 ) -> tuple[pd.DataFrame, dict[str, Any] | None]:

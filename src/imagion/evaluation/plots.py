@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imagion.files import atomic_path, output_file
+from imagion.files import atomic_path, figure_marks, output_file
 
 if TYPE_CHECKING:
     from imagion.evaluation.metrics import EvalReport
@@ -71,6 +71,7 @@ def _scores(ax: Any, report: EvalReport) -> None:
     ax.legend(loc="upper left", fontsize=8)
 
 
+PLOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".pdf")
 MAX_NAMED_ACCOUNTS = 40  # beyond this, a histogram of per-account accuracy
 
 
@@ -145,7 +146,7 @@ def save_eval_plot(report: EvalReport, path: Path, label: str) -> Path:
     """Write the figure (PNG, or any format matplotlib knows by the suffix), atomically."""
     from matplotlib.figure import Figure  # no pyplot: no process-wide backend or figure state
 
-    path = output_file(path, "`plot`", (".png", ".jpg", ".jpeg", ".svg", ".pdf"))
+    path = output_file(path, "plot", PLOT_SUFFIXES)
     fig = Figure(figsize=(26, 5.2), layout="constrained")
     axes = fig.subplots(1, 5)
     _reliability(axes[0], report)
@@ -155,5 +156,10 @@ def save_eval_plot(report: EvalReport, path: Path, label: str) -> Path:
     _scores(axes[4], report)
     fig.suptitle(label, fontsize=10)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".").replace("jpg", "jpeg"))
+        fig.savefig(
+            tmp,
+            dpi=110,
+            format=path.suffix.lower().lstrip(".").replace("jpg", "jpeg"),
+            **figure_marks(path),
+        )
     return path

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagion.errors import OptionError
+from imagion.choices import count
 from imagion.inference.groups import SIMILARITY, Group, GroupResult, group_images
 from imagion.inference.rank import Ranked
 from imagion.progress import Progress
@@ -76,9 +76,7 @@ class PickResult:
 
 
 def check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise OptionError("n", n, "pick at least 1 photo.")
-    return n
+    return count(n, "n", "pick at least 1 photo.")
 
 
 def choose(grouping: GroupResult, n: int) -> PickResult:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-import shutil
+import logging
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +12,10 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
+from imagion.choices import count
 from imagion.errors import ImagionError, OptionError
-from imagion.files import unused_path
-from imagion.images import find_images
+from imagion.files import copy_into, regular_file
+from imagion.images import as_paths, find_images, glob_root, is_glob, left_out_line
 from imagion.inference.crops import best_crop, write_crop
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
@@ -23,6 +25,8 @@ from imagion.models.imagenet import SEEN_THRESHOLD
 from imagion.problems import joined
 from imagion.progress import Progress
 from imagion.scores import JSON_DIGITS, TOSS_UP, odds_words, score_text
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from imagion.inference.crops import CropAdvice
@@ -167,6 +171,7 @@ def rank_images(
     top: int | None = None,
 ) -> RankResult:
     """Score every image under `paths` (files, folders, globs); unreadable files are reported."""
+    check_top(top)  # before the scoring, not after it
     files, problems = files_to_score(paths, recursive, batch_size)
     engine = open_engine(model, device, stats=stats)
     items, bad = score_files(
@@ -189,12 +194,25 @@ def rank_images(
     )
 
 
+def check_top(top: int | None) -> None:
+    """`top`: a whole number of images, 1 or more, or None for all."""
+    if top is not None:
+        count(top, "top", "keep at least 1 image (or leave `top` out for all).")
+
+
 def no_interval(engine: Engine) -> str | None:
     """Why the engine's scores come without an interval (None when they have one)."""
     cal = engine.calibration
     if cal.missing:
         return None  # said louder: no calibration at all
     return NO_INTERVAL if cal.expected is None else None
+
+
+def _has_subfolder(path: Path) -> bool:
+    try:
+        return path.is_dir() and any(child.is_dir() for child in path.iterdir())
+    except OSError:
+        return False
 
 
 def files_to_score(
@@ -204,16 +222,21 @@ def files_to_score(
     there is none."""
     if batch_size is not None and batch_size < 1:
         raise OptionError("batch_size", batch_size, "use at least 1 image per forward pass.")
-    files, problems = find_images(list(paths), recursive=recursive)
+    paths = as_paths(paths)
+    left_out: Counter[str] = Counter()
+    files, problems = find_images(paths, recursive=recursive, left_out=left_out)
     if not files:
         if problems:  # every argument was missing or unreadable: say that, not something else
             raise ImagionError(joined(problems[:3]) + (" …" if len(problems) > 3 else ""))
-        folders = not recursive and any(Path(p).is_dir() for p in paths)
+        deeper = not recursive and any(_has_subfolder(Path(p)) for p in paths)
         raise ImagionError(
             "no image files found in "
             + ", ".join(map(str, paths))
-            + (" (folders are read one level deep; add -r to recurse)" if folders else "")
+            + (f"; {left_out_line(left_out)}" if left_out else "")
+            + (" (folders are read one level deep; add -r to recurse)" if deeper else "")
         )
+    if left_out:
+        log.info(left_out_line(left_out))
     return files, problems
 
 
@@ -242,13 +265,23 @@ def check_output_folders(
             continue
         out = folder.resolve()
         for raw in inputs:
-            p = Path(raw)
-            src = p.resolve() if p.is_dir() else p.resolve().parent
-            if out == src or (recursive and p.is_dir() and src in out.parents):
+            src, deep = _reach(Path(raw), recursive)
+            if out == src or (deep and src in out.parents):
                 raise ImagionError(
                     f"{option} {folder}: the photos are ranked from this folder, so its copies "
                     "would be ranked (and copied) again next time; choose another folder."
                 )
+
+
+def _reach(p: Path, recursive: bool) -> tuple[Path, bool]:
+    """The folder an input reads from, and whether it reads the folders under it too: a
+    folder with -r, a glob with `**` or a wildcard before its last part (`dir/*/x.jpg`)."""
+    if p.is_dir():
+        return p.resolve(), recursive
+    if is_glob(p):
+        root, rest = glob_root(str(p))
+        return root.resolve(), "/" in rest or "**" in rest
+    return p.resolve().parent, False
 
 
 def copy_top(result: RankResult, folder: Path, top: int | None) -> list[Path]:
@@ -261,13 +294,10 @@ def copy_ranked(items: list[Ranked], folder: Path) -> list[Path]:
     """Copy `items` in their order, named `01_7.9_name.jpg` (place, score, original name); a
     name that is taken gets ` (2)`: no file in `folder` is ever replaced."""
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for k, r in enumerate(items):
-        dest = unused_path(folder, f"{k + 1:02d}_{score_text(r.score)}_{r.path.name}")
-        shutil.copyfile(r.path, dest)
-        shutil.copystat(r.path, dest)
-        written.append(dest)
-    return written
+    return [
+        copy_into(r.path, folder, f"{k + 1:02d}_{score_text(r.score)}_{r.path.name}", "copy_to")
+        for k, r in enumerate(items)
+    ]
 
 
 @dataclass
@@ -319,8 +349,7 @@ def compare_images(
 ) -> Comparison:
     """Which of two images will get more attention, and how sure the model is."""
     for p in (a, b):
-        if not Path(p).is_file():
-            raise ImagionError(f"{p}: no such file.")
+        regular_file(p)  # a folder is said to be one (rank reads folders), not "no such file"
     engine = open_engine(model, device, stats=stats)
     items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2)
     if bad:

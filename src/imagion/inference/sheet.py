@@ -13,11 +13,9 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image
-
-from imagion.errors import OptionError
-from imagion.files import atomic_path, output_file, write_text_atomic
+from imagion.files import HTML_MARK, atomic_path, figure_marks, output_file, write_text_atomic
 from imagion.images import decoded, open_image, square
+from imagion.names import shorten_apart, shown_name
 from imagion.scores import shown_score
 
 if TYPE_CHECKING:
@@ -28,35 +26,10 @@ SUFFIXES = (".png", ".jpg", ".jpeg", ".html")
 THUMB = 240
 
 
-GENERATOR = "imagion"  # how a sheet says who wrote it (HTML meta, PNG text, JPEG comment)
-_HTML_MARK = f'<meta name="generator" content="{GENERATOR}">'
-
-
-def is_imagion_sheet(path: Path) -> bool:
-    """Whether the file at `path` is a sheet imagion wrote (then a new one may replace it)."""
-    try:
-        if path.suffix.lower() == ".html":
-            with open(path, encoding="utf-8", errors="replace") as f:
-                return _HTML_MARK in f.read(4096)
-        with Image.open(path) as im:
-            said = im.info.get("Software") or im.info.get("comment") or b""
-        return (said.decode() if isinstance(said, bytes) else str(said)) == GENERATOR
-    except OSError:
-        return False
-
-
 def check_sheet(path: Path) -> Path:
     """The sheet's path, checked before the work: a file already there is replaced only when it
     is a sheet imagion wrote (a photo named like the sheet is never overwritten)."""
-    path = output_file(path, "`sheet`", SUFFIXES)
-    if path.exists() and not is_imagion_sheet(path):
-        raise OptionError(
-            "sheet",
-            path,
-            "a file imagion did not write is there, and nothing is replaced: choose another "
-            "name (or move that file away).",
-        )
-    return path
+    return output_file(path, "sheet", SUFFIXES)
 
 
 def _caption(k: int, r: Ranked) -> str:
@@ -78,7 +51,7 @@ def _html(items: list[Ranked], title: str) -> str:
         buf = io.BytesIO()
         _thumbnail(r.path).save(buf, format="JPEG", quality=82)
         src = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
-        name = html.escape(r.path.name)
+        name = html.escape(shown_name(r.path.name))
         cards.append(
             f'<figure><img src="{src}" alt="{name}"><figcaption><b>{html.escape(_caption(k, r))}</b>'
             f"<br>{name}</figcaption></figure>"
@@ -89,8 +62,8 @@ def _html(items: list[Ranked], title: str) -> str:
         "figcaption{font-size:.85rem;overflow-wrap:anywhere}"
     )
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{_HTML_MARK}<title>{html.escape(title)}</title>'
-        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>{''.join(cards)}</body></html>"
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{HTML_MARK}<title>{html.escape(shown_name(title))}</title>'
+        f"<style>{style}</style></head><body><h1>{html.escape(shown_name(title))}</h1>{''.join(cards)}</body></html>"
     )
 
 
@@ -113,9 +86,10 @@ def write_sheet(items: list[Ranked], path: Path, title: str) -> Path:
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for k, (ax, r) in enumerate(zip(axes.flat, items, strict=False)):
+    names = shorten_apart([shown_name(r.path.name) for r in items], 32)
+    for k, (ax, r, name) in enumerate(zip(axes.flat, items, names, strict=False)):
         ax.imshow(_thumbnail(r.path))
-        ax.set_title(f"{_caption(k, r)}\n{r.path.name[:32]}", fontsize=9)
+        ax.set_title(f"{_caption(k, r)}\n{name}", fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     _save(fig, path, dpi=100)
@@ -125,13 +99,8 @@ def write_sheet(items: list[Ranked], path: Path, title: str) -> Path:
 def _save(fig: Any, path: Path, dpi: int) -> None:
     """A figure written atomically, marked as imagion's (so a later sheet may replace it)."""
     jpeg = path.suffix.lower() in (".jpg", ".jpeg")
-    marks: dict[str, Any] = (
-        {"pil_kwargs": {"comment": GENERATOR.encode()}}
-        if jpeg
-        else {"metadata": {"Software": GENERATOR}}
-    )
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="jpeg" if jpeg else "png", **marks)
+        fig.savefig(tmp, dpi=dpi, format="jpeg" if jpeg else "png", **figure_marks(path))
 
 
 SMALL = 4 * 2  # runners-up drawn beside each pick (two rows of four)
@@ -142,7 +111,7 @@ def _pick_html(picks: list[Pick], title: str) -> str:
         buf = io.BytesIO()
         _thumbnail(path).save(buf, format="JPEG", quality=82)
         src = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
-        name = html.escape(path.name)
+        name = html.escape(shown_name(path.name))
         return f'<img src="{src}" alt="{name}" title="{name}" width="{px}" height="{px}">'
 
     rows = []
@@ -151,7 +120,7 @@ def _pick_html(picks: list[Pick], title: str) -> str:
         caption = f"#{p.place} · {shown_score(p.photo.score, p.photo.low, p.photo.high)} · {p.text}"
         rows.append(
             f"<section><figure>{img(p.photo.path, 240)}<figcaption><b>{html.escape(caption)}</b>"
-            f"<br>{html.escape(p.photo.path.name)}</figcaption></figure>"
+            f"<br>{html.escape(shown_name(p.photo.path.name))}</figcaption></figure>"
             f'<div class="small">{small}</div></section>'
         )
     style = (
@@ -161,8 +130,8 @@ def _pick_html(picks: list[Pick], title: str) -> str:
         "figcaption{font-size:.85rem;overflow-wrap:anywhere}"
     )
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{_HTML_MARK}<title>{html.escape(title)}</title>'
-        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>{''.join(rows)}</body></html>"
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{HTML_MARK}<title>{html.escape(shown_name(title))}</title>'
+        f"<style>{style}</style></head><body><h1>{html.escape(shown_name(title))}</h1>{''.join(rows)}</body></html>"
     )
 
 
@@ -177,11 +146,12 @@ def write_pick_sheet(picks: list[Pick], path: Path, title: str) -> Path:
 
     fig = Figure(figsize=(10, 3.2 * max(1, len(picks)) + 0.4))
     outer = fig.add_gridspec(max(1, len(picks)), 2, width_ratios=[1, 2])
-    for k, p in enumerate(picks):
+    names = shorten_apart([shown_name(p.photo.path.name) for p in picks], 28)
+    for k, (p, name) in enumerate(zip(picks, names, strict=True)):
         ax = fig.add_subplot(outer[k, 0])
         ax.axis("off")
         ax.imshow(_thumbnail(p.photo.path))
-        head = f"#{p.place} · {shown_score(p.photo.score, p.photo.low, p.photo.high)} · {p.photo.path.name[:28]}"
+        head = f"#{p.place} · {shown_score(p.photo.score, p.photo.low, p.photo.high)} · {name}"
         ax.set_title("\n".join([head, *textwrap.wrap(p.text, 44)]), fontsize=8)
         inner = outer[k, 1].subgridspec(2, SMALL // 2)
         for j in range(SMALL):

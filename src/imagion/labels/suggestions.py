@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from imagion.errors import ImagionError, OptionError
-from imagion.files import regular_file, write_text_atomic
+from imagion.files import GENERATOR, regular_file, write_text_atomic
 from imagion.labels.providers import related_labels
 from imagion.settings import bundled_stats_path
 
@@ -35,6 +35,7 @@ class LabelStats:
 
     def to_dict(self) -> dict:
         return {
+            "generator": GENERATOR,  # the mark that lets a later --save-stats replace it
             "provider": self.provider,
             "posts": self.posts,
             "mean_score": self.mean_score,

@@ -16,9 +16,10 @@ from typing import Any
 
 from imagion import __version__
 from imagion.errors import CheckpointError
+from imagion.files import CHECKPOINT_MARK
 from imagion.models.transforms import Calibration, Preprocess
 
-CHECKPOINT_FORMAT = "imagion-checkpoint"
+CHECKPOINT_FORMAT = CHECKPOINT_MARK  # the card says it is imagion's (files.written_by_imagion)
 CHECKPOINT_VERSION = 2  # 2: the card's shape (training, metrics, evaluation); 1 read as well
 EVALUATION_KEYS = ("cv", "transfer", "model_card")  # what the bundled model's build records
 

@@ -42,7 +42,7 @@ from imagion.training.prepare import (
     load_training_data,
     read_split,
 )
-from imagion.training.writer import Best, CheckpointWriter
+from imagion.training.writer import Best, CheckpointWriter, check_run_files
 
 log = logging.getLogger(__name__).info  # the CLI shows these; Python: configure logging
 
@@ -52,9 +52,7 @@ def _check(opts: TrainOptions, out: Path, rank: int) -> dict[str, Any] | None:
     opts.check()
     if rank == 0:
         writable_folder(out, "`out`")
-        for name in ("best.pt", "last.pt"):
-            if (out / name).is_dir():
-                raise OptionError("out", out, f"{name} is a folder there; choose another folder.")
+        check_run_files(out)
         removed = remove_stale_temporaries(out)
         if removed:
             log(f"removed {removed} temporary file(s) left in {out} by an interrupted run")

@@ -3,12 +3,13 @@ whenever the validation metric improves (all written atomically)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from imagion.files import atomic_path
+from imagion.files import atomic_path, output_file
 from imagion.models.card import TrainingRecord
 from imagion.models.checkpoints import card_for, checkpoint_payload, save_checkpoint
 from imagion.models.networks import ImagionModel
@@ -16,6 +17,15 @@ from imagion.models.transforms import Calibration
 from imagion.spreadsheet import write_rows
 
 METRIC_KEYS = ["epoch", "train_loss", "val_loss", "val_pairwise_accuracy", "images_per_s"]
+RUN_FILES = ("best.pt", "last.pt", "metrics.csv")
+
+
+def check_run_files(out: Path) -> None:
+    """Before the work: no file in the run folder `out` that a run writes is one imagion did
+    not write (a user's metrics.csv or last.pt stays; `files.output_file`)."""
+    for name in RUN_FILES:
+        if os.path.lexists(out / name):
+            output_file(out / name, "out", (Path(name).suffix,), header=tuple(METRIC_KEYS))
 
 
 @dataclass

@@ -142,6 +142,7 @@ def run_cv(
     opts.check()
     df = _scored(catalog_path)
     folds = cv_folds(list(df["account"]), k, seed)
+    _check_fold_folders([opts.out / f"fold{f + 1}" for f in range(len(folds))])
     device = pick_device(opts.device)
     parts, problems = [], []
     for f, held_out in enumerate(folds):
@@ -155,6 +156,15 @@ def run_cv(
         parts.append(part)
         problems += probs
     return Predictions(pd.concat(parts, ignore_index=True), problems, folds=folds)
+
+
+def _check_fold_folders(folders: list[Path]) -> None:
+    """Every fold's run folder, before the first fold trains: a file of the user's in the last
+    one is said now, not after the other folds' work."""
+    from imagion.training.writer import check_run_files
+
+    for folder in folders:
+        check_run_files(folder)
 
 
 def run_time_cv(
@@ -182,6 +192,7 @@ def run_time_cv(
     undated = int((block < 0).sum())
     if undated:
         log(f"`cv` time: {undated} post(s) without a date are left out")
+    _check_fold_folders([opts.out / f"block{b + 1}" for b in range(1, k)])
     device = pick_device(opts.device)
     parts, problems = [], []
     for b in range(1, k):

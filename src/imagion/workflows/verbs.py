@@ -4,6 +4,7 @@ typed result; mistakes raise ImagionError (or a subclass) saying what to do."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,7 +16,8 @@ from imagion.catalog.store import Catalog, Columns, iso_time, no_scores_error
 from imagion.choices import Device, EngineKind, Provider, ScoreMapping, ScoreMetric, choice
 from imagion.errors import OptionError
 from imagion.files import output_file
-from imagion.inference.rank import rank_images
+from imagion.images import as_paths
+from imagion.inference.rank import check_top, rank_images
 from imagion.labels.store import label_catalog, post_labels
 from imagion.labels.suggestions import label_stats
 from imagion.models.registry import REGISTRY, build_model, list_models
@@ -50,14 +52,24 @@ def import_posts(
     alongside when None. One bad value costs one line in `report.problems`, never the import."""
     parse_timezone(timezone)  # a wrong name is refused before a catalog is created
     path = Path(catalog)
-    existed = path.exists()
-    with Catalog(path, create=True) as cat:
-        report = import_sources(cat, list(sources), timezone=timezone, progress=progress)
+    existed = os.path.lexists(path)
+    try:
+        with Catalog(path, create=True) as cat:
+            report = import_sources(cat, list(sources), timezone=timezone, progress=progress)
+    except BaseException:  # a full disk, a crash, Ctrl-C: a catalog made by this call goes too
+        if not existed:
+            _remove_catalog(path)
+        raise
     if report.posts == 0 and not existed:  # created by this call for nothing: not left behind
-        for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
-            leftover.unlink(missing_ok=True)
+        _remove_catalog(path)
         report.no_catalog = True  # said by the caller, once
     return report
+
+
+def _remove_catalog(path: Path) -> None:
+    """A catalog this call created, with its SQLite side files (never one that was there)."""
+    for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+        leftover.unlink(missing_ok=True)
 
 
 def info(catalog: PathLike = "imagion.db") -> dict[str, Any]:
@@ -308,7 +320,7 @@ def label(
         bad = ("min_support", min_support) if min_support < 1 else ("top", top)
         raise OptionError(*bad, "use 1 or more.")
     if save_stats is not None:
-        output_file(save_stats, "`save_stats`", (".json",))
+        output_file(save_stats, "save_stats", (".json",))
     measure = measure or save_stats is not None
     with Catalog(Path(catalog)) as cat:
         if measure and not cat.has_scores():
@@ -343,8 +355,7 @@ def rank(
     its score, raw output, the calibrated probability of beating the next one, the labels seen
     and a suggestion (`stats`: the label statistics behind it); `crops` writes the crops likely
     to do better there. Unreadable files are in `result.problems`."""
-    if top is not None and top < 1:
-        raise OptionError("top", top, "keep at least 1 image (or leave `top` out for all).")
+    check_top(top)
     return rank_images(
         paths,
         model=model,
@@ -405,10 +416,9 @@ def rank_on_ray(
     """Score image files on Ray Data (`pip install -e '.[ray]'`), on this machine or the
     cluster at `address`, writing the Parquet table `out` (path, score, raw, error; `features`
     and `labels` add columns); returns the counts, the first problems and the best `top`."""
-    if top is not None and top < 1:
-        raise OptionError("top", top, "keep at least 1 image (or leave `top` out for all).")
+    check_top(top)
     return on_ray(
-        list(paths),
+        as_paths(paths),
         model=model,
         recursive=recursive,
         out=None if out is None else Path(out),
