@@ -249,3 +249,21 @@ def test_a_time_split_model_is_calibrated_on_posts_of_accounts_it_has_seen():
     for g in range(8):
         assert len(set(by_account[groups == g])) == 1  # a whole account held out together
         assert len(set(by_post[groups == g])) > 1  # its posts spread over the folds
+
+
+def test_distinct_raw_outputs_show_distinct_scores_in_order_beyond_the_knots_too():
+    """Issue #34: the top rows all showed 5.6375 (raw 0.50–0.62), the bottom four 3.7673."""
+    u, y = _weak(400, 3)
+    model = ScoreModel.fit(u, y, "test")
+    # a flat stretch inside (as isotonic pooling makes) and the held ends
+    model.mean[3] = model.mean[4] = model.mean[5]
+    cal = Calibration(list(np.linspace(-1, 1, 101)), expected=model)
+    raw = np.unique(
+        np.r_[np.linspace(-60, -1.2, 50), np.linspace(-1.2, 1.2, 2401), np.linspace(1.2, 60, 50)]
+    )
+    shown = np.round(cal.score(raw), 4)
+    assert np.all(np.diff(shown) > 0)
+    assert shown[0] > 0 and shown[-1] < 10
+    low, high = cal.interval(raw)  # type: ignore[misc]
+    assert np.all((low <= cal.score(raw)) & (cal.score(raw) <= high))
+    assert np.all((low >= 0) & (high <= 10))
