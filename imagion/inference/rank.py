@@ -17,6 +17,7 @@ from imagion.images import find_images
 from imagion.inference.crops import best_crop, write_crop
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
+from imagion.inference.quality import Meter, Quality
 from imagion.labels.suggestions import Suggestion, suggest
 from imagion.models.expected_score import NO_INTERVAL
 from imagion.models.imagenet import SEEN_THRESHOLD
@@ -49,6 +50,8 @@ class RankRow(TypedDict, total=False):
     best_in_group: bool
     group_size: int  # on a group's best only
     p_beats_runner_up: float  # on a group's best only: P(it beats the group's second best)
+    quality: dict[str, object]  # measured technical quality and its flags (inference/quality.py)
+    chosen_for: str  # rank --groups, a group's best: why it leads its group
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Ranked:
     suggestion: Suggestion | None = None
     p_beats_next: float | None = None  # P(this one gets more likes than the next one down)
     crop: CropAdvice | None = None  # a crop likely (≥ 60%) to do better, if any
+    quality: Quality | None = None  # measured technical quality (None: not measured)
 
     def to_dict(self, rank: int | None = None) -> RankRow:
         """The one way a scored image becomes JSON."""
@@ -74,6 +78,8 @@ class Ranked:
             row["p_beats_next"] = round(self.p_beats_next, 3)
         if self.crop is not None:
             row["crop"] = self.crop.to_dict()
+        if self.quality is not None:
+            row["quality"] = self.quality.to_dict()
         if rank is not None:
             row = RankRow(rank=rank) | row
         if self.suggestion is not None:
@@ -110,14 +116,21 @@ class RankResult:
 
 
 def ranked(
-    engine: Engine, paths: list[Path], raw: np.ndarray, feats: np.ndarray | None
+    engine: Engine,
+    paths: list[Path],
+    raw: np.ndarray,
+    feats: np.ndarray | None,
+    qualities: list[Quality] | None = None,
 ) -> list[Ranked]:
     """Scored images, best first, from the engine's raw outputs; with pooled features, also the
     labels seen and the suggestion from the engine's label statistics. Each item but the last
-    says how likely it beats the next one down (when the model's probability is calibrated)."""
+    says how likely it beats the next one down (when the model's probability is calibrated).
+    `qualities` (row k for `paths[k]`): each photo's measured technical quality."""
     cal = engine.calibration
     scores, band = cal.score(raw), cal.interval(raw)
     items = [Ranked(p, float(s), float(r)) for p, s, r in zip(paths, scores, raw, strict=True)]
+    for item, q in zip(items, qualities or [], strict=False):
+        item.quality = q
     if band is not None:
         for item, lo, hi in zip(items, *band, strict=True):
             item.low, item.high = float(lo), float(hi)
@@ -143,14 +156,11 @@ def score_files(
     """Scores (best first) of image files, and the files that failed (decoded in threads while
     the model runs)."""
     want = suggest and engine.labeler is not None
+    meter = Meter(lambda batch: engine.forward(batch, want))
     done, raw, feats, bad = run_files(
-        files,
-        engine.preprocess.size,
-        lambda batch: engine.forward(batch, want),
-        batch_size or engine.batch_size,
-        progress,
+        files, engine.preprocess.size, meter, batch_size or engine.batch_size, progress
     )
-    return ranked(engine, done, raw, feats if want else None), bad
+    return ranked(engine, done, raw, feats if want else None, meter.qualities(done)), bad
 
 
 def rank_images(
