@@ -15,6 +15,7 @@ from imagion.errors import ImagionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY, GroupResult, group_images
 from imagion.inference.pick import PickResult, check_n, pick_images
+from imagion.inference.quality import flag_text
 from imagion.inference.rank import check_output_folders, copy_ranked
 from imagion.inference.sheet import check_sheet, write_pick_sheet
 from imagion.scores import score_text
@@ -102,7 +103,7 @@ def _groups_table(result: GroupResult, top: int | None) -> Table:
                 str(place[str(r.path)]),
                 name,
                 score_text(r.score),
-                g.verdict(calibrated) if k == 0 else "",
+                g.verdict(calibrated) if k == 0 else flag_text(r.quality),
             ]
             t.add_row(*map(visible, cells), style=None if k == 0 else "dim")
     return t
@@ -184,5 +185,7 @@ def _pick_table(result: PickResult) -> Table:
         t.add_column(c, justify="right" if c in ("#", "score") else "left", overflow="fold")
     for p in result:
         cells = [str(p.place), p.photo.path.name, score_text(p.photo.score), p.text]
+        if p.photo.quality is not None and p.photo.quality.flags:
+            cells[3] += f" ({p.photo.quality.text})"
         t.add_row(*map(visible, cells))
     return t

@@ -24,6 +24,7 @@ from imagion.cli.console import (
 from imagion.errors import ImagionError, OptionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY
+from imagion.inference.quality import QUALITY_COLUMNS
 from imagion.inference.rank import (
     RankResult,
     RankRow,
@@ -49,6 +50,9 @@ def _tip(row: RankRow) -> str:
     """The table's last column: the labels seen (— when none is sure enough), and a crop
     likely to do better."""
     tip = ", ".join(row.get("labels", [])[:3]) or "—"
+    flags = row.get("quality", {}).get("flags")
+    if flags:
+        tip = f"flagged: {', '.join(map(str, flags))}; {tip}"  # type: ignore[call-overload]
     crop = row.get("crop")
     if crop:
         tip += f"; crop to {crop['format']} ({crop['position']}): {score_text(crop['score'])}, P(better) {crop['p_better']:.0%}"
@@ -294,7 +298,13 @@ def _write_csv(rows: list[RankRow]) -> None:
     import sys
 
     fields = ["rank", "path", "score", "score_low", "score_high", "raw", "suggestion"]
-    write_rows(sys.stdout, fields, rows)
+    fields += [*QUALITY_COLUMNS, "flags"]
+    flat = []
+    for r in rows:
+        q = dict(r.get("quality", {}))
+        q["flags"] = "; ".join(q.get("flags", []))  # type: ignore[arg-type]
+        flat.append({**r, **q})
+    write_rows(sys.stdout, fields, flat)
 
 
 def _rank_notes(rows: list[RankRow], no_interval: str | None) -> list[str]:
@@ -345,7 +355,9 @@ def _rank_table(rows: list[RankRow], model: str) -> Table:
     middle, the labels seen wrapped."""
     scores = [shown_score(r["score"], r.get("score_low"), r.get("score_high")) for r in rows]
     sure = any("p_beats_next" in r for r in rows)
-    with_tips = any("suggestion" in r or "crop" in r for r in rows)
+    with_tips = any(
+        "suggestion" in r or "crop" in r or r.get("quality", {}).get("flags") for r in rows
+    )
     heads = ["#", "file", "score (80% range)" if any("score_low" in r for r in rows) else "score"]
     heads += ["P(> next)"] * sure + ["seen"] * with_tips
     fixed = [max(len(str(len(rows))), 1), max(map(len, [heads[2], *scores]))]

@@ -145,15 +145,19 @@ def cluster(order: Sequence[int], shots: Shots, similarity: float = SIMILARITY) 
 
 
 def _resaved(i: int, shots: Shots, of_row: np.ndarray) -> int | None:
-    """The group of an earlier row this one is a re-saved copy of, if any."""
+    """The group of an earlier row this one is a re-saved copy or an exposure variant of, if
+    any."""
     seen = np.flatnonzero(of_row >= 0)
     if not len(seen):
         return None
     bits = _popcount(shots.hashes[seen] ^ shots.hashes[i])
     close = bits <= HASH_BITS
     close &= np.abs(shots.colours[seen] - shots.colours[i]).max(axis=1) <= HASH_COLOUR
-    hue = shots.colours / np.maximum(shots.colours.sum(axis=1, keepdims=True), 1e-6)
-    close |= (bits <= EXPOSURE_BITS) & (np.abs(hue[seen] - hue[i]).max(axis=1) <= EXPOSURE_CHROMA)
+    ones = int(_popcount(shots.hashes[i : i + 1])[0])
+    if 8 <= ones <= 56:  # a hash with a picture in it (a flat image's is all zeros)
+        hue = shots.colours / np.maximum(shots.colours.sum(axis=1, keepdims=True), 1e-6)
+        same_hue = np.abs(hue[seen] - hue[i]).max(axis=1) <= EXPOSURE_CHROMA
+        close |= (bits <= EXPOSURE_BITS) & same_hue
     hit = seen[close]
     return int(of_row[hit[0]]) if len(hit) else None
 

@@ -48,6 +48,15 @@ CLIP_LEVEL = 250 / 255
 LOW_RESOLUTION = 720  # short side below this many pixels: "low resolution" (Instagram shows 1080)
 COMPRESSED = 60  # JPEG quality below this: "heavily compressed" (Instagram's own: 73–89)
 
+QUALITY_COLUMNS = (
+    "sharpness",
+    "brightness",
+    "bright_top",
+    "clipped",
+    "width",
+    "height",
+    "jpeg_quality",
+)
 FLAGS = ("blurry", "too dark", "highlights clipped", "low resolution", "heavily compressed")
 GRID = 8  # tiles per side for sharpness
 TEXTURED = 0.05  # a tile is textured when its gradient energy is ≥ this share of the 90th pct's
@@ -86,8 +95,13 @@ class Quality:
 
     @property
     def text(self) -> str:
-        """The flags as a person reads them ("" when none)."""
-        return ", ".join(self.flags)
+        """The flags as a person reads them ("" when none): "flagged: blurry, too dark"."""
+        return "flagged: " + ", ".join(self.flags) if self.flags else ""
+
+
+def flag_text(q: Quality | None) -> str:
+    """A photo's flags as the table, the card and the page show them ("" when none)."""
+    return q.text if q is not None else ""
 
 
 def jpeg_quality(tables: dict[int, object] | None) -> int | None:
