@@ -61,7 +61,77 @@ FLAGS = ("blurry", "too dark", "highlights clipped", "low resolution", "heavily 
 GRID = 8  # tiles per side for sharpness
 TEXTURED = 0.05  # a tile is textured when its gradient energy is ≥ this share of the 90th pct's
 
-IJG_LUMA_SUM = 3688  # the sum of IJG's standard luminance table (libjpeg, quality 50)
+# IJG's standard luminance quantization table (libjpeg, quality 50), in natural order as Pillow
+# gives a JPEG's tables
+IJG_LUMA = np.array(
+    [
+        16,
+        11,
+        10,
+        16,
+        24,
+        40,
+        51,
+        61,
+        12,
+        12,
+        14,
+        19,
+        26,
+        58,
+        60,
+        55,
+        14,
+        13,
+        16,
+        24,
+        40,
+        57,
+        69,
+        56,
+        14,
+        17,
+        22,
+        29,
+        51,
+        87,
+        80,
+        62,
+        18,
+        22,
+        37,
+        56,
+        68,
+        109,
+        103,
+        77,
+        24,
+        35,
+        55,
+        64,
+        81,
+        104,
+        113,
+        92,
+        49,
+        64,
+        78,
+        87,
+        103,
+        121,
+        120,
+        101,
+        72,
+        92,
+        95,
+        98,
+        112,
+        100,
+        103,
+        99,
+    ],
+    dtype=np.float64,
+)
 
 
 @dataclass(frozen=True)
@@ -105,14 +175,16 @@ def flag_text(q: Quality | None) -> str:
 
 
 def jpeg_quality(tables: dict[int, object] | None) -> int | None:
-    """The IJG quality (1–100) a JPEG's luminance quantization table was made with, estimated
-    from its scale against the standard table (order-free: the sums are compared)."""
+    """The IJG quality (1–100) a JPEG's luminance quantization table was made with: its median
+    scale against the standard table, over the entries libjpeg did not clamp to 1 or 255."""
     if not tables or 0 not in tables:
         return None
     luma = np.asarray(list(tables[0]), dtype=np.float64)  # type: ignore[call-overload]
     if luma.size != 64:
         return None
-    scale = 100.0 * luma.sum() / IJG_LUMA_SUM
+    free = (luma > 1) & (luma < 255)
+    ratio = luma[free] / IJG_LUMA[free] if free.any() else luma / IJG_LUMA
+    scale = 100.0 * float(np.median(ratio))
     q = (200.0 - scale) / 2.0 if scale <= 100.0 else 5000.0 / scale
     return int(np.clip(round(q), 1, 100))
 
