@@ -147,7 +147,10 @@ def main() -> None:
         groups = len(picked.grouping.groups)
         figures["pick_original"] = f"{wins.count('original')}/{len(photos)}"
         figures["pick_groups"] = groups
-        print(f"pick -n 20: {groups} groups; originals picked {wins.count('original')}/{len(photos)}:", wins)
+        print(
+            f"pick -n 20: {groups} groups; originals picked {wins.count('original')}/{len(photos)}:",
+            wins,
+        )
         for p in picked:
             if not Path(p.photo.path).stem.endswith("original"):
                 print("  ", Path(p.photo.path).name, "—", p.text)
@@ -158,7 +161,9 @@ def main() -> None:
     shown = {r["score"] for r in rows}
     figures["ordinary_distinct_raw"] = len(raws)
     figures["ordinary_distinct_shown"] = len(shown)
-    print(f"48 ordinary photos: {len(raws)} distinct raw outputs, {len(shown)} distinct shown scores")
+    print(
+        f"48 ordinary photos: {len(raws)} distinct raw outputs, {len(shown)} distinct shown scores"
+    )
     if args.instagram:
         every = sorted((args.datasets / "instagram-2017").rglob("*.jpg"))
         files = every[:: max(1, len(every) // args.instagram)]
