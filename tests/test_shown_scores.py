@@ -130,9 +130,29 @@ def test_advice_never_names_what_the_photo_shows_and_gives_its_evidence():
     assert "mountains" not in landscape.add
     cat = suggest(["cat"], 5.0, stats, ["cat"])
     assert cat.add == ["mountains"]
-    assert "mountains scored +1.0 on average (59 posts of 10,743)" in cat.advice
+    assert (
+        "mountains scored 1.0 above their account's other posts on average (59 posts of 10,743)"
+        in cat.advice
+    )
     shot = suggest(["screenshot"], 5.0, stats, ["screenshot"])
-    assert shot.avoid == ["screenshot"] and "screenshot scored -1.2 on average" in shot.text
+    assert shot.avoid == ["screenshot"] and "screenshot scored 1.2 below" in shot.text
+
+
+def test_suggestion_lines_never_contradict_name_python_or_end_twice():
+    """Issue #34: "No content suggestion: … no label's effect is clearly above zero" beside the
+    "mountains" advice, `save_stats` on the command line, and ".." endings."""
+    from imagion.cli.console import for_cli
+    from imagion.labels.suggestions import _no_evidence
+
+    stats = load_bundled_stats()
+    assert stats is not None
+    has = suggest(["mountains"], 5.0, stats, ["mountains"])  # it shows mountains already
+    assert has.add == [] and "clearly above zero" not in has.text and "mountains" in has.text
+    for s in (has, suggest(["cat"], 5.0, stats, ["cat"])):
+        assert s.text.endswith(".") and not s.text.endswith("..")
+    for text in (_no_evidence(None), _no_evidence(stats)):
+        line = for_cli(text)
+        assert "save_stats" not in line and "`stats`" not in line and "--save-stats" in line
 
 
 def test_help_and_docs_say_what_a_score_means(runner):
