@@ -47,12 +47,11 @@ from imagion.workflows.verbs import rank, rank_on_ray
 
 
 def _tip(row: RankRow) -> str:
-    """The table's last column: the labels seen (— when none is sure enough), and a crop
-    likely to do better."""
-    tip = ", ".join(row.get("labels", [])[:3]) or "—"
-    flags = row.get("quality", {}).get("flags")
-    if flags:
-        tip = f"flagged: {', '.join(map(str, flags))}; {tip}"  # type: ignore[call-overload]
+    """The table's last column: the technical flags, the labels seen (— when neither), and a
+    crop likely to do better."""
+    seen = ", ".join(row.get("labels", [])[:3])
+    flags = ", ".join(map(str, row.get("quality", {}).get("flags", [])))  # type: ignore[call-overload]
+    tip = "; ".join(t for t in (f"flagged: {flags}" if flags else "", seen) if t) or "—"
     crop = row.get("crop")
     if crop:
         tip += f"; crop to {crop['format']} ({crop['position']}): {score_text(crop['score'])}, P(better) {crop['p_better']:.0%}"
