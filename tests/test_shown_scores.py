@@ -287,3 +287,20 @@ def test_distinct_raw_outputs_show_distinct_scores_in_order_beyond_the_knots_too
     low, high = cal.interval(raw)  # type: ignore[misc]
     assert np.all((low <= cal.score(raw)) & (cal.score(raw) <= high))
     assert np.all((low >= 0) & (high <= 10))
+
+
+def test_a_model_whose_middle_is_not_five_says_why():
+    """Issue #34: a personal model's top ten all showed 4.5, read as "below a typical post"."""
+    from types import SimpleNamespace
+
+    from imagion.inference.rank import off_centre
+
+    rng = np.random.default_rng(5)
+    u = rng.random(400)
+    low = ScoreModel.fit(u, np.clip(4.3 + 0.2 * u + rng.normal(0, 1, 400), 0, 10), "test")
+    engine = SimpleNamespace(calibration=Calibration([0.0, 1.0], expected=low))
+    why = off_centre(engine)  # type: ignore[arg-type]
+    assert why is not None and "not 5" in why and "below" in why
+    centred = ScoreModel.fit(u, np.clip(4.9 + 0.2 * u + rng.normal(0, 1, 400), 0, 10), "test")
+    engine = SimpleNamespace(calibration=Calibration([0.0, 1.0], expected=centred))
+    assert off_centre(engine) is None  # type: ignore[arg-type]

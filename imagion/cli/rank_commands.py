@@ -227,6 +227,8 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         out.print(_rank_table(rows, f"model {Path(result.model).name} ({result.arch})"))
         for line in _rank_notes(rows, result.no_interval):
             say(line)
+        if result.off_centre:
+            say(result.off_centre)
     note(f"ranked {result.scored} images, skipped {len(result.problems)}")
     _about_model(result.model, result.uncalibrated)
 

@@ -100,6 +100,7 @@ class RankResult:
     crops_written: list[Path] = field(default_factory=list)
     no_interval: str | None = None  # why the scores have no interval, when they have none
     scored: int = 0  # images scored, of which `items` holds the best `top` (or all)
+    off_centre: str | None = None  # why a photo at the model's middle does not show 5, if so
 
     def __len__(self) -> int:
         return len(self.items)
@@ -196,6 +197,7 @@ def rank_images(
         crops_written=written,
         no_interval=no_interval(engine),
         scored=len(items),
+        off_centre=off_centre(engine),
     )
 
 
@@ -205,6 +207,27 @@ def no_interval(engine: Engine) -> str | None:
     if cal.missing:
         return None  # said louder: no calibration at all
     return NO_INTERVAL if cal.expected is None else None
+
+
+OFF_CENTRE = 0.3  # a model whose middle shows further than this from 5 says why
+
+
+def off_centre(engine: Engine) -> str | None:
+    """Why a photo at the middle of the model's training outputs does not show 5 (a typical
+    post), when it is more than OFF_CENTRE away; None when it does (or has no expected score)."""
+    exp = engine.calibration.expected
+    if exp is None or engine.calibration.missing:
+        return None
+    middle = float(exp.predict(np.array([0.5]))[0][0])
+    if abs(middle - 5.0) <= OFF_CENTRE:
+        return None
+    side = "below" if middle < 5 else "above"
+    return (
+        f"A photo in the middle of this model's range shows {middle:.1f}, not 5: the held-out "
+        f"posts its scores were fitted on scored {side} their account's typical post there (newer "
+        "posts whose likes were still coming do), so compare the photos with each other rather "
+        "than with 5."
+    )
 
 
 def files_to_score(
