@@ -137,3 +137,28 @@ def test_a_resaved_copy_loses_to_its_original():
     shots = [_shot("copy.jpg", 0.02, resaved), _shot("orig.jpg", 0.0, GOOD)]
     order, why = lead(shots, _cal())
     assert order[0].path.name == "orig.jpg" and why is not None and "least compressed" in why
+
+
+def test_rank_json_and_csv_carry_the_measures_and_the_table_the_flags(runner, tmp_path: Path):
+    import csv
+    import io
+    import json
+
+    from imagion.cli import app
+
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    big = photo(3).resize((900, 900))
+    big.save(folder / "sharp.jpg", quality=90)
+    big.filter(ImageFilter.GaussianBlur(12)).save(folder / "soft.jpg", quality=90)
+    res = runner.invoke(app, ["rank", str(folder), "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {Path(r["path"]).name: r for r in json.loads(res.stdout)}
+    assert rows["soft.jpg"]["quality"]["flags"] == ["blurry"]
+    assert rows["sharp.jpg"]["quality"]["flags"] == []
+    assert rows["sharp.jpg"]["quality"]["width"] == 900
+    res = runner.invoke(app, ["rank", str(folder), "--csv"])
+    table = {Path(r["path"]).name: r for r in csv.DictReader(io.StringIO(res.stdout))}
+    assert table["soft.jpg"]["flags"] == "blurry" and float(table["soft.jpg"]["sharpness"]) < 1
+    res = runner.invoke(app, ["rank", str(folder)])
+    assert "flagged: blurry" in res.stdout
