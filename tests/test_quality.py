@@ -162,3 +162,11 @@ def test_rank_json_and_csv_carry_the_measures_and_the_table_the_flags(runner, tm
     assert table["soft.jpg"]["flags"] == "blurry" and float(table["soft.jpg"]["sharpness"]) < 1
     res = runner.invoke(app, ["rank", str(folder)])
     assert "flagged: blurry" in res.stdout
+
+
+def test_the_page_card_shows_the_flags():
+    from imagion.serve.page import _card
+
+    html = _card(0, _shot("blur.jpg", 0.1, BLURRY), "", False)
+    assert "flagged: blurry" in html
+    assert "flagged" not in _card(0, _shot("orig.jpg", 0.1, GOOD), "", False)
