@@ -46,7 +46,7 @@ CLIPPED = (
 # a white backdrop is clipped too, on purpose; below this a photo's own clipping is not told apart)
 CLIP_LEVEL = 250 / 255
 LOW_RESOLUTION = 720  # short side below this many pixels: "low resolution" (Instagram shows 1080)
-COMPRESSED = 60  # JPEG quality below this: "heavily compressed" (Instagram's own: 73–89)
+COMPRESSED = 60  # JPEG quality below this: "heavily compressed" (Instagram's own: 72–89)
 
 QUALITY_COLUMNS = (
     "sharpness",
