@@ -304,3 +304,20 @@ def test_a_model_whose_middle_is_not_five_says_why():
     centred = ScoreModel.fit(u, np.clip(4.9 + 0.2 * u + rng.normal(0, 1, 400), 0, 10), "test")
     engine = SimpleNamespace(calibration=Calibration([0.0, 1.0], expected=centred))
     assert off_centre(engine) is None  # type: ignore[arg-type]
+
+
+def test_a_chance_between_two_equal_looking_scores_says_why():
+    from imagion.cli.rank_commands import _rank_notes, _rank_table
+    from imagion.inference.rank import RankRow
+    from imagion.scores import EQUAL_SHOWN
+
+    rows = [
+        RankRow(rank=1, path="a.jpg", score=3.8123, raw=0.2, p_beats_next=0.71),
+        RankRow(rank=2, path="b.jpg", score=3.7501, raw=-0.7, p_beats_next=0.6),
+        RankRow(rank=3, path="c.jpg", score=3.1, raw=-1.0),
+    ]
+    cells = [list(c.cells) for c in _rank_table(rows, "m").columns]
+    assert cells[3] == ["= 71%", "60%", ""]  # 3.8 and 3.8: said equal at one decimal
+    assert EQUAL_SHOWN in _rank_notes(rows, None)
+    rows[1]["score"] = 3.6
+    assert EQUAL_SHOWN not in _rank_notes(rows, None)

@@ -36,6 +36,7 @@ from imagion.inference.sheet import MAX_SHEET, check_sheet, write_sheet
 from imagion.scale.ray_data import require_ray
 from imagion.scale.tables import check_table
 from imagion.scores import (
+    EQUAL_SHOWN,
     NEXT_MEANING,
     odds_words,
     score_meaning,
@@ -314,6 +315,8 @@ def _rank_notes(rows: list[RankRow], no_interval: str | None) -> list[str]:
     lines = score_meaning(no_interval)
     if any("p_beats_next" in r for r in rows):
         lines.append(NEXT_MEANING)
+    if any(_equal_shown(rows, k) for k in range(len(rows))):
+        lines.append(EQUAL_SHOWN)
     advised = [r for r in rows if "suggestion" in r]
     groups: dict[str, list[int]] = {}
     for r in advised:
@@ -326,6 +329,15 @@ def _rank_notes(rows: list[RankRow], no_interval: str | None) -> list[str]:
         else:
             lines.append(f"{_ranks(ranks)}: {text}")
     return lines
+
+
+def _equal_shown(rows: list[RankRow], k: int) -> bool:
+    """Whether row k has a chance against the next row while both show the same score."""
+    return (
+        "p_beats_next" in rows[k]
+        and k + 1 < len(rows)
+        and score_text(rows[k]["score"]) == score_text(rows[k + 1]["score"])
+    )
 
 
 def _lower_first(text: str) -> str:
@@ -374,9 +386,10 @@ def _rank_table(rows: list[RankRow], model: str) -> Table:
         table.add_column("P(> next)", justify="right", no_wrap=True, min_width=fixed[2])
     if with_tips:
         table.add_column("seen", overflow="fold", min_width=4)
-    for r, name, shown in zip(rows, names, scores, strict=True):
+    for k, (r, name, shown) in enumerate(zip(rows, names, scores, strict=True)):
         cells = [str(r["rank"]), shorten(visible(name), width), shown]
-        cells += [f"{r['p_beats_next']:.0%}" if "p_beats_next" in r else ""] if sure else []
+        chance = f"{r['p_beats_next']:.0%}" if "p_beats_next" in r else ""
+        cells += [("= " if _equal_shown(rows, k) else "") + chance] if sure else []
         cells += [_tip(r)] if with_tips else []
         table.add_row(*map(visible, cells))
     return table
