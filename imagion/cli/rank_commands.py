@@ -441,6 +441,8 @@ def compare_cmd(
             lines.append(f"{side.path.name}: {text}")
         if side.crop is not None:
             lines.append(f"{side.path.name}: {side.crop.text}")
+        if side.quality is not None and side.quality.flags:
+            lines.append(f"{side.path.name}: {side.quality.text}.")
     for line in lines:
         say(line)
     _about_model(c.model, c.uncalibrated)
