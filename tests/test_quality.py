@@ -170,3 +170,26 @@ def test_the_page_card_shows_the_flags():
     html = _card(0, _shot("blur.jpg", 0.1, BLURRY), "", False)
     assert "flagged: blurry" in html
     assert "flagged" not in _card(0, _shot("orig.jpg", 0.1, GOOD), "", False)
+
+
+def test_tiny_or_no_inputs_do_not_fail():
+    assert pixel_measures(np.zeros((0, 224, 224, 3), np.uint8)).shape == (0, 4)
+    tiny = pixel_measures(np.zeros((2, 8, 8, 3), np.uint8))
+    assert tiny.shape == (2, 4) and np.isfinite(tiny).all()
+
+
+def test_pick_csv_has_the_quality_columns(runner, tmp_path: Path):
+    import csv
+    import io
+
+    from imagion.cli import app
+
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    photo(4).resize((900, 900)).save(folder / "a.jpg", quality=90)
+    photo(4).resize((900, 900)).save(folder / "a_q30.jpg", quality=30)
+    res = runner.invoke(app, ["rank", str(folder), "--groups", "--csv"])
+    assert res.exit_code == 0, res.output
+    rows = {Path(r["path"]).name: r for r in csv.DictReader(io.StringIO(res.stdout))}
+    assert rows["a_q30.jpg"]["flags"] == "heavily compressed" and rows["a.jpg"]["flags"] == ""
+    assert rows["a.jpg"]["best_in_group"] == "True" and rows["a.jpg"]["jpeg_quality"] == "90"

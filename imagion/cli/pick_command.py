@@ -15,7 +15,7 @@ from imagion.errors import ImagionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY, GroupResult, group_images
 from imagion.inference.pick import PickResult, check_n, pick_images
-from imagion.inference.quality import flag_text
+from imagion.inference.quality import QUALITY_COLUMNS, flag_text, with_quality_columns
 from imagion.inference.rank import check_output_folders, copy_ranked
 from imagion.inference.sheet import check_sheet, write_pick_sheet
 from imagion.scores import score_text
@@ -74,7 +74,8 @@ def rank_groups(
         import sys
 
         fields = ["rank", "path", "score", "raw", "group", "best_in_group", "suggestion"]
-        write_rows(sys.stdout, fields, rows)
+        fields += ["chosen_for", *QUALITY_COLUMNS, "flags"]
+        write_rows(sys.stdout, fields, [with_quality_columns(r) for r in rows])
     else:
         out.print(_groups_table(result, top))
     note(

@@ -24,7 +24,7 @@ from imagion.cli.console import (
 from imagion.errors import ImagionError, OptionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY
-from imagion.inference.quality import QUALITY_COLUMNS
+from imagion.inference.quality import QUALITY_COLUMNS, with_quality_columns
 from imagion.inference.rank import (
     RankResult,
     RankRow,
@@ -301,12 +301,7 @@ def _write_csv(rows: list[RankRow]) -> None:
 
     fields = ["rank", "path", "score", "score_low", "score_high", "raw", "suggestion"]
     fields += [*QUALITY_COLUMNS, "flags"]
-    flat = []
-    for r in rows:
-        q = dict(r.get("quality", {}))
-        q["flags"] = "; ".join(q.get("flags", []))  # type: ignore[arg-type]
-        flat.append({**r, **q})
-    write_rows(sys.stdout, fields, flat)
+    write_rows(sys.stdout, fields, [with_quality_columns(r) for r in rows])
 
 
 def _rank_notes(rows: list[RankRow], no_interval: str | None) -> list[str]:

@@ -22,7 +22,7 @@ docs/quality.md): generated degradations of real photos (ig-celeb12) against the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,6 +169,15 @@ class Quality:
         return "flagged: " + ", ".join(self.flags) if self.flags else ""
 
 
+def with_quality_columns(row: Mapping[str, object]) -> dict[str, object]:
+    """A JSON row as a CSV row: its `quality` spread into QUALITY_COLUMNS and `flags` ("; ")."""
+    q = row.get("quality")
+    cells = dict(q) if isinstance(q, dict) else {}
+    flags = cells.get("flags")
+    cells["flags"] = "; ".join(map(str, flags)) if isinstance(flags, list) else ""
+    return {**row, **cells}
+
+
 def flag_text(q: Quality | None) -> str:
     """A photo's flags as the table, the card and the page show them ("" when none)."""
     return q.text if q is not None else ""
@@ -210,6 +219,9 @@ def _tile_sharpness(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lap = lap - 4 * grey[:, 1:-1, 1:-1]
     n = (min(lap.shape[1:]) // GRID) * GRID
     t = n // GRID
+    if t == 0:  # an input too small for the grid: no sharpness measured
+        zeros = np.zeros((len(grey), GRID, GRID))
+        return zeros, zeros
 
     def tiles(a: np.ndarray) -> np.ndarray:
         return a[:, :n, :n].reshape(len(a), GRID, t, GRID, t).mean(axis=(2, 4))
@@ -254,6 +266,8 @@ def pixel_measures(batch: np.ndarray) -> np.ndarray:
     """Per image of a uint8 batch N×S×S×3: sharpness, mean brightness, its 99th percentile and
     the clipped share (N×4)."""
     n = len(batch)
+    if n == 0:
+        return np.zeros((0, 4))
     rgb = batch.astype(np.uint16)
     luma = (77 * rgb[..., 0] + 150 * rgb[..., 1] + 29 * rgb[..., 2] + 128) >> 8  # ≈ BT.601
     hist = np.bincount(
@@ -263,7 +277,7 @@ def pixel_measures(batch: np.ndarray) -> np.ndarray:
     hist = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
     levels = np.arange(256) / 255.0
     out = np.zeros((n, 4))
-    out[:, 0] = sharpness(luma.astype(np.float32)) if n else 0.0
+    out[:, 0] = sharpness(luma.astype(np.float32))
     out[:, 1] = hist @ levels
     out[:, 2] = (np.cumsum(hist, axis=1) < 0.99).sum(axis=1) / 255.0
     out[:, 3] = hist[:, levels >= CLIP_LEVEL - 1e-9].sum(axis=1)
