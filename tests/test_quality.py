@@ -193,3 +193,12 @@ def test_pick_csv_has_the_quality_columns(runner, tmp_path: Path):
     rows = {Path(r["path"]).name: r for r in csv.DictReader(io.StringIO(res.stdout))}
     assert rows["a_q30.jpg"]["flags"] == "heavily compressed" and rows["a.jpg"]["flags"] == ""
     assert rows["a.jpg"]["best_in_group"] == "True" and rows["a.jpg"]["jpeg_quality"] == "90"
+
+
+def test_the_verdict_says_how_unsure_the_likes_model_is():
+    shots = [_shot("blur.jpg", 0.5, BLURRY), _shot("orig.jpg", 0.0, GOOD)]  # σ(0.5) ≈ 62%
+    _, why = lead(shots, _cal())
+    assert why is not None and "is not sure (62% for its favourite)" in why
+    uncalibrated = Calibration(list(np.linspace(-1, 1, 101)))
+    _, why = lead(shots, uncalibrated)
+    assert why is not None and "unknown for this model" in why and "apart" not in why

@@ -239,8 +239,9 @@ def _technical(r: Ranked) -> tuple[int, int, float, int, float]:
 def lead(shots: list[Ranked], cal: Calibration) -> tuple[list[Ranked], str | None]:
     """The group's shots (best first by the likes model) with the one to post first, and why
     when its technical quality chose it: among the shots the likes model is not confident
-    (CONFIDENT) the favourite beats, the one with the fewest flags, then the sharpest, then the
-    least compressed. A flawed favourite thus never beats an unflawed near-copy on a toss-up."""
+    (CONFIDENT) the favourite beats, the one with the fewest flags, then the fewest clipped
+    highlights, then the sharpest, then the least compressed (`_technical`). A flawed favourite
+    thus never beats an unflawed near-copy unless the likes model is confident."""
     top = shots[0]
     if len(shots) < 2 or top.quality is None:
         return shots, None
@@ -254,7 +255,12 @@ def lead(shots: list[Ranked], cal: Calibration) -> tuple[list[Ranked], str | Non
     if best is top:
         return shots, None
     p = cal.win_probability(top.raw, best.raw)
-    odds = "its chances are unknown" if p is None else f"{p:.0%} for the likes model's favourite"
+    if p is None:
+        odds = "how likely the likes model's favourite does better is unknown for this model"
+    elif p < ABOUT_EVEN:
+        odds = f"the likes model cannot tell them apart ({p:.0%} for its favourite)"
+    else:
+        odds = f"the likes model is not sure ({p:.0%} for its favourite)"
     flags, n = _flags(best), len(contenders)
     if len(_flags(top)) > len(flags):
         clean = [s for s in contenders if len(_flags(s)) == len(flags)]
@@ -268,9 +274,7 @@ def lead(shots: list[Ranked], cal: Calibration) -> tuple[list[Ranked], str | Non
         why = f"the sharpest of {n}"
     else:
         why = f"the least compressed of {n} (re-saved copies lose to their original)"
-    return [best] + [s for s in shots if s is not best], (
-        f"{why}; the likes model cannot tell them apart ({odds})"
-    )
+    return [best] + [s for s in shots if s is not best], f"{why}; {odds}"
 
 
 @dataclass
