@@ -208,10 +208,16 @@ def test_lift_and_suggestion_on_known_data():
     s = suggest(["selfie"], 2.5, stats)
     assert s.add == ["sunset"] and s.level == "a low score" and "sunset" in s.text
     # the evidence with the advice, and the photo's own content with a clearly negative lift
-    assert "sunset scored +6.0 on average (20 posts of 40)" in s.advice
-    assert s.avoid == ["selfie"] and "selfie scored -6.0" in s.caution
+    assert (
+        "sunset scored 6.0 above their account's other posts on average (20 posts of 40)"
+        in s.advice
+    )
+    assert s.avoid == ["selfie"] and "selfie scored 6.0 below" in s.caution
     has_it = suggest(["sunset"], 8.0, stats)
     assert has_it.add == [] and "No content suggestion" in has_it.text
+    # never "no label's effect is clearly above zero" while sunset is advised to others
+    assert "clearly above zero" not in has_it.text and "already shows" in has_it.text
+    assert "sunset" in has_it.text and not has_it.text.endswith("..")
 
 
 def test_suggestions_name_only_labels_whose_interval_clears_zero():

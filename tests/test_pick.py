@@ -46,7 +46,10 @@ def test_rank_groups_json_keeps_each_burst_together(runner, bursts):
         assert len({truth[Path(r["path"]).name] for r in members}) == 1, members
         assert [r["best_in_group"] for r in members] == [True] + [False] * (len(members) - 1)
         assert members[0]["group_size"] == len(members)
-        assert [r["raw"] for r in members] == sorted((r["raw"] for r in members), reverse=True)
+        rest = [r["raw"] for r in members[1:]]
+        assert rest == sorted(rest, reverse=True)
+        # the likes model's favourite leads, unless its technical quality chose another (said)
+        assert members[0]["raw"] >= max(rest, default=-1e9) or "chosen_for" in members[0]
     with_own = 0
     for s in set(truth.values()):  # the variants in the group where most of their source is
         counts: dict[int, int] = {}
@@ -56,8 +59,8 @@ def test_rank_groups_json_keeps_each_burst_together(runner, bursts):
         with_own += max(counts.values())
     assert with_own >= 45
     # groups are ordered by their best photo, and `rank` is the place in the whole ranking
-    bests = [m[0] for _, m in sorted(groups.items())]
-    assert [b["raw"] for b in bests] == sorted((b["raw"] for b in bests), reverse=True)
+    tops = [max(r["raw"] for r in m) for _, m in sorted(groups.items())]
+    assert tops == sorted(tops, reverse=True)  # by the likes model's favourite of each
     assert sorted(r["rank"] for r in rows) == list(range(1, 51))
 
 

@@ -130,9 +130,29 @@ def test_advice_never_names_what_the_photo_shows_and_gives_its_evidence():
     assert "mountains" not in landscape.add
     cat = suggest(["cat"], 5.0, stats, ["cat"])
     assert cat.add == ["mountains"]
-    assert "mountains scored +1.0 on average (59 posts of 10,743)" in cat.advice
+    assert (
+        "mountains scored 1.0 above their account's other posts on average (59 posts of 10,743)"
+        in cat.advice
+    )
     shot = suggest(["screenshot"], 5.0, stats, ["screenshot"])
-    assert shot.avoid == ["screenshot"] and "screenshot scored -1.2 on average" in shot.text
+    assert shot.avoid == ["screenshot"] and "screenshot scored 1.2 below" in shot.text
+
+
+def test_suggestion_lines_never_contradict_name_python_or_end_twice():
+    """Issue #34: "No content suggestion: … no label's effect is clearly above zero" beside the
+    "mountains" advice, `save_stats` on the command line, and ".." endings."""
+    from imagion.cli.console import for_cli
+    from imagion.labels.suggestions import _no_evidence
+
+    stats = load_bundled_stats()
+    assert stats is not None
+    has = suggest(["mountains"], 5.0, stats, ["mountains"])  # it shows mountains already
+    assert has.add == [] and "clearly above zero" not in has.text and "mountains" in has.text
+    for s in (has, suggest(["cat"], 5.0, stats, ["cat"])):
+        assert s.text.endswith(".") and not s.text.endswith("..")
+    for text in (_no_evidence(None), _no_evidence(stats)):
+        line = for_cli(text)
+        assert "save_stats" not in line and "`stats`" not in line and "--save-stats" in line
 
 
 def test_help_and_docs_say_what_a_score_means(runner):
@@ -249,3 +269,55 @@ def test_a_time_split_model_is_calibrated_on_posts_of_accounts_it_has_seen():
     for g in range(8):
         assert len(set(by_account[groups == g])) == 1  # a whole account held out together
         assert len(set(by_post[groups == g])) > 1  # its posts spread over the folds
+
+
+def test_distinct_raw_outputs_show_distinct_scores_in_order_beyond_the_knots_too():
+    """Issue #34: the top rows all showed 5.6375 (raw 0.50–0.62), the bottom four 3.7673."""
+    u, y = _weak(400, 3)
+    model = ScoreModel.fit(u, y, "test")
+    # a flat stretch inside (as isotonic pooling makes) and the held ends
+    model.mean[3] = model.mean[4] = model.mean[5]
+    cal = Calibration(list(np.linspace(-1, 1, 101)), expected=model)
+    raw = np.unique(
+        np.r_[np.linspace(-60, -1.2, 50), np.linspace(-1.2, 1.2, 2401), np.linspace(1.2, 60, 50)]
+    )
+    shown = np.round(cal.score(raw), 4)
+    assert np.all(np.diff(shown) > 0)
+    assert shown[0] > 0 and shown[-1] < 10
+    low, high = cal.interval(raw)  # type: ignore[misc]
+    assert np.all((low <= cal.score(raw)) & (cal.score(raw) <= high))
+    assert np.all((low >= 0) & (high <= 10))
+
+
+def test_a_model_whose_middle_is_not_five_says_why():
+    """Issue #34: a personal model's top ten all showed 4.5, read as "below a typical post"."""
+    from types import SimpleNamespace
+
+    from imagion.inference.rank import off_centre
+
+    rng = np.random.default_rng(5)
+    u = rng.random(400)
+    low = ScoreModel.fit(u, np.clip(4.3 + 0.2 * u + rng.normal(0, 1, 400), 0, 10), "test")
+    engine = SimpleNamespace(calibration=Calibration([0.0, 1.0], expected=low))
+    why = off_centre(engine)  # type: ignore[arg-type]
+    assert why is not None and "not 5" in why and "below" in why
+    centred = ScoreModel.fit(u, np.clip(4.9 + 0.2 * u + rng.normal(0, 1, 400), 0, 10), "test")
+    engine = SimpleNamespace(calibration=Calibration([0.0, 1.0], expected=centred))
+    assert off_centre(engine) is None  # type: ignore[arg-type]
+
+
+def test_a_chance_between_two_equal_looking_scores_says_why():
+    from imagion.cli.rank_commands import _rank_notes, _rank_table
+    from imagion.inference.rank import RankRow
+    from imagion.scores import EQUAL_SHOWN
+
+    rows = [
+        RankRow(rank=1, path="a.jpg", score=3.8123, raw=0.2, p_beats_next=0.71),
+        RankRow(rank=2, path="b.jpg", score=3.7501, raw=-0.7, p_beats_next=0.6),
+        RankRow(rank=3, path="c.jpg", score=3.1, raw=-1.0),
+    ]
+    cells = [list(c.cells) for c in _rank_table(rows, "m").columns]
+    assert cells[3] == ["= 71%", "60%", ""]  # 3.8 and 3.8: said equal at one decimal
+    assert EQUAL_SHOWN in _rank_notes(rows, None)
+    rows[1]["score"] = 3.6
+    assert EQUAL_SHOWN not in _rank_notes(rows, None)

@@ -61,6 +61,10 @@ RANGE_MEANING = (
     "The range in brackets: 8 in 10 photos the model scored like this one got a score "
     "inside it; a wide range means the model cannot tell much."
 )
+EQUAL_SHOWN = (
+    "=: the two scores are equal at one decimal but the model's outputs differ; P(> next) "
+    "compares those outputs."
+)
 NEXT_MEANING = (
     "P(> next): how likely a photo gets more likes than the next one down — under 55% a "
     "toss-up, 55–65% somewhat more likely, above that likely. It compares the model's own "

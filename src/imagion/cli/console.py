@@ -40,7 +40,7 @@ def say(text: str) -> None:
     import textwrap
 
     width = max(out.width, 40)
-    for para in visible(text).split("\n"):
+    for para in for_cli(text).split("\n"):
         print(textwrap.fill(para, width, subsequent_indent="  ", break_on_hyphens=False))
     sys.stdout.flush()
 

@@ -16,6 +16,7 @@ from imagion.errors import ImagionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY, GroupResult, group_images
 from imagion.inference.pick import PickResult, check_n, pick_images
+from imagion.inference.quality import QUALITY_COLUMNS, flag_text, with_quality_columns
 from imagion.inference.rank import check_output_folders, copy_ranked
 from imagion.inference.sheet import check_sheet, write_pick_sheet
 from imagion.scores import score_text
@@ -78,7 +79,8 @@ def rank_groups(
         import sys
 
         fields = ["rank", "path", "score", "raw", "group", "best_in_group", "suggestion"]
-        write_rows(sys.stdout, fields, rows)
+        fields += ["chosen_for", *QUALITY_COLUMNS, "flags"]
+        write_rows(sys.stdout, fields, [with_quality_columns(r) for r in rows])
     else:
         out.print(_groups_table(result, top))
     if xmp:
@@ -109,7 +111,7 @@ def _groups_table(result: GroupResult, top: int | None) -> Table:
                 str(place[str(r.path)]),
                 name,
                 score_text(r.score),
-                g.verdict(calibrated) if k == 0 else "",
+                g.verdict(calibrated) if k == 0 else flag_text(r.quality),
             ]
             t.add_row(*map(shown_name, cells), style=None if k == 0 else "dim")
     return t
@@ -199,5 +201,7 @@ def _pick_table(result: PickResult) -> Table:
         t.add_column(c, justify="right" if c in ("#", "score") else "left", overflow="fold")
     for p in result:
         cells = [str(p.place), p.photo.path.name, score_text(p.photo.score), p.text]
+        if p.photo.quality is not None and p.photo.quality.flags:
+            cells[3] += f" ({p.photo.quality.text})"
         t.add_row(*map(shown_name, cells))
     return t

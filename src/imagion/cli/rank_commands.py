@@ -25,6 +25,7 @@ from imagion.cli.xmp_options import DryRunOpt, XmpNamingOpt, XmpOpt, check_xmp, 
 from imagion.errors import ImagionError, OptionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY
+from imagion.inference.quality import QUALITY_COLUMNS, with_quality_columns
 from imagion.inference.rank import (
     RankResult,
     RankRow,
@@ -37,6 +38,7 @@ from imagion.names import shorten_apart
 from imagion.scale.ray_data import require_ray
 from imagion.scale.tables import check_table
 from imagion.scores import (
+    EQUAL_SHOWN,
     NEXT_MEANING,
     odds_words,
     score_meaning,
@@ -49,9 +51,11 @@ from imagion.workflows.verbs import rank, rank_on_ray
 
 
 def _tip(row: RankRow) -> str:
-    """The table's last column: the labels seen (— when none is sure enough), and a crop
-    likely to do better."""
-    tip = ", ".join(row.get("labels", [])[:3]) or "—"
+    """The table's last column: the technical flags, the labels seen (— when neither), and a
+    crop likely to do better."""
+    seen = ", ".join(row.get("labels", [])[:3])
+    flags = ", ".join(map(str, row.get("quality", {}).get("flags", [])))  # type: ignore[call-overload]
+    tip = "; ".join(t for t in (f"flagged: {flags}" if flags else "", seen) if t) or "—"
     crop = row.get("crop")
     if crop:
         tip += f"; crop to {crop['format']} ({crop['position']}): {score_text(crop['score'])}, P(better) {crop['p_better']:.0%}"
@@ -232,6 +236,8 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         out.print(_rank_table(rows, f"model {Path(result.model).name} ({result.arch})"))
         for line in _rank_notes(rows, result.no_interval):
             say(line)
+        if result.off_centre:
+            say(result.off_centre)
     _files_out(result, top, copy_to, sheet)  # after the results: a failed copy loses no table
     if xmp:
         write_xmp(marks_of_ranking(result.items, result.model, result.scored), xmp_naming, dry_run)
@@ -305,7 +311,8 @@ def _write_csv(rows: list[RankRow]) -> None:
     import sys
 
     fields = ["rank", "path", "score", "score_low", "score_high", "raw", "suggestion"]
-    write_rows(sys.stdout, fields, rows)
+    fields += [*QUALITY_COLUMNS, "flags"]
+    write_rows(sys.stdout, fields, [with_quality_columns(r) for r in rows])
 
 
 def _rank_notes(rows: list[RankRow], no_interval: str | None) -> list[str]:
@@ -314,6 +321,8 @@ def _rank_notes(rows: list[RankRow], no_interval: str | None) -> list[str]:
     lines = score_meaning(no_interval)
     if any("p_beats_next" in r for r in rows):
         lines.append(NEXT_MEANING)
+    if any(_equal_shown(rows, k) for k in range(len(rows))):
+        lines.append(EQUAL_SHOWN)
     advised = [r for r in rows if "suggestion" in r]
     groups: dict[str, list[int]] = {}
     for r in advised:
@@ -326,6 +335,15 @@ def _rank_notes(rows: list[RankRow], no_interval: str | None) -> list[str]:
         else:
             lines.append(f"{_ranks(ranks)}: {text}")
     return lines
+
+
+def _equal_shown(rows: list[RankRow], k: int) -> bool:
+    """Whether row k has a chance against the next row while both show the same score."""
+    return (
+        "p_beats_next" in rows[k]
+        and k + 1 < len(rows)
+        and score_text(rows[k]["score"]) == score_text(rows[k + 1]["score"])
+    )
 
 
 def _lower_first(text: str) -> str:
@@ -356,7 +374,9 @@ def _rank_table(rows: list[RankRow], model: str) -> Table:
     middle, the labels seen wrapped."""
     scores = [shown_score(r["score"], r.get("score_low"), r.get("score_high")) for r in rows]
     sure = any("p_beats_next" in r for r in rows)
-    with_tips = any("suggestion" in r or "crop" in r for r in rows)
+    with_tips = any(
+        "suggestion" in r or "crop" in r or r.get("quality", {}).get("flags") for r in rows
+    )
     heads = ["#", "file", "score (80% range)" if any("score_low" in r for r in rows) else "score"]
     heads += ["P(> next)"] * sure + ["seen"] * with_tips
     fixed = [max(len(str(len(rows))), 1), max(map(len, [heads[2], *scores]))]
@@ -372,9 +392,12 @@ def _rank_table(rows: list[RankRow], model: str) -> Table:
         table.add_column("P(> next)", justify="right", no_wrap=True, min_width=fixed[2])
     if with_tips:
         table.add_column("seen", overflow="fold", min_width=4)
-    for r, name, shown in zip(rows, shorten_apart(names, width), scores, strict=True):
+    for k, (r, name, shown) in enumerate(
+        zip(rows, shorten_apart(names, width), scores, strict=True)
+    ):
         cells = [str(r["rank"]), name, shown]
-        cells += [f"{r['p_beats_next']:.0%}" if "p_beats_next" in r else ""] if sure else []
+        chance = f"{r['p_beats_next']:.0%}" if "p_beats_next" in r else ""
+        cells += [("= " if _equal_shown(rows, k) else "") + chance] if sure else []
         cells += [_tip(r)] if with_tips else []
         table.add_row(*map(shown_name, cells))
     return table
@@ -426,6 +449,8 @@ def compare_cmd(
             lines.append(f"{side.path.name}: {text}")
         if side.crop is not None:
             lines.append(f"{side.path.name}: {side.crop.text}")
+        if side.quality is not None and side.quality.flags:
+            lines.append(f"{side.path.name}: {side.quality.text}.")
     for line in lines:
         say(line)
     _about_model(c.model, c.uncalibrated)

@@ -75,6 +75,23 @@ def open_raw(source: Path | bytes, where: str, max_pixels: int) -> Image.Image:
     return Image.fromarray(rgb, "RGB")
 
 
+def raw_size(source: Path | bytes, where: str) -> tuple[int, int]:
+    """A RAW file's upright image size (width, height) from its header, nothing decoded."""
+    try:
+        import rawpy
+    except ImportError:
+        raise InputError(f"{where}: camera RAW needs `rawpy`, which is missing here.") from None
+    try:
+        raw = rawpy.imread(io.BytesIO(source) if isinstance(source, bytes) else str(source))
+    except rawpy.LibRawError as exc:
+        raise InputError(f"{where}: not a RAW file LibRaw reads ({_why(exc)}); skipped.") from exc
+    except OSError as exc:
+        raise InputError(f"{where}: cannot read image ({exc}).") from exc
+    with raw:
+        w, h, flip = raw.sizes.width, raw.sizes.height, raw.sizes.flip
+    return (h, w) if flip in (5, 6) else (w, h)
+
+
 def _preview(raw: Any, rawpy: Any, where: str) -> Image.Image | None:
     """The embedded preview when there is one of a usable size, else None."""
     try:

@@ -26,7 +26,9 @@ from PIL import Image
 from imagion.errors import ImagionError, OptionError
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
+from imagion.inference.quality import Meter
 from imagion.inference.rank import ABOUT_EVEN, Ranked, RankRow, files_to_score, ranked
+from imagion.models.transforms import Calibration
 from imagion.problems import joined
 from imagion.progress import Progress
 
@@ -38,6 +40,16 @@ BURST_SECONDS = 2.0  # shots this close in time (EXIF) are a burst…
 BURST_EASING = 0.05  # …and need this much less similarity
 HASH_BITS = 3  # a re-saved copy: at most this many of the 64 hash bits differ…
 HASH_COLOUR = 8.0  # …and no channel's mean moves by more than this (of 255)
+# An exposure variant (darkened to 40%, brightened 1.7× with clipped highlights) of a member keeps
+# most of its hash and its hue: at most EXPOSURE_BITS differ and the mean colour's share of each
+# channel moves by at most EXPOSURE_CHROMA. Measured on the 120 photos of ig-celeb12 (docs/
+# quality.md): such copies differ by ≤ 5 bits (40%) and ≤ 13 bits, median 2.5 (1.7×), chroma ≤ 0.064;
+# of the 7,140 pairs of different photos one is within 10 bits (a repost of the same picture).
+EXPOSURE_BITS = 12
+EXPOSURE_CHROMA = 0.07
+# A shot with a flag (inference/quality.py) leads its group over an unflawed near-copy only when
+# the likes model is at least this sure it gets more likes ("likely", scores.odds_words).
+CONFIDENT = 0.65
 
 
 @dataclass
@@ -133,12 +145,19 @@ def cluster(order: Sequence[int], shots: Shots, similarity: float = SIMILARITY) 
 
 
 def _resaved(i: int, shots: Shots, of_row: np.ndarray) -> int | None:
-    """The group of an earlier row this one is a re-saved copy of, if any."""
+    """The group of an earlier row this one is a re-saved copy or an exposure variant of, if
+    any."""
     seen = np.flatnonzero(of_row >= 0)
     if not len(seen):
         return None
-    close = _popcount(shots.hashes[seen] ^ shots.hashes[i]) <= HASH_BITS
+    bits = _popcount(shots.hashes[seen] ^ shots.hashes[i])
+    close = bits <= HASH_BITS
     close &= np.abs(shots.colours[seen] - shots.colours[i]).max(axis=1) <= HASH_COLOUR
+    ones = int(_popcount(shots.hashes[i : i + 1])[0])
+    if 8 <= ones <= 56:  # a hash with a picture in it (a flat image's is all zeros)
+        hue = shots.colours / np.maximum(shots.colours.sum(axis=1, keepdims=True), 1e-6)
+        same_hue = np.abs(hue[seen] - hue[i]).max(axis=1) <= EXPOSURE_CHROMA
+        close |= (bits <= EXPOSURE_BITS) & same_hue
     hit = seen[close]
     return int(of_row[hit[0]]) if len(hit) else None
 
@@ -152,6 +171,7 @@ class Group:
     shots: list[Ranked]
     p_beats_next: float | None = None
     even: int = 1  # shots about even with the best (< ABOUT_EVEN), the best included
+    chosen_for: str | None = None  # why the technical quality put this shot first, if it did
 
     @property
     def best(self) -> Ranked:
@@ -171,6 +191,8 @@ class Group:
         if n == 1:
             return "the only shot of this moment"
         head = f"#1 of {n} similar shots"
+        if self.chosen_for is not None:
+            return f"{head}: {self.chosen_for}"
         if self.p_beats_next is None:
             why = "" if calibrated else " (no held-out calibration)"
             return f"{head}; how likely it beats the next best is unknown for this model{why}"
@@ -188,8 +210,8 @@ def make_groups(engine: Engine, items: list[Ranked], rows: list[list[int]]) -> l
     cal = engine.calibration
     groups = []
     for k, members in enumerate(rows):
-        shots = [items[i] for i in members]
-        g = Group(k + 1, shots)
+        shots, why = lead([items[i] for i in members], cal)
+        g = Group(k + 1, shots, chosen_for=why)
         if len(shots) > 1:
             g.p_beats_next = cal.win_probability(shots[0].raw, shots[1].raw)
             if g.p_beats_next is not None:
@@ -197,6 +219,62 @@ def make_groups(engine: Engine, items: list[Ranked], rows: list[list[int]]) -> l
                 g.even = 1 + sum(p < ABOUT_EVEN for p in ps)
         groups.append(g)
     return groups
+
+
+def _flags(r: Ranked) -> list[str]:
+    return r.quality.flags if r.quality is not None else []
+
+
+def _technical(r: Ranked) -> tuple[int, int, float, int, float]:
+    """What a person checks first, best first: fewer flags, fewer clipped highlights (in steps of
+    2% of the pixels), sharper (to 0.1), less compressed up to JPEG quality 75 (a re-save at a
+    lower quality loses to its original), then the likes model."""
+    q = r.quality
+    if q is None:
+        return (0, 0, 0.0, 0, -r.raw)
+    jpeg = min(q.jpeg_quality or 100, 75)
+    return (len(q.flags), int(q.clipped / 0.02), -round(q.sharpness, 1), -jpeg, -r.raw)
+
+
+def lead(shots: list[Ranked], cal: Calibration) -> tuple[list[Ranked], str | None]:
+    """The group's shots (best first by the likes model) with the one to post first, and why
+    when its technical quality chose it: among the shots the likes model is not confident
+    (CONFIDENT) the favourite beats, the one with the fewest flags, then the fewest clipped
+    highlights, then the sharpest, then the least compressed (`_technical`). A flawed favourite
+    thus never beats an unflawed near-copy unless the likes model is confident."""
+    top = shots[0]
+    if len(shots) < 2 or top.quality is None:
+        return shots, None
+
+    def unsure(s: Ranked) -> bool:
+        p = cal.win_probability(top.raw, s.raw)
+        return p is None or p < CONFIDENT
+
+    contenders = [top] + [s for s in shots[1:] if unsure(s)]
+    best = min(contenders, key=_technical)
+    if best is top:
+        return shots, None
+    p = cal.win_probability(top.raw, best.raw)
+    if p is None:
+        odds = "how likely the likes model's favourite does better is unknown for this model"
+    elif p < ABOUT_EVEN:
+        odds = f"the likes model cannot tell them apart ({p:.0%} for its favourite)"
+    else:
+        odds = f"the likes model is not sure ({p:.0%} for its favourite)"
+    flags, n = _flags(best), len(contenders)
+    if len(_flags(top)) > len(flags):
+        clean = [s for s in contenders if len(_flags(s)) == len(flags)]
+        what = (
+            "the only one without a flaw" if len(clean) == 1 and not flags else "the least flawed"
+        )
+        why = f"{what} (the likes model's favourite is {_flags(top)[0]})"
+    elif _technical(best)[1] < _technical(top)[1]:
+        why = f"the one with the fewest clipped highlights of {n}"
+    elif _technical(best)[2] < _technical(top)[2]:
+        why = f"the sharpest of {n}"
+    else:
+        why = f"the least compressed of {n} (re-saved copies lose to their original)"
+    return [best] + [s for s in shots if s is not best], f"{why}; {odds}"
 
 
 @dataclass
@@ -239,6 +317,8 @@ class GroupResult:
                 row["group"], row["best_in_group"] = g.number, k == 0
                 if k == 0:
                     row["group_size"] = len(g)
+                    if g.chosen_for is not None:
+                        row["chosen_for"] = g.chosen_for
                     if g.p_beats_next is not None:
                         row["p_beats_runner_up"] = round(g.p_beats_next, 3)
                 rows.append(row)
@@ -262,10 +342,11 @@ def _score_shots(
         colours.append(c)
         return engine.forward(batch, True)
 
+    meter = Meter(forward)
     done, raw, feats, bad = run_files(
-        files, engine.preprocess.size, forward, batch_size or engine.batch_size, progress
+        files, engine.preprocess.size, meter, batch_size or engine.batch_size, progress
     )
-    items = ranked(engine, done, raw, feats if suggest else None)
+    items = ranked(engine, done, raw, feats if suggest else None, meter.qualities(done))
     if feats is not None:
         feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
     shots = Shots(

@@ -45,6 +45,8 @@ class Pick:
             "p_beats_runner_up": p,
             "toss_up": g.even if g.even > 1 else None,
             "verdict": self.text,
+            "chosen_for": g.chosen_for,
+            "quality": None if self.photo.quality is None else self.photo.quality.to_dict(),
             "runners_up": [str(r.path) for r in g.runners_up],
         }
 

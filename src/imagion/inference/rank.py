@@ -19,6 +19,7 @@ from imagion.images import as_paths, find_images, glob_root, is_glob, left_out_l
 from imagion.inference.crops import best_crop, write_crop
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
+from imagion.inference.quality import Meter, Quality
 from imagion.labels.suggestions import Suggestion, suggest
 from imagion.models.expected_score import NO_INTERVAL
 from imagion.models.imagenet import SEEN_THRESHOLD
@@ -53,6 +54,8 @@ class RankRow(TypedDict, total=False):
     best_in_group: bool
     group_size: int  # on a group's best only
     p_beats_runner_up: float  # on a group's best only: P(it beats the group's second best)
+    quality: dict[str, object]  # measured technical quality and its flags (inference/quality.py)
+    chosen_for: str  # rank --groups, a group's best: why it leads its group
 
 
 @dataclass
@@ -66,6 +69,7 @@ class Ranked:
     suggestion: Suggestion | None = None
     p_beats_next: float | None = None  # P(this one gets more likes than the next one down)
     crop: CropAdvice | None = None  # a crop likely (≥ 60%) to do better, if any
+    quality: Quality | None = None  # measured technical quality (None: not measured)
 
     def to_dict(self, rank: int | None = None) -> RankRow:
         """The one way a scored image becomes JSON."""
@@ -78,6 +82,8 @@ class Ranked:
             row["p_beats_next"] = round(self.p_beats_next, 3)
         if self.crop is not None:
             row["crop"] = self.crop.to_dict()
+        if self.quality is not None:
+            row["quality"] = self.quality.to_dict()
         if rank is not None:
             row = RankRow(rank=rank) | row
         if self.suggestion is not None:
@@ -98,6 +104,7 @@ class RankResult:
     crops_written: list[Path] = field(default_factory=list)
     no_interval: str | None = None  # why the scores have no interval, when they have none
     scored: int = 0  # images scored, of which `items` holds the best `top` (or all)
+    off_centre: str | None = None  # why a photo at the model's middle does not show 5, if so
 
     def __len__(self) -> int:
         return len(self.items)
@@ -114,14 +121,21 @@ class RankResult:
 
 
 def ranked(
-    engine: Engine, paths: list[Path], raw: np.ndarray, feats: np.ndarray | None
+    engine: Engine,
+    paths: list[Path],
+    raw: np.ndarray,
+    feats: np.ndarray | None,
+    qualities: list[Quality] | None = None,
 ) -> list[Ranked]:
     """Scored images, best first, from the engine's raw outputs; with pooled features, also the
     labels seen and the suggestion from the engine's label statistics. Each item but the last
-    says how likely it beats the next one down (when the model's probability is calibrated)."""
+    says how likely it beats the next one down (when the model's probability is calibrated).
+    `qualities` (row k for `paths[k]`): each photo's measured technical quality."""
     cal = engine.calibration
     scores, band = cal.score(raw), cal.interval(raw)
     items = [Ranked(p, float(s), float(r)) for p, s, r in zip(paths, scores, raw, strict=True)]
+    for item, q in zip(items, qualities or [], strict=False):
+        item.quality = q
     if band is not None:
         for item, lo, hi in zip(items, *band, strict=True):
             item.low, item.high = float(lo), float(hi)
@@ -147,14 +161,11 @@ def score_files(
     """Scores (best first) of image files, and the files that failed (decoded in threads while
     the model runs)."""
     want = suggest and engine.labeler is not None
+    meter = Meter(lambda batch: engine.forward(batch, want))
     done, raw, feats, bad = run_files(
-        files,
-        engine.preprocess.size,
-        lambda batch: engine.forward(batch, want),
-        batch_size or engine.batch_size,
-        progress,
+        files, engine.preprocess.size, meter, batch_size or engine.batch_size, progress
     )
-    return ranked(engine, done, raw, feats if want else None), bad
+    return ranked(engine, done, raw, feats if want else None, meter.qualities(done)), bad
 
 
 def rank_images(
@@ -191,6 +202,7 @@ def rank_images(
         crops_written=written,
         no_interval=no_interval(engine),
         scored=len(items),
+        off_centre=off_centre(engine),
     )
 
 
@@ -213,6 +225,27 @@ def _has_subfolder(path: Path) -> bool:
         return path.is_dir() and any(child.is_dir() for child in path.iterdir())
     except OSError:
         return False
+
+
+OFF_CENTRE = 0.3  # a model whose middle shows further than this from 5 says why
+
+
+def off_centre(engine: Engine) -> str | None:
+    """Why a photo at the middle of the model's training outputs does not show 5 (a typical
+    post), when it is more than OFF_CENTRE away; None when it does (or has no expected score)."""
+    exp = engine.calibration.expected
+    if exp is None or engine.calibration.missing:
+        return None
+    middle = float(exp.predict(np.array([0.5]))[0][0])
+    if abs(middle - 5.0) <= OFF_CENTRE:
+        return None
+    side = "below" if middle < 5 else "above"
+    return (
+        f"A photo in the middle of this model's range shows {middle:.1f}, not 5: the held-out "
+        f"posts its scores were fitted on scored {side} their account's typical post there (newer "
+        "posts whose likes were still coming do), so compare the photos with each other rather "
+        "than with 5."
+    )
 
 
 def files_to_score(

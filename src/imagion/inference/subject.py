@@ -50,14 +50,14 @@ def faces(rgb: Image.Image) -> list[Box] | None:
 
 
 def _blur(a: np.ndarray, k: int = 3) -> np.ndarray:
-    """Mean over a k×k window (edges padded by reflection)."""
+    """Mean over a k×k window of the last two axes (edges padded by reflection)."""
     r = k // 2
-    p = np.pad(a, r, mode="reflect")
-    out = np.zeros_like(a)
-    for dy in range(k):
-        for dx in range(k):
-            out += p[dy : dy + a.shape[0], dx : dx + a.shape[1]]
-    return out / (k * k)
+    pad = [(0, 0)] * (a.ndim - 2) + [(r, r), (r, r)]
+    c = np.cumsum(np.cumsum(np.pad(a, pad, mode="reflect"), axis=-2), axis=-1)
+    c = np.pad(c, [(0, 0)] * (a.ndim - 2) + [(1, 0), (1, 0)])  # summed-area table
+    h, w = a.shape[-2:]
+    out = c[..., k : k + h, k : k + w] - c[..., :h, k : k + w] - c[..., k : k + h, :w]
+    return (out + c[..., :h, :w]) / (k * k)
 
 
 def saliency(rgb: Image.Image) -> np.ndarray:
@@ -65,14 +65,30 @@ def saliency(rgb: Image.Image) -> np.ndarray:
     w, h = rgb.size
     scale = SIDE / max(w, h)
     small = rgb.convert("L").resize((max(4, round(w * scale)), max(4, round(h * scale))))
-    g = np.asarray(small, dtype=np.float64)
+    return _spectral_residual(np.asarray(small, dtype=np.float64))
+
+
+def saliency_of(grey: np.ndarray) -> np.ndarray:
+    """`saliency` of grey images given as an array (…×H×W, 0–255; a batch at once), on a copy
+    shrunk by whole blocks to about SIDE px (each map sums to 1)."""
+    h, w = grey.shape[-2:]
+    f = max(1, round(max(h, w) / SIDE))
+    hh, ww = max(1, h // f), max(1, w // f)
+    g = np.asarray(grey, dtype=np.float64)[..., : hh * f, : ww * f]
+    small = g.reshape(*g.shape[:-2], hh, f, ww, f).mean(axis=(-3, -1))
+    return _spectral_residual(small)
+
+
+def _spectral_residual(g: np.ndarray) -> np.ndarray:
+    """Spectral-residual saliency of the last two axes (each map sums to 1)."""
     spectrum = np.fft.fft2(g)
     log_amp = np.log(np.abs(spectrum) + 1e-9)
     residual = log_amp - _blur(log_amp)
     sal = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2
     sal = _blur(_blur(sal, 5), 5)
-    total = sal.sum()
-    return sal / total if total > 0 else np.full_like(sal, 1.0 / sal.size)
+    total = sal.sum(axis=(-2, -1), keepdims=True)
+    flat = np.full_like(sal, 1.0 / (sal.shape[-1] * sal.shape[-2]))
+    return np.where(total > 0, sal / np.where(total > 0, total, 1.0), flat)
 
 
 def _inside(face: Box, crop: Box) -> float:

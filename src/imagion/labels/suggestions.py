@@ -251,10 +251,12 @@ def clearly_negative(stats: LabelStats) -> list[LiftRow]:
 
 
 def evidence(rows: list[LiftRow], stats: LabelStats) -> str:
-    """ "photos showing mountains scored +1.0 on average (59 posts of 10,743)": what a label's
-    lift means, in words, with how many posts it rests on."""
+    """ "photos showing mountains scored 1.0 above their account's other posts on average (59
+    posts of 10,743)": what a label's lift means (the 0–10 score of posts with it minus that of
+    the account's posts without it), in words, with how many posts it rests on."""
     parts = [
-        f"{r['label']} scored {r['lift']:+.1f} on average ({r['support']:,} posts of {stats.posts:,})"
+        f"{r['label']} scored {abs(r['lift']):.1f} {'above' if r['lift'] >= 0 else 'below'} "
+        f"their account's other posts on average ({r['support']:,} posts of {stats.posts:,})"
         for r in rows
     ]
     return "photos showing " + "; ".join(parts)
@@ -281,8 +283,13 @@ def suggest(
     if picks and stats is not None:
         advice = f"{evidence(reliable, stats)}: including some may help"
     text = "; ".join(t for t in (caution, advice) if t)
-    if not text:
+    if not text and stats is not None and clearly_positive(stats):
+        # never "no label's effect is clearly above zero" beside another photo's advice
+        shows = ", ".join(r["label"] for r in clearly_positive(stats)[:SUGGEST_MAX])
+        text = f"No content suggestion: it already shows what scored clearly higher ({shows})"
+    elif not text:
         text = _no_evidence(stats) if not bad else ""
+    text = text.rstrip(".")
     return Suggestion(
         text[:1].upper() + text[1:] + ("." if text else ""),
         level,

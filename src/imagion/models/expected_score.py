@@ -23,6 +23,11 @@ MAX_BINS = 10
 MEAN_PRIOR = 20.0  # pseudo-posts at the overall mean each bin's mean is shrunk by
 SPREAD_PRIOR = 100.0  # pseudo-posts at the overall spread each bin's percentiles are shrunk by
 TIE_BREAK = 1e-3  # score points per unit of position added to the expectation: no flat stretch
+# Shown scores: the expectation rises by at least MIN_SLOPE score points per unit of position
+# everywhere (a pooled, flat stretch of the fit included: at most 0.3 points in all), and beyond
+# the outermost bins it goes on with the slope of the segment before them, bent so that it stays
+# inside 0–10: distinct raw outputs show distinct scores in the same order (docs/quality.md).
+MIN_SLOPE = 0.3
 NO_INTERVAL = (
     "No range: this checkpoint has no held-out predictions to fit one on (it was trained by an "
     "earlier imagion, or nothing was held out), so its score is the photo's percentile among "
@@ -108,10 +113,31 @@ class ScoreModel:
         return model
 
     def predict(self, position: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(expected score, 10th percentile, 90th percentile) at each position (0–1)."""
+        """(expected score, 10th percentile, 90th percentile) at each position (0–1, or beyond
+        for a raw output outside the training outputs): strictly increasing everywhere (see
+        `strict_curve`), the interval moved along with it and kept inside 0–10."""
         u = np.asarray(position, dtype=np.float64)
+        knots, mean = self.strict_curve()
         k = self.knots
-        return np.interp(u, k, self.mean), np.interp(u, k, self.low), np.interp(u, k, self.high)
+        m = _extended(u, knots, mean)
+        shift = m - np.interp(u, k, self.mean)
+        low = np.clip(np.interp(u, k, self.low) + shift, 0.0, m)
+        high = np.clip(np.interp(u, k, self.high) + shift, m, 10.0)
+        return m, low, high
+
+    def strict_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """The knots and expectations `predict` interpolates: the fitted means raised where they
+        rise by less than MIN_SLOPE per unit of position, and the held ends (the first and last
+        knots repeat their bin's mean) given the slope of the segment next to them."""
+        k = np.asarray(self.knots, dtype=np.float64)
+        m = np.asarray(self.mean, dtype=np.float64).copy()
+        if len(k) >= 4 and m[1] - m[0] < MIN_SLOPE * (k[1] - k[0]):
+            m[0] = m[1] - max(_slope(k, m, 1, 2), MIN_SLOPE) * (k[1] - k[0])
+        if len(k) >= 4 and m[-1] - m[-2] < MIN_SLOPE * (k[-1] - k[-2]):
+            m[-1] = m[-2] + max(_slope(k, m, -3, -2), MIN_SLOPE) * (k[-1] - k[-2])
+        for i in range(1, len(m)):
+            m[i] = max(m[i], m[i - 1] + MIN_SLOPE * (k[i] - k[i - 1]))
+        return k, np.clip(m, 1e-3, 10.0 - 1e-3)
 
     @property
     def spread(self) -> tuple[float, float]:
@@ -154,6 +180,29 @@ class ScoreModel:
             source=str(d.get("source") or "held-out posts"),
             fit_coverage=float(cov) if isinstance(cov, int | float) else None,
         )
+
+
+def _slope(k: np.ndarray, m: np.ndarray, i: int, j: int) -> float:
+    dk = k[j] - k[i]
+    return float((m[j] - m[i]) / dk) if dk > 0 else 0.0
+
+
+def _extended(u: np.ndarray, k: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """`m` interpolated on `k`, and beyond the ends continued with the end segments' slopes
+    (at least MIN_SLOPE), bent towards 0 and 10 so that it stays strictly inside them."""
+    shape = np.shape(u)
+    out = np.array(np.interp(u, k, m), dtype=np.float64, ndmin=1)
+    u = np.array(u, dtype=np.float64, ndmin=1)
+    if len(k) < 2:
+        return out.reshape(shape)
+    top, bottom = u > k[-1], u < k[0]
+    if top.any():
+        s, room = max(_slope(k, m, -2, -1), MIN_SLOPE), 10.0 - m[-1]
+        out[top] = 10.0 - room * np.exp(-s * (u[top] - k[-1]) / room)
+    if bottom.any():
+        s, room = max(_slope(k, m, 0, 1), MIN_SLOPE), m[0]
+        out[bottom] = room * np.exp(-s * (k[0] - u[bottom]) / room)
+    return out.reshape(shape)
 
 
 def interval_figures(

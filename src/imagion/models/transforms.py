@@ -234,18 +234,32 @@ class Calibration:
         """Where raw outputs fall among the training posts' outputs: 0–1."""
         return np.interp(np.asarray(raw, dtype=np.float64), self.q, np.linspace(0, 1, 101))
 
+    def place(self, raw: np.ndarray) -> np.ndarray:
+        """`position`, not held at 0 and 1: beyond the lowest and highest training outputs it
+        goes on at the median quantile step's rate (so distinct raw outputs keep distinct
+        places, in order, for the shown score)."""
+        r = np.asarray(raw, dtype=np.float64)
+        rate = 0.01 / max(float(np.median(np.diff(self.q))), 1e-12)
+        u = self.position(r)
+        return np.where(
+            r > self.q[-1],
+            1.0 + (r - self.q[-1]) * rate,
+            np.where(r < self.q[0], (r - self.q[0]) * rate, u),
+        )
+
     def score(self, raw: np.ndarray) -> np.ndarray:
         """The shown 0–10 score: the expected score when held-out predictions calibrated it,
         else the percentile among the training posts."""
-        u = self.position(raw)
-        return self.expected.predict(u)[0] if self.expected is not None else 10.0 * u
+        if self.expected is not None:
+            return self.expected.predict(self.place(raw))[0]
+        return 10.0 * self.position(raw)
 
     def interval(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """The 80% interval of the actual score (10th, 90th percentile), or None (no held-out
         predictions: NO_INTERVAL says so)."""
         if self.expected is None:
             return None
-        _, low, high = self.expected.predict(self.position(raw))
+        _, low, high = self.expected.predict(self.place(raw))
         return low, high
 
     def win_probability(self, raw_a: float, raw_b: float) -> float | None:

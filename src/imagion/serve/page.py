@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
+from imagion.inference.quality import flag_text
 from imagion.inference.rank import Ranked
 from imagion.scores import odds_words, range_text, score_meaning, score_text
 from imagion.serve.scorer import Grouped, Scored
@@ -143,6 +144,8 @@ def _card(pos: int, r: Ranked, thumb: str, shared: bool) -> str:
     tip = "" if r.suggestion is None or shared else html.escape(r.suggestion.text)
     if r.crop is not None:
         tip += f" {html.escape(r.crop.text)}"
+    if r.quality is not None and r.quality.flags:
+        tip = f'<span class="flags">{html.escape(r.quality.text)}</span> {tip}'
     seen = html.escape(", ".join(r.labels[:3])) if r.labels else ""
     sure = (
         f'<p class="sure">{r.p_beats_next:.0%} vs #{pos + 2}: '
@@ -229,7 +232,9 @@ def render_pick(grouped: Grouped, picked: PickResult) -> str:
         parts.append(
             f'<div class="pick">{thumb(p.photo)}<div class="text"><b>#{p.place} '
             f"{html.escape(str(p.photo.path))}</b> · {score_text(p.photo.score)}/10"
-            f'<p class="verdict">{html.escape(p.text)}</p><div class="others">{others}</div>'
+            f'<p class="verdict">{html.escape(p.text)}</p>'
+            f'<p class="flags">{html.escape(flag_text(p.photo.quality))}</p>'
+            f'<div class="others">{others}</div>'
             "</div></div>"
         )
     parts += [f'<p class="error">skipped {html.escape(x)}</p>' for x in grouped.problems]

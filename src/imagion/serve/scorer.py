@@ -20,6 +20,7 @@ from imagion.inference.batching import DynamicBatcher, Outputs
 from imagion.inference.crops import CropAdvice, best_crop
 from imagion.inference.engine import Engine
 from imagion.inference.groups import GroupResult, Shots, capture_time, fingerprints, grouped
+from imagion.inference.quality import Quality, assess, header_facts, pixel_measures
 from imagion.inference.rank import Ranked, RankRow, no_interval, ranked
 from imagion.serve.limits import ByteBudget, Limits
 from imagion.settings import cpu_threads
@@ -134,13 +135,29 @@ class Scorer:
         outputs = await asyncio.wrap_future(self.batcher.submit(np.stack(arrays)))
         return ok, arrays, thumbs, problems, outputs
 
+    @staticmethod
+    def _qualities(uploads: list[Upload], ok: list[int], arrays: list[np.ndarray]) -> list[Quality]:
+        """Each decoded upload's technical quality: its model input and its header."""
+        rows = pixel_measures(np.stack(arrays))
+        out = []
+        for k, row in zip(ok, rows, strict=True):
+            try:
+                facts: tuple[int, int, int | None] | None = header_facts(
+                    uploads[k].data, uploads[k].name
+                )
+            except ImagionError:
+                facts = None
+            out.append(assess(row, facts))
+        return out
+
     async def score(self, uploads: list[Upload]) -> Scored:
         loop = asyncio.get_running_loop()
-        ok, _, thumbs, problems, outputs = await self._forward(uploads)
+        ok, arrays, thumbs, problems, outputs = await self._forward(uploads)
         if outputs is None:
             return Scored([], {}, {}, problems)
         raw, feats = outputs
-        items = ranked(self.engine, [Path(str(k)) for k in ok], raw, feats)
+        qualities = self._qualities(uploads, ok, arrays)
+        items = ranked(self.engine, [Path(str(k)) for k in ok], raw, feats, qualities)
         index = {pos: int(item.path.name) for pos, item in enumerate(items)}
         for pos, item in enumerate(items):
             upload = uploads[index[pos]]
@@ -157,7 +174,7 @@ class Scorer:
             return Grouped(None, thumbs, {}, problems)
         raw, feats = outputs
         paths = [Path(str(k)) for k in ok]
-        items = ranked(self.engine, paths, raw, None)
+        items = ranked(self.engine, paths, raw, None, self._qualities(uploads, ok, arrays))
         hashes, colours = fingerprints(np.stack(arrays))
         if feats is not None:
             feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)

@@ -1,0 +1,349 @@
+"""Technical quality of a photo, measured: sharpness of its subject, exposure, resolution and how
+hard it was compressed — what a person checks first, and what the likes model cannot see.
+
+Everything comes from what the ranking pass already has: the decoded model input (S×S×3, the
+photo's centre square at the model's size) and the file's header (its pixel size and, for a
+JPEG, its quantization tables: Pillow reads them without decoding). No second decode.
+
+- sharpness: how much of the picture's detail sits at the finest scale — per tile of an 8×8 grid,
+  √(mean Laplacian² / mean gradient²) of the grey image (independent of brightness and contrast,
+  so a dark photo is not "blurry"), averaged over the subject's tiles (the salient tenth found
+  as in `imagion.inference.subject`), else over the sharpest quarter of the textured tiles: a
+  shallow depth of field with a sharp subject is sharp.
+- exposure: the mean brightness (0–1), the 99th percentile of brightness (a photo with no bright
+  part at all is too dark) and the share of pixels at the top of the range (clipped highlights).
+- resolution: the short side in pixels, from the header.
+- compression: the JPEG quality (1–100, IJG scale) that its luminance quantization table
+  corresponds to (None for other formats).
+
+The thresholds past which a plain flag is shown were measured (bench/quality_flags.py,
+docs/quality.md): generated degradations of real photos (ig-celeb12) against the originals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from imagion.errors import ImagionError
+from imagion.formats.openers import kind_of
+from imagion.formats.raw import raw_size
+from imagion.images import open_image, read_image_bytes, zip_member
+from imagion.inference.subject import SALIENT, saliency_of
+
+# Thresholds, each measured on 20 ig-celeb12 photos and their generated copies, with the false
+# flags checked on all 120 ig-celeb12 photos and 200 instagram-2017 posts (bench/quality_flags.py;
+# the figures are in docs/quality.md).
+BLURRY = 1.12  # sharpness below this: "blurry" (originals ≥ 1.155; blurred copies p95 1.10)
+DARK_MEAN = 0.37  # mean brightness below this… (darkened to 40%: ≤ 0.36)
+DARK_TOP = (
+    0.44  # …and its 99th percentile below this: "too dark" (darkened ≤ 0.40; originals ≥ 0.48)
+)
+CLIPPED = (
+    0.41  # share of pixels at ≥ CLIP_LEVEL above this: "highlights clipped" (originals ≤ 0.407:
+)
+# a white backdrop is clipped too, on purpose; below this a photo's own clipping is not told apart)
+CLIP_LEVEL = 250 / 255
+LOW_RESOLUTION = 720  # short side below this many pixels: "low resolution" (Instagram shows 1080)
+COMPRESSED = 60  # JPEG quality below this: "heavily compressed" (Instagram's own: 72–89)
+
+QUALITY_COLUMNS = (
+    "sharpness",
+    "brightness",
+    "bright_top",
+    "clipped",
+    "width",
+    "height",
+    "jpeg_quality",
+)
+FLAGS = ("blurry", "too dark", "highlights clipped", "low resolution", "heavily compressed")
+GRID = 8  # tiles per side for sharpness
+TEXTURED = 0.05  # a tile is textured when its gradient energy is ≥ this share of the 90th pct's
+
+# IJG's standard luminance quantization table (libjpeg, quality 50), in natural order as Pillow
+# gives a JPEG's tables
+IJG_LUMA = np.array(
+    [
+        16,
+        11,
+        10,
+        16,
+        24,
+        40,
+        51,
+        61,
+        12,
+        12,
+        14,
+        19,
+        26,
+        58,
+        60,
+        55,
+        14,
+        13,
+        16,
+        24,
+        40,
+        57,
+        69,
+        56,
+        14,
+        17,
+        22,
+        29,
+        51,
+        87,
+        80,
+        62,
+        18,
+        22,
+        37,
+        56,
+        68,
+        109,
+        103,
+        77,
+        24,
+        35,
+        55,
+        64,
+        81,
+        104,
+        113,
+        92,
+        49,
+        64,
+        78,
+        87,
+        103,
+        121,
+        120,
+        101,
+        72,
+        92,
+        95,
+        98,
+        112,
+        100,
+        103,
+        99,
+    ],
+    dtype=np.float64,
+)
+
+
+@dataclass(frozen=True)
+class Quality:
+    """The measured technical quality of one photo, and the flags past the thresholds."""
+
+    sharpness: float
+    brightness: float  # mean, 0–1
+    bright_top: float  # 99th percentile of brightness, 0–1
+    clipped: float  # share of pixels at the top of the range
+    width: int | None = None  # pixels, from the header (None: unknown)
+    height: int | None = None
+    jpeg_quality: int | None = None  # the IJG quality of its luminance table (None: not a JPEG)
+    flags: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "sharpness": round(self.sharpness, 3),
+            "brightness": round(self.brightness, 3),
+            "bright_top": round(self.bright_top, 3),
+            "clipped": round(self.clipped, 4),
+            "width": self.width,
+            "height": self.height,
+            "jpeg_quality": self.jpeg_quality,
+            "flags": list(self.flags),
+        }
+
+    @property
+    def flawed(self) -> bool:
+        return bool(self.flags)
+
+    @property
+    def text(self) -> str:
+        """The flags as a person reads them ("" when none): "flagged: blurry, too dark"."""
+        return "flagged: " + ", ".join(self.flags) if self.flags else ""
+
+
+def with_quality_columns(row: Mapping[str, object]) -> dict[str, object]:
+    """A JSON row as a CSV row: its `quality` spread into QUALITY_COLUMNS and `flags` ("; ")."""
+    q = row.get("quality")
+    cells = dict(q) if isinstance(q, dict) else {}
+    flags = cells.get("flags")
+    cells["flags"] = "; ".join(map(str, flags)) if isinstance(flags, list) else ""
+    return {**row, **cells}
+
+
+def flag_text(q: Quality | None) -> str:
+    """A photo's flags as the table, the card and the page show them ("" when none)."""
+    return q.text if q is not None else ""
+
+
+def jpeg_quality(tables: dict[int, object] | None) -> int | None:
+    """The IJG quality (1–100) a JPEG's luminance quantization table was made with: its median
+    scale against the standard table, over the entries libjpeg did not clamp to 1 or 255."""
+    if not tables or 0 not in tables:
+        return None
+    luma = np.asarray(list(tables[0]), dtype=np.float64)  # type: ignore[call-overload]
+    if luma.size != 64:
+        return None
+    free = (luma > 1) & (luma < 255)
+    ratio = luma[free] / IJG_LUMA[free] if free.any() else luma / IJG_LUMA
+    scale = 100.0 * float(np.median(ratio))
+    q = (200.0 - scale) / 2.0 if scale <= 100.0 else 5000.0 / scale
+    return int(np.clip(round(q), 1, 100))
+
+
+def header_facts(
+    source: str | Path | bytes, name: str | None = None
+) -> tuple[int, int, int | None]:
+    """(width, height, JPEG quality or None) from the file's header, without decoding it."""
+    where = name or str(source)
+    if kind_of(Path(where).suffix) == "RAW":  # opening a RAW decodes its preview: read the header
+        data: Path | bytes
+        if isinstance(source, bytes) or zip_member(source) is None:
+            data = source if isinstance(source, bytes) else Path(source)
+        else:
+            data = read_image_bytes(source)
+        return (*raw_size(data, where), None)
+    im = open_image(source, name)
+    try:
+        tables = getattr(im, "quantization", None) if im.format == "JPEG" else None
+        return im.size[0], im.size[1], jpeg_quality(tables)
+    finally:
+        im.close()
+
+
+def _tile_sharpness(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per tile of a GRID×GRID grid of each image (N×H×W): the sharpness √(E|∇²|² / E|∇|²) and
+    the gradient energy (N×GRID×GRID)."""
+    gx = grey[:, 1:-1, 2:] - grey[:, 1:-1, 1:-1]
+    gy = grey[:, 2:, 1:-1] - grey[:, 1:-1, 1:-1]
+    lap = grey[:, 1:-1, 2:] + grey[:, 1:-1, :-2] + grey[:, 2:, 1:-1] + grey[:, :-2, 1:-1]
+    lap = lap - 4 * grey[:, 1:-1, 1:-1]
+    n = (min(lap.shape[1:]) // GRID) * GRID
+    t = n // GRID
+    if t == 0:  # an input too small for the grid: no sharpness measured
+        zeros = np.zeros((len(grey), GRID, GRID))
+        return zeros, zeros
+
+    def tiles(a: np.ndarray) -> np.ndarray:
+        return a[:, :n, :n].reshape(len(a), GRID, t, GRID, t).mean(axis=(2, 4))
+
+    e1 = tiles(gx * gx + gy * gy)
+    e2 = tiles(lap * lap)
+    return np.sqrt(e2 / np.maximum(e1, 1e-9)), e1
+
+
+def _subject_tiles(grey: np.ndarray) -> np.ndarray:
+    """Per image (N×H×W), the GRID×GRID tiles holding the subject: a quarter or more of the
+    most salient cells a tile could hold (saliency as in inference/subject.py)."""
+    sal = saliency_of(grey)
+    n, h, w = sal.shape
+    cut = np.quantile(sal.reshape(n, -1), SALIENT, axis=1)[:, None, None]
+    cells = (sal >= cut).astype(np.float64)
+    rows = np.linspace(0, h, GRID + 1).astype(int)[:-1]
+    cols = np.linspace(0, w, GRID + 1).astype(int)[:-1]
+    share = np.add.reduceat(np.add.reduceat(cells, rows, axis=1), cols, axis=2)
+    top = share.max(axis=(1, 2), keepdims=True)
+    return (share >= 0.25 * top) & (top > 0)
+
+
+def sharpness(grey: np.ndarray) -> np.ndarray:
+    """The subject's sharpness (module docstring) of grey images (N×H×W, 0–255)."""
+    sharp, energy = _tile_sharpness(grey)
+    textured = (
+        energy >= TEXTURED * np.quantile(energy.reshape(len(grey), -1), 0.9, axis=1)[:, None, None]
+    )
+    subject = _subject_tiles(grey) & textured
+    out = np.zeros(len(grey))
+    for k in range(len(grey)):
+        if subject[k].sum() >= 3:
+            out[k] = sharp[k][subject[k]].mean()
+        elif textured[k].any():
+            values = np.sort(sharp[k][textured[k]])[::-1]
+            out[k] = values[: max(1, len(values) // 4)].mean()
+    return out
+
+
+def pixel_measures(batch: np.ndarray) -> np.ndarray:
+    """Per image of a uint8 batch N×S×S×3: sharpness, mean brightness, its 99th percentile and
+    the clipped share (N×4)."""
+    n = len(batch)
+    if n == 0:
+        return np.zeros((0, 4))
+    rgb = batch.astype(np.uint16)
+    luma = (77 * rgb[..., 0] + 150 * rgb[..., 1] + 29 * rgb[..., 2] + 128) >> 8  # ≈ BT.601
+    hist = np.bincount(
+        (luma.reshape(n, -1) + 256 * np.arange(n)[:, None]).ravel(), minlength=256 * n
+    )
+    counts = hist.reshape(n, 256).astype(np.float64)
+    hist = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+    levels = np.arange(256) / 255.0
+    out = np.zeros((n, 4))
+    out[:, 0] = sharpness(luma.astype(np.float32))
+    out[:, 1] = hist @ levels
+    out[:, 2] = (np.cumsum(hist, axis=1) < 0.99).sum(axis=1) / 255.0
+    out[:, 3] = hist[:, levels >= CLIP_LEVEL - 1e-9].sum(axis=1)
+    return out
+
+
+def flags_of(
+    sharp: float, mean: float, top: float, clipped: float, short: int | None, q: int | None
+) -> list[str]:
+    """The plain flags past the thresholds, in FLAGS order."""
+    out = []
+    if sharp < BLURRY:
+        out.append("blurry")
+    if mean < DARK_MEAN and top < DARK_TOP:
+        out.append("too dark")
+    if clipped > CLIPPED:
+        out.append("highlights clipped")
+    if short is not None and short < LOW_RESOLUTION:
+        out.append("low resolution")
+    if q is not None and q < COMPRESSED:
+        out.append("heavily compressed")
+    return out
+
+
+def assess(measures: np.ndarray, facts: tuple[int, int, int | None] | None) -> Quality:
+    """The Quality of one photo from its `pixel_measures` row and its `header_facts`."""
+    sharp, mean, top, clipped = (float(v) for v in measures)
+    w, h, q = facts if facts is not None else (None, None, None)
+    short = min(w, h) if w is not None and h is not None else None
+    return Quality(
+        sharp, mean, top, clipped, w, h, q, flags_of(sharp, mean, top, clipped, short, q)
+    )
+
+
+Forward = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+
+
+class Meter:
+    """Wraps a forward pass so that each batch's pixel measures are taken on its way to the
+    model; `qualities(paths)` then adds each file's header facts."""
+
+    def __init__(self, forward: Forward) -> None:
+        self.forward = forward
+        self.rows: list[np.ndarray] = []
+
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        self.rows.append(pixel_measures(batch))
+        return self.forward(batch)
+
+    def qualities(self, paths: list[Path]) -> list[Quality]:
+        rows = np.concatenate(self.rows) if self.rows else np.zeros((0, 4))
+        out = []
+        for p, row in zip(paths, rows, strict=True):
+            try:
+                facts: tuple[int, int, int | None] | None = header_facts(p)
+            except ImagionError:
+                facts = None
+            out.append(assess(row, facts))
+        return out
