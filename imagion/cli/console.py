@@ -112,6 +112,14 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def emit_csv(fields: list[str], rows: Any) -> None:
+    """Write CSV results to stdout: the JSON rows' `fields`, safe to open in a spreadsheet."""
+    from imagion.spreadsheet import write_rows
+
+    write_rows(sys.stdout, fields, rows)
+    sys.stdout.flush()
+
+
 def warn(message: str) -> None:
     err.print(styled("warning:", "yellow", message), highlight=False)
 

@@ -10,15 +10,23 @@ from rich.table import Table
 
 from imagion.choices import Device
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, about_model, command
-from imagion.cli.console import emit_json, note, out, progress_bar, skipped_all, visible, warn
+from imagion.cli.console import (
+    emit_csv,
+    emit_json,
+    note,
+    out,
+    progress_bar,
+    skipped_all,
+    visible,
+    warn,
+)
 from imagion.errors import ImagionError
 from imagion.files import writable_folder
-from imagion.inference.groups import SIMILARITY, GroupResult, group_images
-from imagion.inference.pick import PickResult, check_n, pick_images
+from imagion.inference.groups import GROUPS_CSV, SIMILARITY, GroupResult, group_images
+from imagion.inference.pick import PICK_CSV, PickResult, check_n, pick_images
 from imagion.inference.rank import check_output_folders, copy_ranked
 from imagion.inference.sheet import check_sheet, write_pick_sheet
 from imagion.scores import score_text
-from imagion.spreadsheet import write_rows
 
 
 def _about_grouping(result: GroupResult) -> None:
@@ -70,15 +78,12 @@ def rank_groups(
     if json_:
         emit_json(rows)
     elif csv_:
-        import sys
-
-        fields = ["rank", "path", "score", "raw", "group", "best_in_group", "suggestion"]
-        write_rows(sys.stdout, fields, rows)
+        emit_csv(GROUPS_CSV, rows)
     else:
         out.print(_groups_table(result, top))
     note(
-        f"ranked {result.photos} images in {len(result)} groups of near-duplicates "
-        f"(similarity ≥ {result.similarity:g}), skipped {len(result.problems)}"
+        f"ranked {result.summary()} (similarity ≥ {result.similarity:g}), "
+        f"skipped {len(result.problems)}"
     )
     _about_grouping(result)
 
@@ -137,12 +142,15 @@ def pick_cmd(
     ] = None,
     device: DeviceOpt = Device.auto,
     json_: JsonOpt = False,
+    csv_: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
 ) -> None:
     """Pick the n photos to post from a shoot: the best of the n best groups of near-duplicates, never two of one moment.
 
     Example: imagion pick ~/Pictures/trip -n 5 --copy-to ~/to-post
     """
     check_n(n)
+    if json_ and csv_:
+        raise ImagionError("--json and --csv: choose one.")
     check_output_folders(paths, recursive, {"--copy-to": copy_to})
     if copy_to is not None:  # before the work, not after it
         writable_folder(copy_to, "--copy-to")
@@ -157,13 +165,14 @@ def pick_cmd(
     _pick_files(result, copy_to, sheet)
     if json_:
         emit_json(result.to_list())
+    elif csv_:
+        emit_csv(PICK_CSV, result.to_list())
     else:
         out.print(_pick_table(result))
     for line in result.notes:
         note(line)
-    g = result.grouping
-    note(f"picked {len(result)} of {g.photos} images ({len(g)} groups of near-duplicates)")
-    _about_grouping(g)
+    note(f"picked {len(result)} of {result.grouping.summary()}")
+    _about_grouping(result.grouping)
 
 
 def _pick_files(result: PickResult, copy_to: Path | None, sheet: Path | None) -> None:

@@ -12,6 +12,7 @@ from imagion.choices import Device, EngineKind
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, StatsOpt, command
 from imagion.cli.app import about_model as _about_model
 from imagion.cli.console import (
+    emit_csv,
     emit_json,
     note,
     out,
@@ -25,6 +26,7 @@ from imagion.errors import ImagionError, OptionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY
 from imagion.inference.rank import (
+    RANK_CSV,
     RankResult,
     RankRow,
     check_output_folders,
@@ -41,7 +43,6 @@ from imagion.scores import (
     score_text,
     shown_score,
 )
-from imagion.spreadsheet import write_rows
 from imagion.workflows.verbs import rank, rank_on_ray
 
 
@@ -219,7 +220,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     if json_:
         emit_json(rows)
     elif csv_:
-        _write_csv(rows)
+        emit_csv(RANK_CSV, rows)
     else:
         out.print(_rank_table(rows, f"model {Path(result.model).name} ({result.arch})"))
         for line in _rank_notes(rows, result.no_interval):
@@ -288,13 +289,6 @@ def _files_out(
         note(f"wrote {write_sheet(shown, sheet, title)}")
         if len(shown) > MAX_SHEET:
             note(f"the sheet shows the best {MAX_SHEET} of {len(shown):,} (--top K to choose)")
-
-
-def _write_csv(rows: list[RankRow]) -> None:
-    import sys
-
-    fields = ["rank", "path", "score", "score_low", "score_high", "raw", "suggestion"]
-    write_rows(sys.stdout, fields, rows)
 
 
 def _rank_notes(rows: list[RankRow], no_interval: str | None) -> list[str]:

@@ -51,6 +51,11 @@ class RankRow(TypedDict, total=False):
     p_beats_runner_up: float  # on a group's best only: P(it beats the group's second best)
 
 
+# `rank --csv`: the JSON rows' flat fields (a list in one cell, "; "-joined; the crop is JSON only)
+RANK_CSV = ["rank", "path", "score", "score_low", "score_high", "raw", "p_beats_next"]
+RANK_CSV += ["labels", "suggestion", "suggest_labels", "avoid_labels"]
+
+
 @dataclass
 class Ranked:
     path: Path
