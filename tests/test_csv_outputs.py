@@ -122,3 +122,19 @@ def test_rank_csv_carries_the_json_rows_flat_fields(runner):
         assert row["path"] == want["path"] and float(row["score_low"]) == want["score_low"]
         assert row["p_beats_next"] == str(want.get("p_beats_next", ""))
         assert row["labels"].split("; ") == (want["labels"] or [""])
+
+
+def test_every_json_output_ends_with_a_newline(runner):
+    from tests.helpers import ROOT
+
+    samples = ROOT / "data" / "samples"
+    a, b = sorted(samples.glob("*.jpg"))[:2]
+    for args in (
+        ["compare", str(a), str(b), "--json"],
+        ["rank", str(samples), "--json"],
+        ["pick", str(samples), "-n", "2", "--json"],
+    ):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+        assert res.stdout.endswith("}\n") or res.stdout.endswith("]\n"), (args, res.stdout[-20:])
+        json.loads(res.stdout)
