@@ -17,7 +17,10 @@ from tests.helpers import ROOT, write_image
 PACKAGE = ROOT / "imagion"
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
-WORKFLOW = [
+WORKFLOW = [  # what a newcomer wants first, then their own model in workflow order
+    "rank",
+    "compare",
+    "pick",
     "import",
     "score",
     "info",
@@ -27,9 +30,6 @@ WORKFLOW = [
     "featurize",
     "train",
     "eval",
-    "rank",
-    "compare",
-    "pick",
     "serve",
 ]
 

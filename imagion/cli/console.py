@@ -24,6 +24,7 @@ from rich.text import Text
 
 from imagion.errors import with_names
 from imagion.problems import ProblemLog
+from imagion.spreadsheet import write_rows
 
 # markup=False: user text (an account named "[/acct]", a file "[bold]b.jpg", a caption) is
 # printed as it is, never read as Rich markup; our own styles are given as Text
@@ -114,8 +115,6 @@ def emit_json(data: Any) -> None:
 
 def emit_csv(fields: list[str], rows: Any) -> None:
     """Write CSV results to stdout: the JSON rows' `fields`, safe to open in a spreadsheet."""
-    from imagion.spreadsheet import write_rows
-
     write_rows(sys.stdout, fields, rows)
     sys.stdout.flush()
 

@@ -175,12 +175,9 @@ def _render_eval(report: EvalReport, label: str) -> None:
     _render_accounts(report)
     for e in report.examples:
         mark = "✓" if e["correct"] else "✗"
-        out.print(
-            visible(
-                f"{mark} {e['account']}: {Path(str(e['a'])).name} ({e['likes_a']:,} likes, {e['pred_a']:+.3f}) vs "
-                f"{Path(str(e['b'])).name} ({e['likes_b']:,} likes, {e['pred_b']:+.3f})"
-            ),
-            highlight=False,
+        say(
+            f"{mark} {e['account']}: {Path(str(e['a'])).name} ({e['likes_a']:,} likes, {e['pred_a']:+.3f}) vs "
+            f"{Path(str(e['b'])).name} ({e['likes_b']:,} likes, {e['pred_b']:+.3f})"
         )
     _render_by_ratio(report)
     base = ", ".join(f"{k} {v:.1%}" for k, v in report.baselines.items())
@@ -300,8 +297,9 @@ def _render_by_ratio(report: EvalReport) -> None:
 def _render_calibration(report: EvalReport) -> None:
     cal = report.calibration
     if cal is None:
-        out.print(
-            "calibration: this model has no calibrated win probability (none is shown by compare or rank)"
+        say(
+            "calibration: this model has no calibrated win probability (none is shown by "
+            "compare or rank)"
         )
         return
     table = Table(
@@ -322,8 +320,7 @@ def _render_calibration(report: EvalReport) -> None:
         f"calibration on {cal['pairs']:,} pairs: log loss {cal['log_loss']:.3f} (a coin: 0.693), "
         f"Brier {cal['brier']:.3f} (a coin: 0.250), ECE {cal['ece']:.3f}"
     )
-    out.print(
+    say(
         "  (lower is better; ECE: the average gap between the stated probability and how often "
-        "it came true; docs/evaluation.md explains each)",
-        highlight=False,
+        "it came true; docs/evaluation.md explains each)"
     )

@@ -16,6 +16,7 @@ from imagion.cli.console import (
     note,
     out,
     progress_bar,
+    shorten,
     skipped_all,
     visible,
     warn,
@@ -88,28 +89,42 @@ def rank_groups(
     _about_grouping(result)
 
 
+FOLDED = "  └ "  # a runner-up's name, folded under its group's best
+VERDICT_WIDTH = 24  # the narrowest the verdict column gets (it wraps between words)
+
+
 def _groups_table(result: GroupResult, top: int | None) -> Table:
+    """Every group, its best first and the others folded under it, at the terminal's width:
+    names shortened in the middle (never broken across lines), the verdict wrapped."""
     t = Table(
         title=f"groups of near-duplicates, best first · model {Path(result.model).name}",
         title_justify="left",
     )
-    for c in ("group", "#", "file", "score", "of its moment"):
-        t.add_column(
-            c, justify="right" if c in ("group", "#", "score") else "left", overflow="fold"
-        )
+    groups = result.groups[: top or None]
+    shots = [r for g in groups for r in g.shots]
+    fixed = len("group") + max(len(str(result.photos)), 1) + len("score")
+    names = [len(visible(r.path.name)) + len(FOLDED) for r in shots]
+    room = max(out.width, 40) - (3 * 5 + 1) - fixed - VERDICT_WIDTH
+    width = max(12, min(max(names, default=12), room))
+    t.add_column("group", justify="right", no_wrap=True)
+    t.add_column("#", justify="right", no_wrap=True)
+    t.add_column("file", no_wrap=True, width=width)
+    t.add_column("score", justify="right", no_wrap=True)
+    t.add_column("of its moment", min_width=VERDICT_WIDTH)
     place = {r["path"]: r["rank"] for r in result.to_list()}
     calibrated = result.calibrated_on is not None
-    for g in result.groups[: top or None]:
+    for g in groups:
         for k, r in enumerate(g.shots):
-            name = r.path.name if k == 0 else f"  └ {r.path.name}"
+            name = visible(r.path.name)
+            name = shorten(name, width) if k == 0 else FOLDED + shorten(name, width - len(FOLDED))
             cells = [
                 str(g.number) if k == 0 else "",
                 str(place[str(r.path)]),
                 name,
                 score_text(r.score),
-                g.verdict(calibrated) if k == 0 else "",
+                visible(g.verdict(calibrated)) if k == 0 else "",
             ]
-            t.add_row(*map(visible, cells), style=None if k == 0 else "dim")
+            t.add_row(*cells, style=None if k == 0 else "dim")
     return t
 
 

@@ -177,7 +177,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     if json_ and csv_:
         raise ImagionError("--json and --csv: choose one.")
     if groups:
-        # registers `pick`: imported here so that `rank` comes first in `imagion --help`
+        # registers `pick`: imported here so that `rank` and `compare` come before it in --help
         from imagion.cli.pick_command import rank_groups
 
         rank_groups(
@@ -382,11 +382,13 @@ def compare_cmd(
         return
     verdict = c.verdict()
     verdict = "A" + verdict[1:] if verdict.startswith("a toss-up") else verdict
-    out.print(visible(verdict + "."), highlight=False)
-    width = max(len(visible(side.path.name)) for side in (c.a, c.b))
-    for side in (c.a, c.b):
-        shown = shown_score(side.score, side.low, side.high)
-        out.print(f"  {visible(side.path.name):<{width}}  {shown}", highlight=False)
+    say(verdict + ".")  # wrapped at the terminal's width, as every line below
+    scores = [shown_score(side.score, side.low, side.high) for side in (c.a, c.b)]
+    room = max(out.width, 40) - 4 - max(map(len, scores))
+    names = [shorten(visible(side.path.name), room) for side in (c.a, c.b)]
+    width = max(map(len, names))
+    for name, shown in zip(names, scores, strict=True):
+        out.print(f"  {name:<{width}}  {shown}", highlight=False)
     lines = score_meaning(c.no_interval)
     if c.p_a_wins is None:
         lines.append(
