@@ -211,6 +211,9 @@ def _render_scores(report: EvalReport) -> None:
     """How the shown scores held: the 80% range's coverage and, in fifths of the predicted
     score, the mean predicted vs the mean actual score."""
     fig = report.scores
+    if fig is None and report.scores_unmeasured:
+        say(f"scores: {for_cli(report.scores_unmeasured)}")
+        return
     if fig is None:
         say(
             "scores: this model has no held-out predictions behind its scores (no 80% range; "
@@ -227,9 +230,12 @@ def _render_scores(report: EvalReport) -> None:
             f"{b['posts']:,}", f"{b['predicted']:.2f}", f"{b['actual']:.2f}", f"{b['coverage']:.0%}"
         )
     out.print(table)
+    left_out = (
+        f" ({fig['left_out']:,} posts it was fitted on left out)" if fig.get("left_out") else ""
+    )
     say(
-        f"scores on {fig['posts']:,} posts: {fig['coverage']:.1%} of actual scores inside their "
-        f"80% range (mean width {fig['mean_width']:.1f}); mean predicted within "
+        f"scores on {fig['posts']:,} posts{left_out}: {fig['coverage']:.1%} of actual scores "
+        f"inside their 80% range (mean width {fig['mean_width']:.1f}); mean predicted within "
         f"{fig['max_bin_gap']:.2f} of mean actual in every fifth"
     )
 

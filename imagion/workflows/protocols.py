@@ -219,6 +219,27 @@ def held_out_mask(df: pd.DataFrame, training: TrainingRecord | None) -> np.ndarr
     return ~seen | newer
 
 
+def range_fitted_mask(df: pd.DataFrame, training: TrainingRecord | None) -> np.ndarray:
+    """Posts the checkpoint's score range (and win probability) was fitted on: its validation
+    posts (held-out accounts, or each account's newest posts for a time split). A card written
+    before the validation times were recorded marks every newer post of a seen account."""
+    if training is None or not training.val_posts:
+        return np.zeros(len(df), dtype=bool)
+    if training.split != SplitKind.time:
+        return df["account"].isin(training.val_accounts).to_numpy()
+    t = df["posted_at"].astype(float).to_numpy()
+    if not training.val_time_range:
+        return df["account"].isin(training.train_accounts).to_numpy()
+    span = df["account"].map(lambda a: training.val_time_range.get(a) or [None, None])
+    lo = np.array([np.nan if s[0] is None else float(s[0]) for s in span])
+    hi = np.array([np.nan if s[1] is None else float(s[1]) for s in span])
+    return (
+        np.isfinite(t)
+        & (t >= np.nan_to_num(lo, nan=np.inf))
+        & (t <= np.nan_to_num(hi, nan=-np.inf))
+    )
+
+
 def predict_checkpoint(
     catalog_path: Path,
     model: Path | None,
@@ -248,6 +269,7 @@ def predict_checkpoint(
     if df.empty:
         raise ImagionError("no posts of the chosen accounts in the catalog.")
     df, problems = predict_frame(loaded, df, dev, progress=progress)
+    df["range_fitted"] = range_fitted_mask(df, training)  # its coverage is no measure there
     trained_on = int((~held_out_mask(df, training)).sum()) if training else 0
     notes = []
     if trained_on:
