@@ -126,6 +126,18 @@ def test_personal_model_on_one_account(one_account, tmp_path, runner):
     # its 80% range was fitted on exactly these validation posts: not measured on them, said so
     assert record.val_time_range["me"][1] == newest
     assert data["scores"] is None and "cannot be measured" in data["scores_unmeasured"]
+    # before/after on the same pairs: the bundled model on the posts the new one did not see
+    base = ["eval", "--catalog", str(one_account), "--device", "cpu", "--json"]
+    res = runner.invoke(app, [*base, "--split", "time"])
+    assert res.exit_code == 0, res.output
+    every = json.loads(res.stdout)  # the bundled model never saw the account: every post
+    assert every["pairs"] > data["pairs"] and "`same_posts_as`" in " ".join(every["notes"])
+    res = runner.invoke(app, [*base[:-1], "--split", "time"])
+    assert "--same-posts-as" in res.stderr, res.stderr
+    res = runner.invoke(app, [*base, "--same-posts-as", str(tmp_path / "me" / "best.pt")])
+    assert res.exit_code == 0, res.output
+    same = json.loads(res.stdout)
+    assert same["pairs"] == data["pairs"] and any("pair for pair" in n for n in same["notes"])
     # on all posts it warns: it trained on most of them
     res = runner.invoke(
         app,

@@ -53,6 +53,12 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
             help="val or time: only posts the checkpoint did not train on (held-out accounts, or posts newer than its training posts)."
         ),
     ] = EvalSplit.all,
+    same_posts_as: Annotated[
+        Path | None,
+        typer.Option(
+            help="Only the posts this other checkpoint did not train on: before/after on the same pairs (e.g. the bundled model vs runs/me/best.pt)."
+        ),
+    ] = None,
     pairs: Annotated[
         int | None, typer.Option(help="Sample N pairs (the original design's protocol).")
     ] = None,
@@ -98,6 +104,8 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
     Example: imagion eval --cv 4 --plot eval.png     (or: imagion eval --model runs/me/best.pt --split time)
     """
     path = resolve_catalog_path(catalog)
+    if cv and same_posts_as is not None:
+        raise ImagionError("--same-posts-as compares two checkpoints; --cv trains its own models.")
     _check_outputs(pairs_out, plot)
     with progress_bar("evaluating") as update:
         if cv:
@@ -118,6 +126,7 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
                 path,
                 model,
                 held_out_only=split != EvalSplit.all,
+                same_posts_as=same_posts_as,
                 accounts=accounts,
                 min_gap=min_gap,
                 min_ratio=min_ratio,

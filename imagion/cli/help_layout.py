@@ -27,6 +27,7 @@ PANELS: dict[str, dict[str, tuple[str, ...]]] = {
         "Which posts and pairs": (
             "accounts",
             "split",
+            "same_posts_as",
             "pairs",
             "seed",
             "min_gap",

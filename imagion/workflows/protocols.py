@@ -246,12 +246,14 @@ def predict_checkpoint(
     *,
     accounts: list[str] | None = None,
     held_out_only: bool = False,
+    same_posts_as: Path | None = None,
     device: str = "auto",
     progress: Progress | None = None,
 ) -> Predictions:
     """Predictions of a checkpoint (default: bundled) on the catalog's posts; warns loudly when
-    the evaluated posts include ones the checkpoint trained on."""
-    from imagion.models.checkpoints import open_model
+    the evaluated posts include ones the checkpoint trained on. `same_posts_as`: only the posts
+    another checkpoint did not train on (before/after on the same posts and pairs)."""
+    from imagion.models.checkpoints import open_model, read_card
 
     dev = pick_device(device)
     loaded = open_model(model, dev)
@@ -259,6 +261,26 @@ def predict_checkpoint(
     df = catalog_posts(catalog_path)
     if accounts:
         df = df[df["account"].isin(accounts)]
+    caveats = []
+    if same_posts_as is not None:
+        other = read_card(same_posts_as).training
+        if other is None:
+            raise OptionError(
+                "same_posts_as", same_posts_as, "this checkpoint records no training posts."
+            )
+        df = df[held_out_mask(df, other)]
+        caveats.append(
+            f"evaluated on the {len(df)} posts {same_posts_as} did not train on, so the "
+            "figures compare with its own `split` val (or time) figures pair for pair."
+        )
+    elif held_out_only and (
+        training is None or not df["account"].isin(training.train_accounts).any()
+    ):
+        caveats.append(
+            f"this model trained on none of these accounts: all {len(df)} posts are held out. "
+            "To compare it with a model of yours on that model's held-out posts (the same "
+            "pairs), give `same_posts_as` its checkpoint."
+        )
     if held_out_only:
         df = df[held_out_mask(df, training)]
         if df.empty:
@@ -278,7 +300,6 @@ def predict_checkpoint(
             "NOT an estimate for new posts; use `split` val (or time) or `cv`."
         )
     held_out = len(df) - trained_on
-    caveats = []
     if training and training.val_posts and held_out:
         caveats.append(
             f"the {held_out} posts it did not train on include the {training.val_posts} that "
