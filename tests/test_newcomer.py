@@ -327,6 +327,24 @@ def test_posts_ids_are_shortened_in_the_middle_so_posts_stay_apart(runner, tmp_p
     assert len(ids) == 3 and len(set(ids)) == 3, ids  # the ends that differ are kept
 
 
+def _choices(param: object) -> list[str]:
+    """The values an option takes when they are a fixed list (an enum, or a list of one)."""
+    import enum
+    import typing
+
+    kind = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    if kind is None:  # an older Typer: click's Choice
+        return list(getattr(getattr(param, "type", None), "choices", ()))
+    for k in (
+        kind,
+        *typing.get_args(kind),
+        *(a for t in typing.get_args(kind) for a in typing.get_args(t)),
+    ):
+        if isinstance(k, type) and issubclass(k, enum.Enum):
+            return [str(m.value) for m in k]
+    return []
+
+
 def test_help_never_breaks_a_choice_and_lists_what_a_newcomer_wants_first(runner):
     """At 80 columns each choice of each option is whole on one line (`impres`/`sions>` was
     not), and `imagion -h` lists rank, compare and pick first."""
@@ -337,7 +355,7 @@ def test_help_never_breaks_a_choice_and_lists_what_a_newcomer_wants_first(runner
     for name, sub in command.commands.items():  # type: ignore[attr-defined]
         lines = _help(command, name).splitlines()
         for param in sub.params:
-            for choice in getattr(getattr(param, "type", None), "choices", ()):
+            for choice in _choices(param):
                 checked += 1
                 word = re.compile(rf"(?<![\w-]){re.escape(str(choice))}(?![\w-])")
                 if not any(word.search(line) for line in lines):
