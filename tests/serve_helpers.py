@@ -24,9 +24,15 @@ def jpeg_bytes(brightness: float, size: tuple[int, int] = (64, 64), seed: int = 
     return buf.getvalue()
 
 
-def multipart(files: list[tuple[str, bytes]], field: str = "images") -> tuple[bytes, str]:
+def multipart(
+    files: list[tuple[str, bytes]], field: str = "images", fields: dict[str, str] | None = None
+) -> tuple[bytes, str]:
+    """A multipart body of `files` (each as `field`) and the form's other `fields`."""
     boundary = uuid.uuid4().hex
     body = b""
+    for name, value in (fields or {}).items():
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+        body += head.encode() + value.encode() + b"\r\n"
     for name, data in files:
         head = (
             f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'

@@ -18,7 +18,10 @@ SRC = ROOT / "src"
 PACKAGE = SRC / "imagion"
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
-WORKFLOW = [
+WORKFLOW = [  # what a newcomer wants first, then their own model in workflow order
+    "rank",
+    "compare",
+    "pick",
     "import",
     "score",
     "info",
@@ -28,9 +31,6 @@ WORKFLOW = [
     "featurize",
     "train",
     "eval",
-    "rank",
-    "compare",
-    "pick",
     "serve",
 ]
 

@@ -101,3 +101,40 @@ def test_posts_csv_into_a_closed_pipe_is_quiet(tmp_path, runner):
     )
     assert done.stdout.startswith("account,post_id")
     assert "error" not in done.stderr and "Broken pipe" not in done.stderr, done.stderr
+
+
+def test_rank_csv_carries_the_json_rows_flat_fields(runner):
+    """`rank --csv` has every flat field of `rank --json` (the 80% range, p_beats_next, the labels
+    seen "; "-joined), row for row."""
+    from imagion.inference.rank import RANK_CSV
+    from tests.helpers import ROOT
+
+    samples = str(ROOT / "data" / "samples")
+    res = runner.invoke(app, ["rank", samples, "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    res = runner.invoke(app, ["rank", samples, "--csv"])
+    assert res.exit_code == 0, res.output
+    table = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert list(table[0]) == RANK_CSV
+    assert {"score_low", "score_high", "p_beats_next", "labels"} <= set(RANK_CSV)
+    for row, want in zip(table, rows, strict=True):
+        assert row["path"] == want["path"] and float(row["score_low"]) == want["score_low"]
+        assert row["p_beats_next"] == str(want.get("p_beats_next", ""))
+        assert row["labels"].split("; ") == (want["labels"] or [""])
+
+
+def test_every_json_output_ends_with_a_newline(runner):
+    from tests.helpers import ROOT
+
+    samples = ROOT / "data" / "samples"
+    a, b = sorted(samples.glob("*.jpg"))[:2]
+    for args in (
+        ["compare", str(a), str(b), "--json"],
+        ["rank", str(samples), "--json"],
+        ["pick", str(samples), "-n", "2", "--json"],
+    ):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+        assert res.stdout.endswith("}\n") or res.stdout.endswith("]\n"), (args, res.stdout[-20:])
+        json.loads(res.stdout)

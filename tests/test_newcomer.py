@@ -53,7 +53,8 @@ def test_eval_cli_spearman_is_never_nan(runner, trained):
     assert "IN-SAMPLE" in res.stdout.splitlines()[-1]  # trained on these posts: said where read
     # the jargon said in plain words where it is printed (docs/evaluation.md says more)
     assert "0 unrelated, 1 the same" in res.stdout and "published elsewhere" in res.stdout
-    assert "calibration on" in res.stdout and "how often it came true" in res.stdout
+    words = " ".join(res.stdout.split())  # as read, whatever the wrapping
+    assert "calibration on" in words and "how often it came true" in words
 
 
 def test_compare_words_its_verdict_by_probability(runner, tmp_path):
@@ -326,3 +327,85 @@ def test_posts_ids_are_shortened_in_the_middle_so_posts_stay_apart(runner, tmp_p
     res = runner.invoke(app, ["posts", "--catalog", str(db)], env={"COLUMNS": "80"})
     ids = [line.split("│")[2].strip() for line in res.stdout.splitlines() if line.startswith("│")]
     assert len(ids) == 3 and len(set(ids)) == 3, ids  # the ends that differ are kept
+
+
+def _choices(param: object) -> list[str]:
+    """The values an option takes when they are a fixed list (an enum, or a list of one)."""
+    import enum
+    import typing
+
+    kind = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    if kind is None:  # an older Typer: click's Choice
+        return list(getattr(getattr(param, "type", None), "choices", ()))
+    for k in (
+        kind,
+        *typing.get_args(kind),
+        *(a for t in typing.get_args(kind) for a in typing.get_args(t)),
+    ):
+        if isinstance(k, type) and issubclass(k, enum.Enum):
+            return [str(m.value) for m in k]
+    return []
+
+
+def test_help_never_breaks_a_choice_and_lists_what_a_newcomer_wants_first(runner):
+    """At 80 columns each choice of each option is whole on one line (`impres`/`sions>` was
+    not), and `imagion -h` lists rank, compare and pick first."""
+    from imagion.cli import build_command
+
+    command = build_command()
+    broken, checked = [], 0
+    for name, sub in command.commands.items():  # type: ignore[attr-defined]
+        lines = _help(command, name).splitlines()
+        for param in sub.params:
+            for choice in _choices(param):
+                checked += 1
+                word = re.compile(rf"(?<![\w-]){re.escape(str(choice))}(?![\w-])")
+                if not any(word.search(line) for line in lines):
+                    broken.append(f"{name} --{param.name}: {choice}")
+    assert checked > 20 and not broken, broken
+    res = runner.invoke(app, ["-h"], env={"COLUMNS": "80"})
+    names = re.findall(r"^│ (\w+) ", res.stdout, flags=re.M)
+    assert names[:3] == ["rank", "compare", "pick"], names
+
+
+LONG = "natgeo_2022-11-30_17-45-12_UTC_{}_holiday_photo.jpg"
+
+
+def _long_names(tmp_path):
+    import shutil
+
+    from tests.helpers import ROOT
+
+    folder = tmp_path / "trip"
+    folder.mkdir()
+    for p in sorted((ROOT / "data" / "samples").glob("*.jpg")):
+        shutil.copy(p, folder / LONG.format(p.stem))
+    shutil.copy(folder / LONG.format("coffee"), folder / LONG.format("coffee_copy"))
+    return folder
+
+
+def test_groups_and_compare_fit_80_columns_without_breaking_a_name(runner, tmp_path):
+    folder = _long_names(tmp_path)
+    res = runner.invoke(app, ["rank", str(folder), "--groups"], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert max(map(len, lines)) <= 80
+    files = [line.split("│")[3].strip() for line in lines if line.startswith("│")]
+    named = [f for f in files if f]
+    assert len(named) == 6 and all(f.endswith(".jpg") for f in named), files  # never folded
+    a, b = folder / LONG.format("coffee"), folder / LONG.format("rocket")
+    res = runner.invoke(app, ["compare", str(a), str(b)], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    assert max(map(len, res.stdout.splitlines())) <= 80, res.stdout
+
+
+def test_eval_fits_80_columns(runner, tmp_path):
+    from tests.helpers import scored_catalog
+
+    db = scored_catalog(tmp_path, 2, 6)
+    args = ["eval", "--catalog", str(db), "--device", "cpu", "--show-pairs", "2"]
+    res = runner.invoke(app, args, env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert any(line.startswith("calibration") for line in lines), res.stdout
+    assert max(map(len, lines)) <= 80, [line for line in lines if len(line) > 80]

@@ -123,6 +123,21 @@ def test_personal_model_on_one_account(one_account, tmp_path, runner):
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["pairs"] >= 1 and not data["trained_on_eval_accounts"]
+    # its 80% range was fitted on exactly these validation posts: not measured on them, said so
+    assert record.val_time_range["me"][1] == newest
+    assert data["scores"] is None and "cannot be measured" in data["scores_unmeasured"]
+    # before/after on the same pairs: the bundled model on the posts the new one did not see
+    base = ["eval", "--catalog", str(one_account), "--device", "cpu", "--json"]
+    res = runner.invoke(app, [*base, "--split", "time"])
+    assert res.exit_code == 0, res.output
+    every = json.loads(res.stdout)  # the bundled model never saw the account: every post
+    assert every["pairs"] > data["pairs"] and "`same_posts_as`" in " ".join(every["notes"])
+    res = runner.invoke(app, [*base[:-1], "--split", "time"])
+    assert "--same-posts-as" in res.stderr, res.stderr
+    res = runner.invoke(app, [*base, "--same-posts-as", str(tmp_path / "me" / "best.pt")])
+    assert res.exit_code == 0, res.output
+    same = json.loads(res.stdout)
+    assert same["pairs"] == data["pairs"] and any("pair for pair" in n for n in same["notes"])
     # on all posts it warns: it trained on most of them
     res = runner.invoke(
         app,
@@ -425,3 +440,31 @@ def test_one_account_with_two_posts_gets_one_line(tmp_path, runner):
         assert res.exit_code == 1 and needle in res.stderr and "Traceback" not in res.output, (
             res.output
         )
+
+
+def test_the_range_is_measured_only_on_posts_it_was_not_fitted_on():
+    """`eval --split time` of a personal model: its 80% range was fitted on its validation
+    posts (the newest), so coverage there is no measure; newer posts count, and with none the
+    report says it cannot be measured."""
+    from imagion.evaluation.metrics import shown_score_figures
+    from imagion.models.card import TrainingRecord
+    from imagion.workflows.protocols import range_fitted_mask
+
+    df = pd.DataFrame({"account": ["me"] * 6 + ["other"], "posted_at": [1, 2, 3, 4, 5, 6, 4]})
+    record = TrainingRecord(
+        split="time", train_accounts=["me"], val_accounts=["me"], train_posts=3, val_posts=2,
+        train_time_range={"me": [1, 3]}, val_time_range={"me": [4, 5]},
+    )  # fmt: skip
+    assert range_fitted_mask(df, record).tolist() == [0, 0, 0, 1, 1, 0, 0]
+    old = TrainingRecord(**{**record.to_dict(), "val_time_range": {}})  # before it was recorded
+    assert range_fitted_mask(df, old).tolist() == [1, 1, 1, 1, 1, 1, 0]
+    by_account = TrainingRecord(train_accounts=["me"], val_accounts=["other"], val_posts=1)
+    assert range_fitted_mask(df, by_account).tolist() == [0] * 6 + [1]
+    shown = pd.DataFrame(
+        {"expected": [5.0] * 4, "low": [1.0] * 4, "high": [9.0] * 4, "score": [5.0, 2, 9.5, 7]}
+    )
+    scores, why = shown_score_figures(shown.assign(range_fitted=[True] * 4))
+    assert scores is None and "fitted on these 4 posts" in (why or "")
+    scores, why = shown_score_figures(shown.assign(range_fitted=[True, True, False, False]))
+    assert why is None and scores is not None
+    assert scores["posts"] == 2 and scores["left_out"] == 2 and scores["coverage"] == 0.5

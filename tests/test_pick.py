@@ -182,7 +182,7 @@ def test_rank_groups_table_and_csv(runner, bursts):
     assert "in 10 groups of near-duplicates" in res.stderr
     res = runner.invoke(app, ["rank", str(folder), "--groups", "--csv", "--top", "1"])
     lines = res.stdout.strip().splitlines()
-    assert lines[0].startswith("rank,path,score,raw,group,best_in_group") and len(lines) == 6
+    assert lines[0].startswith("rank,path,score,score_low,score_high,raw") and len(lines) == 6
 
 
 def test_page_pick_endpoint_groups_a_shoot(bursts):
@@ -203,13 +203,21 @@ def test_page_pick_endpoint_groups_a_shoot(bursts):
             data = res.json()
             assert len(data["picks"]) == 4 and len({p["path"][:4] for p in data["picks"]}) == 4
             assert all(p["group_size"] == 5 for p in data["picks"])
-            assert len(data["groups"]) == 20 and "broken.jpg" in data["problems"][0]
-            body, ctype = multipart(files)
+            assert all(p["score_low"] <= p["score"] <= p["score_high"] for p in data["picks"])
+            assert "broken.jpg" in data["problems"][0]
+            # groups: a list of groups, each listing its members best first
+            groups = data["groups"]
+            assert [g["group"] for g in groups] == [1, 2, 3, 4]
+            assert all(g["size"] == len(g["photos"]) == 5 for g in groups)
+            assert [g["photos"][0]["path"] for g in groups] == [p["path"] for p in data["picks"]]
+            assert all(m["group"] == g["group"] for g in groups for m in g["photos"])
+            body, ctype = multipart(files, fields={"n": "3"})
             res = client.post(
                 "/pick", content=body + b"", headers={"Content-Type": ctype}
             )  # the page: one block per pick, the others small
-            assert res.status_code == 200 and res.text.count('class="pick"') == 4
+            assert res.status_code == 200 and res.text.count('class="pick"') == 3
             assert "similar shots" in res.text
+            assert 'name="n" value="3"' in res.text  # the form keeps the number asked
             too_many = [(f"{k}.jpg", files[0][1]) for k in range(26)]
             body, ctype = multipart(too_many)
             res = client.post("/api/pick", content=body, headers={"Content-Type": ctype})
@@ -220,3 +228,44 @@ def test_page_pick_endpoint_groups_a_shoot(bursts):
             assert client.get("/pick").status_code == 200 and 'href="/pick"' in client.get("/").text
     finally:
         scorer.close()
+
+
+def test_every_pick_and_group_output_carries_the_80_range(runner, bursts):
+    """`pick --json`, `pick --csv` and `rank --groups --csv` carry score_low/score_high; a CSV is
+    the JSON rows' flat fields (one place builds a row)."""
+    import csv
+    import io
+
+    from imagion.inference.groups import GROUPS_CSV
+    from imagion.inference.pick import PICK_CSV
+
+    folder, _ = bursts
+    res = runner.invoke(app, ["pick", str(folder), "-n", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    picks = json.loads(res.stdout)
+    for p in picks:
+        assert p["score_low"] <= p["score"] <= p["score_high"], p
+    res = runner.invoke(app, ["pick", str(folder), "-n", "3", "--csv"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert list(rows[0]) == PICK_CSV and len(rows) == 3
+    for row, p in zip(rows, picks, strict=True):
+        assert float(row["score_low"]) == p["score_low"] and row["verdict"] == p["verdict"]
+        assert row["runners_up"].split("; ") == p["runners_up"]
+    res = runner.invoke(app, ["pick", str(folder), "--csv", "--json"])
+    assert res.exit_code == 1 and "choose one" in res.stderr
+    res = runner.invoke(app, ["rank", str(folder), "--groups", "--csv", "--top", "1"])
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert list(rows[0]) == GROUPS_CSV and {"score_low", "score_high"} <= set(GROUPS_CSV)
+    assert all(float(r["score_low"]) <= float(r["score"]) for r in rows)
+    assert rows[0]["p_beats_runner_up"] and rows[0]["group_size"] == "5"
+
+
+def test_the_summary_says_when_nothing_was_a_duplicate(runner, bursts):
+    folder, _ = bursts
+    one_each = sorted(folder.glob("*_crop.jpg"))[:4]
+    res = runner.invoke(app, ["pick", *map(str, one_each), "-n", "2"])
+    assert res.exit_code == 0, res.output
+    assert "picked 2 of 4 photos, no near-duplicates" in res.stderr, res.stderr
+    res = runner.invoke(app, ["pick", str(folder), "-n", "2"])
+    assert "picked 2 of 50 photos in 10 groups of near-duplicates" in res.stderr, res.stderr

@@ -133,3 +133,30 @@ def test_the_crawl_examples_in_order(tmp_path):
     ]
     assert len(steps) == 4, steps
     _check(steps, tmp_path)
+
+
+WRITES = ("--catalog", "--out", "--save-stats", "--plot", "--sheet", "--pairs-out", "--copy-to")
+
+
+def test_the_own_account_walk_through_writes_only_into_its_scratch_folder():
+    """Every file the walk-through writes (the example export, the catalog, the runs, the
+    statistics, the plot, the sheet) is under `scratch/`, which git ignores: nothing is left in
+    the clone but one folder to delete. Commands that write a run folder by default name one."""
+    start = README.index("## Your own account")
+    section = README[start : README.index("\n## ", start + 5)]
+    commands = [c for c, _ in _block_after("## Your own account")]
+    sh = re.findall(r"```sh\n(.*?)```", section, re.S)
+    commands += [line.split("  #")[0] for b in sh for line in b.splitlines() if line.strip()]
+    written = []
+    for command in commands:
+        argv = shlex.split(command)
+        if argv[:2] == ["python", "scripts/example_export.py"]:
+            written.append(argv[2])
+        written += [argv[k + 1] for k, a in enumerate(argv[:-1]) if a in WRITES]
+        if argv[:2] == ["imagion", "train"] or "--cv" in argv:
+            assert "--out" in argv, f"{command}: writes runs/… in the clone"
+    assert len(written) >= 8, written
+    outside = [w for w in written if not w.startswith("scratch/") and w != "scratch"]
+    assert not outside, outside
+    assert "/scratch/" in (ROOT / ".gitignore").read_text().splitlines()
+    assert "`scratch/`" in section  # and the README says so

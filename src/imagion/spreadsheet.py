@@ -37,9 +37,20 @@ def safe_frame(df: Any) -> Any:
     return df
 
 
+LIST_SEPARATOR = "; "  # a JSON list (labels, runners-up) in one CSV cell
+
+
+def csv_cell(value: object) -> object:
+    """A JSON row's value as one CSV cell: a list joined by LIST_SEPARATOR, then made safe."""
+    if isinstance(value, list | tuple):
+        value = LIST_SEPARATOR.join(map(str, value))
+    return safe_cell(value)
+
+
 def write_rows(stream: IO[str], fields: list[str], rows: Iterable[Mapping[str, object]]) -> None:
-    """Rows as CSV with a header, each cell made safe; keys not in `fields` are left out."""
+    """Rows as CSV with a header, each cell made safe (a list joined in one cell); keys not in
+    `fields` are left out, so a CSV is the JSON rows' chosen columns."""
     w = csv.DictWriter(stream, fieldnames=fields, extrasaction="ignore")
     w.writeheader()
     for row in rows:
-        w.writerow({k: safe_cell(v) for k, v in row.items()})
+        w.writerow({k: csv_cell(v) for k, v in row.items()})

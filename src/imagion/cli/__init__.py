@@ -1,8 +1,9 @@
 """The `imagion` command line (a thin layer over the library).
 
 `imagion.cli.app` is the leaf (the Typer app, error boundary, shared options); each command module
-imports it and registers its commands when imported. They are imported here in workflow order,
-which is the order `imagion --help` lists them in.
+imports it and registers its commands when imported. They are imported here in the order
+`imagion --help` lists them in: what a newcomer wants first (rank, compare, pick: the bundled
+model on their own photos), then their own model in workflow order (import … eval), then serve.
 """
 
 import importlib
@@ -12,12 +13,12 @@ from imagion.cli.console import err, styled
 from imagion.cli.help_layout import polish
 
 COMMAND_MODULES = [
-    "catalog_commands",  # import, score, info, posts
-    "labels_command",  # labels
-    "model_commands",  # models, train
-    "eval_command",  # eval
     "rank_commands",  # rank, compare
     "pick_command",  # pick
+    "catalog_commands",  # import, score, info, posts
+    "labels_command",  # labels
+    "model_commands",  # models, featurize, train
+    "eval_command",  # eval
     "serve_command",  # serve
 ]
 for _module in COMMAND_MODULES:

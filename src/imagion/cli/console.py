@@ -24,6 +24,7 @@ from rich.text import Text
 from imagion.errors import with_names
 from imagion.names import shorten, shown_name, visible  # noqa: F401 (the commands' names)
 from imagion.problems import ProblemLog
+from imagion.spreadsheet import write_rows
 
 # markup=False: user text (an account named "[/acct]", a file "[bold]b.jpg", a caption) is
 # printed as it is, never read as Rich markup; our own styles are given as Text
@@ -91,6 +92,12 @@ def emit_json(data: Any) -> None:
     """Write JSON results to stdout (never through Rich, which would wrap lines); strict JSON:
     a NaN or infinity becomes null."""
     sys.stdout.write(json.dumps(json_safe(data), indent=2, default=str, allow_nan=False) + "\n")
+    sys.stdout.flush()
+
+
+def emit_csv(fields: list[str], rows: Any) -> None:
+    """Write CSV results to stdout: the JSON rows' `fields`, safe to open in a spreadsheet."""
+    write_rows(sys.stdout, fields, rows)
     sys.stdout.flush()
 
 

@@ -53,6 +53,12 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
             help="val or time: only posts the checkpoint did not train on (held-out accounts, or posts newer than its training posts)."
         ),
     ] = EvalSplit.all,
+    same_posts_as: Annotated[
+        Path | None,
+        typer.Option(
+            help="Only the posts this other checkpoint did not train on: before/after on the same pairs (e.g. the bundled model vs runs/me/best.pt)."
+        ),
+    ] = None,
     pairs: Annotated[
         int | None, typer.Option(help="Sample N pairs (the original design's protocol).")
     ] = None,
@@ -98,6 +104,8 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
     Example: imagion eval --cv 4 --plot eval.png     (or: imagion eval --model runs/me/best.pt --split time)
     """
     path = resolve_catalog_path(catalog)
+    if cv and same_posts_as is not None:
+        raise ImagionError("--same-posts-as compares two checkpoints; --cv trains its own models.")
     _check_outputs(pairs_out, plot)
     with progress_bar("evaluating") as update:
         if cv:
@@ -118,6 +126,7 @@ def eval_cmd(  # over 60 lines: one Annotated option each; the body is ~25
                 path,
                 model,
                 held_out_only=split != EvalSplit.all,
+                same_posts_as=same_posts_as,
                 accounts=accounts,
                 min_gap=min_gap,
                 min_ratio=min_ratio,
@@ -177,12 +186,9 @@ def _render_eval(report: EvalReport, label: str) -> None:
     _render_accounts(report)
     for e in report.examples:
         mark = "✓" if e["correct"] else "✗"
-        out.print(
-            visible(
-                f"{mark} {e['account']}: {Path(str(e['a'])).name} ({e['likes_a']:,} likes, {e['pred_a']:+.3f}) vs "
-                f"{Path(str(e['b'])).name} ({e['likes_b']:,} likes, {e['pred_b']:+.3f})"
-            ),
-            highlight=False,
+        say(
+            f"{mark} {e['account']}: {Path(str(e['a'])).name} ({e['likes_a']:,} likes, {e['pred_a']:+.3f}) vs "
+            f"{Path(str(e['b'])).name} ({e['likes_b']:,} likes, {e['pred_b']:+.3f})"
         )
     _render_by_ratio(report)
     base = ", ".join(f"{k} {v:.1%}" for k, v in report.baselines.items())
@@ -216,6 +222,9 @@ def _render_scores(report: EvalReport) -> None:
     """How the shown scores held: the 80% range's coverage and, in fifths of the predicted
     score, the mean predicted vs the mean actual score."""
     fig = report.scores
+    if fig is None and report.scores_unmeasured:
+        say(f"scores: {for_cli(report.scores_unmeasured)}")
+        return
     if fig is None:
         say(
             "scores: this model has no held-out predictions behind its scores (no 80% range; "
@@ -232,9 +241,12 @@ def _render_scores(report: EvalReport) -> None:
             f"{b['posts']:,}", f"{b['predicted']:.2f}", f"{b['actual']:.2f}", f"{b['coverage']:.0%}"
         )
     out.print(table)
+    left_out = (
+        f" ({fig['left_out']:,} posts it was fitted on left out)" if fig.get("left_out") else ""
+    )
     say(
-        f"scores on {fig['posts']:,} posts: {fig['coverage']:.1%} of actual scores inside their "
-        f"80% range (mean width {fig['mean_width']:.1f}); mean predicted within "
+        f"scores on {fig['posts']:,} posts{left_out}: {fig['coverage']:.1%} of actual scores "
+        f"inside their 80% range (mean width {fig['mean_width']:.1f}); mean predicted within "
         f"{fig['max_bin_gap']:.2f} of mean actual in every fifth"
     )
 
@@ -302,8 +314,9 @@ def _render_by_ratio(report: EvalReport) -> None:
 def _render_calibration(report: EvalReport) -> None:
     cal = report.calibration
     if cal is None:
-        out.print(
-            "calibration: this model has no calibrated win probability (none is shown by compare or rank)"
+        say(
+            "calibration: this model has no calibrated win probability (none is shown by "
+            "compare or rank)"
         )
         return
     table = Table(
@@ -324,8 +337,7 @@ def _render_calibration(report: EvalReport) -> None:
         f"calibration on {cal['pairs']:,} pairs: log loss {cal['log_loss']:.3f} (a coin: 0.693), "
         f"Brier {cal['brier']:.3f} (a coin: 0.250), ECE {cal['ece']:.3f}"
     )
-    out.print(
+    say(
         "  (lower is better; ECE: the average gap between the stated probability and how often "
-        "it came true; docs/evaluation.md explains each)",
-        highlight=False,
+        "it came true; docs/evaluation.md explains each)"
     )

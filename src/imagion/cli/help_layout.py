@@ -18,12 +18,16 @@ RECIPE_COMMANDS = ("train", "eval")  # elsewhere (rank --batch-size) a field is 
 ARGUMENT_NAMES = {"paths": "PATH", "sources": "SOURCE"}
 # the type column in the words the help text uses
 TYPE_WORDS = {"str": "text", "Path": "path", "int range": "int", "float range": "float"}
+# a list of choices longer than this is written `<a | b | c>`, so that --help wraps it between
+# choices at 80 columns (`<likes|engagement|comments|…|impres` / `sions>` broke a word)
+LONG_CHOICES = 24
 # command → panel → its options (by parameter name); options not listed stay under "Options"
 PANELS: dict[str, dict[str, tuple[str, ...]]] = {
     "eval": {
         "Which posts and pairs": (
             "accounts",
             "split",
+            "same_posts_as",
             "pairs",
             "seed",
             "min_gap",
@@ -42,6 +46,11 @@ def _element(param: Any) -> str:
     return TYPE_WORDS.get(inner, inner) or "value"
 
 
+def _wrappable(shown: str) -> str:
+    """A long list of choices with room to wrap between them, never inside one."""
+    return shown.replace("|", " | ") if len(shown) > LONG_CHOICES else shown
+
+
 def _plain_type(param: Any) -> None:
     """`<str>`, `<int range>` in the type column as `<text>`, `<int>`."""
     original: Callable[..., Any] = param.display_type_rich
@@ -49,7 +58,7 @@ def _plain_type(param: Any) -> None:
     def shown(ctx: Any) -> Any:
         text = original(ctx)
         if isinstance(text, str) and text.startswith("<") and text.endswith(">"):
-            return f"<{TYPE_WORDS.get(text[1:-1], text[1:-1])}>"
+            return _wrappable(f"<{TYPE_WORDS.get(text[1:-1], text[1:-1])}>")
         return text
 
     param.display_type_rich = shown
@@ -120,7 +129,7 @@ def polish(command: Any, name: str = "") -> None:
         if getattr(param, "is_flag", False):
             param.metavar = ""  # a flag takes no value: "<bool>" says nothing
         elif getattr(param, "multiple", False):
-            param.metavar = f"<{_element(param)}>"  # once per value: --account a --account b
+            param.metavar = _wrappable(f"<{_element(param)}>")  # once per value: -p a -p b
         elif param.param_type_name == "argument" and param.nargs != 1:
             shown = f"<{_element(param)}>"  # its name already says "paths..."
             param.display_type_rich = lambda ctx, shown=shown: shown

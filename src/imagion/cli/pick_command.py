@@ -10,18 +10,27 @@ from rich.table import Table
 
 from imagion.choices import Device, XmpNaming
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, about_model, command
-from imagion.cli.console import emit_json, note, out, progress_bar, shown_name, skipped_all, warn
+from imagion.cli.console import (
+    emit_csv,
+    emit_json,
+    note,
+    out,
+    progress_bar,
+    shown_name,
+    skipped_all,
+    warn,
+)
 from imagion.cli.xmp_options import DryRunOpt, XmpNamingOpt, XmpOpt, check_xmp, write_xmp
 from imagion.errors import ImagionError
 from imagion.files import writable_folder
-from imagion.inference.groups import SIMILARITY, GroupResult, group_images
-from imagion.inference.pick import PickResult, check_n, pick_images
-from imagion.inference.quality import QUALITY_COLUMNS, flag_text, with_quality_columns
+from imagion.inference.groups import GROUPS_CSV, SIMILARITY, GroupResult, group_images
+from imagion.inference.pick import PICK_CSV, PickResult, check_n, pick_images
+from imagion.inference.quality import flag_text, with_quality_columns
 from imagion.inference.rank import check_output_folders, copy_ranked
 from imagion.inference.sheet import check_sheet, write_pick_sheet
+from imagion.names import shorten_apart
 from imagion.scores import score_text
 from imagion.sidecars.xmp import marks_of_groups
-from imagion.spreadsheet import write_rows
 
 
 def _about_grouping(result: GroupResult) -> None:
@@ -76,36 +85,46 @@ def rank_groups(
     if json_:
         emit_json(rows)
     elif csv_:
-        import sys
-
-        fields = ["rank", "path", "score", "raw", "group", "best_in_group", "suggestion"]
-        fields += ["chosen_for", *QUALITY_COLUMNS, "flags"]
-        write_rows(sys.stdout, fields, [with_quality_columns(r) for r in rows])
+        emit_csv(GROUPS_CSV, [with_quality_columns(r) for r in rows])
     else:
         out.print(_groups_table(result, top))
     if xmp:
         write_xmp(marks_of_groups(result.groups, result.model), xmp_naming, dry_run)
     note(
-        f"ranked {result.photos} images in {len(result)} groups of near-duplicates "
-        f"(similarity ≥ {result.similarity:g}), skipped {len(result.problems)}"
+        f"ranked {result.summary()} (similarity ≥ {result.similarity:g}), "
+        f"skipped {len(result.problems)}"
     )
     _about_grouping(result)
 
 
+FOLDED = "  └ "  # a runner-up's name, folded under its group's best
+VERDICT_WIDTH = 24  # the narrowest the verdict column gets (it wraps between words)
+
+
 def _groups_table(result: GroupResult, top: int | None) -> Table:
+    """Every group, its best first and the others folded under it, at the terminal's width:
+    names shortened in the middle (never broken across lines), the verdict wrapped."""
     t = Table(
         title=f"groups of near-duplicates, best first · model {Path(result.model).name}",
         title_justify="left",
     )
-    for c in ("group", "#", "file", "score", "of its moment"):
-        t.add_column(
-            c, justify="right" if c in ("group", "#", "score") else "left", overflow="fold"
-        )
+    groups = result.groups[: top or None]
+    shots = [r for g in groups for r in g.shots]
+    fixed = len("group") + max(len(str(result.photos)), 1) + len("score")
+    names = [len(shown_name(r.path.name)) + len(FOLDED) for r in shots]
+    room = max(out.width, 40) - (3 * 5 + 1) - fixed - VERDICT_WIDTH
+    width = max(12, min(max(names, default=12), room))
+    t.add_column("group", justify="right", no_wrap=True)
+    t.add_column("#", justify="right", no_wrap=True)
+    t.add_column("file", no_wrap=True, width=width)
+    t.add_column("score", justify="right", no_wrap=True)
+    t.add_column("of its moment", min_width=VERDICT_WIDTH)
     place = {r["path"]: r["rank"] for r in result.to_list()}
     calibrated = result.calibrated_on is not None
-    for g in result.groups[: top or None]:
+    apart = iter(shorten_apart([shown_name(r.path.name) for r in shots], width - len(FOLDED)))
+    for g in groups:
         for k, r in enumerate(g.shots):
-            name = r.path.name if k == 0 else f"  └ {r.path.name}"
+            name = next(apart) if k == 0 else FOLDED + next(apart)
             cells = [
                 str(g.number) if k == 0 else "",
                 str(place[str(r.path)]),
@@ -113,7 +132,9 @@ def _groups_table(result: GroupResult, top: int | None) -> Table:
                 score_text(r.score),
                 g.verdict(calibrated) if k == 0 else flag_text(r.quality),
             ]
-            t.add_row(*map(shown_name, cells), style=None if k == 0 else "dim")
+            t.add_row(
+                *cells[:2], name, *map(shown_name, cells[3:]), style=None if k == 0 else "dim"
+            )
     return t
 
 
@@ -149,6 +170,7 @@ def pick_cmd(
     xmp: XmpOpt = False,
     xmp_naming: XmpNamingOpt = XmpNaming.adobe,
     dry_run: DryRunOpt = False,
+    csv_: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
 ) -> None:
     """Pick the n photos to post from a shoot: the best of the n best groups of near-duplicates, never two of one moment.
 
@@ -156,6 +178,8 @@ def pick_cmd(
     """
     check_n(n)
     check_xmp(xmp, dry_run)
+    if json_ and csv_:
+        raise ImagionError("--json and --csv: choose one.")
     check_output_folders(paths, recursive, {"--copy-to": copy_to})
     if copy_to is not None:  # before the work, not after it
         writable_folder(copy_to, "--copy-to")
@@ -169,6 +193,8 @@ def pick_cmd(
     skipped_all(result.problems)
     if json_:
         emit_json(result.to_list())
+    elif csv_:
+        emit_csv(PICK_CSV, [with_quality_columns(r) for r in result.to_list()])
     else:
         out.print(_pick_table(result))
     _pick_files(result, copy_to, sheet)  # after the results: a failed copy loses no table
@@ -178,9 +204,8 @@ def pick_cmd(
         write_xmp(marks_of_groups(g.groups, g.model, picked), xmp_naming, dry_run)
     for line in result.notes:
         note(line)
-    g = result.grouping
-    note(f"picked {len(result)} of {g.photos} images ({len(g)} groups of near-duplicates)")
-    _about_grouping(g)
+    note(f"picked {len(result)} of {result.grouping.summary()}")
+    _about_grouping(result.grouping)
 
 
 def _pick_files(result: PickResult, copy_to: Path | None, sheet: Path | None) -> None:

@@ -12,6 +12,7 @@ from imagion.choices import Device, EngineKind, XmpNaming
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, StatsOpt, command
 from imagion.cli.app import about_model as _about_model
 from imagion.cli.console import (
+    emit_csv,
     emit_json,
     note,
     out,
@@ -19,14 +20,14 @@ from imagion.cli.console import (
     say,
     shown_name,
     skipped_all,
-    visible,
 )
 from imagion.cli.xmp_options import DryRunOpt, XmpNamingOpt, XmpOpt, check_xmp, write_xmp
 from imagion.errors import ImagionError, OptionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY
-from imagion.inference.quality import QUALITY_COLUMNS, with_quality_columns
+from imagion.inference.quality import with_quality_columns
 from imagion.inference.rank import (
+    RANK_CSV,
     RankResult,
     RankRow,
     check_output_folders,
@@ -46,7 +47,6 @@ from imagion.scores import (
     shown_score,
 )
 from imagion.sidecars.xmp import marks_of_ranking
-from imagion.spreadsheet import write_rows
 from imagion.workflows.verbs import rank, rank_on_ray
 
 
@@ -188,7 +188,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         raise ImagionError("--json and --csv: choose one.")
     check_xmp(xmp, dry_run)
     if groups:
-        # registers `pick`: imported here so that `rank` comes first in `imagion --help`
+        # registers `pick`: imported here so that `rank` and `compare` come before it in --help
         from imagion.cli.pick_command import rank_groups
 
         rank_groups(
@@ -231,7 +231,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     if json_:
         emit_json(rows)
     elif csv_:
-        _write_csv(rows)
+        emit_csv(RANK_CSV, [with_quality_columns(r) for r in rows])
     else:
         out.print(_rank_table(rows, f"model {Path(result.model).name} ({result.arch})"))
         for line in _rank_notes(rows, result.no_interval):
@@ -305,14 +305,6 @@ def _files_out(
         note(f"wrote {write_sheet(shown, sheet, title)}")
         if len(shown) > MAX_SHEET:
             note(f"the sheet shows the best {MAX_SHEET} of {len(shown):,} (--top K to choose)")
-
-
-def _write_csv(rows: list[RankRow]) -> None:
-    import sys
-
-    fields = ["rank", "path", "score", "score_low", "score_high", "raw", "suggestion"]
-    fields += [*QUALITY_COLUMNS, "flags"]
-    write_rows(sys.stdout, fields, [with_quality_columns(r) for r in rows])
 
 
 def _rank_notes(rows: list[RankRow], no_interval: str | None) -> list[str]:
@@ -422,11 +414,13 @@ def compare_cmd(
         return
     verdict = c.verdict()
     verdict = "A" + verdict[1:] if verdict.startswith("a toss-up") else verdict
-    out.print(visible(verdict + "."), highlight=False)
-    width = max(len(shown_name(side.path.name)) for side in (c.a, c.b))
-    for side in (c.a, c.b):
-        shown = shown_score(side.score, side.low, side.high)
-        out.print(f"  {shown_name(side.path.name):<{width}}  {shown}", highlight=False)
+    say(verdict + ".")  # wrapped at the terminal's width, as every line below
+    scores = [shown_score(side.score, side.low, side.high) for side in (c.a, c.b)]
+    room = max(out.width, 40) - 4 - max(map(len, scores))
+    names = shorten_apart([shown_name(side.path.name) for side in (c.a, c.b)], room)
+    width = max(map(len, names))
+    for name, shown in zip(names, scores, strict=True):
+        out.print(f"  {name:<{width}}  {shown}", highlight=False)
     lines = score_meaning(c.no_interval)
     if c.p_a_wins is None:
         lines.append(

@@ -59,6 +59,7 @@ class EvalReport:
     skipped: list[str] = field(default_factory=list)  # images that could not be read
     pairs_table: pd.DataFrame | None = field(default=None, repr=False)  # every evaluated pair
     scores: dict[str, Any] | None = None  # the shown scores: 80% interval coverage, bins
+    scores_unmeasured: str | None = None  # why `scores` could not be measured, when it could not
     frame: pd.DataFrame | None = field(default=None, repr=False)  # the evaluated predictions
 
     def to_dict(self) -> dict:
@@ -78,6 +79,7 @@ class EvalReport:
             "calibration": self.calibration,
             "by_ratio": self.by_ratio,
             "scores": self.scores,
+            "scores_unmeasured": self.scores_unmeasured,
             "in_sample": self.in_sample,
             "enough_pairs": self.pairs >= MIN_JUDGED_PAIRS,
         }
@@ -337,6 +339,27 @@ def _mean(values: list[float]) -> float:
     return float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
 
 
+def shown_score_figures(df: pd.DataFrame) -> tuple[dict[str, Any] | None, str | None]:
+    """The shown scores' 80% range coverage and bins, on the posts the range was not fitted on
+    (`range_fitted`: its validation posts), and why it cannot be measured when none is left."""
+    if not {"expected", "low", "high", "score"} <= set(df.columns):
+        return None, None
+    fitted = df["range_fitted"].to_numpy(dtype=bool) if "range_fitted" in df else None
+    if fitted is None or not fitted.any():
+        return interval_figures(df["expected"], df["low"], df["high"], df["score"]), None
+    rest = df[~fitted]
+    scores = interval_figures(rest["expected"], rest["low"], rest["high"], rest["score"])
+    if scores is not None:
+        scores["left_out"] = int(fitted.sum())
+        return scores, None
+    n = int(fitted.sum())
+    return None, (
+        f"the 80% range was fitted on these {n} posts (the model's validation posts), so how "
+        "often it holds cannot be measured on them; `cv` (or `cv` time) measures it on posts "
+        "nothing was fitted on"
+    )
+
+
 def evaluate(
     df: pd.DataFrame,
     *,
@@ -365,12 +388,10 @@ def evaluate(
     per_c = np.bincount(codes, weights=correct)
     per_n = np.bincount(codes).astype(np.float64)
     table, calibration = _pair_table(df, likes, i, j, correct)
-    if not {"expected", "low", "high", "score"} <= set(df.columns):
-        scores = None
-    else:
-        scores = interval_figures(df["expected"], df["low"], df["high"], df["score"])
+    scores, unmeasured = shown_score_figures(df)
     return EvalReport(
         scores=scores,
+        scores_unmeasured=unmeasured,
         frame=df,
         accuracy=float(correct.mean()),
         ci95=bootstrap_ci(per_c, per_n, reps=reps, seed=seed)

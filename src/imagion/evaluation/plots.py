@@ -59,6 +59,8 @@ def _scores(ax: Any, report: EvalReport) -> None:
         ys = [b["actual"] for b in fig["bins"]]
         ax.plot(xs, ys, "o-", color="#d6336c", label="mean actual score")
         title = f"{fig['coverage']:.0%} inside the 80% range · largest gap {fig['max_bin_gap']:.2f}"
+    elif report.scores_unmeasured:
+        title = "the 80% range was fitted on these posts: not measurable here"
     else:
         title = "no held-out predictions behind the scores"
     ax.set(

@@ -27,7 +27,14 @@ from imagion.errors import ImagionError, OptionError
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
 from imagion.inference.quality import Meter
-from imagion.inference.rank import ABOUT_EVEN, Ranked, RankRow, files_to_score, ranked
+from imagion.inference.rank import (
+    ABOUT_EVEN,
+    RANK_CSV,
+    Ranked,
+    RankRow,
+    files_to_score,
+    ranked,
+)
 from imagion.models.transforms import Calibration
 from imagion.problems import joined
 from imagion.progress import Progress
@@ -50,6 +57,12 @@ EXPOSURE_CHROMA = 0.07
 # A shot with a flag (inference/quality.py) leads its group over an unflawed near-copy only when
 # the likes model is at least this sure it gets more likes ("likely", scores.odds_words).
 CONFIDENT = 0.65
+
+# `rank --groups --csv`: `rank --csv`'s columns and the group's, as in `rank --groups --json`
+_AT = RANK_CSV.index("labels")
+GROUPS_CSV = [*RANK_CSV[:_AT], "group", "best_in_group", "group_size", "p_beats_runner_up"]
+GROUPS_CSV += ["chosen_for"]
+GROUPS_CSV += RANK_CSV[_AT:]
 
 
 @dataclass
@@ -302,6 +315,33 @@ class GroupResult:
     @property
     def photos(self) -> int:
         return sum(len(g) for g in self.groups)
+
+    def summary(self, noun: str = "photos") -> str:
+        """ "50 photos in 10 groups of near-duplicates", or "48 photos, no near-duplicates"."""
+        n = self.photos
+        if len(self.groups) == n:
+            return f"{n} {noun}, no near-duplicates" if n != 1 else f"1 {noun[:-1]}"
+        return f"{n} {noun} in {len(self.groups)} groups of near-duplicates"
+
+    def to_groups(self) -> list[dict[str, object]]:
+        """`/api/pick`'s `groups`: each group with its number, size, verdict and its photos
+        (the rows of `to_list`, best first)."""
+        rows = self.to_list()
+        calibrated = self.calibrated_on is not None
+        out: list[dict[str, object]] = []
+        for g in self.groups:
+            p = None if g.p_beats_next is None else round(g.p_beats_next, 3)
+            photos = [r for r in rows if r["group"] == g.number]
+            out.append(
+                {
+                    "group": g.number,
+                    "size": len(g),
+                    "p_beats_runner_up": p,
+                    "verdict": g.verdict(calibrated),
+                    "photos": photos,
+                }
+            )
+        return out
 
     def to_list(self) -> list[RankRow]:
         """`rank --groups --json`: every photo, group by group, each group's best first; `rank`

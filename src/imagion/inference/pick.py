@@ -11,9 +11,14 @@ from typing import Any
 
 from imagion.choices import count
 from imagion.inference.groups import SIMILARITY, Group, GroupResult, group_images
+from imagion.inference.quality import QUALITY_COLUMNS
 from imagion.inference.rank import Ranked
 from imagion.progress import Progress
-from imagion.scores import JSON_DIGITS
+
+_PHOTO_FIELDS = ("path", "score", "score_low", "score_high", "raw")
+# `pick --csv`: the flat fields of `pick --json` (the runners-up "; "-joined in one cell)
+PICK_CSV = ["pick", *_PHOTO_FIELDS, "group", "group_size", "p_beats_runner_up", "toss_up"]
+PICK_CSV += ["verdict", "chosen_for", "runners_up", *QUALITY_COLUMNS, "flags"]
 
 
 @dataclass
@@ -33,13 +38,13 @@ class Pick:
         return self.group.verdict(self.calibrated)
 
     def to_dict(self) -> dict[str, Any]:
+        """`pick --json` and `/api/pick`'s picks; `pick --csv` writes its PICK_CSV fields."""
         g = self.group
         p = None if g.p_beats_next is None else round(g.p_beats_next, 3)
+        photo = self.photo.to_dict()  # the score (and its 80% range) as every output writes it
         return {
             "pick": self.place,
-            "path": str(self.photo.path),
-            "score": round(self.photo.score, JSON_DIGITS),
-            "raw": self.photo.raw,
+            **{k: v for k, v in photo.items() if k in _PHOTO_FIELDS},
             "group": g.number,
             "group_size": len(g),
             "p_beats_runner_up": p,

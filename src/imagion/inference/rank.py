@@ -19,7 +19,7 @@ from imagion.images import as_paths, find_images, glob_root, is_glob, left_out_l
 from imagion.inference.crops import best_crop, write_crop
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
-from imagion.inference.quality import Meter, Quality
+from imagion.inference.quality import QUALITY_COLUMNS, Meter, Quality
 from imagion.labels.suggestions import Suggestion, suggest
 from imagion.models.expected_score import NO_INTERVAL
 from imagion.models.imagenet import SEEN_THRESHOLD
@@ -56,6 +56,11 @@ class RankRow(TypedDict, total=False):
     p_beats_runner_up: float  # on a group's best only: P(it beats the group's second best)
     quality: dict[str, object]  # measured technical quality and its flags (inference/quality.py)
     chosen_for: str  # rank --groups, a group's best: why it leads its group
+
+
+# `rank --csv`: the JSON rows' flat fields (a list in one cell, "; "-joined; the crop is JSON only)
+RANK_CSV = ["rank", "path", "score", "score_low", "score_high", "raw", "p_beats_next"]
+RANK_CSV += ["labels", "suggestion", "suggest_labels", "avoid_labels", *QUALITY_COLUMNS, "flags"]
 
 
 @dataclass

@@ -78,11 +78,29 @@ def write_sheet(items: list[Ranked], path: Path, title: str) -> Path:
     if path.suffix.lower() == ".html":
         write_text_atomic(path, _html(items, title))
         return path
+    _save(_sheet_figure(items, title), path, dpi=100)
+    return path
+
+
+NAME_CHARS = 32  # a file name on a drawn sheet: longer ones are shortened with "…"
+
+
+def fitted_name(name: str, width: int = NAME_CHARS) -> str:
+    """`name` in at most `width` characters: its start and its end (the extension, a camera's
+    last digits) with "…" between, never cut without a mark."""
+    if len(name) <= width:
+        return name
+    keep = max(width - 1, 2)
+    tail = min(len(Path(name).suffix) + 6, keep // 2)
+    return name[: keep - tail] + "…" + name[len(name) - tail :]
+
+
+def _sheet_figure(items: list[Ranked], title: str) -> Any:
     from matplotlib.figure import Figure  # no pyplot: no process-wide backend or figure state
 
     cols = min(5, max(1, len(items)))
     rows = max(1, math.ceil(len(items) / cols))
-    fig = Figure(figsize=(3 * cols, 3.4 * rows + 0.4))
+    fig = Figure(figsize=(3 * cols, 3.4 * rows + 0.4), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -91,9 +109,7 @@ def write_sheet(items: list[Ranked], path: Path, title: str) -> Path:
         ax.imshow(_thumbnail(r.path))
         ax.set_title(f"{_caption(k, r)}\n{name}", fontsize=9)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    _save(fig, path, dpi=100)
-    return path
+    return fig
 
 
 def _save(fig: Any, path: Path, dpi: int) -> None:
@@ -142,9 +158,16 @@ def write_pick_sheet(picks: list[Pick], path: Path, title: str) -> Path:
     if path.suffix.lower() == ".html":
         write_text_atomic(path, _pick_html(picks, title))
         return path
+    _save(_pick_figure(picks, title), path, dpi=90)
+    return path
+
+
+def _pick_figure(picks: list[Pick], title: str) -> Any:
+    """One row per pick: the photo with its caption beside it (never over the photo above),
+    its runners-up small beneath the caption."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 3.2 * max(1, len(picks)) + 0.4))
+    fig = Figure(figsize=(10, 3.2 * max(1, len(picks)) + 0.4), layout="constrained")
     outer = fig.add_gridspec(max(1, len(picks)), 2, width_ratios=[1, 2])
     names = shorten_apart([shown_name(p.photo.path.name) for p in picks], 28)
     for k, (p, name) in enumerate(zip(picks, names, strict=True)):
@@ -160,5 +183,4 @@ def write_pick_sheet(picks: list[Pick], path: Path, title: str) -> Path:
             if j < len(p.group.runners_up):
                 small.imshow(_thumbnail(p.group.runners_up[j].path))
     fig.suptitle(title, fontsize=10)
-    _save(fig, path, dpi=90)
-    return path
+    return fig

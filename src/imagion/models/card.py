@@ -36,6 +36,8 @@ class TrainingRecord:
     val_posts: int = 0
     skipped_images: int = 0
     train_time_range: dict[str, list[Any]] = field(default_factory=dict)  # [first, last] time
+    # [first, last] time of each account's validation posts (what the score range was fitted on)
+    val_time_range: dict[str, list[Any]] = field(default_factory=dict)
     undated_excluded: int = 0
     split_seed: int = 0
     val_fraction: float = 0.0

@@ -272,10 +272,13 @@ def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:
         return JSONResponse({"results": scored.rows(), "problems": scored.problems, "notes": notes})
 
     def pick_page(
-        results: str = "", status: int = 200, headers: dict[str, str] | None = None
+        results: str = "",
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        n: int = 5,
     ) -> HTMLResponse:
         mb = limits.max_file_bytes // MB
-        body = render_pick_page(model_name, limits.max_pick_files, mb, results)
+        body = render_pick_page(model_name, limits.max_pick_files, mb, results, n)
         return HTMLResponse(body, status_code=status, headers=headers)
 
     @app.api_route(
@@ -287,7 +290,10 @@ def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:
     @app.post("/pick", response_class=HTMLResponse, include_in_schema=False)
     async def pick_results(request: Request) -> HTMLResponse:
         try:
-            return pick_page(render_pick(*await service.pick(request)))
+            grouped, picked = await service.pick(request)
+            return pick_page(
+                render_pick(grouped, picked), n=min(picked.asked, limits.max_pick_files)
+            )
         except ServeError as exc:
             return pick_page(render_error(exc.message), exc.status, exc.headers())
 
@@ -306,7 +312,7 @@ def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:
         return JSONResponse(
             {
                 "picks": picked.to_list(),
-                "groups": picked.grouping.to_list(),
+                "groups": picked.grouping.to_groups(),
                 "problems": grouped.problems,
                 "notes": picked.notes,
             }

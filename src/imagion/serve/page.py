@@ -199,16 +199,17 @@ re-saved copies) are grouped; the best of the best groups is picked, never two o
 {model}. <a href="/">Score up to 5 pictures</a>.</p>
 <form method="post" action="/pick" enctype="multipart/form-data">
 <input type="file" name="images" accept="image/*,.heic,.heif,.avif" multiple required>
-<label>pictures to pick <input type="number" name="n" value="5" min="1" max="{max_files}"></label>
+<label>pictures to pick <input type="number" name="n" value="{n}" min="1" max="{max_files}"></label>
 <button type="submit">Pick</button>
 </form>
 {results}
 </body></html>"""
 
 
-def render_pick_page(model: str, max_files: int, max_mb: int, results: str = "") -> str:
+def render_pick_page(model: str, max_files: int, max_mb: int, results: str = "", n: int = 5) -> str:
+    """The /pick page; `n`: the number of pictures to pick the form shows (the last asked)."""
     return PICK_PAGE.format(
-        max_files=max_files, max_mb=max_mb, model=html.escape(model), results=results
+        max_files=max_files, max_mb=max_mb, model=html.escape(model), results=results, n=n
     )
 
 
@@ -222,10 +223,7 @@ def render_pick(grouped: Grouped, picked: PickResult) -> str:
 
     g = picked.grouping
     parts = [f"<h2>The {len(picked)} to post</h2>"]
-    parts.append(
-        f'<p class="muted">{g.photos} pictures in {len(g)} groups of near-duplicates. '
-        f"{html.escape(CAVEAT)}</p>"
-    )
+    parts.append(f'<p class="muted">{g.summary("pictures")}. {html.escape(CAVEAT)}</p>')
     parts += [f'<p class="note">{html.escape(n)}</p>' for n in picked.notes]
     for p in picked:
         others = "".join(thumb(r) for r in p.group.runners_up)

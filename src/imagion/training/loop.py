@@ -125,6 +125,7 @@ def _record(
         skipped_images=len(data.problems),
         split=str(split.kind),
         train_time_range=split.train_time_range(),
+        val_time_range=split.val_time_range(),
         undated_excluded=split.undated,
         split_seed=opts.seed,
         val_fraction=opts.val_fraction,

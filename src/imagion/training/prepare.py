@@ -45,8 +45,16 @@ class SplitFrame:
 
     def train_time_range(self) -> dict[str, list[int]]:
         """Per account, the first and last time of its training posts (dated ones)."""
-        train = self.frame[~self.frame["is_val"] & self.frame["posted_at"].notna()]
-        span = train.groupby("account")["posted_at"].agg(["min", "max"])
+        return self._time_range(~self.frame["is_val"])
+
+    def val_time_range(self) -> dict[str, list[int]]:
+        """Per account, the first and last time of its validation posts (dated ones): the
+        posts its score range and win probability were fitted on."""
+        return self._time_range(self.frame["is_val"].astype(bool))
+
+    def _time_range(self, rows: pd.Series) -> dict[str, list[int]]:
+        part = self.frame[rows & self.frame["posted_at"].notna()]
+        span = part.groupby("account")["posted_at"].agg(["min", "max"])
         return {str(a): [int(r["min"]), int(r["max"])] for a, r in span.iterrows()}
 
 

@@ -230,18 +230,41 @@ def held_out_mask(df: pd.DataFrame, training: TrainingRecord | None) -> np.ndarr
     return ~seen | newer
 
 
+def range_fitted_mask(df: pd.DataFrame, training: TrainingRecord | None) -> np.ndarray:
+    """Posts the checkpoint's score range (and win probability) was fitted on: its validation
+    posts (held-out accounts, or each account's newest posts for a time split). A card written
+    before the validation times were recorded marks every newer post of a seen account."""
+    if training is None or not training.val_posts:
+        return np.zeros(len(df), dtype=bool)
+    if training.split != SplitKind.time:
+        return df["account"].isin(training.val_accounts).to_numpy()
+    t = df["posted_at"].astype(float).to_numpy()
+    if not training.val_time_range:
+        return df["account"].isin(training.train_accounts).to_numpy()
+    span = df["account"].map(lambda a: training.val_time_range.get(a) or [None, None])
+    lo = np.array([np.nan if s[0] is None else float(s[0]) for s in span])
+    hi = np.array([np.nan if s[1] is None else float(s[1]) for s in span])
+    return (
+        np.isfinite(t)
+        & (t >= np.nan_to_num(lo, nan=np.inf))
+        & (t <= np.nan_to_num(hi, nan=-np.inf))
+    )
+
+
 def predict_checkpoint(
     catalog_path: Path,
     model: Path | None,
     *,
     accounts: list[str] | None = None,
     held_out_only: bool = False,
+    same_posts_as: Path | None = None,
     device: str = "auto",
     progress: Progress | None = None,
 ) -> Predictions:
     """Predictions of a checkpoint (default: bundled) on the catalog's posts; warns loudly when
-    the evaluated posts include ones the checkpoint trained on."""
-    from imagion.models.checkpoints import open_model
+    the evaluated posts include ones the checkpoint trained on. `same_posts_as`: only the posts
+    another checkpoint did not train on (before/after on the same posts and pairs)."""
+    from imagion.models.checkpoints import open_model, read_card
 
     dev = pick_device(device)
     loaded = open_model(model, dev)
@@ -249,6 +272,26 @@ def predict_checkpoint(
     df = catalog_posts(catalog_path)
     if accounts:
         df = df[df["account"].isin(accounts)]
+    caveats = []
+    if same_posts_as is not None:
+        other = read_card(same_posts_as).training
+        if other is None:
+            raise OptionError(
+                "same_posts_as", same_posts_as, "this checkpoint records no training posts."
+            )
+        df = df[held_out_mask(df, other)]
+        caveats.append(
+            f"evaluated on the {len(df)} posts {same_posts_as} did not train on, so the "
+            "figures compare with its own `split` val (or time) figures pair for pair."
+        )
+    elif held_out_only and (
+        training is None or not df["account"].isin(training.train_accounts).any()
+    ):
+        caveats.append(
+            f"this model trained on none of these accounts: all {len(df)} posts are held out. "
+            "To compare it with a model of yours on that model's held-out posts (the same "
+            "pairs), give `same_posts_as` its checkpoint."
+        )
     if held_out_only:
         df = df[held_out_mask(df, training)]
         if df.empty:
@@ -259,6 +302,7 @@ def predict_checkpoint(
     if df.empty:
         raise ImagionError("no posts of the chosen accounts in the catalog.")
     df, problems = predict_frame(loaded, df, dev, progress=progress)
+    df["range_fitted"] = range_fitted_mask(df, training)  # its coverage is no measure there
     trained_on = int((~held_out_mask(df, training)).sum()) if training else 0
     notes = []
     if trained_on:
@@ -267,7 +311,6 @@ def predict_checkpoint(
             "NOT an estimate for new posts; use `split` val (or time) or `cv`."
         )
     held_out = len(df) - trained_on
-    caveats = []
     if training and training.val_posts and held_out:
         caveats.append(
             f"the {held_out} posts it did not train on include the {training.val_posts} that "

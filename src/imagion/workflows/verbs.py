@@ -189,6 +189,7 @@ def evaluate(
     model: PathLike | None = None,
     *,
     held_out_only: bool = False,
+    same_posts_as: PathLike | None = None,
     accounts: list[str] | None = None,
     min_ratio: float = 1.0,
     min_gap: float = 0.0,
@@ -199,7 +200,9 @@ def evaluate(
     progress: Progress | None = None,
 ) -> EvalReport:
     """Pairwise accuracy of a checkpoint (default: the bundled model) on the catalog's posts;
-    `report.in_sample` says when it trained on some of them (`held_out_only` keeps the others)."""
+    `report.in_sample` says when it trained on some of them (`held_out_only` keeps the others;
+    `same_posts_as` another checkpoint: only the posts that one did not train on, so that two
+    models are compared on the same pairs)."""
     from imagion.evaluation.metrics import check_options
     from imagion.workflows.protocols import predict_checkpoint
 
@@ -211,6 +214,7 @@ def evaluate(
         None if model is None else Path(model),
         accounts=accounts,
         held_out_only=held_out_only,
+        same_posts_as=None if same_posts_as is None else Path(same_posts_as),
         device=device,
         progress=progress,
     )
