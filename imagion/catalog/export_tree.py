@@ -6,7 +6,6 @@ list of posts at `your_instagram_activity/content/posts_N.json` (older exports:
 
 from __future__ import annotations
 
-import json
 import re
 import zipfile
 from collections import Counter
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from imagion.errors import ImagionError
+from imagion.files import parse_json
 from imagion.images import ZIP_MEMBER, read_zip_member
 
 MARKER = re.compile(
@@ -137,11 +137,9 @@ class ExportTree:
             raise OverBudget(rel) from None
         self.json_bytes += len(raw)
         try:
-            return json.loads(raw.decode("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ImagionError(f"{self.where(rel)}: not valid JSON ({exc}); skipped.") from exc
-        except RecursionError:
-            raise ImagionError(f"{self.where(rel)}: JSON nested too deeply; skipped.") from None
+            return parse_json(raw, self.where(rel))
+        except ImagionError as exc:
+            raise ImagionError(f"{exc} Skipped.") from None
 
 
 def _trees(source: Path, names: list[str], is_zip: bool) -> list[ExportTree]:
