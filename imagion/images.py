@@ -19,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from imagion.errors import ImagionError, InputError
 from imagion.files import NOT_REGULAR, walk_files
+from imagion.memory import DECODING, ByteBudget
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")  # what instaloader saves beside a post
 # Instagram serves at most 1080×1350; anything far above this is a mistake or an attack.
@@ -299,15 +300,20 @@ def square(im: Image.Image, size: int) -> Image.Image:
 
 
 def load_square(
-    source: str | Path | bytes, size: int, name: str | None = None, max_pixels: int = MAX_PIXELS
+    source: str | Path | bytes,
+    size: int,
+    name: str | None = None,
+    max_pixels: int = MAX_PIXELS,
+    budget: ByteBudget = DECODING,
 ) -> np.ndarray:
     """Decode an image (a path, or bytes named `name`) into a size×size×3 uint8 array: centre
     crop to a square, then resize. A 1080×1080 JPEG meant for 100×100 decodes 8× faster than a
-    full decode."""
+    full decode. The decode holds what its pixels take from `budget` (every thread of the
+    process shares one): eight 59 MP PNGs decode in turn, not all at once."""
     where = name or str(source)
     im = open_image(source, name, max_pixels)
     try:
-        with one_file(where):
+        with budget.hold(decoded_bytes(im, size)), one_file(where):
             return np.asarray(square(decoded(im, size, where), size), dtype=np.uint8)
     finally:
         im.close()

@@ -20,7 +20,8 @@ from imagion.inference.crops import CropAdvice, best_crop
 from imagion.inference.engine import Engine
 from imagion.inference.groups import GroupResult, Shots, capture_time, fingerprints, grouped
 from imagion.inference.rank import Ranked, RankRow, no_interval, ranked
-from imagion.serve.limits import ByteBudget, Limits
+from imagion.memory import ByteBudget
+from imagion.serve.limits import Limits
 from imagion.settings import cpu_threads
 
 THUMB = 160  # px, square: every card has the same thumbnail whatever the photo's shape
