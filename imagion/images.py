@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from imagion.errors import ImagionError, InputError
 from imagion.files import NOT_REGULAR, walk_files
-from imagion.memory import DECODING, ByteBudget
+from imagion.memory import DECODING, TRIM_BYTES, ByteBudget, give_back_freed
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")  # what instaloader saves beside a post
 # Instagram serves at most 1080×1350; anything far above this is a mistake or an attack.
@@ -312,11 +312,15 @@ def load_square(
     process shares one): eight 59 MP PNGs decode in turn, not all at once."""
     where = name or str(source)
     im = open_image(source, name, max_pixels)
-    try:
-        with budget.hold(decoded_bytes(im, size)), one_file(where):
-            return np.asarray(square(decoded(im, size, where), size), dtype=np.uint8)
-    finally:
-        im.close()
+    need = decoded_bytes(im, size)
+    with budget.hold(need):
+        try:
+            with one_file(where):
+                return np.asarray(square(decoded(im, size, where), size), dtype=np.uint8)
+        finally:
+            im.close()
+            if need >= TRIM_BYTES:
+                give_back_freed()
 
 
 def _has_magic(text: str) -> bool:

@@ -4,6 +4,9 @@ server (`serve.scorer`, with its own, smaller total)."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +42,30 @@ class ByteBudget:
             with self._cond:
                 self.used -= n
                 self._cond.notify_all()
+
+
+# After a decode this large, freed pixels are handed back to the system: glibc keeps what a
+# thread freed in that thread's arena, so 16 decoder threads taking turns each kept a 59 MP
+# image's worth (2.0 GB for eight PNGs within a 768 MiB budget; 0.8 GB with one arena).
+TRIM_BYTES = 64 * MB
+
+
+@functools.cache
+def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    """glibc's malloc_trim, or None (another C library: nothing to do)."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+
+
+def give_back_freed() -> None:
+    """Return the memory freed in every malloc arena to the system (glibc's malloc_trim; a
+    few milliseconds, done only after decodes of TRIM_BYTES or more)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 DECODING = ByteBudget(DECODE_BUDGET_BYTES)  # the command line's decoders, every thread together
