@@ -107,6 +107,7 @@ def _paths():
     return [opened, lambda d: load_square(d, 32, name="x"), decode_large, when]
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns on every damaged TIFF tag
 def test_fuzz_no_exception_escapes_the_decode_layer():
     """Seeded and bounded (bench/fuzz_decode.py runs it for longer)."""
     tried, escapes = fuzz(_paths(), seed=35, seconds=8.0)
