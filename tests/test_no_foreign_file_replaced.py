@@ -37,6 +37,7 @@ INPUTS = {
     *((c, "stats") for c in ("train", "rank", "compare", "serve")),
     ("compare", "a"),
     ("compare", "b"),
+    ("eval", "same_posts_as"),
 }
 FOREIGN = b"the user's own file, not imagion's"
 

@@ -3,6 +3,7 @@ the clean-up of temporary files that a killed process left behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import tempfile
@@ -37,6 +38,31 @@ def writable_folder(folder: str | os.PathLike, option: str) -> Path:
     except OSError as exc:
         raise ImagionError(f"{option} {folder}: cannot write there ({exc.strerror}).") from None
     return folder
+
+
+def parse_json(raw: bytes | str, where: str) -> object:
+    """Parsed JSON, or one ImagionError naming `where`: not UTF-8, not JSON, an integer of over
+    4,300 digits (Python refuses to convert it: ValueError), or nested deeper than the parser's
+    recursion limit (RecursionError). Callers bound the bytes before they get here."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ImagionError(f"{where}: JSON nested too deeply.") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a 5,000-digit integer
+        raise ImagionError(f"{where}: not valid JSON ({exc}).") from None
+
+
+def read_bounded(path: Path, limit: int, what: str) -> bytes:
+    """A regular file's bytes, refused past `limit` (ImagionError naming it)."""
+    regular_file(path, what)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(limit + 1)
+    except OSError as exc:
+        raise ImagionError(f"{what} {path}: cannot be read ({exc.strerror or exc}).") from None
+    if len(raw) > limit:
+        raise ImagionError(f"{what} {path}: larger than {limit // 2**20} MiB.")
+    return raw
 
 
 def regular_file(path: str | os.PathLike, what: str = "") -> Path:

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import io
 import os
+import re
 import warnings
 import zipfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from imagion.errors import InputError
+from imagion.errors import ImagionError, InputError
 from imagion.files import NOT_REGULAR, walk_files
 from imagion.formats import colour, openers
 from imagion.formats.raw import open_raw
+from imagion.memory import DECODING, TRIM_BYTES, ByteBudget, give_back_freed
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")  # what instaloader saves beside a post
 # Instagram serves at most 1080×1350; anything far above this is a mistake or an attack.
@@ -144,6 +149,27 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+@contextmanager
+def one_file(where: str) -> Iterator[None]:
+    """The boundary around reading one image file: any failure is that file's problem, an
+    InputError naming it. Pillow raises far more than OSError on damaged files (ValueError
+    for a truncated IHDR or a zTXt/iCCP chunk past its text limit, struct.error and TypeError
+    for text in a numeric EXIF tag, SyntaxError, IndexError, MemoryError, …), and one bad
+    file must never stop a run."""
+    try:
+        yield
+    except ImagionError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{where}: refused, too many pixels (decompression bomb?): {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise InputError(f"{where}: not a photo imagion opens ({SAID_FORMATS}); skipped.") from exc
+    except OSError as exc:
+        raise InputError(f"{where}: cannot read image ({_text(exc)}).") from exc
+    except Exception as exc:  # the point of the boundary
+        raise InputError(f"{where}: image is damaged ({_text(exc) or type(exc).__name__}).") from exc
+
+
 def open_image(
     source: str | Path | bytes, name: str | None = None, max_pixels: int = MAX_PIXELS
 ) -> Image.Image:
@@ -164,15 +190,10 @@ def open_image(
         raise InputError(f"{where}: opening {suffix} files needs {needs}, missing here; skipped.")
     if openers.kind_of(suffix) == "RAW":
         data = fp.getvalue() if isinstance(fp, io.BytesIO) else Path(fp)
-        return _within(open_raw(data, where, max_pixels), where, max_pixels)
-    try:
+        with one_file(where):
+            return _within(open_raw(data, where, max_pixels), where, max_pixels)
+    with one_file(where):
         im = Image.open(fp, formats=photo_formats())
-    except Image.DecompressionBombError as exc:
-        raise InputError(f"{where}: refused, too many pixels (decompression bomb?): {exc}") from exc
-    except UnidentifiedImageError as exc:
-        raise InputError(f"{where}: not a photo imagion opens ({SAID_FORMATS}); skipped.") from exc
-    except (OSError, ValueError, RuntimeError) as exc:  # libheif: ValueError, RuntimeError
-        raise InputError(f"{where}: cannot read image ({_text(exc)}).") from exc
     return _within(im, where, max_pixels)
 
 
@@ -202,7 +223,30 @@ def probe_image(path: str | Path) -> tuple[int, int]:
         im.close()
 
 
-ORIENTATION = 0x0112  # the EXIF/TIFF orientation tag
+SUBSECONDS = re.compile(r"[0-9]{1,9}")  # ASCII digits only: "²".isdigit() is true
+
+
+def capture_time(source: str | Path | IO[bytes]) -> float | None:
+    """EXIF DateTimeOriginal (with its sub-seconds) as seconds, from the header only; None when
+    the file has none or cannot be read (whatever Pillow raises: a damaged file is not a
+    capture time, and never stops a run)."""
+    try:
+        with one_file(str(source)), Image.open(source, formats=photo_formats()) as im:
+            exif = im.getexif().get_ifd(0x8769)
+            when, sub = exif.get(0x9003), exif.get(0x9291)
+    except InputError:
+        return None
+    if not isinstance(when, str):
+        return None
+    try:
+        t = dt.datetime.strptime(when.strip()[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    digits = sub.strip().rstrip("\x00") if isinstance(sub, str) else ""
+    frac = float(f"0.{digits}") if SUBSECONDS.fullmatch(digits) else 0.0
+    return t.replace(tzinfo=dt.UTC).timestamp() + frac
+
+
 SCALE_ROWS = 256  # rows of a high-bit-depth image scaled to 8 bits at once
 
 
@@ -243,21 +287,41 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def upright(im: Image.Image) -> Image.Image:
+    """The image turned as its EXIF Orientation says. Unlike ImageOps.exif_transpose this never
+    rewrites the EXIF (which raises struct.error or TypeError on a text value in a numeric tag),
+    and an unreadable EXIF means no turn, not a lost photo."""
+    try:
+        orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # a damaged EXIF block: the pixels may still be fine
+        orientation = 1
+    method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
+    return im.transpose(method) if method is not None else im
+
+
 def decoded(im: Image.Image, size: int, where: str) -> Image.Image:
     """The pixels of an opened image as 8-bit sRGB (converted from its embedded ICC profile),
     upright (its EXIF orientation, any format); JPEGs decode at reduced scale (libjpeg's DCT
     scaling) when `size` is far below their resolution."""
-    try:
+    with one_file(where):
         if im.format == "JPEG":
             im.draft("RGB", (size, size))
         icc = im.info.get("icc_profile")
-        turned = im.getexif().get(ORIENTATION, 1) not in (0, 1)  # any format: EXIF or TIFF tag
-        upright = ImageOps.exif_transpose(im) if turned else im
-        if upright.mode == "CMYK" and colour.profile_space(icc) == "CMYK":
-            return colour.to_srgb(upright, icc)
-        return colour.to_srgb(to_rgb(upright), icc)
-    except (OSError, ValueError, SyntaxError, RuntimeError) as exc:
-        raise InputError(f"{where}: image is damaged ({_text(exc)}).") from exc
+        turned = upright(im)
+        if turned.mode == "CMYK" and colour.profile_space(icc) == "CMYK":
+            return colour.to_srgb(turned, icc)
+        return colour.to_srgb(to_rgb(turned), icc)
 
 
 def square(im: Image.Image, size: int) -> Image.Image:
@@ -269,19 +333,27 @@ def square(im: Image.Image, size: int) -> Image.Image:
 
 
 def load_square(
-    source: str | Path | bytes, size: int, name: str | None = None, max_pixels: int = MAX_PIXELS
+    source: str | Path | bytes,
+    size: int,
+    name: str | None = None,
+    max_pixels: int = MAX_PIXELS,
+    budget: ByteBudget = DECODING,
 ) -> np.ndarray:
     """Decode an image (a path, or bytes named `name`) into a size×size×3 uint8 array: centre
     crop to a square, then resize. A 1080×1080 JPEG meant for 100×100 decodes 8× faster than a
-    full decode."""
+    full decode. The decode holds what its pixels take from `budget` (every thread of the
+    process shares one): eight 59 MP PNGs decode in turn, not all at once."""
     where = name or str(source)
     im = open_image(source, name, max_pixels)
-    try:
-        return np.asarray(square(decoded(im, size, where), size), dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InputError(f"{where}: image is damaged ({exc}).") from exc
-    finally:
-        im.close()
+    need = decoded_bytes(im, size)
+    with budget.hold(need):
+        try:
+            with one_file(where):
+                return np.asarray(square(decoded(im, size, where), size), dtype=np.uint8)
+        finally:
+            im.close()
+            if need >= TRIM_BYTES:
+                give_back_freed()
 
 
 def _has_magic(text: str) -> bool:

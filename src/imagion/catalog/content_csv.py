@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -115,7 +116,7 @@ def _kind(text: str) -> str:
 
 
 def content_rows(
-    path: Path, header: list[str], rows: list[tuple[int, list[str]]], problems: list[str]
+    path: Path, header: list[str], rows: Iterable[tuple[int, list[str]]], problems: list[str]
 ) -> list[ContentRow]:
     """The rows of a content CSV; one line per row that cannot be read, the others kept."""
     fields = header_fields(header)

@@ -8,7 +8,7 @@ import csv
 import json
 import lzma
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +31,29 @@ MAX_JSON_BYTES = 16 * 2**20  # an instaloader post is ~10 KB, a profilecrawl pro
 MAX_CSV_ERRORS = 100
 
 
-def _attach_image(post: Post, path: Path, problems: list[str]) -> None:
-    """Link an image to a post if it is a readable image; otherwise say why and keep the post."""
-    try:
-        post.width, post.height = probe_image(path)
-    except ImagionError as exc:
-        problems.append(f"{exc} The post is kept without an image.")
+# what an image file gave: (width, height, resolved path, sha256), or why it could not be read
+Checked = tuple[int, int, str, str] | str
+
+
+def _attach_image(
+    post: Post, path: Path, problems: list[str], seen: dict[Path, Checked] | None = None
+) -> None:
+    """Link an image to a post if it is a readable image; otherwise say why and keep the post.
+    `seen` remembers each file checked and hashed already (a manifest whose 300,000 rows name
+    a few images reads each once)."""
+    checked = seen.get(path) if seen is not None else None
+    if checked is None:
+        try:
+            w, h = probe_image(path)
+            checked = (w, h, str(path.resolve()), sha256_file(path))
+        except ImagionError as exc:
+            checked = f"{exc} The post is kept without an image."
+        if seen is not None:
+            seen[path] = checked
+    if isinstance(checked, str):
+        problems.append(checked)
         return
-    post.image = str(path.resolve())
-    post.image_sha256 = sha256_file(path)
+    post.width, post.height, post.image, post.image_sha256 = checked
 
 
 def read_json(path: Path) -> object:
@@ -242,49 +256,63 @@ def _delimiter(path: Path) -> str:
     return ";" if "," not in first and ";" in first else ","
 
 
-def csv_table(path: Path, problems: list[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """(header, [(line number, cells)]) of a CSV file; malformed rows are reported and skipped."""
-    rows: list[tuple[int, list[str]]] = []
+def csv_table(path: Path, problems: list[str]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """(header, (line number, cells) of each row) of a CSV file; the rows are read as they are
+    consumed, never held whole (a 300,000-row manifest); malformed rows are reported and
+    skipped."""
+    f = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 — closed by _csv_cells
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(_bounded_lines(f, path), delimiter=_delimiter(path))
-            header = [h.strip() for h in next(reader, [])]
-            errors = 0
-            while errors <= MAX_CSV_ERRORS:
-                try:
-                    cells = next(reader)
-                except StopIteration:
-                    return header, rows
-                except ImagionError as exc:  # a line too long: the rows before it are kept
-                    problems.append(str(exc))
-                    return header, rows
-                except csv.Error as exc:
-                    errors += 1
-                    problems.append(
-                        f"{path}:{reader.line_num}: malformed CSV ({exc}); row skipped."
-                    )
-                    continue
-                if not any(c.strip() for c in cells):
-                    continue
-                if len(cells) != len(header):
-                    errors += 1
-                    problems.append(
-                        f"{path}:{reader.line_num}: {len(cells)} fields where the header has "
-                        f"{len(header)} (an unquoted comma?); row skipped."
-                    )
-                    continue
-                rows.append((reader.line_num, [c.strip() for c in cells]))
-            problems.append(
-                f"{path}: more than {MAX_CSV_ERRORS} malformed rows; the rest of the file is skipped."
-            )
-            return header, rows
+        reader = csv.reader(_bounded_lines(f, path), delimiter=_delimiter(path))
+        header = [h.strip() for h in next(reader, [])]
     except UnicodeDecodeError as exc:
+        f.close()
         raise ImagionError(f"{path}: not a UTF-8 CSV file ({exc}).") from exc
+    except BaseException:
+        f.close()
+        raise
+    return header, _csv_cells(f, reader, path, len(header), problems)
+
+
+def _csv_cells(
+    f: Any, reader: Any, path: Path, width: int, problems: list[str]
+) -> Iterator[tuple[int, list[str]]]:
+    with f:
+        errors = 0
+        while errors <= MAX_CSV_ERRORS:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except ImagionError as exc:  # a line too long: the rows before it are kept
+                problems.append(str(exc))
+                return
+            except UnicodeDecodeError as exc:  # the rows before it are kept
+                problems.append(
+                    f"{path}:{reader.line_num}: not UTF-8 ({exc}); the rest is skipped."
+                )
+                return
+            except csv.Error as exc:
+                errors += 1
+                problems.append(f"{path}:{reader.line_num}: malformed CSV ({exc}); row skipped.")
+                continue
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) != width:
+                errors += 1
+                problems.append(
+                    f"{path}:{reader.line_num}: {len(cells)} fields where the header has "
+                    f"{width} (an unquoted comma?); row skipped."
+                )
+                continue
+            yield reader.line_num, [c.strip() for c in cells]
+        problems.append(
+            f"{path}: more than {MAX_CSV_ERRORS} malformed rows; the rest of the file is skipped."
+        )
 
 
 def _csv_rows(
-    path: Path, header: list[str], rows: list[tuple[int, list[str]]]
-) -> list[tuple[int, dict[str, str]]]:
+    path: Path, header: list[str], rows: Iterable[tuple[int, list[str]]]
+) -> Iterator[tuple[int, dict[str, str]]]:
     """The rows of a CSV manifest as dicts; ImagionError when a required column is missing."""
     missing = [c for c in CSV_REQUIRED if c not in header]
     if missing:
@@ -294,7 +322,7 @@ def _csv_rows(
             f"or an Instagram content export with Publish time and Permalink). "
             f"Columns found: {', '.join(header[:12]) or 'none'}."
         )
-    return [(line, dict(zip(header, cells, strict=True))) for line, cells in rows]
+    return ((line, dict(zip(header, cells, strict=True))) for line, cells in rows)
 
 
 def _csv_post(path: Path, where: str, row: dict[str, str], problems: list[str]) -> Post | None:
@@ -331,14 +359,21 @@ def _csv_post(path: Path, where: str, row: dict[str, str], problems: list[str]) 
     )
 
 
-def parse_csv(
-    path: Path, header: list[str], rows: list[tuple[int, list[str]]], problems: list[str]
-) -> list[Post]:
-    """Posts of a CSV manifest (account, image, likes, posted_at…)."""
-    posts = []
+def csv_posts(
+    path: Path, header: list[str], rows: Iterable[tuple[int, list[str]]], problems: list[str]
+) -> Iterator[Post]:
+    """Posts of a CSV manifest (account, image, likes, posted_at…), one row at a time; each
+    image file is checked and hashed once, however many rows name it."""
+    seen: dict[Path, Checked] = {}
     for line, row in _csv_rows(path, header, rows):
         post = _csv_post(path, f"{path}:{line}", row, problems)
         if post is not None:
-            _attach_image(post, (path.parent / row["image"]), problems)
-            posts.append(post)
-    return posts
+            _attach_image(post, (path.parent / row["image"]), problems, seen)
+            yield post
+
+
+def parse_csv(
+    path: Path, header: list[str], rows: Iterable[tuple[int, list[str]]], problems: list[str]
+) -> list[Post]:
+    """Posts of a CSV manifest, as a list (csv_posts streams them)."""
+    return list(csv_posts(path, header, rows, problems))

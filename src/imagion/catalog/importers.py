@@ -4,6 +4,7 @@ the professional dashboard, joined to the export's images)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -13,8 +14,8 @@ from imagion.catalog.content_csv import ContentRow, content_rows, is_content_exp
 from imagion.catalog.export_join import JoinReport, join, parse_timezone
 from imagion.catalog.export_tree import ExportTree, folder_exports, inside, zip_exports
 from imagion.catalog.formats import (
+    csv_posts,
     csv_table,
-    parse_csv,
     parse_instaloader,
     parse_profilecrawl,
     read_json,
@@ -88,7 +89,7 @@ def _read_source_file(
         if is_content_export(header):
             content.extend((path, row) for row in content_rows(path, header, rows, problems))
             return
-        yield from parse_csv(path, header, rows, problems)
+        yield from csv_posts(path, header, rows, problems)
         return
     data = read_json(path)
     if isinstance(data, dict) and isinstance(data.get("posts"), list) and "alias" in data:
@@ -199,19 +200,48 @@ def _exports(
     return posts
 
 
-def _keep(
-    posts: dict[tuple[str, str], Post], post: Post, report: ImportReport, where: object
-) -> None:
-    key = (post.account, post.post_id)
-    if key in posts:
-        report.duplicates += 1
-        if report.duplicates <= MAX_DUPLICATES_SHOWN:
-            report.problems.append(
-                f"{post.extra.get('where', where)}: post {post.account}/{post.post_id} "
-                f"also read from {posts[key].extra.get('where')}; the later one is kept."
-            )
-    posts[key] = post
-    report.by_format[post.source_format] = report.by_format.get(post.source_format, 0) + 1
+BATCH = 5_000  # posts written at a time: a 300,000-row manifest is never held whole
+
+
+class _Writer:
+    """Posts written to the catalog in batches, inside the import's one transaction; a post read
+    twice (the same account and post id) is a duplicate, and the later one is kept. Only each
+    post's key, where it came from and whether it has an image stay in memory."""
+
+    def __init__(self, catalog: Catalog, db: sqlite3.Connection, report: ImportReport) -> None:
+        self.catalog, self.db, self.report = catalog, db, report
+        self.seen: dict[tuple[str, str], tuple[str, bool]] = {}
+        self.batch: list[Post] = []
+        self.merged = 0
+
+    def add(self, post: Post, where: object) -> None:
+        report, key = self.report, (post.account, post.post_id)
+        here = str(post.extra.get("where", where))
+        if key in self.seen:
+            report.duplicates += 1
+            if report.duplicates <= MAX_DUPLICATES_SHOWN:
+                report.problems.append(
+                    f"{here}: post {post.account}/{post.post_id} also read from "
+                    f"{self.seen[key][0]}; the later one is kept."
+                )
+        self.seen[key] = (here, post.image is not None)
+        report.by_format[post.source_format] = report.by_format.get(post.source_format, 0) + 1
+        self.batch.append(post)
+        if len(self.batch) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        superseded = [
+            (post.account, post.extra["replaces"])
+            for post in self.batch
+            if post.extra.get("replaces") and post.extra["replaces"] != post.post_id
+        ]
+        inserted, _, merged = self.catalog.upsert_in(self.db, self.batch, superseded)
+        self.report.inserted += inserted
+        self.merged += merged
+        self.batch = []
 
 
 def import_sources(
@@ -227,22 +257,25 @@ def import_sources(
     parse_timezone(timezone)
     report = ImportReport()
     found = discover(sources, report)
-    posts: dict[tuple[str, str], Post] = {}
     content: list[tuple[Path, ContentRow]] = []
     total = len(found.files) + len(found.exports)
-    for i, path in enumerate(found.files):
-        before = len(content)
-        try:
-            for post in _read_source_file(path, report.problems, content):
-                _keep(posts, post, report, path)
-        except ImagionError as exc:
-            report.problems.append(str(exc))
-        report.content_csvs += len(content) > before
-        if progress:
-            progress(i + 1, total)
-    report.exports = len(found.exports)
-    for post in _exports(catalog, found, content, timezone, report):
-        _keep(posts, post, report, post.source)
+    with catalog.transaction() as db:
+        out = _Writer(catalog, db, report)
+        for i, path in enumerate(found.files):
+            before = len(content)
+            try:
+                for post in _read_source_file(path, report.problems, content):
+                    out.add(post, path)
+            except ImagionError as exc:
+                report.problems.append(str(exc))
+            report.content_csvs += len(content) > before
+            if progress:
+                progress(i + 1, total)
+        report.exports = len(found.exports)
+        out.flush()  # the export join reads the catalog's earlier export posts
+        for post in _exports(catalog, found, content, timezone, report):
+            out.add(post, post.source)
+        out.flush()
     if progress:
         progress(total, total)
     if report.duplicates > MAX_DUPLICATES_SHOWN:
@@ -250,19 +283,13 @@ def import_sources(
             f"{report.duplicates:,} duplicate posts in all (the first "
             f"{MAX_DUPLICATES_SHOWN} are listed); the later one of each is kept."
         )
-    if posts:
-        superseded = [
-            (post.account, post.extra["replaces"])
-            for post in posts.values()
-            if post.extra.get("replaces") and post.extra["replaces"] != post.post_id
-        ]
-        report.inserted, report.updated, merged = catalog.upsert_posts(posts.values(), superseded)
-        if merged:
-            report.notes.append(
-                f"{merged:,} posts imported earlier from the content CSV alone now carry their "
-                "export image (merged into one post each)."
-            )
-    report.posts = len(posts)
-    report.accounts = len({a for a, _ in posts})
-    report.with_image = sum(p.image is not None for p in posts.values())
+    if out.merged:
+        report.notes.append(
+            f"{out.merged:,} posts imported earlier from the content CSV alone now carry their "
+            "export image (merged into one post each)."
+        )
+    report.posts = len(out.seen)
+    report.updated = report.posts - report.inserted  # each distinct post counted once, as ever
+    report.accounts = len({a for a, _ in out.seen})
+    report.with_image = sum(has_image for _, has_image in out.seen.values())
     return report

@@ -407,6 +407,17 @@ class Catalog:
         `superseded`: (account, post_id) keys of posts these ones replace (a content-CSV row
         imported alone, keyed by its shortcode, now joined to its export image): such a row is
         removed in the same transaction; `merged` counts them."""
+        with self.transaction() as db:
+            return self.upsert_in(db, posts, superseded)
+
+    def upsert_in(
+        self,
+        db: sqlite3.Connection,
+        posts: Iterable[Post],
+        superseded: Iterable[tuple[str, str]] = (),
+    ) -> tuple[int, int, int]:
+        """upsert_posts inside a transaction the caller holds (an import writes its posts in
+        batches, all or nothing)."""
         cols = POST_COLUMNS
         placeholders = ",".join("?" for _ in cols)
         updates = ",".join(f"{c}=excluded.{c}" for c in cols if c not in ("account", "post_id"))
@@ -416,15 +427,14 @@ class Catalog:
             f"ON CONFLICT(account, post_id) DO UPDATE SET {updates}"
         )
         rows = [tuple(getattr(p, c) for c in cols) for p in posts]
-        with self.transaction() as db:
-            gone = db.executemany(
-                "DELETE FROM posts WHERE account=? AND post_id=? AND image IS NULL "
-                "AND source_format='content-csv'",
-                list(superseded),
-            ).rowcount
-            before = db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
-            db.executemany(sql, rows)
-            after = db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
+        gone = db.executemany(
+            "DELETE FROM posts WHERE account=? AND post_id=? AND image IS NULL "
+            "AND source_format='content-csv'",
+            list(superseded),
+        ).rowcount
+        before = db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
+        db.executemany(sql, rows)
+        after = db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
         inserted = after - before
         return inserted, len(rows) - inserted, max(gone, 0)
 

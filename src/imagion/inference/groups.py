@@ -14,16 +14,14 @@ re-saved copies only, and says so.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import numpy as np
-from PIL import Image
 
 from imagion.errors import ImagionError, OptionError
+from imagion.images import capture_time
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
 from imagion.inference.quality import Meter
@@ -90,24 +88,6 @@ def fingerprints(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     bits = (cells[:, :, 1:] > cells[:, :, :-1]).reshape(n, 64).astype(np.uint64)
     hashes = (bits << np.arange(64, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
     return hashes, small.reshape(n, -1, 3).mean(axis=1)
-
-
-def capture_time(path: Path | IO[bytes]) -> float | None:
-    """EXIF DateTimeOriginal (with its sub-seconds) as seconds, from the header only."""
-    try:
-        with Image.open(path) as im:
-            exif = im.getexif().get_ifd(0x8769)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
-    when, sub = exif.get(0x9003), exif.get(0x9291)
-    if not isinstance(when, str):
-        return None
-    try:
-        t = dt.datetime.strptime(when.strip()[:19], "%Y:%m:%d %H:%M:%S")
-    except ValueError:
-        return None
-    frac = float(f"0.{sub.strip()}") if isinstance(sub, str) and sub.strip().isdigit() else 0.0
-    return t.replace(tzinfo=dt.UTC).timestamp() + frac
 
 
 _POP16 = np.array([bin(k).count("1") for k in range(1 << 16)], np.uint8)

@@ -16,7 +16,7 @@ from typing import Any
 from PIL import Image
 
 from imagion.errors import ImagionError, OptionError
-from imagion.images import open_image, read_image_bytes, to_rgb
+from imagion.images import one_file, open_image, read_image_bytes, to_rgb
 from imagion.progress import Progress
 
 BATCH = 16  # the API's limit of images per synchronous request
@@ -52,7 +52,7 @@ def make_client() -> Any:
 def image_bytes(path: str | Path) -> bytes:
     """The file's bytes, or a JPEG re-encode when its long side exceeds MAX_SIDE."""
     im = open_image(path)
-    try:
+    with one_file(str(path)):
         if max(im.size) <= MAX_SIDE and im.format in ("JPEG", "PNG", "WEBP"):
             return read_image_bytes(path)
         im.draft("RGB", (MAX_SIDE, MAX_SIDE))
@@ -61,8 +61,6 @@ def image_bytes(path: str | Path) -> bytes:
         buf = io.BytesIO()
         im.save(buf, format="JPEG", quality=90)
         return buf.getvalue()
-    except OSError as exc:
-        raise ImagionError(f"{path}: image is damaged ({exc}).") from exc
 
 
 def build_requests(contents: list[bytes]) -> list[Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from imagion.errors import ImagionError, OptionError
-from imagion.files import GENERATOR, regular_file, write_text_atomic
+from imagion.files import GENERATOR, parse_json, read_bounded, write_text_atomic
 from imagion.labels.providers import related_labels
 from imagion.settings import bundled_stats_path
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SUGGEST_MAX = 5
+MAX_STATS_BYTES = 16 * 2**20  # label statistics are ~100 KB; a stats file is never this big
 
 
 @dataclass
@@ -58,10 +59,10 @@ class LabelStats:
     @classmethod
     def load_checked(cls, path: Path) -> LabelStats:
         """Label statistics from `imagion labels --save-stats`, or ImagionError saying why not."""
-        regular_file(path, "`stats`")
+        raw = read_bounded(Path(path), MAX_STATS_BYTES, "`stats`")
+        data = parse_json(raw, f"`stats` {path}")
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            stats = cls.from_dict(data)
+            stats = cls.from_dict(data)  # type: ignore[arg-type]
             ok = isinstance(stats.lift, list) and all(
                 isinstance(r, dict) and {"label", "support", "lift", "ci95"} <= set(r)
                 for r in stats.lift

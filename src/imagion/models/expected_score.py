@@ -35,6 +35,33 @@ NO_INTERVAL = (
 )
 
 
+ORDER_SLACK = 1e-6  # rounding a card may carry (json, float32) without being out of order
+
+
+def is_number(x: object) -> bool:
+    """A JSON number: an int or a float, not a bool (True is an int to isinstance)."""
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def check_shape(knots: list[float], mean: list[float], low: list[float], high: list[float]) -> None:
+    """What every expected score must be, checked when a card is read (a hand-edited card with
+    low and high swapped, a reversed mean or a mean ×10 is refused): ValueError names the field."""
+    if len({len(knots), len(mean), len(low), len(high)}) != 1:
+        raise ValueError("expected_score lists differ in length")
+    k, m, lo, hi = (np.asarray(v, dtype=np.float64) for v in (knots, mean, low, high))
+    if np.any(np.diff(k) < 0) or k[0] < 0 or k[-1] > 1:
+        raise ValueError("expected_score knots are not increasing positions from 0 to 1")
+    for key, v in (("mean", m), ("low", lo), ("high", hi)):
+        if v.min() < -ORDER_SLACK or v.max() > 10 + ORDER_SLACK:
+            raise ValueError(f"expected_score {key} is outside 0–10")
+    if np.any(np.diff(m) < -ORDER_SLACK):
+        raise ValueError(
+            "expected_score mean is not non-decreasing (a higher output, a lower score)"
+        )
+    if np.any(lo > m + ORDER_SLACK) or np.any(m > hi + ORDER_SLACK):
+        raise ValueError("expected_score is not low ≤ mean ≤ high at every knot")
+
+
 def _isotonic(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """The non-decreasing sequence closest to `values` (weighted least squares; pool adjacent
     violators)."""
@@ -103,8 +130,8 @@ class ScoreModel:
         model = cls(
             knots=[float(v) for v in knots],
             mean=[float(v) for v in mean],
-            low=[float(v) for v in np.clip(mean + lo, 0, 10)],
-            high=[float(v) for v in np.clip(mean + hi, 0, 10)],
+            low=[float(v) for v in np.clip(mean + np.minimum(lo, 0), 0, 10)],
+            high=[float(v) for v in np.clip(mean + np.maximum(hi, 0), 0, 10)],
             posts=len(u),
             source=source,
         )
@@ -164,15 +191,12 @@ class ScoreModel:
         arrays = {}
         for key in ("knots", "mean", "low", "high"):
             v = d.get(key)
-            if not isinstance(v, list) or not v or not all(isinstance(x, int | float) for x in v):
+            if not isinstance(v, list) or not v or not all(is_number(x) for x in v):
                 raise ValueError(f"expected_score {key} is not a list of numbers")
             if not all(math.isfinite(x) for x in v):
                 raise ValueError(f"expected_score {key} is not finite")
             arrays[key] = [float(x) for x in v]
-        if len({len(v) for v in arrays.values()}) != 1:
-            raise ValueError("expected_score lists differ in length")
-        if np.any(np.diff(arrays["knots"]) < 0):
-            raise ValueError("expected_score knots are not increasing")
+        check_shape(arrays["knots"], arrays["mean"], arrays["low"], arrays["high"])
         cov = d.get("fit_coverage")
         return cls(
             **arrays,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imagion.models.expected_score import ScoreModel
+from imagion.models.expected_score import ScoreModel, is_number
 
 if TYPE_CHECKING:
     import torch
@@ -130,6 +130,7 @@ def _triple(value: object, name: str) -> tuple[float, float, float]:
     return out  # type: ignore[return-value]
 
 
+QUANTILES = 101  # raw_quantiles: the 0th to 100th percentile of the training outputs
 PRIOR_PAIRS = 20.0  # pseudo-pairs at 50/50 that a handful of held-out pairs cannot outvote
 
 
@@ -188,16 +189,14 @@ class Calibration:
         if not isinstance(d, dict):
             raise ValueError("calibration is not a mapping")
         q = d.get("raw_quantiles")
-        if not isinstance(q, list) or len(q) < 2:
-            raise ValueError("calibration has no raw_quantiles (at least 2 numbers)")
+        if not isinstance(q, list) or len(q) < 2 or not all(is_number(x) for x in q):
+            raise ValueError("calibration has no raw_quantiles (a list of at least 2 numbers)")
         arr = np.asarray(q, dtype=np.float64)
         if not np.isfinite(arr).all() or np.any(np.diff(arr) < 0):
             raise ValueError("calibration quantiles are not finite and increasing")
         source = d.get("pair_source")
         scale = d.get("pair_scale") if source else None
-        if scale is not None and (
-            not isinstance(scale, int | float) or not math.isfinite(scale) or scale < 0
-        ):
+        if scale is not None and (not is_number(scale) or not math.isfinite(scale) or scale < 0):
             raise ValueError(f"calibration pair_scale {scale!r} is not a number ≥ 0")
         metrics = d.get("pair_metrics") if isinstance(d.get("pair_metrics"), dict) else None
         exp = d.get("expected_score")
@@ -210,7 +209,7 @@ class Calibration:
     def absent(cls) -> Calibration:
         """What a checkpoint without a calibration gets (last.pt, written for --resume): the
         raw output shown on the 0–10 scale as it is, marked so that it is said."""
-        cal = cls(list(np.linspace(0, 10, 101)))
+        cal = cls(list(np.linspace(0, 10, QUANTILES)))
         cal.missing = True
         return cal
 
@@ -223,8 +222,8 @@ class Calibration:
         posts: int | None = None,
     ) -> Calibration:
         """Quantiles from `raw` (training outputs); the pair scale only from held-out pairs."""
-        q = np.quantile(np.asarray(raw, dtype=np.float64), np.linspace(0, 1, 101))
-        q = np.maximum.accumulate(q + np.arange(101) * 1e-9)  # strictly increasing
+        q = np.quantile(np.asarray(raw, dtype=np.float64), np.linspace(0, 1, QUANTILES))
+        q = np.maximum.accumulate(q + np.arange(QUANTILES) * 1e-9)  # strictly increasing
         if held_out_pairs is None or not len(held_out_pairs[0]):
             return cls(q.tolist())
         d, y = held_out_pairs
@@ -232,7 +231,8 @@ class Calibration:
 
     def position(self, raw: np.ndarray) -> np.ndarray:
         """Where raw outputs fall among the training posts' outputs: 0–1."""
-        return np.interp(np.asarray(raw, dtype=np.float64), self.q, np.linspace(0, 1, 101))
+        steps = np.linspace(0, 1, len(self.q))  # any length read from a card, not only 101
+        return np.interp(np.asarray(raw, dtype=np.float64), self.q, steps)
 
     def place(self, raw: np.ndarray) -> np.ndarray:
         """`position`, not held at 0 and 1: beyond the lowest and highest training outputs it

@@ -71,6 +71,23 @@ def _form_number(form: FormData, name: str, default: N, kind: Callable[[str], N]
         raise ServeError(400, f"`{name}` {value[:20]!r}: not a number.") from None
 
 
+MAX_COUNT_DIGITS = 6  # a count of pictures sent as a form field
+
+
+def _form_count(form: FormData, name: str) -> int | None:
+    """A count sent as a form field: ASCII digits only ("²".isdigit() is true, and int() of
+    5,000 digits raises); None when it is not sent."""
+    value = form.get(name)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= MAX_COUNT_DIGITS):
+        raise ServeError(
+            400, f"`{name}` {value[:20]!r}: not a count (at most {MAX_COUNT_DIGITS} digits)."
+        )
+    return int(text)
+
+
 class ServeError(Exception):
     def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
@@ -104,6 +121,7 @@ class Service:
         return scored
 
     async def _score(self, uploads: list[Upload], form: FormData) -> Scored:
+        _form_count(form, "chosen")  # a bad value is refused before any scoring
         return await self.scorer.score(uploads)
 
     async def pick(self, request: Request) -> tuple[Grouped, PickResult]:
@@ -159,8 +177,8 @@ class Service:
 
     def _chosen_note(self, form: FormData, sent: int) -> list[str]:
         """The page sends how many pictures were chosen when it kept only the first ones."""
-        chosen = form.get("chosen")
-        if not isinstance(chosen, str) or not chosen.isdigit() or int(chosen) <= sent:
+        chosen = _form_count(form, "chosen")
+        if chosen is None or chosen <= sent:
             return []
         return [
             f"The first {sent} of the {int(chosen)} pictures chosen were scored: the page scores "

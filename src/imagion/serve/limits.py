@@ -2,36 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
-MB = 1024 * 1024
+from imagion.memory import MB, ByteBudget
 
-
-class ByteBudget:
-    """At most `total` bytes held at once across threads: a decode reserves what its pixels
-    will take and waits while others hold the rest (one alone may take all of it), so eight
-    clients sending 16-bit 16 MP PNGs wait their turn instead of growing the server by GBs."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.used, self.peak = total, 0, 0
-        self._cond = threading.Condition()
-
-    @contextmanager
-    def hold(self, n: int) -> Iterator[None]:
-        n = max(0, min(n, self.total))
-        with self._cond:
-            self._cond.wait_for(lambda: self.used + n <= self.total)
-            self.used += n
-            self.peak = max(self.peak, self.used)
-        try:
-            yield
-        finally:
-            with self._cond:
-                self.used -= n
-                self._cond.notify_all()
+__all__ = ["MB", "PICK_PATHS", "ByteBudget", "Limits"]
 
 
 @dataclass(frozen=True)

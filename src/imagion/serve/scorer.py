@@ -22,7 +22,8 @@ from imagion.inference.engine import Engine
 from imagion.inference.groups import GroupResult, Shots, capture_time, fingerprints, grouped
 from imagion.inference.quality import Quality, assess, header_facts, pixel_measures
 from imagion.inference.rank import Ranked, RankRow, no_interval, ranked
-from imagion.serve.limits import ByteBudget, Limits
+from imagion.memory import TRIM_BYTES, ByteBudget, give_back_freed
+from imagion.serve.limits import Limits
 from imagion.settings import cpu_threads
 
 THUMB = 160  # px, square: every card has the same thumbnail whatever the photo's shape
@@ -51,6 +52,12 @@ def _thumbnail(im: Image.Image) -> str:
     buf = io.BytesIO()
     square(im, THUMB).save(buf, format="JPEG", quality=80)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _pixels(im: Image.Image, size: int, name: str) -> tuple[np.ndarray, str]:
+    """The model's input and the thumbnail of an opened upload (its full decode freed on return)."""
+    rgb = decoded(im, max(size, THUMB), name)
+    return np.asarray(square(rgb, size), dtype=np.uint8), _thumbnail(rgb)
 
 
 class Scorer:
@@ -85,6 +92,7 @@ class Scorer:
                 "or score it with `imagion rank`."
             )
         im = open_image(upload.data, upload.name, self.limits.max_pixels)
+        need = 0
         try:
             w, h = im.size
             if im.format != "JPEG" and w * h > self.limits.max_full_pixels:
@@ -94,13 +102,15 @@ class Scorer:
                     f"at most {self.limits.max_full_pixels // 1_000_000} MP in formats other than "
                     "JPEG; send it as a JPEG, or smaller."
                 )
-            with self.memory.hold(decoded_bytes(im, max(size, THUMB))):
-                rgb = decoded(im, max(size, THUMB), upload.name)
-                return np.asarray(square(rgb, size), dtype=np.uint8), _thumbnail(rgb)
+            need = decoded_bytes(im, max(size, THUMB))
+            with self.memory.hold(need):
+                return _pixels(im, size, upload.name)
         except (OSError, ValueError, SyntaxError) as exc:
             raise ImagionError(f"{upload.name}: image is damaged ({exc}).") from exc
         finally:
             im.close()
+            if need >= TRIM_BYTES:
+                give_back_freed()  # as the command line's decoders do
 
     def _crop(self, upload: Upload) -> CropAdvice | None:
         try:
