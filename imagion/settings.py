@@ -3,11 +3,13 @@ package, the device and the number of CPU threads. One home for each of these ru
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
-from imagion.errors import CheckpointError, ImagionError
+from imagion.errors import CheckpointError, ImagionError, OptionError
 from imagion.files import regular_file
 
 if TYPE_CHECKING:
@@ -84,14 +86,80 @@ def has_nvidia() -> bool:
     return Path("/dev/nvidiactl").exists()
 
 
+Runtime = Literal["onnxruntime", "torch"]
+Accelerator = Literal["cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What a `device` choice means here: which runtime runs the model, and on what."""
+
+    runtime: Runtime
+    device: Accelerator
+
+
+def wants_gpu(choice: str, gpu_present: bool) -> bool:
+    """`device` cuda, or auto where a GPU is present (this machine, or a Ray cluster)."""
+    return choice == "cuda" or (choice == "auto" and gpu_present)
+
+
+def onnxruntime_module() -> Any | None:
+    """ONNX Runtime, when installed (the light install's engine)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    return onnxruntime
+
+
+def onnxruntime_has_cuda() -> bool:
+    """onnxruntime-gpu is installed and offers its CUDA provider."""
+    ort = onnxruntime_module()
+    return ort is not None and "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def torch_has_cuda() -> bool:
+    """PyTorch is installed and sees a CUDA GPU (imports torch only when it is installed)."""
+    try:
+        if importlib.util.find_spec("torch") is None:
+            return False
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def choose_backend(choice: str, *, onnx: bool = True) -> Backend:
+    """The one meaning of `device` (auto, cuda, cpu), for the engine, PyTorch and Ray.
+
+    ONNX Runtime unless `onnx` is False (training, or a model that cannot be exported); on a
+    machine with an NVIDIA GPU, ONNX Runtime's CUDA provider when onnxruntime-gpu is installed,
+    PyTorch's CUDA when only PyTorch sees the GPU, else the CPU. `device` cuda with no GPU that
+    either can use is an OptionError."""
+    if choice not in ("auto", "cuda", "cpu"):
+        raise OptionError("device", choice, "use auto, cuda or cpu.")
+    ort = onnxruntime_module() is not None if onnx else False
+    gpu_here = has_nvidia() if onnx else True  # PyTorch checks for itself (WSL has no nvidiactl)
+    if wants_gpu(choice, gpu_here):
+        if ort and onnxruntime_has_cuda():
+            return Backend("onnxruntime", "cuda")
+        if torch_has_cuda():
+            return Backend("torch", "cuda")
+        if choice == "cuda":
+            raise OptionError(
+                "device",
+                choice,
+                "no CUDA GPU is available here (install onnxruntime-gpu, or PyTorch with CUDA); "
+                "use `device` cpu or auto.",
+            )
+    return Backend("onnxruntime" if ort else "torch", "cpu")
+
+
 def pick_device(choice: str) -> torch.device:
-    """`auto`: CUDA when available (this process's GPU under torchrun), else the CPU."""
+    """The torch device for `device` as `choose_backend` means it for PyTorch: CUDA (this
+    process's GPU under torchrun) when PyTorch sees one, else the CPU."""
     import torch
 
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ImagionError(
-            "`device` cuda: no CUDA GPU is available here; use `device` cpu or auto."
-        )
-    if choice == "cpu" or not torch.cuda.is_available():
+    if choose_backend(choice, onnx=False).device == "cpu":
         return torch.device("cpu")
     return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))

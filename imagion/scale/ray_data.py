@@ -41,7 +41,7 @@ from imagion.models.imagenet import SEEN_THRESHOLD
 from imagion.models.registry import build_model
 from imagion.progress import Progress
 from imagion.scale.tables import MAX_PROBLEMS_SHOWN, check_table, schema, tally, write_table
-from imagion.settings import cpu_threads, pick_device
+from imagion.settings import cpu_threads, pick_device, wants_gpu
 
 MAX_CPUS_PER_ACTOR = 8  # an actor decodes and infers with up to this many threads (cpu_threads)
 ROWS_PER_BLOCK = 256
@@ -162,6 +162,12 @@ def _pool(ray: Any) -> tuple[int, float]:
     cpus = min(per_node, MAX_CPUS_PER_ACTOR)
     total = sum(n["Resources"]["CPU"] for n in nodes) or 1.0
     return max(1, int(total // cpus)), float(cpus)
+
+
+def gpus_per_actor(ray: Any, device: str) -> int:
+    """1 when `device` means a GPU on this cluster (cuda, or auto where the cluster has one; the
+    rule of `imagion.settings.wants_gpu`), so that Ray shows the actor its GPU; else 0."""
+    return 1 if wants_gpu(device, ray.cluster_resources().get("GPU", 0) > 0) else 0
 
 
 def _maybe_fail_once() -> None:
@@ -348,7 +354,7 @@ def rank_on_ray(
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
             num_cpus=cpus,
-            num_gpus=1 if device == "cuda" else 0,
+            num_gpus=gpus_per_actor(ray, device),
         )  # Ray Data restarts a dead actor and retries its task (its defaults for actor pools)
         if out is not None:
             write_table(scored.write_parquet, out)
@@ -444,7 +450,7 @@ def features_on_ray(
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
             num_cpus=cpus,
-            num_gpus=1 if device == "cuda" else 0,
+            num_gpus=gpus_per_actor(ray, device),
         ).materialize()
     from ray.data.expressions import col
 
