@@ -98,3 +98,23 @@ def test_the_type_checkers_facade_names_what_the_lazy_table_names():
     from imagion import _LAZY
 
     assert seen == set(_LAZY)
+
+
+def test_compare_group_and_pick_check_their_options_at_the_verb(tmp_path):
+    a, b = (str(ROOT / "data" / "samples" / n) for n in ("rocket.jpg", "coffee.jpg"))
+    calls = [
+        (lambda: imagion.compare(a, b, device="gpu"), "device"),
+        (lambda: imagion.group([a, b], device="gpu"), "device"),
+        (lambda: imagion.pick([a, b], device="gpu"), "device"),
+        (lambda: imagion.pick([a, b], n=0), "n"),
+        (lambda: imagion.group([a, b], similarity=2.0), "similarity"),
+        (lambda: imagion.group([a, b], batch_size=0), "batch_size"),
+        (lambda: imagion.rank([a, b], batch_size=0), "batch_size"),
+        (lambda: imagion.rank(a), "paths"),  # a lone path, not a list of them
+    ]
+    for call, option in calls:
+        with pytest.raises(OptionError) as err:
+            call()
+        assert err.value.option == option
+    c = imagion.compare(a, b)  # str paths, as the docs show them
+    assert {c.a.path.name, c.b.path.name} == {"rocket.jpg", "coffee.jpg"}

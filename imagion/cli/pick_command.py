@@ -13,12 +13,13 @@ from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, about_m
 from imagion.cli.console import emit_json, note, out, progress_bar, skipped_all, visible, warn
 from imagion.errors import ImagionError
 from imagion.files import writable_folder
-from imagion.inference.groups import SIMILARITY, GroupResult, group_images
-from imagion.inference.pick import PickResult, check_n, pick_images
+from imagion.inference.groups import SIMILARITY, GroupResult
+from imagion.inference.pick import PickResult, check_n
 from imagion.inference.rank import check_output_folders, copy_ranked
 from imagion.inference.sheet import check_sheet, write_pick_sheet
 from imagion.scores import score_text
 from imagion.spreadsheet import write_rows
+from imagion.workflows.photos import group, pick
 
 
 def _about_grouping(result: GroupResult) -> None:
@@ -59,7 +60,7 @@ def rank_groups(
             "the best of each group (--copy-to, --sheet)."
         )
     with progress_bar("scoring") as update:
-        result = group_images(
+        result = group(
             paths, similarity=similarity, model=model, recursive=recursive,
             batch_size=batch_size, device=str(device), progress=update, suggest=suggest,
             stats=stats,
@@ -149,7 +150,7 @@ def pick_cmd(
     if sheet is not None:
         check_sheet(sheet)
     with progress_bar("scoring") as update:
-        result = pick_images(
+        result = pick(
             paths, n, similarity=similarity, model=model, recursive=recursive,
             batch_size=batch_size, device=str(device), progress=update,
         )  # fmt: skip

@@ -28,7 +28,6 @@ from imagion.inference.rank import (
     RankResult,
     RankRow,
     check_output_folders,
-    compare_images,
     copy_top,
 )
 from imagion.inference.sheet import MAX_SHEET, check_sheet, write_sheet
@@ -42,7 +41,7 @@ from imagion.scores import (
     shown_score,
 )
 from imagion.spreadsheet import write_rows
-from imagion.workflows.verbs import rank, rank_on_ray
+from imagion.workflows.photos import compare, rank, rank_on_ray
 
 
 def _tip(row: RankRow) -> str:
@@ -382,7 +381,7 @@ def compare_cmd(
 
     Example: imagion compare beach.jpg city.jpg
     """
-    c = compare_images(a, b, model=model, device=str(device), stats=stats)
+    c = compare(a, b, model=model, device=device, stats=stats)
     if json_:
         emit_json(c.to_dict())
         return

@@ -9,18 +9,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imagion._types import PathLike
 from imagion.catalog.export_join import parse_timezone
 from imagion.catalog.importers import import_sources
 from imagion.catalog.store import Catalog, Columns, iso_time, no_scores_error
 from imagion.choices import Device, EngineKind, Provider, ScoreMapping, ScoreMetric, choice
 from imagion.errors import OptionError
 from imagion.files import output_file
-from imagion.inference.rank import rank_images
 from imagion.labels.store import label_catalog, post_labels
 from imagion.labels.suggestions import label_stats
 from imagion.models.registry import REGISTRY, build_model, list_models
 from imagion.progress import Progress
-from imagion.scale.ray_data import rank_on_ray as on_ray
 from imagion.training.featurize import featurize_catalog
 from imagion.training.options import TrainOptions
 
@@ -28,14 +27,10 @@ if TYPE_CHECKING:
     from imagion.catalog.importers import ImportReport
     from imagion.catalog.scoring import ScoreReport
     from imagion.evaluation.metrics import EvalReport
-    from imagion.inference.rank import RankResult
     from imagion.labels.store import LabelSummary
     from imagion.labels.suggestions import LabelStats
-    from imagion.scale.ray_data import BatchRankResult
     from imagion.training.featurize import FeaturizeReport
     from imagion.training.options import TrainResult
-
-PathLike = str | Path
 
 
 def import_posts(
@@ -52,7 +47,9 @@ def import_posts(
     path = Path(catalog)
     existed = path.exists()
     with Catalog(path, create=True) as cat:
-        report = import_sources(cat, list(sources), timezone=timezone, progress=progress)
+        report = import_sources(
+            cat, [Path(s) for s in sources], timezone=timezone, progress=progress
+        )
     if report.posts == 0 and not existed:  # created by this call for nothing: not left behind
         for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
             leftover.unlink(missing_ok=True)
@@ -325,40 +322,6 @@ def label(
     return LabelReport(summary, stats)
 
 
-def rank(
-    paths: Sequence[PathLike],
-    *,
-    model: PathLike | None = None,
-    recursive: bool = False,
-    top: int | None = None,
-    device: str = "auto",
-    stats: PathLike | None = None,
-    suggest: bool = True,
-    crops: PathLike | None = None,
-    batch_size: int | None = None,
-    progress: Progress | None = None,
-) -> RankResult:
-    """Score image files (files, folders, globs; `recursive` into subfolders) best first, in this
-    process, with `model` (default: the bundled model); `top` keeps the best K. Each item has
-    its score, raw output, the calibrated probability of beating the next one, the labels seen
-    and a suggestion (`stats`: the label statistics behind it); `crops` writes the crops likely
-    to do better there. Unreadable files are in `result.problems`."""
-    if top is not None and top < 1:
-        raise OptionError("top", top, "keep at least 1 image (or leave `top` out for all).")
-    return rank_images(
-        paths,
-        model=model,
-        recursive=recursive,
-        batch_size=batch_size,
-        device=str(choice(Device, device, "device")),
-        progress=progress,
-        suggest=suggest,
-        stats=None if stats is None else Path(stats),
-        crops=None if crops is None else Path(crops),
-        top=top,
-    )
-
-
 @dataclass
 class Architecture:
     """A model architecture available here: its name, size, input and what it is."""
@@ -386,37 +349,3 @@ def architectures() -> list[Architecture]:
         n = sum(p.numel() for p in m.parameters())
         found.append(Architecture(name, n, m.preprocess.size, spec.description))
     return found
-
-
-def rank_on_ray(
-    paths: Sequence[PathLike],
-    *,
-    out: PathLike | None = None,
-    top: int | None = None,
-    model: PathLike | None = None,
-    recursive: bool = False,
-    address: str | None = None,
-    device: str = "auto",
-    batch_size: int = 64,
-    features: bool = False,
-    labels: bool = False,
-    progress: Progress | None = None,
-) -> BatchRankResult:
-    """Score image files on Ray Data (`pip install -e '.[ray]'`), on this machine or the
-    cluster at `address`, writing the Parquet table `out` (path, score, raw, error; `features`
-    and `labels` add columns); returns the counts, the first problems and the best `top`."""
-    if top is not None and top < 1:
-        raise OptionError("top", top, "keep at least 1 image (or leave `top` out for all).")
-    return on_ray(
-        list(paths),
-        model=model,
-        recursive=recursive,
-        out=None if out is None else Path(out),
-        top=top,
-        address=address,
-        device=str(choice(Device, device, "device")),
-        batch_size=batch_size,
-        features=features,
-        labels=labels,
-        progress=progress,
-    )
