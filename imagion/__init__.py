@@ -53,6 +53,8 @@ _LAZY = {
     "CheckpointCard": "imagion.models.card",
     "TrainingRecord": "imagion.models.card",
     "Catalog": "imagion.catalog.store",
+    "CatalogInfo": "imagion.catalog.store",
+    "PathLike": "imagion._types",
     "TrainOptions": "imagion.training.options",
     "TrainResult": "imagion.training.options",
     "Recipe": "imagion.training.options",
@@ -69,9 +71,11 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # what a type checker and an IDE see: the real signatures and results
+    from imagion._types import PathLike as PathLike
     from imagion.catalog.importers import ImportReport as ImportReport
     from imagion.catalog.scoring import ScoreReport as ScoreReport
     from imagion.catalog.store import Catalog as Catalog
+    from imagion.catalog.store import CatalogInfo as CatalogInfo
     from imagion.evaluation.metrics import EvalReport as EvalReport
     from imagion.inference.groups import Group as Group
     from imagion.inference.groups import GroupResult as GroupResult

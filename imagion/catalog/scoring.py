@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,16 @@ MAX_WINDOW = 100_000  # posts before each post; more is "all posts" (leave `wind
 REASON_HISTORY = "too few earlier posts in the window"
 
 
+class ScoreSettings(TypedDict, total=False):
+    """How the scores were made (`imagion score`'s options), stored with the catalog."""
+
+    metric: str
+    mapping: str
+    window: int | None
+    min_posts: int
+    log: bool
+
+
 @dataclass
 class ScoreReport:
     scored: int = 0
@@ -39,7 +50,7 @@ class ScoreReport:
     unscored: dict[str, int] = field(default_factory=dict)
     unscored_accounts: dict[str, int] = field(default_factory=dict)
     histogram: list[int] = field(default_factory=lambda: [0] * 11)
-    settings: dict = field(default_factory=dict)
+    settings: ScoreSettings = field(default_factory=lambda: ScoreSettings())
 
     def to_dict(self) -> dict:
         return {
@@ -208,13 +219,9 @@ def score_frame(
     df["zscore"] = z
     df["score"] = to_score(z, mapping)
     report = ScoreReport(
-        settings={
-            "metric": str(metric),
-            "mapping": str(mapping),
-            "window": window,
-            "min_posts": min_posts,
-            "log": log,
-        }
+        settings=ScoreSettings(
+            metric=str(metric), mapping=str(mapping), window=window, min_posts=min_posts, log=log
+        )
     )
     ok = np.isfinite(df["score"].to_numpy())
     report.scored = int(ok.sum())

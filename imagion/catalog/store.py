@@ -18,7 +18,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from imagion.errors import CatalogError, ImagionError
 from imagion.files import regular_file
@@ -461,7 +461,7 @@ class Catalog:
             (key, value),
         )
 
-    def info(self) -> dict:
+    def info(self) -> CatalogInfo:
         """Summary counts of the catalog."""
         q = self.db.execute(
             """SELECT COUNT(DISTINCT account), COUNT(*), SUM(image IS NOT NULL),
@@ -480,14 +480,37 @@ class Catalog:
             "first_post",
             "last_post",
         ]
-        out = dict(zip(keys, q, strict=True))
-        for k in keys[:7]:
-            out[k] = int(out[k] or 0)
-        for k in ("first_post", "last_post"):
-            out[k] = iso_time(out[k])
-        out["catalog"] = str(self.path.resolve())
-        out["schema_version"] = self.schema_version
-        return out
+        got = dict(zip(keys, q, strict=True))
+        counts = {k: int(got[k] or 0) for k in keys[:7]}
+        return CatalogInfo(
+            accounts=counts["accounts"],
+            posts=counts["posts"],
+            posts_with_image=counts["posts_with_image"],
+            scored=counts["scored"],
+            carousels=counts["carousels"],
+            videos=counts["videos"],
+            hidden_likes=counts["hidden_likes"],
+            first_post=iso_time(got["first_post"]),
+            last_post=iso_time(got["last_post"]),
+            catalog=str(self.path.resolve()),
+            schema_version=self.schema_version,
+        )
+
+
+class CatalogInfo(TypedDict):
+    """`imagion.info()`: the catalog's counts, its first and last post (ISO dates), its file."""
+
+    accounts: int
+    posts: int
+    posts_with_image: int
+    scored: int
+    carousels: int
+    videos: int
+    hidden_likes: int
+    first_post: str | None
+    last_post: str | None
+    catalog: str
+    schema_version: int
 
 
 def iso_time(ts: object) -> str | None:

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -50,6 +50,14 @@ FAIL_ONCE = "IMAGION_RAY_FAIL_ONCE"  # tests: a marker file; the first actor cal
 # missing creates it and kills its worker process, as a node failure would
 
 
+class TopRow(TypedDict):
+    """One of the best rows of a Ray run: the file, its 0–10 score, the model's raw output."""
+
+    path: str
+    score: float
+    raw: float
+
+
 @dataclass
 class BatchRankResult:
     """What a Ray run did: where the table is, how many rows scored and failed, the best K."""
@@ -57,7 +65,7 @@ class BatchRankResult:
     table: Path | None
     scored: int
     failed: int
-    top: list[dict[str, Any]] = field(default_factory=list)  # path, score, raw: best first
+    top: list[TopRow] = field(default_factory=list)  # best first
     problems: list[str] = field(default_factory=list)  # the first failures: "path: reason"
     seconds: float = 0.0
 
@@ -377,13 +385,13 @@ def rank_on_ray(
     return result
 
 
-def _best(table: Any, top: int) -> list[dict[str, Any]]:
+def _best(table: Any, top: int) -> list[TopRow]:
     """The best `top` rows that scored, by a distributed sort."""
     from ray.data.expressions import col
 
     best = table.filter(expr=col("error").is_null()).sort("score", descending=True).limit(top)
     return [
-        {"path": r["path"], "score": float(r["score"]), "raw": float(r["raw"])}
+        TopRow(path=str(r["path"]), score=float(r["score"]), raw=float(r["raw"]))
         for r in best.take_all()
     ]
 

@@ -126,7 +126,7 @@ def _record(
         val_posts=len(data.val_idx),
         skipped_images=len(data.problems),
         split=str(split.kind),
-        train_time_range=split.train_time_range(),
+        train_time_range={k: [*v] for k, v in split.train_time_range().items()},
         undated_excluded=split.undated,
         split_seed=opts.seed,
         val_fraction=opts.val_fraction,

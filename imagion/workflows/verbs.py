@@ -5,9 +5,9 @@ typed result; mistakes raise ImagionError (or a subclass) saying what to do."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from imagion._types import PathLike
 from imagion.catalog.export_join import parse_timezone
@@ -21,11 +21,14 @@ from imagion.labels.suggestions import label_stats
 from imagion.models.registry import REGISTRY, build_model, list_models
 from imagion.progress import Progress
 from imagion.training.featurize import featurize_catalog
-from imagion.training.options import TrainOptions
+from imagion.training.options import TrainFields, TrainOptions, with_fields
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from imagion.catalog.importers import ImportReport
     from imagion.catalog.scoring import ScoreReport
+    from imagion.catalog.store import CatalogInfo
     from imagion.evaluation.metrics import EvalReport
     from imagion.labels.store import LabelSummary
     from imagion.labels.suggestions import LabelStats
@@ -57,7 +60,7 @@ def import_posts(
     return report
 
 
-def info(catalog: PathLike = "imagion.db") -> dict[str, Any]:
+def info(catalog: PathLike = "imagion.db") -> CatalogInfo:
     """The catalog's summary: accounts, posts, images, scores, carousels, videos, dates."""
     with Catalog(Path(catalog)) as cat:
         return cat.info()
@@ -95,10 +98,10 @@ def posts(
 class PostsFrame:
     """`posts`: the rows asked for (a DataFrame) and how many matched in all."""
 
-    frame: Any
+    frame: pd.DataFrame
     total: int
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[dict[str, object]]:
         """The rows as plain dicts (missing values None), as `posts --json` prints them."""
         df = self.frame
         return df.astype(object).where(df.notna(), None).to_dict(orient="records")
@@ -151,22 +154,20 @@ def featurize(
     )
 
 
-def _options(options: TrainOptions | None, fields: dict[str, Any]) -> TrainOptions:
-    return replace(options or TrainOptions(), **fields)
-
-
 def train(
     catalog: PathLike = "imagion.db",
     options: TrainOptions | None = None,
     *,
     progress: Progress | None = None,
-    **fields: Any,
+    **fields: Unpack[TrainFields],
 ) -> TrainResult:
-    """Train a model on the catalog's scored posts; `fields` override `options`
-    (`imagion.TrainOptions`), e.g. train("me.db", split="time", init="default", out=Path("runs/me"))."""
+    """Train a model on the catalog's scored posts; `fields` (typed: `TrainOptions`' fields)
+    override `options`, e.g. train("me.db", split="time", init="default", out="runs/me")."""
     from imagion.training.loop import train as run
 
-    return run(Path(catalog), _options(options, fields), progress=progress)
+    opts = with_fields(options, fields)
+    opts.check()
+    return run(Path(catalog), opts, progress=progress)
 
 
 def evaluate(
@@ -241,7 +242,7 @@ def cross_validate(
     pairs: int | None = None,
     show_pairs: int = 0,
     progress: Progress | None = None,
-    **fields: Any,
+    **fields: Unpack[TrainFields],
 ) -> EvalReport:
     """K-fold leave-accounts-out CV of a training recipe (`folds` a number), or a rolling-origin
     CV in time (`folds="time"`, `time_blocks` per account); the pooled held-out predictions
@@ -250,7 +251,7 @@ def cross_validate(
     from imagion.training.init import init_leak
     from imagion.workflows.protocols import run_cv, run_time_cv
 
-    opts = _options(options, fields)
+    opts = with_fields(options, fields)
     check_options(
         min_gap=min_gap, min_ratio=min_ratio, pairs=pairs, seed=opts.seed, show_pairs=show_pairs
     )
