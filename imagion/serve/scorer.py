@@ -18,7 +18,7 @@ from imagion.images import decoded, decoded_bytes, open_image, square
 from imagion.inference.batching import DynamicBatcher, Outputs
 from imagion.inference.crops import CropAdvice, best_crop
 from imagion.inference.engine import Engine
-from imagion.inference.groups import GroupResult, Shots, capture_time, fingerprints, grouped
+from imagion.inference.groups import GroupResult, capture_time, group_decoded
 from imagion.inference.rank import Ranked, RankRow, no_interval, ranked
 from imagion.serve.limits import ByteBudget, Limits
 from imagion.settings import cpu_threads
@@ -149,16 +149,12 @@ class Scorer:
         ok, arrays, thumbs, problems, outputs = await self._forward(uploads)
         if outputs is None:
             return Grouped(None, thumbs, {}, problems)
-        raw, feats = outputs
         paths = [Path(str(k)) for k in ok]
-        items = ranked(self.engine, paths, raw, None)
-        hashes, colours = fingerprints(np.stack(arrays))
-        if feats is not None:
-            feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
         times = [capture_time(io.BytesIO(uploads[k].data)) for k in ok]
-        result = grouped(
-            self.engine, items, Shots(paths, feats, hashes, colours, times), similarity, problems
+        result = group_decoded(
+            self.engine, paths, np.stack(arrays), outputs, times, similarity, problems
         )
+        items = [item for g in result.groups for item in g.shots]
         index = {id(item): int(item.path.name) for item in items}
         for item in items:
             item.path = Path(uploads[index[id(item)]].name)
