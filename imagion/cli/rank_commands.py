@@ -21,7 +21,7 @@ from imagion.cli.console import (
     skipped_all,
     visible,
 )
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import ImagionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY
 from imagion.inference.rank import (
@@ -41,7 +41,7 @@ from imagion.scores import (
     shown_score,
 )
 from imagion.spreadsheet import write_rows
-from imagion.workflows.photos import compare, rank, rank_on_ray
+from imagion.workflows.photos import check_top, compare, rank, rank_on_ray
 
 
 def _tip(row: RankRow) -> str:
@@ -69,7 +69,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         Path | None, typer.Option(help="Copy the top images here, named rank_score_name.")
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(min=1, help="Images per forward pass (default: by model).")
+        int | None, typer.Option(help="Images per forward pass (default: by model).")
     ] = None,
     device: DeviceOpt = Device.auto,
     suggest: Annotated[
@@ -143,8 +143,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     One per moment: imagion rank ~/Pictures/trip --groups (or imagion pick ~/Pictures/trip -n 5)
     Millions of photos: imagion rank /data/photos -r --engine ray --out scores.parquet --top 100
     """
-    if top is not None and top < 1:
-        raise OptionError("top", top, "show at least 1 image (or leave `top` out for all).")
+    check_top(top)  # the verb's check, before any mode starts work
     if engine == EngineKind.ray:
         local_only: dict[str, object] = {
             "--copy-to": copy_to,
@@ -254,7 +253,7 @@ def _rank_on_ray(
     with progress_bar("scoring") as update:
         result = rank_on_ray(
             paths, model=model, recursive=recursive, top=top, out=table, address=address,
-            device=device, batch_size=batch_size or 64, features=features, labels=labels,
+            device=device, batch_size=batch_size, features=features, labels=labels,
             progress=update,
         )  # fmt: skip
     skipped_all(result.problems)

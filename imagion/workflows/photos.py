@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from imagion.scale.ray_data import BatchRankResult
 
 
+RAY_BATCH = 64  # images per Ray Data batch unless told
+
+
 def _device(device: str) -> str:
     return str(choice(Device, device, "device"))
 
@@ -46,7 +49,7 @@ def _paths(paths: Sequence[PathLike]) -> list[str]:
     return [os.fspath(p) for p in paths]
 
 
-def _top(top: int | None) -> int | None:
+def check_top(top: int | None) -> int | None:
     if top is not None and top < 1:
         raise OptionError("top", top, "keep at least 1 image (or leave `top` out for all).")
     return top
@@ -80,7 +83,7 @@ def rank(
         suggest=suggest,
         stats=None if stats is None else Path(stats),
         crops=None if crops is None else Path(crops),
-        top=_top(top),
+        top=check_top(top),
     )
 
 
@@ -93,7 +96,7 @@ def rank_on_ray(
     recursive: bool = False,
     address: str | None = None,
     device: str = "auto",
-    batch_size: int = 64,
+    batch_size: int | None = None,
     features: bool = False,
     labels: bool = False,
     progress: Progress | None = None,
@@ -106,10 +109,10 @@ def rank_on_ray(
         model=_path(model),
         recursive=recursive,
         out=None if out is None else Path(out),
-        top=_top(top),
+        top=check_top(top),
         address=address,
         device=_device(device),
-        batch_size=batch_size,
+        batch_size=_batch_size(batch_size) or RAY_BATCH,
         features=features,
         labels=labels,
         progress=progress,
