@@ -112,7 +112,7 @@ def _export_into(
         "batch_size": model_spec(loaded.arch).batch_accelerated,
         "calibration": loaded.calibration.to_dict(),
         "features": with_features,
-        "checkpoint": str(ckpt),
+        "checkpoint": ckpt.name,  # its name only: an export is shipped and cached elsewhere
         "checkpoint_sha256": sha256_file(ckpt),
         "imagion_version": __version__,
         "export_version": EXPORT_VERSION,
