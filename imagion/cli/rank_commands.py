@@ -311,7 +311,7 @@ def _rank_notes(rows: list[RankRow], no_interval: str | None) -> list[str]:
         if len(groups) == 1 and len(ranks) == len(rows) > 1:
             lines.append(f"Advice for every photo here: {_lower_first(text)}")
         else:
-            lines.append(f"{_ranks(ranks)}: {text}")
+            lines.append(f"{_ranks(ranks, [r['rank'] for r in rows])}: {text}")
     return lines
 
 
@@ -319,8 +319,32 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _ranks(ranks: list[int]) -> str:
-    return ("#" if len(ranks) == 1 else "photos #") + ", #".join(map(str, ranks))
+MAX_EXCEPTIONS = 3  # "every photo but #a, #b, #c"; more: the photos are named
+
+
+def _ranks(ranks: list[int], shown: list[int]) -> str:
+    """The photos a line concerns: "#4", "photos #1, #3, #9–#20", or "every photo but #77"
+    when naming the few others is shorter."""
+    if len(ranks) == 1:
+        return f"#{ranks[0]}"
+    taken = set(ranks)
+    others = [k for k in shown if k not in taken]
+    if others and len(others) <= MAX_EXCEPTIONS and len(others) < len(ranks):
+        return "every photo but " + _spans(others)
+    return "photos " + _spans(ranks)
+
+
+def _spans(ranks: list[int]) -> str:
+    """#1, #3, #9–#20: runs of 3 or more written as ranges."""
+    parts: list[str] = []
+    ordered = sorted(ranks)
+    start = 0
+    for k in range(1, len(ordered) + 1):
+        if k == len(ordered) or ordered[k] != ordered[k - 1] + 1:
+            run = ordered[start:k]
+            parts += [f"#{run[0]}–#{run[-1]}"] if len(run) >= 3 else [f"#{n}" for n in run]
+            start = k
+    return ", ".join(parts)
 
 
 def _display_names(rows: list[RankRow]) -> list[str]:
