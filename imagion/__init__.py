@@ -24,7 +24,10 @@ from imagion.errors import (
     CheckpointError,
     ImagionError,
     InputError,
+    MissingExtraError,
+    ModelError,
     OptionError,
+    ServiceError,
 )
 
 _LAZY = {
@@ -117,7 +120,10 @@ __all__ = [
     "CheckpointError",
     "ImagionError",
     "InputError",
+    "MissingExtraError",
+    "ModelError",
     "OptionError",
+    "ServiceError",
     "__version__",
     *_LAZY,
 ]

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from imagion.errors import ImagionError
+from imagion.errors import InputError
 
 TMP_SUFFIX = ".imagion-tmp"
 NOT_REGULAR = "not a regular file (a FIFO, socket or device); imagion reads files only"
@@ -26,9 +26,9 @@ def writable_folder(folder: str | os.PathLike, option: str) -> Path:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except FileExistsError:
-        raise ImagionError(f"{option} {folder}: is a file, not a folder.") from None
+        raise InputError(f"{option} {folder}: is a file, not a folder.") from None
     except OSError as exc:
-        raise ImagionError(f"{option} {folder}: cannot write there ({exc.strerror}).") from None
+        raise InputError(f"{option} {folder}: cannot write there ({exc.strerror}).") from None
     return folder
 
 
@@ -39,13 +39,13 @@ def regular_file(path: str | os.PathLike, what: str) -> Path:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise ImagionError(f"{what} {path}: no such file.") from None
+        raise InputError(f"{what} {path}: no such file.") from None
     except OSError as exc:
-        raise ImagionError(f"{what} {path}: cannot be read ({exc.strerror}).") from None
+        raise InputError(f"{what} {path}: cannot be read ({exc.strerror}).") from None
     if stat.S_ISDIR(mode):
-        raise ImagionError(f"{what} {path}: is a folder, not a file.")
+        raise InputError(f"{what} {path}: is a folder, not a file.")
     if not stat.S_ISREG(mode):
-        raise ImagionError(f"{what} {path}: {NOT_REGULAR}.")
+        raise InputError(f"{what} {path}: {NOT_REGULAR}.")
     return path
 
 
@@ -62,7 +62,7 @@ def unused_path(folder: Path, name: str) -> Path:
             continue
         os.close(fd)
         return path
-    raise ImagionError(f"{folder}: 10,000 files named like {name} already; choose another folder.")
+    raise InputError(f"{folder}: 10,000 files named like {name} already; choose another folder.")
 
 
 def walk_files(root: Path, recursive: bool = True) -> tuple[list[Path], list[str]]:
@@ -141,16 +141,16 @@ def output_file(path: str | os.PathLike, option: str, suffixes: tuple[str, ...])
     """Check an output file's folder and suffix before any work; ImagionError names the option."""
     path = Path(path)
     if path.suffix.lower() not in suffixes:
-        raise ImagionError(f"{option} {path}: use one of {', '.join(suffixes)}.")
+        raise InputError(f"{option} {path}: use one of {', '.join(suffixes)}.")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise ImagionError(f"{option} {path}: folder {folder} does not exist.")
+        raise InputError(f"{option} {path}: folder {folder} does not exist.")
     if path.is_dir():
-        raise ImagionError(f"{option} {path}: is a folder; name a file in it.")
+        raise InputError(f"{option} {path}: is a folder; name a file in it.")
     if path.exists() and not stat.S_ISREG(path.stat().st_mode):
-        raise ImagionError(f"{option} {path}: not a regular file; name another file.")
+        raise InputError(f"{option} {path}: not a regular file; name another file.")
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ImagionError(
+        raise InputError(
             f"{option} {path}: cannot write there (permissions); choose another place."
         )
     return path

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from imagion.errors import CheckpointError, ImagionError, OptionError
+from imagion.errors import CheckpointError, OptionError
 from imagion.files import regular_file
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def model_path(model: str | os.PathLike | None) -> Path:
     if model is None or (str(model) == DEFAULT_MODEL and not Path(model).exists()):
         path = bundled_model_path()
         if not path.is_file():
-            raise ImagionError(
+            raise CheckpointError(
                 f"the bundled model {path} is missing from this installation; pass `model`."
             )
         return path

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, InputError
 from imagion.images import ZIP_MEMBER, read_zip_member
 
 MARKER = re.compile(
@@ -105,15 +105,15 @@ class ExportTree:
                 try:
                     self._zip = zipfile.ZipFile(self.source)
                 except (OSError, zipfile.BadZipFile) as exc:
-                    raise ImagionError(f"{self.source}: cannot open the zip ({exc}).") from exc
+                    raise InputError(f"{self.source}: cannot open the zip ({exc}).") from exc
             return read_zip_member(self._zip, self.root + rel, where, limit)
         path = self.source / self.root / rel
         try:
             if path.stat().st_size > limit:
-                raise ImagionError(f"{where}: larger than {limit // 2**20} MiB; skipped.")
+                raise InputError(f"{where}: larger than {limit // 2**20} MiB; skipped.")
             return path.read_bytes()
         except OSError as exc:
-            raise ImagionError(f"{where}: cannot read ({exc.strerror or exc}); skipped.") from exc
+            raise InputError(f"{where}: cannot read ({exc.strerror or exc}); skipped.") from exc
 
     def close(self) -> None:
         if self._zip is not None:
@@ -139,9 +139,9 @@ class ExportTree:
         try:
             return json.loads(raw.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ImagionError(f"{self.where(rel)}: not valid JSON ({exc}); skipped.") from exc
+            raise InputError(f"{self.where(rel)}: not valid JSON ({exc}); skipped.") from exc
         except RecursionError:
-            raise ImagionError(f"{self.where(rel)}: JSON nested too deeply; skipped.") from None
+            raise InputError(f"{self.where(rel)}: JSON nested too deeply; skipped.") from None
 
 
 def _trees(source: Path, names: list[str], is_zip: bool) -> list[ExportTree]:
@@ -161,12 +161,12 @@ def zip_exports(path: Path) -> list[ExportTree]:
         with zipfile.ZipFile(path) as zf:
             names = [i.filename for i in zf.infolist() if not i.is_dir()]
     except (OSError, zipfile.BadZipFile, RuntimeError) as exc:
-        raise ImagionError(f"{path}: not a readable .zip ({exc}); skipped.") from exc
+        raise InputError(f"{path}: not a readable .zip ({exc}); skipped.") from exc
     trees = _trees(path, names, is_zip=True)
     if not trees:
         top = sorted({n.split("/", 1)[0] for n in names})
         shown = ", ".join(top[:8]) + ("…" if len(top) > 8 else "") or "nothing"
-        raise ImagionError(
+        raise InputError(
             f"{path}: a .zip but not an Instagram export (expected {EXPECTED}; found {shown}); "
             "skipped."
         )

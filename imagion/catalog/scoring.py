@@ -24,7 +24,7 @@ import pandas as pd
 
 from imagion.catalog.store import Catalog, Columns
 from imagion.choices import ScoreMapping, ScoreMetric
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import CatalogError, OptionError
 
 REASON_HIDDEN = "like count hidden or missing"
 REASON_FEW = "account has too few usable posts"
@@ -243,7 +243,7 @@ def score_catalog(catalog: Catalog, **options: object) -> ScoreReport:
     with catalog.transaction() as db:
         df = catalog.frame(Columns.SCORING)
         if df.empty:
-            raise ImagionError(
+            raise CatalogError(
                 f"{catalog.path}: the catalog has no posts; run `imagion import` first."
             )
         df, report = score_frame(df, **options)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
-from imagion.errors import CatalogError, ImagionError
+from imagion.errors import CatalogError, ImagionError, OptionError
 from imagion.files import regular_file
 
 if TYPE_CHECKING:
@@ -196,21 +196,41 @@ def resolve_catalog_path(path: str | os.PathLike | None) -> Path:
     return Path(path or os.environ.get(ENV_CATALOG) or DEFAULT_CATALOG)
 
 
-def sqlite_error(path: Path, exc: sqlite3.Error) -> ImagionError:
-    """One clear line for what SQLite reports, naming the catalog and what to do."""
-    msg = str(exc)
-    low = msg.lower()
-    if "locked" in low or "busy" in low:
-        text = "is locked by another process (is another imagion command running?); try again when it has finished."
-    elif "readonly" in low or "read-only" in low:
-        text = "is read-only; imagion can read it but not change it (copy it somewhere writable or fix its permissions)."
-    elif "full" in low:
-        text = "cannot be written: the disk is full; nothing was changed. Free some space and run the command again."
-    elif "disk i/o" in low:
-        text = f"cannot be written: disk I/O error ({msg}); nothing was changed."
-    else:
-        text = f"database error ({msg})."
-    return CatalogError(f"{path}: catalog {text}")
+LOCKED = "is locked by another process (is another imagion command running?); try again when it has finished."
+READ_ONLY = "is read-only; imagion can read it but not change it (copy it somewhere writable or fix its permissions)."
+FULL = "cannot be written: the disk is full; nothing was changed. Free some space and run the command again."
+SQLITE_SAYS: dict[
+    int | None, str
+] = {  # SQLite's primary result code → what it means for the catalog
+    sqlite3.SQLITE_BUSY: LOCKED,
+    sqlite3.SQLITE_LOCKED: LOCKED,
+    sqlite3.SQLITE_READONLY: READ_ONLY,
+    sqlite3.SQLITE_FULL: FULL,
+    sqlite3.SQLITE_IOERR: "cannot be written: disk I/O error ({message}); nothing was changed.",
+    sqlite3.SQLITE_NOTADB: "is not a SQLite database ({message}); imagion leaves it untouched.",
+    sqlite3.SQLITE_CORRUPT: "is damaged ({message}); restore it from a copy or import again.",
+}
+
+
+def sqlite_code(exc: sqlite3.Error) -> int | None:
+    """SQLite's primary result code of an error (extended codes folded: SQLITE_IOERR_WRITE is
+    SQLITE_IOERR), None for an error SQLite did not raise."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def sqlite_error(path: Path | None, exc: sqlite3.Error) -> CatalogError:
+    """One clear line for what SQLite reports, by its error code (`sqlite_errorcode`; never by
+    the wording), naming the catalog and what to do. The one translation of SQLite's errors:
+    the catalog's methods and the command line's error boundary both call it."""
+    text = SQLITE_SAYS.get(sqlite_code(exc))
+    message = str(exc)
+    text = (text or "database error ({message}).").format(message=message)
+    return CatalogError(f"{path}: catalog {text}" if path else f"catalog {text}")
+
+
+def read_only_error(path: Path) -> CatalogError:
+    return CatalogError(f"{path}: catalog {READ_ONLY}")
 
 
 def _ro_uri(path: Path, immutable: bool = False) -> str:
@@ -224,7 +244,7 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
         db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         return db
     except sqlite3.OperationalError as exc:
-        if "unable to open" not in str(exc):
+        if sqlite_code(exc) != sqlite3.SQLITE_CANTOPEN:
             raise
     return sqlite3.connect(_ro_uri(path, immutable=True), uri=True, isolation_level=None)
 
@@ -382,7 +402,7 @@ class Catalog:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """All or nothing: the catalog is never left half-written; SQLite errors become one line."""
         if self.readonly:
-            raise sqlite_error(self.path, sqlite3.OperationalError("readonly database"))
+            raise read_only_error(self.path)
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -437,7 +457,7 @@ class Catalog:
         if not isinstance(columns, str):
             unknown = set(columns) - ALL_COLUMNS
             if unknown:
-                raise ValueError(f"no such catalog column: {', '.join(sorted(unknown))}")
+                raise OptionError("columns", ", ".join(sorted(unknown)), "no such catalog column.")
             columns = ", ".join(columns)
         sql = f"SELECT {columns} FROM posts {where} ORDER BY account, posted_at, post_id"
         try:

@@ -14,7 +14,7 @@ from typing import TypedDict
 import numpy as np
 import pandas as pd
 
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import CatalogError, OptionError
 from imagion.evaluation.calibration import (
     CalibrationFigures,
     calibration_metrics,
@@ -195,8 +195,10 @@ def _select_pairs(
     if min_ratio > 1:
         keep = likes_ratio(likes, i, j) >= min_ratio
         if len(i) and not keep.any():
-            raise ImagionError(
-                f"`min_ratio` {min_ratio:g}: no same-account pair's likes differ by {min_ratio:g}× or more."
+            raise OptionError(
+                "min_ratio",
+                f"{min_ratio:g}",
+                f"no same-account pair's likes differ by {min_ratio:g}× or more.",
             )
         i, j = i[keep], j[keep]
     if min_gap > 0:
@@ -221,7 +223,7 @@ def _select_pairs(
     elif pairs is not None and pairs > len(i):
         notes.append(f"`pairs` {pairs}: only {len(i):,} pairs exist here; all of them are used.")
     if not len(i):
-        raise ImagionError(
+        raise CatalogError(
             "no same-account pairs with different likes to evaluate (need ≥ 2 posts per account)."
         )
     return i, j, ties

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import ImagionError, InputError, OptionError
 from imagion.files import unused_path
 from imagion.images import find_images
 from imagion.inference.crops import best_crop, write_crop
@@ -173,7 +173,7 @@ def rank_images(
         engine, files, batch_size=batch_size, suggest=suggest, progress=progress
     )
     if not items:
-        raise ImagionError(
+        raise InputError(
             "no image could be scored: " + joined(bad[:3]) + (" …" if len(bad) > 3 else "")
         )
     written = advise_crops(engine, items[: top or None], crops) if crops is not None else []
@@ -207,9 +207,9 @@ def files_to_score(
     files, problems = find_images(list(paths), recursive=recursive)
     if not files:
         if problems:  # every argument was missing or unreadable: say that, not something else
-            raise ImagionError(joined(problems[:3]) + (" …" if len(problems) > 3 else ""))
+            raise InputError(joined(problems[:3]) + (" …" if len(problems) > 3 else ""))
         folders = not recursive and any(Path(p).is_dir() for p in paths)
-        raise ImagionError(
+        raise InputError(
             "no image files found in "
             + ", ".join(map(str, paths))
             + (" (folders are read one level deep; add -r to recurse)" if folders else "")
@@ -245,7 +245,7 @@ def check_output_folders(
             p = Path(raw)
             src = p.resolve() if p.is_dir() else p.resolve().parent
             if out == src or (recursive and p.is_dir() and src in out.parents):
-                raise ImagionError(
+                raise InputError(
                     f"{option} {folder}: the photos are ranked from this folder, so its copies "
                     "would be ranked (and copied) again next time; choose another folder."
                 )
@@ -320,11 +320,11 @@ def compare_images(
     """Which of two images will get more attention, and how sure the model is."""
     for p in (a, b):
         if not Path(p).is_file():
-            raise ImagionError(f"{p}: no such file.")
+            raise InputError(f"{p}: no such file.")
     engine = open_engine(model, device, stats=stats)
     items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2)
     if bad:
-        raise ImagionError(joined(bad))
+        raise InputError(joined(bad))
     advise_crops(engine, items)
     by_path = {str(r.path): r for r in items}
     ra, rb = by_path[str(Path(a))], by_path.get(str(Path(b)), by_path[str(Path(a))])

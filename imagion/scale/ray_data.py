@@ -34,7 +34,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import ImagionError, InputError, OptionError, ServiceError
 from imagion.images import find_images, load_square
 from imagion.inference.engine import open_engine
 from imagion.models.imagenet import SEEN_THRESHOLD
@@ -113,7 +113,7 @@ def _connect(address: str | None) -> Any:
                 raise OptionError(
                     "address", address, f"cannot join the Ray cluster ({exc})."
                 ) from None
-            raise ImagionError(f"cannot start Ray on this machine ({exc}).") from None
+            raise ServiceError(f"cannot start Ray on this machine ({exc}).") from None
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
@@ -340,7 +340,7 @@ def rank_on_ray(
         check_table(out)
     files, problems = find_images(list(paths), recursive=recursive)
     if not files:
-        raise ImagionError("no image files found in " + ", ".join(map(str, paths)))
+        raise InputError("no image files found in " + ", ".join(map(str, paths)))
     t0 = time.perf_counter()
     if progress is not None:
         progress(0, len(files), "starting Ray")

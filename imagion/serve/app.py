@@ -71,7 +71,9 @@ def _form_number(form: FormData, name: str, default: N, kind: Callable[[str], N]
         raise ServeError(400, f"`{name}` {value[:20]!r}: not a number.") from None
 
 
-class ServeError(Exception):
+class ServeError(ImagionError):
+    """A request the server refuses: the HTTP status, the message, and when to retry."""
+
     def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.retry_after = status, message, retry_after

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, InputError
 from imagion.images import decoded, decoded_bytes, open_image, square
 from imagion.inference.batching import DynamicBatcher, Outputs
 from imagion.inference.crops import CropAdvice, best_crop
@@ -82,7 +82,7 @@ class Scorer:
             w, h = im.size
             if im.format != "JPEG" and w * h > self.limits.max_full_pixels:
                 # only JPEGs decode at reduced size; a 49 MP PNG would take ~300 MB to decode
-                raise ImagionError(
+                raise InputError(
                     f"{upload.name}: a {w}×{h} {im.format} is decoded in full, and the server takes "
                     f"at most {self.limits.max_full_pixels // 1_000_000} MP in formats other than "
                     "JPEG; send it as a JPEG, or smaller."
@@ -91,7 +91,7 @@ class Scorer:
                 rgb = decoded(im, max(size, THUMB), upload.name)
                 return np.asarray(square(rgb, size), dtype=np.uint8), _thumbnail(rgb)
         except (OSError, ValueError, SyntaxError) as exc:
-            raise ImagionError(f"{upload.name}: image is damaged ({exc}).") from exc
+            raise InputError(f"{upload.name}: image is damaged ({exc}).") from exc
         finally:
             im.close()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from imagion._types import JSONValue
-from imagion.errors import ImagionError
+from imagion.errors import CheckpointError
 from imagion.models.card import CheckpointCard
 from imagion.models.checkpoints import read_card, read_checkpoint
 from imagion.settings import model_path
@@ -27,7 +27,7 @@ Init = tuple[dict[str, Any], Path]  # the --init checkpoint and where it came fr
 def _check(opts: TrainOptions, card: CheckpointCard, path: Path) -> None:
     """What the run says must match the checkpoint's architecture and preprocessing."""
     if card.arch != opts.architecture:
-        raise ImagionError(
+        raise CheckpointError(
             f"`init` {path} is a {card.arch} model, this run trains {opts.architecture}; "
             f"pass `arch` {card.arch} (or another `init`)."
         )
@@ -37,7 +37,7 @@ def _check(opts: TrainOptions, card: CheckpointCard, path: Path) -> None:
     diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
     if diff:
         wanted = ", ".join(f"--{k.replace('_', '-')} {theirs.get(k)}" for k in diff)
-        raise ImagionError(
+        raise CheckpointError(
             f"`init` {path} was trained with {', '.join(f'{k}={theirs.get(k)}' for k in diff)} "
             f"(preprocessing: {card.preprocess.size} px), this run with "
             f"{', '.join(f'{k}={ours.get(k)}' for k in diff)}; pass {wanted} to start from it."

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import CheckpointError, OptionError
 from imagion.files import regular_file, remove_stale_temporaries, writable_folder
 from imagion.labels.suggestions import LabelStats
 from imagion.models.card import CheckpointCard, TrainingRecord
@@ -72,7 +72,7 @@ def _check(opts: TrainOptions, out: Path, rank: int) -> dict[str, Any] | None:
         raise OptionError("resume", "", f"{last} does not exist; train without it first.")
     state = read_checkpoint(last)
     if state["arch"] != opts.architecture:
-        raise ImagionError(
+        raise CheckpointError(
             f"`resume`: {last} is a {state['arch']!r} run, not {opts.architecture!r}."
         )
     _same_recipe(opts, state, last)
@@ -89,7 +89,7 @@ def _same_recipe(opts: TrainOptions, state: dict[str, Any], last: Path) -> None:
     diff = [k for k in recipe if k in then and str(then[k]) != str(now.get(k))]
     if diff:
         was = ", ".join(f"--{k.replace('_', '-')} {then[k]}" for k in diff)
-        raise ImagionError(
+        raise CheckpointError(
             f"`resume`: {last} was trained with {was}; resume with the same options, "
             "or start a new run in another `out`."
         )
