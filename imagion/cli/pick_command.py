@@ -14,7 +14,7 @@ from imagion.cli.console import emit_json, note, out, progress_bar, skipped_all,
 from imagion.errors import ImagionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY, GroupResult
-from imagion.inference.pick import PickResult, check_n
+from imagion.inference.pick import PICK_N, PickResult, check_n
 from imagion.inference.rank import check_output_folders, copy_ranked
 from imagion.inference.sheet import check_sheet, write_pick_sheet
 from imagion.scores import score_text
@@ -115,7 +115,9 @@ def pick_cmd(
         list[str],
         typer.Argument(help="The shoot: image files, folders or globs."),
     ],
-    n: Annotated[int, typer.Option("-n", help="How many photos to pick (one per moment).")] = 5,
+    n: Annotated[
+        int, typer.Option("-n", help="How many photos to pick (one per moment).")
+    ] = PICK_N,
     model: ModelOpt = None,
     recursive: Annotated[
         bool, typer.Option("-r", "--recursive", help="Search folders recursively.")

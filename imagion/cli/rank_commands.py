@@ -23,6 +23,7 @@ from imagion.cli.console import (
 )
 from imagion.errors import ImagionError
 from imagion.files import writable_folder
+from imagion.inference.crops import LIKELY
 from imagion.inference.groups import SIMILARITY
 from imagion.inference.rank import (
     RankResult,
@@ -79,7 +80,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     crops: Annotated[
         Path | None,
         typer.Option(
-            help="Try Instagram's formats (1:1, 4:5, 1.91:1) on each photo; write the crops likely (≥ 60%) to do better here."
+            help=f"Try Instagram's formats (1:1, 4:5, 1.91:1) on each photo; write the crops likely ({LIKELY}) to do better here."
         ),
     ] = None,
     sheet: Annotated[
@@ -208,11 +209,11 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     if crops is not None:
         if result.crops_written:
             note(
-                f"wrote {len(result.crops_written)} crop(s) likely (≥ 60%) to do better to {crops}"
+                f"wrote {len(result.crops_written)} crop(s) likely ({LIKELY}) to do better to {crops}"
             )
         else:
             note(
-                f"no crop is likely (≥ 60%) to do better than its photo; nothing written to {crops}"
+                f"no crop is likely ({LIKELY}) to do better than its photo; nothing written to {crops}"
             )
     if json_:
         emit_json(rows)

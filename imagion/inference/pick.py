@@ -75,6 +75,9 @@ class PickResult:
         return [p.to_dict() for p in self.picks]
 
 
+PICK_N = 5  # photos picked when `n` is not given (the CLI, the page and the API say it)
+
+
 def check_n(n: int) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise OptionError("n", n, "pick at least 1 photo.")
@@ -102,7 +105,7 @@ def choose(grouping: GroupResult, n: int) -> PickResult:
 
 def pick_images(
     paths: Sequence[str | Path],
-    n: int = 5,
+    n: int = PICK_N,
     *,
     similarity: float = SIMILARITY,
     model: str | Path | None = None,

@@ -61,7 +61,7 @@ class Ranked:
     labels: list[str] = field(default_factory=list)
     suggestion: Suggestion | None = None
     p_beats_next: float | None = None  # P(this one gets more likes than the next one down)
-    crop: CropAdvice | None = None  # a crop likely (≥ 60%) to do better, if any
+    crop: CropAdvice | None = None  # a crop likely (≥ MIN_WIN) to do better, if any
 
     def to_dict(self, rank: int | None = None) -> RankRow:
         """The one way a scored image becomes JSON."""

@@ -1,4 +1,4 @@
-"""The upload page: a form for up to 5 pictures and, after scoring, one card per picture, best
+"""The upload page: a form for up to `Limits.max_files` pictures and, after scoring, one card per picture, best
 first (thumbnail, score and its 80% range, how likely it beats the next, advice). Everything shown is escaped."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import html
 from typing import TYPE_CHECKING
 
 from imagion.inference.rank import Ranked
-from imagion.scores import odds_words, range_text, score_meaning, score_text
+from imagion.scores import ODDS_RULE, odds_words, range_text, score_meaning, score_text
 from imagion.serve.scorer import Grouped, Scored
 
 if TYPE_CHECKING:
@@ -105,14 +105,13 @@ CAVEAT = (
     "fitted on posts it did not train on."
 )
 NEXT_ON_PAGE = (
-    "“N% vs #k”: how likely a picture gets more likes than the next one down — under 55% a "
-    "toss-up, 55–65% somewhat more likely, above that likely; fitted on posts the model did "
-    "not train on."
+    f"“N% vs #k”: how likely a picture gets more likes than the next one down — {ODDS_RULE}; "
+    "fitted on posts the model did not train on."
 )
 
 
 def render_page(
-    model: str, max_files: int, max_mb: int, results: str = "", max_pick: int = 50
+    model: str, max_files: int, max_mb: int, results: str = "", *, max_pick: int
 ) -> str:
     return PAGE.format(
         max_pick=max_pick,
@@ -193,19 +192,28 @@ h1 {{ font-size: 1.4rem; }} .muted {{ color: #666; font-size: .9rem; }} .error {
 <h1>Pick the best of a shoot, one per moment</h1>
 <p class="muted">Up to {max_files} pictures, {max_mb} MB each. Near-duplicates (bursts, reframings,
 re-saved copies) are grouped; the best of the best groups is picked, never two of one moment. Model:
-{model}. <a href="/">Score up to 5 pictures</a>.</p>
+{model}. <a href="/">Score up to {max_score} pictures</a>.</p>
 <form method="post" action="/pick" enctype="multipart/form-data">
 <input type="file" name="images" accept="image/*" multiple required>
-<label>pictures to pick <input type="number" name="n" value="5" min="1" max="{max_files}"></label>
+<label>pictures to pick <input type="number" name="n" value="{n}" min="1" max="{max_files}"></label>
 <button type="submit">Pick</button>
 </form>
 {results}
 </body></html>"""
 
 
-def render_pick_page(model: str, max_files: int, max_mb: int, results: str = "") -> str:
+def render_pick_page(
+    model: str, max_files: int, max_mb: int, results: str = "", *, max_score: int, n: int
+) -> str:
+    """The pick page: up to `max_files` pictures, `n` picked unless told (`max_score`: the
+    score page's limit, in its link)."""
     return PICK_PAGE.format(
-        max_files=max_files, max_mb=max_mb, model=html.escape(model), results=results
+        max_files=max_files,
+        max_mb=max_mb,
+        model=html.escape(model),
+        results=results,
+        max_score=max_score,
+        n=n,
     )
 
 

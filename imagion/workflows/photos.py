@@ -13,7 +13,7 @@ from imagion._types import PathLike
 from imagion.choices import Device, choice
 from imagion.errors import OptionError
 from imagion.inference.groups import SIMILARITY, check_similarity, group_images
-from imagion.inference.pick import check_n, pick_images
+from imagion.inference.pick import PICK_N, check_n, pick_images
 from imagion.inference.rank import compare_images, rank_images
 from imagion.progress import Progress
 from imagion.scale.ray_data import rank_on_ray as on_ray
@@ -162,7 +162,7 @@ def group(
 
 def pick(
     paths: Sequence[PathLike],
-    n: int = 5,
+    n: int = PICK_N,
     *,
     similarity: float = SIMILARITY,
     model: PathLike | None = None,
