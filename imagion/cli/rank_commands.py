@@ -410,7 +410,7 @@ def compare_cmd(
         emit_json(c.to_dict())
         return
     verdict = c.verdict()
-    verdict = "A" + verdict[1:] if verdict.startswith("a toss-up") else verdict
+    verdict = "A" + verdict[1:] if c.toss_up else verdict  # a sentence starts with a capital
     out.print(visible(verdict + "."), highlight=False)
     width = max(len(visible(side.path.name)) for side in (c.a, c.b))
     for side in (c.a, c.b):

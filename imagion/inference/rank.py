@@ -284,6 +284,11 @@ class Comparison:
     def winner(self) -> Ranked:
         return self.a if self.a.raw >= self.b.raw else self.b
 
+    @property
+    def toss_up(self) -> bool:
+        """The calibrated probability cannot tell the two apart (below TOSS_UP either way)."""
+        return self.p_a_wins is not None and max(self.p_a_wins, 1 - self.p_a_wins) < TOSS_UP
+
     def verdict(self) -> str:
         """The answer worded by how sure the calibrated probability is (`odds_words`): 52% is a
         toss-up, not "should get more attention"."""
@@ -291,10 +296,9 @@ class Comparison:
         if self.p_a_wins is None:
             return f"{name} scores higher (how likely it does better is unknown for this model)"
         p = max(self.p_a_wins, 1 - self.p_a_wins)
-        words = odds_words(p)
-        if words == "a toss-up":
+        if self.toss_up:
             return f"a toss-up ({p:.0%} for {name})"
-        return f"{name} is {words} to get more likes ({p:.0%})"
+        return f"{name} is {odds_words(p)} to get more likes ({p:.0%})"
 
     def to_dict(self) -> dict[str, Any]:
         p = None if self.p_a_wins is None else round(self.p_a_wins, 4)
