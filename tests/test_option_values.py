@@ -87,3 +87,28 @@ def test_eval_cv_answers_as_cross_validate_does(db, runner):
     reason = _verb_reason(lambda: imagion.cross_validate(db, folds="four"))
     res = runner.invoke(app, ["eval", "--catalog", str(db), "--cv", "four"])
     assert res.exit_code == 1 and res.stderr.strip() == f"error: --cv four: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("args", "flag", "mode"),
+    [
+        (["--engine", "ray", "--copy-to", "{d}"], "--copy-to", "--engine ray"),
+        (["--engine", "ray", "--similarity", "0.9"], "--similarity", "--engine ray"),
+        (["--engine", "ray", "--groups"], "--groups", "--engine ray"),
+        (["--groups", "--crops", "{d}"], "--crops", "--groups"),
+        (["--groups", "--out", "t.parquet"], "--out", "--groups"),
+        (["--out", "t.parquet"], "--out", "rank"),
+        (["--similarity", "0.9"], "--similarity", "rank"),
+        (["--features"], "--features", "rank"),
+    ],
+)
+def test_each_rank_mode_refuses_the_others_options(runner, tmp_path, args, flag, mode):
+    """rank's modes (plain, --groups, --engine ray) each own their options, from one table;
+    a flag of another mode is one line naming it and the mode it goes with, before any work."""
+    photo = write_image(tmp_path / "a.jpg", 0.5)
+    (tmp_path / "out").mkdir()
+    argv = [a.replace("{d}", str(tmp_path / "out")) for a in args]
+    res = runner.invoke(app, ["rank", str(photo), *argv])
+    assert res.exit_code == 1, res.output
+    line = res.stderr.strip()
+    assert line.startswith(f"error: {flag}") and f"not with {mode}" in line, line

@@ -11,7 +11,6 @@ from rich.table import Table
 from imagion.choices import Device
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, about_model, command
 from imagion.cli.console import emit_json, note, out, progress_bar, skipped_all, visible, warn
-from imagion.errors import ImagionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY, GroupResult
 from imagion.inference.pick import PICK_N, PickResult, check_n
@@ -49,16 +48,10 @@ def rank_groups(
     stats: Path | None,
     json_: bool,
     csv_: bool,
-    not_with_groups: dict[str, object],
 ) -> None:
     """`rank --groups`: every photo, group by group, each group's best first and the others
-    folded under it; `--top K` shows the best K groups."""
-    given = [flag for flag, value in not_with_groups.items() if value is not None]
-    if given:
-        raise ImagionError(
-            f"{', '.join(given)}: not available with --groups; `imagion pick` copies and draws "
-            "the best of each group (--copy-to, --sheet)."
-        )
+    folded under it; `--top K` shows the best K groups (the flags of other modes were refused
+    by rank_commands.check_mode)."""
     with progress_bar("scoring") as update:
         result = group(
             paths, similarity=similarity, model=model, recursive=recursive,

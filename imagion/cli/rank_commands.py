@@ -55,6 +55,39 @@ def _tip(row: RankRow) -> str:
     return tip
 
 
+# rank's three modes, and the options that belong to only some of them (one table: every
+# other option goes with every mode)
+MODES = {"plain": "rank alone", "groups": "--groups", "ray": "--engine ray"}
+ONLY_IN = {
+    "--copy-to": ("plain",),
+    "--crops": ("plain",),
+    "--sheet": ("plain",),
+    "--csv": ("plain", "groups"),
+    "--stats": ("plain", "groups"),
+    "--groups": ("groups",),
+    "--similarity": ("groups",),
+    "--out": ("ray",),
+    "--address": ("ray",),
+    "--features": ("ray",),
+    "--labels": ("ray",),
+}
+MODE_ADVICE = {
+    "groups": " (`imagion pick` copies and draws the best of each group: --copy-to, --sheet)",
+    "ray": " (use --out and --top)",
+}
+
+
+def check_mode(mode: str, given: list[str]) -> None:
+    """The flags `given` that `mode` does not take: one line naming them and where they go."""
+    wrong = [flag for flag in given if mode not in ONLY_IN.get(flag, tuple(MODES))]
+    if wrong:
+        where = " or ".join(MODES[m] for m in ONLY_IN[wrong[0]])
+        raise ImagionError(
+            f"{', '.join(wrong)}: not with {MODES[mode]}; {wrong[0]} goes with {where}"
+            f"{MODE_ADVICE.get(mode, '')}."
+        )
+
+
 @command("rank")
 def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     paths: Annotated[
@@ -145,43 +178,31 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     Millions of photos: imagion rank /data/photos -r --engine ray --out scores.parquet --top 100
     """
     check_top(top)  # the verb's check, before any mode starts work
-    if engine == EngineKind.ray:
-        local_only: dict[str, object] = {
-            "--copy-to": copy_to,
-            "--crops": crops,
-            "--sheet": sheet,
-            "--csv": csv_ or None,
-            "--groups": groups or None,
-        }
-        _rank_on_ray(
-            paths,
-            model,
-            recursive,
-            top,
-            table,
-            address,
-            device,
-            batch_size,
-            features,
-            labels,
-            json_,
-            local_only,
-        )
-        return
-    if table is not None or address is not None or features or labels:
-        raise ImagionError("--out, --address, --features and --labels go with --engine ray.")
-    if similarity != SIMILARITY and not groups:  # said, not silently ignored
-        raise ImagionError("--similarity goes with --groups (or imagion pick).")
+    mode = "ray" if engine == EngineKind.ray else "groups" if groups else "plain"
+    given = {
+        "--copy-to": copy_to is not None, "--crops": crops is not None,
+        "--sheet": sheet is not None, "--csv": csv_, "--groups": groups,
+        "--similarity": similarity != SIMILARITY, "--stats": stats is not None,
+        "--out": table is not None, "--address": address is not None, "--features": features,
+        "--labels": labels,
+    }  # fmt: skip
+    check_mode(mode, [flag for flag, on in given.items() if on])
     if json_ and csv_:
         raise ImagionError("--json and --csv: choose one.")
-    if groups:
+    if mode == "ray":
+        _rank_on_ray(
+            paths, model, recursive, top, table, address, device, batch_size, features, labels,
+            json_,
+        )  # fmt: skip
+        return
+    if mode == "groups":
         # registers `pick`: imported here so that `rank` comes first in `imagion --help`
         from imagion.cli.pick_command import rank_groups
 
         rank_groups(
             paths, model=model, recursive=recursive, top=top, similarity=similarity,
             batch_size=batch_size, device=device, suggest=suggest, stats=stats, json_=json_,
-            csv_=csv_, not_with_groups={"--copy-to": copy_to, "--crops": crops, "--sheet": sheet},
+            csv_=csv_,
         )  # fmt: skip
         return
     check_output_folders(paths, recursive, {"--copy-to": copy_to, "--crops": crops})
@@ -239,14 +260,8 @@ def _rank_on_ray(
     features: bool,
     labels: bool,
     json_: bool,
-    local_only: dict[str, object],
 ) -> None:
     """`rank --engine ray`: the table on disk, a summary, the best K."""
-    given = [flag for flag, value in local_only.items() if value]
-    if given:
-        raise ImagionError(
-            f"{', '.join(given)}: not available with --engine ray (use --out and --top)."
-        )
     require_ray()  # a missing extra is said before anything else
     if table is not None:
         check_table(table)  # and anything in the way of --out, before the first note
