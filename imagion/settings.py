@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from imagion._types import PathLike
 from imagion.errors import CheckpointError, OptionError
 from imagion.files import regular_file
 
@@ -45,7 +46,7 @@ BUNDLED_CAVEAT = (
 )
 
 
-def is_bundled_model(path: str | os.PathLike) -> bool:
+def is_bundled_model(path: PathLike) -> bool:
     return Path(path).resolve() == bundled_model_path().resolve()
 
 
@@ -56,7 +57,7 @@ def imagenet_classes_path() -> Path:
 DEFAULT_MODEL = "default"  # names the bundled model wherever a checkpoint is asked for
 
 
-def model_path(model: str | os.PathLike | None) -> Path:
+def model_path(model: PathLike | None) -> Path:
     """The checkpoint to use: the given one, else (None or "default", when no file has that
     name) the bundled model; it must be a regular file."""
     if model is None or (str(model) == DEFAULT_MODEL and not Path(model).exists()):

@@ -197,6 +197,8 @@ def test_mypy_strict_on_a_user_script_with_str_paths(tmp_path):
         "e = imagion.evaluate('me.db', t.checkpoint)\n"
         "worst: float = min(a['accuracy'] for a in e.per_account)\n"
         "r = imagion.score('me.db')\n"
+        "card = imagion.read_card('runs/me/best.pt')\n"
+        "with imagion.Catalog('me.db') as cat:\n    print(cat.path, card.arch)\n"
         "print(ranked[0].score, c.p_a_wins, len(g), len(p), r.scored, worst)\n"
     )
     done = subprocess.run(

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
+from imagion._types import PathLike
 from imagion.errors import CatalogError, ImagionError, OptionError
 from imagion.files import regular_file
 
@@ -342,7 +343,7 @@ def _writable(path: Path) -> bool:
 class Catalog:
     """A thin wrapper around the SQLite catalog file (see the module's docstring)."""
 
-    def __init__(self, path: str | os.PathLike, *, create: bool = False) -> None:
+    def __init__(self, path: PathLike, *, create: bool = False) -> None:
         self.path = Path(path)
         if self.path.parent and not self.path.parent.exists():
             raise CatalogError(f"{self.path}: folder {self.path.parent} does not exist.")
