@@ -120,3 +120,27 @@ def test_rank_works_on_an_nvidia_machine_without_pytorch(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert len(json.loads(res.stdout)) == 5
+
+
+def test_onnxruntime_gpu_without_its_cuda_libraries_says_so_and_runs_on_the_cpu(
+    monkeypatch, tmp_path, caplog
+):
+    from imagion.inference import engine
+
+    class Session:
+        def get_providers(self):
+            return ["CPUExecutionProvider"]  # what ONNX Runtime falls back to
+
+    class FakeOrt:
+        class SessionOptions:
+            intra_op_num_threads = 0
+
+        @staticmethod
+        def InferenceSession(path, opts, providers):
+            return Session()
+
+    _machine(monkeypatch, nvidia=True, ort_cuda=True)
+    monkeypatch.setattr(engine, "_onnxruntime", lambda: FakeOrt)
+    opened = engine._open(settings.bundled_model_path(), "auto", tmp_path)
+    assert opened.backend == "onnxruntime" and opened.device == "cpu"
+    assert any("CUDA provider" in r.message for r in caplog.records)

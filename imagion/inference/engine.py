@@ -179,6 +179,12 @@ def _onnx_engine(ort: Any, ckpt: Path, cache: Path, device: str = "cpu") -> Engi
     arch = meta["arch"]
     batch = int(meta["batch_size"])
     stats = _stats(meta.get("label_stats"))
+    if device == "cuda" and "CUDAExecutionProvider" not in session.get_providers():
+        log.warning(  # onnxruntime-gpu without its CUDA libraries falls back to the CPU
+            "ONNX Runtime could not start its CUDA provider (are CUDA 12 and cuDNN 9 "
+            "installed?); scoring on the CPU."
+        )
+        device = "cpu"
     return Engine(ckpt, arch, pre, cal, forward, labeler, "onnxruntime", batch, stats, device)
 
 
