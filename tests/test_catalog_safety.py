@@ -12,7 +12,7 @@ from imagion.catalog import store as catalog_mod
 from imagion.catalog.importers import import_sources
 from imagion.catalog.store import APPLICATION_ID, SCHEMA_V1, SCHEMA_VERSION, Catalog, Post
 from imagion.cli import app
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, OptionError
 from tests.helpers import scored_catalog
 
 
@@ -223,5 +223,5 @@ def test_column_sets_are_real_columns(tmp_path):
     with Catalog(tmp_path / "c.db", create=True) as cat:
         for name in ("SCORING", "TRAINING", "EVALUATION", "LABELLING", "LABEL_STATS", "LISTING"):
             assert list(cat.frame(getattr(Columns, name)).columns) == list(getattr(Columns, name))
-        with pytest.raises(ValueError, match="no such catalog column: nope"):
+        with pytest.raises(OptionError, match="`columns` nope: no such catalog column"):
             cat.frame(("account", "nope"))

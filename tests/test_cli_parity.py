@@ -95,24 +95,90 @@ def test_models(runner):
     assert _cli(runner, "models") == [a.to_dict() for a in imagion.architectures()]
 
 
-def test_serve_scores_as_rank_does():
-    """The page's JSON API and the library give each picture the same score, range and raw."""
+@pytest.fixture(scope="module")
+def served():
+    """The server (the bundled model, no batching) as a test client."""
     from fastapi.testclient import TestClient
 
     from imagion.serve.limits import Limits
     from imagion.serve.runner import build_app
-    from tests.serve_helpers import multipart
 
-    photos = sorted(SAMPLES.glob("*.jpg"))[:3]
     app_, scorer = build_app(None, "cpu", Limits(), False)
     try:
-        body, ctype = multipart([(p.name, p.read_bytes()) for p in photos])
-        res = TestClient(app_).post("/api/score", content=body, headers={"content-type": ctype})
-        assert res.status_code == 200, res.text
-        served = {r["path"]: r for r in res.json()["results"]}
+        yield TestClient(app_)
     finally:
         scorer.close()
-    for item in imagion.rank(photos).to_list():
-        mine = served[Path(item["path"]).name]
+
+
+def _post(client, path: str, photos: list[Path], **form: str):
+    from tests.serve_helpers import multipart
+
+    body, ctype = multipart([(p.name, p.read_bytes()) for p in photos])
+    if form:  # the form fields, as parts of the same multipart body
+        extra = "".join(
+            f'--{ctype.split("=")[1]}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+            for k, v in form.items()
+        )
+        body = extra.encode() + body
+    res = client.post(path, content=body, headers={"content-type": ctype})
+    assert res.status_code == 200, res.text
+    return res
+
+
+@pytest.fixture(scope="module")
+def shoot(tmp_path_factory):
+    """Three sample photos and a re-saved copy of the first (one group of two)."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("shoot")
+    photos = sorted(SAMPLES.glob("*.jpg"))[:3]
+    for p in photos:
+        shutil.copy(p, folder / p.name)
+    with Image.open(photos[0]) as im:
+        im.save(folder / "copy.jpg", quality=80)
+    return sorted(folder.glob("*.jpg"))
+
+
+def test_serve_scores_as_rank_does(served):
+    """The page's JSON API and the library give each picture the same score, range and raw."""
+    photos = sorted(SAMPLES.glob("*.jpg"))[:3]
+    got = {r["path"]: r for r in _post(served, "/api/score", photos).json()["results"]}
+    ranked = imagion.rank(photos)
+    for item in ranked.to_list():
+        mine = got[Path(item["path"]).name]
         for key in ("score", "score_low", "score_high", "raw"):
             assert mine[key] == pytest.approx(item[key], abs=1e-3), key
+    page = _post(served, "/", photos).text  # the page: the same order, best first
+    at = [page.index(r.path.name) for r in ranked]
+    assert at == sorted(at)
+
+
+def test_serve_picks_as_pick_does(served, shoot):
+    """/api/pick and the page /pick group and pick as imagion.pick does (one grouping code)."""
+    mine = imagion.pick(shoot, 2, similarity=0.9)
+    got = _post(served, "/api/pick", shoot, n="2", similarity="0.9").json()
+    names = [Path(p["path"]).name for p in mine.to_list()]
+    assert [Path(p["path"]).name for p in got["picks"]] == names
+    for theirs, ours in zip(got["picks"], mine.to_list(), strict=True):
+        assert theirs["score"] == pytest.approx(ours["score"], abs=1e-3)
+    groups = [[Path(r["path"]).name, r["group"]] for r in mine.grouping.to_list()]
+    flat = [r for g in got["groups"] for r in g["photos"]]  # a list of groups, each its photos
+    assert [[Path(r["path"]).name, r["group"]] for r in flat] == groups
+    assert len(mine.grouping) == len(shoot) - 1  # the copy joined its original
+    page = _post(served, "/pick", shoot, n="2", similarity="0.9").text
+    at = [page.index(n) for n in names]
+    assert at == sorted(at)
+
+
+def test_serve_health_names_the_model_the_verbs_use(served):
+    health = served.get("/healthz").json()
+    model = Path(imagion.rank([SAMPLES / "coffee.jpg"]).model).name
+    assert health["status"] == "ok" and health["model"].startswith(model)
+
+
+def test_no_grouping_code_outside_inference():
+    """The server calls inference.groups (group_decoded); it has no copy of the pass."""
+    for path in (ROOT / "imagion" / "serve").glob("*.py"):
+        text = path.read_text()
+        for piece in ("fingerprints(", "Shots(", "grouped(", "cluster(", "np.linalg.norm"):
+            assert piece not in text, (path.name, piece)

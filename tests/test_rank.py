@@ -196,3 +196,30 @@ def test_failed_onnx_export_falls_back_to_torch_with_a_note(
     assert "note: ONNX Runtime unavailable" in res.stderr  # the command line's note
     result = rank_images([pictures], model=trained[1], device="cpu")
     assert result.items[0].path.name == "img1.jpg"
+
+
+def test_advice_for_all_photos_but_one_names_the_exception():
+    from imagion.cli.rank_commands import _rank_notes
+
+    rows = [{"rank": k, "suggestion": "Photos showing mountains do well."} for k in range(1, 81)]
+    rows[76]["suggestion"] = "Photos showing cats do well."
+    lines = _rank_notes(rows, None)
+    assert "every photo but #77: Photos showing mountains do well." in lines
+    assert "#77: Photos showing cats do well." in lines
+    rows = [{"rank": k, "suggestion": "A." if k % 2 or k > 8 else "B."} for k in range(1, 21)]
+    lines = _rank_notes(rows, None)
+    assert "photos #2, #4, #6, #8: B." in lines  # few: each named
+    assert "photos #1, #3, #5, #7, #9–#20: A." in lines  # runs as ranges
+
+
+def test_a_toss_up_is_a_field_the_cli_reads_not_a_wording():
+    from pathlib import Path
+
+    from imagion.inference.rank import Comparison, Ranked
+    from imagion.scores import TOSS_UP
+
+    a, b = Ranked(Path("a.jpg"), 5.0, 0.2), Ranked(Path("b.jpg"), 4.0, 0.1)
+    assert Comparison(a, b, TOSS_UP - 0.01).toss_up
+    assert not Comparison(a, b, TOSS_UP + 0.01).toss_up
+    assert not Comparison(a, b, None).toss_up  # unknown is not a toss-up
+    assert Comparison(a, b, 1 - TOSS_UP + 0.01).toss_up  # either way round

@@ -24,7 +24,10 @@ from imagion.errors import (
     CheckpointError,
     ImagionError,
     InputError,
+    MissingExtraError,
+    ModelError,
     OptionError,
+    ServiceError,
 )
 
 _LAZY = {
@@ -41,18 +44,20 @@ _LAZY = {
     "cross_validate": "imagion.workflows.verbs",
     "label": "imagion.workflows.verbs",
     "LabelReport": "imagion.workflows.verbs",
-    "rank": "imagion.workflows.verbs",
-    "rank_on_ray": "imagion.workflows.verbs",
+    "rank": "imagion.workflows.photos",
+    "rank_on_ray": "imagion.workflows.photos",
     "BatchRankResult": "imagion.scale.ray_data",
-    "compare": ("imagion.inference.rank", "compare_images"),
-    "group": ("imagion.inference.groups", "group_images"),
-    "pick": ("imagion.inference.pick", "pick_images"),
+    "compare": "imagion.workflows.photos",
+    "group": "imagion.workflows.photos",
+    "pick": "imagion.workflows.photos",
     "load_model": ("imagion.models.checkpoints", "load_checkpoint"),
     "read_card": "imagion.models.checkpoints",
     "rewrite_card": "imagion.models.checkpoints",
     "CheckpointCard": "imagion.models.card",
     "TrainingRecord": "imagion.models.card",
     "Catalog": "imagion.catalog.store",
+    "CatalogInfo": "imagion.catalog.store",
+    "PathLike": "imagion._types",
     "TrainOptions": "imagion.training.options",
     "TrainResult": "imagion.training.options",
     "Recipe": "imagion.training.options",
@@ -69,20 +74,19 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # what a type checker and an IDE see: the real signatures and results
+    from imagion._types import PathLike as PathLike
     from imagion.catalog.importers import ImportReport as ImportReport
     from imagion.catalog.scoring import ScoreReport as ScoreReport
     from imagion.catalog.store import Catalog as Catalog
+    from imagion.catalog.store import CatalogInfo as CatalogInfo
     from imagion.evaluation.metrics import EvalReport as EvalReport
     from imagion.inference.groups import Group as Group
     from imagion.inference.groups import GroupResult as GroupResult
-    from imagion.inference.groups import group_images as group  # noqa: F401 (re-exported)
     from imagion.inference.pick import Pick as Pick
     from imagion.inference.pick import PickResult as PickResult
-    from imagion.inference.pick import pick_images as pick  # noqa: F401 (re-exported)
     from imagion.inference.rank import Comparison as Comparison
     from imagion.inference.rank import Ranked as Ranked
     from imagion.inference.rank import RankResult as RankResult
-    from imagion.inference.rank import compare_images as compare  # noqa: F401 (re-exported)
     from imagion.models.card import CheckpointCard as CheckpointCard
     from imagion.models.card import TrainingRecord as TrainingRecord
     from imagion.models.checkpoints import load_checkpoint as load_model  # noqa: F401 (re-exported)
@@ -92,6 +96,11 @@ if TYPE_CHECKING:  # what a type checker and an IDE see: the real signatures and
     from imagion.training.options import Recipe as Recipe
     from imagion.training.options import TrainOptions as TrainOptions
     from imagion.training.options import TrainResult as TrainResult
+    from imagion.workflows.photos import compare as compare
+    from imagion.workflows.photos import group as group
+    from imagion.workflows.photos import pick as pick
+    from imagion.workflows.photos import rank as rank
+    from imagion.workflows.photos import rank_on_ray as rank_on_ray
     from imagion.workflows.verbs import Architecture as Architecture
     from imagion.workflows.verbs import LabelReport as LabelReport
     from imagion.workflows.verbs import PostsFrame as PostsFrame
@@ -103,8 +112,6 @@ if TYPE_CHECKING:  # what a type checker and an IDE see: the real signatures and
     from imagion.workflows.verbs import info as info
     from imagion.workflows.verbs import label as label
     from imagion.workflows.verbs import posts as posts
-    from imagion.workflows.verbs import rank as rank
-    from imagion.workflows.verbs import rank_on_ray as rank_on_ray
     from imagion.workflows.verbs import score as score
     from imagion.workflows.verbs import train as train
 
@@ -113,7 +120,10 @@ __all__ = [
     "CheckpointError",
     "ImagionError",
     "InputError",
+    "MissingExtraError",
+    "ModelError",
     "OptionError",
+    "ServiceError",
     "__version__",
     *_LAZY,
 ]

@@ -1,6 +1,7 @@
 """imagion's errors: raised in the core with what to do, printed by the CLI without a traceback.
 
-Errors are data: each subclass says which kind of thing is wrong, and an `OptionError` carries
+Errors are data: each subclass says which kind of thing is wrong (a catalog, a checkpoint, an
+input file, an option, the model, a missing layer, an outside service), and an `OptionError` carries
 the parameter and the value. Library text names parameters as Python does, in backticks
 (`min_ratio`), never as command-line flags: the command line maps each to its flag (--min-ratio)
 in one table (imagion.cli.app.FLAGS) when it prints the message."""
@@ -27,6 +28,20 @@ class CheckpointError(ImagionError):
 
 class InputError(ImagionError):
     """A file or folder the user gave: missing, unreadable, of the wrong kind."""
+
+
+class ModelError(ImagionError):
+    """The model cannot do what was asked: an unknown architecture or option, no pooled
+    features (offline labels, feature caches, frozen backbones)."""
+
+
+class MissingExtraError(ImagionError):
+    """A layer of imagion that is not installed here (PyTorch, a model's weights, Ray, Cloud
+    Vision); the message says which `pip install` adds it."""
+
+
+class ServiceError(ImagionError):
+    """Something outside the input refused: Cloud Vision, Ray, a network port."""
 
 
 class OptionError(ImagionError):

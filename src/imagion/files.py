@@ -30,13 +30,13 @@ def writable_folder(folder: str | os.PathLike, option: str) -> Path:
             pass
     except FileExistsError:
         if folder.is_symlink() and not folder.exists():
-            raise ImagionError(
+            raise InputError(
                 f"{option} {folder}: is a link to {os.readlink(folder)}, which does not exist; "
                 "create that folder or name another."
             ) from None
-        raise ImagionError(f"{option} {folder}: is a file, not a folder.") from None
+        raise InputError(f"{option} {folder}: is a file, not a folder.") from None
     except OSError as exc:
-        raise ImagionError(f"{option} {folder}: cannot write there ({exc.strerror}).") from None
+        raise InputError(f"{option} {folder}: cannot write there ({exc.strerror}).") from None
     return folder
 
 
@@ -47,9 +47,9 @@ def parse_json(raw: bytes | str, where: str) -> object:
     try:
         return json.loads(raw)
     except RecursionError:
-        raise ImagionError(f"{where}: JSON nested too deeply.") from None
+        raise InputError(f"{where}: JSON nested too deeply.") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a 5,000-digit integer
-        raise ImagionError(f"{where}: not valid JSON ({exc}).") from None
+        raise InputError(f"{where}: not valid JSON ({exc}).") from None
 
 
 def read_bounded(path: Path, limit: int, what: str) -> bytes:
@@ -59,9 +59,9 @@ def read_bounded(path: Path, limit: int, what: str) -> bytes:
         with open(path, "rb") as f:
             raw = f.read(limit + 1)
     except OSError as exc:
-        raise ImagionError(f"{what} {path}: cannot be read ({exc.strerror or exc}).") from None
+        raise InputError(f"{what} {path}: cannot be read ({exc.strerror or exc}).") from None
     if len(raw) > limit:
-        raise ImagionError(f"{what} {path}: larger than {limit // 2**20} MiB.")
+        raise InputError(f"{what} {path}: larger than {limit // 2**20} MiB.")
     return raw
 
 

@@ -167,7 +167,9 @@ def one_file(where: str) -> Iterator[None]:
     except OSError as exc:
         raise InputError(f"{where}: cannot read image ({_text(exc)}).") from exc
     except Exception as exc:  # the point of the boundary
-        raise InputError(f"{where}: image is damaged ({_text(exc) or type(exc).__name__}).") from exc
+        raise InputError(
+            f"{where}: image is damaged ({_text(exc) or type(exc).__name__})."
+        ) from exc
 
 
 def open_image(

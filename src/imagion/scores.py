@@ -27,15 +27,21 @@ def shown_score(score: object, low: object = None, high: object = None) -> str:
 
 
 TOSS_UP = 0.55  # a win probability below this is worded as a toss-up
+SOMEWHAT = 0.65  # … below this "somewhat more likely", above it "likely"
+# the rule in words, written from the two thresholds (the CLI, the page and the docs say it)
+ODDS_RULE = (
+    f"under {TOSS_UP:.0%} a toss-up, {TOSS_UP * 100:.0f}–{SOMEWHAT:.0%} somewhat more likely, "
+    "above that likely"
+)
 
 
 def odds_words(p: float) -> str:
-    """How sure a win probability is, in words: below 55% a toss-up, below 65% somewhat more
-    likely, above that likely (the same words in the CLI, the page and the docs)."""
+    """How sure a win probability is, in words: below TOSS_UP a toss-up, below SOMEWHAT
+    somewhat more likely, above that likely (the same words in the CLI, the page and the docs)."""
     p = max(p, 1 - p)
     if p < TOSS_UP:
         return "a toss-up"
-    if p < 0.65:
+    if p < SOMEWHAT:
         return "somewhat more likely"
     return "likely"
 
@@ -66,7 +72,7 @@ EQUAL_SHOWN = (
     "compares those outputs."
 )
 NEXT_MEANING = (
-    "P(> next): how likely a photo gets more likes than the next one down — under 55% a "
-    "toss-up, 55–65% somewhat more likely, above that likely. It compares the model's own "
-    "outputs, so two photos whose rounded scores look alike can still differ."
+    f"P(> next): how likely a photo gets more likes than the next one down — {ODDS_RULE}. It "
+    "compares the model's own outputs, so two photos whose rounded scores look alike can still "
+    "differ."
 )

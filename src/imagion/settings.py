@@ -3,11 +3,14 @@ package, the device and the number of CPU threads. One home for each of these ru
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
-from imagion.errors import CheckpointError, ImagionError
+from imagion._types import PathLike
+from imagion.errors import CheckpointError, OptionError
 from imagion.files import regular_file
 
 if TYPE_CHECKING:
@@ -43,7 +46,7 @@ BUNDLED_CAVEAT = (
 )
 
 
-def is_bundled_model(path: str | os.PathLike) -> bool:
+def is_bundled_model(path: PathLike) -> bool:
     return Path(path).resolve() == bundled_model_path().resolve()
 
 
@@ -54,13 +57,13 @@ def imagenet_classes_path() -> Path:
 DEFAULT_MODEL = "default"  # names the bundled model wherever a checkpoint is asked for
 
 
-def model_path(model: str | os.PathLike | None) -> Path:
+def model_path(model: PathLike | None) -> Path:
     """The checkpoint to use: the given one, else (None or "default", when no file has that
     name) the bundled model; it must be a regular file."""
     if model is None or (str(model) == DEFAULT_MODEL and not Path(model).exists()):
         path = bundled_model_path()
         if not path.is_file():
-            raise ImagionError(
+            raise CheckpointError(
                 f"the bundled model {path} is missing from this installation; pass `model`."
             )
         return path
@@ -84,14 +87,80 @@ def has_nvidia() -> bool:
     return Path("/dev/nvidiactl").exists()
 
 
+Runtime = Literal["onnxruntime", "torch"]
+Accelerator = Literal["cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What a `device` choice means here: which runtime runs the model, and on what."""
+
+    runtime: Runtime
+    device: Accelerator
+
+
+def wants_gpu(choice: str, gpu_present: bool) -> bool:
+    """`device` cuda, or auto where a GPU is present (this machine, or a Ray cluster)."""
+    return choice == "cuda" or (choice == "auto" and gpu_present)
+
+
+def onnxruntime_module() -> Any | None:
+    """ONNX Runtime, when installed (the light install's engine)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    return onnxruntime
+
+
+def onnxruntime_has_cuda() -> bool:
+    """onnxruntime-gpu is installed and offers its CUDA provider."""
+    ort = onnxruntime_module()
+    return ort is not None and "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def torch_has_cuda() -> bool:
+    """PyTorch is installed and sees a CUDA GPU (imports torch only when it is installed)."""
+    try:
+        if importlib.util.find_spec("torch") is None:
+            return False
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def choose_backend(choice: str, *, onnx: bool = True) -> Backend:
+    """The one meaning of `device` (auto, cuda, cpu), for the engine, PyTorch and Ray.
+
+    ONNX Runtime unless `onnx` is False (training, or a model that cannot be exported); on a
+    machine with an NVIDIA GPU, ONNX Runtime's CUDA provider when onnxruntime-gpu is installed,
+    PyTorch's CUDA when only PyTorch sees the GPU, else the CPU. `device` cuda with no GPU that
+    either can use is an OptionError."""
+    if choice not in ("auto", "cuda", "cpu"):
+        raise OptionError("device", choice, "use auto, cuda or cpu.")
+    ort = onnxruntime_module() is not None if onnx else False
+    gpu_here = has_nvidia() if onnx else True  # PyTorch checks for itself (WSL has no nvidiactl)
+    if wants_gpu(choice, gpu_here):
+        if ort and onnxruntime_has_cuda():
+            return Backend("onnxruntime", "cuda")
+        if torch_has_cuda():
+            return Backend("torch", "cuda")
+        if choice == "cuda":
+            raise OptionError(
+                "device",
+                choice,
+                "no CUDA GPU is available here (install onnxruntime-gpu, or PyTorch with CUDA); "
+                "use `device` cpu or auto.",
+            )
+    return Backend("onnxruntime" if ort else "torch", "cpu")
+
+
 def pick_device(choice: str) -> torch.device:
-    """`auto`: CUDA when available (this process's GPU under torchrun), else the CPU."""
+    """The torch device for `device` as `choose_backend` means it for PyTorch: CUDA (this
+    process's GPU under torchrun) when PyTorch sees one, else the CPU."""
     import torch
 
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ImagionError(
-            "`device` cuda: no CUDA GPU is available here; use `device` cpu or auto."
-        )
-    if choice == "cpu" or not torch.cuda.is_available():
+    if choose_backend(choice, onnx=False).device == "cpu":
         return torch.device("cpu")
     return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))

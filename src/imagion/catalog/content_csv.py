@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from imagion.catalog.instagram_export import METRIC_NAMES
-from imagion.errors import ImagionError
+from imagion.errors import InputError
 
 SHORTCODE = re.compile(r"/(?:p|reel|tv)/([^/?#]+)")
 # the catalog field each header names, by its normalized spelling (see _norm)
@@ -161,5 +161,5 @@ def content_rows(
             f"{path}: {bad:,} rows skipped in all (the first {MAX_ROWS_REPORTED} listed)."
         )
     if not out and not bad:
-        raise ImagionError(f"{path}: a content export with no rows; nothing to import.")
+        raise InputError(f"{path}: a content export with no rows; nothing to import.")
     return out

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, InputError
 from imagion.files import parse_json
 from imagion.images import ZIP_MEMBER, read_zip_member
 
@@ -118,15 +118,15 @@ class ExportTree:
                 try:
                     self._zip = zipfile.ZipFile(self.source)
                 except (OSError, zipfile.BadZipFile) as exc:
-                    raise ImagionError(f"{self.source}: cannot open the zip ({exc}).") from exc
+                    raise InputError(f"{self.source}: cannot open the zip ({exc}).") from exc
             return read_zip_member(self._zip, self.root + rel, where, limit)
         path = self.source / self.root / rel
         try:
             if path.stat().st_size > limit:
-                raise ImagionError(f"{where}: larger than {limit // 2**20} MiB; skipped.")
+                raise InputError(f"{where}: larger than {limit // 2**20} MiB; skipped.")
             return path.read_bytes()
         except OSError as exc:
-            raise ImagionError(f"{where}: cannot read ({exc.strerror or exc}); skipped.") from exc
+            raise InputError(f"{where}: cannot read ({exc.strerror or exc}); skipped.") from exc
 
     def close(self) -> None:
         if self._zip is not None:
@@ -158,7 +158,7 @@ class ExportTree:
         try:
             return parse_json(raw, self.where(rel))
         except ImagionError as exc:
-            raise ImagionError(f"{exc} Skipped.") from None
+            raise InputError(f"{exc} Skipped.") from None
 
 
 def _trees(source: Path, names: list[str], is_zip: bool) -> list[ExportTree]:
@@ -178,12 +178,12 @@ def zip_exports(path: Path) -> list[ExportTree]:
         with zipfile.ZipFile(path) as zf:
             names = [i.filename for i in zf.infolist() if not i.is_dir()]
     except (OSError, zipfile.BadZipFile, RuntimeError) as exc:
-        raise ImagionError(f"{path}: not a readable .zip ({exc}); skipped.") from exc
+        raise InputError(f"{path}: not a readable .zip ({exc}); skipped.") from exc
     trees = _trees(path, names, is_zip=True)
     if not trees:
         top = sorted({n.split("/", 1)[0] for n in names})
         shown = ", ".join(top[:8]) + ("…" if len(top) > 8 else "") or "nothing"
-        raise ImagionError(
+        raise InputError(
             f"{path}: a .zip but not an Instagram export (expected {EXPECTED}; found {shown}); "
             "skipped."
         )

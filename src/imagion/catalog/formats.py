@@ -21,7 +21,7 @@ from imagion.catalog.values import (
     tag_list,
     time_value,
 )
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, InputError
 from imagion.images import IMAGE_SUFFIXES, probe_image, sha256_file
 
 CSV_REQUIRED = ("account", "image", "likes", "posted_at")
@@ -64,24 +64,22 @@ def read_json(path: Path) -> object:
             with lzma.open(path, "rb") as f:
                 raw = f.read(MAX_JSON_BYTES + 1)
         elif path.stat().st_size > MAX_JSON_BYTES:
-            raise ImagionError(
-                f"{path}: larger than {limit}; not a post or profile file (skipped)."
-            )
+            raise InputError(f"{path}: larger than {limit}; not a post or profile file (skipped).")
         else:
             raw = path.read_bytes()
         if len(raw) > MAX_JSON_BYTES:
-            raise ImagionError(
+            raise InputError(
                 f"{path}: expands to more than {limit}; not a post or profile file (skipped)."
             )
         return json.loads(raw.decode("utf-8"))
     except RecursionError:
-        raise ImagionError(f"{path}: JSON nested too deeply to be a post (skipped).") from None
+        raise InputError(f"{path}: JSON nested too deeply to be a post (skipped).") from None
     except (lzma.LZMAError, EOFError) as exc:
-        raise ImagionError(f"{path}: damaged or truncated .xz file ({exc}).") from exc
+        raise InputError(f"{path}: damaged or truncated .xz file ({exc}).") from exc
     except ValueError as exc:  # not JSON, not UTF-8, an integer of over 4,300 digits
-        raise ImagionError(f"{path}: not valid JSON ({exc}).") from exc
+        raise InputError(f"{path}: not valid JSON ({exc}).") from exc
     except OSError as exc:
-        raise ImagionError(f"{path}: cannot read ({exc}).") from exc
+        raise InputError(f"{path}: cannot read ({exc}).") from exc
 
 
 def _stem(path: Path) -> str:
@@ -113,7 +111,7 @@ def _instaloader_json(path: Path, data: dict) -> dict[str, Any]:
     try:
         kind = (data.get("instaloader") or {}).get("node_type") if isinstance(data, dict) else None
         if not isinstance(node, dict) or "shortcode" not in node or kind not in (None, "Post"):
-            raise ImagionError(
+            raise InputError(
                 f"{path}: not an Instagram post (no node.shortcode; {kind or 'unknown'})."
             )
         like = (node.get("edge_media_preview_like") or {}).get("count")
@@ -131,7 +129,7 @@ def _instaloader_json(path: Path, data: dict) -> dict[str, Any]:
             "caption": edges[0].get("node", {}).get("text") if edges else None,
         }
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise ImagionError(f"{path}: unexpected structure, file skipped ({exc!r}).") from None
+        raise InputError(f"{path}: unexpected structure, file skipped ({exc!r}).") from None
 
 
 def parse_instaloader(path: Path, data: dict, problems: list[str]) -> Post:
@@ -242,7 +240,7 @@ def _bounded_lines(f: Any, path: Path) -> Iterator[str]:
         if not line:
             return
         if len(line) > MAX_CSV_LINE:
-            raise ImagionError(
+            raise InputError(
                 f"{path}: a line longer than {MAX_CSV_LINE:,} characters (not a CSV manifest?); "
                 "the rest of the file is skipped."
             )
@@ -266,7 +264,7 @@ def csv_table(path: Path, problems: list[str]) -> tuple[list[str], Iterator[tupl
         header = [h.strip() for h in next(reader, [])]
     except UnicodeDecodeError as exc:
         f.close()
-        raise ImagionError(f"{path}: not a UTF-8 CSV file ({exc}).") from exc
+        raise InputError(f"{path}: not a UTF-8 CSV file ({exc}).") from exc
     except BaseException:
         f.close()
         raise
@@ -316,7 +314,7 @@ def _csv_rows(
     """The rows of a CSV manifest as dicts; ImagionError when a required column is missing."""
     missing = [c for c in CSV_REQUIRED if c not in header]
     if missing:
-        raise ImagionError(
+        raise InputError(
             f"{path}: CSV lacks column(s) {', '.join(missing)} "
             f"(needs {', '.join(CSV_REQUIRED)}; optional followers, caption, post_id; "
             f"or an Instagram content export with Publish time and Permalink). "

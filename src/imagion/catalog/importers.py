@@ -22,7 +22,7 @@ from imagion.catalog.formats import (
 )
 from imagion.catalog.instagram_export import name_accounts, read_export
 from imagion.catalog.store import POST_COLUMNS, Catalog, Post
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, InputError
 from imagion.files import NOT_REGULAR, walk_files
 from imagion.problems import ProblemLog
 from imagion.progress import Progress
@@ -100,7 +100,7 @@ def _read_source_file(
         keys = (
             ", ".join(sorted(map(str, data))[:8]) if isinstance(data, dict) else type(data).__name__
         )
-        raise ImagionError(
+        raise InputError(
             f"{path}: JSON is neither an instaloader post (node) nor a profilecrawl profile "
             f"(alias, posts) nor part of an Instagram export; found {keys or 'nothing'}."
         )

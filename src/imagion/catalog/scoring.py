@@ -17,19 +17,30 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
 
 from imagion.catalog.store import Catalog, Columns
 from imagion.choices import ScoreMapping, ScoreMetric
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import CatalogError, OptionError
 
 REASON_HIDDEN = "like count hidden or missing"
 REASON_FEW = "account has too few usable posts"
 REASON_SPREAD = "all likes equal (zero spread)"
 MAX_WINDOW = 100_000  # posts before each post; more is "all posts" (leave `window` out)
 REASON_HISTORY = "too few earlier posts in the window"
+
+
+class ScoreSettings(TypedDict, total=False):
+    """How the scores were made (`imagion score`'s options), stored with the catalog."""
+
+    metric: str
+    mapping: str
+    window: int | None
+    min_posts: int
+    log: bool
 
 
 @dataclass
@@ -39,7 +50,7 @@ class ScoreReport:
     unscored: dict[str, int] = field(default_factory=dict)
     unscored_accounts: dict[str, int] = field(default_factory=dict)
     histogram: list[int] = field(default_factory=lambda: [0] * 11)
-    settings: dict = field(default_factory=dict)
+    settings: ScoreSettings = field(default_factory=lambda: ScoreSettings())
 
     def to_dict(self) -> dict:
         return {
@@ -208,13 +219,9 @@ def score_frame(
     df["zscore"] = z
     df["score"] = to_score(z, mapping)
     report = ScoreReport(
-        settings={
-            "metric": str(metric),
-            "mapping": str(mapping),
-            "window": window,
-            "min_posts": min_posts,
-            "log": log,
-        }
+        settings=ScoreSettings(
+            metric=str(metric), mapping=str(mapping), window=window, min_posts=min_posts, log=log
+        )
     )
     ok = np.isfinite(df["score"].to_numpy())
     report.scored = int(ok.sum())
@@ -236,7 +243,7 @@ def score_catalog(catalog: Catalog, **options: object) -> ScoreReport:
     with catalog.transaction() as db:
         df = catalog.frame(Columns.SCORING)
         if df.empty:
-            raise ImagionError(
+            raise CatalogError(
                 f"{catalog.path}: the catalog has no posts; run `imagion import` first."
             )
         df, report = score_frame(df, **options)  # type: ignore[arg-type]

@@ -18,9 +18,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
-from imagion.errors import CatalogError, ImagionError
+from imagion._types import PathLike
+from imagion.errors import CatalogError, ImagionError, OptionError
 from imagion.files import regular_file
 
 if TYPE_CHECKING:
@@ -196,21 +197,41 @@ def resolve_catalog_path(path: str | os.PathLike | None) -> Path:
     return Path(path or os.environ.get(ENV_CATALOG) or DEFAULT_CATALOG)
 
 
-def sqlite_error(path: Path, exc: sqlite3.Error) -> ImagionError:
-    """One clear line for what SQLite reports, naming the catalog and what to do."""
-    msg = str(exc)
-    low = msg.lower()
-    if "locked" in low or "busy" in low:
-        text = "is locked by another process (is another imagion command running?); try again when it has finished."
-    elif "readonly" in low or "read-only" in low:
-        text = "is read-only; imagion can read it but not change it (copy it somewhere writable or fix its permissions)."
-    elif "full" in low:
-        text = "cannot be written: the disk is full; nothing was changed. Free some space and run the command again."
-    elif "disk i/o" in low:
-        text = f"cannot be written: disk I/O error ({msg}); nothing was changed."
-    else:
-        text = f"database error ({msg})."
-    return CatalogError(f"{path}: catalog {text}")
+LOCKED = "is locked by another process (is another imagion command running?); try again when it has finished."
+READ_ONLY = "is read-only; imagion can read it but not change it (copy it somewhere writable or fix its permissions)."
+FULL = "cannot be written: the disk is full; nothing was changed. Free some space and run the command again."
+SQLITE_SAYS: dict[
+    int | None, str
+] = {  # SQLite's primary result code → what it means for the catalog
+    sqlite3.SQLITE_BUSY: LOCKED,
+    sqlite3.SQLITE_LOCKED: LOCKED,
+    sqlite3.SQLITE_READONLY: READ_ONLY,
+    sqlite3.SQLITE_FULL: FULL,
+    sqlite3.SQLITE_IOERR: "cannot be written: disk I/O error ({message}); nothing was changed.",
+    sqlite3.SQLITE_NOTADB: "is not a SQLite database ({message}); imagion leaves it untouched.",
+    sqlite3.SQLITE_CORRUPT: "is damaged ({message}); restore it from a copy or import again.",
+}
+
+
+def sqlite_code(exc: sqlite3.Error) -> int | None:
+    """SQLite's primary result code of an error (extended codes folded: SQLITE_IOERR_WRITE is
+    SQLITE_IOERR), None for an error SQLite did not raise."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def sqlite_error(path: Path | None, exc: sqlite3.Error) -> CatalogError:
+    """One clear line for what SQLite reports, by its error code (`sqlite_errorcode`; never by
+    the wording), naming the catalog and what to do. The one translation of SQLite's errors:
+    the catalog's methods and the command line's error boundary both call it."""
+    text = SQLITE_SAYS.get(sqlite_code(exc))
+    message = str(exc)
+    text = (text or "database error ({message}).").format(message=message)
+    return CatalogError(f"{path}: catalog {text}" if path else f"catalog {text}")
+
+
+def read_only_error(path: Path) -> CatalogError:
+    return CatalogError(f"{path}: catalog {READ_ONLY}")
 
 
 def _ro_uri(path: Path, immutable: bool = False) -> str:
@@ -224,7 +245,7 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
         db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         return db
     except sqlite3.OperationalError as exc:
-        if "unable to open" not in str(exc):
+        if sqlite_code(exc) != sqlite3.SQLITE_CANTOPEN:
             raise
     return sqlite3.connect(_ro_uri(path, immutable=True), uri=True, isolation_level=None)
 
@@ -322,7 +343,7 @@ def _writable(path: Path) -> bool:
 class Catalog:
     """A thin wrapper around the SQLite catalog file (see the module's docstring)."""
 
-    def __init__(self, path: str | os.PathLike, *, create: bool = False) -> None:
+    def __init__(self, path: PathLike, *, create: bool = False) -> None:
         self.path = Path(path)
         if self.path.parent and not self.path.parent.exists():
             raise CatalogError(f"{self.path}: folder {self.path.parent} does not exist.")
@@ -382,7 +403,7 @@ class Catalog:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """All or nothing: the catalog is never left half-written; SQLite errors become one line."""
         if self.readonly:
-            raise sqlite_error(self.path, sqlite3.OperationalError("readonly database"))
+            raise read_only_error(self.path)
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -447,7 +468,7 @@ class Catalog:
         if not isinstance(columns, str):
             unknown = set(columns) - ALL_COLUMNS
             if unknown:
-                raise ValueError(f"no such catalog column: {', '.join(sorted(unknown))}")
+                raise OptionError("columns", ", ".join(sorted(unknown)), "no such catalog column.")
             columns = ", ".join(columns)
         sql = f"SELECT {columns} FROM posts {where} ORDER BY account, posted_at, post_id"
         try:
@@ -471,7 +492,7 @@ class Catalog:
             (key, value),
         )
 
-    def info(self) -> dict:
+    def info(self) -> CatalogInfo:
         """Summary counts of the catalog."""
         q = self.db.execute(
             """SELECT COUNT(DISTINCT account), COUNT(*), SUM(image IS NOT NULL),
@@ -490,14 +511,37 @@ class Catalog:
             "first_post",
             "last_post",
         ]
-        out = dict(zip(keys, q, strict=True))
-        for k in keys[:7]:
-            out[k] = int(out[k] or 0)
-        for k in ("first_post", "last_post"):
-            out[k] = iso_time(out[k])
-        out["catalog"] = str(self.path.resolve())
-        out["schema_version"] = self.schema_version
-        return out
+        got = dict(zip(keys, q, strict=True))
+        counts = {k: int(got[k] or 0) for k in keys[:7]}
+        return CatalogInfo(
+            accounts=counts["accounts"],
+            posts=counts["posts"],
+            posts_with_image=counts["posts_with_image"],
+            scored=counts["scored"],
+            carousels=counts["carousels"],
+            videos=counts["videos"],
+            hidden_likes=counts["hidden_likes"],
+            first_post=iso_time(got["first_post"]),
+            last_post=iso_time(got["last_post"]),
+            catalog=str(self.path.resolve()),
+            schema_version=self.schema_version,
+        )
+
+
+class CatalogInfo(TypedDict):
+    """`imagion.info()`: the catalog's counts, its first and last post (ISO dates), its file."""
+
+    accounts: int
+    posts: int
+    posts_with_image: int
+    scored: int
+    carousels: int
+    videos: int
+    hidden_likes: int
+    first_post: str | None
+    last_post: str | None
+    catalog: str
+    schema_version: int
 
 
 def iso_time(ts: object) -> str | None:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from imagion import __version__
-from imagion.catalog.store import ENV_CATALOG
+from imagion.catalog.store import ENV_CATALOG, sqlite_error
 from imagion.choices import Device
 from imagion.cli.console import err, note, out, set_namer, styled, warn
 from imagion.errors import ImagionError, OptionError
@@ -189,7 +189,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except sqlite3.DatabaseError as exc:
             if not _catalog_trouble(exc):
                 raise  # imagion's own bug (a wrong statement, a closed connection): a traceback
-            message = f"catalog error: {exc}"
+            message = str(sqlite_error(None, exc))
         except ModuleNotFoundError as exc:
             extra = EXTRAS.get((exc.name or "").split(".")[0])
             if extra is None:

@@ -22,7 +22,7 @@ from imagion.cli.console import (
     visible,
     warn,
 )
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import ImagionError
 from imagion.files import output_file
 from imagion.labels.cloud_vision import FREE_UNITS_PER_MONTH, PRICE_PER_1000
 from imagion.labels.store import LabelSummary, pending
@@ -63,9 +63,6 @@ def labels_cmd(
 
     Example: imagion labels --provider local --provider hashtags --table
     """
-    if min_support < 1 or top < 1:  # the verb says so too, per provider: here once, first
-        bad = ("min_support", min_support) if min_support < 1 else ("top", top)
-        raise OptionError(*bad, "use 1 or more.")
     path = resolve_catalog_path(catalog)
     providers = provider or [Provider.local]
     if save_stats is not None:  # before the work, not after it

@@ -23,14 +23,15 @@ from imagion.cli.console import (
 from imagion.cli.xmp_options import DryRunOpt, XmpNamingOpt, XmpOpt, check_xmp, write_xmp
 from imagion.errors import ImagionError
 from imagion.files import writable_folder
-from imagion.inference.groups import GROUPS_CSV, SIMILARITY, GroupResult, group_images
-from imagion.inference.pick import PICK_CSV, PickResult, check_n, pick_images
+from imagion.inference.groups import GROUPS_CSV, SIMILARITY, GroupResult
+from imagion.inference.pick import PICK_CSV, PICK_N, PickResult, check_n
 from imagion.inference.quality import flag_text, with_quality_columns
 from imagion.inference.rank import check_output_folders, copy_ranked
 from imagion.inference.sheet import check_sheet, write_pick_sheet
 from imagion.names import shorten_apart
 from imagion.scores import score_text
 from imagion.sidecars.xmp import marks_of_groups
+from imagion.workflows.photos import group, pick
 
 
 def _about_grouping(result: GroupResult) -> None:
@@ -60,21 +61,15 @@ def rank_groups(
     stats: Path | None,
     json_: bool,
     csv_: bool,
-    not_with_groups: dict[str, object],
     xmp: bool = False,
     xmp_naming: XmpNaming = XmpNaming.adobe,
     dry_run: bool = False,
 ) -> None:
     """`rank --groups`: every photo, group by group, each group's best first and the others
-    folded under it; `--top K` shows the best K groups."""
-    given = [flag for flag, value in not_with_groups.items() if value is not None]
-    if given:
-        raise ImagionError(
-            f"{', '.join(given)}: not available with --groups; `imagion pick` copies and draws "
-            "the best of each group (--copy-to, --sheet)."
-        )
+    folded under it; `--top K` shows the best K groups (the flags of other modes were refused
+    by rank_commands.check_mode)."""
     with progress_bar("scoring") as update:
-        result = group_images(
+        result = group(
             paths, similarity=similarity, model=model, recursive=recursive,
             batch_size=batch_size, device=str(device), progress=update, suggest=suggest,
             stats=stats,
@@ -144,7 +139,9 @@ def pick_cmd(
         list[str],
         typer.Argument(help="The shoot: image files, folders or globs."),
     ],
-    n: Annotated[int, typer.Option("-n", help="How many photos to pick (one per moment).")] = 5,
+    n: Annotated[
+        int, typer.Option("-n", help="How many photos to pick (one per moment).")
+    ] = PICK_N,
     model: ModelOpt = None,
     recursive: Annotated[
         bool, typer.Option("-r", "--recursive", help="Search folders recursively.")
@@ -186,7 +183,7 @@ def pick_cmd(
     if sheet is not None:
         check_sheet(sheet)
     with progress_bar("scoring") as update:
-        result = pick_images(
+        result = pick(
             paths, n, similarity=similarity, model=model, recursive=recursive,
             batch_size=batch_size, device=str(device), progress=update,
         )  # fmt: skip

@@ -22,8 +22,9 @@ from imagion.cli.console import (
     skipped_all,
 )
 from imagion.cli.xmp_options import DryRunOpt, XmpNamingOpt, XmpOpt, check_xmp, write_xmp
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import ImagionError
 from imagion.files import writable_folder
+from imagion.inference.crops import LIKELY
 from imagion.inference.groups import SIMILARITY
 from imagion.inference.quality import with_quality_columns
 from imagion.inference.rank import (
@@ -31,7 +32,6 @@ from imagion.inference.rank import (
     RankResult,
     RankRow,
     check_output_folders,
-    compare_images,
     copy_top,
 )
 from imagion.inference.sheet import MAX_SHEET, check_sheet, write_sheet
@@ -47,7 +47,7 @@ from imagion.scores import (
     shown_score,
 )
 from imagion.sidecars.xmp import marks_of_ranking
-from imagion.workflows.verbs import rank, rank_on_ray
+from imagion.workflows.photos import check_top, compare, rank, rank_on_ray
 
 
 def _tip(row: RankRow) -> str:
@@ -60,6 +60,40 @@ def _tip(row: RankRow) -> str:
     if crop:
         tip += f"; crop to {crop['format']} ({crop['position']}): {score_text(crop['score'])}, P(better) {crop['p_better']:.0%}"
     return tip
+
+
+# rank's three modes, and the options that belong to only some of them (one table: every
+# other option goes with every mode)
+MODES = {"plain": "rank alone", "groups": "--groups", "ray": "--engine ray"}
+ONLY_IN = {
+    "--copy-to": ("plain",),
+    "--crops": ("plain",),
+    "--sheet": ("plain",),
+    "--csv": ("plain", "groups"),
+    "--stats": ("plain", "groups"),
+    "--groups": ("groups",),
+    "--similarity": ("groups",),
+    "--out": ("ray",),
+    "--address": ("ray",),
+    "--features": ("ray",),
+    "--labels": ("ray",),
+    "--xmp": ("plain", "groups"),
+}
+MODE_ADVICE = {
+    "groups": " (`imagion pick` copies and draws the best of each group: --copy-to, --sheet)",
+    "ray": " (use --out and --top)",
+}
+
+
+def check_mode(mode: str, given: list[str]) -> None:
+    """The flags `given` that `mode` does not take: one line naming them and where they go."""
+    wrong = [flag for flag in given if mode not in ONLY_IN.get(flag, tuple(MODES))]
+    if wrong:
+        where = " or ".join(MODES[m] for m in ONLY_IN[wrong[0]])
+        raise ImagionError(
+            f"{', '.join(wrong)}: not with {MODES[mode]}; {wrong[0]} goes with {where}"
+            f"{MODE_ADVICE.get(mode, '')}."
+        )
 
 
 @command("rank")
@@ -77,7 +111,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         Path | None, typer.Option(help="Copy the top images here, named rank_score_name.")
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(min=1, help="Images per forward pass (default: by model).")
+        int | None, typer.Option(help="Images per forward pass (default: by model).")
     ] = None,
     device: DeviceOpt = Device.auto,
     suggest: Annotated[
@@ -87,7 +121,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     crops: Annotated[
         Path | None,
         typer.Option(
-            help="Try Instagram's formats (1:1, 4:5, 1.91:1) on each photo; write the crops likely (≥ 60%) to do better here."
+            help=f"Try Instagram's formats (1:1, 4:5, 1.91:1) on each photo; write the crops likely ({LIKELY}) to do better here."
         ),
     ] = None,
     sheet: Annotated[
@@ -154,48 +188,33 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     One per moment: imagion rank ~/Pictures/trip --groups (or imagion pick ~/Pictures/trip -n 5)
     Millions of photos: imagion rank /data/photos -r --engine ray --out scores.parquet --top 100
     """
-    if top is not None and top < 1:
-        raise OptionError("top", top, "show at least 1 image (or leave `top` out for all).")
-    if engine == EngineKind.ray:
-        local_only: dict[str, object] = {
-            "--copy-to": copy_to,
-            "--crops": crops,
-            "--sheet": sheet,
-            "--csv": csv_ or None,
-            "--groups": groups or None,
-            "--xmp": xmp or None,
-        }
-        _rank_on_ray(
-            paths,
-            model,
-            recursive,
-            top,
-            table,
-            address,
-            device,
-            batch_size,
-            features,
-            labels,
-            json_,
-            local_only,
-        )
-        return
-    if table is not None or address is not None or features or labels:
-        raise ImagionError("--out, --address, --features and --labels go with --engine ray.")
-    if similarity != SIMILARITY and not groups:  # said, not silently ignored
-        raise ImagionError("--similarity goes with --groups (or imagion pick).")
+    check_top(top)  # the verb's check, before any mode starts work
+    mode = "ray" if engine == EngineKind.ray else "groups" if groups else "plain"
+    given = {
+        "--copy-to": copy_to is not None, "--crops": crops is not None,
+        "--sheet": sheet is not None, "--csv": csv_, "--groups": groups,
+        "--similarity": similarity != SIMILARITY, "--stats": stats is not None,
+        "--out": table is not None, "--address": address is not None, "--features": features,
+        "--labels": labels, "--xmp": xmp,
+    }  # fmt: skip
+    check_mode(mode, [flag for flag, on in given.items() if on])
     if json_ and csv_:
         raise ImagionError("--json and --csv: choose one.")
     check_xmp(xmp, dry_run)
-    if groups:
+    if mode == "ray":
+        _rank_on_ray(
+            paths, model, recursive, top, table, address, device, batch_size, features, labels,
+            json_,
+        )  # fmt: skip
+        return
+    if mode == "groups":
         # registers `pick`: imported here so that `rank` and `compare` come before it in --help
         from imagion.cli.pick_command import rank_groups
 
         rank_groups(
             paths, model=model, recursive=recursive, top=top, similarity=similarity,
             batch_size=batch_size, device=device, suggest=suggest, stats=stats, json_=json_,
-            csv_=csv_, not_with_groups={"--copy-to": copy_to, "--crops": crops, "--sheet": sheet},
-            xmp=xmp, xmp_naming=xmp_naming, dry_run=dry_run,
+            csv_=csv_, xmp=xmp, xmp_naming=xmp_naming, dry_run=dry_run,
         )  # fmt: skip
         return
     check_output_folders(paths, recursive, {"--copy-to": copy_to, "--crops": crops})
@@ -222,11 +241,11 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     if crops is not None:
         if result.crops_written:
             note(
-                f"wrote {len(result.crops_written)} crop(s) likely (≥ 60%) to do better to {crops}"
+                f"wrote {len(result.crops_written)} crop(s) likely ({LIKELY}) to do better to {crops}"
             )
         else:
             note(
-                f"no crop is likely (≥ 60%) to do better than its photo; nothing written to {crops}"
+                f"no crop is likely ({LIKELY}) to do better than its photo; nothing written to {crops}"
             )
     if json_:
         emit_json(rows)
@@ -257,14 +276,8 @@ def _rank_on_ray(
     features: bool,
     labels: bool,
     json_: bool,
-    local_only: dict[str, object],
 ) -> None:
     """`rank --engine ray`: the table on disk, a summary, the best K."""
-    given = [flag for flag, value in local_only.items() if value]
-    if given:
-        raise ImagionError(
-            f"{', '.join(given)}: not available with --engine ray (use --out and --top)."
-        )
     require_ray()  # a missing extra is said before anything else
     if table is not None:
         check_table(table)  # and anything in the way of --out, before the first note
@@ -272,7 +285,7 @@ def _rank_on_ray(
     with progress_bar("scoring") as update:
         result = rank_on_ray(
             paths, model=model, recursive=recursive, top=top, out=table, address=address,
-            device=device, batch_size=batch_size or 64, features=features, labels=labels,
+            device=device, batch_size=batch_size, features=features, labels=labels,
             progress=update,
         )  # fmt: skip
     skipped_all(result.problems)
@@ -325,7 +338,7 @@ def _rank_notes(rows: list[RankRow], no_interval: str | None) -> list[str]:
         if len(groups) == 1 and len(ranks) == len(rows) > 1:
             lines.append(f"Advice for every photo here: {_lower_first(text)}")
         else:
-            lines.append(f"{_ranks(ranks)}: {text}")
+            lines.append(f"{_ranks(ranks, [r['rank'] for r in rows])}: {text}")
     return lines
 
 
@@ -342,8 +355,32 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _ranks(ranks: list[int]) -> str:
-    return ("#" if len(ranks) == 1 else "photos #") + ", #".join(map(str, ranks))
+MAX_EXCEPTIONS = 3  # "every photo but #a, #b, #c"; more: the photos are named
+
+
+def _ranks(ranks: list[int], shown: list[int]) -> str:
+    """The photos a line concerns: "#4", "photos #1, #3, #9–#20", or "every photo but #77"
+    when naming the few others is shorter."""
+    if len(ranks) == 1:
+        return f"#{ranks[0]}"
+    taken = set(ranks)
+    others = [k for k in shown if k not in taken]
+    if others and len(others) <= MAX_EXCEPTIONS and len(others) < len(ranks):
+        return "every photo but " + _spans(others)
+    return "photos " + _spans(ranks)
+
+
+def _spans(ranks: list[int]) -> str:
+    """#1, #3, #9–#20: runs of 3 or more written as ranges."""
+    parts: list[str] = []
+    ordered = sorted(ranks)
+    start = 0
+    for k in range(1, len(ordered) + 1):
+        if k == len(ordered) or ordered[k] != ordered[k - 1] + 1:
+            run = ordered[start:k]
+            parts += [f"#{run[0]}–#{run[-1]}"] if len(run) >= 3 else [f"#{n}" for n in run]
+            start = k
+    return ", ".join(parts)
 
 
 def _display_names(rows: list[RankRow]) -> list[str]:
@@ -408,12 +445,12 @@ def compare_cmd(
 
     Example: imagion compare beach.jpg city.jpg
     """
-    c = compare_images(a, b, model=model, device=str(device), stats=stats)
+    c = compare(a, b, model=model, device=device, stats=stats)
     if json_:
         emit_json(c.to_dict())
         return
     verdict = c.verdict()
-    verdict = "A" + verdict[1:] if verdict.startswith("a toss-up") else verdict
+    verdict = "A" + verdict[1:] if c.toss_up else verdict  # a sentence starts with a capital
     say(verdict + ".")  # wrapped at the terminal's width, as every line below
     scores = [shown_score(side.score, side.low, side.high) for side in (c.a, c.b)]
     room = max(out.width, 40) - 4 - max(map(len, scores))

@@ -9,9 +9,16 @@ import typer
 from imagion.choices import Device
 from imagion.cli.app import DeviceOpt, ModelOpt, StatsOpt, command
 from imagion.cli.console import note
+from imagion.serve.limits import Limits
+
+SERVE_HELP = (
+    f"The upload page and JSON API: up to {Limits().max_files} pictures, a 0–10 score and a "
+    "suggestion for each.\n\n"
+    "Example: imagion serve --port 8000   (then open http://127.0.0.1:8000; API docs at /docs)"
+)
 
 
-@command("serve")
+@command("serve", help=SERVE_HELP)
 def serve_cmd(
     host: Annotated[
         str, typer.Option(help="Address to listen on (loopback unless told).")
@@ -30,10 +37,7 @@ def serve_cmd(
         bool, typer.Option(help="Score concurrent requests in one forward pass.")
     ] = True,
 ) -> None:
-    """The upload page and JSON API: up to 5 pictures, a 0–10 score and a suggestion for each.
-
-    Example: imagion serve --port 8000   (then open http://127.0.0.1:8000; API docs at /docs)
-    """
+    """SERVE_HELP (the limit from `Limits`)."""
     from imagion.serve.runner import serve
 
     serve(

@@ -4,7 +4,7 @@ A coin (p = 0.5 for every pair) scores log loss 0.693, Brier 0.25 and ECE 0 with
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import NotRequired, TypedDict
 
 import numpy as np
 
@@ -31,7 +31,17 @@ def pair_probabilities(
     return sigmoid(s * (pred[i] - pred[j]))
 
 
-def calibration_metrics(p: np.ndarray, y: np.ndarray, with_bins: bool = True) -> dict[str, Any]:
+class CalibrationFigures(TypedDict):
+    """How well the pair probabilities held: log loss, Brier, ECE, reliability bins."""
+
+    log_loss: float
+    brier: float
+    ece: float
+    pairs: int
+    bins: NotRequired[list[ReliabilityBin]]
+
+
+def calibration_metrics(p: np.ndarray, y: np.ndarray, with_bins: bool = True) -> CalibrationFigures:
     """`p` = P(first of the pair wins), `y` = 1 where it did."""
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
     y = np.asarray(y, dtype=np.float64)
@@ -58,7 +68,7 @@ def calibration_metrics(p: np.ndarray, y: np.ndarray, with_bins: bool = True) ->
                 accuracy=acc,
             )
         )
-    out: dict[str, Any] = {"log_loss": log_loss, "brier": brier, "ece": float(ece), "pairs": len(p)}
+    out = CalibrationFigures(log_loss=log_loss, brier=brier, ece=float(ece), pairs=len(p))
     if with_bins:
         out["bins"] = bins
     return out

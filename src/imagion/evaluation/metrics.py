@@ -9,15 +9,19 @@ independent. Baselines are scored on the very same pairs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
 
-from imagion.errors import ImagionError, OptionError
-from imagion.evaluation.calibration import calibration_metrics, pair_probabilities
+from imagion.errors import CatalogError, OptionError
+from imagion.evaluation.calibration import (
+    CalibrationFigures,
+    calibration_metrics,
+    pair_probabilities,
+)
 from imagion.evaluation.pairs import pair_outcomes, same_account_pairs
-from imagion.models.expected_score import interval_figures
+from imagion.models.expected_score import ScoreFigures, interval_figures
 
 REFERENCE_POINTS = {
     "original model (2019)": 0.5024,
@@ -39,6 +43,39 @@ def likes_ratio(likes: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         return np.where(lo > 0, hi / np.where(lo > 0, lo, 1.0), np.inf)
 
 
+class AccountFigures(TypedDict):
+    """One account's pairwise accuracy and rank correlations."""
+
+    account: str
+    posts: int
+    pairs: int
+    accuracy: float
+    spearman: float
+    kendall: float
+
+
+class PairExample(TypedDict):
+    """One evaluated pair (`show_pairs`): images (names, or row numbers), likes, predictions."""
+
+    account: str
+    a: str | int
+    likes_a: int
+    pred_a: float
+    b: str | int
+    likes_b: int
+    pred_b: float
+    correct: bool
+
+
+class RatioBand(TypedDict):
+    """Accuracy on the pairs whose likes differ by at least `min_ratio` (None: no such pair)."""
+
+    min_ratio: float
+    pairs: int
+    accuracy: float | None
+    ci95: list[float] | None
+
+
 @dataclass
 class EvalReport:
     accuracy: float
@@ -47,18 +84,18 @@ class EvalReport:
     ties: int
     accounts: int
     baselines: dict[str, float]
-    per_account: list[dict]
+    per_account: list[AccountFigures]
     spearman: float
     kendall: float
-    examples: list[dict] = field(default_factory=list)
+    examples: list[PairExample] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    calibration: dict[str, Any] | None = None  # log loss, Brier, ECE, reliability bins
-    by_ratio: list[dict[str, Any]] = field(default_factory=list)  # accuracy by likes ratio
+    calibration: CalibrationFigures | None = None  # log loss, Brier, ECE, reliability bins
+    by_ratio: list[RatioBand] = field(default_factory=list)  # accuracy by likes ratio
     in_sample: bool = False  # some evaluated posts were trained on
     label: str = ""  # what was evaluated: the checkpoint, or the CV and its recipe
     skipped: list[str] = field(default_factory=list)  # images that could not be read
     pairs_table: pd.DataFrame | None = field(default=None, repr=False)  # every evaluated pair
-    scores: dict[str, Any] | None = None  # the shown scores: 80% interval coverage, bins
+    scores: ScoreFigures | None = None  # the shown scores: 80% interval coverage, bins
     scores_unmeasured: str | None = None  # why `scores` could not be measured, when it could not
     frame: pd.DataFrame | None = field(default=None, repr=False)  # the evaluated predictions
 
@@ -160,8 +197,10 @@ def _select_pairs(
     if min_ratio > 1:
         keep = likes_ratio(likes, i, j) >= min_ratio
         if len(i) and not keep.any():
-            raise ImagionError(
-                f"`min_ratio` {min_ratio:g}: no same-account pair's likes differ by {min_ratio:g}× or more."
+            raise OptionError(
+                "min_ratio",
+                f"{min_ratio:g}",
+                f"no same-account pair's likes differ by {min_ratio:g}× or more.",
             )
         i, j = i[keep], j[keep]
     if min_gap > 0:
@@ -186,7 +225,7 @@ def _select_pairs(
     elif pairs is not None and pairs > len(i):
         notes.append(f"`pairs` {pairs}: only {len(i):,} pairs exist here; all of them are used.")
     if not len(i):
-        raise ImagionError(
+        raise CatalogError(
             "no same-account pairs with different likes to evaluate (need ≥ 2 posts per account)."
         )
     return i, j, ties
@@ -212,48 +251,48 @@ def baselines(
 
 def per_account(
     df: pd.DataFrame, likes: np.ndarray, codes: np.ndarray, uniques: np.ndarray, correct: np.ndarray
-) -> list[dict[str, Any]]:
+) -> list[AccountFigures]:
     """Accuracy and rank correlations of each account."""
     per_c = np.bincount(codes, weights=correct)
     per_n = np.bincount(codes).astype(np.float64)
     groups, pred = df["account"].to_numpy(), df["pred"].to_numpy(dtype=float)
-    rows = []
+    rows: list[AccountFigures] = []
     for k, acc in enumerate(uniques):
         idx = np.flatnonzero(groups == acc)
         s, t = _rank_corr(pred[idx], likes[idx])
         rows.append(
-            {
-                "account": str(acc),
-                "posts": len(idx),
-                "pairs": int(per_n[k]),
-                "accuracy": float(per_c[k] / per_n[k]),
-                "spearman": s,
-                "kendall": t,
-            }
+            AccountFigures(
+                account=str(acc),
+                posts=len(idx),
+                pairs=int(per_n[k]),
+                accuracy=float(per_c[k] / per_n[k]),
+                spearman=s,
+                kendall=t,
+            )
         )
     return rows
 
 
 def _examples(
     df: pd.DataFrame, likes: np.ndarray, i: np.ndarray, j: np.ndarray, correct: np.ndarray, n: int
-) -> list[dict[str, Any]]:
+) -> list[PairExample]:
     def name(k: int) -> str | int:
         return str(df["image"].iloc[k]) if "image" in df else k
 
-    out = []
+    out: list[PairExample] = []
     for k in range(min(n, len(i))):
         a, b = int(i[k]), int(j[k])
         out.append(
-            {
-                "account": str(df["account"].iloc[a]),
-                "a": name(a),
-                "likes_a": int(likes[a]),
-                "pred_a": float(df["pred"].iloc[a]),
-                "b": name(b),
-                "likes_b": int(likes[b]),
-                "pred_b": float(df["pred"].iloc[b]),
-                "correct": bool(correct[k] == 1.0),
-            }
+            PairExample(
+                account=str(df["account"].iloc[a]),
+                a=name(a),
+                likes_a=int(likes[a]),
+                pred_a=float(df["pred"].iloc[a]),
+                b=name(b),
+                likes_b=int(likes[b]),
+                pred_b=float(df["pred"].iloc[b]),
+                correct=bool(correct[k] == 1.0),
+            )
         )
     return out
 
@@ -263,7 +302,7 @@ PAIR_COLUMNS = ("account", "a", "b", "likes_a", "likes_b", "pred_a", "pred_b", "
 
 def _pair_table(
     df: pd.DataFrame, likes: np.ndarray, i: np.ndarray, j: np.ndarray, correct: np.ndarray
-) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+) -> tuple[pd.DataFrame, CalibrationFigures | None]:
     """Every pair with its probability (when the model has a calibrated one), and the
     calibration figures of those probabilities."""
     pred = df["pred"].to_numpy(dtype=np.float64)
@@ -307,29 +346,29 @@ def accuracy_by_ratio(
     codes: np.ndarray,
     reps: int = 2000,
     seed: int = 0,
-) -> list[dict[str, Any]]:
+) -> list[RatioBand]:
     """Accuracy on the pairs whose likes differ by at least each ratio of RATIO_BANDS, with
     pair counts and a 95% interval (bootstrap over accounts)."""
     ratio = likes_ratio(likes, i, j)
-    rows: list[dict[str, Any]] = []
+    rows: list[RatioBand] = []
     n_codes = int(codes.max()) + 1 if len(codes) else 0
     for r in RATIO_BANDS:
         keep = ratio >= r
         n = int(keep.sum())
         if not n:
-            rows.append({"min_ratio": r, "pairs": 0, "accuracy": None, "ci95": None})
+            rows.append(RatioBand(min_ratio=r, pairs=0, accuracy=None, ci95=None))
             continue
         per_c = np.bincount(codes[keep], weights=correct[keep], minlength=n_codes)
         per_n = np.bincount(codes[keep], minlength=n_codes).astype(np.float64)
         has = per_n > 0
         ci = bootstrap_ci(per_c[has], per_n[has], reps=reps, seed=seed) if has.sum() > 1 else None
         rows.append(
-            {
-                "min_ratio": r,
-                "pairs": n,
-                "accuracy": float(correct[keep].mean()),
-                "ci95": list(ci) if ci else None,
-            }
+            RatioBand(
+                min_ratio=r,
+                pairs=n,
+                accuracy=float(correct[keep].mean()),
+                ci95=list(ci) if ci else None,
+            )
         )
     return rows
 
@@ -339,7 +378,7 @@ def _mean(values: list[float]) -> float:
     return float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
 
 
-def shown_score_figures(df: pd.DataFrame) -> tuple[dict[str, Any] | None, str | None]:
+def shown_score_figures(df: pd.DataFrame) -> tuple[ScoreFigures | None, str | None]:
     """The shown scores' 80% range coverage and bins, on the posts the range was not fitted on
     (`range_fitted`: its validation posts), and why it cannot be measured when none is left."""
     if not {"expected", "low", "high", "score"} <= set(df.columns):

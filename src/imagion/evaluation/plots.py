@@ -90,7 +90,7 @@ def _accounts(ax: Any, report: EvalReport) -> None:
         return
     rows = sorted(report.per_account, key=lambda r: r["accuracy"])
     names = [r["account"] for r in rows]
-    acc = [r["accuracy"] for r in rows]
+    acc = [float(r["accuracy"] or 0.0) for r in rows]
     lo_hi = [_wilson(r["accuracy"] * r["pairs"], r["pairs"]) for r in rows]
     err = [
         [a - lo for a, (lo, _) in zip(acc, lo_hi, strict=True)],
@@ -128,7 +128,7 @@ def _baselines(ax: Any, report: EvalReport) -> None:
 def _by_ratio(ax: Any, report: EvalReport) -> None:
     rows = [r for r in report.by_ratio if r["accuracy"] is not None]
     names = ["all" if r["min_ratio"] == 1 else f"≥ {r['min_ratio']:g}×" for r in rows]
-    acc = [r["accuracy"] for r in rows]
+    acc = [float(r["accuracy"] or 0.0) for r in rows]
     lo = [a - (r["ci95"] or [a, a])[0] for a, r in zip(acc, rows, strict=True)]
     hi = [(r["ci95"] or [a, a])[1] - a for a, r in zip(acc, rows, strict=True)]
     ax.bar(range(len(rows)), acc, yerr=[lo, hi], color="#d6336c", capsize=4)

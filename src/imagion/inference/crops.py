@@ -3,7 +3,7 @@ formats (1:1, 4:5 portrait, 1.91:1 landscape), scored by the model.
 
 Each format is tried at the start, centre and end of the photo's long side. A crop is reported
 only when the model's calibrated probability that it beats the uncropped photo is at least
-MIN_WIN (0.6), with the gain in score and that probability, nothing stronger, and only when it
+MIN_WIN, with the gain in score and that probability, nothing stronger, and only when it
 keeps the photo's main subject (imagion.inference.subject: faces, else the salient pixels). A
 model without a calibrated probability gives no crop advice."""
 
@@ -23,6 +23,7 @@ from imagion.scores import JSON_DIGITS, score_text
 
 FORMATS = {"1:1": 1.0, "4:5": 4 / 5, "1.91:1": 1.91}
 MIN_WIN = 0.6
+LIKELY = f"≥ {MIN_WIN:.0%}"  # how the CLI and the help say MIN_WIN
 
 
 @dataclass

@@ -1,9 +1,11 @@
 """Inference engines for scoring files: ONNX Runtime on the CPU (fast start, fast kernels) or PyTorch.
 
-On the CPU, a checkpoint is exported once to ONNX (BatchNorm folded; for EfficientNet-Lite0 the
-pooled features come out too, for offline labels) and cached under the cache folder, keyed by the
-checkpoint's SHA-256; later runs never import PyTorch. `--device cuda`, a machine with an NVIDIA
-GPU under `--device auto`, or a missing onnxruntime use PyTorch.
+A checkpoint is exported once to ONNX (BatchNorm folded; for EfficientNet-Lite0 the pooled
+features come out too, for offline labels) and cached under the cache folder, keyed by the
+checkpoint's SHA-256; later runs never import PyTorch. Which runtime and device a `device` choice
+means is `imagion.settings.choose_backend`'s rule (ONNX Runtime on the CPU, or on CUDA with
+onnxruntime-gpu; PyTorch when only it sees the GPU, when onnxruntime is missing, or when the model
+cannot be exported).
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from imagion.models.registry import model_spec
 from imagion.models.transforms import Calibration, Preprocess
 from imagion.settings import (
     bundled_export_path,
+    choose_backend,
     cpu_threads,
     default_cache_dir,
-    has_nvidia,
     is_bundled_model,
     model_path,
+    onnxruntime_module,
     pick_device,
 )
 
@@ -59,15 +62,11 @@ class Engine:
     backend: str = "torch"
     batch_size: int = 8
     label_stats: LabelStats | None = None  # behind the suggestions
+    device: str = "cpu"  # where `forward` runs: cpu or cuda
 
 
 def _onnxruntime() -> Any | None:
-    try:
-        import onnxruntime
-
-        return onnxruntime
-    except ImportError:
-        return None
+    return onnxruntime_module()
 
 
 def export_onnx(ckpt: Path, folder: Path) -> None:
@@ -113,7 +112,7 @@ def _export_into(
         "batch_size": model_spec(loaded.arch).batch_accelerated,
         "calibration": loaded.calibration.to_dict(),
         "features": with_features,
-        "checkpoint": str(ckpt),
+        "checkpoint": ckpt.name,  # its name only: an export is shipped and cached elsewhere
         "checkpoint_sha256": sha256_file(ckpt),
         "imagion_version": __version__,
         "export_version": EXPORT_VERSION,
@@ -129,12 +128,13 @@ def _export_into(
             os.replace(tmp / name, folder / name)
 
 
-def _session(ort: Any, folder: Path) -> Any:
+def _session(ort: Any, folder: Path, device: str = "cpu") -> Any:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = cpu_threads()
-    return ort.InferenceSession(
-        str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"]
-    )
+    providers = ["CPUExecutionProvider"]
+    if device == "cuda":
+        providers.insert(0, "CUDAExecutionProvider")
+    return ort.InferenceSession(str(folder / "model.onnx"), opts, providers=providers)
 
 
 def shipped_export(ckpt: Path) -> Path | None:
@@ -150,21 +150,21 @@ def shipped_export(ckpt: Path) -> Path | None:
     return folder if meta.get("checkpoint_sha256") == sha256_file(ckpt) else None
 
 
-def _onnx_engine(ort: Any, ckpt: Path, cache: Path) -> Engine:
+def _onnx_engine(ort: Any, ckpt: Path, cache: Path, device: str = "cpu") -> Engine:
     shipped = shipped_export(ckpt)
     folder = shipped or cache / "onnx" / f"{sha256_file(ckpt)[:32]}-v{EXPORT_VERSION}"
     if not (folder / "meta.json").is_file() or not (folder / "model.onnx").is_file():
         export_onnx(ckpt, folder)
     try:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        session = _session(ort, folder)
+        session = _session(ort, folder, device)
     except Exception:  # a damaged export (a truncated file): exported again, once, in the cache
         if shipped is None:  # never delete what the package shipped
             shutil.rmtree(folder, ignore_errors=True)
         folder = cache / "onnx" / f"{sha256_file(ckpt)[:32]}-v{EXPORT_VERSION}"
         export_onnx(ckpt, folder)
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        session = _session(ort, folder)
+        session = _session(ort, folder, device)
     pre = Preprocess.from_dict(meta["preprocess"])
     cal = Calibration.from_dict(meta["calibration"])
     labeler = None
@@ -179,7 +179,13 @@ def _onnx_engine(ort: Any, ckpt: Path, cache: Path) -> Engine:
     arch = meta["arch"]
     batch = int(meta["batch_size"])
     stats = _stats(meta.get("label_stats"))
-    return Engine(ckpt, arch, pre, cal, forward, labeler, "onnxruntime", batch, stats)
+    if device == "cuda" and "CUDAExecutionProvider" not in session.get_providers():
+        log.warning(  # onnxruntime-gpu without its CUDA libraries falls back to the CPU
+            "ONNX Runtime could not start its CUDA provider (are CUDA 12 and cuDNN 9 "
+            "installed?); scoring on the CPU."
+        )
+        device = "cpu"
+    return Engine(ckpt, arch, pre, cal, forward, labeler, "onnxruntime", batch, stats, device)
 
 
 def _torch_engine(ckpt: Path, device: str) -> Engine:
@@ -212,6 +218,7 @@ def _torch_engine(ckpt: Path, device: str) -> Engine:
         "torch",
         batch,
         stats,
+        dev.type,
     )
 
 
@@ -246,10 +253,11 @@ def open_engine(
 
 
 def _open(ckpt: Path, device: str, cache_dir: Path | None) -> Engine:
-    ort = _onnxruntime() if device == "cpu" or (device == "auto" and not has_nvidia()) else None
-    if ort is not None:
+    ort = _onnxruntime()
+    backend = choose_backend(device, onnx=ort is not None)
+    if ort is not None and backend.runtime == "onnxruntime":
         try:
-            return _onnx_engine(ort, ckpt, cache_dir or default_cache_dir())
+            return _onnx_engine(ort, ckpt, cache_dir or default_cache_dir(), backend.device)
         except ImagionError:
             raise
         except Exception as exc:  # an export or runtime problem: PyTorch still works

@@ -24,7 +24,7 @@ from imagion.errors import ImagionError, OptionError
 from imagion.images import capture_time
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
-from imagion.inference.quality import Meter
+from imagion.inference.quality import Meter, Quality
 from imagion.inference.rank import (
     ABOUT_EVEN,
     RANK_CSV,
@@ -367,16 +367,41 @@ def _score_shots(
         files, engine.preprocess.size, meter, batch_size or engine.batch_size, progress
     )
     items = ranked(engine, done, raw, feats if suggest else None, meter.qualities(done))
-    if feats is not None:
-        feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
     shots = Shots(
         done,
-        feats,
+        unit_rows(feats),
         np.concatenate(hashes) if hashes else np.zeros(0, np.uint64),
         np.concatenate(colours) if colours else np.zeros((0, 3)),
         [capture_time(p) for p in done],
     )
     return items, shots, bad
+
+
+def unit_rows(feats: np.ndarray | None) -> np.ndarray | None:
+    """Features scaled to unit length (cosine similarity is then a dot product)."""
+    if feats is None:
+        return None
+    return feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+
+
+def group_decoded(
+    engine: Engine,
+    paths: list[Path],
+    batch: np.ndarray,
+    outputs: tuple[np.ndarray, np.ndarray | None],
+    times: list[float | None],
+    similarity: float,
+    problems: list[str],
+    qualities: list[Quality] | None = None,
+) -> GroupResult:
+    """The grouping pass over photos already decoded and scored (the server's uploads):
+    `batch` the model's uint8 inputs, `outputs` its (raw, features), `times` capture times,
+    `qualities` their measured technical quality (inference/quality.py)."""
+    raw, feats = outputs
+    items = ranked(engine, paths, raw, None, qualities)
+    hashes, colours = fingerprints(batch)
+    shots = Shots(paths, unit_rows(feats), hashes, colours, times)
+    return grouped(engine, items, shots, similarity, problems)
 
 
 def check_similarity(similarity: float) -> float:

@@ -82,6 +82,9 @@ class PickResult:
         return [p.to_dict() for p in self.picks]
 
 
+PICK_N = 5  # photos picked when `n` is not given (the CLI, the page and the API say it)
+
+
 def check_n(n: int) -> int:
     return count(n, "n", "pick at least 1 photo.")
 
@@ -107,7 +110,7 @@ def choose(grouping: GroupResult, n: int) -> PickResult:
 
 def pick_images(
     paths: Sequence[str | Path],
-    n: int = 5,
+    n: int = PICK_N,
     *,
     similarity: float = SIMILARITY,
     model: str | Path | None = None,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import numpy as np
 
 from imagion.choices import count
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import ImagionError, InputError, OptionError
 from imagion.files import copy_into, regular_file
 from imagion.images import as_paths, find_images, glob_root, is_glob, left_out_line
 from imagion.inference.crops import best_crop, write_crop
@@ -73,7 +73,7 @@ class Ranked:
     labels: list[str] = field(default_factory=list)
     suggestion: Suggestion | None = None
     p_beats_next: float | None = None  # P(this one gets more likes than the next one down)
-    crop: CropAdvice | None = None  # a crop likely (≥ 60%) to do better, if any
+    crop: CropAdvice | None = None  # a crop likely (≥ MIN_WIN) to do better, if any
     quality: Quality | None = None  # measured technical quality (None: not measured)
 
     def to_dict(self, rank: int | None = None) -> RankRow:
@@ -194,7 +194,7 @@ def rank_images(
         engine, files, batch_size=batch_size, suggest=suggest, progress=progress
     )
     if not items:
-        raise ImagionError(
+        raise InputError(
             "no image could be scored: " + joined(bad[:3]) + (" …" if len(bad) > 3 else "")
         )
     written = advise_crops(engine, items[: top or None], crops) if crops is not None else []
@@ -265,9 +265,9 @@ def files_to_score(
     files, problems = find_images(paths, recursive=recursive, left_out=left_out)
     if not files:
         if problems:  # every argument was missing or unreadable: say that, not something else
-            raise ImagionError(joined(problems[:3]) + (" …" if len(problems) > 3 else ""))
+            raise InputError(joined(problems[:3]) + (" …" if len(problems) > 3 else ""))
         deeper = not recursive and any(_has_subfolder(Path(p)) for p in paths)
-        raise ImagionError(
+        raise InputError(
             "no image files found in "
             + ", ".join(map(str, paths))
             + (f"; {left_out_line(left_out)}" if left_out else "")
@@ -305,7 +305,7 @@ def check_output_folders(
         for raw in inputs:
             src, deep = _reach(Path(raw), recursive)
             if out == src or (deep and src in out.parents):
-                raise ImagionError(
+                raise InputError(
                     f"{option} {folder}: the photos are ranked from this folder, so its copies "
                     "would be ranked (and copied) again next time; choose another folder."
                 )
@@ -352,6 +352,11 @@ class Comparison:
     def winner(self) -> Ranked:
         return self.a if self.a.raw >= self.b.raw else self.b
 
+    @property
+    def toss_up(self) -> bool:
+        """The calibrated probability cannot tell the two apart (below TOSS_UP either way)."""
+        return self.p_a_wins is not None and max(self.p_a_wins, 1 - self.p_a_wins) < TOSS_UP
+
     def verdict(self) -> str:
         """The answer worded by how sure the calibrated probability is (`odds_words`): 52% is a
         toss-up, not "should get more attention"."""
@@ -359,10 +364,9 @@ class Comparison:
         if self.p_a_wins is None:
             return f"{name} scores higher (how likely it does better is unknown for this model)"
         p = max(self.p_a_wins, 1 - self.p_a_wins)
-        words = odds_words(p)
-        if words == "a toss-up":
+        if self.toss_up:
             return f"a toss-up ({p:.0%} for {name})"
-        return f"{name} is {words} to get more likes ({p:.0%})"
+        return f"{name} is {odds_words(p)} to get more likes ({p:.0%})"
 
     def to_dict(self) -> dict[str, Any]:
         p = None if self.p_a_wins is None else round(self.p_a_wins, 4)
@@ -391,7 +395,7 @@ def compare_images(
     engine = open_engine(model, device, stats=stats)
     items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2)
     if bad:
-        raise ImagionError(joined(bad))
+        raise InputError(joined(bad))
     advise_crops(engine, items)
     by_path = {str(r.path): r for r in items}
     ra, rb = by_path[str(Path(a))], by_path.get(str(Path(b)), by_path[str(Path(a))])

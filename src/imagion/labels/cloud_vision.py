@@ -15,7 +15,7 @@ from typing import Any
 
 from PIL import Image
 
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import ImagionError, OptionError, ServiceError
 from imagion.images import one_file, open_image, read_image_bytes, to_rgb
 from imagion.progress import Progress
 
@@ -45,7 +45,7 @@ def make_client() -> Any:
     try:
         credentials, _ = google.auth.default()
     except DefaultCredentialsError:
-        raise ImagionError(CREDENTIALS_HELP) from None
+        raise ServiceError(CREDENTIALS_HELP) from None
     return vision.ImageAnnotatorClient(credentials=credentials)
 
 
@@ -88,12 +88,12 @@ def _call_with_retries(client: Any, requests: list[Any], sleep: Callable[[float]
             return client.batch_annotate_images(requests=requests)
         except transient as exc:
             if attempt == RETRIES:
-                raise ImagionError(
+                raise ServiceError(
                     f"Cloud Vision kept failing after {RETRIES} retries: {exc}"
                 ) from exc
             sleep(min(2.0**attempt, 30.0))
         except gexc.PermissionDenied as exc:
-            raise ImagionError(
+            raise ServiceError(
                 f"Cloud Vision refused the request (is the Vision API enabled?): {exc}"
             ) from exc
     raise AssertionError("unreachable")
@@ -206,7 +206,7 @@ class _Run:
             return
         if isinstance(failure, KeyboardInterrupt | ImagionError):
             raise failure
-        raise ImagionError(
+        raise ServiceError(
             f"Cloud Vision request failed: {type(failure).__name__}: {failure}"
         ) from failure
 

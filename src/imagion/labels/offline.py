@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imagion.errors import ImagionError
+from imagion.errors import ModelError
 from imagion.inference.decode import run_files
 from imagion.inference.engine import open_engine
 from imagion.models.cache_entries import read_entry, save_entry
@@ -27,7 +27,7 @@ def local_labels(
     Runtime: no PyTorch needed), its pooled features cached per image as `train` caches them."""
     engine = open_engine(None, "cpu", cache_dir=cache_dir)
     if engine.labeler is None:
-        raise ImagionError("offline labels need the bundled EfficientNet-Lite0 model.")
+        raise ModelError("offline labels need the bundled EfficientNet-Lite0 model.")
     pre = engine.preprocess
     folder = (cache_dir or default_cache_dir()) / "features" / feature_key(engine.arch, pre)
     feats: dict[int, np.ndarray] = {}

@@ -12,7 +12,7 @@ from typing import Any, TypedDict
 
 from imagion.catalog.store import Catalog, Columns, no_scores_error
 from imagion.choices import Provider
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import CatalogError, OptionError
 from imagion.labels.cloud_vision import DEFAULT_CONCURRENCY, label_images
 from imagion.labels.offline import local_labels
 from imagion.labels.providers import IMAGE_PROVIDERS, parse_alt_text
@@ -157,7 +157,7 @@ def post_labels(catalog: Catalog, provider: Provider) -> Any:
     ]
     posts = posts[posts["item"].isin(labelled_items(catalog, provider))]
     if posts.empty:
-        raise ImagionError(
+        raise CatalogError(
             f"no scored post has {provider} labels yet; run `imagion labels` with `provider` {provider}."
         )
     return posts, posts.merge(labels, on="item")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import InputError, OptionError
 from imagion.files import GENERATOR, parse_json, read_bounded, write_text_atomic
 from imagion.labels.providers import related_labels
 from imagion.settings import bundled_stats_path
@@ -70,12 +70,12 @@ class LabelStats:
         except FileNotFoundError:
             raise OptionError("stats", path, "no such file.") from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ImagionError(
+            raise InputError(
                 f"`stats` {path}: not label statistics ({type(exc).__name__}); "
                 "write them with `imagion labels` and `save_stats` FILE."
             ) from None
         if not ok:
-            raise ImagionError(
+            raise InputError(
                 f"`stats` {path}: not label statistics; write them with `imagion labels` and `save_stats` FILE."
             )
         return stats

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, ModelError
 from imagion.files import remove_stale_temporaries
 from imagion.images import load_square
 from imagion.models.cache_entries import read_entry, save_entry
@@ -103,7 +103,7 @@ def frozen_features(
         remove_stale_temporaries(folder)  # left by a run killed mid-write
     dim = model_spec(model.arch).feature_dim
     if dim is None:
-        raise ImagionError(f"{model.arch} has no pooled features to cache.")
+        raise ModelError(f"{model.arch} has no pooled features to cache.")
     feats = np.zeros((len(shas), dim), dtype=np.float32)
     ok = np.zeros(len(shas), dtype=bool)
     todo = []

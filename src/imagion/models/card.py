@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from imagion import __version__
+from imagion._types import JSONValue
 from imagion.errors import CheckpointError
 from imagion.files import CHECKPOINT_MARK
 from imagion.models.transforms import Calibration, Preprocess
@@ -35,19 +36,19 @@ class TrainingRecord:
     train_posts: int = 0
     val_posts: int = 0
     skipped_images: int = 0
-    train_time_range: dict[str, list[Any]] = field(default_factory=dict)  # [first, last] time
+    train_time_range: dict[str, list[JSONValue]] = field(default_factory=dict)  # [first, last] time
     # [first, last] time of each account's validation posts (what the score range was fitted on)
-    val_time_range: dict[str, list[Any]] = field(default_factory=dict)
+    val_time_range: dict[str, list[JSONValue]] = field(default_factory=dict)
     undated_excluded: int = 0
     split_seed: int = 0
     val_fraction: float = 0.0
-    score_settings: dict[str, Any] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)  # the recipe (TrainOptions.to_dict)
+    score_settings: dict[str, JSONValue] = field(default_factory=dict)
+    options: dict[str, JSONValue] = field(default_factory=dict)  # the recipe (TrainOptions.to_dict)
     command: str = ""
     world_size: int = 1
     device: str = "cpu"
     init: str | None = None  # the --init checkpoint it started from
-    label_stats: dict[str, Any] | None = None  # the user's statistics behind suggestions
+    label_stats: dict[str, JSONValue] | None = None  # the user's statistics behind suggestions
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,7 +62,7 @@ class TrainingRecord:
 
     def time_range(self, account: str) -> tuple[int | None, int | None]:
         lo, hi = (self.train_time_range.get(account) or [None, None])[:2]
-        return lo, hi
+        return (lo if isinstance(lo, int) else None), (hi if isinstance(hi, int) else None)
 
 
 @dataclass
@@ -69,13 +70,13 @@ class CheckpointCard:
     """A checkpoint's description: architecture, preprocessing, calibration, training, results."""
 
     arch: str
-    config: dict[str, Any]
+    config: dict[str, JSONValue]
     preprocess: Preprocess
     calibration: Calibration | None = None  # None: no calibration (said, never invented)
     state_scope: str = "head"  # "head": only the head is stored (a frozen backbone), or "full"
     training: TrainingRecord | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)  # best_epoch, per_epoch…
-    evaluation: dict[str, Any] = field(default_factory=dict)  # cv, transfer, model_card
+    metrics: dict[str, JSONValue] = field(default_factory=dict)  # best_epoch, per_epoch…
+    evaluation: dict[str, JSONValue] = field(default_factory=dict)  # cv, transfer, model_card
     imagion_version: str = __version__
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 

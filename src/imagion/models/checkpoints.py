@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from imagion._types import PathLike
 from imagion.errors import CheckpointError
 from imagion.files import atomic_path, regular_file
 from imagion.models.card import (
@@ -64,8 +65,9 @@ def checkpoint_payload(model: ImagionModel, card: CheckpointCard, **extra: Any) 
     return card.to_dict() | {"state_dict": weights} | extra
 
 
-def rewrite_card(path: str | Path, card: CheckpointCard) -> Path:
+def rewrite_card(path: PathLike, card: CheckpointCard) -> Path:
     """Replace a checkpoint's card, keeping its weights (atomically)."""
+    path = Path(path)
     ckpt = read_checkpoint(path)
     # format 1 kept cv/transfer/model_card at the top, where they would shadow the new card's
     kept = {k: v for k, v in ckpt.items() if k not in card.to_dict() and k not in EVALUATION_KEYS}
@@ -151,9 +153,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
-def read_card(path: str | Path) -> CheckpointCard:
+def read_card(path: PathLike) -> CheckpointCard:
     """A checkpoint's card, checked (the weights are read and checked too, then dropped)."""
-    return CheckpointCard.from_dict(read_checkpoint(path), path)
+    return CheckpointCard.from_dict(read_checkpoint(Path(path)), Path(path))
 
 
 def _check_description(ckpt: dict[str, Any], path: Path) -> None:
@@ -274,7 +276,7 @@ def model_from_checkpoint(
     return model
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+def load_checkpoint(path: PathLike, device: str | torch.device = "cpu") -> LoadedModel:
     """A ready-to-use model (eval mode) with its preprocessing and calibration."""
     path = Path(path)
     ckpt = read_checkpoint(path)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -229,9 +229,30 @@ def _extended(u: np.ndarray, k: np.ndarray, m: np.ndarray) -> np.ndarray:
     return out.reshape(shape)
 
 
+class IntervalBin(TypedDict):
+    """Posts in one bin of the predicted score: mean predicted vs actual, share inside."""
+
+    posts: int
+    predicted: float
+    actual: float
+    coverage: float
+
+
+class ScoreFigures(TypedDict):
+    """How well shown scores held: the share inside their 80% interval, and by bin."""
+
+    posts: int
+    coverage: float
+    nominal: float
+    mean_width: float
+    max_bin_gap: float
+    bins: list[IntervalBin]
+    left_out: NotRequired[int]  # posts left out: the range was fitted on them
+
+
 def interval_figures(
     predicted: np.ndarray, low: np.ndarray, high: np.ndarray, actual: np.ndarray, bins: int = 5
-) -> dict[str, Any] | None:
+) -> ScoreFigures | None:
     """How well shown scores held on posts with a known actual score: the share inside their
     80% interval (it should be near 80%) and, in bins of the predicted score (equal counts),
     the mean predicted vs the mean actual score. None without any predicted interval."""
@@ -241,21 +262,21 @@ def interval_figures(
         return None
     p, a, lo, hi = p[keep], a[keep], lo[keep], hi[keep]
     order = np.argsort(p, kind="stable")
-    rows = []
+    rows: list[IntervalBin] = []
     for b in np.array_split(order, min(bins, len(p))):
         rows.append(
-            {
-                "posts": len(b),
-                "predicted": float(p[b].mean()),
-                "actual": float(a[b].mean()),
-                "coverage": float(((a[b] >= lo[b]) & (a[b] <= hi[b])).mean()),
-            }
+            IntervalBin(
+                posts=len(b),
+                predicted=float(p[b].mean()),
+                actual=float(a[b].mean()),
+                coverage=float(((a[b] >= lo[b]) & (a[b] <= hi[b])).mean()),
+            )
         )
-    return {
-        "posts": len(p),
-        "coverage": float(((a >= lo) & (a <= hi)).mean()),
-        "nominal": HIGH_Q - LOW_Q,
-        "mean_width": float((hi - lo).mean()),
-        "max_bin_gap": max(abs(r["predicted"] - r["actual"]) for r in rows),
-        "bins": rows,
-    }
+    return ScoreFigures(
+        posts=len(p),
+        coverage=float(((a >= lo) & (a <= hi)).mean()),
+        nominal=HIGH_Q - LOW_Q,
+        mean_width=float((hi - lo).mean()),
+        max_bin_gap=max(abs(r["predicted"] - r["actual"]) for r in rows),
+        bins=rows,
+    )

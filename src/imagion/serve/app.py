@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from imagion import __version__
 from imagion.errors import ImagionError
 from imagion.inference.groups import SIMILARITY, check_similarity
-from imagion.inference.pick import PickResult, check_n, choose
+from imagion.inference.pick import PICK_N, PickResult, check_n, choose
 from imagion.problems import joined
 from imagion.scores import NEXT_MEANING, RANGE_MEANING, SCORE_MEANING
 from imagion.serve.limits import MB, Limits
@@ -45,12 +45,15 @@ def _upload_schema(pictures: str, **fields: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": body}}}}
 
 
-UPLOAD_SCHEMA = _upload_schema("1 to 5 pictures")
-PICK_SCHEMA = _upload_schema(
-    "1 to 50 pictures of a shoot",
-    n={"type": "integer", "default": 5, "description": "pictures to pick"},
-    similarity={"type": "number", "description": "grouping threshold"},
-)
+def _schemas(limits: Limits) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The upload schemas of /api/score and /api/pick, their counts from `limits`."""
+    score = _upload_schema(f"1 to {limits.max_files} pictures")
+    pick = _upload_schema(
+        f"1 to {limits.max_pick_files} pictures of a shoot",
+        n={"type": "integer", "default": PICK_N, "description": "pictures to pick"},
+        similarity={"type": "number", "default": SIMILARITY, "description": "grouping threshold"},
+    )
+    return score, pick
 
 
 PARSER_MAX_FILES = 64  # files the multipart parser accepts before it refuses the body
@@ -88,7 +91,9 @@ def _form_count(form: FormData, name: str) -> int | None:
     return int(text)
 
 
-class ServeError(Exception):
+class ServeError(ImagionError):
+    """A request the server refuses: the HTTP status, the message, and when to retry."""
+
     def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.retry_after = status, message, retry_after
@@ -137,12 +142,12 @@ class Service:
                 "no picture could be scored: " + joined(grouped.problems),
             )
         grouped.result.problems = grouped.problems
-        return grouped, choose(grouped.result, _form_number(form, "n", 5, int))
+        return grouped, choose(grouped.result, _form_number(form, "n", PICK_N, int))
 
     async def _group(self, uploads: list[Upload], form: FormData) -> Grouped:
         try:
             check_similarity(_form_number(form, "similarity", SIMILARITY, float))
-            check_n(_form_number(form, "n", 5, int))
+            check_n(_form_number(form, "n", PICK_N, int))
         except ImagionError as exc:
             raise ServeError(400, str(exc)) from None
         return await self.scorer.group(uploads, _form_number(form, "similarity", SIMILARITY, float))
@@ -240,6 +245,7 @@ class Service:
 def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:
     from fastapi_offline import FastAPIOffline
 
+    upload_schema, pick_schema = _schemas(limits)
     # /docs with Swagger UI's assets served from the package, not a CDN: it works offline
     app = FastAPIOffline(
         title="imagion",
@@ -259,7 +265,9 @@ def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:
         results: str = "", status: int = 200, headers: dict[str, str] | None = None
     ) -> HTMLResponse:
         mb = limits.max_file_bytes // MB
-        body = render_page(model_name, limits.max_files, mb, results, limits.max_pick_files)
+        body = render_page(
+            model_name, limits.max_files, mb, results, max_pick=limits.max_pick_files
+        )
         return HTMLResponse(body, status_code=status, headers=headers)
 
     @app.api_route(
@@ -277,7 +285,9 @@ def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:
             return page(render_error(exc.message), exc.status, exc.headers())
 
     @app.post(
-        "/api/score", openapi_extra=UPLOAD_SCHEMA, summary="Score 1 to 5 pictures, best first"
+        "/api/score",
+        openapi_extra=upload_schema,
+        summary=f"Score 1 to {limits.max_files} pictures, best first",
     )
     async def score_api(request: Request) -> JSONResponse:
         try:
@@ -296,7 +306,14 @@ def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:
         n: int = 5,
     ) -> HTMLResponse:
         mb = limits.max_file_bytes // MB
-        body = render_pick_page(model_name, limits.max_pick_files, mb, results, n)
+        body = render_pick_page(
+            model_name,
+            limits.max_pick_files,
+            mb,
+            results,
+            max_score=limits.max_files,
+            n=n,
+        )
         return HTMLResponse(body, status_code=status, headers=headers)
 
     @app.api_route(
@@ -317,7 +334,7 @@ def create_app(scorer: Scorer, limits: Limits, model_name: str) -> FastAPI:
 
     @app.post(
         "/api/pick",
-        openapi_extra=PICK_SCHEMA,
+        openapi_extra=pick_schema,
         summary=f"Group up to {limits.max_pick_files} pictures of a shoot; pick the best of the n best groups",
     )
     async def pick_api(request: Request) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""The upload page: a form for up to 5 pictures and, after scoring, one card per picture, best
+"""The upload page: a form for up to `Limits.max_files` pictures and, after scoring, one card per picture, best
 first (thumbnail, score and its 80% range, how likely it beats the next, advice). Everything shown is escaped."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from imagion.inference.quality import flag_text
 from imagion.inference.rank import Ranked
-from imagion.scores import odds_words, range_text, score_meaning, score_text
+from imagion.scores import ODDS_RULE, odds_words, range_text, score_meaning, score_text
 from imagion.serve.scorer import Grouped, Scored
 
 if TYPE_CHECKING:
@@ -106,14 +106,13 @@ CAVEAT = (
     "fitted on posts it did not train on."
 )
 NEXT_ON_PAGE = (
-    "“N% vs #k”: how likely a picture gets more likes than the next one down — under 55% a "
-    "toss-up, 55–65% somewhat more likely, above that likely; fitted on posts the model did "
-    "not train on."
+    f"“N% vs #k”: how likely a picture gets more likes than the next one down — {ODDS_RULE}; "
+    "fitted on posts the model did not train on."
 )
 
 
 def render_page(
-    model: str, max_files: int, max_mb: int, results: str = "", max_pick: int = 50
+    model: str, max_files: int, max_mb: int, results: str = "", *, max_pick: int
 ) -> str:
     return PAGE.format(
         max_pick=max_pick,
@@ -196,7 +195,7 @@ h1 {{ font-size: 1.4rem; }} .muted {{ color: #666; font-size: .9rem; }} .error {
 <h1>Pick the best of a shoot, one per moment</h1>
 <p class="muted">Up to {max_files} pictures, {max_mb} MB each. Near-duplicates (bursts, reframings,
 re-saved copies) are grouped; the best of the best groups is picked, never two of one moment. Model:
-{model}. <a href="/">Score up to 5 pictures</a>.</p>
+{model}. <a href="/">Score up to {max_score} pictures</a>.</p>
 <form method="post" action="/pick" enctype="multipart/form-data">
 <input type="file" name="images" accept="image/*,.heic,.heif,.avif" multiple required>
 <label>pictures to pick <input type="number" name="n" value="{n}" min="1" max="{max_files}"></label>
@@ -206,10 +205,18 @@ re-saved copies) are grouped; the best of the best groups is picked, never two o
 </body></html>"""
 
 
-def render_pick_page(model: str, max_files: int, max_mb: int, results: str = "", n: int = 5) -> str:
-    """The /pick page; `n`: the number of pictures to pick the form shows (the last asked)."""
+def render_pick_page(
+    model: str, max_files: int, max_mb: int, results: str = "", *, max_score: int, n: int
+) -> str:
+    """The pick page: up to `max_files` pictures, `n` picked unless told (`max_score`: the
+    score page's limit, in its link)."""
     return PICK_PAGE.format(
-        max_files=max_files, max_mb=max_mb, model=html.escape(model), results=results, n=n
+        max_files=max_files,
+        max_mb=max_mb,
+        model=html.escape(model),
+        results=results,
+        max_score=max_score,
+        n=n,
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import OptionError, ServiceError
 from imagion.inference.engine import open_engine
 from imagion.serve.limits import Limits
 from imagion.serve.scorer import Scorer
@@ -88,7 +88,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        raise ImagionError(
+        raise ServiceError(
             f"cannot listen on {host}:{port} ({exc.strerror}); try another `port`."
         ) from None
     sock.set_inheritable(True)

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from imagion.errors import ImagionError
+from imagion.errors import ImagionError, InputError
 from imagion.formats.openers import kind_of
 from imagion.images import decoded, decoded_bytes, open_image, square
 from imagion.inference.batching import DynamicBatcher, Outputs
 from imagion.inference.crops import CropAdvice, best_crop
 from imagion.inference.engine import Engine
-from imagion.inference.groups import GroupResult, Shots, capture_time, fingerprints, grouped
+from imagion.inference.groups import GroupResult, capture_time, group_decoded
 from imagion.inference.quality import Quality, assess, header_facts, pixel_measures
 from imagion.inference.rank import Ranked, RankRow, no_interval, ranked
 from imagion.memory import TRIM_BYTES, ByteBudget, give_back_freed
@@ -97,7 +97,7 @@ class Scorer:
             w, h = im.size
             if im.format != "JPEG" and w * h > self.limits.max_full_pixels:
                 # only JPEGs decode at reduced size; a 49 MP PNG would take ~300 MB to decode
-                raise ImagionError(
+                raise InputError(
                     f"{upload.name}: a {w}×{h} {im.format} is decoded in full, and the server takes "
                     f"at most {self.limits.max_full_pixels // 1_000_000} MP in formats other than "
                     "JPEG; send it as a JPEG, or smaller."
@@ -106,7 +106,7 @@ class Scorer:
             with self.memory.hold(need):
                 return _pixels(im, size, upload.name)
         except (OSError, ValueError, SyntaxError) as exc:
-            raise ImagionError(f"{upload.name}: image is damaged ({exc}).") from exc
+            raise InputError(f"{upload.name}: image is damaged ({exc}).") from exc
         finally:
             im.close()
             if need >= TRIM_BYTES:
@@ -182,16 +182,13 @@ class Scorer:
         ok, arrays, thumbs, problems, outputs = await self._forward(uploads)
         if outputs is None:
             return Grouped(None, thumbs, {}, problems)
-        raw, feats = outputs
         paths = [Path(str(k)) for k in ok]
-        items = ranked(self.engine, paths, raw, None, self._qualities(uploads, ok, arrays))
-        hashes, colours = fingerprints(np.stack(arrays))
-        if feats is not None:
-            feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
         times = [capture_time(io.BytesIO(uploads[k].data)) for k in ok]
-        result = grouped(
-            self.engine, items, Shots(paths, feats, hashes, colours, times), similarity, problems
+        qualities = self._qualities(uploads, ok, arrays)
+        result = group_decoded(
+            self.engine, paths, np.stack(arrays), outputs, times, similarity, problems, qualities
         )
+        items = [item for g in result.groups for item in g.shots]
         index = {id(item): int(item.path.name) for item in items}
         for item in items:
             item.path = Path(uploads[index[id(item)]].name)

@@ -112,7 +112,7 @@ def _fitted(raw_tr: np.ndarray, held: HeldOutPairs) -> Calibration:
     probabilities do on them (recorded in the checkpoint as `pair_metrics`)."""
     cal = Calibration.fit(raw_tr, (held.gaps, held.wins), held.source, held.posts)
     p = sigmoid((cal.pair_scale or 0.0) * held.gaps)
-    cal.pair_metrics = calibration_metrics(p, held.wins, with_bins=False)
+    cal.pair_metrics = dict(calibration_metrics(p, held.wins, with_bins=False))
     if held.positions is not None and held.actual is not None and len(held.actual) >= 2:
         cal.expected = ScoreModel.fit(held.positions, held.actual, held.post_source or held.source)
         log(

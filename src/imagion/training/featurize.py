@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imagion.catalog.store import Catalog, Columns
-from imagion.errors import ImagionError
+from imagion.errors import CatalogError, ModelError
 from imagion.models.registry import build_model, model_spec
 from imagion.progress import Progress
 from imagion.scale.ray_data import features_on_ray
@@ -53,13 +53,11 @@ def featurize_catalog(
     from imagion.models.caches import feature_folder, frozen_features
 
     if not model_spec(arch).pretrained:
-        raise ImagionError(
-            f"{arch} has no frozen backbone: its images are decoded at training time."
-        )
+        raise ModelError(f"{arch} has no frozen backbone: its images are decoded at training time.")
     with Catalog(catalog_path) as cat:
         df = cat.frame(Columns.TRAINING, "WHERE image IS NOT NULL")
     if df.empty:
-        raise ImagionError(f"{catalog_path}: no posts with an image to featurize.")
+        raise CatalogError(f"{catalog_path}: no posts with an image to featurize.")
     df = df.drop_duplicates("image_sha256")
     config = {"image_size": image_size, "tone": tone}
     model = build_model(arch, **{k: v for k, v in config.items() if v is not None}).eval()

@@ -8,7 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from imagion.errors import ImagionError
+from imagion._types import JSONValue
+from imagion.errors import CheckpointError
 from imagion.models.card import CheckpointCard
 from imagion.models.checkpoints import read_card, read_checkpoint
 from imagion.settings import model_path
@@ -26,7 +27,7 @@ Init = tuple[dict[str, Any], Path]  # the --init checkpoint and where it came fr
 def _check(opts: TrainOptions, card: CheckpointCard, path: Path) -> None:
     """What the run says must match the checkpoint's architecture and preprocessing."""
     if card.arch != opts.architecture:
-        raise ImagionError(
+        raise CheckpointError(
             f"`init` {path} is a {card.arch} model, this run trains {opts.architecture}; "
             f"pass `arch` {card.arch} (or another `init`)."
         )
@@ -36,7 +37,7 @@ def _check(opts: TrainOptions, card: CheckpointCard, path: Path) -> None:
     diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
     if diff:
         wanted = ", ".join(f"--{k.replace('_', '-')} {theirs.get(k)}" for k in diff)
-        raise ImagionError(
+        raise CheckpointError(
             f"`init` {path} was trained with {', '.join(f'{k}={theirs.get(k)}' for k in diff)} "
             f"(preprocessing: {card.preprocess.size} px), this run with "
             f"{', '.join(f'{k}={ours.get(k)}' for k in diff)}; pass {wanted} to start from it."
@@ -61,11 +62,11 @@ def resolve_init(opts: TrainOptions) -> tuple[TrainOptions, Init | None]:
     opts = replace(
         opts,
         arch=opts.arch or card.arch,
-        image_size=opts.image_size if opts.image_size is not None else config.get("image_size"),
-        hidden=given(opts.hidden, int(config.get("hidden", DEFAULT_HIDDEN) or 0)),
+        image_size=opts.image_size if opts.image_size is not None else _int(config, "image_size"),
+        hidden=given(opts.hidden, _int(config, "hidden") or DEFAULT_HIDDEN),
         finetune=given(opts.finetune, bool(config.get("finetune", DEFAULT_FINETUNE))),
-        tone=opts.tone if opts.tone is not None else config.get("tone"),
-        dropout=given(opts.dropout, float(config.get("dropout", DEFAULT_DROPOUT))),
+        tone=opts.tone if opts.tone is not None else _text(config, "tone"),
+        dropout=given(opts.dropout, _float(config, "dropout", DEFAULT_DROPOUT)),
     )
     _check(opts, card, path)
     return opts, (ckpt, path)
@@ -86,3 +87,18 @@ def init_leak(init: str | None, accounts: Iterable[str]) -> str | None:
         f"({', '.join(both[:3])}{'…' if len(both) > 3 else ''}): this accuracy is NOT an "
         "estimate for new posts; evaluate on accounts it never saw."
     )
+
+
+def _int(config: dict[str, JSONValue], key: str) -> int | None:
+    value = config.get(key)
+    return int(value) if isinstance(value, int | float) else None
+
+
+def _float(config: dict[str, JSONValue], key: str, default: float) -> float:
+    value = config.get(key)
+    return float(value) if isinstance(value, int | float) else default
+
+
+def _text(config: dict[str, JSONValue], key: str) -> str | None:
+    value = config.get(key)
+    return value if isinstance(value, str) else None

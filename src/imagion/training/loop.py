@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import CheckpointError, OptionError
 from imagion.files import regular_file, remove_stale_temporaries, writable_folder
 from imagion.labels.suggestions import LabelStats
 from imagion.models.card import CheckpointCard, TrainingRecord
@@ -70,7 +70,7 @@ def _check(opts: TrainOptions, out: Path, rank: int) -> dict[str, Any] | None:
         raise OptionError("resume", "", f"{last} does not exist; train without it first.")
     state = read_checkpoint(last)
     if state["arch"] != opts.architecture:
-        raise ImagionError(
+        raise CheckpointError(
             f"`resume`: {last} is a {state['arch']!r} run, not {opts.architecture!r}."
         )
     _same_recipe(opts, state, last)
@@ -87,7 +87,7 @@ def _same_recipe(opts: TrainOptions, state: dict[str, Any], last: Path) -> None:
     diff = [k for k in recipe if k in then and str(then[k]) != str(now.get(k))]
     if diff:
         was = ", ".join(f"--{k.replace('_', '-')} {then[k]}" for k in diff)
-        raise ImagionError(
+        raise CheckpointError(
             f"`resume`: {last} was trained with {was}; resume with the same options, "
             "or start a new run in another `out`."
         )
@@ -124,8 +124,8 @@ def _record(
         val_posts=len(data.val_idx),
         skipped_images=len(data.problems),
         split=str(split.kind),
-        train_time_range=split.train_time_range(),
-        val_time_range=split.val_time_range(),
+        train_time_range={k: [*v] for k, v in split.train_time_range().items()},
+        val_time_range={k: [*v] for k, v in split.val_time_range().items()},
         undated_excluded=split.undated,
         split_seed=opts.seed,
         val_fraction=opts.val_fraction,

@@ -3,11 +3,14 @@ reports (`TrainResult`)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import difflib
+import os
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
+from imagion._types import PathLike
 from imagion.choices import Device, Loss, SplitKind, choice
 from imagion.errors import OptionError
 from imagion.models.registry import model_spec
@@ -56,11 +59,19 @@ class TrainOptions:
     command: str = ""  # how the run was started, for its checkpoint card (the CLI fills it)
 
     def check(self) -> None:
-        """Every value in range, before any work: one line naming the option otherwise."""
+        """Every value of its type and in range, before any work: one line naming the option
+        otherwise."""
         import math
 
         def bad(option: str, value: object, want: str) -> OptionError:
             return OptionError(option, value, f"{want}.")
+
+        for name, kind in _NUMBERS.items():
+            value = getattr(self, name)
+            if value is None and name in _OPTIONAL:
+                continue
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise bad(name, value, "use a whole number" if kind is int else "use a number")
 
         if self.epochs < 1:
             raise bad("epochs", self.epochs, "train at least 1 epoch")
@@ -96,6 +107,10 @@ class TrainOptions:
         self.split = choice(SplitKind, self.split, "split")
         self.loss = choice(Loss, self.loss, "loss")
         self.device = choice(Device, self.device, "device")
+        self.out = Path(self.out)  # a str from Python is a path too
+        self.cache_dir = None if self.cache_dir is None else Path(self.cache_dir)
+        self.stats = None if self.stats is None else Path(self.stats)
+        self.init = None if self.init is None else os.fspath(self.init)
 
     def model_config(self) -> dict[str, Any]:
         """The options the architecture takes (see its registry entry)."""
@@ -136,6 +151,67 @@ class TrainOptions:
             patience=self.patience,
             val_fraction=self.val_fraction,
         )
+
+
+_NUMBERS: dict[str, type | tuple[type, ...]] = {
+    "epochs": int,
+    "batch_size": int,
+    "lr": (int, float),
+    "weight_decay": (int, float),
+    "seed": int,
+    "val_fraction": (int, float),
+    "patience": int,
+    "hidden": int,
+    "dropout": (int, float),
+    "image_size": int,
+    "tone_augment": int,
+}
+_OPTIONAL = {"hidden", "dropout", "image_size"}
+
+
+class TrainFields(TypedDict, total=False):
+    """`TrainOptions`' fields as keyword arguments of `train` and `cross_validate` (a test keeps
+    the two the same)."""
+
+    arch: str | None
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    loss: Loss | str
+    device: Device | str
+    out: PathLike
+    resume: bool
+    seed: int
+    val_fraction: float
+    patience: int
+    finetune: bool | None
+    compile: bool
+    hidden: int | None
+    dropout: float | None
+    image_size: int | None
+    tone: str | None
+    tone_augment: int
+    accounts: list[str] | None
+    cache_dir: PathLike | None
+    split: SplitKind | str
+    init: PathLike | None
+    stats: PathLike | None
+    command: str
+
+
+def with_fields(options: TrainOptions | None, overrides: TrainFields) -> TrainOptions:
+    """`options` (default: TrainOptions()) with the `overrides` replaced; a name that is no
+    field is an OptionError that suggests the nearest one."""
+    names = [f.name for f in fields(TrainOptions)]
+    for name in overrides:
+        if name not in names:
+            near = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean `{near[0]}`?" if near else "see `imagion.TrainOptions`."
+            raise OptionError(name, "", f"not a training option; {hint}")
+    base = asdict(options) if options is not None else {}
+    merged: dict[str, Any] = {**base, **overrides}
+    return TrainOptions(**merged)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torch.distributed as dist
 
 from imagion.catalog.store import Catalog
 from imagion.choices import SplitKind
-from imagion.errors import ImagionError
+from imagion.errors import CatalogError
 from imagion.models.caches import frozen_features, load_images
 from imagion.models.networks import ImagionModel
 from imagion.progress import Progress, in_stage
@@ -69,7 +69,7 @@ def read_split(
     if opts.accounts is not None:
         missing = sorted(set(opts.accounts) - set(df["account"]))
         if missing:
-            raise ImagionError(
+            raise CatalogError(
                 f"`account` {', '.join(missing)}: no scored post with an image of that account in {catalog_path}."
             )
         df = df[df["account"].isin(opts.accounts)].reset_index(drop=True)
@@ -153,7 +153,7 @@ def load_training_data(
     tr, va = np.flatnonzero(~is_val), np.flatnonzero(is_val)
     if len(tr) < 2:
         unread = f" ({problems[0]})" if problems else ""
-        raise ImagionError(
+        raise CatalogError(
             f"fewer than 2 training images remain{unread}; import and score more posts."
         )
     groups = df["account"].astype("category").cat.codes.to_numpy().astype(np.int64)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from imagion.catalog.store import Catalog, Columns, no_scores_error
-from imagion.errors import ImagionError, OptionError
+from imagion.errors import CatalogError, OptionError
 
 
 def training_frame(catalog: Catalog) -> pd.DataFrame:
@@ -16,7 +16,7 @@ def training_frame(catalog: Catalog) -> pd.DataFrame:
         "WHERE image IS NOT NULL",
     )
     if df.empty:
-        raise ImagionError(
+        raise CatalogError(
             f"{catalog.path}: no posts with an image; import an instaloader folder or CSV."
         )
     scored = df[df["score"].notna()]
@@ -35,7 +35,7 @@ def split_accounts(
     if val_fraction == 0:
         return accounts, []
     if len(accounts) < 2:
-        raise ImagionError(
+        raise CatalogError(
             f"only {len(accounts)} account(s) with scored images: a split by account needs at least 2 "
             "(or use `val_fraction` 0 to train on all without validation)."
         )
@@ -72,7 +72,7 @@ def split_by_time(df: pd.DataFrame, val_fraction: float) -> tuple[np.ndarray, in
         boundary = order["posted_at"].iloc[n - n_val]
         is_val[order.index[order["posted_at"].to_numpy() >= boundary]] = True
     if not is_val.any():
-        raise ImagionError(
+        raise CatalogError(
             f"`split` time needs at least {MIN_TIME_POSTS} dated posts in one account (2 older to train "
             f"on, 2 newer to validate); the largest account here has {best}."
         )

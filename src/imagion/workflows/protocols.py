@@ -13,7 +13,7 @@ import pandas as pd
 
 from imagion.catalog.store import Catalog, Columns, no_scores_error
 from imagion.choices import SplitKind
-from imagion.errors import ImagionError, InputError, OptionError
+from imagion.errors import CatalogError, InputError, OptionError
 from imagion.progress import Progress
 from imagion.settings import pick_device
 from imagion.training.options import Holdout
@@ -58,7 +58,7 @@ def catalog_posts(catalog_path: Path) -> pd.DataFrame:
             "WHERE image IS NOT NULL AND likes IS NOT NULL AND likes_hidden = 0",
         )
     if df.empty:
-        raise ImagionError(
+        raise CatalogError(
             f"{catalog_path}: no posts with an image and a like count to evaluate on."
         )
     return df
@@ -185,7 +185,7 @@ def run_time_cv(
     sizes = df[block >= 0].groupby("account").size()
     if sizes.empty or sizes.max() < 2 * k:
         most = 0 if sizes.empty else int(sizes.max())
-        raise ImagionError(
+        raise CatalogError(
             f"`cv` time with {k} blocks needs at least {2 * k} dated posts in one "
             f"account (2 per block); the largest account here has {most}."
         )
@@ -295,12 +295,12 @@ def predict_checkpoint(
     if held_out_only:
         df = df[held_out_mask(df, training)]
         if df.empty:
-            raise ImagionError(
+            raise CatalogError(
                 f"{loaded.path}: none of these posts was held out from its training "
                 "(no unseen account, no newer post); import newer posts or use `cv`."
             )
     if df.empty:
-        raise ImagionError("no posts of the chosen accounts in the catalog.")
+        raise CatalogError("no posts of the chosen accounts in the catalog.")
     df, problems = predict_frame(loaded, df, dev, progress=progress)
     df["range_fitted"] = range_fitted_mask(df, training)  # its coverage is no measure there
     trained_on = int((~held_out_mask(df, training)).sum()) if training else 0

@@ -6,38 +6,35 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
+from imagion._types import PathLike
 from imagion.catalog.export_join import parse_timezone
 from imagion.catalog.importers import import_sources
 from imagion.catalog.store import Catalog, Columns, iso_time, no_scores_error
 from imagion.choices import Device, EngineKind, Provider, ScoreMapping, ScoreMetric, choice
 from imagion.errors import OptionError
 from imagion.files import output_file
-from imagion.images import as_paths
-from imagion.inference.rank import check_top, rank_images
 from imagion.labels.store import label_catalog, post_labels
 from imagion.labels.suggestions import label_stats
 from imagion.models.registry import REGISTRY, build_model, list_models
 from imagion.progress import Progress
-from imagion.scale.ray_data import rank_on_ray as on_ray
 from imagion.training.featurize import featurize_catalog
-from imagion.training.options import TrainOptions
+from imagion.training.options import TrainFields, TrainOptions, with_fields
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from imagion.catalog.importers import ImportReport
     from imagion.catalog.scoring import ScoreReport
+    from imagion.catalog.store import CatalogInfo
     from imagion.evaluation.metrics import EvalReport
-    from imagion.inference.rank import RankResult
     from imagion.labels.store import LabelSummary
     from imagion.labels.suggestions import LabelStats
-    from imagion.scale.ray_data import BatchRankResult
     from imagion.training.featurize import FeaturizeReport
     from imagion.training.options import TrainResult
-
-PathLike = str | Path
 
 
 def import_posts(
@@ -55,7 +52,9 @@ def import_posts(
     existed = os.path.lexists(path)
     try:
         with Catalog(path, create=True) as cat:
-            report = import_sources(cat, list(sources), timezone=timezone, progress=progress)
+            report = import_sources(
+                cat, [Path(s) for s in sources], timezone=timezone, progress=progress
+            )
     except BaseException:  # a full disk, a crash, Ctrl-C: a catalog made by this call goes too
         if not existed:
             _remove_catalog(path)
@@ -72,7 +71,7 @@ def _remove_catalog(path: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def info(catalog: PathLike = "imagion.db") -> dict[str, Any]:
+def info(catalog: PathLike = "imagion.db") -> CatalogInfo:
     """The catalog's summary: accounts, posts, images, scores, carousels, videos, dates."""
     with Catalog(Path(catalog)) as cat:
         return cat.info()
@@ -110,10 +109,10 @@ def posts(
 class PostsFrame:
     """`posts`: the rows asked for (a DataFrame) and how many matched in all."""
 
-    frame: Any
+    frame: pd.DataFrame
     total: int
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[dict[str, object]]:
         """The rows as plain dicts (missing values None), as `posts --json` prints them."""
         df = self.frame
         return df.astype(object).where(df.notna(), None).to_dict(orient="records")
@@ -166,22 +165,20 @@ def featurize(
     )
 
 
-def _options(options: TrainOptions | None, fields: dict[str, Any]) -> TrainOptions:
-    return replace(options or TrainOptions(), **fields)
-
-
 def train(
     catalog: PathLike = "imagion.db",
     options: TrainOptions | None = None,
     *,
     progress: Progress | None = None,
-    **fields: Any,
+    **fields: Unpack[TrainFields],
 ) -> TrainResult:
-    """Train a model on the catalog's scored posts; `fields` override `options`
-    (`imagion.TrainOptions`), e.g. train("me.db", split="time", init="default", out=Path("runs/me"))."""
+    """Train a model on the catalog's scored posts; `fields` (typed: `TrainOptions`' fields)
+    override `options`, e.g. train("me.db", split="time", init="default", out="runs/me")."""
     from imagion.training.loop import train as run
 
-    return run(Path(catalog), _options(options, fields), progress=progress)
+    opts = with_fields(options, fields)
+    opts.check()
+    return run(Path(catalog), opts, progress=progress)
 
 
 def evaluate(
@@ -260,7 +257,7 @@ def cross_validate(
     pairs: int | None = None,
     show_pairs: int = 0,
     progress: Progress | None = None,
-    **fields: Any,
+    **fields: Unpack[TrainFields],
 ) -> EvalReport:
     """K-fold leave-accounts-out CV of a training recipe (`folds` a number), or a rolling-origin
     CV in time (`folds="time"`, `time_blocks` per account); the pooled held-out predictions
@@ -269,7 +266,7 @@ def cross_validate(
     from imagion.training.init import init_leak
     from imagion.workflows.protocols import run_cv, run_time_cv
 
-    opts = _options(options, fields)
+    opts = with_fields(options, fields)
     check_options(
         min_gap=min_gap, min_ratio=min_ratio, pairs=pairs, seed=opts.seed, show_pairs=show_pairs
     )
@@ -341,39 +338,6 @@ def label(
     return LabelReport(summary, stats)
 
 
-def rank(
-    paths: Sequence[PathLike],
-    *,
-    model: PathLike | None = None,
-    recursive: bool = False,
-    top: int | None = None,
-    device: str = "auto",
-    stats: PathLike | None = None,
-    suggest: bool = True,
-    crops: PathLike | None = None,
-    batch_size: int | None = None,
-    progress: Progress | None = None,
-) -> RankResult:
-    """Score image files (files, folders, globs; `recursive` into subfolders) best first, in this
-    process, with `model` (default: the bundled model); `top` keeps the best K. Each item has
-    its score, raw output, the calibrated probability of beating the next one, the labels seen
-    and a suggestion (`stats`: the label statistics behind it); `crops` writes the crops likely
-    to do better there. Unreadable files are in `result.problems`."""
-    check_top(top)
-    return rank_images(
-        paths,
-        model=model,
-        recursive=recursive,
-        batch_size=batch_size,
-        device=str(choice(Device, device, "device")),
-        progress=progress,
-        suggest=suggest,
-        stats=None if stats is None else Path(stats),
-        crops=None if crops is None else Path(crops),
-        top=top,
-    )
-
-
 @dataclass
 class Architecture:
     """A model architecture available here: its name, size, input and what it is."""
@@ -401,36 +365,3 @@ def architectures() -> list[Architecture]:
         n = sum(p.numel() for p in m.parameters())
         found.append(Architecture(name, n, m.preprocess.size, spec.description))
     return found
-
-
-def rank_on_ray(
-    paths: Sequence[PathLike],
-    *,
-    out: PathLike | None = None,
-    top: int | None = None,
-    model: PathLike | None = None,
-    recursive: bool = False,
-    address: str | None = None,
-    device: str = "auto",
-    batch_size: int = 64,
-    features: bool = False,
-    labels: bool = False,
-    progress: Progress | None = None,
-) -> BatchRankResult:
-    """Score image files on Ray Data (`pip install -e '.[ray]'`), on this machine or the
-    cluster at `address`, writing the Parquet table `out` (path, score, raw, error; `features`
-    and `labels` add columns); returns the counts, the first problems and the best `top`."""
-    check_top(top)
-    return on_ray(
-        as_paths(paths),
-        model=model,
-        recursive=recursive,
-        out=None if out is None else Path(out),
-        top=top,
-        address=address,
-        device=str(choice(Device, device, "device")),
-        batch_size=batch_size,
-        features=features,
-        labels=labels,
-        progress=progress,
-    )
