@@ -26,6 +26,7 @@ from PIL import Image
 from imagion.errors import ImagionError, OptionError
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
+from imagion.inference.neighbours import candidates, report
 from imagion.inference.rank import ABOUT_EVEN, Ranked, RankRow, files_to_score, ranked
 from imagion.problems import joined
 from imagion.progress import Progress
@@ -85,62 +86,67 @@ def capture_time(path: Path | IO[bytes]) -> float | None:
     return t.replace(tzinfo=dt.UTC).timestamp() + frac
 
 
-_POP16 = np.array([bin(k).count("1") for k in range(1 << 16)], np.uint8)
-
-
-def _popcount(x: np.ndarray) -> np.ndarray:
-    return _POP16[x.view(np.uint16).reshape(len(x), 4)].sum(axis=1)
-
-
 def cluster(order: Sequence[int], shots: Shots, similarity: float = SIMILARITY) -> list[list[int]]:
     """Groups of row indices, each best first, in the order of their best (`order`: the rows,
-    best first)."""
+    best first). Each photo is compared only with the groups of its candidate neighbours
+    (imagion.inference.neighbours), which hold every group the rule could put it in."""
+    rows = np.asarray(order, np.int64)
+    n = len(rows)
     feats = shots.features
-    n = len(shots.paths)
-    sums = np.zeros((n, feats.shape[1]), np.float32) if feats is not None else None
-    sizes = np.zeros(n, np.float32)
+    times = [shots.times[i] for i in rows] if shots.times else [None] * n
+    cand = candidates(
+        feats,
+        rows,
+        shots.hashes[rows],
+        np.asarray(shots.colours)[rows],
+        times,
+        burst_seconds=BURST_SECONDS,
+        hash_bits=HASH_BITS,
+        hash_colour=HASH_COLOUR,
+    )
+    width = feats.shape[1] if feats is not None else 0
+    sums = np.zeros((64, width), np.float32)  # each group's feature sum (grows as needed)
+    sizes = np.zeros(64, np.float32)
+    first = np.full(64, np.inf)  # each group's capture times, first to last
+    last = np.full(64, -np.inf)
     groups: list[list[int]] = []
-    span: list[tuple[float, float] | None] = []  # each group's capture times, first to last
-    of_row = np.full(n, -1)
-    for i in order:
-        g = _resaved(i, shots, of_row)
-        if g is None and sums is not None and groups:
-            sim = sums[: len(groups)] @ feats[i] / sizes[: len(groups)]  # type: ignore[index]
-            need = np.full(len(groups), similarity)
-            t = shots.times[i] if shots.times else None
+    of_pos = np.full(n, -1, np.int64)
+    for p in range(n):
+        i = int(rows[p])
+        near, resaved = cand.of(p)
+        t = times[p]
+        f = np.asarray(feats[i], np.float32) if feats is not None else None
+        g: int | None = None
+        if resaved.any():
+            g = int(of_pos[near[resaved][0]])
+        elif f is not None and len(near):
+            gs = np.unique(of_pos[near])
+            sim = sums[gs] @ f / sizes[gs]
+            need = np.full(len(gs), similarity)
             if t is not None:
-                near = [
-                    s is not None and s[0] - BURST_SECONDS <= t <= s[1] + BURST_SECONDS
-                    for s in span
-                ]
-                need[np.array(near)] -= BURST_EASING
+                need[(first[gs] - BURST_SECONDS <= t) & (t <= last[gs] + BURST_SECONDS)] -= (
+                    BURST_EASING
+                )
             best = int(np.argmax(sim - need))
-            g = best if sim[best] >= need[best] else None
+            g = int(gs[best]) if sim[best] >= need[best] else None
         if g is None:
             g = len(groups)
             groups.append([])
-            span.append(None)
+            if g == len(sizes):  # double the room
+                sums = np.concatenate([sums, np.zeros_like(sums)])
+                sizes = np.concatenate([sizes, np.zeros_like(sizes)])
+                first = np.concatenate([first, np.full_like(first, np.inf)])
+                last = np.concatenate([last, np.full_like(last, -np.inf)])
         groups[g].append(i)
         sizes[g] += 1
-        of_row[i] = g
-        if sums is not None:
-            sums[g] += feats[i]  # type: ignore[index]
-        t = shots.times[i] if shots.times else None
+        of_pos[p] = g
+        if f is not None:
+            sums[g] += f
         if t is not None:
-            s = span[g]
-            span[g] = (t, t) if s is None else (min(s[0], t), max(s[1], t))
+            first[g], last[g] = min(first[g], t), max(last[g], t)
+        if p % 4096 == 4095 or p == n - 1:
+            report(p + 1, n, "grouping")
     return groups
-
-
-def _resaved(i: int, shots: Shots, of_row: np.ndarray) -> int | None:
-    """The group of an earlier row this one is a re-saved copy of, if any."""
-    seen = np.flatnonzero(of_row >= 0)
-    if not len(seen):
-        return None
-    close = _popcount(shots.hashes[seen] ^ shots.hashes[i]) <= HASH_BITS
-    close &= np.abs(shots.colours[seen] - shots.colours[i]).max(axis=1) <= HASH_COLOUR
-    hit = seen[close]
-    return int(of_row[hit[0]]) if len(hit) else None
 
 
 @dataclass
