@@ -112,7 +112,7 @@ def _feature_pairs(feats: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.
         return _blocked_knn(np.asarray(feats[rows], np.float32), k)
     x = _projected(feats, rows)
     try:
-        import faiss  # type: ignore[import-untyped]
+        import faiss
     except ImportError:
         log.info(
             "grouping %s photos compares every pair; install faiss-cpu (pip install "
