@@ -4,11 +4,9 @@ without the nearest-neighbour index."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from imagion.inference import neighbours
 from imagion.inference.groups import (
@@ -104,18 +102,15 @@ def test_shuffled_input_gives_the_same_groups():
     assert as_paths(cluster(best_first(score[perm]), moved), moved) == want
 
 
-@pytest.mark.parametrize("faiss", [True, False], ids=["index", "no-faiss"])
-def test_beyond_the_exact_size_the_index_keeps_the_groups(monkeypatch, faiss):
-    if faiss:
-        pytest.importorskip("faiss")
-    else:
-        monkeypatch.setitem(sys.modules, "faiss", None)  # import faiss fails
+def test_beyond_the_exact_size_the_inverted_search_keeps_the_groups(monkeypatch):
     shots, _, score = scenes(1500, seed=5)
     order = best_first(score)
     exact = cluster(order, shots)
     monkeypatch.setattr(neighbours, "EXACT_UP_TO", 100)
-    monkeypatch.setattr(neighbours, "SEARCH_DIMS", 32)
-    assert cluster(order, shots) == exact
+    monkeypatch.setattr(neighbours, "SEARCH_DIMS", 48)  # projected too
+    near = cluster(order, shots)
+    same = sum(g in exact for g in near)
+    assert same >= 0.98 * len(exact), (same, len(exact))
 
 
 def test_a_model_without_features_groups_resaved_copies_only():

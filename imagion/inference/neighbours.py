@@ -3,8 +3,8 @@ photos are grouped, best first) whose groups it might join, so grouping costs ab
 instead of comparing every photo with every group.
 
 Three sources, merged: the NEIGHBOURS nearest photos by pooled features (all pairs in blocks up
-to EXACT_UP_TO photos; beyond, an inverted-file index from faiss on the features projected to
-SEARCH_DIMS principal components, or all pairs in blocks when faiss is not installed), photos
+to EXACT_UP_TO photos; beyond, an inverted-file search on the features projected to SEARCH_DIMS
+principal components: see _inverted_knn), photos
 whose perceptual hash shares a 16-bit quarter (a re-saved copy differs in at most HASH_BITS of
 64 bits, so one quarter is always equal) and photos taken within BURST_SECONDS (EXIF). A group
 whose average similarity passes the rule has at least one member at least that similar, so the
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -27,14 +26,12 @@ import numpy as np
 
 from imagion.progress import Progress
 
-log = logging.getLogger("imagion")
-
 NEIGHBOURS = 16  # nearest photos by features, per photo
 EXACT_UP_TO = 6000  # up to this many photos, every pair is compared (exact)
 SEARCH_DIMS = 128  # principal components the index searches in (beyond EXACT_UP_TO)
 PCA_SAMPLE = 8000  # rows the projection is fitted on
 LISTS = 2.0  # inverted lists: LISTS × √N, each fitted on about 32 photos…
-PROBES = 8  # …of which each photo searches the PROBES nearest
+PROBES = 8  # …and a list's photos are compared with the photos of its PROBES nearest lists
 HASH_WINDOW = 8  # per photo and hash quarter, the earlier photos with an equal quarter
 TIME_WINDOW = 8  # per photo, the earlier photos within the burst window
 BLOCK = 2048  # rows per block of a matrix product or a search
@@ -110,30 +107,66 @@ def _feature_pairs(feats: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.
     k = min(NEIGHBOURS, n - 1)
     if n <= EXACT_UP_TO:
         return _blocked_knn(np.asarray(feats[rows], np.float32), k)
-    x = _projected(feats, rows)
-    try:
-        import faiss
-    except ImportError:
-        log.info(
-            "grouping %s photos compares every pair; install faiss-cpu (pip install "
-            "'imagion[library]') to search an index instead",
-            f"{n:,}",
-        )
-        return _blocked_knn(x, k, l2=True)
-    nlist = int(LISTS * np.sqrt(n))
-    index = faiss.IndexIVFFlat(faiss.IndexFlatL2(x.shape[1]), x.shape[1], nlist)
-    index.cp.niter, index.cp.seed = 8, 1234
-    index.cp.min_points_per_centroid, index.cp.max_points_per_centroid = 8, 32
-    index.train(x[:: max(1, n // (nlist * 32))])
-    index.add(x)
-    index.nprobe = PROBES
-    found = np.empty((n, k + 1), np.int64)
-    for s in range(0, n, BLOCK * 4):
-        found[s : s + BLOCK * 4] = index.search(x[s : s + BLOCK * 4], k + 1)[1]
-        report(min(s + BLOCK * 4, n), n, "neighbours")
-    rows = np.repeat(np.arange(n), k + 1)
-    ok = found.ravel() >= 0
-    return rows[ok], found.ravel()[ok]
+    return _inverted_knn(_projected(feats, rows), k)
+
+
+def _inverted_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Near rows of each row, approximately: the rows fall in LISTS × √N lists (k-means on an
+    evenly spaced sample, fixed seed); each row is compared with the rows of its PROBES nearest
+    lists, one matrix product per list (BLAS, fast), and keeps the k // 4 nearest of each list.
+    About N·√N·PROBES/LISTS products of SEARCH_DIMS values."""
+    n = len(x)
+    nlist = max(1, int(LISTS * np.sqrt(n)))
+    sample = x[:: max(1, n // (nlist * 32))]
+    pick = np.random.default_rng(0).choice(len(sample), nlist, replace=False)
+    centres = sample[np.sort(pick)].copy()
+    for _ in range(8):
+        centres = _means(sample, _nearest(sample, centres), centres)
+    where = _nearest(x, centres)
+    order = np.argsort(where, kind="stable")
+    bounds = np.searchsorted(where[order], np.arange(nlist + 1))
+    probes = _nearest(x, centres, min(PROBES, nlist)).ravel()
+    asks = np.argsort(probes, kind="stable")
+    ask_bounds = np.searchsorted(probes[asks], np.arange(nlist + 1))
+    asker = asks // min(PROBES, nlist)
+    half_norms = 0.5 * (x * x).sum(axis=1)
+    a, b = [], []
+    for lst in range(nlist):
+        members = order[bounds[lst] : bounds[lst + 1]]
+        queries = asker[ask_bounds[lst] : ask_bounds[lst + 1]]
+        if len(members) > 1 and len(queries):
+            sims = x[queries] @ x[members].T - half_norms[members]
+            sims[members[None, :] == queries[:, None]] = -np.inf  # not itself
+            kk = min(max(1, k // 4), len(members) - 1)
+            a.append(np.repeat(queries, kk))
+            b.append(members[np.argpartition(-sims, kk - 1, axis=1)[:, :kk]].ravel())
+        if lst % 64 == 63 or lst == nlist - 1:
+            report(lst + 1, nlist, "neighbours")
+    return _cat(a), _cat(b)
+
+
+def _nearest(x: np.ndarray, centres: np.ndarray, m: int = 1) -> np.ndarray:
+    """The nearest centre of each row (m > 1: the m nearest, N×m), in blocks."""
+    half = 0.5 * (centres * centres).sum(axis=1)
+    out = np.empty((len(x), m), np.int64)
+    for s in range(0, len(x), BLOCK * 4):
+        score = x[s : s + BLOCK * 4] @ centres.T - half
+        if m == 1:
+            out[s : s + BLOCK * 4, 0] = score.argmax(axis=1)
+        else:
+            out[s : s + BLOCK * 4] = np.argpartition(-score, m - 1, axis=1)[:, :m]
+    return out[:, 0] if m == 1 else out
+
+
+def _means(x: np.ndarray, where: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """The mean of each centre's rows (a centre with none stays)."""
+    order = np.argsort(where, kind="stable")
+    counts = np.bincount(where, minlength=len(centres))
+    filled = np.flatnonzero(counts)
+    sums = np.add.reduceat(x[order], np.concatenate([[0], np.cumsum(counts)[:-1]])[filled])
+    out = centres.copy()
+    out[filled] = sums / counts[filled, None]
+    return out
 
 
 def _blocked_knn(x: np.ndarray, k: int, l2: bool = False) -> tuple[np.ndarray, np.ndarray]:
