@@ -56,6 +56,26 @@ ModelOpt = Annotated[
     ),
 ]
 
+IndexOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--index",
+        help="The photo index: what a pass computed per photo, reused while the file is unchanged. Default: photo-index.sqlite in the cache folder ($IMAGION_CACHE or ~/.cache/imagion).",
+        show_default=False,
+    ),
+]
+NoIndexOpt = Annotated[
+    bool, typer.Option("--no-index", help="Score every photo again; read and write no index.")
+]
+
+
+def index_choice(index: Path | None, no_index: bool) -> Path | bool | None:
+    """The library's `index` from --index and --no-index."""
+    if no_index and index is not None:
+        raise ImagionError("--index and --no-index: choose one.")
+    return False if no_index else index
+
+
 SimilarityOpt = Annotated[
     float,
     typer.Option(

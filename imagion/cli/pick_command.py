@@ -9,7 +9,17 @@ import typer
 from rich.table import Table
 
 from imagion.choices import Device
-from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, about_model, command
+from imagion.cli.app import (
+    DeviceOpt,
+    IndexOpt,
+    JsonOpt,
+    ModelOpt,
+    NoIndexOpt,
+    SimilarityOpt,
+    about_model,
+    command,
+    index_choice,
+)
 from imagion.cli.console import emit_json, note, out, progress_bar, skipped_all, visible, warn
 from imagion.errors import ImagionError
 from imagion.files import writable_folder
@@ -48,6 +58,7 @@ def rank_groups(
     stats: Path | None,
     json_: bool,
     csv_: bool,
+    index: Path | bool | None,
     not_with_groups: dict[str, object],
 ) -> None:
     """`rank --groups`: every photo, group by group, each group's best first and the others
@@ -62,7 +73,7 @@ def rank_groups(
         result = group_images(
             paths, similarity=similarity, model=model, recursive=recursive,
             batch_size=batch_size, device=str(device), progress=update, suggest=suggest,
-            stats=stats,
+            stats=stats, index=index,
         )  # fmt: skip
     skipped_all(result.problems)
     shown = len(result.groups[: top or None])
@@ -137,6 +148,8 @@ def pick_cmd(
     ] = None,
     device: DeviceOpt = Device.auto,
     json_: JsonOpt = False,
+    index: IndexOpt = None,
+    no_index: NoIndexOpt = False,
 ) -> None:
     """Pick the n photos to post from a shoot: the best of the n best groups of near-duplicates, never two of one moment.
 
@@ -152,6 +165,7 @@ def pick_cmd(
         result = pick_images(
             paths, n, similarity=similarity, model=model, recursive=recursive,
             batch_size=batch_size, device=str(device), progress=update,
+            index=index_choice(index, no_index),
         )  # fmt: skip
     skipped_all(result.problems)
     _pick_files(result, copy_to, sheet)

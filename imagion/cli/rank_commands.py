@@ -9,7 +9,17 @@ import typer
 from rich.table import Table
 
 from imagion.choices import Device, EngineKind
-from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, StatsOpt, command
+from imagion.cli.app import (
+    DeviceOpt,
+    IndexOpt,
+    JsonOpt,
+    ModelOpt,
+    NoIndexOpt,
+    SimilarityOpt,
+    StatsOpt,
+    command,
+    index_choice,
+)
 from imagion.cli.app import about_model as _about_model
 from imagion.cli.console import (
     emit_json,
@@ -137,6 +147,8 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             rich_help_panel="Past one machine",
         ),
     ] = False,
+    index: IndexOpt = None,
+    no_index: NoIndexOpt = False,
 ) -> None:
     """Score images 0–10 (5 = a typical post of the account) with an 80% range, best first.
 
@@ -182,7 +194,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         rank_groups(
             paths, model=model, recursive=recursive, top=top, similarity=similarity,
             batch_size=batch_size, device=device, suggest=suggest, stats=stats, json_=json_,
-            csv_=csv_, not_with_groups={"--copy-to": copy_to, "--crops": crops, "--sheet": sheet},
+            csv_=csv_, index=index_choice(index, no_index), not_with_groups={"--copy-to": copy_to, "--crops": crops, "--sheet": sheet},
         )  # fmt: skip
         return
     check_output_folders(paths, recursive, {"--copy-to": copy_to, "--crops": crops})
@@ -203,6 +215,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             stats=stats,
             crops=crops,
             top=top,
+            index=index_choice(index, no_index),
         )
     skipped_all(result.problems)
     rows = result.to_list()
@@ -377,12 +390,16 @@ def compare_cmd(
     device: DeviceOpt = Device.auto,
     stats: StatsOpt = None,
     json_: JsonOpt = False,
+    index: IndexOpt = None,
+    no_index: NoIndexOpt = False,
 ) -> None:
     """Which of two images will get more attention? Prints the winner, both scores and P(A beats B).
 
     Example: imagion compare beach.jpg city.jpg
     """
-    c = compare_images(a, b, model=model, device=str(device), stats=stats)
+    c = compare_images(
+        a, b, model=model, device=str(device), stats=stats, index=index_choice(index, no_index)
+    )
     if json_:
         emit_json(c.to_dict())
         return

@@ -24,9 +24,9 @@ import numpy as np
 from PIL import Image
 
 from imagion.errors import ImagionError, OptionError
-from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
-from imagion.inference.neighbours import candidates, report
+from imagion.inference.neighbours import candidates, report, reporting
+from imagion.inference.photo_index import PhotoIndex, open_index, scored_pass
 from imagion.inference.rank import ABOUT_EVEN, Ranked, RankRow, files_to_score, ranked
 from imagion.problems import joined
 from imagion.progress import Progress
@@ -257,31 +257,17 @@ def _score_shots(
     batch_size: int | None,
     suggest: bool,
     progress: Progress | None,
+    index: PhotoIndex | None = None,
 ) -> tuple[list[Ranked], Shots, list[str]]:
-    """One pass: the scores (best first), what grouping needs of each photo, the failures."""
-    hashes: list[np.ndarray] = []
-    colours: list[np.ndarray] = []
-
-    def forward(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        h, c = fingerprints(batch)
-        hashes.append(h)
-        colours.append(c)
-        return engine.forward(batch, True)
-
-    done, raw, feats, bad = run_files(
-        files, engine.preprocess.size, forward, batch_size or engine.batch_size, progress
-    )
-    items = ranked(engine, done, raw, feats if suggest else None)
+    """One pass (or the index's rows of it): the scores (best first), what grouping needs of
+    each photo, the failures."""
+    got = scored_pass(engine, files, batch_size, progress, index)
+    feats = got.features
+    items = ranked(engine, got.paths, got.raw, feats if suggest else None)
     if feats is not None:
         feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
-    shots = Shots(
-        done,
-        feats,
-        np.concatenate(hashes) if hashes else np.zeros(0, np.uint64),
-        np.concatenate(colours) if colours else np.zeros((0, 3)),
-        [capture_time(p) for p in done],
-    )
-    return items, shots, bad
+    shots = Shots(got.paths, feats, got.hashes, got.colours, got.times)
+    return items, shots, got.problems
 
 
 def check_similarity(similarity: float) -> float:
@@ -305,16 +291,24 @@ def group_images(
     progress: Progress | None = None,
     suggest: bool = True,
     stats: Path | None = None,
+    index: str | Path | bool | None = None,
 ) -> GroupResult:
     """Score every image under `paths` and put near-duplicates (the same moment) in groups,
-    each best first; unreadable files are reported."""
+    each best first; unreadable files are reported. `index`: the photo index (None: the default
+    one under the cache folder; a path; False: none)."""
     check_similarity(similarity)
     files, problems = files_to_score(paths, recursive, batch_size)
     engine = open_engine(model, device, stats=stats)
-    items, shots, bad = _score_shots(engine, files, batch_size, suggest, progress)
+    store = open_index(index)
+    try:
+        items, shots, bad = _score_shots(engine, files, batch_size, suggest, progress, store)
+    finally:
+        if store is not None:
+            store.close()
     if not items:
         raise ImagionError("no image could be scored: " + joined(bad[:3]))
-    return grouped(engine, items, shots, similarity, problems + bad)
+    with reporting(progress):
+        return grouped(engine, items, shots, similarity, problems + bad)
 
 
 def grouped(

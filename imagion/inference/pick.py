@@ -111,9 +111,11 @@ def pick_images(
     device: str = "auto",
     progress: Progress | None = None,
     stats: Path | None = None,
+    index: str | Path | bool | None = None,
 ) -> PickResult:
     """The `n` photos to post from those under `paths`: the best of the `n` best groups of
-    near-duplicates (`similarity` as in `group`), each with P(it beats its group's runner-up)."""
+    near-duplicates (`similarity` as in `group`), each with P(it beats its group's runner-up);
+    `index`: the photo index (None: the default one; a path; False: none)."""
     check_n(n)
     grouping = group_images(
         paths,
@@ -125,5 +127,6 @@ def pick_images(
         progress=progress,
         suggest=False,
         stats=stats,
+        index=index,
     )
     return choose(grouping, n)

@@ -337,12 +337,15 @@ def rank(
     crops: PathLike | None = None,
     batch_size: int | None = None,
     progress: Progress | None = None,
+    index: PathLike | bool | None = None,
 ) -> RankResult:
     """Score image files (files, folders, globs; `recursive` into subfolders) best first, in this
     process, with `model` (default: the bundled model); `top` keeps the best K. Each item has
     its score, raw output, the calibrated probability of beating the next one, the labels seen
     and a suggestion (`stats`: the label statistics behind it); `crops` writes the crops likely
-    to do better there. Unreadable files are in `result.problems`."""
+    to do better there. Unreadable files are in `result.problems`. An unchanged photo's pass
+    comes from the photo `index` (None: the default one under the cache folder; a path; False:
+    none)."""
     if top is not None and top < 1:
         raise OptionError("top", top, "keep at least 1 image (or leave `top` out for all).")
     return rank_images(
@@ -356,6 +359,7 @@ def rank(
         stats=None if stats is None else Path(stats),
         crops=None if crops is None else Path(crops),
         top=top,
+        index=index if isinstance(index, bool) or index is None else Path(index),
     )
 
 
