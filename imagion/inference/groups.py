@@ -14,19 +14,22 @@ re-saved copies only, and says so.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import numpy as np
-from PIL import Image
 
 from imagion.errors import ImagionError, OptionError
 from imagion.inference.engine import Engine, open_engine
 from imagion.inference.neighbours import candidates, report, reporting
-from imagion.inference.photo_index import PhotoIndex, open_index, scored_pass
+from imagion.inference.photo_index import (  # noqa: F401 (fingerprints, capture_time: re-exported)
+    PhotoIndex,
+    capture_time,
+    fingerprints,
+    open_index,
+    scored_pass,
+)
 from imagion.inference.rank import ABOUT_EVEN, Ranked, RankRow, files_to_score, ranked
 from imagion.problems import joined
 from imagion.progress import Progress
@@ -50,40 +53,6 @@ class Shots:
     hashes: np.ndarray  # N uint64 difference hashes of the model input
     colours: np.ndarray  # N×3 mean colour of the model input
     times: list[float | None] = field(default_factory=list)  # EXIF capture time (s), if any
-
-
-def fingerprints(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Difference hashes (9×8 grey cells, one bit per horizontal step) and mean colours of a
-    uint8 batch N×S×S×3, from every 5th pixel of a 224-px input (each cell still averages
-    dozens), every pixel of a small one."""
-    step = max(1, min(batch.shape[1:3]) // 40)
-    small = batch[:, ::step, ::step].astype(np.float32)
-    n, h, w, _ = small.shape
-    grey = small @ np.array([0.299, 0.587, 0.114], np.float32)
-    rows, cols = np.linspace(0, h, 9).astype(int), np.linspace(0, w, 10).astype(int)
-    cells = np.add.reduceat(np.add.reduceat(grey, rows[:-1], axis=1), cols[:-1], axis=2)
-    cells /= np.maximum(np.outer(np.diff(rows), np.diff(cols)), 1)
-    bits = (cells[:, :, 1:] > cells[:, :, :-1]).reshape(n, 64).astype(np.uint64)
-    hashes = (bits << np.arange(64, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
-    return hashes, small.reshape(n, -1, 3).mean(axis=1)
-
-
-def capture_time(path: Path | IO[bytes]) -> float | None:
-    """EXIF DateTimeOriginal (with its sub-seconds) as seconds, from the header only."""
-    try:
-        with Image.open(path) as im:
-            exif = im.getexif().get_ifd(0x8769)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
-    when, sub = exif.get(0x9003), exif.get(0x9291)
-    if not isinstance(when, str):
-        return None
-    try:
-        t = dt.datetime.strptime(when.strip()[:19], "%Y:%m:%d %H:%M:%S")
-    except ValueError:
-        return None
-    frac = float(f"0.{sub.strip()}") if isinstance(sub, str) and sub.strip().isdigit() else 0.0
-    return t.replace(tzinfo=dt.UTC).timestamp() + frac
 
 
 def cluster(order: Sequence[int], shots: Shots, similarity: float = SIMILARITY) -> list[list[int]]:

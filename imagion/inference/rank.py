@@ -16,6 +16,7 @@ from imagion.files import unused_path
 from imagion.images import find_images
 from imagion.inference.crops import best_crop, write_crop
 from imagion.inference.engine import Engine, open_engine
+from imagion.inference.photo_index import open_index, scored_pass
 from imagion.labels.suggestions import Suggestion, suggest
 from imagion.models.expected_score import NO_INTERVAL
 from imagion.models.imagenet import SEEN_THRESHOLD
@@ -143,8 +144,6 @@ def score_files(
     """Scores (best first) of image files, and the files that failed (decoded in threads while
     the model runs; an unchanged file's pass comes from the photo `index`: None the default
     one, a path, False none)."""
-    from imagion.inference.photo_index import open_index, scored_pass
-
     store = open_index(index)
     try:
         got = scored_pass(engine, files, batch_size, progress, store)
