@@ -69,6 +69,27 @@ NoIndexOpt = Annotated[
 ]
 
 
+FromTableOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--from-table",
+        help="Group (and pick) the photos of a table rank --engine ray --features wrote, without scoring them again.",
+        show_default=False,
+    ),
+]
+
+
+def photos_or_table(paths: list[str] | None, table: Path | None) -> list[str]:
+    """The photos to score, or none when a table gives them; one of the two."""
+    if table is not None and paths:
+        raise ImagionError(
+            "PATH and --from-table: the table already says which photos; choose one."
+        )
+    if table is None and not paths:
+        raise ImagionError("which photos? Give files, folders or globs (or --from-table).")
+    return paths or []
+
+
 def index_choice(index: Path | None, no_index: bool) -> Path | bool | None:
     """The library's `index` from --index and --no-index."""
     if no_index and index is not None:

@@ -11,6 +11,7 @@ from rich.table import Table
 from imagion.choices import Device
 from imagion.cli.app import (
     DeviceOpt,
+    FromTableOpt,
     IndexOpt,
     JsonOpt,
     ModelOpt,
@@ -19,12 +20,13 @@ from imagion.cli.app import (
     about_model,
     command,
     index_choice,
+    photos_or_table,
 )
 from imagion.cli.console import emit_json, note, out, progress_bar, skipped_all, visible, warn
 from imagion.errors import ImagionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY, GroupResult, group_images
-from imagion.inference.pick import PickResult, check_n, pick_images
+from imagion.inference.pick import PickResult, check_n, pick_images, pick_table
 from imagion.inference.rank import check_output_folders, copy_ranked
 from imagion.inference.sheet import check_sheet, write_pick_sheet
 from imagion.scores import score_text
@@ -60,6 +62,7 @@ def rank_groups(
     csv_: bool,
     index: Path | bool | None,
     not_with_groups: dict[str, object],
+    from_table: Path | None = None,
 ) -> None:
     """`rank --groups`: every photo, group by group, each group's best first and the others
     folded under it; `--top K` shows the best K groups."""
@@ -70,11 +73,19 @@ def rank_groups(
             "the best of each group (--copy-to, --sheet)."
         )
     with progress_bar("scoring") as update:
-        result = group_images(
-            paths, similarity=similarity, model=model, recursive=recursive,
-            batch_size=batch_size, device=str(device), progress=update, suggest=suggest,
-            stats=stats, index=index,
-        )  # fmt: skip
+        if from_table is not None:
+            from imagion.inference.from_table import group_table  # pyarrow, only for a table
+
+            result = group_table(
+                from_table, similarity=similarity, model=model, device=str(device),
+                progress=update, suggest=suggest, stats=stats,
+            )  # fmt: skip
+        else:
+            result = group_images(
+                paths, similarity=similarity, model=model, recursive=recursive,
+                batch_size=batch_size, device=str(device), progress=update, suggest=suggest,
+                stats=stats, index=index,
+            )  # fmt: skip
     skipped_all(result.problems)
     shown = len(result.groups[: top or None])
     rows = [r for r in result.to_list() if r["group"] <= shown]
@@ -122,9 +133,9 @@ def _groups_table(result: GroupResult, top: int | None) -> Table:
 @command("pick")
 def pick_cmd(
     paths: Annotated[
-        list[str],
-        typer.Argument(help="The shoot: image files, folders or globs."),
-    ],
+        list[str] | None,
+        typer.Argument(help="The shoot: image files, folders or globs.", show_default=False),
+    ] = None,
     n: Annotated[int, typer.Option("-n", help="How many photos to pick (one per moment).")] = 5,
     model: ModelOpt = None,
     recursive: Annotated[
@@ -150,23 +161,31 @@ def pick_cmd(
     json_: JsonOpt = False,
     index: IndexOpt = None,
     no_index: NoIndexOpt = False,
+    from_table: FromTableOpt = None,
 ) -> None:
     """Pick the n photos to post from a shoot: the best of the n best groups of near-duplicates, never two of one moment.
 
     Example: imagion pick ~/Pictures/trip -n 5 --copy-to ~/to-post
     """
     check_n(n)
+    paths = photos_or_table(paths, from_table)
     check_output_folders(paths, recursive, {"--copy-to": copy_to})
     if copy_to is not None:  # before the work, not after it
         writable_folder(copy_to, "--copy-to")
     if sheet is not None:
         check_sheet(sheet)
     with progress_bar("scoring") as update:
-        result = pick_images(
-            paths, n, similarity=similarity, model=model, recursive=recursive,
-            batch_size=batch_size, device=str(device), progress=update,
-            index=index_choice(index, no_index),
-        )  # fmt: skip
+        if from_table is not None:
+            result = pick_table(
+                from_table, n, similarity=similarity, model=model, device=str(device),
+                progress=update,
+            )  # fmt: skip
+        else:
+            result = pick_images(
+                paths, n, similarity=similarity, model=model, recursive=recursive,
+                batch_size=batch_size, device=str(device), progress=update,
+                index=index_choice(index, no_index),
+            )  # fmt: skip
     skipped_all(result.problems)
     _pick_files(result, copy_to, sheet)
     if json_:

@@ -11,6 +11,7 @@ from rich.table import Table
 from imagion.choices import Device, EngineKind
 from imagion.cli.app import (
     DeviceOpt,
+    FromTableOpt,
     IndexOpt,
     JsonOpt,
     ModelOpt,
@@ -19,6 +20,7 @@ from imagion.cli.app import (
     StatsOpt,
     command,
     index_choice,
+    photos_or_table,
 )
 from imagion.cli.app import about_model as _about_model
 from imagion.cli.console import (
@@ -68,9 +70,12 @@ def _tip(row: RankRow) -> str:
 @command("rank")
 def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     paths: Annotated[
-        list[str],
-        typer.Argument(help="Image files, folders or globs (JPEG, PNG, WebP, GIF, TIFF, BMP…)."),
-    ],
+        list[str] | None,
+        typer.Argument(
+            help="Image files, folders or globs (JPEG, PNG, WebP, GIF, TIFF, BMP…).",
+            show_default=False,
+        ),
+    ] = None,
     model: ModelOpt = None,
     recursive: Annotated[
         bool, typer.Option("-r", "--recursive", help="Search folders recursively.")
@@ -149,6 +154,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     ] = False,
     index: IndexOpt = None,
     no_index: NoIndexOpt = False,
+    from_table: FromTableOpt = None,
 ) -> None:
     """Score images 0–10 (5 = a typical post of the account) with an 80% range, best first.
 
@@ -158,6 +164,9 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     """
     if top is not None and top < 1:
         raise OptionError("top", top, "show at least 1 image (or leave `top` out for all).")
+    if from_table is not None and not groups:
+        raise ImagionError("--from-table goes with --groups (or imagion pick).")
+    paths = photos_or_table(paths, from_table)
     if engine == EngineKind.ray:
         local_only: dict[str, object] = {
             "--copy-to": copy_to,
@@ -195,6 +204,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             paths, model=model, recursive=recursive, top=top, similarity=similarity,
             batch_size=batch_size, device=device, suggest=suggest, stats=stats, json_=json_,
             csv_=csv_, index=index_choice(index, no_index), not_with_groups={"--copy-to": copy_to, "--crops": crops, "--sheet": sheet},
+            from_table=from_table,
         )  # fmt: skip
         return
     check_output_folders(paths, recursive, {"--copy-to": copy_to, "--crops": crops})

@@ -130,3 +130,23 @@ def pick_images(
         index=index,
     )
     return choose(grouping, n)
+
+
+def pick_table(
+    table: str | Path,
+    n: int = 5,
+    *,
+    similarity: float = SIMILARITY,
+    model: str | Path | None = None,
+    device: str = "auto",
+    progress: Progress | None = None,
+) -> PickResult:
+    """The `n` photos to post from a `rank --engine ray --features` table, without scoring them
+    again (`model`: the model that wrote the table)."""
+    from imagion.inference.from_table import group_table  # pyarrow, only for a table
+
+    check_n(n)
+    grouping = group_table(
+        table, similarity=similarity, model=model, device=device, progress=progress, suggest=False
+    )
+    return choose(grouping, n)

@@ -1,0 +1,85 @@
+"""Groups and picks from a table `rank --engine ray --features` wrote (`--from-table`): a million
+photos scored on a cluster are grouped and picked here without a second pass.
+
+The table has each photo's path, raw output and pooled features (and an error where a photo
+failed); the scores and win probabilities come from the model's calibration (`model`: the one
+that wrote the table). It has no perceptual hash or capture time, so only the features group
+(re-saved copies have near-identical features and still meet in one group)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from imagion.errors import ImagionError, InputError
+from imagion.inference.engine import open_engine
+from imagion.inference.groups import SIMILARITY, GroupResult, Shots, check_similarity, grouped
+from imagion.inference.neighbours import reporting
+from imagion.inference.rank import ranked
+from imagion.progress import Progress
+
+
+def read_table(table: Path) -> tuple[list[Path], np.ndarray, np.ndarray, list[str]]:
+    """(paths, raw outputs, features N×F float32, the failed rows' errors) of a Ray table."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:  # pyarrow comes with the ray extra
+        raise ImagionError(
+            "reading a Parquet table needs pyarrow: pip install 'imagion[ray]'"
+        ) from exc
+    if not Path(table).exists():
+        raise InputError(f"{table}: no such table (write one with rank --engine ray --features).")
+    try:
+        data = pq.read_table(str(table))
+    except Exception as exc:  # pyarrow's errors have no common base
+        raise InputError(f"{table}: not a readable Parquet table ({exc}).") from exc
+    missing = {"path", "raw", "error", "features"} - set(data.column_names)
+    if missing:
+        raise InputError(
+            f"{table}: no {', '.join(sorted(missing))} column; write the table with "
+            "rank --engine ray --features."
+        )
+    paths = data.column("path").to_pylist()
+    errors = data.column("error").to_pylist()
+    raws = data.column("raw").to_numpy(zero_copy_only=False)
+    feats = data.column("features").to_pylist()
+    ok = [k for k, e in enumerate(errors) if e is None and feats[k] is not None]
+    problems = [str(e) for e in errors if e is not None]
+    if not ok:
+        raise ImagionError(f"{table}: no photo in it was scored.")
+    return (
+        [Path(paths[k]) for k in ok],
+        np.asarray(raws[ok], np.float64),
+        np.asarray([feats[k] for k in ok], np.float32),
+        problems,
+    )
+
+
+def group_table(
+    table: str | Path,
+    *,
+    similarity: float = SIMILARITY,
+    model: str | Path | None = None,
+    device: str = "auto",
+    progress: Progress | None = None,
+    suggest: bool = True,
+    stats: Path | None = None,
+) -> GroupResult:
+    """Near-duplicate groups of the photos of a `rank --engine ray --features` table, each best
+    first (`model`: the model that wrote it, default the bundled one)."""
+    check_similarity(similarity)
+    paths, raw, feats, problems = read_table(Path(table))
+    engine = open_engine(model, device, stats=stats)
+    items = ranked(engine, paths, raw, feats if suggest else None)
+    unit = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+    n = len(paths)
+    shots = Shots(
+        paths,
+        unit,
+        np.arange(n, dtype=np.uint64),  # no hashes in the table…
+        np.full((n, 3), np.nan),  # …and a NaN colour is never a re-saved copy's
+        [None] * n,
+    )
+    with reporting(progress):
+        return grouped(engine, items, shots, similarity, problems)
