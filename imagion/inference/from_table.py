@@ -29,7 +29,7 @@ def read_table(table: Path) -> tuple[list[Path], np.ndarray, np.ndarray, list[st
             "reading a Parquet table needs pyarrow: pip install 'imagion[ray]'"
         ) from exc
     if not Path(table).exists():
-        raise InputError(f"{table}: no such table (write one with rank --engine ray --features).")
+        raise InputError(f"{table}: no such table (a Ray ranking with `features` writes one).")
     try:
         data = pq.read_table(str(table))
     except Exception as exc:  # pyarrow's errors have no common base
@@ -37,8 +37,8 @@ def read_table(table: Path) -> tuple[list[Path], np.ndarray, np.ndarray, list[st
     missing = {"path", "raw", "error", "features"} - set(data.column_names)
     if missing:
         raise InputError(
-            f"{table}: no {', '.join(sorted(missing))} column; write the table with "
-            "rank --engine ray --features."
+            f"{table}: no {', '.join(sorted(missing))} column; write the table with a Ray "
+            "ranking with `features`."
         )
     paths = data.column("path").to_pylist()
     errors = data.column("error").to_pylist()
