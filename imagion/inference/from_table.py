@@ -26,7 +26,7 @@ def read_table(table: Path) -> tuple[list[Path], np.ndarray, np.ndarray, list[st
         import pyarrow.parquet as pq
     except ImportError as exc:  # pyarrow comes with the ray extra
         raise ImagionError(
-            "reading a Parquet table needs pyarrow: pip install 'imagion[ray]'"
+            "reading a Parquet table needs pyarrow: pip install -e '.[ray]' in imagion's clone"
         ) from exc
     if not Path(table).exists():
         raise InputError(f"{table}: no such table (a Ray ranking with `features` writes one).")
