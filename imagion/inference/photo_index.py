@@ -23,6 +23,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -196,17 +197,11 @@ class PhotoIndex:
             self.db.close()
             self.db = None
 
-    def lookup(self, model: str, files: list[Path]) -> dict[str, tuple]:
-        """The stored rows of `files` (absolute path → row) whose size and mtime still match."""
+    def lookup(self, model: str, stamps: dict[str, tuple[int, int]]) -> dict[str, tuple]:
+        """The stored rows of the files in `stamps` (absolute path → (size, mtime_ns), taken
+        before any decoding) whose size and mtime still match."""
         if self.db is None:
             return {}
-        stamps = {}
-        for p in files:
-            try:
-                st = p.stat()
-            except OSError:
-                continue
-            stamps[str(p)] = (st.st_size, st.st_mtime_ns)
         found: dict[str, tuple] = {}
         names = list(stamps)
         try:
@@ -231,6 +226,8 @@ class PhotoIndex:
             return
         rows = []
         for k, p in enumerate(part.paths):
+            if str(p) not in stamps:
+                continue  # could not be looked at before decoding: not kept
             size, mtime = stamps[str(p)]
             feats = None
             if part.features is not None:
@@ -277,7 +274,8 @@ def scored_pass(
     were; the order is the order of `files` (those that worked)."""
     model = model_identity(engine) if index is not None else ""
     absolute = {str(p): p.resolve() for p in files} if index is not None else {}
-    hits = index.lookup(model, list(absolute.values())) if index is not None else {}
+    stamps = _stamps(absolute.values())  # before decoding: a file changed meanwhile is redone
+    hits = index.lookup(model, stamps) if index is not None else {}
     todo = [p for p in files if str(absolute.get(str(p), "")) not in hits]
     parts: dict[str, tuple] = {}
     problems: list[str] = []
@@ -291,15 +289,23 @@ def scored_pass(
         part = _decode(engine, chunk, size, _offset(progress, base + s, total))
         problems += part.problems
         if index is not None:
-            stamps = {}
-            for p in part.paths:
-                st = p.stat()
-                stamps[str(absolute[str(p)])] = (st.st_size, st.st_mtime_ns)
             index.store(model, _absolute(part, absolute), stamps)
         for k, p in enumerate(part.paths):
             feats = None if part.features is None else part.features[k]
             parts[str(p)] = (part.raw[k], feats, part.hashes[k], part.colours[k], part.times[k])
     return _assemble(files, parts, hits, absolute, problems, base)
+
+
+def _stamps(files: Iterable[Path]) -> dict[str, tuple[int, int]]:
+    """(size, mtime_ns) of each file that can be looked at."""
+    stamps = {}
+    for p in files:
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        stamps[str(p)] = (st.st_size, st.st_mtime_ns)
+    return stamps
 
 
 def _offset(progress: Progress | None, before: int, whole: int) -> Progress | None:
