@@ -234,3 +234,43 @@ def test_cli_index_flags(runner, folder, tmp_path):
         ],
     )
     assert res.exit_code == 1 and "choose one" in res.output
+
+
+CONCURRENT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from imagion.inference import photo_index
+from imagion.inference.engine import open_engine
+photo_index.BATCH = 3
+files = sorted(Path({folder!r}).glob("*.jpg"))
+got = photo_index.scored_pass(open_engine(None, "cpu"), files, 3, None, photo_index.PhotoIndex({index!r}))
+assert len(got.paths) == 12
+"""
+
+
+def test_two_runs_at_once_share_the_index(engine, folder, tmp_path, decoded):
+    index = tmp_path / "ix.sqlite"
+    script = textwrap.dedent(
+        CONCURRENT.format(root=str(ROOT), folder=str(folder), index=str(index))
+    )
+    runs = [
+        subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE) for _ in range(2)
+    ]
+    for r in runs:
+        _, err = r.communicate(timeout=300)
+        assert r.returncode == 0, err.decode()[-2000:]
+        assert b"photo index" not in err  # neither run had to give the index up
+    got = run(engine, folder, PhotoIndex(index))
+    assert got.from_index == 12 and decoded == []
+
+
+def test_grouping_reports_its_progress(tmp_path):
+    truth = write_bursts(tmp_path / "b", 2, size=(120, 90))
+    stages: set[str] = set()
+    group_images(
+        [tmp_path / "b" / n for n in truth],
+        index=False,
+        progress=lambda done, total, stage="", info="": stages.add(stage),
+    )
+    assert {"neighbours", "grouping"} <= stages
