@@ -46,9 +46,9 @@ def main() -> None:
         env = os.environ | {"IMAGION_CACHE": str(Path(tmp) / "cache"), "PYTHONPATH": str(ROOT)}
         base = [sys.executable, "-m", "imagion"]
         runs = {
-            "rank": [*base, "rank", str(folder), "--json"],
-            "rank --groups": [*base, "rank", str(folder), "--groups", "--json"],
-            "pick -n 10": [*base, "pick", str(folder), "-n", "10", "--json"],
+            "rank": [*base, "rank", str(folder), "--json", "--no-index"],  # each round scores
+            "rank --groups": [*base, "rank", str(folder), "--groups", "--json", "--no-index"],
+            "pick -n 10": [*base, "pick", str(folder), "-n", "10", "--json", "--no-index"],
         }
         times: dict[str, list[float]] = {k: [] for k in runs}
         for _ in range(args.rounds):

@@ -44,7 +44,7 @@ def main() -> None:
             folder.mkdir(parents=True, exist_ok=True)
             make_photos(folder, args.images)
         imagion = [sys.executable, "-m", "imagion", "rank", str(folder)]
-        local_s, local_out = run([*imagion, "--json"])
+        local_s, local_out = run([*imagion, "--json", "--no-index"])  # scored, not indexed
         table = Path(tmp) / "scores.parquet"
         ray_s, _ = run([*imagion, "--engine", "ray", "--out", str(table), "--json"])
         import pyarrow.parquet as pq

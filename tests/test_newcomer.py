@@ -225,7 +225,7 @@ def test_every_commands_help_reads_well_at_80_columns():
         texts[name] = _help(command, name)
         problems += _help_problems(name, texts[name])
     assert not problems, "\n".join(problems)
-    assert "Usage: imagion rank [OPTIONS] PATH..." in texts["rank"]
+    assert "Usage: imagion rank [OPTIONS] [PATH...]" in texts["rank"]  # or --from-table
     assert "Usage: imagion compare [OPTIONS] A B" in texts["compare"]
     assert "--account " in texts["train"] and "Training recipe" in texts["train"]
     panels = [line for line in texts["eval"].splitlines() if line.startswith("╭─")]

@@ -38,6 +38,10 @@ INPUTS = {
     ("compare", "a"),
     ("compare", "b"),
     ("eval", "same_posts_as"),
+    ("rank", "from_table"),
+    ("pick", "from_table"),
+    # the photo index: a file there that is not one is moved aside, never replaced (test_photo_index)
+    *((c, "index") for c in ("rank", "compare", "pick")),
 }
 FOREIGN = b"the user's own file, not imagion's"
 

@@ -56,6 +56,47 @@ ModelOpt = Annotated[
     ),
 ]
 
+IndexOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--index",
+        help="The photo index: what a pass computed per photo, reused while the file is unchanged. Default: photo-index.sqlite in the cache folder ($IMAGION_CACHE or ~/.cache/imagion).",
+        show_default=False,
+    ),
+]
+NoIndexOpt = Annotated[
+    bool, typer.Option("--no-index", help="Score every photo again; read and write no index.")
+]
+
+
+FromTableOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--from-table",
+        help="Group (and pick) the photos of a table rank --engine ray --features wrote, without scoring them again.",
+        show_default=False,
+    ),
+]
+
+
+def photos_or_table(paths: list[str] | None, table: Path | None) -> list[str]:
+    """The photos to score, or none when a table gives them; one of the two."""
+    if table is not None and paths:
+        raise ImagionError(
+            "PATH and --from-table: the table already says which photos; choose one."
+        )
+    if table is None and not paths:
+        raise ImagionError("which photos? Give files, folders or globs (or --from-table).")
+    return paths or []
+
+
+def index_choice(index: Path | None, no_index: bool) -> Path | bool | None:
+    """The library's `index` from --index and --no-index."""
+    if no_index and index is not None:
+        raise ImagionError("--index and --no-index: choose one.")
+    return False if no_index else index
+
+
 SimilarityOpt = Annotated[
     float,
     typer.Option(

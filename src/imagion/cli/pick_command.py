@@ -9,7 +9,19 @@ import typer
 from rich.table import Table
 
 from imagion.choices import Device, XmpNaming
-from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, about_model, command
+from imagion.cli.app import (
+    DeviceOpt,
+    FromTableOpt,
+    IndexOpt,
+    JsonOpt,
+    ModelOpt,
+    NoIndexOpt,
+    SimilarityOpt,
+    about_model,
+    command,
+    index_choice,
+    photos_or_table,
+)
 from imagion.cli.console import (
     emit_csv,
     emit_json,
@@ -24,7 +36,7 @@ from imagion.cli.xmp_options import DryRunOpt, XmpNamingOpt, XmpOpt, check_xmp, 
 from imagion.errors import ImagionError
 from imagion.files import writable_folder
 from imagion.inference.groups import GROUPS_CSV, SIMILARITY, GroupResult
-from imagion.inference.pick import PICK_CSV, PICK_N, PickResult, check_n
+from imagion.inference.pick import PICK_CSV, PICK_N, PickResult, check_n, pick_table
 from imagion.inference.quality import flag_text, with_quality_columns
 from imagion.inference.rank import check_output_folders, copy_ranked
 from imagion.inference.sheet import check_sheet, write_pick_sheet
@@ -64,16 +76,26 @@ def rank_groups(
     xmp: bool = False,
     xmp_naming: XmpNaming = XmpNaming.adobe,
     dry_run: bool = False,
+    index: Path | bool | None = None,
+    from_table: Path | None = None,
 ) -> None:
     """`rank --groups`: every photo, group by group, each group's best first and the others
     folded under it; `--top K` shows the best K groups (the flags of other modes were refused
     by rank_commands.check_mode)."""
     with progress_bar("scoring") as update:
-        result = group(
-            paths, similarity=similarity, model=model, recursive=recursive,
-            batch_size=batch_size, device=str(device), progress=update, suggest=suggest,
-            stats=stats,
-        )  # fmt: skip
+        if from_table is not None:
+            from imagion.inference.from_table import group_table  # pyarrow, only for a table
+
+            result = group_table(
+                from_table, similarity=similarity, model=model, device=str(device),
+                progress=update, suggest=suggest, stats=stats,
+            )  # fmt: skip
+        else:
+            result = group(
+                paths, similarity=similarity, model=model, recursive=recursive,
+                batch_size=batch_size, device=str(device), progress=update, suggest=suggest,
+                stats=stats, index=index,
+            )  # fmt: skip
     skipped_all(result.problems)
     shown = len(result.groups[: top or None])
     rows = [r for r in result.to_list() if r["group"] <= shown]
@@ -136,9 +158,9 @@ def _groups_table(result: GroupResult, top: int | None) -> Table:
 @command("pick")
 def pick_cmd(
     paths: Annotated[
-        list[str],
-        typer.Argument(help="The shoot: image files, folders or globs."),
-    ],
+        list[str] | None,
+        typer.Argument(help="The shoot: image files, folders or globs.", show_default=False),
+    ] = None,
     n: Annotated[
         int, typer.Option("-n", help="How many photos to pick (one per moment).")
     ] = PICK_N,
@@ -168,6 +190,9 @@ def pick_cmd(
     xmp_naming: XmpNamingOpt = XmpNaming.adobe,
     dry_run: DryRunOpt = False,
     csv_: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
+    index: IndexOpt = None,
+    no_index: NoIndexOpt = False,
+    from_table: FromTableOpt = None,
 ) -> None:
     """Pick the n photos to post from a shoot: the best of the n best groups of near-duplicates, never two of one moment.
 
@@ -177,16 +202,24 @@ def pick_cmd(
     check_xmp(xmp, dry_run)
     if json_ and csv_:
         raise ImagionError("--json and --csv: choose one.")
+    paths = photos_or_table(paths, from_table)
     check_output_folders(paths, recursive, {"--copy-to": copy_to})
     if copy_to is not None:  # before the work, not after it
         writable_folder(copy_to, "--copy-to")
     if sheet is not None:
         check_sheet(sheet)
     with progress_bar("scoring") as update:
-        result = pick(
-            paths, n, similarity=similarity, model=model, recursive=recursive,
-            batch_size=batch_size, device=str(device), progress=update,
-        )  # fmt: skip
+        if from_table is not None:
+            result = pick_table(
+                from_table, n, similarity=similarity, model=model, device=str(device),
+                progress=update,
+            )  # fmt: skip
+        else:
+            result = pick(
+                paths, n, similarity=similarity, model=model, recursive=recursive,
+                batch_size=batch_size, device=str(device), progress=update,
+                index=index_choice(index, no_index),
+            )  # fmt: skip
     skipped_all(result.problems)
     if json_:
         emit_json(result.to_list())

@@ -9,7 +9,19 @@ import typer
 from rich.table import Table
 
 from imagion.choices import Device, EngineKind, XmpNaming
-from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, StatsOpt, command
+from imagion.cli.app import (
+    DeviceOpt,
+    FromTableOpt,
+    IndexOpt,
+    JsonOpt,
+    ModelOpt,
+    NoIndexOpt,
+    SimilarityOpt,
+    StatsOpt,
+    command,
+    index_choice,
+    photos_or_table,
+)
 from imagion.cli.app import about_model as _about_model
 from imagion.cli.console import (
     emit_csv,
@@ -78,6 +90,7 @@ ONLY_IN = {
     "--features": ("ray",),
     "--labels": ("ray",),
     "--xmp": ("plain", "groups"),
+    "--from-table": ("groups",),
 }
 MODE_ADVICE = {
     "groups": " (`imagion pick` copies and draws the best of each group: --copy-to, --sheet)",
@@ -99,9 +112,12 @@ def check_mode(mode: str, given: list[str]) -> None:
 @command("rank")
 def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     paths: Annotated[
-        list[str],
-        typer.Argument(help="Image files, folders or globs (JPEG, PNG, WebP, GIF, TIFF, BMP…)."),
-    ],
+        list[str] | None,
+        typer.Argument(
+            help="Image files, folders or globs (JPEG, PNG, WebP, GIF, TIFF, BMP…).",
+            show_default=False,
+        ),
+    ] = None,
     model: ModelOpt = None,
     recursive: Annotated[
         bool, typer.Option("-r", "--recursive", help="Search folders recursively.")
@@ -181,6 +197,9 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     xmp: XmpOpt = False,
     xmp_naming: XmpNamingOpt = XmpNaming.adobe,
     dry_run: DryRunOpt = False,
+    index: IndexOpt = None,
+    no_index: NoIndexOpt = False,
+    from_table: FromTableOpt = None,
 ) -> None:
     """Score images 0–10 (5 = a typical post of the account) with an 80% range, best first.
 
@@ -195,9 +214,10 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         "--sheet": sheet is not None, "--csv": csv_, "--groups": groups,
         "--similarity": similarity != SIMILARITY, "--stats": stats is not None,
         "--out": table is not None, "--address": address is not None, "--features": features,
-        "--labels": labels, "--xmp": xmp,
+        "--labels": labels, "--xmp": xmp, "--from-table": from_table is not None,
     }  # fmt: skip
     check_mode(mode, [flag for flag, on in given.items() if on])
+    paths = photos_or_table(paths, from_table)
     if json_ and csv_:
         raise ImagionError("--json and --csv: choose one.")
     check_xmp(xmp, dry_run)
@@ -215,6 +235,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             paths, model=model, recursive=recursive, top=top, similarity=similarity,
             batch_size=batch_size, device=device, suggest=suggest, stats=stats, json_=json_,
             csv_=csv_, xmp=xmp, xmp_naming=xmp_naming, dry_run=dry_run,
+            index=index_choice(index, no_index), from_table=from_table,
         )  # fmt: skip
         return
     check_output_folders(paths, recursive, {"--copy-to": copy_to, "--crops": crops})
@@ -235,6 +256,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             stats=stats,
             crops=crops,
             top=top,
+            index=index_choice(index, no_index),
         )
     skipped_all(result.problems)
     rows = result.to_list()
@@ -440,12 +462,14 @@ def compare_cmd(
     device: DeviceOpt = Device.auto,
     stats: StatsOpt = None,
     json_: JsonOpt = False,
+    index: IndexOpt = None,
+    no_index: NoIndexOpt = False,
 ) -> None:
     """Which of two images will get more attention? Prints the winner, both scores and P(A beats B).
 
     Example: imagion compare beach.jpg city.jpg
     """
-    c = compare(a, b, model=model, device=device, stats=stats)
+    c = compare(a, b, model=model, device=device, stats=stats, index=index_choice(index, no_index))
     if json_:
         emit_json(c.to_dict())
         return

@@ -21,10 +21,16 @@ from pathlib import Path
 import numpy as np
 
 from imagion.errors import ImagionError, OptionError
-from imagion.images import capture_time
-from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
-from imagion.inference.quality import Meter, Quality
+from imagion.inference.neighbours import candidates, report, reporting
+from imagion.inference.photo_index import (  # noqa: F401 (fingerprints, capture_time: re-exported)
+    PhotoIndex,
+    capture_time,
+    fingerprints,
+    open_index,
+    scored_pass,
+)
+from imagion.inference.quality import Quality
 from imagion.inference.rank import (
     ABOUT_EVEN,
     RANK_CSV,
@@ -74,85 +80,69 @@ class Shots:
     times: list[float | None] = field(default_factory=list)  # EXIF capture time (s), if any
 
 
-def fingerprints(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Difference hashes (9×8 grey cells, one bit per horizontal step) and mean colours of a
-    uint8 batch N×S×S×3, from every 5th pixel of a 224-px input (each cell still averages
-    dozens), every pixel of a small one."""
-    step = max(1, min(batch.shape[1:3]) // 40)
-    small = batch[:, ::step, ::step].astype(np.float32)
-    n, h, w, _ = small.shape
-    grey = small @ np.array([0.299, 0.587, 0.114], np.float32)
-    rows, cols = np.linspace(0, h, 9).astype(int), np.linspace(0, w, 10).astype(int)
-    cells = np.add.reduceat(np.add.reduceat(grey, rows[:-1], axis=1), cols[:-1], axis=2)
-    cells /= np.maximum(np.outer(np.diff(rows), np.diff(cols)), 1)
-    bits = (cells[:, :, 1:] > cells[:, :, :-1]).reshape(n, 64).astype(np.uint64)
-    hashes = (bits << np.arange(64, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
-    return hashes, small.reshape(n, -1, 3).mean(axis=1)
-
-
-_POP16 = np.array([bin(k).count("1") for k in range(1 << 16)], np.uint8)
-
-
-def _popcount(x: np.ndarray) -> np.ndarray:
-    return _POP16[x.view(np.uint16).reshape(len(x), 4)].sum(axis=1)
-
-
 def cluster(order: Sequence[int], shots: Shots, similarity: float = SIMILARITY) -> list[list[int]]:
     """Groups of row indices, each best first, in the order of their best (`order`: the rows,
-    best first)."""
+    best first). Each photo is compared only with the groups of its candidate neighbours
+    (imagion.inference.neighbours), which hold every group the rule could put it in."""
+    rows = np.asarray(order, np.int64)
+    n = len(rows)
     feats = shots.features
-    n = len(shots.paths)
-    sums = np.zeros((n, feats.shape[1]), np.float32) if feats is not None else None
-    sizes = np.zeros(n, np.float32)
+    times = [shots.times[i] for i in rows] if shots.times else [None] * n
+    cand = candidates(
+        feats,
+        rows,
+        shots.hashes[rows],
+        np.asarray(shots.colours)[rows],
+        times,
+        burst_seconds=BURST_SECONDS,
+        hash_bits=HASH_BITS,
+        hash_colour=HASH_COLOUR,
+        exposure_bits=EXPOSURE_BITS,
+        exposure_chroma=EXPOSURE_CHROMA,
+    )
+    width = feats.shape[1] if feats is not None else 0
+    sums = np.zeros((64, width), np.float32)  # each group's feature sum (grows as needed)
+    sizes = np.zeros(64, np.float32)
+    first = np.full(64, np.inf)  # each group's capture times, first to last
+    last = np.full(64, -np.inf)
     groups: list[list[int]] = []
-    span: list[tuple[float, float] | None] = []  # each group's capture times, first to last
-    of_row = np.full(n, -1)
-    for i in order:
-        g = _resaved(i, shots, of_row)
-        if g is None and sums is not None and groups:
-            sim = sums[: len(groups)] @ feats[i] / sizes[: len(groups)]  # type: ignore[index]
-            need = np.full(len(groups), similarity)
-            t = shots.times[i] if shots.times else None
+    of_pos = np.full(n, -1, np.int64)
+    for p in range(n):
+        i = int(rows[p])
+        near, resaved = cand.of(p)
+        t = times[p]
+        f = np.asarray(feats[i], np.float32) if feats is not None else None
+        g: int | None = None
+        if resaved.any():
+            g = int(of_pos[near[resaved][0]])
+        elif f is not None and len(near):
+            gs = np.unique(of_pos[near])
+            sim = sums[gs] @ f / sizes[gs]
+            need = np.full(len(gs), similarity)
             if t is not None:
-                near = [
-                    s is not None and s[0] - BURST_SECONDS <= t <= s[1] + BURST_SECONDS
-                    for s in span
-                ]
-                need[np.array(near)] -= BURST_EASING
+                need[(first[gs] - BURST_SECONDS <= t) & (t <= last[gs] + BURST_SECONDS)] -= (
+                    BURST_EASING
+                )
             best = int(np.argmax(sim - need))
-            g = best if sim[best] >= need[best] else None
+            g = int(gs[best]) if sim[best] >= need[best] else None
         if g is None:
             g = len(groups)
             groups.append([])
-            span.append(None)
+            if g == len(sizes):  # double the room
+                sums = np.concatenate([sums, np.zeros_like(sums)])
+                sizes = np.concatenate([sizes, np.zeros_like(sizes)])
+                first = np.concatenate([first, np.full_like(first, np.inf)])
+                last = np.concatenate([last, np.full_like(last, -np.inf)])
         groups[g].append(i)
         sizes[g] += 1
-        of_row[i] = g
-        if sums is not None:
-            sums[g] += feats[i]  # type: ignore[index]
-        t = shots.times[i] if shots.times else None
+        of_pos[p] = g
+        if f is not None:
+            sums[g] += f
         if t is not None:
-            s = span[g]
-            span[g] = (t, t) if s is None else (min(s[0], t), max(s[1], t))
+            first[g], last[g] = min(first[g], t), max(last[g], t)
+        if p % 4096 == 4095 or p == n - 1:
+            report(p + 1, n, "grouping")
     return groups
-
-
-def _resaved(i: int, shots: Shots, of_row: np.ndarray) -> int | None:
-    """The group of an earlier row this one is a re-saved copy or an exposure variant of, if
-    any."""
-    seen = np.flatnonzero(of_row >= 0)
-    if not len(seen):
-        return None
-    bits = _popcount(shots.hashes[seen] ^ shots.hashes[i])
-    close = bits <= HASH_BITS
-    close &= np.abs(shots.colours[seen] - shots.colours[i]).max(axis=1) <= HASH_COLOUR
-    ones = int(_popcount(shots.hashes[i : i + 1])[0])
-    if 8 <= ones <= 56:  # a hash with a picture in it (a flat image's is all zeros)
-        hue = shots.colours / np.maximum(shots.colours.sum(axis=1, keepdims=True), 1e-6)
-        same_hue = np.abs(hue[seen] - hue[i]).max(axis=1) <= EXPOSURE_CHROMA
-        close |= (bits <= EXPOSURE_BITS) & same_hue
-    hit = seen[close]
-    return int(of_row[hit[0]]) if len(hit) else None
 
 
 @dataclass
@@ -351,30 +341,15 @@ def _score_shots(
     batch_size: int | None,
     suggest: bool,
     progress: Progress | None,
+    index: PhotoIndex | None = None,
 ) -> tuple[list[Ranked], Shots, list[str]]:
-    """One pass: the scores (best first), what grouping needs of each photo, the failures."""
-    hashes: list[np.ndarray] = []
-    colours: list[np.ndarray] = []
-
-    def forward(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        h, c = fingerprints(batch)
-        hashes.append(h)
-        colours.append(c)
-        return engine.forward(batch, True)
-
-    meter = Meter(forward)
-    done, raw, feats, bad = run_files(
-        files, engine.preprocess.size, meter, batch_size or engine.batch_size, progress
-    )
-    items = ranked(engine, done, raw, feats if suggest else None, meter.qualities(done))
-    shots = Shots(
-        done,
-        unit_rows(feats),
-        np.concatenate(hashes) if hashes else np.zeros(0, np.uint64),
-        np.concatenate(colours) if colours else np.zeros((0, 3)),
-        [capture_time(p) for p in done],
-    )
-    return items, shots, bad
+    """One pass (or the index's rows of it): the scores (best first), what grouping needs of
+    each photo, the failures."""
+    got = scored_pass(engine, files, batch_size, progress, index)
+    feats = got.features
+    items = ranked(engine, got.paths, got.raw, feats if suggest else None, got.qualities())
+    shots = Shots(got.paths, unit_rows(feats), got.hashes, got.colours, got.times)
+    return items, shots, got.problems
 
 
 def unit_rows(feats: np.ndarray | None) -> np.ndarray | None:
@@ -425,16 +400,24 @@ def group_images(
     progress: Progress | None = None,
     suggest: bool = True,
     stats: Path | None = None,
+    index: str | Path | bool | None = None,
 ) -> GroupResult:
     """Score every image under `paths` and put near-duplicates (the same moment) in groups,
-    each best first; unreadable files are reported."""
+    each best first; unreadable files are reported. `index`: the photo index (None: the default
+    one under the cache folder; a path; False: none)."""
     check_similarity(similarity)
     files, problems = files_to_score(paths, recursive, batch_size)
     engine = open_engine(model, device, stats=stats)
-    items, shots, bad = _score_shots(engine, files, batch_size, suggest, progress)
+    store = open_index(index)
+    try:
+        items, shots, bad = _score_shots(engine, files, batch_size, suggest, progress, store)
+    finally:
+        if store is not None:
+            store.close()
     if not items:
         raise ImagionError("no image could be scored: " + joined(bad[:3]))
-    return grouped(engine, items, shots, similarity, problems + bad)
+    with reporting(progress):
+        return grouped(engine, items, shots, similarity, problems + bad)
 
 
 def grouped(

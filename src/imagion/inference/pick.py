@@ -119,9 +119,11 @@ def pick_images(
     device: str = "auto",
     progress: Progress | None = None,
     stats: Path | None = None,
+    index: str | Path | bool | None = None,
 ) -> PickResult:
     """The `n` photos to post from those under `paths`: the best of the `n` best groups of
-    near-duplicates (`similarity` as in `group`), each with P(it beats its group's runner-up)."""
+    near-duplicates (`similarity` as in `group`), each with P(it beats its group's runner-up);
+    `index`: the photo index (None: the default one; a path; False: none)."""
     check_n(n)
     grouping = group_images(
         paths,
@@ -133,5 +135,26 @@ def pick_images(
         progress=progress,
         suggest=False,
         stats=stats,
+        index=index,
+    )
+    return choose(grouping, n)
+
+
+def pick_table(
+    table: str | Path,
+    n: int = 5,
+    *,
+    similarity: float = SIMILARITY,
+    model: str | Path | None = None,
+    device: str = "auto",
+    progress: Progress | None = None,
+) -> PickResult:
+    """The `n` photos to post from a `rank --engine ray --features` table, without scoring them
+    again (`model`: the model that wrote the table)."""
+    from imagion.inference.from_table import group_table  # pyarrow, only for a table
+
+    check_n(n)
+    grouping = group_table(
+        table, similarity=similarity, model=model, device=device, progress=progress, suggest=False
     )
     return choose(grouping, n)

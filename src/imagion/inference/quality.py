@@ -338,12 +338,29 @@ class Meter:
         return self.forward(batch)
 
     def qualities(self, paths: list[Path]) -> list[Quality]:
+        return [from_row(row) for row in self.stored_rows(paths)]
+
+    def stored_rows(self, paths: list[Path]) -> np.ndarray:
+        """What the photo index keeps of each photo's quality (STORED_COLUMNS values, NaN for
+        unknown): the pixel measures of its pass and the facts of its header. The flags are
+        worked out again from these when read, so a changed threshold applies to old rows."""
         rows = np.concatenate(self.rows) if self.rows else np.zeros((0, 4))
-        out = []
-        for p, row in zip(paths, rows, strict=True):
+        out = np.full((len(paths), STORED_COLUMNS), np.nan, np.float32)
+        for k, (p, row) in enumerate(zip(paths, rows, strict=True)):
+            out[k, :4] = row
             try:
-                facts: tuple[int, int, int | None] | None = header_facts(p)
+                w, h, q = header_facts(p)
             except ImagionError:
-                facts = None
-            out.append(assess(row, facts))
+                continue
+            out[k, 4:] = (w, h, np.nan if q is None else q)
         return out
+
+
+STORED_COLUMNS = 7  # sharpness, brightness, bright_top, clipped, width, height, jpeg_quality
+
+
+def from_row(row: np.ndarray) -> Quality:
+    """The Quality of one stored row (Meter.stored_rows)."""
+    w, h, q = (None if not np.isfinite(v) else int(v) for v in row[4:STORED_COLUMNS])
+    facts = None if w is None or h is None else (w, h, q)
+    return assess(np.asarray(row[:4], np.float64), facts)

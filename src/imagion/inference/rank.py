@@ -17,9 +17,9 @@ from imagion.errors import ImagionError, InputError, OptionError
 from imagion.files import copy_into, regular_file
 from imagion.images import as_paths, find_images, glob_root, is_glob, left_out_line
 from imagion.inference.crops import best_crop, write_crop
-from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine, open_engine
-from imagion.inference.quality import QUALITY_COLUMNS, Meter, Quality
+from imagion.inference.photo_index import open_index, scored_pass
+from imagion.inference.quality import QUALITY_COLUMNS, Quality
 from imagion.labels.suggestions import Suggestion, suggest
 from imagion.models.expected_score import NO_INTERVAL
 from imagion.models.imagenet import SEEN_THRESHOLD
@@ -162,15 +162,21 @@ def score_files(
     batch_size: int | None = None,
     suggest: bool = True,
     progress: Progress | None = None,
+    index: str | Path | bool | None = None,
 ) -> tuple[list[Ranked], list[str]]:
     """Scores (best first) of image files, and the files that failed (decoded in threads while
-    the model runs)."""
+    the model runs; an unchanged file's pass comes from the photo `index`: None the default
+    one, a path, False none)."""
+    store = open_index(index)
+    try:
+        got = scored_pass(engine, files, batch_size, progress, store)
+    finally:
+        if store is not None:
+            store.close()
     want = suggest and engine.labeler is not None
-    meter = Meter(lambda batch: engine.forward(batch, want))
-    done, raw, feats, bad = run_files(
-        files, engine.preprocess.size, meter, batch_size or engine.batch_size, progress
-    )
-    return ranked(engine, done, raw, feats if want else None, meter.qualities(done)), bad
+    return ranked(
+        engine, got.paths, got.raw, got.features if want else None, got.qualities()
+    ), got.problems
 
 
 def rank_images(
@@ -185,13 +191,16 @@ def rank_images(
     stats: Path | None = None,
     crops: Path | None = None,
     top: int | None = None,
+    index: str | Path | bool | None = None,
 ) -> RankResult:
-    """Score every image under `paths` (files, folders, globs); unreadable files are reported."""
+    """Score every image under `paths` (files, folders, globs); unreadable files are reported.
+    `index`: the photo index (None: the default one under the cache folder; a path; False:
+    none)."""
     check_top(top)  # before the scoring, not after it
     files, problems = files_to_score(paths, recursive, batch_size)
     engine = open_engine(model, device, stats=stats)
     items, bad = score_files(
-        engine, files, batch_size=batch_size, suggest=suggest, progress=progress
+        engine, files, batch_size=batch_size, suggest=suggest, progress=progress, index=index
     )
     if not items:
         raise InputError(
@@ -388,12 +397,14 @@ def compare_images(
     model: str | Path | None = None,
     device: str = "auto",
     stats: Path | None = None,
+    index: str | Path | bool | None = None,
 ) -> Comparison:
-    """Which of two images will get more attention, and how sure the model is."""
+    """Which of two images will get more attention, and how sure the model is (`index` as in
+    `rank_images`)."""
     for p in (a, b):
         regular_file(p)  # a folder is said to be one (rank reads folders), not "no such file"
     engine = open_engine(model, device, stats=stats)
-    items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2)
+    items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2, index=index)
     if bad:
         raise InputError(joined(bad))
     advise_crops(engine, items)

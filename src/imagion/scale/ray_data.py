@@ -35,8 +35,10 @@ from typing import Any, TypedDict
 import numpy as np
 
 from imagion.errors import ImagionError, InputError, OptionError, ServiceError
-from imagion.images import find_images, load_square
+from imagion.images import capture_time, find_images, load_square
 from imagion.inference.engine import open_engine
+from imagion.inference.photo_index import fingerprints
+from imagion.inference.quality import Meter
 from imagion.models.imagenet import SEEN_THRESHOLD
 from imagion.models.registry import build_model
 from imagion.progress import Progress
@@ -265,9 +267,10 @@ class _Scorer:
         raw = np.full(len(paths), np.nan)
         feats: np.ndarray | None = None
         want = self.features or self.labels
+        meter = Meter(lambda batch: engine.forward(batch, want))
         for s in range(0, len(ok), engine.batch_size):
             chunk = ok[s : s + engine.batch_size]
-            r, f = engine.forward(np.stack([decoded[i] for i in chunk]), want)
+            r, f = meter(np.stack([decoded[i] for i in chunk]))
             raw[chunk] = np.asarray(r, dtype=np.float64).reshape(-1)
             if f is not None:
                 if feats is None:
@@ -293,6 +296,9 @@ class _Scorer:
             out["features"] = [
                 feats[i] if feats is not None and i in done else None for i in range(len(paths))
             ]
+            measured = dict(zip(ok, meter.stored_rows([Path(paths[i]) for i in ok]), strict=True))
+            out["quality"] = [measured.get(i) for i in range(len(paths))]
+            out.update(_grouping_columns(decoded, ok, paths))
         if self.labels:
             out["labels"] = self._labels(feats, ok, len(paths))
         if self.counter is not None:
@@ -306,6 +312,24 @@ class _Scorer:
         for i, lab in zip(ok, self.engine.labeler.from_features(feats[ok]), strict=True):
             names[i] = ", ".join(name for name, p in lab if p >= SEEN_THRESHOLD)
         return names
+
+
+def _grouping_columns(
+    decoded: list[np.ndarray | str], ok: list[int], paths: list[str]
+) -> dict[str, list[Any]]:
+    """What grouping needs beside the features, as `rank`'s own pass computes it: the perceptual
+    hash and mean colour of the model input, the EXIF capture time (None where a row failed)."""
+    n = len(paths)
+    hashes: list[Any] = [None] * n
+    colours: list[Any] = [None] * n
+    if ok:
+        h, c = fingerprints(np.stack([decoded[i] for i in ok]))
+        for k, i in enumerate(ok):
+            hashes[i] = int(np.asarray(h[k], np.uint64).view(np.int64))
+            colours[i] = np.asarray(c[k], np.float32)
+    done = set(ok)
+    taken = [capture_time(paths[i]) if i in done else None for i in range(n)]
+    return {"hash": hashes, "colour": colours, "taken": taken}
 
 
 def _tally_dataset(table: Any) -> tuple[int, int, list[str]]:

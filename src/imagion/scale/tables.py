@@ -28,8 +28,14 @@ def schema(features: bool = False, labels: bool = False) -> Any:
     fields = [("path", pa.string()), ("score", pa.float64())]
     fields += [("score_low", pa.float64()), ("score_high", pa.float64()), ("raw", pa.float64())]
     fields.append(("error", pa.string()))
-    if features:
+    if features:  # what grouping from the table needs: the features and the quality measures
         fields.append(("features", pa.list_(pa.float32())))
+        fields.append(("quality", pa.list_(pa.float32())))
+        fields += [
+            ("hash", pa.int64()),
+            ("colour", pa.list_(pa.float32())),
+            ("taken", pa.float64()),
+        ]
     if labels:
         fields.append(("labels", pa.string()))
     return pa.schema(fields)

@@ -49,6 +49,11 @@ def _paths(paths: PathLike | Sequence[PathLike]) -> list[str]:
     return [os.fspath(p) for p in as_paths(paths)]
 
 
+def _index(index: PathLike | bool | None) -> Path | bool | None:
+    """The photo index: None the default one, a path, False none (True: the default)."""
+    return index if isinstance(index, bool) or index is None else Path(index)
+
+
 def check_top(top: int | None) -> int | None:
     """`top` checked (a whole number of 1 or more, or None: all) and returned."""
     rank_check_top(top)
@@ -67,12 +72,15 @@ def rank(
     crops: PathLike | None = None,
     batch_size: int | None = None,
     progress: Progress | None = None,
+    index: PathLike | bool | None = None,
 ) -> RankResult:
     """Score image files (files, folders, globs; `recursive` into subfolders) best first, in this
     process, with `model` (default: the bundled model); `top` keeps the best K. Each item has
     its score, raw output, the calibrated probability of beating the next one, the labels seen
     and a suggestion (`stats`: the label statistics behind it); `crops` writes the crops likely
-    to do better there. Unreadable files are in `result.problems`."""
+    to do better there. Unreadable files are in `result.problems`. An unchanged photo's pass
+    comes from the photo `index` (None: the default one under the cache folder; a path; False:
+    none)."""
     return rank_images(
         _paths(paths),
         model=_path(model),
@@ -84,6 +92,7 @@ def rank(
         stats=None if stats is None else Path(stats),
         crops=None if crops is None else Path(crops),
         top=check_top(top),
+        index=_index(index),
     )
 
 
@@ -126,10 +135,17 @@ def compare(
     model: PathLike | None = None,
     device: str = "auto",
     stats: PathLike | None = None,
+    index: PathLike | bool | None = None,
 ) -> Comparison:
-    """Which of two image files is likelier to do better: both scores and P(`a` beats `b`)."""
+    """Which of two image files is likelier to do better: both scores and P(`a` beats `b`)
+    (`index` as in `rank`)."""
     return compare_images(
-        Path(a), Path(b), model=_path(model), device=_device(device), stats=_path(stats)
+        Path(a),
+        Path(b),
+        model=_path(model),
+        device=_device(device),
+        stats=_path(stats),
+        index=_index(index),
     )
 
 
@@ -144,6 +160,7 @@ def group(
     progress: Progress | None = None,
     suggest: bool = True,
     stats: PathLike | None = None,
+    index: PathLike | bool | None = None,
 ) -> GroupResult:
     """The images under `paths` ranked and grouped into near-duplicates (cosine `similarity` of
     the model's features), each group best first; unreadable files are in `result.problems`."""
@@ -157,6 +174,7 @@ def group(
         progress=progress,
         suggest=suggest,
         stats=_path(stats),
+        index=_index(index),
     )
 
 
@@ -171,6 +189,7 @@ def pick(
     device: str = "auto",
     progress: Progress | None = None,
     stats: PathLike | None = None,
+    index: PathLike | bool | None = None,
 ) -> PickResult:
     """The `n` photos to post from a shoot: the best of the `n` best groups of near-duplicates
     (`similarity` as in `group`), each with P(it beats its group's runner-up)."""
@@ -184,4 +203,5 @@ def pick(
         device=_device(device),
         progress=progress,
         stats=_path(stats),
+        index=_index(index),
     )
