@@ -21,6 +21,15 @@ from imagion.cli.console import (
     skipped_all,
     visible,
 )
+from imagion.cli.history_options import (
+    CSV_FIELDS,
+    AccountOpt,
+    HistoryOpt,
+    SimilarOpt,
+    csv_cells,
+    history_cell,
+    history_given,
+)
 from imagion.errors import ImagionError, OptionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY
@@ -137,6 +146,9 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             rich_help_panel="Past one machine",
         ),
     ] = False,
+    history: HistoryOpt = None,
+    account: AccountOpt = None,
+    similar: SimilarOpt = 3,
 ) -> None:
     """Score images 0–10 (5 = a typical post of the account) with an 80% range, best first.
 
@@ -175,6 +187,9 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         raise ImagionError("--similarity goes with --groups (or imagion pick).")
     if json_ and csv_:
         raise ImagionError("--json and --csv: choose one.")
+    history_given(history, account, similar)
+    if groups and history is not None:
+        raise ImagionError("--history does not go with --groups yet; rank without --groups.")
     if groups:
         # registers `pick`: imported here so that `rank` comes first in `imagion --help`
         from imagion.cli.pick_command import rank_groups
@@ -203,6 +218,9 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             stats=stats,
             crops=crops,
             top=top,
+            history=history,
+            account=account,
+            similar=similar,
         )
     skipped_all(result.problems)
     rows = result.to_list()
@@ -294,6 +312,9 @@ def _write_csv(rows: list[RankRow]) -> None:
     import sys
 
     fields = ["rank", "path", "score", "score_low", "score_high", "raw", "suggestion"]
+    if any("similar_posts" in r for r in rows):
+        fields += CSV_FIELDS
+        rows = [{**r, **csv_cells(r)} for r in rows]  # type: ignore[typeddict-item]
     write_rows(sys.stdout, fields, rows)
 
 
@@ -347,11 +368,13 @@ def _rank_table(rows: list[RankRow], model: str) -> Table:
     sure = any("p_beats_next" in r for r in rows)
     with_tips = any("suggestion" in r or "crop" in r for r in rows)
     heads = ["#", "file", "score (80% range)" if any("score_low" in r for r in rows) else "score"]
-    heads += ["P(> next)"] * sure + ["seen"] * with_tips
+    past = any("similar_posts" in r for r in rows)
+    heads += ["P(> next)"] * sure + ["seen"] * with_tips + ["your past posts"] * past
     fixed = [max(len(str(len(rows))), 1), max(map(len, [heads[2], *scores]))]
     fixed += [len("P(> next)")] * sure
     names = _display_names(rows)
     room = max(out.width, 40) - 3 * len(heads) - 1 - sum(fixed) - (12 if with_tips else 0)
+    room -= 16 if past else 0
     width = max(12, min(max(map(len, names)), room))
     table = Table(title=f"image score (0–10) · {model}", title_justify="left")
     table.add_column("#", justify="right", no_wrap=True, min_width=fixed[0])
@@ -361,10 +384,13 @@ def _rank_table(rows: list[RankRow], model: str) -> Table:
         table.add_column("P(> next)", justify="right", no_wrap=True, min_width=fixed[2])
     if with_tips:
         table.add_column("seen", overflow="fold", min_width=4)
+    if past:
+        table.add_column("your past posts", overflow="fold", min_width=12)
     for r, name, shown in zip(rows, names, scores, strict=True):
         cells = [str(r["rank"]), shorten(visible(name), width), shown]
         cells += [f"{r['p_beats_next']:.0%}" if "p_beats_next" in r else ""] if sure else []
         cells += [_tip(r)] if with_tips else []
+        cells += [history_cell(r) or "—"] if past else []
         table.add_row(*map(visible, cells))
     return table
 

@@ -26,6 +26,7 @@ from imagion.scores import JSON_DIGITS, TOSS_UP, odds_words, score_text
 
 if TYPE_CHECKING:
     from imagion.inference.crops import CropAdvice
+    from imagion.inference.history import PastPost
 
 ABOUT_EVEN = TOSS_UP  # a win probability below this is worded as a toss-up
 
@@ -49,6 +50,8 @@ class RankRow(TypedDict, total=False):
     best_in_group: bool
     group_size: int  # on a group's best only
     p_beats_runner_up: float  # on a group's best only: P(it beats the group's second best)
+    similar_posts: list[dict[str, object]]  # with a history: the account's most similar posts
+    already_posted: dict[str, object]  # with a history: the post this photo is a near-copy of
 
 
 @dataclass
@@ -62,6 +65,8 @@ class Ranked:
     suggestion: Suggestion | None = None
     p_beats_next: float | None = None  # P(this one gets more likes than the next one down)
     crop: CropAdvice | None = None  # a crop likely (≥ 60%) to do better, if any
+    similar_posts: list[PastPost] | None = None  # with a history: the most similar past posts
+    already_posted: PastPost | None = None  # with a history: the post it is a near-copy of
 
     def to_dict(self, rank: int | None = None) -> RankRow:
         """The one way a scored image becomes JSON."""
@@ -81,6 +86,10 @@ class Ranked:
             row["suggestion"] = self.suggestion.text
             row["suggest_labels"] = self.suggestion.add
             row["avoid_labels"] = self.suggestion.avoid
+        if self.similar_posts is not None:
+            row["similar_posts"] = [p.to_dict() for p in self.similar_posts]
+        if self.already_posted is not None:
+            row["already_posted"] = self.already_posted.to_dict()
         return row
 
 
@@ -94,6 +103,7 @@ class RankResult:
     crops_written: list[Path] = field(default_factory=list)
     no_interval: str | None = None  # why the scores have no interval, when they have none
     scored: int = 0  # images scored, of which `items` holds the best `top` (or all)
+    history_account: str | None = None  # whose past posts `similar_posts` come from
 
     def __len__(self) -> int:
         return len(self.items)
@@ -165,13 +175,26 @@ def rank_images(
     stats: Path | None = None,
     crops: Path | None = None,
     top: int | None = None,
+    history: Path | None = None,
+    account: str | None = None,
+    similar: int = 3,
 ) -> RankResult:
-    """Score every image under `paths` (files, folders, globs); unreadable files are reported."""
+    """Score every image under `paths` (files, folders, globs); unreadable files are reported.
+    With a catalog as `history`, each image also gets the `similar` most similar scored posts of
+    `account` and the post it is a near-copy of (inference/history.py)."""
     files, problems = files_to_score(paths, recursive, batch_size)
     engine = open_engine(model, device, stats=stats)
-    items, bad = score_files(
-        engine, files, batch_size=batch_size, suggest=suggest, progress=progress
-    )
+    if history is not None:
+        from imagion.inference.history import score_with_history
+
+        items, bad, past = score_with_history(
+            engine, files, history, account, similar, batch_size, suggest, progress
+        )
+        problems += past.problems
+    else:
+        items, bad = score_files(
+            engine, files, batch_size=batch_size, suggest=suggest, progress=progress
+        )
     if not items:
         raise ImagionError(
             "no image could be scored: " + joined(bad[:3]) + (" …" if len(bad) > 3 else "")
@@ -186,6 +209,7 @@ def rank_images(
         crops_written=written,
         no_interval=no_interval(engine),
         scored=len(items),
+        history_account=past.account if history is not None else None,
     )
 
 

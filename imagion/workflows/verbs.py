@@ -337,12 +337,17 @@ def rank(
     crops: PathLike | None = None,
     batch_size: int | None = None,
     progress: Progress | None = None,
+    history: PathLike | None = None,
+    account: str | None = None,
+    similar: int = 3,
 ) -> RankResult:
     """Score image files (files, folders, globs; `recursive` into subfolders) best first, in this
     process, with `model` (default: the bundled model); `top` keeps the best K. Each item has
     its score, raw output, the calibrated probability of beating the next one, the labels seen
     and a suggestion (`stats`: the label statistics behind it); `crops` writes the crops likely
-    to do better there. Unreadable files are in `result.problems`."""
+    to do better there. Unreadable files are in `result.problems`. With a catalog as `history`,
+    each item also has `similar_posts` (the `similar` most similar scored posts of `account`, or
+    of the catalog's only account) and `already_posted` (the post it is a near-copy of)."""
     if top is not None and top < 1:
         raise OptionError("top", top, "keep at least 1 image (or leave `top` out for all).")
     return rank_images(
@@ -356,6 +361,9 @@ def rank(
         stats=None if stats is None else Path(stats),
         crops=None if crops is None else Path(crops),
         top=top,
+        history=None if history is None else Path(history),
+        account=account,
+        similar=similar,
     )
 
 
