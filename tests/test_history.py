@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import imagion
 from imagion.cli import app
 from imagion.errors import CatalogError, OptionError
 from imagion.inference.engine import open_engine
-from imagion.inference.history import History, PastPost, load_history, opinion
-from imagion.inference.rank import rank_images
+from imagion.inference.history import History, load_history, opinion
+from imagion.inference.past_posts import PastPost
 from tests.helpers import scored_catalog, write_image
 
 
@@ -38,7 +39,7 @@ def candidates(tmp_path: Path) -> Path:
 
 def test_similar_posts_of_the_chosen_account_and_already_posted(two_accounts, candidates):
     posted = _post_image(two_accounts, "a0", 2)
-    result = rank_images([candidates, posted], history=two_accounts, account="a0")
+    result = imagion.rank([candidates, posted], history=two_accounts, account="a0")
     assert result.history_account == "a0"
     rows = {Path(r["path"]).name: r for r in result.to_list()}
     same = rows[posted.name]
@@ -70,7 +71,7 @@ def test_k_and_the_catalog_features_are_cached(two_accounts, candidates, tmp_pat
     again = load_history(two_accounts, engine, account="a1", cache_dir=tmp_path)
     assert sum(calls) == 8  # read from the cache, not computed again
     np.testing.assert_allclose(again.features, first.features, atol=1e-6)
-    result = rank_images([candidates], history=two_accounts, account="a1", similar=5)
+    result = imagion.rank([candidates], history=two_accounts, account="a1", similar=5)
     assert all(len(r.similar_posts or []) == 5 for r in result.items)
 
 
@@ -88,9 +89,9 @@ def test_only_posts_before_a_time():
 
 def test_several_accounts_need_account(two_accounts, candidates):
     with pytest.raises(CatalogError, match="a0 \\(8 posts\\), a1 \\(8 posts\\)"):
-        rank_images([candidates], history=two_accounts)
+        imagion.rank([candidates], history=two_accounts)
     with pytest.raises(OptionError) as bad:
-        rank_images([candidates], history=two_accounts, account="zz")
+        imagion.rank([candidates], history=two_accounts, account="zz")
     assert bad.value.option == "account"
 
 

@@ -3,12 +3,16 @@ are shown (one table cell, flat CSV columns)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from imagion.errors import ImagionError
+from imagion.inference.history import posted_words, similar_words
+from imagion.inference.past_posts import PastPost
 from imagion.scores import score_text
 
 PANEL = "Your past posts"
@@ -37,8 +41,6 @@ CSV_FIELDS = ["similar_scores", "similar_post_ids", "already_posted", "already_p
 
 def history_given(history: Path | None, account: str | None, similar: int) -> None:
     """--account and --similar go with --history (said, not silently ignored)."""
-    from imagion.errors import ImagionError
-
     if history is None and (account is not None or similar != 3):
         raise ImagionError("--account and --similar go with --history.")
 
@@ -50,11 +52,8 @@ def _date(post: Mapping[str, Any]) -> str:
 def history_cell(row: Mapping[str, Any]) -> str:
     """'you already posted this on 12 May 2023; it scored 3.2', else 'like your posts that
     scored 7.4 · 6.9 · 6.1' (empty without a history)."""
-    from imagion.inference.history import PastPost, posted_words, similar_words
 
     def past(d: Mapping[str, Any]) -> PastPost:
-        import datetime as dt
-
         when = d.get("posted_at")
         t = None if when is None else int(dt.datetime.fromisoformat(str(when)).timestamp())
         return PastPost(

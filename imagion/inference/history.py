@@ -13,60 +13,29 @@ only posts published before that time (each post judged only from earlier ones).
 
 from __future__ import annotations
 
-import datetime as dt
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from imagion.catalog.store import connect_readonly, probe_catalog, sqlite_error
 from imagion.errors import CatalogError, ImagionError, OptionError
 from imagion.images import sha256_file
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine
+from imagion.inference.groups import SIMILARITY, Shots, _score_shots, cluster, fingerprints
+from imagion.inference.past_posts import PastPost
 from imagion.models.cache_entries import read_entry, save_entry
 from imagion.progress import Progress, in_stage, logged
-from imagion.scores import JSON_DIGITS, score_text
+from imagion.scores import score_text
 from imagion.settings import default_cache_dir
 
 if TYPE_CHECKING:
-    from imagion.inference.groups import Shots
-    from imagion.inference.rank import Ranked
+    from imagion.inference.rank import Ranked, Scored
 
 K_SIMILAR = 3  # similar past posts shown per photo
-
-
-@dataclass(frozen=True)
-class PastPost:
-    """A scored post of the account, and how similar it is to the photo (cosine, −1…1)."""
-
-    account: str
-    post_id: str
-    posted_at: int | None  # Unix time (None: the catalog does not know)
-    score: float
-    similarity: float
-    image: str
-
-    @property
-    def date(self) -> str:
-        """'12 May 2023' (or 'an unknown date')."""
-        if self.posted_at is None:
-            return "an unknown date"
-        d = dt.datetime.fromtimestamp(self.posted_at, dt.UTC)
-        return f"{d.day} {d:%b %Y}"
-
-    def to_dict(self) -> dict[str, Any]:
-        when = None
-        if self.posted_at is not None:
-            when = dt.datetime.fromtimestamp(self.posted_at, dt.UTC).isoformat()
-        return {
-            "account": self.account,
-            "post_id": self.post_id,
-            "posted_at": when,
-            "score": round(self.score, JSON_DIGITS),
-            "similarity": round(self.similarity, 3),
-            "image": self.image,
-        }
 
 
 def similar_words(posts: list[PastPost]) -> str:
@@ -145,9 +114,6 @@ def _accounts(db: Any) -> list[tuple[str, int]]:
 
 def choose_account(catalog: Path, account: str | None) -> str:
     """The account whose posts are the history: `account`, or the catalog's only one."""
-    import sqlite3
-
-    from imagion.catalog.store import connect_readonly, probe_catalog, sqlite_error
 
     if not Path(catalog).is_file() or probe_catalog(Path(catalog)) is None:
         raise CatalogError(f"{catalog}: no catalog here; `imagion import` your posts first.")
@@ -175,7 +141,6 @@ def choose_account(catalog: Path, account: str | None) -> str:
 
 
 def _rows(catalog: Path, account: str) -> list[tuple[str, int | None, float, str, str]]:
-    from imagion.catalog.store import connect_readonly
 
     db = connect_readonly(Path(catalog))
     try:
@@ -204,7 +169,6 @@ def load_history(
 ) -> History:
     """The scored posts of `account` (or the catalog's only account) with the engine's features,
     cached per post image; a post whose image cannot be read is left out and reported."""
-    from imagion.inference.groups import fingerprints
 
     catalog = Path(catalog)
     account = choose_account(catalog, account)
@@ -284,7 +248,6 @@ def _assemble(
 def already_posted(history: History, shots: Shots, i: int, rows: list[int]) -> int | None:
     """The first of `rows` (posts, most similar first) that photo `i` of `shots` is a near-copy
     of, by the grouping rule of `rank --groups`; None when none is."""
-    from imagion.inference.groups import SIMILARITY, Shots, cluster
 
     if shots.features is None:
         return None
@@ -318,23 +281,24 @@ def attach(history: History, items: list[Ranked], shots: Shots, k: int = K_SIMIL
             item.already_posted = history.post(hit, sim)
 
 
-def score_with_history(
-    engine: Engine,
-    files: list[Path],
-    catalog: Path,
-    account: str | None,
-    k: int,
-    batch_size: int | None,
-    suggest: bool,
-    progress: Progress | None,
-) -> tuple[list[Ranked], list[str], History]:
-    """The ranking pass of `rank --groups` (scores and what grouping needs), then each photo's
-    similar past posts and the post it already is: (items best first, failures, the history)."""
-    from imagion.inference.groups import _score_shots as score_shots  # one ranking pass
+def history_scorer(catalog: Path, account: str | None, k: int = K_SIMILAR) -> Scored:
+    """What `rank_images` calls to score with a history: the ranking pass of `rank --groups`
+    (scores and what grouping needs), then each photo's similar past posts and the post it
+    already is. The account is checked here, before any work."""
 
     check_k(k)
-    account = choose_account(catalog, account)  # a wrong account is said before any work
-    items, shots, bad = score_shots(engine, files, batch_size, suggest, progress)
-    past = load_history(catalog, engine, account=account, progress=progress)
-    attach(past, items, shots, k)
-    return items, bad, past
+    account = choose_account(catalog, account)
+
+    def score(
+        engine: Engine,
+        files: list[Path],
+        batch_size: int | None,
+        suggest: bool,
+        progress: Progress | None,
+    ) -> tuple[list[Ranked], list[str], str]:
+        items, shots, bad = _score_shots(engine, files, batch_size, suggest, progress)
+        past = load_history(catalog, engine, account=account, progress=progress)
+        attach(past, items, shots, k)
+        return items, bad + past.problems, past.account
+
+    return score

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -26,8 +26,12 @@ from imagion.scores import JSON_DIGITS, TOSS_UP, odds_words, score_text
 
 if TYPE_CHECKING:
     from imagion.inference.crops import CropAdvice
-    from imagion.inference.history import PastPost
+    from imagion.inference.past_posts import PastPost
 
+# (engine, files, batch_size, suggest, progress) → (items best first, failures, whose history)
+Scored = Callable[
+    [Engine, list[Path], int | None, bool, Progress | None], tuple[list["Ranked"], list[str], str]
+]
 ABOUT_EVEN = TOSS_UP  # a win probability below this is worded as a toss-up
 
 
@@ -175,22 +179,16 @@ def rank_images(
     stats: Path | None = None,
     crops: Path | None = None,
     top: int | None = None,
-    history: Path | None = None,
-    account: str | None = None,
-    similar: int = 3,
+    scorer: Scored | None = None,
 ) -> RankResult:
     """Score every image under `paths` (files, folders, globs); unreadable files are reported.
-    With a catalog as `history`, each image also gets the `similar` most similar scored posts of
-    `account` and the post it is a near-copy of (inference/history.py)."""
+    `scorer`: scores with more than the model (inference/history.py `history_scorer`: each
+    image's most similar past posts and the post it is a near-copy of)."""
     files, problems = files_to_score(paths, recursive, batch_size)
     engine = open_engine(model, device, stats=stats)
-    if history is not None:
-        from imagion.inference.history import score_with_history
-
-        items, bad, past = score_with_history(
-            engine, files, history, account, similar, batch_size, suggest, progress
-        )
-        problems += past.problems
+    account = None
+    if scorer is not None:
+        items, bad, account = scorer(engine, files, batch_size, suggest, progress)
     else:
         items, bad = score_files(
             engine, files, batch_size=batch_size, suggest=suggest, progress=progress
@@ -209,7 +207,7 @@ def rank_images(
         crops_written=written,
         no_interval=no_interval(engine),
         scored=len(items),
-        history_account=past.account if history is not None else None,
+        history_account=account,
     )
 
 

@@ -15,6 +15,7 @@ from imagion.catalog.store import Catalog, Columns, iso_time, no_scores_error
 from imagion.choices import Device, EngineKind, Provider, ScoreMapping, ScoreMetric, choice
 from imagion.errors import OptionError
 from imagion.files import output_file
+from imagion.inference.history import history_scorer
 from imagion.inference.rank import rank_images
 from imagion.labels.store import label_catalog, post_labels
 from imagion.labels.suggestions import label_stats
@@ -350,6 +351,9 @@ def rank(
     of the catalog's only account) and `already_posted` (the post it is a near-copy of)."""
     if top is not None and top < 1:
         raise OptionError("top", top, "keep at least 1 image (or leave `top` out for all).")
+    scorer = None
+    if history is not None:
+        scorer = history_scorer(Path(history), account, similar)
     return rank_images(
         paths,
         model=model,
@@ -361,9 +365,7 @@ def rank(
         stats=None if stats is None else Path(stats),
         crops=None if crops is None else Path(crops),
         top=top,
-        history=None if history is None else Path(history),
-        account=account,
-        similar=similar,
+        scorer=scorer,
     )
 
 
