@@ -125,3 +125,43 @@ def test_cli_errors(runner, two_accounts, candidates):
     assert res.exit_code == 1 and "--history" in res.output
     res = runner.invoke(app, ["rank", str(candidates), "--history", str(candidates / "x.db")])
     assert res.exit_code == 1 and "no catalog" in res.output
+
+
+def test_opinion_uses_only_earlier_posts_of_the_account():
+    from imagion.evaluation.history_opinion import past_opinions
+
+    feats = np.array([[1, 0], [1, 0], [0, 1], [1, 0]], np.float32)
+    scores = np.array([2.0, 8.0, 5.0, 9.0])
+    times = np.array([0.0, 10.0, 5.0, np.nan])
+    op = past_opinions(feats, scores, times, np.array(["a", "a", "a", "b"]), k=1)
+    assert np.isnan(op[0])  # the first post has no earlier one
+    assert op[1] == 2.0  # its nearest EARLIER post, never the later or the other account's
+    assert op[2] == 2.0  # weights 0 (orthogonal): the plain mean of its one earlier post
+    assert np.isnan(op[3])  # no date: never judged
+
+
+def test_measure_opinion_on_the_same_pairs():
+    import pandas as pd
+
+    from imagion.evaluation.history_opinion import measure_opinion
+
+    frame = pd.DataFrame(
+        {"image": ["x", "y", "z"], "pred": [1.0, 2.0, 3.0], "opinion": [5.0, 4.0, np.nan]}
+    )
+    table = pd.DataFrame(
+        {"a": ["x", "x", "y"], "b": ["y", "z", "z"], "likes_a": [1, 1, 2], "likes_b": [2, 3, 3]}
+    )
+    table["correct"] = [1.0, 1.0, 1.0]
+    got = measure_opinion(frame, table, min_pairs=1)
+    assert (got.pairs, got.of_pairs) == (1, 3)  # only x–y has two opinions
+    assert got.history == 0.0 and got.model == 1.0
+    assert got.to_dict()["blend_better"] is False
+
+
+def test_eval_split_reports_the_history_opinion(runner, tmp_path):
+    db = scored_catalog(tmp_path, accounts=2, posts=8)
+    res = runner.invoke(app, ["eval", "--catalog", str(db), "--split", "val", "--json"])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)["history_opinion"]
+    assert got["pairs"] > 0 and got["pairs"] <= got["of_pairs"]
+    assert 0.0 <= got["history_accuracy"] <= 1.0 and 0.0 <= got["model_accuracy"] <= 1.0

@@ -16,6 +16,7 @@ import pandas as pd
 
 from imagion.errors import ImagionError, OptionError
 from imagion.evaluation.calibration import calibration_metrics, pair_probabilities
+from imagion.evaluation.history_opinion import HistoryOpinion
 from imagion.evaluation.pairs import pair_outcomes, same_account_pairs
 from imagion.models.expected_score import interval_figures
 
@@ -60,6 +61,7 @@ class EvalReport:
     pairs_table: pd.DataFrame | None = field(default=None, repr=False)  # every evaluated pair
     scores: dict[str, Any] | None = None  # the shown scores: 80% interval coverage, bins
     frame: pd.DataFrame | None = field(default=None, repr=False)  # the evaluated predictions
+    history: HistoryOpinion | None = None  # the history's second opinion (time-respecting evals)
 
     def to_dict(self) -> dict:
         return {
@@ -80,6 +82,7 @@ class EvalReport:
             "scores": self.scores,
             "in_sample": self.in_sample,
             "enough_pairs": self.pairs >= MIN_JUDGED_PAIRS,
+            "history_opinion": None if self.history is None else self.history.to_dict(),
         }
 
 

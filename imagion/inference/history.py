@@ -173,10 +173,31 @@ def load_history(
     catalog = Path(catalog)
     account = choose_account(catalog, account)
     rows = _rows(catalog, account)
+    entries, problems = post_entries(
+        engine, [r[3] for r in rows], [r[4] for r in rows], cache_dir, progress
+    )
+    posts, vecs = [], []
+    for post_id, posted_at, score, image, sha in rows:
+        if sha in entries:
+            posts.append(PastPost(account, str(post_id), posted_at, float(score), 0.0, image))
+            vecs.append(entries[sha])
+    return _assemble(catalog, account, posts, vecs, problems)
+
+
+def post_entries(
+    engine: Engine,
+    images: list[str],
+    shas: list[str],
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Each post image's cache entry (hash halves, mean colour, then the engine's pooled
+    features) by SHA-256, computed with the ranking pass's decoding and forward where not cached;
+    and the images that could not be read."""
     folder = (cache_dir or default_cache_dir()) / "features" / engine_key(engine)
     entries: dict[str, np.ndarray] = {}
     todo: dict[str, str] = {}  # sha → image
-    for _, _, _, image, sha in rows:
+    for image, sha in zip(images, shas, strict=True):
         if sha in entries or sha in todo:
             continue
         got = _read(folder, sha, image)
@@ -184,43 +205,44 @@ def load_history(
             todo[sha] = image
         else:
             entries[sha] = got
-    problems: list[str] = []
-    if todo:
-        shas = list(todo)
-        by_path = {str(Path(todo[s])): s for s in shas}
-        extra: list[np.ndarray] = []
+    if not todo:
+        return entries, []
+    by_path = {str(Path(todo[s])): s for s in todo}
+    extra: list[np.ndarray] = []
 
-        def forward(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-            h, c = fingerprints(batch)
-            extra.append(np.column_stack([h >> np.uint64(32), h & np.uint64(0xFFFFFFFF), c]))
-            raw, f = engine.forward(batch, True)
-            if f is None:
-                raise ImagionError(
-                    f"{engine.arch} has no pooled features: the similar posts need a model "
-                    "that has them (the bundled one does)."
-                )
-            return raw, f
+    def forward(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        h, c = fingerprints(batch)
+        extra.append(np.column_stack([h >> np.uint64(32), h & np.uint64(0xFFFFFFFF), c]))
+        raw, f = engine.forward(batch, True)
+        if f is None:
+            raise ImagionError(
+                f"{engine.arch} has no pooled features: the similar posts need a model "
+                "that has them (the bundled one does)."
+            )
+        return raw, f
 
-        done, _, feats, problems = run_files(
-            [Path(todo[s]) for s in shas],
-            engine.preprocess.size,
-            forward,
-            engine.batch_size,
-            logged(in_stage(progress, "past posts"), "past posts"),
-        )
-        if feats is not None and len(done):
-            more = np.concatenate(extra).astype(np.float64)
-            for p, f, e in zip(done, feats, more, strict=True):
-                entry = np.concatenate([e, f.astype(np.float64)])
-                sha = by_path[str(p)]
-                entries[sha] = entry
-                save_entry(folder / f"{sha}.npy", entry)
-    posts, vecs = [], []
-    for post_id, posted_at, score, image, sha in rows:
-        if sha in entries:
-            posts.append(PastPost(account, str(post_id), posted_at, float(score), 0.0, image))
-            vecs.append(entries[sha])
-    return _assemble(catalog, account, posts, vecs, problems)
+    done, _, feats, problems = run_files(
+        [Path(i) for i in todo.values()],
+        engine.preprocess.size,
+        forward,
+        engine.batch_size,
+        logged(in_stage(progress, "past posts"), "past posts"),
+    )
+    if feats is not None and len(done):
+        more = np.concatenate(extra).astype(np.float64)
+        for p, f, e in zip(done, feats, more, strict=True):
+            entry = np.concatenate([e, f.astype(np.float64)])
+            sha = by_path[str(p)]
+            entries[sha] = entry
+            save_entry(folder / f"{sha}.npy", entry)
+    return entries, problems
+
+
+def entry_features(entries: list[np.ndarray]) -> np.ndarray:
+    """The L2-normalised pooled features of cache entries (one row each)."""
+    m = np.array(entries, dtype=np.float64).reshape(len(entries), -1)
+    feats = m[:, 5:].astype(np.float32)
+    return feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
 
 
 def _read(folder: Path, sha: str, image: str) -> np.ndarray | None:
@@ -237,8 +259,7 @@ def _assemble(
 ) -> History:
     m = np.array(vecs, dtype=np.float64).reshape(len(vecs), -1)
     hashes = (m[:, 0].astype(np.uint64) << np.uint64(32)) | m[:, 1].astype(np.uint64)
-    feats = m[:, 5:].astype(np.float32)
-    feats /= np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+    feats = entry_features(vecs)
     times = np.array(
         [np.nan if p.posted_at is None else float(p.posted_at) for p in posts], dtype=np.float64
     )
