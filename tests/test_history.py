@@ -165,3 +165,23 @@ def test_eval_split_reports_the_history_opinion(runner, tmp_path):
     got = json.loads(res.stdout)["history_opinion"]
     assert got["pairs"] > 0 and got["pairs"] <= got["of_pairs"]
     assert 0.0 <= got["history_accuracy"] <= 1.0 and 0.0 <= got["model_accuracy"] <= 1.0
+
+
+def test_compare_pick_and_groups_with_history(runner, two_accounts, candidates):
+    posted = _post_image(two_accounts, "a1", 4)
+    new = candidates / "new0.jpg"
+    hist = ["--history", str(two_accounts), "--account", "a1"]
+    res = runner.invoke(app, ["compare", str(new), str(posted), *hist, "--json"])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)
+    assert got["b"]["already_posted"]["post_id"] == "a1004"
+    assert len(got["a"]["similar_posts"]) == 3 and "already_posted" not in got["a"]
+    res = runner.invoke(app, ["pick", str(candidates), str(posted), "-n", "3", *hist, "--json"])
+    assert res.exit_code == 0, res.output
+    picks = {Path(p["path"]).name: p for p in json.loads(res.stdout)}
+    assert picks[posted.name]["already_posted"]["post_id"] == "a1004"
+    assert all(len(p["similar_posts"]) == 3 for p in picks.values())
+    res = runner.invoke(app, ["rank", str(candidates), str(posted), "--groups", *hist, "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {Path(r["path"]).name: r for r in json.loads(res.stdout)}
+    assert rows[posted.name]["already_posted"]["post_id"] == "a1004"

@@ -11,9 +11,19 @@ from rich.table import Table
 from imagion.choices import Device
 from imagion.cli.app import DeviceOpt, JsonOpt, ModelOpt, SimilarityOpt, about_model, command
 from imagion.cli.console import emit_json, note, out, progress_bar, skipped_all, visible, warn
+from imagion.cli.history_options import (
+    CSV_FIELDS,
+    AccountOpt,
+    HistoryOpt,
+    SimilarOpt,
+    csv_cells,
+    history_cell,
+    history_given,
+)
 from imagion.errors import ImagionError
 from imagion.files import writable_folder
-from imagion.inference.groups import SIMILARITY, GroupResult, group_images
+from imagion.inference.groups import SIMILARITY, GroupResult, ShotsHook, group_images
+from imagion.inference.history import history_hook
 from imagion.inference.pick import PickResult, check_n, pick_images
 from imagion.inference.rank import check_output_folders, copy_ranked
 from imagion.inference.sheet import check_sheet, write_pick_sheet
@@ -49,6 +59,7 @@ def rank_groups(
     json_: bool,
     csv_: bool,
     not_with_groups: dict[str, object],
+    with_shots: ShotsHook | None = None,
 ) -> None:
     """`rank --groups`: every photo, group by group, each group's best first and the others
     folded under it; `--top K` shows the best K groups."""
@@ -62,7 +73,7 @@ def rank_groups(
         result = group_images(
             paths, similarity=similarity, model=model, recursive=recursive,
             batch_size=batch_size, device=str(device), progress=update, suggest=suggest,
-            stats=stats,
+            stats=stats, with_shots=with_shots,
         )  # fmt: skip
     skipped_all(result.problems)
     shown = len(result.groups[: top or None])
@@ -73,6 +84,9 @@ def rank_groups(
         import sys
 
         fields = ["rank", "path", "score", "raw", "group", "best_in_group", "suggestion"]
+        if with_shots is not None:
+            fields += CSV_FIELDS
+            rows = [{**r, **csv_cells(r)} for r in rows]  # type: ignore[typeddict-item]
         write_rows(sys.stdout, fields, rows)
     else:
         out.print(_groups_table(result, top))
@@ -88,7 +102,8 @@ def _groups_table(result: GroupResult, top: int | None) -> Table:
         title=f"groups of near-duplicates, best first · model {Path(result.model).name}",
         title_justify="left",
     )
-    for c in ("group", "#", "file", "score", "of its moment"):
+    past = any(r.similar_posts is not None for g in result.groups for r in g.shots)
+    for c in ("group", "#", "file", "score", "of its moment", *["your past posts"] * past):
         t.add_column(
             c, justify="right" if c in ("group", "#", "score") else "left", overflow="fold"
         )
@@ -104,6 +119,7 @@ def _groups_table(result: GroupResult, top: int | None) -> Table:
                 score_text(r.score),
                 g.verdict(calibrated) if k == 0 else "",
             ]
+            cells += [history_cell(r.to_dict()) or "—"] if past else []
             t.add_row(*map(visible, cells), style=None if k == 0 else "dim")
     return t
 
@@ -137,12 +153,17 @@ def pick_cmd(
     ] = None,
     device: DeviceOpt = Device.auto,
     json_: JsonOpt = False,
+    history: HistoryOpt = None,
+    account: AccountOpt = None,
+    similar: SimilarOpt = 3,
 ) -> None:
     """Pick the n photos to post from a shoot: the best of the n best groups of near-duplicates, never two of one moment.
 
     Example: imagion pick ~/Pictures/trip -n 5 --copy-to ~/to-post
     """
     check_n(n)
+    history_given(history, account, similar)
+    hook = None if history is None else history_hook(history, account, similar)
     check_output_folders(paths, recursive, {"--copy-to": copy_to})
     if copy_to is not None:  # before the work, not after it
         writable_folder(copy_to, "--copy-to")
@@ -151,7 +172,7 @@ def pick_cmd(
     with progress_bar("scoring") as update:
         result = pick_images(
             paths, n, similarity=similarity, model=model, recursive=recursive,
-            batch_size=batch_size, device=str(device), progress=update,
+            batch_size=batch_size, device=str(device), progress=update, with_shots=hook,
         )  # fmt: skip
     skipped_all(result.problems)
     _pick_files(result, copy_to, sheet)
@@ -180,9 +201,11 @@ def _pick_table(result: PickResult) -> Table:
         title=f"the {len(result)} to post, one per moment · model {Path(result.grouping.model).name}",
         title_justify="left",
     )
-    for c in ("#", "file", "score", "of its moment"):
+    past = any(p.photo.similar_posts is not None for p in result)
+    for c in ("#", "file", "score", "of its moment", *["your past posts"] * past):
         t.add_column(c, justify="right" if c in ("#", "score") else "left", overflow="fold")
     for p in result:
         cells = [str(p.place), p.photo.path.name, score_text(p.photo.score), p.text]
+        cells += [history_cell(p.photo.to_dict()) or "—"] if past else []
         t.add_row(*map(visible, cells))
     return t

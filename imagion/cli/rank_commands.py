@@ -33,6 +33,7 @@ from imagion.cli.history_options import (
 from imagion.errors import ImagionError, OptionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY
+from imagion.inference.history import history_hook, history_scorer
 from imagion.inference.rank import (
     RankResult,
     RankRow,
@@ -188,8 +189,6 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     if json_ and csv_:
         raise ImagionError("--json and --csv: choose one.")
     history_given(history, account, similar)
-    if groups and history is not None:
-        raise ImagionError("--history does not go with --groups yet; rank without --groups.")
     if groups:
         # registers `pick`: imported here so that `rank` comes first in `imagion --help`
         from imagion.cli.pick_command import rank_groups
@@ -198,6 +197,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             paths, model=model, recursive=recursive, top=top, similarity=similarity,
             batch_size=batch_size, device=device, suggest=suggest, stats=stats, json_=json_,
             csv_=csv_, not_with_groups={"--copy-to": copy_to, "--crops": crops, "--sheet": sheet},
+            with_shots=None if history is None else history_hook(history, account, similar),
         )  # fmt: skip
         return
     check_output_folders(paths, recursive, {"--copy-to": copy_to, "--crops": crops})
@@ -403,12 +403,17 @@ def compare_cmd(
     device: DeviceOpt = Device.auto,
     stats: StatsOpt = None,
     json_: JsonOpt = False,
+    history: HistoryOpt = None,
+    account: AccountOpt = None,
+    similar: SimilarOpt = 3,
 ) -> None:
     """Which of two images will get more attention? Prints the winner, both scores and P(A beats B).
 
     Example: imagion compare beach.jpg city.jpg
     """
-    c = compare_images(a, b, model=model, device=str(device), stats=stats)
+    history_given(history, account, similar)
+    scorer = None if history is None else history_scorer(history, account, similar)
+    c = compare_images(a, b, model=model, device=str(device), stats=stats, scorer=scorer)
     if json_:
         emit_json(c.to_dict())
         return
@@ -441,6 +446,8 @@ def compare_cmd(
             lines.append(f"{side.path.name}: {text}")
         if side.crop is not None:
             lines.append(f"{side.path.name}: {side.crop.text}")
+        if side.similar_posts is not None:
+            lines.append(f"{side.path.name}: {history_cell(side.to_dict())}")
     for line in lines:
         say(line)
     _about_model(c.model, c.uncalibrated)

@@ -25,7 +25,14 @@ from imagion.errors import CatalogError, ImagionError, OptionError
 from imagion.images import sha256_file
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine
-from imagion.inference.groups import SIMILARITY, Shots, _score_shots, cluster, fingerprints
+from imagion.inference.groups import (
+    SIMILARITY,
+    Shots,
+    ShotsHook,
+    _score_shots,
+    cluster,
+    fingerprints,
+)
 from imagion.inference.past_posts import PastPost
 from imagion.models.cache_entries import read_entry, save_entry
 from imagion.progress import Progress, in_stage, logged
@@ -302,13 +309,27 @@ def attach(history: History, items: list[Ranked], shots: Shots, k: int = K_SIMIL
             item.already_posted = history.post(hit, sim)
 
 
-def history_scorer(catalog: Path, account: str | None, k: int = K_SIMILAR) -> Scored:
-    """What `rank_images` calls to score with a history: the ranking pass of `rank --groups`
-    (scores and what grouping needs), then each photo's similar past posts and the post it
-    already is. The account is checked here, before any work."""
-
+def history_hook(catalog: Path, account: str | None, k: int = K_SIMILAR) -> ShotsHook:
+    """What the grouping pass (`group_images`, `pick_images`) calls with a history: each photo's
+    k similar past posts and the post it already is. The account is checked here, first."""
     check_k(k)
     account = choose_account(catalog, account)
+
+    def hook(
+        engine: Engine, items: list[Ranked], shots: Shots, progress: Progress | None
+    ) -> list[str]:
+        past = load_history(catalog, engine, account=account, progress=progress)
+        attach(past, items, shots, k)
+        return past.problems
+
+    return hook
+
+
+def history_scorer(catalog: Path, account: str | None, k: int = K_SIMILAR) -> Scored:
+    """What `rank_images` calls to score with a history: the ranking pass of `rank --groups`
+    (scores and what grouping needs), then `history_hook`. Returns (items, failures, account)."""
+    hook = history_hook(catalog, account, k)
+    name = choose_account(catalog, account)
 
     def score(
         engine: Engine,
@@ -318,8 +339,6 @@ def history_scorer(catalog: Path, account: str | None, k: int = K_SIMILAR) -> Sc
         progress: Progress | None,
     ) -> tuple[list[Ranked], list[str], str]:
         items, shots, bad = _score_shots(engine, files, batch_size, suggest, progress)
-        past = load_history(catalog, engine, account=account, progress=progress)
-        attach(past, items, shots, k)
-        return items, bad + past.problems, past.account
+        return items, bad + hook(engine, items, shots, progress), name
 
     return score

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from imagion.errors import OptionError
-from imagion.inference.groups import SIMILARITY, Group, GroupResult, group_images
+from imagion.inference.groups import SIMILARITY, Group, GroupResult, ShotsHook, group_images
 from imagion.inference.rank import Ranked
 from imagion.progress import Progress
 from imagion.scores import JSON_DIGITS
+
+PAST = ("similar_posts", "already_posted")  # with a history, as rank shows them
 
 
 @dataclass
@@ -46,7 +48,7 @@ class Pick:
             "toss_up": g.even if g.even > 1 else None,
             "verdict": self.text,
             "runners_up": [str(r.path) for r in g.runners_up],
-        }
+        } | {k: v for k, v in self.photo.to_dict().items() if k in PAST}
 
 
 @dataclass
@@ -111,6 +113,7 @@ def pick_images(
     device: str = "auto",
     progress: Progress | None = None,
     stats: Path | None = None,
+    with_shots: ShotsHook | None = None,
 ) -> PickResult:
     """The `n` photos to post from those under `paths`: the best of the `n` best groups of
     near-duplicates (`similarity` as in `group`), each with P(it beats its group's runner-up)."""
@@ -125,5 +128,6 @@ def pick_images(
         progress=progress,
         suggest=False,
         stats=stats,
+        with_shots=with_shots,
     )
     return choose(grouping, n)

@@ -338,13 +338,18 @@ def compare_images(
     model: str | Path | None = None,
     device: str = "auto",
     stats: Path | None = None,
+    scorer: Scored | None = None,
 ) -> Comparison:
-    """Which of two images will get more attention, and how sure the model is."""
+    """Which of two images will get more attention, and how sure the model is (`scorer`: as in
+    `rank_images`)."""
     for p in (a, b):
         if not Path(p).is_file():
             raise ImagionError(f"{p}: no such file.")
     engine = open_engine(model, device, stats=stats)
-    items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2)
+    if scorer is not None:
+        items, bad, _ = scorer(engine, [Path(a), Path(b)], 2, True, None)
+    else:
+        items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2)
     if bad:
         raise ImagionError(joined(bad))
     advise_crops(engine, items)
