@@ -26,6 +26,8 @@ from imagion.images import sha256_file
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine
 from imagion.inference.groups import (
+    BURST_EASING,
+    HASH_BITS,
     SIMILARITY,
     Shots,
     ShotsHook,
@@ -280,6 +282,10 @@ def already_posted(history: History, shots: Shots, i: int, rows: list[int]) -> i
     if shots.features is None:
         return None
     for r in rows:
+        near = float(history.features[r] @ shots.features[i]) >= SIMILARITY - BURST_EASING
+        bits = bin(int(history.hashes[r]) ^ int(shots.hashes[i])).count("1")
+        if not near and bits > HASH_BITS:
+            continue  # neither rule of `cluster` can join these two: not worth asking it
         pair = Shots(
             [Path(history.posts[r].image), shots.paths[i]],
             np.stack([history.features[r], shots.features[i]]),
