@@ -185,3 +185,30 @@ def test_compare_pick_and_groups_with_history(runner, two_accounts, candidates):
     assert res.exit_code == 0, res.output
     rows = {Path(r["path"]).name: r for r in json.loads(res.stdout)}
     assert rows[posted.name]["already_posted"]["post_id"] == "a1004"
+
+
+def test_serve_history_cards_and_api(two_accounts):
+    from fastapi.testclient import TestClient
+
+    from imagion.serve.limits import Limits
+    from imagion.serve.runner import build_app
+    from tests.helpers import ROOT
+    from tests.serve_helpers import multipart
+
+    posted = _post_image(two_accounts, "a0", 2)
+    coffee = ROOT / "data" / "samples" / "coffee.jpg"
+    files = [("mine.jpg", posted.read_bytes()), ("new.jpg", coffee.read_bytes())]
+    app, scorer = build_app(None, "cpu", Limits(), history=two_accounts, account="a0")
+    try:
+        with TestClient(app) as client:
+            body, ctype = multipart(files)
+            res = client.post("/api/score", content=body, headers={"Content-Type": ctype})
+            assert res.status_code == 200, res.text
+            rows = {r["path"]: r for r in res.json()["results"]}
+            assert rows["mine.jpg"]["already_posted"]["post_id"] == "a0002"
+            assert len(rows["new.jpg"]["similar_posts"]) == 3
+            res = client.post("/", content=body, headers={"Content-Type": ctype})
+            assert "you already posted this on 13 Sep 2020" in res.text
+            assert "like your posts that scored" in res.text
+    finally:
+        scorer.close()

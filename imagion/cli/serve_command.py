@@ -9,6 +9,7 @@ import typer
 from imagion.choices import Device
 from imagion.cli.app import DeviceOpt, ModelOpt, StatsOpt, command
 from imagion.cli.console import note
+from imagion.cli.history_options import AccountOpt, HistoryOpt
 
 
 @command("serve")
@@ -29,8 +30,12 @@ def serve_cmd(
     batching: Annotated[
         bool, typer.Option(help="Score concurrent requests in one forward pass.")
     ] = True,
+    history: HistoryOpt = None,
+    account: AccountOpt = None,
 ) -> None:
     """The upload page and JSON API: up to 5 pictures, a 0–10 score and a suggestion for each.
+
+    With --history me.db, each card also shows your most similar past posts and how they scored.
 
     Example: imagion serve --port 8000   (then open http://127.0.0.1:8000; API docs at /docs)
     """
@@ -45,4 +50,6 @@ def serve_cmd(
         device=str(device),
         batching=batching,
         log=note,
+        history=history,
+        account=account,
     )
