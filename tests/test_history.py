@@ -212,3 +212,12 @@ def test_serve_history_cards_and_api(two_accounts):
             assert "like your posts that scored" in res.text
     finally:
         scorer.close()
+
+
+def test_the_blend_must_be_clearly_better():
+    from imagion.evaluation.history_opinion import HistoryOpinion
+
+    slight = HistoryOpinion(3744, 3744, 0.533, 0.556, 0.558, blend_wins=60, blend_losses=52)
+    assert not slight.blend_better and "not clearly better" in slight.verdict()
+    clear = HistoryOpinion(3744, 3744, 0.6, 0.556, 0.6, blend_wins=300, blend_losses=140)
+    assert clear.blend_better and "the blend measures better" in clear.verdict()

@@ -4,6 +4,7 @@ accuracy beside the model's on the same pairs (torch-free)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 K_OPINION = 3  # neighbours behind an opinion (rank --history shows as many by default)
+SURE_Z = 1.96  # the blend is better only when its net wins exceed this many standard errors
 
 
 def past_opinions(
@@ -54,6 +56,8 @@ class HistoryOpinion:
     blend: float  # the model's output and the opinion, each scaled by its spread, added
     k: int = K_OPINION
     min_pairs: int = 30  # eval's MIN_JUDGED_PAIRS: fewer are not worth a percentage
+    blend_wins: int = 0  # pairs the blend orders right and the model wrong
+    blend_losses: int = 0  # and the other way round
 
     @property
     def enough(self) -> bool:
@@ -61,8 +65,10 @@ class HistoryOpinion:
 
     @property
     def blend_better(self) -> bool:
-        """Offer the blend only where it measures better than the model alone."""
-        return self.enough and self.blend > self.model
+        """Offer the blend only where it measures better than the model alone: on the pairs
+        where the two disagree, it wins clearly more often (a sign test at about 95%)."""
+        gained, n = self.blend_wins - self.blend_losses, self.blend_wins + self.blend_losses
+        return self.enough and gained > 0 and gained > SURE_Z * math.sqrt(n)
 
     def verdict(self) -> str:
         if not self.pairs:
@@ -77,8 +83,8 @@ class HistoryOpinion:
         if self.blend_better:
             return head + f"; the two together {self.blend:.1%}: the blend measures better."
         return (
-            head + f"; the two together {self.blend:.1%}, no better than the model: the "
-            "history is shown as evidence, not blended."
+            head + f"; the two together {self.blend:.1%}, not clearly better than the model: "
+            "the history is shown as evidence, not blended."
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,6 +96,8 @@ class HistoryOpinion:
             "model_accuracy": self.model,
             "blend_accuracy": self.blend,
             "blend_better": self.blend_better,
+            "blend_wins": self.blend_wins,
+            "blend_losses": self.blend_losses,
             "verdict": self.verdict(),
         }
 
@@ -125,12 +133,15 @@ def measure_opinion(
     has = np.isfinite(op) & np.isfinite(pred)
     spread = [max(float(np.std(v[has])), 1e-12) for v in (pred, op)]
     blend = pred / spread[0] + np.nan_to_num(op) / spread[1]
+    mixed = _right(blend, a, b, la, lb)
     return HistoryOpinion(
         int(ok.sum()),
         len(pairs_table),
         float(_right(op, a, b, la, lb).mean()),
         float(model.mean()),
-        float(_right(blend, a, b, la, lb).mean()),
+        float(mixed.mean()),
         k,
         min_pairs,
+        int(((mixed == 1) & (model == 0)).sum()),
+        int(((mixed == 0) & (model == 1)).sum()),
     )
