@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from imagion.errors import ImagionError
-from imagion.inference.history import posted_words, similar_words
+from imagion.inference.history import K_SIMILAR, posted_words, similar_words
 from imagion.inference.past_posts import PastPost
 from imagion.scores import score_text
 
@@ -41,7 +41,7 @@ CSV_FIELDS = ["similar_scores", "similar_post_ids", "already_posted", "already_p
 
 def history_given(history: Path | None, account: str | None, similar: int) -> None:
     """--account and --similar go with --history (said, not silently ignored)."""
-    if history is None and (account is not None or similar != 3):
+    if history is None and (account is not None or similar != K_SIMILAR):
         raise ImagionError("--account and --similar go with --history.")
 
 

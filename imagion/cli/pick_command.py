@@ -23,7 +23,7 @@ from imagion.cli.history_options import (
 from imagion.errors import ImagionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY, GroupResult, ShotsHook, group_images
-from imagion.inference.history import history_hook
+from imagion.inference.history import K_SIMILAR, history_hook
 from imagion.inference.pick import PickResult, check_n, pick_images
 from imagion.inference.rank import check_output_folders, copy_ranked
 from imagion.inference.sheet import check_sheet, write_pick_sheet
@@ -155,7 +155,7 @@ def pick_cmd(
     json_: JsonOpt = False,
     history: HistoryOpt = None,
     account: AccountOpt = None,
-    similar: SimilarOpt = 3,
+    similar: SimilarOpt = K_SIMILAR,
 ) -> None:
     """Pick the n photos to post from a shoot: the best of the n best groups of near-duplicates, never two of one moment.
 

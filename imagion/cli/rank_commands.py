@@ -33,7 +33,7 @@ from imagion.cli.history_options import (
 from imagion.errors import ImagionError, OptionError
 from imagion.files import writable_folder
 from imagion.inference.groups import SIMILARITY
-from imagion.inference.history import history_hook, history_scorer
+from imagion.inference.history import K_SIMILAR, history_hook, history_scorer
 from imagion.inference.rank import (
     RankResult,
     RankRow,
@@ -149,7 +149,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     ] = False,
     history: HistoryOpt = None,
     account: AccountOpt = None,
-    similar: SimilarOpt = 3,
+    similar: SimilarOpt = K_SIMILAR,
 ) -> None:
     """Score images 0–10 (5 = a typical post of the account) with an 80% range, best first.
 
@@ -166,6 +166,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             "--sheet": sheet,
             "--csv": csv_ or None,
             "--groups": groups or None,
+            "--history": history,
         }
         _rank_on_ray(
             paths,
@@ -405,7 +406,7 @@ def compare_cmd(
     json_: JsonOpt = False,
     history: HistoryOpt = None,
     account: AccountOpt = None,
-    similar: SimilarOpt = 3,
+    similar: SimilarOpt = K_SIMILAR,
 ) -> None:
     """Which of two images will get more attention? Prints the winner, both scores and P(A beats B).
 

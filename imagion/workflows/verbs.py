@@ -15,7 +15,7 @@ from imagion.catalog.store import Catalog, Columns, iso_time, no_scores_error
 from imagion.choices import Device, EngineKind, Provider, ScoreMapping, ScoreMetric, choice
 from imagion.errors import OptionError
 from imagion.files import output_file
-from imagion.inference.history import history_scorer
+from imagion.inference.history import K_SIMILAR, history_scorer
 from imagion.inference.rank import rank_images
 from imagion.labels.store import label_catalog, post_labels
 from imagion.labels.suggestions import label_stats
@@ -349,7 +349,7 @@ def rank(
     progress: Progress | None = None,
     history: PathLike | None = None,
     account: str | None = None,
-    similar: int = 3,
+    similar: int = K_SIMILAR,
 ) -> RankResult:
     """Score image files (files, folders, globs; `recursive` into subfolders) best first, in this
     process, with `model` (default: the bundled model); `top` keeps the best K. Each item has
