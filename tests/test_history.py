@@ -221,3 +221,17 @@ def test_the_blend_must_be_clearly_better():
     assert not slight.blend_better and "not clearly better" in slight.verdict()
     clear = HistoryOpinion(3744, 3744, 0.6, 0.556, 0.6, blend_wins=300, blend_losses=140)
     assert clear.blend_better and "the blend measures better" in clear.verdict()
+
+
+def test_posts_whose_images_are_gone(tmp_path, candidates, runner):
+    db = scored_catalog(tmp_path, accounts=1, posts=4)
+    images = sorted((tmp_path / "ig" / "a0").glob("*.jpg"))
+    images[0].unlink()
+    result = imagion.rank([candidates], history=db)
+    assert any(images[0].name in p for p in result.problems)  # said, and the rest still used
+    assert all(len(r.similar_posts or []) == 3 for r in result.items)
+    other = scored_catalog(tmp_path / "other", accounts=1, posts=4, seed=5)
+    for p in (tmp_path / "other" / "ig" / "a0").glob("*.jpg"):
+        p.unlink()  # never looked up before: nothing cached either
+    res = runner.invoke(app, ["rank", str(candidates), "--history", str(other)])
+    assert res.exit_code == 1 and "none of the 4 images" in res.output

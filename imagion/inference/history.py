@@ -190,6 +190,12 @@ def load_history(
         if sha in entries:
             posts.append(PastPost(account, str(post_id), posted_at, float(score), 0.0, image))
             vecs.append(entries[sha])
+    if not posts:
+        first = f": {problems[0]}" if problems else ""
+        raise CatalogError(
+            f"{catalog}: none of the {len(rows)} images of {account}'s scored posts could be "
+            f"read{first}; import the posts again from where their images are now."
+        )
     return _assemble(catalog, account, posts, vecs, problems)
 
 
