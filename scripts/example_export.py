@@ -293,14 +293,34 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--posts", type=int, default=120)
     ap.add_argument("--german", action="store_true", help="German CSV headers and numbers")
+    ap.add_argument(
+        "--candidates",
+        action="store_true",
+        help="also OUT/candidates: the demo photos and a copy of one post (rank --history)",
+    )
     args = ap.parse_args()
     posts = example_posts(args.posts)
-    zip_path = write_export_zip(
-        args.out / f"instagram-{ACCOUNT}-2026-11-30.zip", export_files(posts)
-    )
+    files = export_files(posts)
+    zip_path = write_export_zip(args.out / f"instagram-{ACCOUNT}-2026-11-30.zip", files)
     csv_path = args.out / "content.csv"
     csv_path.write_text(content_csv(posts, german=args.german), encoding="utf-8")
     print(f"wrote {zip_path} and {csv_path}")
+    if args.candidates:
+        folder = write_candidates(args.out / "candidates", posts, files)
+        print(f"wrote {len(list(folder.iterdir()))} photos to {folder}")
+
+
+def write_candidates(folder: Path, posts: list[ExamplePost], files: dict[str, bytes]) -> Path:
+    """Photos to rank against the account's past: the repository's demo photos, and one post's
+    image saved again (a photo already posted)."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for photo in sorted((Path(__file__).resolve().parents[1] / "data/samples").glob("*.jpg")):
+        shutil.copyfile(photo, folder / photo.name)
+    again = next(p for p in reversed(posts) if not p.video and p.slides == 1)
+    (folder / "IMG_0412.jpg").write_bytes(files[again.uri()])
+    return folder
 
 
 if __name__ == "__main__":

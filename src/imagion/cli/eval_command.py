@@ -210,6 +210,8 @@ def _render_eval(report: EvalReport, label: str) -> None:
             f"a simple rule does as well as the model here ({best} {rules[best]:.1%}): on these "
             "posts the model adds nothing it can show."
         )
+    if report.history is not None:
+        say(f"history opinion: {report.history.verdict()}")
     line = accuracy_line(report)
     if report.in_sample:  # wrapped at 80 columns, still the last line's words
         line, _, _ = line.partition(IN_SAMPLE)

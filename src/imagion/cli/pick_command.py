@@ -32,10 +32,20 @@ from imagion.cli.console import (
     skipped_all,
     warn,
 )
+from imagion.cli.history_options import (
+    CSV_FIELDS,
+    AccountOpt,
+    HistoryOpt,
+    SimilarOpt,
+    csv_cells,
+    history_cell,
+    history_given,
+)
 from imagion.cli.xmp_options import DryRunOpt, XmpNamingOpt, XmpOpt, check_xmp, write_xmp
 from imagion.errors import ImagionError
 from imagion.files import writable_folder
 from imagion.inference.groups import GROUPS_CSV, SIMILARITY, GroupResult
+from imagion.inference.history import K_SIMILAR
 from imagion.inference.pick import PICK_CSV, PICK_N, PickResult, check_n, pick_table
 from imagion.inference.quality import flag_text, with_quality_columns
 from imagion.inference.rank import check_output_folders, copy_ranked
@@ -78,6 +88,9 @@ def rank_groups(
     dry_run: bool = False,
     index: Path | bool | None = None,
     from_table: Path | None = None,
+    history: Path | None = None,
+    account: str | None = None,
+    similar: int = K_SIMILAR,
 ) -> None:
     """`rank --groups`: every photo, group by group, each group's best first and the others
     folded under it; `--top K` shows the best K groups (the flags of other modes were refused
@@ -94,7 +107,7 @@ def rank_groups(
             result = group(
                 paths, similarity=similarity, model=model, recursive=recursive,
                 batch_size=batch_size, device=str(device), progress=update, suggest=suggest,
-                stats=stats, index=index,
+                stats=stats, index=index, history=history, account=account, similar=similar,
             )  # fmt: skip
     skipped_all(result.problems)
     shown = len(result.groups[: top or None])
@@ -102,7 +115,10 @@ def rank_groups(
     if json_:
         emit_json(rows)
     elif csv_:
-        emit_csv(GROUPS_CSV, [with_quality_columns(r) for r in rows])
+        flat = [with_quality_columns(r) for r in rows]
+        if history is not None:
+            flat = [{**f, **csv_cells(r)} for f, r in zip(flat, rows, strict=True)]
+        emit_csv([*GROUPS_CSV, *CSV_FIELDS] if history is not None else GROUPS_CSV, flat)
     else:
         out.print(_groups_table(result, top))
     if xmp:
@@ -136,6 +152,9 @@ def _groups_table(result: GroupResult, top: int | None) -> Table:
     t.add_column("file", no_wrap=True, width=width)
     t.add_column("score", justify="right", no_wrap=True)
     t.add_column("of its moment", min_width=VERDICT_WIDTH)
+    past = any(r.similar_posts is not None for r in shots)
+    if past:
+        t.add_column("your past posts", overflow="fold", min_width=12)
     place = {r["path"]: r["rank"] for r in result.to_list()}
     calibrated = result.calibrated_on is not None
     apart = iter(shorten_apart([shown_name(r.path.name) for r in shots], width - len(FOLDED)))
@@ -149,6 +168,7 @@ def _groups_table(result: GroupResult, top: int | None) -> Table:
                 score_text(r.score),
                 g.verdict(calibrated) if k == 0 else flag_text(r.quality),
             ]
+            cells += [history_cell(r.to_dict()) or "—"] if past else []
             t.add_row(
                 *cells[:2], name, *map(shown_name, cells[3:]), style=None if k == 0 else "dim"
             )
@@ -190,6 +210,9 @@ def pick_cmd(
     xmp_naming: XmpNamingOpt = XmpNaming.adobe,
     dry_run: DryRunOpt = False,
     csv_: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
+    history: HistoryOpt = None,
+    account: AccountOpt = None,
+    similar: SimilarOpt = K_SIMILAR,
     index: IndexOpt = None,
     no_index: NoIndexOpt = False,
     from_table: FromTableOpt = None,
@@ -200,6 +223,7 @@ def pick_cmd(
     """
     check_n(n)
     check_xmp(xmp, dry_run)
+    history_given(history, account, similar)
     if json_ and csv_:
         raise ImagionError("--json and --csv: choose one.")
     paths = photos_or_table(paths, from_table)
@@ -218,7 +242,8 @@ def pick_cmd(
             result = pick(
                 paths, n, similarity=similarity, model=model, recursive=recursive,
                 batch_size=batch_size, device=str(device), progress=update,
-                index=index_choice(index, no_index),
+                index=index_choice(index, no_index), history=history, account=account,
+                similar=similar,
             )  # fmt: skip
     skipped_all(result.problems)
     if json_:
@@ -252,11 +277,13 @@ def _pick_table(result: PickResult) -> Table:
         title=f"the {len(result)} to post, one per moment · model {Path(result.grouping.model).name}",
         title_justify="left",
     )
-    for c in ("#", "file", "score", "of its moment"):
+    past = any(p.photo.similar_posts is not None for p in result)
+    for c in ("#", "file", "score", "of its moment", *["your past posts"] * past):
         t.add_column(c, justify="right" if c in ("#", "score") else "left", overflow="fold")
     for p in result:
         cells = [str(p.place), p.photo.path.name, score_text(p.photo.score), p.text]
         if p.photo.quality is not None and p.photo.quality.flags:
             cells[3] += f" ({p.photo.quality.text})"
+        cells += [history_cell(p.photo.to_dict()) or "—"] if past else []
         t.add_row(*map(shown_name, cells))
     return t

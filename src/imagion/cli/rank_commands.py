@@ -33,11 +33,21 @@ from imagion.cli.console import (
     shown_name,
     skipped_all,
 )
+from imagion.cli.history_options import (
+    CSV_FIELDS,
+    AccountOpt,
+    HistoryOpt,
+    SimilarOpt,
+    csv_cells,
+    history_cell,
+    history_given,
+)
 from imagion.cli.xmp_options import DryRunOpt, XmpNamingOpt, XmpOpt, check_xmp, write_xmp
 from imagion.errors import ImagionError
 from imagion.files import writable_folder
 from imagion.inference.crops import LIKELY
 from imagion.inference.groups import SIMILARITY
+from imagion.inference.history import K_SIMILAR
 from imagion.inference.quality import with_quality_columns
 from imagion.inference.rank import (
     RANK_CSV,
@@ -91,6 +101,7 @@ ONLY_IN = {
     "--labels": ("ray",),
     "--xmp": ("plain", "groups"),
     "--from-table": ("groups",),
+    "--history": ("plain", "groups"),
 }
 MODE_ADVICE = {
     "groups": " (`imagion pick` copies and draws the best of each group: --copy-to, --sheet)",
@@ -200,6 +211,9 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     index: IndexOpt = None,
     no_index: NoIndexOpt = False,
     from_table: FromTableOpt = None,
+    history: HistoryOpt = None,
+    account: AccountOpt = None,
+    similar: SimilarOpt = K_SIMILAR,
 ) -> None:
     """Score images 0–10 (5 = a typical post of the account) with an 80% range, best first.
 
@@ -215,12 +229,14 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
         "--similarity": similarity != SIMILARITY, "--stats": stats is not None,
         "--out": table is not None, "--address": address is not None, "--features": features,
         "--labels": labels, "--xmp": xmp, "--from-table": from_table is not None,
+        "--history": history is not None,
     }  # fmt: skip
     check_mode(mode, [flag for flag, on in given.items() if on])
     paths = photos_or_table(paths, from_table)
     if json_ and csv_:
         raise ImagionError("--json and --csv: choose one.")
     check_xmp(xmp, dry_run)
+    history_given(history, account, similar)
     if mode == "ray":
         _rank_on_ray(
             paths, model, recursive, top, table, address, device, batch_size, features, labels,
@@ -236,6 +252,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             batch_size=batch_size, device=device, suggest=suggest, stats=stats, json_=json_,
             csv_=csv_, xmp=xmp, xmp_naming=xmp_naming, dry_run=dry_run,
             index=index_choice(index, no_index), from_table=from_table,
+            history=history, account=account, similar=similar,
         )  # fmt: skip
         return
     check_output_folders(paths, recursive, {"--copy-to": copy_to, "--crops": crops})
@@ -257,6 +274,9 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
             crops=crops,
             top=top,
             index=index_choice(index, no_index),
+            history=history,
+            account=account,
+            similar=similar,
         )
     skipped_all(result.problems)
     rows = result.to_list()
@@ -272,7 +292,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     if json_:
         emit_json(rows)
     elif csv_:
-        emit_csv(RANK_CSV, [with_quality_columns(r) for r in rows])
+        _write_csv(rows)
     else:
         out.print(_rank_table(rows, f"model {Path(result.model).name} ({result.arch})"))
         for line in _rank_notes(rows, result.no_interval):
@@ -340,6 +360,15 @@ def _files_out(
         note(f"wrote {write_sheet(shown, sheet, title)}")
         if len(shown) > MAX_SHEET:
             note(f"the sheet shows the best {MAX_SHEET} of {len(shown):,} (--top K to choose)")
+
+
+def _write_csv(rows: list[RankRow]) -> None:
+    """`rank --csv`: RANK_CSV, and the similar past posts' columns with a history."""
+    fields, flat = RANK_CSV, [with_quality_columns(r) for r in rows]
+    if any("similar_posts" in r for r in rows):
+        fields = [*RANK_CSV, *CSV_FIELDS]
+        flat = [{**f, **csv_cells(r)} for f, r in zip(flat, rows, strict=True)]
+    emit_csv(fields, flat)
 
 
 def _rank_notes(rows: list[RankRow], no_interval: str | None) -> list[str]:
@@ -429,11 +458,13 @@ def _rank_table(rows: list[RankRow], model: str) -> Table:
         "suggestion" in r or "crop" in r or r.get("quality", {}).get("flags") for r in rows
     )
     heads = ["#", "file", "score (80% range)" if any("score_low" in r for r in rows) else "score"]
-    heads += ["P(> next)"] * sure + ["seen"] * with_tips
+    past = any("similar_posts" in r for r in rows)
+    heads += ["P(> next)"] * sure + ["seen"] * with_tips + ["your past posts"] * past
     fixed = [max(len(str(len(rows))), 1), max(map(len, [heads[2], *scores]))]
     fixed += [len("P(> next)")] * sure
     names = [shown_name(n) for n in _display_names(rows)]
     room = max(out.width, 40) - 3 * len(heads) - 1 - sum(fixed) - (12 if with_tips else 0)
+    room -= 16 if past else 0
     width = max(12, min(max(map(len, names)), room))
     table = Table(title=f"image score (0–10) · {model}", title_justify="left")
     table.add_column("#", justify="right", no_wrap=True, min_width=fixed[0])
@@ -443,6 +474,8 @@ def _rank_table(rows: list[RankRow], model: str) -> Table:
         table.add_column("P(> next)", justify="right", no_wrap=True, min_width=fixed[2])
     if with_tips:
         table.add_column("seen", overflow="fold", min_width=4)
+    if past:
+        table.add_column("your past posts", overflow="fold", min_width=12)
     for k, (r, name, shown) in enumerate(
         zip(rows, shorten_apart(names, width), scores, strict=True)
     ):
@@ -450,6 +483,7 @@ def _rank_table(rows: list[RankRow], model: str) -> Table:
         chance = f"{r['p_beats_next']:.0%}" if "p_beats_next" in r else ""
         cells += [("= " if _equal_shown(rows, k) else "") + chance] if sure else []
         cells += [_tip(r)] if with_tips else []
+        cells += [history_cell(r) or "—"] if past else []
         table.add_row(*map(shown_name, cells))
     return table
 
@@ -464,12 +498,19 @@ def compare_cmd(
     json_: JsonOpt = False,
     index: IndexOpt = None,
     no_index: NoIndexOpt = False,
+    history: HistoryOpt = None,
+    account: AccountOpt = None,
+    similar: SimilarOpt = K_SIMILAR,
 ) -> None:
     """Which of two images will get more attention? Prints the winner, both scores and P(A beats B).
 
     Example: imagion compare beach.jpg city.jpg
     """
-    c = compare(a, b, model=model, device=device, stats=stats, index=index_choice(index, no_index))
+    history_given(history, account, similar)
+    c = compare(
+        a, b, model=model, device=device, stats=stats, index=index_choice(index, no_index),
+        history=history, account=account, similar=similar,
+    )  # fmt: skip
     if json_:
         emit_json(c.to_dict())
         return
@@ -506,6 +547,8 @@ def compare_cmd(
             lines.append(f"{side.path.name}: {side.crop.text}")
         if side.quality is not None and side.quality.flags:
             lines.append(f"{side.path.name}: {side.quality.text}.")
+        if side.similar_posts is not None:
+            lines.append(f"{side.path.name}: {history_cell(side.to_dict())}")
     for line in lines:
         say(line)
     _about_model(c.model, c.uncalibrated)

@@ -9,11 +9,14 @@ import typer
 from imagion.choices import Device
 from imagion.cli.app import DeviceOpt, ModelOpt, StatsOpt, command
 from imagion.cli.console import note
+from imagion.cli.history_options import AccountOpt, HistoryOpt
 from imagion.serve.limits import Limits
 
 SERVE_HELP = (
     f"The upload page and JSON API: up to {Limits().max_files} pictures, a 0–10 score and a "
     "suggestion for each.\n\n"
+    "With --history me.db, each card also shows your most similar past posts and how they "
+    "scored.\n\n"
     "Example: imagion serve --port 8000   (then open http://127.0.0.1:8000; API docs at /docs)"
 )
 
@@ -36,6 +39,8 @@ def serve_cmd(
     batching: Annotated[
         bool, typer.Option(help="Score concurrent requests in one forward pass.")
     ] = True,
+    history: HistoryOpt = None,
+    account: AccountOpt = None,
 ) -> None:
     """SERVE_HELP (the limit from `Limits`)."""
     from imagion.serve.runner import serve
@@ -49,4 +54,6 @@ def serve_cmd(
         device=str(device),
         batching=batching,
         log=note,
+        history=history,
+        account=account,
     )

@@ -20,6 +20,7 @@ from imagion.evaluation.calibration import (
     calibration_metrics,
     pair_probabilities,
 )
+from imagion.evaluation.history_opinion import HistoryOpinion
 from imagion.evaluation.pairs import pair_outcomes, same_account_pairs
 from imagion.models.expected_score import ScoreFigures, interval_figures
 
@@ -98,6 +99,7 @@ class EvalReport:
     scores: ScoreFigures | None = None  # the shown scores: 80% interval coverage, bins
     scores_unmeasured: str | None = None  # why `scores` could not be measured, when it could not
     frame: pd.DataFrame | None = field(default=None, repr=False)  # the evaluated predictions
+    history: HistoryOpinion | None = None  # the history's second opinion (time-respecting evals)
 
     def to_dict(self) -> dict:
         return {
@@ -119,6 +121,7 @@ class EvalReport:
             "scores_unmeasured": self.scores_unmeasured,
             "in_sample": self.in_sample,
             "enough_pairs": self.pairs >= MIN_JUDGED_PAIRS,
+            "history_opinion": None if self.history is None else self.history.to_dict(),
         }
 
 

@@ -14,7 +14,7 @@ re-saved copies only, and says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +78,10 @@ class Shots:
     hashes: np.ndarray  # N uint64 difference hashes of the model input
     colours: np.ndarray  # N×3 mean colour of the model input
     times: list[float | None] = field(default_factory=list)  # EXIF capture time (s), if any
+
+
+# (engine, items best first, their shots, progress) → problems met (e.g. past posts unreadable)
+ShotsHook = Callable[[Engine, list[Ranked], Shots, Progress | None], list[str]]
 
 
 def cluster(order: Sequence[int], shots: Shots, similarity: float = SIMILARITY) -> list[list[int]]:
@@ -401,10 +405,12 @@ def group_images(
     suggest: bool = True,
     stats: Path | None = None,
     index: str | Path | bool | None = None,
+    with_shots: ShotsHook | None = None,
 ) -> GroupResult:
     """Score every image under `paths` and put near-duplicates (the same moment) in groups,
     each best first; unreadable files are reported. `index`: the photo index (None: the default
-    one under the cache folder; a path; False: none)."""
+    one under the cache folder; a path; False: none). `with_shots` sees the ranking pass before
+    the grouping (inference/history.py: the similar past posts) and returns more problems."""
     check_similarity(similarity)
     files, problems = files_to_score(paths, recursive, batch_size)
     engine = open_engine(model, device, stats=stats)
@@ -416,6 +422,8 @@ def group_images(
             store.close()
     if not items:
         raise ImagionError("no image could be scored: " + joined(bad[:3]))
+    if with_shots is not None:
+        bad += with_shots(engine, items, shots, progress)
     with reporting(progress):
         return grouped(engine, items, shots, similarity, problems + bad)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from imagion.choices import count
-from imagion.inference.groups import SIMILARITY, Group, GroupResult, group_images
+from imagion.inference.groups import SIMILARITY, Group, GroupResult, ShotsHook, group_images
 from imagion.inference.quality import QUALITY_COLUMNS
 from imagion.inference.rank import Ranked
 from imagion.progress import Progress
@@ -19,6 +19,8 @@ _PHOTO_FIELDS = ("path", "score", "score_low", "score_high", "raw")
 # `pick --csv`: the flat fields of `pick --json` (the runners-up "; "-joined in one cell)
 PICK_CSV = ["pick", *_PHOTO_FIELDS, "group", "group_size", "p_beats_runner_up", "toss_up"]
 PICK_CSV += ["verdict", "chosen_for", "runners_up", *QUALITY_COLUMNS, "flags"]
+
+PAST = ("similar_posts", "already_posted")  # with a history, as rank shows them
 
 
 @dataclass
@@ -53,7 +55,7 @@ class Pick:
             "chosen_for": g.chosen_for,
             "quality": None if self.photo.quality is None else self.photo.quality.to_dict(),
             "runners_up": [str(r.path) for r in g.runners_up],
-        }
+        } | {k: v for k, v in self.photo.to_dict().items() if k in PAST}
 
 
 @dataclass
@@ -120,6 +122,7 @@ def pick_images(
     progress: Progress | None = None,
     stats: Path | None = None,
     index: str | Path | bool | None = None,
+    with_shots: ShotsHook | None = None,
 ) -> PickResult:
     """The `n` photos to post from those under `paths`: the best of the `n` best groups of
     near-duplicates (`similarity` as in `group`), each with P(it beats its group's runner-up);
@@ -136,6 +139,7 @@ def pick_images(
         suggest=False,
         stats=stats,
         index=index,
+        with_shots=with_shots,
     )
     return choose(grouping, n)
 

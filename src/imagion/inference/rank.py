@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -31,7 +31,12 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from imagion.inference.crops import CropAdvice
+    from imagion.inference.past_posts import PastPost
 
+# (engine, files, batch_size, suggest, progress) → (items best first, failures, whose history)
+Scored = Callable[
+    [Engine, list[Path], int | None, bool, Progress | None], tuple[list["Ranked"], list[str], str]
+]
 ABOUT_EVEN = TOSS_UP  # a win probability below this is worded as a toss-up
 
 
@@ -56,6 +61,8 @@ class RankRow(TypedDict, total=False):
     p_beats_runner_up: float  # on a group's best only: P(it beats the group's second best)
     quality: dict[str, object]  # measured technical quality and its flags (inference/quality.py)
     chosen_for: str  # rank --groups, a group's best: why it leads its group
+    similar_posts: list[dict[str, object]]  # with a history: the account's most similar posts
+    already_posted: dict[str, object]  # with a history: the post this photo is a near-copy of
 
 
 # `rank --csv`: the JSON rows' flat fields (a list in one cell, "; "-joined; the crop is JSON only)
@@ -75,6 +82,8 @@ class Ranked:
     p_beats_next: float | None = None  # P(this one gets more likes than the next one down)
     crop: CropAdvice | None = None  # a crop likely (≥ MIN_WIN) to do better, if any
     quality: Quality | None = None  # measured technical quality (None: not measured)
+    similar_posts: list[PastPost] | None = None  # with a history: the most similar past posts
+    already_posted: PastPost | None = None  # with a history: the post it is a near-copy of
 
     def to_dict(self, rank: int | None = None) -> RankRow:
         """The one way a scored image becomes JSON."""
@@ -96,6 +105,10 @@ class Ranked:
             row["suggestion"] = self.suggestion.text
             row["suggest_labels"] = self.suggestion.add
             row["avoid_labels"] = self.suggestion.avoid
+        if self.similar_posts is not None:
+            row["similar_posts"] = [p.to_dict() for p in self.similar_posts]
+        if self.already_posted is not None:
+            row["already_posted"] = self.already_posted.to_dict()
         return row
 
 
@@ -110,6 +123,7 @@ class RankResult:
     no_interval: str | None = None  # why the scores have no interval, when they have none
     scored: int = 0  # images scored, of which `items` holds the best `top` (or all)
     off_centre: str | None = None  # why a photo at the model's middle does not show 5, if so
+    history_account: str | None = None  # whose past posts `similar_posts` come from
 
     def __len__(self) -> int:
         return len(self.items)
@@ -192,16 +206,22 @@ def rank_images(
     crops: Path | None = None,
     top: int | None = None,
     index: str | Path | bool | None = None,
+    scorer: Scored | None = None,
 ) -> RankResult:
     """Score every image under `paths` (files, folders, globs); unreadable files are reported.
     `index`: the photo index (None: the default one under the cache folder; a path; False:
-    none)."""
+    none). `scorer`: scores with more than the model (inference/history.py `history_scorer`:
+    each image's most similar past posts and the post it is a near-copy of)."""
     check_top(top)  # before the scoring, not after it
     files, problems = files_to_score(paths, recursive, batch_size)
     engine = open_engine(model, device, stats=stats)
-    items, bad = score_files(
-        engine, files, batch_size=batch_size, suggest=suggest, progress=progress, index=index
-    )
+    account = None
+    if scorer is not None:
+        items, bad, account = scorer(engine, files, batch_size, suggest, progress)
+    else:
+        items, bad = score_files(
+            engine, files, batch_size=batch_size, suggest=suggest, progress=progress, index=index
+        )
     if not items:
         raise InputError(
             "no image could be scored: " + joined(bad[:3]) + (" …" if len(bad) > 3 else "")
@@ -217,6 +237,7 @@ def rank_images(
         no_interval=no_interval(engine),
         scored=len(items),
         off_centre=off_centre(engine),
+        history_account=account,
     )
 
 
@@ -398,13 +419,17 @@ def compare_images(
     device: str = "auto",
     stats: Path | None = None,
     index: str | Path | bool | None = None,
+    scorer: Scored | None = None,
 ) -> Comparison:
     """Which of two images will get more attention, and how sure the model is (`index` as in
     `rank_images`)."""
     for p in (a, b):
         regular_file(p)  # a folder is said to be one (rank reads folders), not "no such file"
     engine = open_engine(model, device, stats=stats)
-    items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2, index=index)
+    if scorer is not None:
+        items, bad, _ = scorer(engine, [Path(a), Path(b)], 2, True, None)
+    else:
+        items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2, index=index)
     if bad:
         raise InputError(joined(bad))
     advise_crops(engine, items)

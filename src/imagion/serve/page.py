@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
+from imagion.inference.history import posted_words, similar_words
 from imagion.inference.quality import flag_text
 from imagion.inference.rank import Ranked
 from imagion.scores import ODDS_RULE, odds_words, range_text, score_meaning, score_text
@@ -160,8 +161,17 @@ def _card(pos: int, r: Ranked, thumb: str, shared: bool) -> str:
     return (
         f'<div class="card">{img}<div class="score">{score_text(r.score)}{band}</div>'
         f'<div class="text"><b>#{pos + 1} {name}</b>{sure}<p class="tip">{tip}</p>'
-        f'<p class="muted">{"seen: " + seen if seen else ""}</p></div></div>'
+        f'<p class="muted">{"seen: " + seen if seen else ""}</p>{_past(r)}</div></div>'
     )
+
+
+def _past(r: Ranked) -> str:
+    """serve --history: the post it already is, else its most similar past posts, as text."""
+    if r.already_posted is not None:
+        return f'<p class="past">{html.escape(posted_words(r.already_posted))}</p>'
+    if r.similar_posts:
+        return f'<p class="past">{html.escape(similar_words(r.similar_posts))}</p>'
+    return ""
 
 
 def render_results(scored: Scored) -> str:

@@ -18,6 +18,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from imagion.errors import OptionError, ServiceError
 from imagion.inference.engine import open_engine
+from imagion.inference.history import load_history
+from imagion.progress import logged
 from imagion.serve.limits import Limits
 from imagion.serve.scorer import Scorer
 from imagion.settings import BUNDLED_CAVEAT, is_bundled_model
@@ -117,12 +119,18 @@ def build_app(
     batching: bool = True,
     stats: Path | None = None,
     crops: bool = False,
+    history: Path | None = None,
+    account: str | None = None,
 ) -> tuple[Any, Any]:
-    """(ASGI app, scorer): the model loaded once, behind the batcher."""
+    """(ASGI app, scorer): the model loaded once, behind the batcher; with a catalog as
+    `history`, the posts of `account` with their features, loaded once too."""
     from imagion.serve.app import create_app
 
     engine = open_engine(model, device, stats=stats)
-    scorer = Scorer(engine, limits, batching, crops)
+    past = None
+    if history is not None:
+        past = load_history(history, engine, account=account, progress=logged(None, "past posts"))
+    scorer = Scorer(engine, limits, batching, crops, past)
     name = f"{engine.path.name} ({engine.arch})"
     if is_bundled_model(engine.path):
         name += f"; {BUNDLED_CAVEAT}"
@@ -164,13 +172,15 @@ def serve(
     stats: Path | None = None,
     crops: bool = False,
     log: Any = print,
+    history: Path | None = None,
+    account: str | None = None,
 ) -> None:
     """Serve until SIGTERM or Ctrl-C; uploads live in memory (or anonymous temporary files),
     so nothing is left behind."""
     limits = limits or Limits()
     sock = bind(host, port)
     try:
-        app, scorer = build_app(model, device, limits, batching, stats, crops)
+        app, scorer = build_app(model, device, limits, batching, stats, crops, history, account)
         if not is_loopback(host):
             log(
                 f"warning: listening on {host}: anyone who can reach this machine can upload pictures."

@@ -19,7 +19,8 @@ from imagion.images import decoded, decoded_bytes, open_image, square
 from imagion.inference.batching import DynamicBatcher, Outputs
 from imagion.inference.crops import CropAdvice, best_crop
 from imagion.inference.engine import Engine
-from imagion.inference.groups import GroupResult, capture_time, group_decoded
+from imagion.inference.groups import GroupResult, Shots, capture_time, fingerprints, group_decoded
+from imagion.inference.history import History, attach
 from imagion.inference.quality import Quality, assess, header_facts, pixel_measures
 from imagion.inference.rank import Ranked, RankRow, no_interval, ranked
 from imagion.memory import TRIM_BYTES, ByteBudget, give_back_freed
@@ -64,11 +65,17 @@ class Scorer:
     """The engine, loaded once, behind a dynamic batcher."""
 
     def __init__(
-        self, engine: Engine, limits: Limits, batching: bool = True, crops: bool = False
+        self,
+        engine: Engine,
+        limits: Limits,
+        batching: bool = True,
+        crops: bool = False,
+        history: History | None = None,
     ) -> None:
         self.engine, self.limits, self.crops = engine, limits, crops
+        self.history = history  # serve --history: each card's similar past posts
         self.no_interval = no_interval(engine)  # why scores come without a range, if they do
-        want = engine.labeler is not None
+        want = engine.labeler is not None or history is not None
         self.decoding = 0  # requests between arrival and the batcher (only the event loop writes)
         self.batcher = DynamicBatcher(
             lambda batch: engine.forward(batch, want),
@@ -166,8 +173,16 @@ class Scorer:
         if outputs is None:
             return Scored([], {}, {}, problems)
         raw, feats = outputs
+        want = self.engine.labeler is not None
         qualities = self._qualities(uploads, ok, arrays)
-        items = ranked(self.engine, [Path(str(k)) for k in ok], raw, feats, qualities)
+        items = ranked(
+            self.engine, [Path(str(k)) for k in ok], raw, feats if want else None, qualities
+        )
+        if self.history is not None and feats is not None:
+            paths = [Path(str(k)) for k in ok]
+            hashes, colours = fingerprints(np.stack(arrays))
+            unit = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+            attach(self.history, items, Shots(paths, unit, hashes, colours))
         index = {pos: int(item.path.name) for pos, item in enumerate(items)}
         for pos, item in enumerate(items):
             upload = uploads[index[pos]]

@@ -13,7 +13,8 @@ from imagion._types import PathLike
 from imagion.choices import Device, choice
 from imagion.errors import OptionError
 from imagion.images import as_paths
-from imagion.inference.groups import SIMILARITY, check_similarity, group_images
+from imagion.inference.groups import SIMILARITY, ShotsHook, check_similarity, group_images
+from imagion.inference.history import K_SIMILAR, history_hook, history_scorer
 from imagion.inference.pick import PICK_N, check_n, pick_images
 from imagion.inference.rank import check_top as rank_check_top
 from imagion.inference.rank import compare_images, rank_images
@@ -54,6 +55,12 @@ def _index(index: PathLike | bool | None) -> Path | bool | None:
     return index if isinstance(index, bool) or index is None else Path(index)
 
 
+def _hook(history: PathLike | None, account: str | None, similar: int) -> ShotsHook | None:
+    """The similar past posts of `account` in the catalog `history`, attached to each photo of
+    a grouping pass (None: no history)."""
+    return None if history is None else history_hook(Path(history), account, similar)
+
+
 def check_top(top: int | None) -> int | None:
     """`top` checked (a whole number of 1 or more, or None: all) and returned."""
     rank_check_top(top)
@@ -73,6 +80,9 @@ def rank(
     batch_size: int | None = None,
     progress: Progress | None = None,
     index: PathLike | bool | None = None,
+    history: PathLike | None = None,
+    account: str | None = None,
+    similar: int = K_SIMILAR,
 ) -> RankResult:
     """Score image files (files, folders, globs; `recursive` into subfolders) best first, in this
     process, with `model` (default: the bundled model); `top` keeps the best K. Each item has
@@ -80,7 +90,10 @@ def rank(
     and a suggestion (`stats`: the label statistics behind it); `crops` writes the crops likely
     to do better there. Unreadable files are in `result.problems`. An unchanged photo's pass
     comes from the photo `index` (None: the default one under the cache folder; a path; False:
-    none)."""
+    none). With a catalog as `history`, each item also has `similar_posts` (the `similar` most
+    similar scored posts of `account`, or of the catalog's only account) and `already_posted`
+    (the post it is a near-copy of)."""
+    scorer = None if history is None else history_scorer(Path(history), account, similar)
     return rank_images(
         _paths(paths),
         model=_path(model),
@@ -93,6 +106,7 @@ def rank(
         crops=None if crops is None else Path(crops),
         top=check_top(top),
         index=_index(index),
+        scorer=scorer,
     )
 
 
@@ -136,9 +150,13 @@ def compare(
     device: str = "auto",
     stats: PathLike | None = None,
     index: PathLike | bool | None = None,
+    history: PathLike | None = None,
+    account: str | None = None,
+    similar: int = K_SIMILAR,
 ) -> Comparison:
     """Which of two image files is likelier to do better: both scores and P(`a` beats `b`)
-    (`index` as in `rank`)."""
+    (`index`, `history`, `account` and `similar` as in `rank`)."""
+    scorer = None if history is None else history_scorer(Path(history), account, similar)
     return compare_images(
         Path(a),
         Path(b),
@@ -146,6 +164,7 @@ def compare(
         device=_device(device),
         stats=_path(stats),
         index=_index(index),
+        scorer=scorer,
     )
 
 
@@ -161,6 +180,9 @@ def group(
     suggest: bool = True,
     stats: PathLike | None = None,
     index: PathLike | bool | None = None,
+    history: PathLike | None = None,
+    account: str | None = None,
+    similar: int = K_SIMILAR,
 ) -> GroupResult:
     """The images under `paths` ranked and grouped into near-duplicates (cosine `similarity` of
     the model's features), each group best first; unreadable files are in `result.problems`."""
@@ -175,6 +197,7 @@ def group(
         suggest=suggest,
         stats=_path(stats),
         index=_index(index),
+        with_shots=_hook(history, account, similar),
     )
 
 
@@ -190,6 +213,9 @@ def pick(
     progress: Progress | None = None,
     stats: PathLike | None = None,
     index: PathLike | bool | None = None,
+    history: PathLike | None = None,
+    account: str | None = None,
+    similar: int = K_SIMILAR,
 ) -> PickResult:
     """The `n` photos to post from a shoot: the best of the `n` best groups of near-duplicates
     (`similarity` as in `group`), each with P(it beats its group's runner-up)."""
@@ -204,4 +230,5 @@ def pick(
         progress=progress,
         stats=_path(stats),
         index=_index(index),
+        with_shots=_hook(history, account, similar),
     )

@@ -219,6 +219,10 @@ def evaluate(
         got.frame, got.warnings, got.label, got.skipped, min_ratio, min_gap, pairs, seed, show_pairs
     )
     report.notes += got.caveats
+    if held_out_only:  # the posts the model did not train on, each judged from earlier posts
+        from imagion.workflows.history_eval import add_history_opinion  # pandas: not for rank
+
+        add_history_opinion(report, Path(catalog), progress)
     return report
 
 
@@ -285,9 +289,14 @@ def cross_validate(
         raise OptionError("folds", folds, "use a number of folds (e.g. 5) or 'time'.")
     leak = init_leak(opts.init, got.frame["account"])
     warnings = [leak] if leak else []
-    return _measured(
+    report = _measured(
         got.frame, warnings, label, got.skipped, min_ratio, min_gap, pairs, opts.seed, show_pairs
     )
+    if folds == "time":  # each post judged only from earlier posts, beside the model
+        from imagion.workflows.history_eval import add_history_opinion  # pandas: not for rank
+
+        add_history_opinion(report, Path(catalog), progress)
+    return report
 
 
 @dataclass
