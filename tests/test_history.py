@@ -210,6 +210,8 @@ def test_serve_history_cards_and_api(two_accounts):
             res = client.post("/", content=body, headers={"Content-Type": ctype})
             assert "you already posted this on 13 Sep 2020" in res.text
             assert "like your posts that scored" in res.text
+            # each past post shown as a thumbnail with its score: 1 already posted + 3 similar
+            assert res.text.count('alt="your post of ') == 4
     finally:
         scorer.close()
 

@@ -42,6 +42,7 @@ INPUTS = {
     ("pick", "from_table"),
     # the photo index: a file there that is not one is moved aside, never replaced (test_photo_index)
     *((c, "index") for c in ("rank", "compare", "pick")),
+    *((c, "history") for c in ("rank", "compare", "pick", "serve")),
 }
 FOREIGN = b"the user's own file, not imagion's"
 

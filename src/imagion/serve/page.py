@@ -47,6 +47,8 @@ button {{ font-size: 1rem; padding: .4rem 1.2rem; margin-top: .6rem; }}
 }}
 .bar span {{ display: block; height: 100%; background: #d6336c; border-radius: .25rem; }}
 .error {{ color: #b00; }} .sure {{ font-size: .9rem; color: #444; }}
+.past-posts {{ display: flex; gap: .4rem; }} .past-posts figure {{ margin: 0; text-align: center; font-size: .8rem; color: #444; }}
+.past-posts img {{ width: 64px; height: 64px; border-radius: 4px; }}
 .caveat {{ font-size: .8rem; }} h2 {{ margin: .6rem 0 .3rem; }}
 </style></head><body>
 <h1>Which of these pictures will get more attention?</h1>
@@ -138,7 +140,9 @@ def _common_advice(scored: Scored) -> tuple[str, bool]:
     return (f"Advice for every picture here: {text}" if text else ""), True
 
 
-def _card(pos: int, r: Ranked, thumb: str, shared: bool) -> str:
+def _card(
+    pos: int, r: Ranked, thumb: str, shared: bool, past_thumbs: dict[str, str] | None = None
+) -> str:
     name = html.escape(str(r.path))
     img = f'<img src="{thumb}" alt="{name}">' if thumb else ""
     tip = "" if r.suggestion is None or shared else html.escape(r.suggestion.text)
@@ -161,17 +165,27 @@ def _card(pos: int, r: Ranked, thumb: str, shared: bool) -> str:
     return (
         f'<div class="card">{img}<div class="score">{score_text(r.score)}{band}</div>'
         f'<div class="text"><b>#{pos + 1} {name}</b>{sure}<p class="tip">{tip}</p>'
-        f'<p class="muted">{"seen: " + seen if seen else ""}</p>{_past(r)}</div></div>'
+        f'<p class="muted">{"seen: " + seen if seen else ""}</p>{_past(r, past_thumbs or {})}</div></div>'
     )
 
 
-def _past(r: Ranked) -> str:
-    """serve --history: the post it already is, else its most similar past posts, as text."""
+def _past(r: Ranked, thumbs: dict[str, str]) -> str:
+    """serve --history: the post it already is, else its most similar past posts: the words,
+    and each post's thumbnail with its score and date beneath (when its image can be read)."""
     if r.already_posted is not None:
-        return f'<p class="past">{html.escape(posted_words(r.already_posted))}</p>'
-    if r.similar_posts:
-        return f'<p class="past">{html.escape(similar_words(r.similar_posts))}</p>'
-    return ""
+        posts, words = [r.already_posted], posted_words(r.already_posted)
+    elif r.similar_posts:
+        posts, words = r.similar_posts, similar_words(r.similar_posts)
+    else:
+        return ""
+    figures = "".join(
+        f'<figure><img src="{thumbs[p.image]}" alt="your post of {html.escape(p.date)}" '
+        f'width="64" height="64"><figcaption>{score_text(p.score)}</figcaption></figure>'
+        for p in posts
+        if thumbs.get(p.image)
+    )
+    shown = f'<div class="past-posts">{figures}</div>' if figures else ""
+    return f'<p class="past">{html.escape(words)}</p>{shown}'
 
 
 def render_results(scored: Scored) -> str:
@@ -186,7 +200,9 @@ def render_results(scored: Scored) -> str:
     if advice:
         parts.append(f'<p class="advice">{html.escape(advice)}</p>')
     for pos, r in enumerate(scored.items):
-        parts.append(_card(pos, r, scored.thumbs.get(scored.index[pos], ""), shared))
+        parts.append(
+            _card(pos, r, scored.thumbs.get(scored.index[pos], ""), shared, scored.past_thumbs)
+        )
     parts += [f'<p class="error">skipped {html.escape(p)}</p>' for p in scored.problems]
     return "\n".join(parts)
 

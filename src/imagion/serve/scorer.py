@@ -15,7 +15,7 @@ from PIL import Image
 
 from imagion.errors import ImagionError, InputError
 from imagion.formats.openers import kind_of
-from imagion.images import decoded, decoded_bytes, open_image, square
+from imagion.images import decoded, decoded_bytes, load_square, open_image, square
 from imagion.inference.batching import DynamicBatcher, Outputs
 from imagion.inference.crops import CropAdvice, best_crop
 from imagion.inference.engine import Engine
@@ -44,15 +44,29 @@ class Scored:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. "the first 5 of 6 pictures scored"
     no_interval: str | None = None  # why the scores come without a range, when they do
+    past_thumbs: dict[str, str] = field(default_factory=dict)  # a past post's image → data URI
 
     def rows(self) -> list[RankRow]:
         return [r.to_dict(rank=k + 1) for k, r in enumerate(self.items)]
 
 
-def _thumbnail(im: Image.Image) -> str:
+def _thumbnail(im: Image.Image, size: int = THUMB) -> str:
     buf = io.BytesIO()
-    square(im, THUMB).save(buf, format="JPEG", quality=80)
+    square(im, size).save(buf, format="JPEG", quality=80)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+PAST_THUMB = 64  # px: a past post's thumbnail on a card (serve --history)
+PAST_THUMBS_KEPT = 2000  # past posts' thumbnails kept between requests (about 3 kB each)
+
+
+def _past_thumbnail(image: str) -> str:
+    """A past post's small thumbnail from the catalog's image ("" when it cannot be read: the
+    card then shows the words alone)."""
+    try:
+        return _thumbnail(Image.fromarray(load_square(image, PAST_THUMB)), PAST_THUMB)
+    except ImagionError:
+        return ""
 
 
 def _pixels(im: Image.Image, size: int, name: str) -> tuple[np.ndarray, str]:
@@ -74,6 +88,7 @@ class Scorer:
     ) -> None:
         self.engine, self.limits, self.crops = engine, limits, crops
         self.history = history  # serve --history: each card's similar past posts
+        self.past_thumbs: dict[str, str] = {}  # their thumbnails, made once each
         self.no_interval = no_interval(engine)  # why scores come without a range, if they do
         want = engine.labeler is not None or history is not None
         self.decoding = 0  # requests between arrival and the batcher (only the event loop writes)
@@ -189,7 +204,30 @@ class Scorer:
             item.path = Path(upload.name)
             if self.crops:
                 item.crop = await loop.run_in_executor(self.decoders, self._crop, upload)
-        return Scored(items, thumbs, index, problems, no_interval=self.no_interval)
+        past = await self._past_thumbnails(items)
+        return Scored(
+            items, thumbs, index, problems, no_interval=self.no_interval, past_thumbs=past
+        )
+
+    async def _past_thumbnails(self, items: list[Ranked]) -> dict[str, str]:
+        """The thumbnails of the past posts the cards show (serve --history), made once each."""
+        loop = asyncio.get_running_loop()
+        wanted = {
+            post.image
+            for item in items
+            for post in [
+                *(item.similar_posts or []),
+                *[item.already_posted] * bool(item.already_posted),
+            ]
+            if post is not None and post.image
+        }
+        for image in wanted - set(self.past_thumbs):
+            if len(self.past_thumbs) >= PAST_THUMBS_KEPT:
+                self.past_thumbs.clear()
+            self.past_thumbs[image] = await loop.run_in_executor(
+                self.decoders, _past_thumbnail, image
+            )
+        return {image: self.past_thumbs[image] for image in wanted}
 
     async def group(self, uploads: list[Upload], similarity: float) -> Grouped:
         """The uploads in groups of near-duplicates (the features and the decoded input of the
