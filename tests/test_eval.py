@@ -12,6 +12,7 @@ from imagion.cli import app
 from imagion.errors import ImagionError
 from imagion.evaluation.metrics import bootstrap_ci, evaluate
 from imagion.workflows.protocols import cv_folds
+from tests.helpers import ROOT
 
 
 def _frame(accounts: int = 10, posts: int = 8, seed: int = 0) -> pd.DataFrame:
@@ -197,7 +198,11 @@ def test_real_transfer_reproduces_the_bundled_model_card(runner, tmp_path):
     # the shown scores: the range holds on accounts never seen, the expectation is calibrated
     # (the card's transfer figure is what eval measures now; the CV's from the refit)
     scores = data["scores"]
-    assert abs(scores["coverage"] - card["scores"]["coverage"]) < 1e-9
+    # measured again with the strictly increasing score curve (docs/bundled-model-scores.json);
+    # the checkpoint's card recorded the figure of the earlier curve: the two stay close
+    measured = json.loads((ROOT / "docs" / "bundled-model-scores.json").read_text())["transfer"]
+    assert abs(scores["coverage"] - measured["coverage"]) < 1e-9
+    assert abs(scores["coverage"] - card["scores"]["coverage"]) <= 2 / 120 + 1e-9  # 2 posts
     for fig in (cv["scores"], scores):
         assert 0.75 <= fig["coverage"] <= 0.85 and fig["max_bin_gap"] <= 0.6
     import pandas as pd

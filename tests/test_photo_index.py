@@ -274,3 +274,29 @@ def test_grouping_reports_its_progress(tmp_path):
         progress=lambda done, total, stage="", info="": stages.add(stage),
     )
     assert {"neighbours", "grouping"} <= stages
+
+
+def test_a_chosen_index_path_that_is_not_an_index_is_refused_and_left_untouched(
+    runner, folder, tmp_path
+):
+    from imagion.errors import InputError
+    from imagion.inference.photo_index import open_index
+
+    photos = tmp_path / "my-photos"
+    photos.mkdir()
+    catalog = tmp_path / "me.db"
+    with sqlite3.connect(catalog) as db:  # another program's (or imagion's catalog) file
+        db.execute("PRAGMA application_id = 1768776039")
+        db.execute("CREATE TABLE posts (x)")
+    text = tmp_path / "notes.txt"
+    text.write_text("my notes\n")
+    for chosen in (photos, catalog, text, tmp_path / "missing" / "ix.sqlite"):
+        before = sorted(p.name for p in tmp_path.iterdir())
+        with pytest.raises(InputError) as e:
+            open_index(chosen)
+        assert str(chosen) in str(e.value) and e.value.args
+        assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing moved or made
+    res = runner.invoke(app, ["rank", str(folder), "--index", str(text)])
+    assert res.exit_code == 1 and "--index" in res.output and text.read_text() == "my notes\n"
+    new = tmp_path / "new.sqlite"
+    assert open_index(new) is not None and open_index(new) is not None  # new, then ours again

@@ -386,8 +386,12 @@ def _glob(pattern: str, recursive: bool) -> list[Path]:
         return []
 
 
-def as_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str | Path]:
+def as_paths(
+    paths: str | bytes | os.PathLike | Iterable[str | os.PathLike],
+) -> list[str | Path]:
     """The paths given: one str or Path is one path (a folder "shoot", not its five letters)."""
+    if isinstance(paths, bytes):  # a path as the OS gives it
+        paths = os.fsdecode(paths)
     if isinstance(paths, str | os.PathLike):
         return [os.fspath(paths)]
     return [p if isinstance(p, str | Path) else Path(p) for p in paths]

@@ -28,6 +28,7 @@ from imagion.cli.console import (
     emit_json,
     note,
     out,
+    plural,
     progress_bar,
     say,
     shown_name,
@@ -125,7 +126,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     paths: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Image files, folders or globs (JPEG, PNG, WebP, GIF, TIFF, BMP…).",
+            help="Image files, folders or globs (JPEG, PNG, WebP, HEIC, AVIF, camera RAW…).",
             show_default=False,
         ),
     ] = None,
@@ -302,7 +303,7 @@ def rank_cmd(  # over 60 lines: one Annotated option each; the body is ~30
     _files_out(result, top, copy_to, sheet)  # after the results: a failed copy loses no table
     if xmp:
         write_xmp(marks_of_ranking(result.items, result.model, result.scored), xmp_naming, dry_run)
-    note(f"ranked {result.scored} images, skipped {len(result.problems)}")
+    note(f"ranked {plural(result.scored, 'image')}, skipped {len(result.problems)}")
     _about_model(result.model, result.uncalibrated)
 
 

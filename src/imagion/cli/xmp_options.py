@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from imagion.choices import XmpNaming
-from imagion.cli.console import note, skipped_all
+from imagion.cli.console import note, shown_name, skipped_all
 from imagion.errors import ImagionError
 from imagion.sidecars.xmp import Marks, write_sidecars
 
@@ -50,7 +50,7 @@ def write_xmp(marks: Sequence[Marks], naming: XmpNaming, dry_run: bool) -> None:
     report = write_sidecars(marks, naming, dry_run)
     if dry_run:
         for side, m, exists in report.planned:
-            note(f"would {'update' if exists else 'write'} {side}: {m.summary()}")
+            note(f"would {'update' if exists else 'write'} {shown_name(side)}: {m.summary()}")
     for line in report.kept:
         note(line)
     skipped_all(report.problems)

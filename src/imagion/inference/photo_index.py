@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imagion.errors import InputError
 from imagion.images import capture_time
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine
@@ -121,16 +122,11 @@ class PhotoIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         try:
-            app_id = db.execute("PRAGMA application_id").fetchone()[0]
-            tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if app_id != APPLICATION_ID and (app_id != 0 or tables):
-                raise sqlite3.DatabaseError(
-                    f"not an imagion photo index (application_id {app_id:#x})"
-                )
+            _check_ours(db)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            if app_id == 0:
-                db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE")  # one creator at a time: a second run waits, then sees it
+            if _check_ours(db) == 0:
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS photos (model TEXT NOT NULL, path TEXT NOT NULL,"
                     " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, raw REAL NOT NULL,"
@@ -139,7 +135,7 @@ class PhotoIndex:
                 )
                 db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                db.execute("COMMIT")
+            db.execute("COMMIT")
             db.execute(
                 "SELECT model, path, size, mtime_ns, raw, features, hash, colour, taken, quality"
                 " FROM photos LIMIT 1"
@@ -250,11 +246,55 @@ class PhotoIndex:
             self._off(exc)
 
 
+def _check_ours(db: sqlite3.Connection) -> int:
+    """The file's application_id, read with its table count in one statement (one snapshot: a
+    run that creates the index meanwhile is seen whole or not at all): 0 for a new, empty file;
+    DatabaseError for anything that is not an imagion photo index."""
+    app_id, tables = db.execute(
+        "SELECT (SELECT application_id FROM pragma_application_id()),"
+        " (SELECT count(*) FROM sqlite_master)"
+    ).fetchone()
+    if app_id != APPLICATION_ID and (app_id != 0 or tables):
+        raise sqlite3.DatabaseError(f"not an imagion photo index (application_id {app_id:#x})")
+    return int(app_id)
+
+
+def check_chosen_index(path: Path) -> None:
+    """A path given as `index` is used only when it is new (in a folder that exists) or an
+    imagion photo index already: a folder, a catalog, another program's file, or a damaged file
+    there is refused (InputError), never moved aside or written into. (Only the default index,
+    in imagion's own cache folder, is moved aside and rebuilt when it cannot be read.)"""
+    if path.is_dir():
+        raise InputError(f"`index` {path}: is a folder; name a file (a new one, or an index).")
+    if not path.parent.is_dir():
+        raise InputError(f"`index` {path}: folder {path.parent} does not exist.")
+    if not os.path.lexists(path) or (path.is_file() and path.stat().st_size == 0):
+        return
+    why = "not a regular file" if not path.is_file() else None
+    if why is None:
+        try:
+            with contextlib.closing(
+                sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            ) as db:
+                _check_ours(db)
+        except sqlite3.Error as exc:
+            why = str(exc)
+    if why is not None:
+        raise InputError(
+            f"`index` {path}: not an imagion photo index ({why}); imagion leaves it untouched: "
+            "name a new file, or leave `index` out for the default one."
+        )
+
+
 def open_index(index: str | os.PathLike | bool | None) -> PhotoIndex | None:
-    """`index`: a path, True/None for the default file, False for none."""
+    """`index`: a path (new, or an index already: see check_chosen_index), True/None for the
+    default file, False for none."""
     if index is False:
         return None
-    return PhotoIndex(None if index is True or index is None else index)
+    if index is True or index is None:
+        return PhotoIndex(None)
+    check_chosen_index(Path(index))
+    return PhotoIndex(index)
 
 
 def scored_pass(

@@ -291,6 +291,8 @@ def files_to_score(
     if batch_size is not None and batch_size < 1:
         raise OptionError("batch_size", batch_size, "use at least 1 image per forward pass.")
     paths = as_paths(paths)
+    if not paths:
+        raise OptionError("paths", paths, "give at least one file, folder or glob.")
     left_out: Counter[str] = Counter()
     files, problems = find_images(paths, recursive=recursive, left_out=left_out)
     if not files:
