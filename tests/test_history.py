@@ -187,6 +187,19 @@ def test_compare_pick_and_groups_with_history(runner, two_accounts, candidates):
     assert rows[posted.name]["already_posted"]["post_id"] == "a1004"
 
 
+def test_the_contact_sheets_show_the_past_posts(runner, two_accounts, candidates, tmp_path):
+    posted = _post_image(two_accounts, "a1", 4)
+    hist = ["--history", str(two_accounts), "--account", "a1"]
+    n = len(list(candidates.glob("*.jpg")))
+    for command, sheet in (("rank", tmp_path / "r.html"), ("pick", tmp_path / "p.html")):
+        args = [command, str(candidates), str(posted), *hist, "--sheet", str(sheet)]
+        res = runner.invoke(app, [*args, "-n", str(n + 1)] if command == "pick" else args)
+        assert res.exit_code == 0, res.output
+        text = sheet.read_text()
+        assert "you already posted this on" in text and "like your posts that scored" in text
+        assert text.count('alt="your post of ') >= 4  # 1 already posted + 3 similar at least
+
+
 def test_serve_history_cards_and_api(two_accounts):
     from fastapi.testclient import TestClient
 

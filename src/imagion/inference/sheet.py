@@ -13,10 +13,12 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imagion.errors import ImagionError
 from imagion.files import HTML_MARK, atomic_path, figure_marks, output_file, write_text_atomic
 from imagion.images import decoded, open_image, square
+from imagion.inference.history import posted_words, similar_words
 from imagion.names import shorten_apart, shown_name
-from imagion.scores import shown_score
+from imagion.scores import score_text, shown_score
 
 if TYPE_CHECKING:
     from imagion.inference.pick import Pick
@@ -37,12 +39,40 @@ def _caption(k: int, r: Ranked) -> str:
     return f"#{k + 1} · {shown_score(r.score, r.low, r.high)}{sure}"
 
 
-def _thumbnail(path: Path):
+PAST_PX = 56  # a past post's thumbnail on an HTML sheet (with a history)
+
+
+def _thumbnail(path: Path | str):
     im = open_image(path)
     try:
         return square(decoded(im, THUMB, str(path)), THUMB)
     finally:
         im.close()
+
+
+def _past_html(r: Ranked) -> str:
+    """With a history: the post it already is, else its most similar past posts, in words and
+    as small thumbnails with their scores (a post whose image cannot be read: words alone)."""
+    if r.already_posted is not None:
+        posts, words = [r.already_posted], posted_words(r.already_posted)
+    elif r.similar_posts:
+        posts, words = r.similar_posts, similar_words(r.similar_posts)
+    else:
+        return ""
+    thumbs = []
+    for post in posts:
+        try:
+            small = _thumbnail(post.image)
+        except ImagionError:
+            continue
+        buf = io.BytesIO()
+        small.resize((PAST_PX, PAST_PX)).save(buf, format="JPEG", quality=80)
+        src = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+        thumbs.append(
+            f'<img class="past" src="{src}" alt="your post of {html.escape(post.date)}" '
+            f'title="{html.escape(post.date)}: {score_text(post.score)}">'
+        )
+    return f"<br><i>{html.escape(words)}</i><br>{''.join(thumbs)}"
 
 
 def _html(items: list[Ranked], title: str) -> str:
@@ -54,11 +84,12 @@ def _html(items: list[Ranked], title: str) -> str:
         name = html.escape(shown_name(r.path.name))
         cards.append(
             f'<figure><img src="{src}" alt="{name}"><figcaption><b>{html.escape(_caption(k, r))}</b>'
-            f"<br>{name}</figcaption></figure>"
+            f"<br>{name}{_past_html(r)}</figcaption></figure>"
         )
     style = (
         "body{font-family:system-ui,sans-serif;margin:1.5rem}figure{display:inline-block;width:240px;"
         "margin:.5rem;vertical-align:top}img{width:240px;height:240px;object-fit:cover;border-radius:.4rem}"
+        f"img.past{{width:{PAST_PX}px;height:{PAST_PX}px;margin:.2rem .2rem 0 0}}"
         "figcaption{font-size:.85rem;overflow-wrap:anywhere}"
     )
     return (
@@ -136,7 +167,8 @@ def _pick_html(picks: list[Pick], title: str) -> str:
         caption = f"#{p.place} · {shown_score(p.photo.score, p.photo.low, p.photo.high)} · {p.text}"
         rows.append(
             f"<section><figure>{img(p.photo.path, 240)}<figcaption><b>{html.escape(caption)}</b>"
-            f"<br>{html.escape(shown_name(p.photo.path.name))}</figcaption></figure>"
+            f"<br>{html.escape(shown_name(p.photo.path.name))}{_past_html(p.photo)}</figcaption>"
+            "</figure>"
             f'<div class="small">{small}</div></section>'
         )
     style = (
@@ -144,6 +176,7 @@ def _pick_html(picks: list[Pick], title: str) -> str:
         "align-items:flex-start;margin-bottom:1rem}figure{margin:0;width:240px}img{object-fit:cover;"
         "border-radius:.4rem}.small{display:grid;grid-template-columns:repeat(4,80px);gap:.3rem}"
         "figcaption{font-size:.85rem;overflow-wrap:anywhere}"
+        f"img.past{{width:{PAST_PX}px;height:{PAST_PX}px;margin:.2rem .2rem 0 0}}"
     )
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">{HTML_MARK}<title>{html.escape(shown_name(title))}</title>'
