@@ -23,6 +23,7 @@ docs/quality.md): generated degradations of real photos (ig-celeb12) against the
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -223,21 +224,29 @@ def header_facts(
 def _tile_sharpness(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per tile of a GRID×GRID grid of each image (N×H×W): the sharpness √(E|∇²|² / E|∇|²) and
     the gradient energy (N×GRID×GRID)."""
-    gx = grey[:, 1:-1, 2:] - grey[:, 1:-1, 1:-1]
-    gy = grey[:, 2:, 1:-1] - grey[:, 1:-1, 1:-1]
-    lap = grey[:, 1:-1, 2:] + grey[:, 1:-1, :-2] + grey[:, 2:, 1:-1] + grey[:, :-2, 1:-1]
-    lap = lap - 4 * grey[:, 1:-1, 1:-1]
+    c = grey[:, 1:-1, 1:-1]
+    gx = grey[:, 1:-1, 2:] - c
+    gy = grey[:, 2:, 1:-1] - c
+    lap = grey[:, 1:-1, 2:] + grey[:, 1:-1, :-2]
+    lap += grey[:, 2:, 1:-1]
+    lap += grey[:, :-2, 1:-1]
+    lap -= 4 * c
     n = (min(lap.shape[1:]) // GRID) * GRID
     t = n // GRID
     if t == 0:  # an input too small for the grid: no sharpness measured
         zeros = np.zeros((len(grey), GRID, GRID))
         return zeros, zeros
 
-    def tiles(a: np.ndarray) -> np.ndarray:
-        return a[:, :n, :n].reshape(len(a), GRID, t, GRID, t).mean(axis=(2, 4))
+    def tiles(a: np.ndarray) -> np.ndarray:  # each tile's mean: the contiguous axis summed first
+        a = a[:, :n, :n].reshape(len(a), n, GRID, t).sum(axis=3)
+        return a.reshape(len(a), GRID, t, GRID).sum(axis=2) / (t * t)
 
-    e1 = tiles(gx * gx + gy * gy)
-    e2 = tiles(lap * lap)
+    gx *= gx  # in place: no temporaries of the whole batch
+    gy *= gy
+    gx += gy
+    e1 = tiles(gx)
+    lap *= lap
+    e2 = tiles(lap)
     return np.sqrt(e2 / np.maximum(e1, 1e-9)), e1
 
 
@@ -325,17 +334,28 @@ def assess(measures: np.ndarray, facts: tuple[int, int, int | None] | None) -> Q
 Forward = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
 
 
+# one thread for every Meter of the process (a queue of batches: nothing is started per run)
+_MEASURER = ThreadPoolExecutor(1, thread_name_prefix="imagion-quality")
+
+
 class Meter:
     """Wraps a forward pass so that each batch's pixel measures are taken on its way to the
-    model; `qualities(paths)` then adds each file's header facts."""
+    model, in a thread of their own while the model runs (numpy and the model both leave the
+    interpreter lock, so the two overlap); `qualities(paths)` then adds each file's header
+    facts."""
 
     def __init__(self, forward: Forward) -> None:
         self.forward = forward
-        self.rows: list[np.ndarray] = []
+        self.pending: list[Future[np.ndarray]] = []
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        self.rows.append(pixel_measures(batch))
+        self.pending.append(_MEASURER.submit(pixel_measures, batch))
         return self.forward(batch)
+
+    @property
+    def rows(self) -> list[np.ndarray]:
+        """Each batch's pixel measures (N×4), waited for."""
+        return [f.result() for f in self.pending]
 
     def qualities(self, paths: list[Path]) -> list[Quality]:
         return [from_row(row) for row in self.stored_rows(paths)]
