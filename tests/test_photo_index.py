@@ -300,3 +300,14 @@ def test_a_chosen_index_path_that_is_not_an_index_is_refused_and_left_untouched(
     assert res.exit_code == 1 and "--index" in res.output and text.read_text() == "my notes\n"
     new = tmp_path / "new.sqlite"
     assert open_index(new) is not None and open_index(new) is not None  # new, then ours again
+
+
+def test_the_photo_index_given_as_a_catalog_is_named_for_what_it_is(runner, folder, tmp_path):
+    index = tmp_path / "ix.sqlite"
+    PhotoIndex(index).close()
+    res = runner.invoke(app, ["info", "--catalog", str(index)])
+    assert (
+        res.exit_code == 1
+        and "photo index" in res.output
+        and "another application" not in res.output
+    )

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 DEFAULT_CATALOG = "imagion.db"
 ENV_CATALOG = "IMAGION_CATALOG"
+PHOTO_INDEX_ID = 0x696D6978  # imagion's photo index (inference/photo_index.py): not a catalog
 APPLICATION_ID = 0x696D6167  # "imag"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_S = 10.0
@@ -275,6 +276,11 @@ def probe_catalog(path: Path) -> int | None:
         raise CatalogError(
             f"{path}: catalog schema version {int.from_bytes(header[60:64], 'big')} comes from "
             f"a newer imagion (this one knows up to {SCHEMA_VERSION}); upgrade imagion to use it."
+        )
+    if app_id == PHOTO_INDEX_ID:
+        raise CatalogError(
+            f"{path}: imagion's photo index (what `rank` remembers of your photos), not a catalog "
+            "of posts; give the catalog `imagion import` made. imagion leaves it untouched."
         )
     if app_id not in (0, APPLICATION_ID):
         raise CatalogError(

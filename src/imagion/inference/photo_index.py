@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imagion.catalog.store import PHOTO_INDEX_ID
 from imagion.errors import InputError
 from imagion.images import capture_time
 from imagion.inference.decode import run_files
@@ -38,7 +39,7 @@ from imagion.settings import default_cache_dir
 
 log = logging.getLogger("imagion")
 
-APPLICATION_ID = 0x696D6978  # "imix"
+APPLICATION_ID = PHOTO_INDEX_ID  # "imix" (the catalog knows it, to say what it is)
 SCHEMA_VERSION = 2  # 2: each photo's quality measures
 BATCH = 256  # photos decoded and scored per committed batch
 INDEX_FILE = "photo-index.sqlite"
