@@ -59,6 +59,19 @@ def posted_words(post: PastPost) -> str:
     return f"you already posted this on {post.date}; it scored {score_text(post.score)}"
 
 
+def past_shown(
+    already_posted: PastPost | None, similar_posts: list[PastPost] | None
+) -> tuple[list[PastPost], str]:
+    """What a card or a sheet shows of a photo's past: the post it already is, else its most
+    similar past posts, with their words ("you already posted this …", "like your posts …");
+    ([], "") without a history."""
+    if already_posted is not None:
+        return [already_posted], posted_words(already_posted)
+    if similar_posts:
+        return similar_posts, similar_words(similar_posts)
+    return [], ""
+
+
 def opinion(posts: list[PastPost]) -> float | None:
     """The history's second opinion: the neighbours' similarity-weighted mean score (weights
     clipped at 0; the plain mean when none is positive)."""

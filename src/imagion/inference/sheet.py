@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from imagion.errors import ImagionError
 from imagion.files import HTML_MARK, atomic_path, figure_marks, output_file, write_text_atomic
 from imagion.images import decoded, open_image, square
-from imagion.inference.history import posted_words, similar_words
+from imagion.inference.history import past_shown
 from imagion.names import shorten_apart, shown_name
 from imagion.scores import score_text, shown_score
 
@@ -53,11 +53,8 @@ def _thumbnail(path: Path | str):
 def _past_html(r: Ranked) -> str:
     """With a history: the post it already is, else its most similar past posts, in words and
     as small thumbnails with their scores (a post whose image cannot be read: words alone)."""
-    if r.already_posted is not None:
-        posts, words = [r.already_posted], posted_words(r.already_posted)
-    elif r.similar_posts:
-        posts, words = r.similar_posts, similar_words(r.similar_posts)
-    else:
+    posts, words = past_shown(r.already_posted, r.similar_posts)
+    if not posts:
         return ""
     thumbs = []
     for post in posts:

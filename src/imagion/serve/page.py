@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
-from imagion.inference.history import posted_words, similar_words
+from imagion.inference.history import past_shown
 from imagion.inference.quality import flag_text
 from imagion.inference.rank import Ranked
 from imagion.scores import ODDS_RULE, odds_words, range_text, score_meaning, score_text
@@ -172,11 +172,8 @@ def _card(
 def _past(r: Ranked, thumbs: dict[str, str]) -> str:
     """serve --history: the post it already is, else its most similar past posts: the words,
     and each post's thumbnail with its score and date beneath (when its image can be read)."""
-    if r.already_posted is not None:
-        posts, words = [r.already_posted], posted_words(r.already_posted)
-    elif r.similar_posts:
-        posts, words = r.similar_posts, similar_words(r.similar_posts)
-    else:
+    posts, words = past_shown(r.already_posted, r.similar_posts)
+    if not posts:
         return ""
     figures = "".join(
         f'<figure><img src="{thumbs[p.image]}" alt="your post of {html.escape(p.date)}" '
