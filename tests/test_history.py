@@ -250,3 +250,14 @@ def test_posts_whose_images_are_gone(tmp_path, candidates, runner):
         p.unlink()  # never looked up before: nothing cached either
     res = runner.invoke(app, ["rank", str(candidates), "--history", str(other)])
     assert res.exit_code == 1 and "none of the 4 images" in res.output
+
+
+def test_a_ranking_with_history_uses_the_photo_index(two_accounts, candidates, tmp_path):
+    import sqlite3
+
+    index = tmp_path / "ix.sqlite"
+    first = imagion.rank([candidates], history=two_accounts, account="a1", index=index)
+    with sqlite3.connect(index) as db:  # the history pass stored its rows…
+        assert db.execute("SELECT count(*) FROM photos").fetchone()[0] == first.scored
+    again = imagion.rank([candidates], history=two_accounts, account="a1", index=index)
+    assert [r.similar_posts for r in again] == [r.similar_posts for r in first]  # …and reads them

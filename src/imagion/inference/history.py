@@ -36,6 +36,7 @@ from imagion.inference.groups import (
     fingerprints,
 )
 from imagion.inference.past_posts import PastPost
+from imagion.inference.photo_index import PhotoIndex
 from imagion.models.cache_entries import read_entry, save_entry
 from imagion.progress import Progress, in_stage, logged
 from imagion.scores import score_text
@@ -362,8 +363,9 @@ def history_scorer(catalog: Path, account: str | None, k: int = K_SIMILAR) -> Sc
         batch_size: int | None,
         suggest: bool,
         progress: Progress | None,
+        index: PhotoIndex | None = None,
     ) -> tuple[list[Ranked], list[str], str]:
-        items, shots, bad = _score_shots(engine, files, batch_size, suggest, progress)
+        items, shots, bad = _score_shots(engine, files, batch_size, suggest, progress, index)
         return items, bad + hook(engine, items, shots, progress), name
 
     return score

@@ -22,7 +22,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -285,6 +285,17 @@ def check_chosen_index(path: Path) -> None:
             f"`index` {path}: not an imagion photo index ({why}); imagion leaves it untouched: "
             "name a new file, or leave `index` out for the default one."
         )
+
+
+@contextlib.contextmanager
+def opened_index(index: str | os.PathLike | bool | None) -> Iterator[PhotoIndex | None]:
+    """`open_index`, closed after the block."""
+    store = open_index(index)
+    try:
+        yield store
+    finally:
+        if store is not None:
+            store.close()
 
 
 def open_index(index: str | os.PathLike | bool | None) -> PhotoIndex | None:

@@ -18,7 +18,7 @@ from imagion.files import copy_into, regular_file
 from imagion.images import as_paths, find_images, glob_root, is_glob, left_out_line
 from imagion.inference.crops import best_crop, write_crop
 from imagion.inference.engine import Engine, open_engine
-from imagion.inference.photo_index import open_index, scored_pass
+from imagion.inference.photo_index import PhotoIndex, opened_index, scored_pass
 from imagion.inference.quality import QUALITY_COLUMNS, Quality
 from imagion.labels.suggestions import Suggestion, suggest
 from imagion.models.expected_score import NO_INTERVAL
@@ -33,9 +33,11 @@ if TYPE_CHECKING:
     from imagion.inference.crops import CropAdvice
     from imagion.inference.past_posts import PastPost
 
-# (engine, files, batch_size, suggest, progress) → (items best first, failures, whose history)
+# (engine, files, batch_size, suggest, progress, photo index) → (items best first, failures,
+# whose history)
 Scored = Callable[
-    [Engine, list[Path], int | None, bool, Progress | None], tuple[list["Ranked"], list[str], str]
+    [Engine, list[Path], int | None, bool, Progress | None, "PhotoIndex | None"],
+    tuple[list["Ranked"], list[str], str],
 ]
 ABOUT_EVEN = TOSS_UP  # a win probability below this is worded as a toss-up
 
@@ -181,12 +183,8 @@ def score_files(
     """Scores (best first) of image files, and the files that failed (decoded in threads while
     the model runs; an unchanged file's pass comes from the photo `index`: None the default
     one, a path, False none)."""
-    store = open_index(index)
-    try:
+    with opened_index(index) as store:
         got = scored_pass(engine, files, batch_size, progress, store)
-    finally:
-        if store is not None:
-            store.close()
     want = suggest and engine.labeler is not None
     return ranked(
         engine, got.paths, got.raw, got.features if want else None, got.qualities()
@@ -217,7 +215,8 @@ def rank_images(
     engine = open_engine(model, device, stats=stats)
     account = None
     if scorer is not None:
-        items, bad, account = scorer(engine, files, batch_size, suggest, progress)
+        with opened_index(index) as store:
+            items, bad, account = scorer(engine, files, batch_size, suggest, progress, store)
     else:
         items, bad = score_files(
             engine, files, batch_size=batch_size, suggest=suggest, progress=progress, index=index
@@ -429,7 +428,8 @@ def compare_images(
         regular_file(p)  # a folder is said to be one (rank reads folders), not "no such file"
     engine = open_engine(model, device, stats=stats)
     if scorer is not None:
-        items, bad, _ = scorer(engine, [Path(a), Path(b)], 2, True, None)
+        with opened_index(index) as store:
+            items, bad, _ = scorer(engine, [Path(a), Path(b)], 2, True, None, store)
     else:
         items, bad = score_files(engine, [Path(a), Path(b)], batch_size=2, index=index)
     if bad:
