@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
 import hashlib
@@ -332,6 +333,13 @@ def square(im: Image.Image, size: int) -> Image.Image:
     s = min(w, h)
     left, top = (w - s) // 2, (h - s) // 2
     return im.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + s, top + s))
+
+
+def jpeg_data_uri(im: Image.Image, quality: int = 80) -> str:
+    """`im` as a JPEG `data:` URI, for a page or an HTML sheet that carries its pictures."""
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def load_square(

@@ -5,9 +5,7 @@ matplotlib; `.html` embeds the thumbnails inline (one self-contained file)."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 import textwrap
 from pathlib import Path
@@ -15,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagion.errors import ImagionError
 from imagion.files import HTML_MARK, atomic_path, figure_marks, output_file, write_text_atomic
-from imagion.images import decoded, open_image, square
+from imagion.images import decoded, jpeg_data_uri, open_image, square
 from imagion.inference.history import past_shown
 from imagion.names import shorten_apart, shown_name
 from imagion.scores import score_text, shown_score
@@ -62,9 +60,7 @@ def _past_html(r: Ranked) -> str:
             small = _thumbnail(post.image)
         except ImagionError:
             continue
-        buf = io.BytesIO()
-        small.resize((PAST_PX, PAST_PX)).save(buf, format="JPEG", quality=80)
-        src = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+        src = jpeg_data_uri(small.resize((PAST_PX, PAST_PX)))
         thumbs.append(
             f'<img class="past" src="{src}" alt="your post of {html.escape(post.date)}" '
             f'title="{html.escape(post.date)}: {score_text(post.score)}">'
@@ -75,9 +71,7 @@ def _past_html(r: Ranked) -> str:
 def _html(items: list[Ranked], title: str) -> str:
     cards = []
     for k, r in enumerate(items):
-        buf = io.BytesIO()
-        _thumbnail(r.path).save(buf, format="JPEG", quality=82)
-        src = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+        src = jpeg_data_uri(_thumbnail(r.path), quality=82)
         name = html.escape(shown_name(r.path.name))
         cards.append(
             f'<figure><img src="{src}" alt="{name}"><figcaption><b>{html.escape(_caption(k, r))}</b>'
@@ -152,9 +146,7 @@ SMALL = 4 * 2  # runners-up drawn beside each pick (two rows of four)
 
 def _pick_html(picks: list[Pick], title: str) -> str:
     def img(path: Path, px: int) -> str:
-        buf = io.BytesIO()
-        _thumbnail(path).save(buf, format="JPEG", quality=82)
-        src = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+        src = jpeg_data_uri(_thumbnail(path), quality=82)
         name = html.escape(shown_name(path.name))
         return f'<img src="{src}" alt="{name}" title="{name}" width="{px}" height="{px}">'
 

@@ -4,7 +4,6 @@ for the requests that arrive together (DynamicBatcher), scores and suggestions."
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,7 +14,14 @@ from PIL import Image
 
 from imagion.errors import ImagionError, InputError
 from imagion.formats.openers import kind_of
-from imagion.images import decoded, decoded_bytes, load_square, open_image, square
+from imagion.images import (
+    decoded,
+    decoded_bytes,
+    jpeg_data_uri,
+    load_square,
+    open_image,
+    square,
+)
 from imagion.inference.batching import DynamicBatcher, Outputs
 from imagion.inference.crops import CropAdvice, best_crop
 from imagion.inference.engine import Engine
@@ -51,9 +57,7 @@ class Scored:
 
 
 def _thumbnail(im: Image.Image, size: int = THUMB) -> str:
-    buf = io.BytesIO()
-    square(im, size).save(buf, format="JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    return jpeg_data_uri(square(im, size))
 
 
 PAST_THUMB = 64  # px: a past post's thumbnail on a card (serve --history)
