@@ -49,7 +49,7 @@ from imagion.files import writable_folder
 from imagion.inference.crops import LIKELY
 from imagion.inference.groups import SIMILARITY
 from imagion.inference.history import K_SIMILAR
-from imagion.inference.quality import with_quality_columns
+from imagion.inference.quality import flag_words, with_quality_columns
 from imagion.inference.rank import (
     RANK_CSV,
     RankResult,
@@ -77,8 +77,8 @@ def _tip(row: RankRow) -> str:
     """The table's last column: the technical flags, the labels seen (— when neither), and a
     crop likely to do better."""
     seen = ", ".join(row.get("labels", [])[:3])
-    flags = ", ".join(map(str, row.get("quality", {}).get("flags", [])))  # type: ignore[call-overload]
-    tip = "; ".join(t for t in (f"flagged: {flags}" if flags else "", seen) if t) or "—"
+    flags = flag_words(row.get("quality", {}))
+    tip = "; ".join(t for t in (flags, seen) if t) or "—"
     crop = row.get("crop")
     if crop:
         tip += f"; crop to {crop['format']} ({crop['position']}): {score_text(crop['score'])}, P(better) {crop['p_better']:.0%}"

@@ -22,6 +22,15 @@ import numpy as np
 
 from imagion.errors import ImagionError, OptionError
 from imagion.inference.engine import Engine, open_engine
+from imagion.inference.near_copies import (
+    BURST_EASING,
+    BURST_SECONDS,
+    EXPOSURE_BITS,
+    EXPOSURE_CHROMA,
+    HASH_BITS,
+    HASH_COLOUR,
+    SIMILARITY,
+)
 from imagion.inference.neighbours import candidates, report, reporting
 from imagion.inference.photo_index import (  # noqa: F401 (fingerprints, capture_time: re-exported)
     PhotoIndex,
@@ -43,21 +52,6 @@ from imagion.models.transforms import Calibration
 from imagion.problems import joined
 from imagion.progress import Progress
 
-# Measured on generated bursts with the bundled model (docs/pick.md, bench/group_quality.py): on
-# 100 sources × 5 variants, 0.84 keeps 498 of 500 variants with their source and merges no two
-# sources; 0.82 merges 2 pairs of sources, 0.80 six; above 0.86 recall drops.
-SIMILARITY = 0.84
-BURST_SECONDS = 2.0  # shots this close in time (EXIF) are a burst…
-BURST_EASING = 0.05  # …and need this much less similarity
-HASH_BITS = 3  # a re-saved copy: at most this many of the 64 hash bits differ…
-HASH_COLOUR = 8.0  # …and no channel's mean moves by more than this (of 255)
-# An exposure variant (darkened to 40%, brightened 1.7× with clipped highlights) of a member keeps
-# most of its hash and its hue: at most EXPOSURE_BITS differ and the mean colour's share of each
-# channel moves by at most EXPOSURE_CHROMA. Measured on the 120 photos of ig-celeb12 (docs/
-# quality.md): such copies differ by ≤ 5 bits (40%) and ≤ 13 bits, median 2.5 (1.7×), chroma ≤ 0.064;
-# of the 7,140 pairs of different photos one is within 10 bits (a repost of the same picture).
-EXPOSURE_BITS = 12
-EXPOSURE_CHROMA = 0.07
 # A shot with a flag (inference/quality.py) leads its group over an unflawed near-copy only when
 # the likes model is at least this sure it gets more likes ("likely", scores.odds_words).
 CONFIDENT = 0.65
@@ -212,22 +206,23 @@ def _flags(r: Ranked) -> list[str]:
     return r.quality.flags if r.quality is not None else []
 
 
-def _technical(r: Ranked) -> tuple[int, int, float, int, float]:
-    """What a person checks first, best first: fewer flags, fewer clipped highlights (in steps of
-    2% of the pixels), sharper (to 0.1), less compressed up to JPEG quality 75 (a re-save at a
-    lower quality loses to its original), then the likes model."""
+def _technical(r: Ranked) -> tuple[int, float, int, int, float]:
+    """What a person checks first, best first: fewer flags, sharper (to 0.1), fewer clipped
+    highlights (in steps of 2% of the pixels), less compressed up to JPEG quality 75 (a re-save
+    at a lower quality loses to its original), then the likes model. Sharpness comes before
+    clipping: a blur lowers the clipped share of a white backdrop too."""
     q = r.quality
     if q is None:
-        return (0, 0, 0.0, 0, -r.raw)
+        return (0, 0.0, 0, 0, -r.raw)
     jpeg = min(q.jpeg_quality or 100, 75)
-    return (len(q.flags), int(q.clipped / 0.02), -round(q.sharpness, 1), -jpeg, -r.raw)
+    return (len(q.flags), -round(q.sharpness, 1), int(q.clipped / 0.02), -jpeg, -r.raw)
 
 
 def lead(shots: list[Ranked], cal: Calibration) -> tuple[list[Ranked], str | None]:
     """The group's shots (best first by the likes model) with the one to post first, and why
     when its technical quality chose it: among the shots the likes model is not confident
-    (CONFIDENT) the favourite beats, the one with the fewest flags, then the fewest clipped
-    highlights, then the sharpest, then the least compressed (`_technical`). A flawed favourite
+    (CONFIDENT) the favourite beats, the one with the fewest flags, then the sharpest, then the
+    fewest clipped highlights, then the least compressed (`_technical`). A flawed favourite
     thus never beats an unflawed near-copy unless the likes model is confident."""
     top = shots[0]
     if len(shots) < 2 or top.quality is None:
@@ -256,9 +251,9 @@ def lead(shots: list[Ranked], cal: Calibration) -> tuple[list[Ranked], str | Non
         )
         why = f"{what} (the likes model's favourite is {_flags(top)[0]})"
     elif _technical(best)[1] < _technical(top)[1]:
-        why = f"the one with the fewest clipped highlights of {n}"
-    elif _technical(best)[2] < _technical(top)[2]:
         why = f"the sharpest of {n}"
+    elif _technical(best)[2] < _technical(top)[2]:
+        why = f"the one with the fewest clipped highlights of {n}"
     else:
         why = f"the least compressed of {n} (re-saved copies lose to their original)"
     return [best] + [s for s in shots if s is not best], f"{why}; {odds}"

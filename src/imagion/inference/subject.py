@@ -50,14 +50,19 @@ def faces(rgb: Image.Image) -> list[Box] | None:
 
 
 def _blur(a: np.ndarray, k: int = 3) -> np.ndarray:
-    """Mean over a k×k window of the last two axes (edges padded by reflection)."""
+    """Mean over a k×k window of the last two axes (edges padded by reflection): a box filter,
+    one axis after the other."""
     r = k // 2
-    pad = [(0, 0)] * (a.ndim - 2) + [(r, r), (r, r)]
-    c = np.cumsum(np.cumsum(np.pad(a, pad, mode="reflect"), axis=-2), axis=-1)
-    c = np.pad(c, [(0, 0)] * (a.ndim - 2) + [(1, 0), (1, 0)])  # summed-area table
     h, w = a.shape[-2:]
-    out = c[..., k : k + h, k : k + w] - c[..., :h, k : k + w] - c[..., k : k + h, :w]
-    return (out + c[..., :h, :w]) / (k * k)
+    p = np.pad(a, [(0, 0)] * (a.ndim - 2) + [(r, r), (0, 0)], mode="reflect")
+    rows = p[..., :h, :].copy()
+    for d in range(1, k):
+        rows += p[..., d : d + h, :]
+    p = np.pad(rows, [(0, 0)] * (a.ndim - 2) + [(0, 0), (r, r)], mode="reflect")
+    out = p[..., :w].copy()
+    for d in range(1, k):
+        out += p[..., d : d + w]
+    return out / (k * k)
 
 
 def saliency(rgb: Image.Image) -> np.ndarray:
@@ -74,8 +79,10 @@ def saliency_of(grey: np.ndarray) -> np.ndarray:
     h, w = grey.shape[-2:]
     f = max(1, round(max(h, w) / SIDE))
     hh, ww = max(1, h // f), max(1, w // f)
-    g = np.asarray(grey, dtype=np.float64)[..., : hh * f, : ww * f]
-    small = g.reshape(*g.shape[:-2], hh, f, ww, f).mean(axis=(-3, -1))
+    g = np.asarray(grey)[..., : hh * f, : ww * f]  # each block's mean, the contiguous axis first
+    # (no matrix product: BLAS threads would fight the model's for the cores)
+    cols = g.reshape(*g.shape[:-2], hh * f, ww, f).sum(axis=-1, dtype=np.float64)
+    small = cols.reshape(*g.shape[:-2], hh, f, ww).sum(axis=-2) / (f * f)
     return _spectral_residual(small)
 
 
