@@ -37,7 +37,7 @@ from imagion.errors import ImagionError  # noqa: E402
 from imagion.inference.pick import pick_images  # noqa: E402
 from imagion.inference.rank import rank_images  # noqa: E402
 
-RUNS = 5  # timed runs of rank of 720 photos with and without measuring, interleaved
+RUNS = 7  # timed runs of rank of 720 photos with and without measuring, interleaved
 
 KINDS = {
     "blurred": "blurry",

@@ -75,6 +75,9 @@ def test_the_engine_asks_onnx_runtime_for_cuda_when_auto_finds_it(monkeypatch, t
         class SessionOptions:
             intra_op_num_threads = 0
 
+            def add_session_config_entry(self, key: str, value: str) -> None:
+                pass
+
         @staticmethod
         def InferenceSession(path, opts, providers):
             made["providers"] = providers
@@ -134,6 +137,9 @@ def test_onnxruntime_gpu_without_its_cuda_libraries_says_so_and_runs_on_the_cpu(
     class FakeOrt:
         class SessionOptions:
             intra_op_num_threads = 0
+
+            def add_session_config_entry(self, key: str, value: str) -> None:
+                pass
 
         @staticmethod
         def InferenceSession(path, opts, providers):

@@ -95,9 +95,13 @@ def test_a_shallow_depth_of_field_is_not_blurry():
 
 def test_each_threshold_is_documented_with_its_measured_source():
     doc = (ROOT / "docs" / "quality.md").read_text(encoding="utf-8")
-    for name in ("BLURRY", "DARK_MEAN", "DARK_TOP", "CLIPPED", "LOW_RESOLUTION", "COMPRESSED"):
-        value = getattr(quality, name)
-        assert re.search(rf"`{name}`[^\n]*\b{value:g}\b", doc), name
+    from imagion.inference import near_copies
+
+    names = ("BLURRY", "DARK_MEAN", "DARK_TOP", "CLIPPED", "LOW_RESOLUTION", "COMPRESSED")
+    beside = ("MORE_CLIPPED", "BRIGHTER", "VARIANT_SIMILARITY")
+    for module, name in [(quality, n) for n in names] + [(near_copies, n) for n in beside]:
+        cell = re.search(rf"\| `{name}` \| ([0-9.]+) \| \S", doc)  # the value, then its source
+        assert cell is not None and float(cell.group(1)) == getattr(module, name), name
     assert "bench/quality_flags.py" in doc
 
 

@@ -82,6 +82,18 @@ def cpu_threads() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+def onnx_options(ort: Any) -> Any:
+    """ONNX Runtime's session options for imagion: cpu_threads() threads that sleep when they
+    wait instead of spinning. Decoding (and the quality measures) run in threads beside the model;
+    spinning threads took the cores from them: rank of 720 photos on 2 cores took 8% longer and
+    14% more CPU with spinning (bench/quality_flags.py's timing, 2026-12-07)."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = cpu_threads()
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return opts
+
+
 def has_nvidia() -> bool:
     """An NVIDIA GPU is present (checked without importing torch)."""
     return Path("/dev/nvidiactl").exists()

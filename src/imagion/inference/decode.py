@@ -24,8 +24,10 @@ def run_files(
     forward: Forward,
     batch_size: int = 8,
     progress: Progress | None = None,
+    load: Callable[[Path, int], np.ndarray] = load_square,
 ) -> tuple[list[Path], np.ndarray, np.ndarray | None, list[str]]:
-    """Raw outputs (and features) for image files; JPEGs are decoded at reduced size.
+    """Raw outputs (and features) for image files; JPEGs are decoded at reduced size (by `load`,
+    in the decoding threads).
 
     Returns (paths that worked, raw outputs, features or None, problems naming each file that did not).
     """
@@ -56,7 +58,7 @@ def run_files(
                 p = next(it, None)
                 if p is None:
                     break
-                pending.append((p, pool.submit(load_square, p, size)))
+                pending.append((p, pool.submit(load, p, size)))
             if not pending:
                 break
             p, fut = pending.popleft()

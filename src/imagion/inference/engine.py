@@ -32,10 +32,10 @@ from imagion.models.transforms import Calibration, Preprocess
 from imagion.settings import (
     bundled_export_path,
     choose_backend,
-    cpu_threads,
     default_cache_dir,
     is_bundled_model,
     model_path,
+    onnx_options,
     onnxruntime_module,
     pick_device,
 )
@@ -129,8 +129,7 @@ def _export_into(
 
 
 def _session(ort: Any, folder: Path, device: str = "cpu") -> Any:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = cpu_threads()
+    opts = onnx_options(ort)
     providers = ["CPUExecutionProvider"]
     if device == "cuda":
         providers.insert(0, "CUDAExecutionProvider")

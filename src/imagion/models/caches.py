@@ -21,7 +21,7 @@ from imagion.models.registry import feature_key, model_spec
 from imagion.models.transforms import tone_augment
 from imagion.problems import collapse
 from imagion.progress import Progress, logged
-from imagion.settings import cpu_threads
+from imagion.settings import cpu_threads, onnx_options
 
 
 def load_images(
@@ -221,8 +221,7 @@ def _onnx_backbone(model: ImagionModel, cache_dir: Path) -> Callable[[np.ndarray
     size = model.preprocess.size
     folder = cache_dir / "onnx" / f"backbone-{model.arch}-{size}-v{BACKBONE_EXPORT_VERSION}"
     path = folder / "model.onnx"
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = cpu_threads()
+    opts = onnx_options(ort)
     if not path.is_file():
         try:
             path = _export_backbone(model, folder)
