@@ -93,6 +93,17 @@ def test_another_model_never_reads_these_rows(engine, folder, tmp_path, decoded,
         )
 
 
+def test_rows_measured_another_way_are_measured_again(
+    engine, folder, tmp_path, decoded, monkeypatch
+):
+    """A change in how quality is measured (quality.MEASURES_VERSION) redoes the photos."""
+    run(engine, folder, PhotoIndex(tmp_path / "ix.sqlite"))
+    decoded.clear()
+    monkeypatch.setattr(photo_index, "MEASURES_VERSION", photo_index.MEASURES_VERSION + 1)
+    again = run(engine, folder, PhotoIndex(tmp_path / "ix.sqlite"))
+    assert len(decoded) == 12 and again.from_index == 0
+
+
 def test_the_model_identity_follows_the_model_file(tmp_path):
     a, b = tmp_path / "a.pt", tmp_path / "b.pt"
     a.write_bytes(b"a"), b.write_bytes(b"b")

@@ -34,7 +34,7 @@ from imagion.images import capture_time
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine
 from imagion.inference.near_copies import beside_near_copies
-from imagion.inference.quality import STORED_COLUMNS, Meter, Quality, from_row
+from imagion.inference.quality import MEASURES_VERSION, STORED_COLUMNS, Meter, Quality, from_row
 from imagion.progress import Progress
 from imagion.settings import default_cache_dir
 
@@ -75,8 +75,9 @@ def default_index_path() -> Path:
 
 
 def model_identity(engine: Engine) -> str:
-    """Which model computed a row: the architecture, the engine, the input size and the model
-    file (resolved path, size, modification time)."""
+    """Which model computed a row: the architecture, the engine, the input size, the model
+    file (resolved path, size, modification time) and the version of the quality measures (rows
+    measured another way are computed again)."""
     path = Path(engine.path).resolve()
     try:
         st = path.stat()
@@ -84,6 +85,7 @@ def model_identity(engine: Engine) -> str:
     except OSError:
         stamp = "?"
     text = f"{engine.arch}|{type(engine).__name__}|{engine.preprocess.size}|{path}|{stamp}"
+    text += f"|quality v{MEASURES_VERSION}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -372,6 +372,9 @@ def _facts_or_none(path: Path) -> tuple[int, int, int | None] | None:
 
 
 STORED_COLUMNS = 7  # sharpness, brightness, bright_top, clipped, width, height, jpeg_quality
+# the way the pixel measures are taken; raised when a stored measure would come out otherwise
+# (2: the subject's saliency map 28×28, was 64×64), so the photo index measures its photos again
+MEASURES_VERSION = 2
 
 
 def from_row(row: np.ndarray) -> Quality:
