@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -426,6 +427,8 @@ def compare_images(
     `rank_images`)."""
     for p in (a, b):
         regular_file(p)  # a folder is said to be one (rank reads folders), not "no such file"
+    if os.path.samefile(a, b):  # the same name twice, or a link to the other
+        raise InputError(f"{a} and {b} are the same file: give two different photos to compare.")
     engine = open_engine(model, device, stats=stats)
     if scorer is not None:
         with opened_index(index) as store:
