@@ -135,7 +135,7 @@ def time_measuring(folder: Path) -> dict[str, float]:
     real = (quality.pixel_measures, quality.header_facts)
 
     def no_pixels(batch):  # type: ignore[no-untyped-def]
-        return np.zeros((len(batch), 4))
+        return np.zeros((len(batch), quality.PIXEL_MEASURES))
 
     def no_header(*a, **k):  # type: ignore[no-untyped-def]
         raise ImagionError("not measured")

@@ -57,7 +57,8 @@ def test_damaged_checkpoints_are_refused_in_one_line(case, trained, tmp_path, ru
     change, needle = BAD_CHECKPOINTS[case]
     bad = _bad_checkpoint(trained[1], tmp_path / "bad.pt", change)
     image = write_image(tmp_path / "a.jpg", 0.5)
-    for args in (["rank", str(image)], ["compare", str(image), str(image)]):
+    other = write_image(tmp_path / "b.jpg", 0.6)
+    for args in (["rank", str(image)], ["compare", str(image), str(other)]):
         res = runner.invoke(app, [*args, "--model", str(bad), "--json"])
         _one_error_line(res, needle)
         assert res.stdout == ""

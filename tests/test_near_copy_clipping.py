@@ -21,8 +21,14 @@ HASH = np.uint64(0x0F0F_3C3C_5A5A_A5A5)  # 32 of 64 bits set: a hash with a pict
 GREY = np.array([100.0, 100.0, 100.0])
 
 
-def q(clipped: float, brightness: float, flags: list[str] | None = None) -> Quality:
-    return Quality(1.3, brightness, 0.9, clipped, 1080, 1080, 85, list(flags or []))
+def q(
+    clipped: float,
+    brightness: float,
+    flags: list[str] | None = None,
+    at_top: float = 0.001,
+    size: tuple[int, int] = (1080, 1080),
+) -> Quality:
+    return Quality(1.3, brightness, 0.9, clipped, *size, 85, list(flags or []), at_top=at_top)
 
 
 def judged(
@@ -35,7 +41,7 @@ def judged(
     h = np.array(hashes if hashes is not None else [HASH] * n, np.uint64)
     c = np.array(colours if colours is not None else [GREY] * n)
     f = features if features is not None else np.ones((n, 8), np.float32)
-    return beside_near_copies(qualities, f, h, c)
+    return beside_near_copies(qualities, f, h, c, [f"shot{k}.jpg" for k in range(n)])
 
 
 def test_the_brighter_copy_that_clips_more_is_flagged_and_its_original_is_not():
@@ -43,7 +49,8 @@ def test_the_brighter_copy_that_clips_more_is_flagged_and_its_original_is_not():
     out = judged([original, brighter])
     assert out[0].flags == [] and out[0].near_copy_clipped is None
     assert out[1].flags == ["highlights clipped"] and out[1].near_copy_clipped == 0.0
-    assert out[1].text == "flagged: highlights clipped (beside a darker copy)"
+    assert out[1].text == "flagged: highlights clipped (beside the darker copy shot0.jpg)"
+    assert out[1].to_dict()["near_copy"] == "shot0.jpg"
     assert out[1].to_dict()["near_copy_clipped"] == 0.0
 
 
@@ -61,6 +68,52 @@ def test_a_too_dark_copy_is_no_reference_and_a_blur_is_no_exposure_change():
     original = q(0.40, 0.56)
     assert judged([original, q(0.0, 0.22, ["too dark"])])[0].flags == []
     assert judged([original, q(0.35, 0.555, ["blurry"])])[0].flags == []  # same brightness
+
+
+def test_a_dimmed_copy_of_a_clipped_photo_keeps_no_highlights():
+    """A white backdrop dimmed to 70% is a flat grey top: the original is not flagged beside it."""
+    original, dimmed = q(0.40, 0.70), q(0.0, 0.49, at_top=0.40)
+    assert judged([original, dimmed])[0].flags == []
+    partly = q(0.0, 0.49, at_top=0.30)  # a copy that keeps a tenth of the picture's highlights
+    assert judged([original, partly])[0].flags == ["highlights clipped"]
+
+
+def test_a_crop_is_not_a_darker_copy():
+    """A tighter crop of a photo on a white frame clips less without keeping anything."""
+    framed, cropped = q(0.40, 0.70), q(0.25, 0.60, at_top=0.25, size=(950, 950))
+    assert judged([framed, cropped])[0].flags == []
+    unknown = q(0.0, 0.4, size=(0, 0))  # no header facts: nothing to compare with
+    assert judged([q(0.1, 0.6), unknown])[0].flags == []
+
+
+def test_real_photos_dimmed_or_cropped_do_not_flag_their_original(tmp_path: Path):
+    """A photo with a white frame, beside copies dimmed to 70–95% and crops of it (the review's
+    case: the original was flagged, and pick chose a dimmed copy)."""
+    import imagion
+
+    src = next(p for p in sorted(dataset("ig-celeb12").glob("*/*.jpg")) if _white_share(p) > 0.2)
+    (tmp_path / "original.jpg").write_bytes(src.read_bytes())
+    with Image.open(src) as im:
+        rgb = im.convert("RGB")
+    for f in (0.7, 0.85, 0.95):
+        ImageEnhance.Brightness(rgb).enhance(f).save(tmp_path / f"dim{f}.jpg", quality=95)
+    w, h = rgb.size
+    for c in (0.03, 0.06):
+        box = (int(w * c), int(h * c), int(w * (1 - c)), int(h * (1 - c)))
+        rgb.crop(box).save(tmp_path / f"crop{c}.jpg", quality=95)
+    rows = imagion.rank(tmp_path, index=False, suggest=False).to_list()
+    clipped = {
+        Path(str(r["path"])).name
+        for r in rows
+        if "highlights clipped" in r["quality"]["flags"]  # type: ignore[index]
+    }
+    assert clipped == set(), clipped
+
+
+def _white_share(path: Path) -> float:
+    with Image.open(path) as im:
+        grey = np.asarray(im.convert("L").resize((64, 64)))
+    return float((grey >= 250).mean())
 
 
 def test_the_margins_are_what_the_module_says():
@@ -99,7 +152,7 @@ def test_rank_flags_the_brightened_copy_of_a_photo_and_not_its_original(runner, 
     assert json.loads(alone.stdout)[0]["quality"]["flags"] == []
     table = runner.invoke(app, ["rank", str(folder), "--no-index"])
     cells = " ".join(table.stdout.replace("│", " ").split())  # a cell wraps over lines
-    assert "flagged: highlights clipped (beside a darker copy)" in cells
+    assert "flagged: highlights clipped (beside the darker copy original.jpg)" in cells
 
 
 def test_real_photos_brightened_are_flagged_beside_their_originals(tmp_path: Path):

@@ -133,7 +133,7 @@ def test_the_verdict_says_a_toss_up_and_what_is_unknown():
     assert close.verdict() == (
         "#1 of 4 similar shots, but a toss-up between the top 3: 52% likely to beat the next best"
     )
-    assert "between all 2" in _group([0.01, 0.0], cal).verdict()
+    assert "a toss-up between the two:" in _group([0.01, 0.0], cal).verdict()
     none = _group([1.0, 0.0], Calibration(q))  # no held-out calibration: no probability
     assert none.p_beats_next is None
     assert "unknown for this model (no held-out calibration)" in none.verdict(calibrated=False)

@@ -127,6 +127,20 @@ def test_a_flawed_favourite_loses_to_its_unflawed_copy_on_a_toss_up():
     assert g.verdict().startswith("#1 of 2 similar shots: the only one without a flaw")
 
 
+def test_the_verdict_says_the_flaw_in_words_and_a_little_sharper_is_not_sharper():
+    from imagion.inference.groups import SHARPER
+
+    clipped = quality.Quality(1.3, 0.7, 1.0, 0.2, 1080, 1080, 80, ["highlights clipped"])
+    _, why = lead([_shot("bright.jpg", 0.02, clipped), _shot("orig.jpg", 0.0, GOOD)], _cal())
+    assert why is not None and "(the likes model's favourite has clipped highlights)" in why
+    a_bit = quality.Quality(GOOD.sharpness + SHARPER / 2, 0.5, 0.9, 0.0, 1080, 1080, 80, [])
+    order, why = lead([_shot("orig.jpg", 0.02, GOOD), _shot("bright.jpg", 0.0, a_bit)], _cal())
+    assert order[0].path.name == "orig.jpg" and why is None
+    much = quality.Quality(GOOD.sharpness + 2 * SHARPER, 0.5, 0.9, 0.0, 1080, 1080, 80, [])
+    order, why = lead([_shot("soft.jpg", 0.02, GOOD), _shot("sharp.jpg", 0.0, much)], _cal())
+    assert order[0].path.name == "sharp.jpg" and why is not None and "the sharpest of 2" in why
+
+
 def test_a_confident_likes_model_keeps_its_favourite():
     cal = _cal()
     raw = 3.0  # σ(3) ≈ 95% ≥ CONFIDENT
@@ -177,9 +191,10 @@ def test_the_page_card_shows_the_flags():
 
 
 def test_tiny_or_no_inputs_do_not_fail():
-    assert pixel_measures(np.zeros((0, 224, 224, 3), np.uint8)).shape == (0, 4)
+    width = quality.PIXEL_MEASURES
+    assert pixel_measures(np.zeros((0, 224, 224, 3), np.uint8)).shape == (0, width)
     tiny = pixel_measures(np.zeros((2, 8, 8, 3), np.uint8))
-    assert tiny.shape == (2, 4) and np.isfinite(tiny).all()
+    assert tiny.shape == (2, width) and np.isfinite(tiny).all()
 
 
 def test_pick_csv_has_the_quality_columns(runner, tmp_path: Path):

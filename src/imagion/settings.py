@@ -85,8 +85,8 @@ def cpu_threads() -> int:
 def onnx_options(ort: Any) -> Any:
     """ONNX Runtime's session options for imagion: cpu_threads() threads that sleep when they
     wait instead of spinning. Decoding (and the quality measures) run in threads beside the model;
-    spinning threads took the cores from them: rank of 720 photos on 2 cores took 8% longer and
-    14% more CPU with spinning (bench/quality_flags.py's timing, 2026-12-07)."""
+    spinning threads took the cores from them: rank of 720 photos on 2 cores is 1.14× faster
+    with 15% less CPU when they sleep (bench/onnx_spinning.py, docs/benchmarks.md)."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = cpu_threads()
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")

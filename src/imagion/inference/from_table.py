@@ -85,7 +85,9 @@ def read_table(table: Path) -> TableRows:
             got.colours = np.asarray([colours[k] for k in ok], np.float64).reshape(-1, 3)
             got.times = [None if taken[k] is None else float(taken[k]) for k in ok]
     if got.qualities is not None and got.hashes is not None and got.colours is not None:
-        got.qualities = beside_near_copies(got.qualities, got.features, got.hashes, got.colours)
+        got.qualities = beside_near_copies(
+            got.qualities, got.features, got.hashes, got.colours, got.paths
+        )
     return got
 
 

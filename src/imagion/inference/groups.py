@@ -39,7 +39,7 @@ from imagion.inference.photo_index import (  # noqa: F401 (fingerprints, capture
     open_index,
     scored_pass,
 )
-from imagion.inference.quality import Quality
+from imagion.inference.quality import FLAG_PHRASES, Quality
 from imagion.inference.rank import (
     ABOUT_EVEN,
     RANK_CSV,
@@ -178,7 +178,9 @@ class Group:
             why = "" if calibrated else " (no held-out calibration)"
             return f"{head}; how likely it beats the next best is unknown for this model{why}"
         if self.even > 1:
-            which = f"all {n}" if self.even == n else f"the top {self.even}"
+            which = (
+                "the two" if n == 2 else f"all {n}" if self.even == n else f"the top {self.even}"
+            )
             return (
                 f"{head}, but a toss-up between {which}: "
                 f"{self.p_beats_next:.0%} likely to beat the next best"
@@ -206,24 +208,48 @@ def _flags(r: Ranked) -> list[str]:
     return r.quality.flags if r.quality is not None else []
 
 
-def _technical(r: Ranked) -> tuple[int, float, int, int, float]:
-    """What a person checks first, best first: fewer flags, sharper (to 0.1), fewer clipped
-    highlights (in steps of 2% of the pixels), less compressed up to JPEG quality 75 (a re-save
-    at a lower quality loses to its original), then the likes model. Sharpness comes before
-    clipping: a blur lowers the clipped share of a white backdrop too."""
-    q = r.quality
-    if q is None:
-        return (0, 0.0, 0, 0, -r.raw)
-    jpeg = min(q.jpeg_quality or 100, 75)
-    return (len(q.flags), -round(q.sharpness, 1), int(q.clipped / 0.02), -jpeg, -r.raw)
+# a shot is sharper than another only by at least this much: brightening a photo 3× adds hard
+# clipped edges and up to 0.1 of sharpness; a blur that a person sees takes 0.4 (docs/quality.md)
+SHARPER = 0.15
+
+
+def _choose(contenders: list[Ranked]) -> tuple[Ranked, str]:
+    """The shot a person would post, and the step that chose it: the fewest flags ("flags"),
+    then the sharpest, by at least SHARPER ("sharper"), then the fewest clipped highlights, in
+    steps of 2% of the pixels ("clipped"), then the least compressed up to JPEG quality 75 (a
+    re-save at a lower quality loses to its original: "compressed"); the first in the likes
+    model's order among those still even ("likes"). Sharpness comes before clipping: a blur
+    lowers the clipped share of a white backdrop too."""
+    measured = [(s, s.quality) for s in contenders if s.quality is not None]
+    if len(measured) < len(contenders):
+        return contenders[0], "likes"
+
+    def fewest(key: Callable[[Quality], float]) -> Callable[[list], list]:
+        return lambda pool: [(s, q) for s, q in pool if key(q) == min(key(q) for _, q in pool)]
+
+    def sharpest(pool: list) -> list:
+        most = max(q.sharpness for _, q in pool)
+        return [(s, q) for s, q in pool if q.sharpness >= most - SHARPER]
+
+    stages = [
+        ("flags", fewest(lambda q: len(q.flags))),
+        ("sharper", sharpest),
+        ("clipped", fewest(lambda q: int(q.clipped / 0.02))),
+        ("compressed", fewest(lambda q: -min(q.jpeg_quality or 100, 75))),
+    ]
+    pool, chosen_by = measured, "likes"
+    for step, keep in stages:
+        pool = keep(pool)
+        if chosen_by == "likes" and pool[0][0] is not contenders[0]:
+            chosen_by = step  # where the likes model's favourite dropped out
+    return pool[0][0], chosen_by
 
 
 def lead(shots: list[Ranked], cal: Calibration) -> tuple[list[Ranked], str | None]:
     """The group's shots (best first by the likes model) with the one to post first, and why
     when its technical quality chose it: among the shots the likes model is not confident
-    (CONFIDENT) the favourite beats, the one with the fewest flags, then the sharpest, then the
-    fewest clipped highlights, then the least compressed (`_technical`). A flawed favourite
-    thus never beats an unflawed near-copy unless the likes model is confident."""
+    (CONFIDENT) the favourite beats, the one `_choose` picks. A flawed favourite thus never beats
+    an unflawed near-copy unless the likes model is confident."""
     top = shots[0]
     if len(shots) < 2 or top.quality is None:
         return shots, None
@@ -233,7 +259,7 @@ def lead(shots: list[Ranked], cal: Calibration) -> tuple[list[Ranked], str | Non
         return p is None or p < CONFIDENT
 
     contenders = [top] + [s for s in shots[1:] if unsure(s)]
-    best = min(contenders, key=_technical)
+    best, step = _choose(contenders)
     if best is top:
         return shots, None
     p = cal.win_probability(top.raw, best.raw)
@@ -244,15 +270,16 @@ def lead(shots: list[Ranked], cal: Calibration) -> tuple[list[Ranked], str | Non
     else:
         odds = f"the likes model is not sure ({p:.0%} for its favourite)"
     flags, n = _flags(best), len(contenders)
-    if len(_flags(top)) > len(flags):
+    if step == "flags":
         clean = [s for s in contenders if len(_flags(s)) == len(flags)]
         what = (
             "the only one without a flaw" if len(clean) == 1 and not flags else "the least flawed"
         )
-        why = f"{what} (the likes model's favourite is {_flags(top)[0]})"
-    elif _technical(best)[1] < _technical(top)[1]:
+        worse = next(f for f in _flags(top) if f not in flags)
+        why = f"{what} (the likes model's favourite {FLAG_PHRASES[worse]})"
+    elif step == "sharper":
         why = f"the sharpest of {n}"
-    elif _technical(best)[2] < _technical(top)[2]:
+    elif step == "clipped":
         why = f"the one with the fewest clipped highlights of {n}"
     else:
         why = f"the least compressed of {n} (re-saved copies lose to their original)"

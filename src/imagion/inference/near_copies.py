@@ -11,10 +11,12 @@ lost highlights the darker one keeps.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from imagion.inference.neighbours import exposure_variants, hues, popcount
+from imagion.inference.neighbours import candidates, exposure_variants, hues, popcount
 from imagion.inference.quality import FLAGS, Quality
 
 # Measured on generated bursts with the bundled model (docs/pick.md, bench/group_quality.py): on
@@ -33,58 +35,23 @@ HASH_COLOUR = 8.0  # …and no channel's mean moves by more than this (of 255)
 EXPOSURE_BITS = 12
 EXPOSURE_CHROMA = 0.07
 
-# "highlights clipped" beside a near-copy: at least MORE_CLIPPED more of the pixels clipped than a
-# near-copy whose mean brightness is at least BRIGHTER lower and that is not "too dark" itself (a
-# photo darkened to 40% keeps nothing to compare). A near-copy here is an exposure variant by the
-# hash rule above whose features are also at least VARIANT_SIMILARITY alike (the hash rule alone
-# pairs different low-detail pictures: a quote on white and a plain product shot). Measured on the
-# 20 sets of bench/quality_flags.py and 1,000 instagram-2017 posts (docs/quality.md): brightened
-# copies clip ≥ 0.031 more than their original where they clip at all (one clips 0.002), are
-# ≥ 0.041 brighter and ≥ 0.76 alike but one (0.55, clipped past CLIPPED on its own); blurred,
-# re-saved and halved copies differ from their original by ≤ 0.006 in brightness; the different
-# posts the hash rule pairs are ≤ 0.53 alike.
+# "highlights clipped" beside a near-copy: at least MORE_CLIPPED more of the pixels clipped than
+# a near-copy of the same pixel size holds at its own top (clipped, or a white area dimmed: a
+# darker copy of a clipped photo keeps no highlights), whose mean brightness is at least BRIGHTER
+# lower and that is not "too dark" itself (a photo darkened to 40% keeps nothing to compare). A
+# near-copy here is a candidate pair of the grouping (features' nearest neighbours, hash
+# quarters) that is an exposure variant by the hash rule above and whose features are at least
+# VARIANT_SIMILARITY alike (the hash rule alone pairs different low-detail pictures: a quote on
+# white and a plain product shot). The same size leaves out crops: a tighter crop of a photo on a
+# white backdrop clips less without keeping anything. Measured on the 20 sets of
+# bench/quality_flags.py and 1,000 instagram-2017 posts (docs/quality.md): brightened copies
+# clip ≥ 0.031 more than their original where they clip at all (one clips 0.002), are ≥ 0.041
+# brighter and ≥ 0.76 alike but one (0.55, clipped past CLIPPED on its own); blurred, re-saved
+# and halved copies differ from their original by ≤ 0.006 in brightness; the different posts the
+# hash rule pairs are ≤ 0.53 alike.
 MORE_CLIPPED = 0.02
 BRIGHTER = 0.02
 VARIANT_SIMILARITY = 0.7
-BLOCK = 256  # photos compared with every other photo at a time
-
-
-def more_clipped_pairs(
-    clipped: np.ndarray,
-    bright: np.ndarray,
-    reference: np.ndarray,
-    features: np.ndarray | None,
-    hashes: np.ndarray,
-    colours: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (i, j) of rows: j a near-copy of i (module comment) that `reference` allows, i
-    clipping at least MORE_CLIPPED more and at least BRIGHTER brighter (`clipped`, `bright`:
-    each row's measures). Costs what the photos that clip at all take: each is compared with
-    every row in blocks, features only for the pairs the hashes let through."""
-    hashes = np.asarray(hashes, np.uint64)
-    hue = hues(colours)
-    unit = None
-    if features is not None:
-        unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    suspects = np.nonzero(clipped >= MORE_CLIPPED)[0]
-    found_i, found_j = [], []
-    for s in range(0, len(suspects), BLOCK):
-        i = suspects[s : s + BLOCK, None]
-        maybe = reference[None, :] & (clipped[i] - clipped[None, :] >= MORE_CLIPPED)
-        maybe &= bright[i] - bright[None, :] >= BRIGHTER
-        a, b = np.nonzero(maybe)
-        a = i[a, 0]
-        bits = popcount(hashes[a] ^ hashes[b])
-        ok = exposure_variants(hashes[a], bits, hue[a], hue[b], EXPOSURE_BITS, EXPOSURE_CHROMA)
-        a, b = a[ok], b[ok]
-        if unit is not None:
-            alike = np.einsum("ij,ij->i", unit[a], unit[b]) >= VARIANT_SIMILARITY
-            a, b = a[alike], b[alike]
-        found_i.append(a)
-        found_j.append(b)
-    if not found_i:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(found_i), np.concatenate(found_j)
 
 
 def beside_near_copies(
@@ -92,24 +59,68 @@ def beside_near_copies(
     features: np.ndarray | None,
     hashes: np.ndarray,
     colours: np.ndarray,
+    paths: Sequence[str | Path] | None = None,
 ) -> list[Quality]:
-    """`qualities` (row k of the other arrays for photo k) with "highlights clipped" where a photo
-    clips at least MORE_CLIPPED more of its pixels than a near-copy at least BRIGHTER darker that
-    is not too dark; `near_copy_clipped` then holds the least such near-copy's share."""
-    if len(qualities) < 2:
-        return list(qualities)
+    """`qualities` (row k of the other arrays for photo k, `paths[k]` its name) with "highlights
+    clipped" where a photo clips at least MORE_CLIPPED more of its pixels than a darker near-copy
+    holds at its top (module comment); `near_copy` and `near_copy_clipped` then name that copy
+    (the one with the least at its top) and its clipped share. Costs what grouping does (about
+    N log N, the grouping's candidate pairs), and nothing when no photo clips MORE_CLIPPED."""
+    n = len(qualities)
     clipped = np.array([q.clipped for q in qualities])
+    if n < 2 or not (clipped >= MORE_CLIPPED).any():
+        return list(qualities)
+    top = np.maximum(clipped, [q.at_top for q in qualities])
     bright = np.array([q.brightness for q in qualities])
-    reference = np.array(["too dark" not in q.flags for q in qualities])
-    i, j = more_clipped_pairs(clipped, bright, reference, features, hashes, colours)
+    size = np.array([(q.width or -1, q.height or -1) for q in qualities])
+    reference = np.array(["too dark" not in q.flags for q in qualities]) & (size[:, 0] > 0)
+    i, j = _variant_pairs(features, np.asarray(hashes, np.uint64), colours)
+    keep = reference[j] & (size[i] == size[j]).all(axis=1)
+    keep &= (clipped[i] - top[j] >= MORE_CLIPPED) & (bright[i] - bright[j] >= BRIGHTER)
+    i, j = i[keep], j[keep]
     out = list(qualities)
     for k in np.unique(i):
+        mine = j[i == k]
+        best = int(mine[np.argmin(top[mine])])
         q = qualities[k]
         flags = q.flags if "highlights clipped" in q.flags else _with_clipped(q.flags)
+        name = str(paths[best]) if paths is not None else None
         out[k] = dataclasses.replace(
-            q, flags=flags, near_copy_clipped=float(clipped[j[i == k]].min())
+            q, flags=flags, near_copy=name, near_copy_clipped=float(clipped[best])
         )
     return out
+
+
+def _variant_pairs(
+    features: np.ndarray | None, hashes: np.ndarray, colours: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both orders (i, j) of the grouping's candidate pairs that are exposure variants by the hash
+    rule and, with `features`, at least VARIANT_SIMILARITY alike."""
+    n = len(hashes)
+    rows = np.arange(n)
+    unit = None
+    if features is not None:  # unit rows: the nearest neighbours by cosine, as grouping's
+        unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    cand = candidates(
+        unit,
+        rows,
+        hashes,
+        np.asarray(colours, np.float64),
+        [None] * n,
+        burst_seconds=BURST_SECONDS,
+        hash_bits=HASH_BITS,
+        hash_colour=HASH_COLOUR,
+    )
+    a = np.repeat(rows, np.diff(cand.start))
+    b = cand.earlier
+    hue = hues(colours)
+    bits = popcount(hashes[a] ^ hashes[b])
+    ok = exposure_variants(hashes[a], bits, hue[a], hue[b], EXPOSURE_BITS, EXPOSURE_CHROMA)
+    a, b = a[ok], b[ok]
+    if unit is not None:
+        alike = np.einsum("ij,ij->i", unit[a], unit[b]) >= VARIANT_SIMILARITY
+        a, b = a[alike], b[alike]
+    return np.concatenate([a, b]), np.concatenate([b, a])
 
 
 def _with_clipped(flags: list[str]) -> list[str]:

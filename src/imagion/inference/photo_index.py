@@ -106,7 +106,11 @@ class Pass:
     def qualities(self) -> list[Quality]:
         """Each photo's quality, flagged beside its near-copies (inference/near_copies.py)."""
         return beside_near_copies(
-            [from_row(row) for row in self.quality], self.features, self.hashes, self.colours
+            [from_row(row) for row in self.quality],
+            self.features,
+            self.hashes,
+            self.colours,
+            self.paths,
         )
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from imagion.formats.openers import kind_of
 from imagion.formats.raw import raw_size
 from imagion.images import load_square, open_image, read_image_bytes, zip_member
 from imagion.inference.subject import SALIENT, saliency_of
+from imagion.names import shown_name
 
 # Thresholds, each measured on 20 ig-celeb12 photos and their generated copies, with the false
 # flags checked on all 120 ig-celeb12 photos and 1,000 instagram-2017 posts (bench/quality_flags.py;
@@ -61,10 +62,16 @@ QUALITY_COLUMNS = (
     "width",
     "height",
     "jpeg_quality",
+    "at_top",
+    "near_copy",
     "near_copy_clipped",
 )
 FLAGS = ("blurry", "too dark", "highlights clipped", "low resolution", "heavily compressed")
 GRID = 8  # tiles per side for sharpness
+PIXEL_MEASURES = 5  # sharpness, brightness, bright_top, clipped, at_top
+# at_top: the share of pixels within this many levels of the photo's own brightest level — a
+# white area dimmed is still a flat top (a darker copy of a clipped photo keeps no highlights)
+AT_TOP_LEVELS = 2
 # the saliency map that finds the subject's tiles: 28×28 of a 224 px input (3.5 cells a tile);
 # 32% cheaper than crop advice's 64 px, with as good a split of sharp and blurred photos
 # (bench/quality_flags.py)
@@ -99,7 +106,11 @@ class Quality:
     height: int | None = None
     jpeg_quality: int | None = None  # the IJG quality of its luminance table (None: not a JPEG)
     flags: list[str] = field(default_factory=list)
-    # the clipped share of a darker near-copy this photo clips more than (inference/near_copies.py)
+    # the share of pixels at the photo's own top (within AT_TOP_LEVELS of its brightest level)
+    at_top: float = 0.0
+    # the darker near-copy of the same size that keeps highlights this photo clipped, and its
+    # clipped share (inference/near_copies.py); None: none in the run
+    near_copy: str | None = None
     near_copy_clipped: float | None = None
 
     def to_dict(self) -> dict[str, object]:
@@ -111,6 +122,8 @@ class Quality:
             "width": self.width,
             "height": self.height,
             "jpeg_quality": self.jpeg_quality,
+            "at_top": round(self.at_top, 4),
+            "near_copy": self.near_copy,
             "near_copy_clipped": None
             if self.near_copy_clipped is None
             else round(self.near_copy_clipped, 4),
@@ -138,15 +151,26 @@ def with_quality_columns(row: Mapping[str, object]) -> dict[str, object]:
 
 def flag_words(measured: Mapping[str, object]) -> str:
     """The flags of a `Quality.to_dict()` as a person reads them ("" when none): "flagged: blurry,
-    too dark"; clipped highlights told apart only by a darker near-copy say so."""
+    too dark"; clipped highlights told apart only by a darker near-copy name it: "highlights
+    clipped (beside the darker copy a.jpg)"."""
     flags = measured.get("flags")
     if not isinstance(flags, list) or not flags:
         return ""
-    clipped = measured.get("clipped")
-    beside = measured.get("near_copy_clipped") is not None
-    beside &= isinstance(clipped, float | int) and clipped <= CLIPPED
-    words = [f"{f} (beside a darker copy)" if beside and f == FLAGS[2] else str(f) for f in flags]
+    clipped, copy = measured.get("clipped"), measured.get("near_copy")
+    beside = isinstance(copy, str) and isinstance(clipped, float | int) and clipped <= CLIPPED
+    said = f" (beside the darker copy {shown_name(PurePath(str(copy)).name)})" if beside else ""
+    words = [f"{f}{said}" if f == FLAGS[2] else str(f) for f in flags]
     return "flagged: " + ", ".join(words)
+
+
+# each flag as the end of "the likes model's favourite …"
+FLAG_PHRASES = {
+    "blurry": "is blurry",
+    "too dark": "is too dark",
+    "highlights clipped": "has clipped highlights",
+    "low resolution": "has a low resolution",
+    "heavily compressed": "is heavily compressed",
+}
 
 
 def flag_text(q: Quality | None) -> str:
@@ -254,17 +278,17 @@ CHUNK = 8  # images measured at a time: their intermediate arrays stay in the CP
 
 
 def pixel_measures(batch: np.ndarray) -> np.ndarray:
-    """Per image of a uint8 batch N×S×S×3: sharpness, mean brightness, its 99th percentile and
-    the clipped share (N×4), CHUNK images at a time (28% faster than all at once, same
-    numbers)."""
+    """Per image of a uint8 batch N×S×S×3: sharpness, mean brightness, its 99th percentile, the
+    clipped share and the share at its own top (N×PIXEL_MEASURES), CHUNK images at a time (28%
+    faster than all at once, same numbers)."""
     parts = [_measures(batch[s : s + CHUNK]) for s in range(0, len(batch), CHUNK)]
-    return np.concatenate(parts) if parts else np.zeros((0, 4))
+    return np.concatenate(parts) if parts else np.zeros((0, PIXEL_MEASURES))
 
 
 def _measures(batch: np.ndarray) -> np.ndarray:
     n = len(batch)
     if n == 0:
-        return np.zeros((0, 4))
+        return np.zeros((0, PIXEL_MEASURES))
     luma = batch[..., 0].astype(np.uint16)  # (77 R + 150 G + 29 B + 128) >> 8 ≈ BT.601, in place
     luma *= 77
     for channel, weight in ((1, 150), (2, 29)):
@@ -279,11 +303,14 @@ def _measures(batch: np.ndarray) -> np.ndarray:
     counts = hist.reshape(n, 256).astype(np.float64)
     hist = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
     levels = np.arange(256) / 255.0
-    out = np.zeros((n, 4))
+    out = np.zeros((n, PIXEL_MEASURES))
     out[:, 0] = sharpness(luma.astype(np.float32))
     out[:, 1] = (hist * levels).sum(axis=1)  # no BLAS call: its threads would fight the model
     out[:, 2] = (np.cumsum(hist, axis=1) < 0.99).sum(axis=1) / 255.0
     out[:, 3] = hist[:, levels >= CLIP_LEVEL - 1e-9].sum(axis=1)
+    brightest = 255 - np.argmax(counts[:, ::-1] > 0, axis=1)  # each image's brightest level
+    at_or_above = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]  # share at each level or above
+    out[:, 4] = at_or_above[np.arange(n), np.maximum(brightest - AT_TOP_LEVELS, 0)]
     return out
 
 
@@ -307,12 +334,11 @@ def flags_of(
 
 def assess(measures: np.ndarray, facts: tuple[int, int, int | None] | None) -> Quality:
     """The Quality of one photo from its `pixel_measures` row and its `header_facts`."""
-    sharp, mean, top, clipped = (float(v) for v in measures)
+    sharp, mean, top, clipped, at_top = (float(v) for v in measures)
     w, h, q = facts if facts is not None else (None, None, None)
     short = min(w, h) if w is not None and h is not None else None
-    return Quality(
-        sharp, mean, top, clipped, w, h, q, flags_of(sharp, mean, top, clipped, short, q)
-    )
+    flags = flags_of(sharp, mean, top, clipped, short, q)
+    return Quality(sharp, mean, top, clipped, w, h, q, flags, at_top=at_top)
 
 
 Forward = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
@@ -346,21 +372,21 @@ class Meter:
 
     @property
     def rows(self) -> list[np.ndarray]:
-        """Each batch's pixel measures (N×4), waited for."""
+        """Each batch's pixel measures (N×PIXEL_MEASURES), waited for."""
         return [f.result() for f in self.pending]
 
     def stored_rows(self, paths: list[Path]) -> np.ndarray:
         """What the photo index keeps of each photo's quality (STORED_COLUMNS values, NaN for
         unknown): the pixel measures of its pass and the facts of its header. The flags are
         worked out again from these when read, so a changed threshold applies to old rows."""
-        rows = np.concatenate(self.rows) if self.rows else np.zeros((0, 4))
+        rows = np.concatenate(self.rows) if self.rows else np.zeros((0, PIXEL_MEASURES))
         out = np.full((len(paths), STORED_COLUMNS), np.nan, np.float32)
         for k, (p, row) in enumerate(zip(paths, rows, strict=True)):
-            out[k, :4] = row
+            out[k, :PIXEL_MEASURES] = row
             facts = self.facts[str(p)] if str(p) in self.facts else _facts_or_none(p)
             if facts is not None:
                 w, h, q = facts
-                out[k, 4:] = (w, h, np.nan if q is None else q)
+                out[k, PIXEL_MEASURES:] = (w, h, np.nan if q is None else q)
         return out
 
 
@@ -371,14 +397,15 @@ def _facts_or_none(path: Path) -> tuple[int, int, int | None] | None:
         return None
 
 
-STORED_COLUMNS = 7  # sharpness, brightness, bright_top, clipped, width, height, jpeg_quality
+# sharpness, brightness, bright_top, clipped, at_top (pixel_measures), width, height, jpeg_quality
+STORED_COLUMNS = PIXEL_MEASURES + 3
 # the way the pixel measures are taken; raised when a stored measure would come out otherwise
-# (2: the subject's saliency map 28×28, was 64×64), so the photo index measures its photos again
-MEASURES_VERSION = 2
+# (2: the subject's saliency map 28×28, was 64×64; 3: at_top), so the photo index measures again
+MEASURES_VERSION = 3
 
 
 def from_row(row: np.ndarray) -> Quality:
     """The Quality of one stored row (Meter.stored_rows)."""
-    w, h, q = (None if not np.isfinite(v) else int(v) for v in row[4:STORED_COLUMNS])
+    w, h, q = (None if not np.isfinite(v) else int(v) for v in row[PIXEL_MEASURES:STORED_COLUMNS])
     facts = None if w is None or h is None else (w, h, q)
-    return assess(np.asarray(row[:4], np.float64), facts)
+    return assess(np.asarray(row[:PIXEL_MEASURES], np.float64), facts)

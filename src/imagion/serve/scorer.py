@@ -190,7 +190,7 @@ class Scorer:
                 facts = None
             out.append(assess(row, facts))
         hashes, colours = fingerprints(batch)
-        return beside_near_copies(out, feats, hashes, colours)
+        return beside_near_copies(out, feats, hashes, colours, [uploads[k].name for k in ok])
 
     async def score(self, uploads: list[Upload]) -> Scored:
         loop = asyncio.get_running_loop()
