@@ -194,6 +194,23 @@ def test_not_a_raw_file_and_a_missing_opener(tmp_path, monkeypatch):
     assert "rawpy" in _line(exc, "b.dng")
 
 
+def test_a_jpeg_or_png_named_as_raw_opens_as_what_it_is(tmp_path, runner):
+    """A camera's JPEG copy with a .CR2 name, or a PNG renamed .NEF: opened by its first bytes,
+    ranked with its size read (it was refused: LibRaw cannot read a JPEG)."""
+    from imagion.inference.quality import header_facts
+
+    photo(0.5, size=300).save(tmp_path / "IMG_2.CR2", format="JPEG", quality=88)
+    photo(0.4, size=200).save(tmp_path / "IMG_3.NEF", format="PNG")
+    assert open_image(tmp_path / "IMG_2.CR2").format == "JPEG"
+    assert open_image(tmp_path / "IMG_3.NEF").format == "PNG"
+    assert header_facts(tmp_path / "IMG_2.CR2") == (300, 300, 88)
+    res = runner.invoke(app, ["rank", str(tmp_path), "--json", "--no-index"])
+    assert res.exit_code == 0, res.output
+    rows = {Path(r["path"]).name: r for r in json.loads(res.stdout)}
+    assert set(rows) == {"IMG_2.CR2", "IMG_3.NEF"}
+    assert rows["IMG_2.CR2"]["quality"]["width"] == 300
+
+
 def test_page_offers_heic_and_the_server_scores_it(tmp_path):
     import pillow_heif
     from fastapi.testclient import TestClient

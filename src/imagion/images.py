@@ -188,16 +188,42 @@ def open_image(
         if not fp.is_file():
             raise InputError(f"{where}: image file is missing.")
     suffix = Path(where).suffix
-    needs = openers.missing_opener(suffix)
+    named_raw = openers.kind_of(suffix) == "RAW"
+    raw = named_raw and openers.raw_inside(suffix, _head(fp))  # a JPEG named .CR2 is a JPEG
+    needs = None if named_raw and not raw else openers.missing_opener(suffix)
     if needs is not None:
         raise InputError(f"{where}: opening {suffix} files needs {needs}, missing here; skipped.")
-    if openers.kind_of(suffix) == "RAW":
+    if raw:
         data = fp.getvalue() if isinstance(fp, io.BytesIO) else Path(fp)
         with one_file(where):
             return _within(open_raw(data, where, max_pixels), where, max_pixels)
     with one_file(where):
         im = Image.open(fp, formats=photo_formats())
     return _within(im, where, max_pixels)
+
+
+def _head(fp: str | Path | io.BytesIO) -> bytes:
+    """The first bytes of a file or a buffer (b"" when it cannot be read: opening says why)."""
+    if isinstance(fp, io.BytesIO):
+        return fp.getvalue()[:8]
+    try:
+        with open(fp, "rb") as f:
+            return f.read(8)
+    except OSError:
+        return b""
+
+
+def is_raw(source: str | Path | bytes, name: str | None = None) -> bool:
+    """Whether an image (a path, a zip member or bytes named `name`) is camera RAW: named so, and
+    not a JPEG or a PNG inside (openers.raw_inside)."""
+    suffix = Path(name or str(source)).suffix
+    if openers.kind_of(suffix) != "RAW":
+        return False
+    if isinstance(source, bytes):
+        return openers.raw_inside(suffix, source[:8])
+    if zip_member(source) is not None:
+        return openers.raw_inside(suffix, read_image_bytes(source)[:8])
+    return openers.raw_inside(suffix, _head(Path(source)))
 
 
 def _text(exc: BaseException) -> str:

@@ -48,6 +48,9 @@ RAW_SUFFIXES = frozenset(
         ".x3f",  # Sigma
     }
 )
+# A file named as camera RAW that holds a JPEG or a PNG (renamed, or a camera's JPEG copy with the
+# wrong extension) is opened as what it is: no RAW format starts with these bytes.
+PILLOW_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 # the package that brings each kind, named when it is missing
 PACKAGES = {"HEIF": "pillow-heif", "AVIF": "Pillow 11.2 or later (with AVIF)", "RAW": "rawpy"}
 
@@ -76,6 +79,11 @@ def kind_of(suffix: str) -> str | None:
     if s in RAW_SUFFIXES:
         return "RAW"
     return None
+
+
+def raw_inside(suffix: str, head: bytes) -> bool:
+    """Whether a file with this extension whose first bytes are `head` is camera RAW."""
+    return kind_of(suffix) == "RAW" and not head.startswith(PILLOW_MAGIC)
 
 
 @functools.cache

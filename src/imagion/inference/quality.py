@@ -30,9 +30,8 @@ from pathlib import Path, PurePath
 import numpy as np
 
 from imagion.errors import ImagionError
-from imagion.formats.openers import kind_of
 from imagion.formats.raw import raw_size
-from imagion.images import load_square, open_image, read_image_bytes, zip_member
+from imagion.images import is_raw, load_square, open_image, read_image_bytes, zip_member
 from imagion.inference.subject import SALIENT, saliency_of
 from imagion.names import shown_name
 
@@ -198,7 +197,7 @@ def header_facts(
 ) -> tuple[int, int, int | None]:
     """(width, height, JPEG quality or None) from the file's header, without decoding it."""
     where = name or str(source)
-    if kind_of(Path(where).suffix) == "RAW":  # opening a RAW decodes its preview: read the header
+    if is_raw(source, name):  # opening a RAW decodes its preview: read the header instead
         data: Path | bytes
         if isinstance(source, bytes) or zip_member(source) is None:
             data = source if isinstance(source, bytes) else Path(source)

@@ -13,10 +13,10 @@ import numpy as np
 from PIL import Image
 
 from imagion.errors import ImagionError, InputError
-from imagion.formats.openers import kind_of
 from imagion.images import (
     decoded,
     decoded_bytes,
+    is_raw,
     jpeg_data_uri,
     load_square,
     open_image,
@@ -113,7 +113,7 @@ class Scorer:
     def decode(self, upload: Upload) -> tuple[np.ndarray, str]:
         """The model's input and a square thumbnail; ImagionError names the file otherwise."""
         size = self.engine.preprocess.size
-        if kind_of(Path(upload.name).suffix) == "RAW":  # LibRaw decodes outside the byte budget
+        if is_raw(upload.data, upload.name):  # LibRaw decodes outside the byte budget
             raise ImagionError(
                 f"{upload.name}: camera RAW is not taken by the server; export it as JPEG or HEIC, "
                 "or score it with `imagion rank`."
