@@ -5,9 +5,8 @@ cost of measuring, and distinct shown scores (issue #34; figures in docs/quality
 radius = short side / 300), darkened to 40%, brightened 1.7× (clipped highlights), re-saved at
 JPEG quality 40, halved in size. The copies other than the re-save are saved at quality 95.
 Prints each measure's spread on the originals and on the copies it is meant to catch, the share
-of the copies flagged with the right flag (and by their own measures alone, without the darker
-near-copy beside them) and of the originals flagged at all, what `pick -n 20` returns for each
-moment, the share of rank's time spent measuring quality (all 120 ig-celeb12 photos and their 5
+of the copies flagged with the right flag and of the originals flagged at all, what `pick -n 20`
+returns for each moment, the share of rank's time spent measuring quality (all 120 ig-celeb12 photos and their 5
 copies each, 720 photos, with and without measuring, interleaved), whether 48 ordinary photos
 show distinct scores to 4 decimals, the sharpness of all 120 photos against a blurred copy of
 each, and the flags of the 120 in one run. With --instagram N, the flags of N instagram-2017
@@ -91,14 +90,6 @@ def blur_check(datasets: Path) -> dict[str, str]:
             f"originals {(so < t).sum()}/{len(so)}, blurred {(sb < t).sum()}/{len(sb)}"
         )
     return out
-
-
-def alone_flags(q: dict) -> list[str]:
-    """The flags a photo gets by its own measures, without the near-copies beside it."""
-    short = min(q["width"], q["height"]) if q["width"] and q["height"] else None
-    return quality.flags_of(
-        q["sharpness"], q["brightness"], q["bright_top"], q["clipped"], short, q["jpeg_quality"]
-    )
 
 
 def sources(datasets: Path, n_accounts: int = 10, per: int = 2) -> list[Path]:
@@ -201,19 +192,12 @@ def main() -> None:
         orig_flagged = [q["flags"] for q in by_kind["original"] if q["flags"]]
         figures["originals_flagged"] = f"{len(orig_flagged)}/{len(by_kind['original'])}"
         print("originals flagged:", figures["originals_flagged"], orig_flagged)
-        right = alone_right = 0
+        right = 0
         for kind, flag in KINDS.items():
             hit = sum(flag in q["flags"] for q in by_kind[kind])
-            alone = sum(flag in alone_flags(q) for q in by_kind[kind])
-            right, alone_right = right + hit, alone_right + alone
+            right += hit
             figures[f"{kind}_flagged_{flag}"] = f"{hit}/{len(by_kind[kind])}"
-            print(
-                f"{kind}: {hit}/{len(by_kind[kind])} flagged {flag!r} "
-                f"({alone} by its own measures, without its near-copies)"
-            )
-        figures["degraded_right_flag_alone"] = (
-            f"{alone_right}/{sum(len(by_kind[k]) for k in KINDS)}"
-        )
+            print(f"{kind}: {hit}/{len(by_kind[kind])} flagged {flag!r}")
         figures["degraded_right_flag"] = f"{right}/{sum(len(by_kind[k]) for k in KINDS)}"
         picked = pick_images([folder], n=20)
         wins = [Path(p.photo.path).stem.split("_", 1)[1] for p in picked]
@@ -254,15 +238,10 @@ def main() -> None:
         for r in rows:
             for f in r["quality"]["flags"]:  # type: ignore[index]
                 counts[f] = counts.get(f, 0) + 1
-        beside = sum(r["quality"]["near_copy_clipped"] is not None for r in rows)  # type: ignore[index]
-        figures["instagram2017_beside_a_darker_copy"] = beside
         figures["instagram2017_posts"] = len(rows)
         figures["instagram2017_flags"] = counts
         sharp = [r["quality"]["sharpness"] for r in rows]  # type: ignore[index]
-        print(
-            f"instagram-2017, {len(rows)} posts: flags {counts} ({beside} clipped beside a darker "
-            f"near-copy); sharpness {spread(sharp)}"
-        )
+        print(f"instagram-2017, {len(rows)} posts: flags {counts}; sharpness {spread(sharp)}")
     print(json.dumps(figures, indent=1))
 
 

@@ -95,11 +95,10 @@ def test_a_shallow_depth_of_field_is_not_blurry():
 
 def test_each_threshold_is_documented_with_its_measured_source():
     doc = (ROOT / "docs" / "quality.md").read_text(encoding="utf-8")
-    from imagion.inference import near_copies
+    from imagion.inference import groups
 
     names = ("BLURRY", "DARK_MEAN", "DARK_TOP", "CLIPPED", "LOW_RESOLUTION", "COMPRESSED")
-    beside = ("MORE_CLIPPED", "BRIGHTER", "VARIANT_SIMILARITY")
-    for module, name in [(quality, n) for n in names] + [(near_copies, n) for n in beside]:
+    for module, name in [(quality, n) for n in names] + [(groups, "SHARPER")]:
         cell = re.search(rf"\| `{name}` \| ([0-9.]+) \| \S", doc)  # the value, then its source
         assert cell is not None and float(cell.group(1)) == getattr(module, name), name
     assert "bench/quality_flags.py" in doc

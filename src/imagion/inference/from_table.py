@@ -16,7 +16,6 @@ import numpy as np
 from imagion.errors import ImagionError, InputError
 from imagion.inference.engine import open_engine
 from imagion.inference.groups import SIMILARITY, GroupResult, Shots, check_similarity, grouped
-from imagion.inference.near_copies import beside_near_copies
 from imagion.inference.neighbours import reporting
 from imagion.inference.quality import STORED_COLUMNS, Quality, from_row
 from imagion.inference.rank import ranked
@@ -84,10 +83,6 @@ def read_table(table: Path) -> TableRows:
             got.hashes = np.asarray([hashes[k] for k in ok], np.int64).view(np.uint64)
             got.colours = np.asarray([colours[k] for k in ok], np.float64).reshape(-1, 3)
             got.times = [None if taken[k] is None else float(taken[k]) for k in ok]
-    if got.qualities is not None and got.hashes is not None and got.colours is not None:
-        got.qualities = beside_near_copies(
-            got.qualities, got.features, got.hashes, got.colours, got.paths
-        )
     return got
 
 

@@ -215,11 +215,13 @@ SHARPER = 0.15
 
 def _choose(contenders: list[Ranked]) -> tuple[Ranked, str]:
     """The shot a person would post, and the step that chose it: the fewest flags ("flags"),
-    then the sharpest, by at least SHARPER ("sharper"), then the fewest clipped highlights, in
-    steps of 2% of the pixels ("clipped"), then the least compressed up to JPEG quality 75 (a
-    re-save at a lower quality loses to its original: "compressed"); the first in the likes
-    model's order among those still even ("likes"). Sharpness comes before clipping: a blur
-    lowers the clipped share of a white backdrop too."""
+    then the sharpest, by at least SHARPER ("sharper"), then the fewest highlights flattened at
+    the top of its range, in steps of 2% of the pixels ("clipped"), then the least compressed up
+    to JPEG quality 75 (a re-save at a lower quality loses to its original: "compressed"); the
+    first in the likes model's order among those still even ("likes"). Sharpness comes before
+    clipping: a blur lowers the clipped share of a white backdrop too. Clipping is counted at each
+    shot's own top (`at_top`): a copy dimmed from a clipped photo keeps its flat top (it lost the
+    same highlights), a brightened copy clipped anew gains one."""
     measured = [(s, s.quality) for s in contenders if s.quality is not None]
     if len(measured) < len(contenders):
         return contenders[0], "likes"
@@ -228,13 +230,13 @@ def _choose(contenders: list[Ranked]) -> tuple[Ranked, str]:
         return lambda pool: [(s, q) for s, q in pool if key(q) == min(key(q) for _, q in pool)]
 
     def sharpest(pool: list) -> list:
-        most = max(q.sharpness for _, q in pool)
-        return [(s, q) for s, q in pool if q.sharpness >= most - SHARPER]
+        most = max(_finite(q.sharpness) for _, q in pool)
+        return [(s, q) for s, q in pool if _finite(q.sharpness) >= most - SHARPER]
 
     stages = [
         ("flags", fewest(lambda q: len(q.flags))),
         ("sharper", sharpest),
-        ("clipped", fewest(lambda q: int(q.clipped / 0.02))),
+        ("clipped", fewest(lambda q: int(_finite(q.at_top, 0.0) / 0.02))),
         ("compressed", fewest(lambda q: -min(q.jpeg_quality or 100, 75))),
     ]
     pool, chosen_by = measured, "likes"
@@ -243,6 +245,11 @@ def _choose(contenders: list[Ranked]) -> tuple[Ranked, str]:
         if chosen_by == "likes" and pool[0][0] is not contenders[0]:
             chosen_by = step  # where the likes model's favourite dropped out
     return pool[0][0], chosen_by
+
+
+def _finite(x: float, otherwise: float = float("-inf")) -> float:
+    """`x`, or `otherwise` when it is not a number (a measure a table did not carry)."""
+    return x if np.isfinite(x) else otherwise
 
 
 def lead(shots: list[Ranked], cal: Calibration) -> tuple[list[Ranked], str | None]:

@@ -33,7 +33,6 @@ from imagion.errors import InputError
 from imagion.images import capture_time
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine
-from imagion.inference.near_copies import beside_near_copies
 from imagion.inference.quality import MEASURES_VERSION, STORED_COLUMNS, Meter, Quality, from_row
 from imagion.progress import Progress
 from imagion.settings import default_cache_dir
@@ -104,14 +103,7 @@ class Pass:
     from_index: int = 0  # photos read from the index, not decoded
 
     def qualities(self) -> list[Quality]:
-        """Each photo's quality, flagged beside its near-copies (inference/near_copies.py)."""
-        return beside_near_copies(
-            [from_row(row) for row in self.quality],
-            self.features,
-            self.hashes,
-            self.colours,
-            self.paths,
-        )
+        return [from_row(row) for row in self.quality]
 
 
 class PhotoIndex:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path
 
 import numpy as np
 
@@ -33,7 +33,6 @@ from imagion.errors import ImagionError
 from imagion.formats.raw import raw_size
 from imagion.images import is_raw, load_square, open_image, read_image_bytes, zip_member
 from imagion.inference.subject import SALIENT, saliency_of
-from imagion.names import shown_name
 
 # Thresholds, each measured on 20 ig-celeb12 photos and their generated copies, with the false
 # flags checked on all 120 ig-celeb12 photos and 1,000 instagram-2017 posts (bench/quality_flags.py;
@@ -45,9 +44,8 @@ BLURRY = 1.0
 # below DARK_TOP (darkened ≤ 0.40; originals ≥ 0.48)
 DARK_MEAN = 0.37
 DARK_TOP = 0.44
-# share of pixels at ≥ CLIP_LEVEL above this: "highlights clipped" on its own (originals ≤ 0.407: a
-# white backdrop is clipped too, on purpose); below it, only a darker near-copy tells a photo's
-# clipping apart (inference/near_copies.py)
+# share of pixels at ≥ CLIP_LEVEL above this: "highlights clipped" (originals ≤ 0.407: a white
+# backdrop is clipped too, on purpose; below it a photo's own clipping is not told apart)
 CLIPPED = 0.41
 CLIP_LEVEL = 250 / 255
 LOW_RESOLUTION = 720  # short side below this many pixels: "low resolution" (Instagram shows 1080)
@@ -62,8 +60,6 @@ QUALITY_COLUMNS = (
     "height",
     "jpeg_quality",
     "at_top",
-    "near_copy",
-    "near_copy_clipped",
 )
 FLAGS = ("blurry", "too dark", "highlights clipped", "low resolution", "heavily compressed")
 GRID = 8  # tiles per side for sharpness
@@ -107,10 +103,6 @@ class Quality:
     flags: list[str] = field(default_factory=list)
     # the share of pixels at the photo's own top (within AT_TOP_LEVELS of its brightest level)
     at_top: float = 0.0
-    # the darker near-copy of the same size that keeps highlights this photo clipped, and its
-    # clipped share (inference/near_copies.py); None: none in the run
-    near_copy: str | None = None
-    near_copy_clipped: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -122,10 +114,6 @@ class Quality:
             "height": self.height,
             "jpeg_quality": self.jpeg_quality,
             "at_top": round(self.at_top, 4),
-            "near_copy": self.near_copy,
-            "near_copy_clipped": None
-            if self.near_copy_clipped is None
-            else round(self.near_copy_clipped, 4),
             "flags": list(self.flags),
         }
 
@@ -150,16 +138,11 @@ def with_quality_columns(row: Mapping[str, object]) -> dict[str, object]:
 
 def flag_words(measured: Mapping[str, object]) -> str:
     """The flags of a `Quality.to_dict()` as a person reads them ("" when none): "flagged: blurry,
-    too dark"; clipped highlights told apart only by a darker near-copy name it: "highlights
-    clipped (beside the darker copy a.jpg)"."""
+    too dark"."""
     flags = measured.get("flags")
     if not isinstance(flags, list) or not flags:
         return ""
-    clipped, copy = measured.get("clipped"), measured.get("near_copy")
-    beside = isinstance(copy, str) and isinstance(clipped, float | int) and clipped <= CLIPPED
-    said = f" (beside the darker copy {shown_name(PurePath(str(copy)).name)})" if beside else ""
-    words = [f"{f}{said}" if f == FLAGS[2] else str(f) for f in flags]
-    return "flagged: " + ", ".join(words)
+    return "flagged: " + ", ".join(map(str, flags))
 
 
 # each flag as the end of "the likes model's favourite …"
