@@ -76,6 +76,17 @@ def test_low_resolution_and_heavily_compressed_from_the_header(tmp_path: Path):
     assert header_facts(png) == (900, 900, None)
 
 
+def test_the_size_is_the_shown_size_of_a_turned_photo(tmp_path: Path):
+    """A phone's portrait JPEG is stored landscape with EXIF Orientation 6: 1350×1080 shown."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo().resize((1350, 1080)).save(tmp_path / "portrait.jpg", quality=90, exif=exif)
+    assert header_facts(tmp_path / "portrait.jpg")[:2] == (1080, 1350)
+    exif[0x0112] = 3  # upside down: turned, the same size
+    photo().resize((300, 200)).save(tmp_path / "flipped.jpg", quality=90, exif=exif)
+    assert header_facts(tmp_path / "flipped.jpg")[:2] == (300, 200)
+
+
 @pytest.mark.parametrize("q", [10, 40, 60, 75, 90])
 def test_jpeg_quality_is_read_back_from_the_tables(tmp_path: Path, q: int):
     path = tmp_path / f"{q}.jpg"

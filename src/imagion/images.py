@@ -331,12 +331,22 @@ def upright(im: Image.Image) -> Image.Image:
     """The image turned as its EXIF Orientation says. Unlike ImageOps.exif_transpose this never
     rewrites the EXIF (which raises struct.error or TypeError on a text value in a numeric tag),
     and an unreadable EXIF means no turn, not a lost photo."""
-    try:
-        orientation = im.getexif().get(0x0112, 1)
-    except Exception:  # a damaged EXIF block: the pixels may still be fine
-        orientation = 1
-    method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
+    method = _TRANSPOSE.get(_orientation(im))
     return im.transpose(method) if method is not None else im
+
+
+def shown_size(im: Image.Image) -> tuple[int, int]:
+    """(width, height) as the photo is shown: turned as its EXIF Orientation says (5–8 swap)."""
+    w, h = im.size
+    return (h, w) if _orientation(im) in (5, 6, 7, 8) else (w, h)
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        value = im.getexif().get(0x0112, 1)
+    except Exception:  # a damaged EXIF block: the pixels may still be fine
+        return 1
+    return value if isinstance(value, int) else 1
 
 
 def decoded(im: Image.Image, size: int, where: str) -> Image.Image:

@@ -31,7 +31,14 @@ import numpy as np
 
 from imagion.errors import ImagionError
 from imagion.formats.raw import raw_size
-from imagion.images import is_raw, load_square, open_image, read_image_bytes, zip_member
+from imagion.images import (
+    is_raw,
+    load_square,
+    open_image,
+    read_image_bytes,
+    shown_size,
+    zip_member,
+)
 from imagion.inference.subject import SALIENT, saliency_of
 
 # Thresholds, each measured on 20 ig-celeb12 photos and their generated copies, with the false
@@ -178,7 +185,8 @@ def jpeg_quality(tables: dict[int, object] | None) -> int | None:
 def header_facts(
     source: str | Path | bytes, name: str | None = None
 ) -> tuple[int, int, int | None]:
-    """(width, height, JPEG quality or None) from the file's header, without decoding it."""
+    """(width, height as the photo is shown — turned by its EXIF orientation — and JPEG quality
+    or None) from the file's header, without decoding it."""
     where = name or str(source)
     if is_raw(source, name):  # opening a RAW decodes its preview: read the header instead
         data: Path | bytes
@@ -190,7 +198,7 @@ def header_facts(
     im = open_image(source, name)
     try:
         tables = getattr(im, "quantization", None) if im.format == "JPEG" else None
-        return im.size[0], im.size[1], jpeg_quality(tables)
+        return (*shown_size(im), jpeg_quality(tables))
     finally:
         im.close()
 
@@ -381,8 +389,9 @@ def _facts_or_none(path: Path) -> tuple[int, int, int | None] | None:
 
 # sharpness, brightness, bright_top, clipped, at_top (pixel_measures), width, height, jpeg_quality
 STORED_COLUMNS = PIXEL_MEASURES + 3
-# the way the pixel measures are taken; raised when a stored measure would come out otherwise
-# (2: the subject's saliency map 28×28, was 64×64; 3: at_top), so the photo index measures again
+# the way the measures are taken; raised when a stored measure would come out otherwise, so the
+# photo index measures its photos again (2: the subject's saliency map 28×28, was 64×64; 3: at_top,
+# and the size as shown, turned by the EXIF orientation)
 MEASURES_VERSION = 3
 
 
