@@ -101,14 +101,15 @@ def candidates(
     keep = later != first
     key = np.unique(later[keep] * n + first[keep])  # sorted: by later, then earlier
     later, first = key // max(n, 1), key % max(n, 1)
-    bits = popcount(hashes[later] ^ hashes[first])
+    bits = _popcount(hashes[later] ^ hashes[first])
     close = bits <= hash_bits
     close &= np.abs(colours[later] - colours[first]).max(axis=1) <= hash_colour
     if exposure_bits:
-        hue = hues(colours)
-        close |= exposure_variants(
-            hashes[later], bits, hue[later], hue[first], exposure_bits, exposure_chroma
-        )
+        hue = colours / np.maximum(colours.sum(axis=1, keepdims=True), 1e-6)
+        ones = _popcount(hashes[later])
+        variant = (bits <= exposure_bits) & (ones >= 8) & (ones <= 56)
+        variant &= np.abs(hue[later] - hue[first]).max(axis=1) <= exposure_chroma
+        close |= variant
     start = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(later, minlength=n), out=start[1:])
     return Candidates(start, first, close)
@@ -273,30 +274,6 @@ def _cat(parts: list[np.ndarray]) -> np.ndarray:
 _POP16 = np.array([bin(k).count("1") for k in range(1 << 16)], np.uint8)
 
 
-def popcount(x: np.ndarray) -> np.ndarray:
-    """The bits set in each of the 64-bit hashes `x` (any shape)."""
+def _popcount(x: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x, np.uint64)
-    return _POP16[x.view(np.uint16).reshape(*x.shape, 4)].sum(axis=-1)
-
-
-def hues(colours: np.ndarray) -> np.ndarray:
-    """Each mean colour's share of each channel (N×3): its hue, whatever its brightness."""
-    colours = np.asarray(colours, np.float64)
-    return colours / np.maximum(colours.sum(axis=-1, keepdims=True), 1e-6)
-
-
-def exposure_variants(
-    hashes: np.ndarray,
-    bits: np.ndarray,
-    hue_a: np.ndarray,
-    hue_b: np.ndarray,
-    exposure_bits: int,
-    exposure_chroma: float,
-) -> np.ndarray:
-    """Which pairs are exposure variants of one picture (darker, brighter): at most
-    `exposure_bits` of the 64 hash bits differ (`bits`), the hue moves by at most
-    `exposure_chroma` in each channel, and the hash has a picture in it (8 to 56 bits set in
-    `hashes`, one side of each pair; a flat image's is all zeros)."""
-    ones = popcount(hashes)
-    same = (bits <= exposure_bits) & (ones >= 8) & (ones <= 56)
-    return same & (np.abs(hue_a - hue_b).max(axis=-1) <= exposure_chroma)
+    return _POP16[x.view(np.uint16).reshape(len(x), 4)].sum(axis=1)

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from imagion.errors import ImagionError
+from imagion.formats.openers import kind_of
 from imagion.formats.raw import raw_size
 from imagion.images import (
     is_raw,
@@ -131,7 +132,7 @@ class Quality:
     @property
     def text(self) -> str:
         """The flags as a person reads them ("" when none): "flagged: blurry, too dark"."""
-        return flag_words(self.to_dict())
+        return flag_words(self.flags)
 
 
 def with_quality_columns(row: Mapping[str, object]) -> dict[str, object]:
@@ -143,10 +144,9 @@ def with_quality_columns(row: Mapping[str, object]) -> dict[str, object]:
     return {**row, **cells}
 
 
-def flag_words(measured: Mapping[str, object]) -> str:
-    """The flags of a `Quality.to_dict()` as a person reads them ("" when none): "flagged: blurry,
-    too dark"."""
-    flags = measured.get("flags")
+def flag_words(flags: object) -> str:
+    """Flags (a Quality's, or the `flags` of its `to_dict()`) as a person reads them ("" when
+    none): "flagged: blurry, too dark"."""
     if not isinstance(flags, list) or not flags:
         return ""
     return "flagged: " + ", ".join(map(str, flags))
@@ -188,13 +188,15 @@ def header_facts(
     """(width, height as the photo is shown — turned by its EXIF orientation — and JPEG quality
     or None) from the file's header, without decoding it."""
     where = name or str(source)
-    if is_raw(source, name):  # opening a RAW decodes its preview: read the header instead
+    # opening a RAW decodes its preview: its header is read instead (a JPEG named so is a JPEG)
+    if kind_of(Path(where).suffix) == "RAW":
         data: Path | bytes
         if isinstance(source, bytes) or zip_member(source) is None:
             data = source if isinstance(source, bytes) else Path(source)
         else:
-            data = read_image_bytes(source)
-        return (*raw_size(data, where), None)
+            data = read_image_bytes(source)  # once
+        if is_raw(data, where):
+            return (*raw_size(data, where), None)
     im = open_image(source, name)
     try:
         tables = getattr(im, "quantization", None) if im.format == "JPEG" else None
