@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import imagion.inference.quality as quality  # noqa: E402
 from imagion.errors import ImagionError  # noqa: E402
+from imagion.inference.highlights import no_thumbnails  # noqa: E402
 from imagion.inference.pick import pick_images  # noqa: E402
 from imagion.inference.rank import rank_images  # noqa: E402
 
@@ -119,14 +120,15 @@ def spread(values: list[float]) -> str:
 
 
 def time_measuring(folder: Path) -> dict[str, float]:
-    """`rank` of the photos in `folder` with and without measuring quality, interleaved: the
-    share of the time measuring takes, from the fastest run of each and as the median of the
+    """`rank` of the photos in `folder` with and without measuring quality (the pixel measures,
+    the block thumbnails and their comparison, the header facts), interleaved: the share of the
+    time measuring takes, from the fastest run of each and as the median of the
     rounds' shares."""
     rank_images([folder], suggest=False, index=False)  # warm: the model loaded, files cached
-    real = (quality.pixel_measures, quality.header_facts)
+    real = (quality.measured, quality.header_facts)
 
     def no_pixels(batch):  # type: ignore[no-untyped-def]
-        return np.zeros((len(batch), quality.PIXEL_MEASURES))
+        return np.zeros((len(batch), quality.PIXEL_MEASURES)), no_thumbnails(len(batch))
 
     def no_header(*a, **k):  # type: ignore[no-untyped-def]
         raise ImagionError("not measured")
@@ -137,11 +139,11 @@ def time_measuring(folder: Path) -> dict[str, float]:
         took = {}
         for kind in ("without", "with"):
             if kind == "without":
-                quality.pixel_measures, quality.header_facts = no_pixels, no_header  # type: ignore[assignment]
+                quality.measured, quality.header_facts = no_pixels, no_header  # type: ignore[assignment]
             t, c = time.perf_counter(), time.process_time()
             n = len(rank_images([folder], suggest=False, index=False))
             took[kind] = (time.perf_counter() - t, time.process_time() - c)
-            quality.pixel_measures, quality.header_facts = real  # type: ignore[assignment]
+            quality.measured, quality.header_facts = real  # type: ignore[assignment]
             best[kind] = (min(best[kind][0], took[kind][0]), min(best[kind][1], took[kind][1]))
         rounds.append([(w - b) / w for w, b in zip(took["with"], took["without"], strict=True)])
     (total, cpu), (bare, bare_cpu) = best["with"], best["without"]

@@ -39,6 +39,7 @@ def shoot(tmp_path_factory) -> tuple[Path, Path]:
         "error": [None] * len(files) + [f"{folder / 'broken.jpg'}: not an image"],
         "features": [list(map(float, f)) for f in got.features] + [None],  # type: ignore[union-attr]
         "quality": [list(map(float, q)) for q in got.quality] + [None],
+        "thumb": [t.tobytes() for t in got.thumbs] + [None],
         "hash": [int(h) for h in np.asarray(got.hashes, np.uint64).view(np.int64)] + [None],
         "colour": [list(map(float, c)) for c in got.colours] + [None],
         "taken": [*got.times, None],
@@ -79,3 +80,48 @@ def test_a_table_without_features_or_with_paths_too(runner, shoot, tmp_path):
     assert res.exit_code == 1 and "choose one" in res.output
     res = runner.invoke(app, ["rank", "--from-table", str(table)])
     assert res.exit_code == 1 and "--groups" in res.output
+
+
+def test_a_table_flags_a_brightened_copy_beside_its_original_and_an_older_table_does_not(tmp_path):
+    """The table keeps each photo's block thumbnail, so grouping from it flags clipped highlights
+    beside a darker copy as scoring the photos does; a table written before has no thumbnails:
+    no such flag, and nothing else changes."""
+    from PIL import ImageEnhance
+
+    from imagion.inference.from_table import read_table
+    from tests.test_quality import photo
+
+    folder = tmp_path / "pair"
+    folder.mkdir()
+    big = photo(6).resize((900, 900))
+    big.save(folder / "original.jpg", quality=90)
+    ImageEnhance.Brightness(big).enhance(1.45).save(folder / "brighter.jpg", quality=90)
+    files = sorted(folder.glob("*.jpg"))
+    got = photo_index.scored_pass(open_engine(None, "cpu"), files, None, None, None)
+    rows = {
+        "path": [str(p) for p in got.paths],
+        "score": [5.0, 5.0],
+        "score_low": [float("nan")] * 2,
+        "score_high": [float("nan")] * 2,
+        "raw": list(map(float, got.raw)),
+        "error": [None, None],
+        "features": [list(map(float, f)) for f in got.features],  # type: ignore[union-attr]
+        "quality": [list(map(float, q)) for q in got.quality],
+        "thumb": [t.tobytes() for t in got.thumbs],
+        "hash": [int(h) for h in np.asarray(got.hashes, np.uint64).view(np.int64)],
+        "colour": [list(map(float, c)) for c in got.colours],
+        "taken": got.times,
+    }
+    table = tmp_path / "pair.parquet"
+    pq.write_table(pa.table(rows, schema=schema(features=True)), table)
+    flags = {p.name: q.flags for p, q in zip(*_paths_and_qualities(read_table(table)), strict=True)}
+    assert flags == {"brighter.jpg": ["highlights clipped"], "original.jpg": []}
+    older = tmp_path / "older.parquet"
+    pq.write_table(pq.read_table(str(table)).drop(["thumb"]), older)
+    flags = {p.name: q.flags for p, q in zip(*_paths_and_qualities(read_table(older)), strict=True)}
+    assert flags == {"brighter.jpg": [], "original.jpg": []}
+
+
+def _paths_and_qualities(got):  # type: ignore[no-untyped-def]
+    assert got.qualities is not None
+    return got.paths, got.qualities

@@ -200,3 +200,28 @@ def test_featurize_on_ray_fills_the_cache_train_reads(local_ray, tmp_path, monke
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)["providers"][0]
     assert summary["labelled"] == 8 and summary["problems"] == []
+
+
+def test_a_features_table_keeps_thumbnails_and_flags_as_scoring_does(local_ray, tmp_path, runner):
+    """`--features` tables keep each photo's block thumbnail: a brightened copy is flagged beside
+    its original when grouping from the table, as when scoring the photos."""
+    from PIL import ImageEnhance
+
+    import imagion
+    from imagion.cli import app
+    from imagion.inference.highlights import THUMB_BYTES
+    from tests.test_quality import photo
+
+    folder = tmp_path / "pair"
+    folder.mkdir()
+    big = photo(6).resize((900, 900))
+    big.save(folder / "original.jpg", quality=90)
+    ImageEnhance.Brightness(big).enhance(1.45).save(folder / "brighter.jpg", quality=90)
+    out = tmp_path / "pair.parquet"
+    imagion.rank_on_ray([folder], out=out, features=True)
+    rows = _table(out)
+    assert all(len(r["thumb"]) == THUMB_BYTES for r in rows.values())
+    res = runner.invoke(app, ["rank", "--groups", "--from-table", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    flags = {Path(r["path"]).name: r["quality"]["flags"] for r in json.loads(res.stdout)}
+    assert flags == {"brighter.jpg": ["highlights clipped"], "original.jpg": []}

@@ -308,3 +308,26 @@ def test_binding_elsewhere_than_loopback_is_flagged(host, loopback):
     from imagion.serve.runner import is_loopback
 
     assert is_loopback(host) is loopback
+
+
+def test_api_flags_the_brightened_upload_beside_its_original(client):
+    """An upload brightened until it clips is flagged beside the darker upload of the same
+    picture, which it names; the original is not (inference/near_copies.py)."""
+    import io
+
+    from PIL import ImageEnhance
+
+    from tests.test_quality import photo
+
+    big = photo(6).resize((900, 900))
+    files = []
+    for name, gain in (("original.jpg", 1.0), ("brighter.jpg", 1.45)):
+        buf = io.BytesIO()
+        ImageEnhance.Brightness(big).enhance(gain).save(buf, "JPEG", quality=90)
+        files.append((name, buf.getvalue()))
+    res = _post(client, files)
+    assert res.status_code == 200, res.text
+    got = {r["path"]: r["quality"] for r in res.json()["results"]}
+    assert got["original.jpg"]["flags"] == []
+    assert got["brighter.jpg"]["flags"] == ["highlights clipped"]
+    assert got["brighter.jpg"]["near_copy"] == "original.jpg"

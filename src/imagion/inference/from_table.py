@@ -16,6 +16,8 @@ import numpy as np
 from imagion.errors import ImagionError, InputError
 from imagion.inference.engine import open_engine
 from imagion.inference.groups import SIMILARITY, GroupResult, Shots, check_similarity, grouped
+from imagion.inference.highlights import THUMB_BYTES, no_thumbnails
+from imagion.inference.near_copies import beside_near_copies
 from imagion.inference.neighbours import reporting
 from imagion.inference.quality import STORED_COLUMNS, Quality, from_row
 from imagion.inference.rank import ranked
@@ -25,7 +27,8 @@ from imagion.progress import Progress
 @dataclass
 class TableRows:
     """The scored rows of a Ray table: what grouping needs of each (hash, colour and time, and
-    quality, when the table has them: tables of earlier versions have not)."""
+    quality, when the table has them: tables of earlier versions have not; `thumbs` the block
+    thumbnails, rows without one `highlights.no_thumbnails`)."""
 
     paths: list[Path]
     raw: np.ndarray
@@ -35,6 +38,7 @@ class TableRows:
     hashes: np.ndarray | None = None
     colours: np.ndarray | None = None
     times: list[float | None] | None = None
+    thumbs: np.ndarray | None = None
 
 
 def read_table(table: Path) -> TableRows:
@@ -83,6 +87,16 @@ def read_table(table: Path) -> TableRows:
             got.hashes = np.asarray([hashes[k] for k in ok], np.int64).view(np.uint64)
             got.colours = np.asarray([colours[k] for k in ok], np.float64).reshape(-1, 3)
             got.times = [None if taken[k] is None else float(taken[k]) for k in ok]
+    if "thumb" in names:
+        cells = data.column("thumb").to_pylist()
+        got.thumbs = no_thumbnails(len(ok))
+        for row, k in enumerate(ok):
+            if isinstance(cells[k], bytes) and len(cells[k]) == THUMB_BYTES:
+                got.thumbs[row] = np.frombuffer(cells[k], np.uint8)
+    if got.qualities is not None and got.hashes is not None and got.colours is not None:
+        got.qualities = beside_near_copies(
+            got.qualities, got.thumbs, got.features, got.hashes, got.colours, got.paths
+        )
     return got
 
 

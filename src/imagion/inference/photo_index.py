@@ -33,6 +33,8 @@ from imagion.errors import InputError
 from imagion.images import capture_time
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine
+from imagion.inference.highlights import THUMB_BYTES, no_thumbnails
+from imagion.inference.near_copies import beside_near_copies
 from imagion.inference.quality import MEASURES_VERSION, STORED_COLUMNS, Meter, Quality, from_row
 from imagion.progress import Progress
 from imagion.settings import default_cache_dir
@@ -99,11 +101,20 @@ class Pass:
     colours: np.ndarray  # N×3
     times: list[float | None]
     quality: np.ndarray  # N×STORED_COLUMNS float32: the measures of inference/quality.py
+    thumbs: np.ndarray  # N×THUMB_BYTES uint8: the block thumbnails of inference/highlights.py
     problems: list[str] = field(default_factory=list)
     from_index: int = 0  # photos read from the index, not decoded
 
     def qualities(self) -> list[Quality]:
-        return [from_row(row) for row in self.quality]
+        """Each photo's quality, flagged beside its near-copies (inference/near_copies.py)."""
+        return beside_near_copies(
+            [from_row(row) for row in self.quality],
+            self.thumbs,
+            self.features,
+            self.hashes,
+            self.colours,
+            self.paths,
+        )
 
 
 class PhotoIndex:
@@ -236,7 +247,7 @@ class PhotoIndex:
                     int(np.asarray(part.hashes[k], np.uint64).view(np.int64)),
                     np.asarray(part.colours[k], np.float32).tobytes(),
                     part.times[k],
-                    np.asarray(part.quality[k], np.float32).tobytes(),
+                    _quality_blob(part.quality[k], part.thumbs[k]),
                 )
             )
         try:
@@ -247,6 +258,22 @@ class PhotoIndex:
             with contextlib.suppress(sqlite3.Error):
                 self.db.execute("ROLLBACK")
             self._off(exc)
+
+
+def _quality_blob(row: np.ndarray, thumb: np.ndarray) -> bytes:
+    """The `quality` column of a photo: its STORED_COLUMNS measures (float32), then its block
+    thumbnail (THUMB_BYTES). The measures' version is part of the model identity, so a row kept
+    another way is never read."""
+    return np.asarray(row, np.float32).tobytes() + np.asarray(thumb, np.uint8).tobytes()
+
+
+def _from_quality_blob(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The measures and the thumbnail of a `quality` column (a thumbnail of another length:
+    none)."""
+    cut = STORED_COLUMNS * 4
+    row = np.frombuffer(blob[:cut], np.float32)
+    thumb = np.frombuffer(blob[cut:], np.uint8)
+    return row, thumb if thumb.size == THUMB_BYTES else no_thumbnails(1)[0]
 
 
 def _check_ours(db: sqlite3.Connection) -> int:
@@ -342,8 +369,14 @@ def scored_pass(
         for k, p in enumerate(part.paths):
             feats = None if part.features is None else part.features[k]
             parts[str(p)] = (
-                part.raw[k], feats, part.hashes[k], part.colours[k], part.times[k], part.quality[k]
-            )  # fmt: skip
+                part.raw[k],
+                feats,
+                part.hashes[k],
+                part.colours[k],
+                part.times[k],
+                part.quality[k],
+                part.thumbs[k],
+            )
     return _assemble(files, parts, hits, absolute, problems, base)
 
 
@@ -395,6 +428,7 @@ def _decode(engine: Engine, files: list[Path], batch_size: int, progress: Progre
         np.concatenate(colours) if colours else np.zeros((0, 3)),
         [capture_time(p) for p in done],
         meter.stored_rows(done),
+        meter.thumbs(),
         bad,
     )
 
@@ -408,6 +442,7 @@ def _absolute(part: Pass, absolute: dict[str, Path]) -> Pass:
         part.colours,
         part.times,
         part.quality,
+        part.thumbs,
     )
 
 
@@ -419,7 +454,7 @@ def _assemble(
     problems: list[str],
     from_index: int,
 ) -> Pass:
-    paths, raw, feats, hashes, colours, times, quality = [], [], [], [], [], [], []
+    paths, raw, feats, hashes, colours, times, quality, thumbs = [], [], [], [], [], [], [], []
     has_feats = True
     for p in files:
         got = parts.get(str(p))
@@ -434,7 +469,7 @@ def _assemble(
                 np.uint64(np.int64(row[5]).view(np.uint64)),
                 np.frombuffer(row[6], np.float32),
                 row[7],
-                np.frombuffer(row[8], np.float32),
+                *_from_quality_blob(row[8]),
             )
         paths.append(p)
         raw.append(got[0])
@@ -444,6 +479,7 @@ def _assemble(
         colours.append(got[3])
         times.append(got[4])
         quality.append(got[5])
+        thumbs.append(got[6])
     return Pass(
         paths,
         np.asarray(raw, np.float64),
@@ -452,6 +488,7 @@ def _assemble(
         np.asarray(colours, np.float64).reshape(-1, 3),
         times,
         np.asarray(quality, np.float32).reshape(-1, STORED_COLUMNS),
+        np.asarray(thumbs, np.uint8).reshape(-1, THUMB_BYTES),
         problems,
         from_index,
     )

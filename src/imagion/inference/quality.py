@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 
@@ -40,7 +40,9 @@ from imagion.images import (
     shown_size,
     zip_member,
 )
+from imagion.inference.highlights import no_thumbnails, thumbnails
 from imagion.inference.subject import SALIENT, saliency_of
+from imagion.names import shown_name
 
 # Thresholds, each measured on 20 ig-celeb12 photos and their generated copies, with the false
 # flags checked on all 120 ig-celeb12 photos and 1,000 instagram-2017 posts (bench/quality_flags.py;
@@ -52,8 +54,9 @@ BLURRY = 1.0
 # below DARK_TOP (darkened ≤ 0.40; originals ≥ 0.48)
 DARK_MEAN = 0.37
 DARK_TOP = 0.44
-# share of pixels at ≥ CLIP_LEVEL above this: "highlights clipped" (originals ≤ 0.407: a white
-# backdrop is clipped too, on purpose; below it a photo's own clipping is not told apart)
+# share of pixels at ≥ CLIP_LEVEL above this: "highlights clipped" on its own (originals ≤ 0.407:
+# a white backdrop is clipped too, on purpose); below it only a darker copy of the same picture
+# tells a photo's clipping apart (inference/highlights.py, inference/near_copies.py)
 CLIPPED = 0.41
 CLIP_LEVEL = 250 / 255
 LOW_RESOLUTION = 720  # short side below this many pixels: "low resolution" (Instagram shows 1080)
@@ -68,6 +71,8 @@ QUALITY_COLUMNS = (
     "height",
     "jpeg_quality",
     "at_top",
+    "near_copy",
+    "lost_highlights",
 )
 FLAGS = ("blurry", "too dark", "highlights clipped", "low resolution", "heavily compressed")
 GRID = 8  # tiles per side for sharpness
@@ -111,6 +116,10 @@ class Quality:
     flags: list[str] = field(default_factory=list)
     # the share of pixels at the photo's own top (within AT_TOP_LEVELS of its brightest level)
     at_top: float = 0.0
+    # the darker copy of the same picture that keeps highlights this photo lost, and the share of
+    # the picture where it does (inference/near_copies.py); None: none in the run
+    near_copy: str | None = None
+    lost_highlights: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -122,6 +131,10 @@ class Quality:
             "height": self.height,
             "jpeg_quality": self.jpeg_quality,
             "at_top": round(self.at_top, 4),
+            "near_copy": self.near_copy,
+            "lost_highlights": None
+            if self.lost_highlights is None
+            else round(self.lost_highlights, 4),
             "flags": list(self.flags),
         }
 
@@ -132,7 +145,7 @@ class Quality:
     @property
     def text(self) -> str:
         """The flags as a person reads them ("" when none): "flagged: blurry, too dark"."""
-        return flag_words(self.flags)
+        return flag_words(self.flags, self.near_copy)
 
 
 def with_quality_columns(row: Mapping[str, object]) -> dict[str, object]:
@@ -144,12 +157,17 @@ def with_quality_columns(row: Mapping[str, object]) -> dict[str, object]:
     return {**row, **cells}
 
 
-def flag_words(flags: object) -> str:
+def flag_words(flags: object, near_copy: object = None) -> str:
     """Flags (a Quality's, or the `flags` of its `to_dict()`) as a person reads them ("" when
-    none): "flagged: blurry, too dark"."""
+    none): "flagged: blurry, too dark"; clipped highlights told apart by a darker copy name it
+    (`near_copy`): "highlights clipped (beside the darker copy a.jpg)"."""
     if not isinstance(flags, list) or not flags:
         return ""
-    return "flagged: " + ", ".join(map(str, flags))
+    said = ""
+    if isinstance(near_copy, str) and near_copy:
+        said = f" (beside the darker copy {shown_name(PurePath(near_copy).name)})"
+    words = [f"{f}{said}" if f == "highlights clipped" else str(f) for f in flags]
+    return "flagged: " + ", ".join(words)
 
 
 # each flag as the end of "the likes model's favourite …"
@@ -205,9 +223,9 @@ def header_facts(
         im.close()
 
 
-def _tile_sharpness(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _tile_sharpness(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per tile of a GRID×GRID grid of each image (N×H×W): the sharpness √(E|∇²|² / E|∇|²) and
-    the gradient energy (N×GRID×GRID)."""
+    the gradient energy (N×GRID×GRID); and the squared Laplacian (N×(H−2)×(W−2))."""
     c = grey[:, 1:-1, 1:-1]
     gx = grey[:, 1:-1, 2:] - c
     gy = grey[:, 2:, 1:-1] - c
@@ -219,7 +237,7 @@ def _tile_sharpness(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     t = n // GRID
     if t == 0:  # an input too small for the grid: no sharpness measured
         zeros = np.zeros((len(grey), GRID, GRID))
-        return zeros, zeros
+        return zeros, zeros, lap * lap
 
     def tiles(a: np.ndarray) -> np.ndarray:
         """Each tile's mean: whole rows added first (5× the speed of short runs first)."""
@@ -232,7 +250,7 @@ def _tile_sharpness(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     e1 = tiles(gx)
     lap *= lap
     e2 = tiles(lap)
-    return np.sqrt(e2 / np.maximum(e1, 1e-9)), e1
+    return np.sqrt(e2 / np.maximum(e1, 1e-9)), e1, lap
 
 
 def _subject_tiles(grey: np.ndarray) -> np.ndarray:
@@ -249,9 +267,10 @@ def _subject_tiles(grey: np.ndarray) -> np.ndarray:
     return (share >= 0.25 * top) & (top > 0)
 
 
-def sharpness(grey: np.ndarray) -> np.ndarray:
-    """The subject's sharpness (module docstring) of grey images (N×H×W, 0–255)."""
-    sharp, energy = _tile_sharpness(grey)
+def sharpness(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The subject's sharpness (module docstring) of grey images (N×H×W, 0–255), and the squared
+    Laplacian it was measured from (N×(H−2)×(W−2): the block thumbnails reuse it)."""
+    sharp, energy, lap2 = _tile_sharpness(grey)
     textured = (
         energy >= TEXTURED * np.quantile(energy.reshape(len(grey), -1), 0.9, axis=1)[:, None, None]
     )
@@ -263,7 +282,7 @@ def sharpness(grey: np.ndarray) -> np.ndarray:
         elif textured[k].any():
             values = np.sort(sharp[k][textured[k]])[::-1]
             out[k] = values[: max(1, len(values) // 4)].mean()
-    return out
+    return out, lap2
 
 
 CHUNK = 8  # images measured at a time: their intermediate arrays stay in the CPU's cache
@@ -271,16 +290,24 @@ CHUNK = 8  # images measured at a time: their intermediate arrays stay in the CP
 
 def pixel_measures(batch: np.ndarray) -> np.ndarray:
     """Per image of a uint8 batch N×S×S×3: sharpness, mean brightness, its 99th percentile, the
-    clipped share and the share at its own top (N×PIXEL_MEASURES), CHUNK images at a time (28%
-    faster than all at once, same numbers)."""
+    clipped share and the share at its own top (N×PIXEL_MEASURES)."""
+    return measured(batch)[0]
+
+
+def measured(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`pixel_measures` of a uint8 batch N×S×S×3 and its block thumbnails (N×THUMB_BYTES uint8,
+    inference/highlights.py), CHUNK images at a time (28% faster than all at once, same
+    numbers)."""
     parts = [_measures(batch[s : s + CHUNK]) for s in range(0, len(batch), CHUNK)]
-    return np.concatenate(parts) if parts else np.zeros((0, PIXEL_MEASURES))
+    if not parts:
+        return np.zeros((0, PIXEL_MEASURES)), no_thumbnails(0)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def _measures(batch: np.ndarray) -> np.ndarray:
+def _measures(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = len(batch)
     if n == 0:
-        return np.zeros((0, PIXEL_MEASURES))
+        return np.zeros((0, PIXEL_MEASURES)), no_thumbnails(0)
     luma = batch[..., 0].astype(np.uint16)  # (77 R + 150 G + 29 B + 128) >> 8 ≈ BT.601, in place
     luma *= 77
     for channel, weight in ((1, 150), (2, 29)):
@@ -296,14 +323,15 @@ def _measures(batch: np.ndarray) -> np.ndarray:
     hist = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
     levels = np.arange(256) / 255.0
     out = np.zeros((n, PIXEL_MEASURES))
-    out[:, 0] = sharpness(luma.astype(np.float32))
+    grey = luma.astype(np.float32)
+    out[:, 0], lap2 = sharpness(grey)
     out[:, 1] = (hist * levels).sum(axis=1)  # no BLAS call: its threads would fight the model
     out[:, 2] = (np.cumsum(hist, axis=1) < 0.99).sum(axis=1) / 255.0
     out[:, 3] = hist[:, levels >= CLIP_LEVEL - 1e-9].sum(axis=1)
     brightest = 255 - np.argmax(counts[:, ::-1] > 0, axis=1)  # each image's brightest level
     at_or_above = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]  # share at each level or above
     out[:, 4] = at_or_above[np.arange(n), np.maximum(brightest - AT_TOP_LEVELS, 0)]
-    return out
+    return out, thumbnails(batch, grey, lap2)
 
 
 def flags_of(
@@ -348,11 +376,11 @@ class Meter:
 
     def __init__(self, forward: Forward) -> None:
         self.forward = forward
-        self.pending: list[Future[np.ndarray]] = []
+        self.pending: list[Future[tuple[np.ndarray, np.ndarray]]] = []
         self.facts: dict[str, tuple[int, int, int | None] | None] = {}
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        self.pending.append(_MEASURER.submit(pixel_measures, batch))
+        self.pending.append(_MEASURER.submit(measured, batch))
         return self.forward(batch)
 
     def load(self, path: Path, size: int) -> np.ndarray:
@@ -365,7 +393,12 @@ class Meter:
     @property
     def rows(self) -> list[np.ndarray]:
         """Each batch's pixel measures (N×PIXEL_MEASURES), waited for."""
-        return [f.result() for f in self.pending]
+        return [f.result()[0] for f in self.pending]
+
+    def thumbs(self) -> np.ndarray:
+        """Each measured photo's block thumbnail (N×THUMB_BYTES uint8), in order."""
+        parts = [f.result()[1] for f in self.pending]
+        return np.concatenate(parts) if parts else no_thumbnails(0)
 
     def stored_rows(self, paths: list[Path]) -> np.ndarray:
         """What the photo index keeps of each photo's quality (STORED_COLUMNS values, NaN for
@@ -393,8 +426,8 @@ def _facts_or_none(path: Path) -> tuple[int, int, int | None] | None:
 STORED_COLUMNS = PIXEL_MEASURES + 3
 # the way the measures are taken; raised when a stored measure would come out otherwise, so the
 # photo index measures its photos again (2: the subject's saliency map 28×28, was 64×64; 3: at_top,
-# and the size as shown, turned by the EXIF orientation)
-MEASURES_VERSION = 3
+# and the size as shown, turned by the EXIF orientation; 4: a block thumbnail kept with the row)
+MEASURES_VERSION = 4
 
 
 def from_row(row: np.ndarray) -> Quality:

@@ -298,6 +298,8 @@ class _Scorer:
             ]
             measured = dict(zip(ok, meter.stored_rows([Path(paths[i]) for i in ok]), strict=True))
             out["quality"] = [measured.get(i) for i in range(len(paths))]
+            thumbs = dict(zip(ok, meter.thumbs(), strict=True))
+            out["thumb"] = [thumbs[i].tobytes() if i in thumbs else None for i in range(len(paths))]
             out.update(_grouping_columns(decoded, ok, paths))
         if self.labels:
             out["labels"] = self._labels(feats, ok, len(paths))

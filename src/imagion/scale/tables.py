@@ -31,6 +31,7 @@ def schema(features: bool = False, labels: bool = False) -> Any:
     if features:  # what grouping from the table needs: the features and the quality measures
         fields.append(("features", pa.list_(pa.float32())))
         fields.append(("quality", pa.list_(pa.float32())))
+        fields.append(("thumb", pa.binary()))  # inference/highlights.py
         fields += [
             ("hash", pa.int64()),
             ("colour", pa.list_(pa.float32())),

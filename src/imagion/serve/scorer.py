@@ -27,7 +27,8 @@ from imagion.inference.crops import CropAdvice, best_crop
 from imagion.inference.engine import Engine
 from imagion.inference.groups import GroupResult, Shots, capture_time, fingerprints, group_decoded
 from imagion.inference.history import History, attach
-from imagion.inference.quality import Quality, assess, header_facts, pixel_measures
+from imagion.inference.near_copies import beside_near_copies
+from imagion.inference.quality import Quality, assess, header_facts, measured
 from imagion.inference.rank import Ranked, RankRow, no_interval, ranked
 from imagion.memory import TRIM_BYTES, ByteBudget, give_back_freed
 from imagion.serve.limits import Limits
@@ -172,9 +173,13 @@ class Scorer:
         return ok, arrays, thumbs, problems, outputs
 
     @staticmethod
-    def _qualities(uploads: list[Upload], ok: list[int], arrays: list[np.ndarray]) -> list[Quality]:
-        """Each decoded upload's technical quality: its model input and its header."""
-        rows = pixel_measures(np.stack(arrays))
+    def _qualities(
+        uploads: list[Upload], ok: list[int], arrays: list[np.ndarray], feats: np.ndarray | None
+    ) -> list[Quality]:
+        """Each decoded upload's technical quality: its model input and its header, and beside
+        its near-copies among the uploads (inference/near_copies.py)."""
+        batch = np.stack(arrays)
+        rows, thumbs = measured(batch)
         out = []
         for k, row in zip(ok, rows, strict=True):
             try:
@@ -184,7 +189,10 @@ class Scorer:
             except ImagionError:
                 facts = None
             out.append(assess(row, facts))
-        return out
+        hashes, colours = fingerprints(batch)
+        return beside_near_copies(
+            out, thumbs, feats, hashes, colours, [uploads[k].name for k in ok]
+        )
 
     async def score(self, uploads: list[Upload]) -> Scored:
         loop = asyncio.get_running_loop()
@@ -193,7 +201,7 @@ class Scorer:
             return Scored([], {}, {}, problems)
         raw, feats = outputs
         want = self.engine.labeler is not None
-        qualities = self._qualities(uploads, ok, arrays)
+        qualities = self._qualities(uploads, ok, arrays, feats)
         items = ranked(
             self.engine, [Path(str(k)) for k in ok], raw, feats if want else None, qualities
         )
@@ -241,7 +249,7 @@ class Scorer:
             return Grouped(None, thumbs, {}, problems)
         paths = [Path(str(k)) for k in ok]
         times = [capture_time(io.BytesIO(uploads[k].data)) for k in ok]
-        qualities = self._qualities(uploads, ok, arrays)
+        qualities = self._qualities(uploads, ok, arrays, outputs[1])
         result = group_decoded(
             self.engine, paths, np.stack(arrays), outputs, times, similarity, problems, qualities
         )

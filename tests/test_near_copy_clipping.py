@@ -1,0 +1,216 @@
+"""Clipped highlights told apart beside a darker copy of the same picture (issue #34): a white
+backdrop is 40% pure white on purpose, a brightened copy of a dark photo may clip 3% — beside the
+darker copy, block by block, the brighter one's loss is plain (inference/highlights.py) and only
+then is it flagged (inference/near_copies.py). The copies people make of a photo (dimmed, re-saved,
+sharpened, vignetted, cropped, blurred, identical files) flag nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance, ImageFilter
+
+import imagion
+from imagion.cli import app
+from imagion.inference import highlights
+from imagion.inference.highlights import THUMB_BYTES, flagged, known, lost_share, no_thumbnails
+from imagion.inference.near_copies import beside_near_copies
+from imagion.inference.quality import CLIPPED, Quality, measured
+from tests.helpers import dataset
+from tests.test_quality import photo
+
+SIDE = 224
+# photo(6): a generated picture with bright patches — brightened 1.45×, 7 of its blocks lose their
+# texture to clipping (the fewest that flag: LOST_BLOCKS)
+
+
+def thumb(im: Image.Image) -> np.ndarray:
+    """The thumbnail of a picture as the ranking pass takes it (its 224 px model input)."""
+    arr = np.asarray(im.convert("RGB").resize((SIDE, SIDE)), np.uint8)[None]
+    return measured(arr)[1][0]
+
+
+def brightened(im: Image.Image, gain: float) -> Image.Image:
+    """A copy brightened (or dimmed) by `gain`, through a JPEG at quality 95 as a person saves it."""
+    buf = io.BytesIO()
+    ImageEnhance.Brightness(im.convert("RGB")).enhance(gain).save(buf, "JPEG", quality=95)
+    return Image.open(io.BytesIO(buf.getvalue()))
+
+
+def vignetted(im: Image.Image, strength: float = 0.35) -> Image.Image:
+    w, h = im.size
+    y, x = np.mgrid[0:h, 0:w]
+    r2 = ((x - w / 2) / (w / 2)) ** 2 + ((y - h / 2) / (h / 2)) ** 2
+    arr = np.asarray(im.convert("RGB"), np.float32) * np.clip(1 - strength * r2, 0.4, 1)[..., None]
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def cropped(im: Image.Image, keep: float) -> Image.Image:
+    w, h = im.size
+    box = (int(w * (1 - keep) / 2), int(h * (1 - keep) / 2))
+    return im.crop((*box, w - box[0], h - box[1])).resize(im.size, Image.Resampling.LANCZOS)
+
+
+def test_a_brightened_copy_lost_what_its_original_keeps_and_not_the_other_way():
+    original = photo(6)
+    bright = brightened(original, 1.45)
+    share = flagged(thumb(bright), thumb(original))
+    assert share is not None and share * highlights.THUMB**2 >= highlights.LOST_BLOCKS
+    assert flagged(thumb(original), thumb(bright)) is None  # the darker one lost nothing
+    assert flagged(thumb(original), thumb(original)) is None  # the same picture: not brighter
+
+
+def test_the_edits_people_make_do_not_flag_the_original():
+    """Dimmed to 70–95% (the flat top of a dimmed white area is no detail kept), re-saved at
+    quality 75, sharpened, vignetted; a crop; a blur (it keeps less detail, not more)."""
+    original = photo(6)
+    white = Image.new("RGB", (SIDE, SIDE), (255, 255, 255))
+    white.paste(original.resize((SIDE // 2, SIDE)), (0, 0))  # half a white backdrop
+    for im in (original, white):
+        a = thumb(im)
+        for copy in (
+            brightened(im, 0.95),
+            brightened(im, 0.85),
+            brightened(im, 0.7),
+            brightened(im, 0.4),
+            brightened(im, 0.9).filter(ImageFilter.UnsharpMask(2, 150, 3)),
+            vignetted(brightened(im, 0.9)),
+            cropped(brightened(im, 0.9), 0.9),
+            im.filter(ImageFilter.GaussianBlur(2)),
+        ):
+            assert lost_share(a, thumb(copy)) == 0.0
+
+
+def test_a_crop_or_another_picture_is_not_compared():
+    a, b = photo(6), photo(7)
+    assert lost_share(thumb(brightened(a, 1.45)), thumb(b)) == 0.0
+    assert lost_share(thumb(brightened(a, 1.45)), thumb(cropped(a, 0.8))) == 0.0
+
+
+def test_thumbnails_of_a_tiny_input_or_none_are_unknown_and_never_compared():
+    tiny = measured(np.zeros((2, 8, 8, 3), np.uint8))[1]
+    assert tiny.shape == (2, THUMB_BYTES) and not known(tiny).any()
+    assert known(measured(np.zeros((1, SIDE, SIDE, 3), np.uint8))[1]).all()
+    good = thumb(photo(6))
+    assert lost_share(good, no_thumbnails(1)[0]) == 0.0
+    assert lost_share(no_thumbnails(1)[0], good) == 0.0
+    assert not known(no_thumbnails(3)).any() and known(no_thumbnails(0)).shape == (0,)
+
+
+HASH = np.uint64(0x0F0F_3C3C_5A5A_A5A5)  # 32 of 64 bits set: a hash with a picture in it
+GREY = np.array([100.0, 100.0, 100.0])
+
+
+def q() -> Quality:
+    return Quality(1.3, 0.5, 0.9, 0.01, 1080, 1080, 85, [])
+
+
+def judged(images: list[Image.Image], hashes: list[np.uint64] | None = None) -> list[Quality]:
+    n = len(images)
+    h = np.array(hashes if hashes is not None else [HASH] * n, np.uint64)
+    thumbs = np.stack([thumb(im) for im in images]) if images else no_thumbnails(0)
+    out = [q() for _ in range(n)]
+    return beside_near_copies(
+        out, thumbs, None, h, np.array([GREY] * n), [f"s{k}.jpg" for k in range(n)]
+    )
+
+
+def test_the_flag_names_the_darker_copy_and_keeps_the_flags_order():
+    original = photo(6)
+    out = judged([original, brightened(original, 1.45)])
+    assert out[0].flags == [] and out[0].near_copy is None and out[0].lost_highlights is None
+    assert out[1].flags == ["highlights clipped"] and out[1].near_copy == "s0.jpg"
+    assert out[1].text == "flagged: highlights clipped (beside the darker copy s0.jpg)"
+    assert out[1].to_dict()["lost_highlights"] == pytest.approx(out[1].lost_highlights, abs=1e-4)
+    other = np.uint64(int(HASH) ^ 0xFFFF_FFFF)  # the grouping rule says: another picture
+    assert judged([original, brightened(original, 1.45)], [HASH, other])[1].flags == []
+    flawed = [Quality(0.5, 0.5, 0.9, 0.01, 1080, 1080, 85, ["blurry", "low resolution"])] * 2
+    thumbs = np.stack([thumb(original), thumb(brightened(original, 1.45))])
+    got = beside_near_copies(flawed, thumbs, None, np.array([HASH] * 2), np.array([GREY] * 2))
+    assert got[1].flags == ["blurry", "highlights clipped", "low resolution"]
+    assert got[1].near_copy is None  # no names given
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_no_photo_or_one_photo_needs_no_comparison(n: int):
+    images = [photo(6)] * n
+    assert len(judged(images)) == n
+    assert beside_near_copies([q()] * 2, None, None, np.array([HASH] * 2), np.array([GREY] * 2))
+
+
+def test_rank_flags_the_brightened_copy_beside_its_original_from_the_index_too(runner, tmp_path):
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    big = photo(6).resize((900, 900))
+    big.save(folder / "original.jpg", quality=90)
+    ImageEnhance.Brightness(big).enhance(1.45).save(folder / "brighter.jpg", quality=90)
+    index = tmp_path / "photos.imagion-index"
+    for _ in range(2):  # decoded, then from the photo index: the same flags
+        res = runner.invoke(app, ["rank", str(folder), "--json", "--index", str(index)])
+        assert res.exit_code == 0, res.output
+        rows = {Path(r["path"]).name: r["quality"] for r in json.loads(res.stdout)}
+        assert rows["original.jpg"]["flags"] == []
+        assert rows["brighter.jpg"]["flags"] == ["highlights clipped"]
+        assert rows["brighter.jpg"]["clipped"] < CLIPPED  # not clipped enough on its own
+        assert rows["brighter.jpg"]["near_copy"].endswith("original.jpg")
+    alone = runner.invoke(app, ["rank", str(folder / "brighter.jpg"), "--json", "--no-index"])
+    assert json.loads(alone.stdout)[0]["quality"]["flags"] == []
+    table = runner.invoke(app, ["rank", str(folder), "--no-index"])
+    cells = " ".join(table.stdout.replace("│", " ").split())  # a cell wraps over lines
+    assert "flagged: highlights clipped (beside the darker copy original.jpg)" in cells
+    csv = runner.invoke(app, ["rank", str(folder), "--csv", "--no-index"])
+    assert "near_copy" in csv.stdout.splitlines()[0] and "lost_highlights" in csv.stdout
+
+
+def _white_share(path: Path) -> float:
+    with Image.open(path) as im:
+        grey = np.asarray(im.convert("L").resize((64, 64)))
+    return float((grey >= 250).mean())
+
+
+def test_real_photos_beside_their_edited_copies_and_identical_files(tmp_path: Path):
+    """The reviews' cases on a real photo with a white backdrop: copies dimmed to 70–95% (saved
+    at quality 95 and 75, sharpened, vignetted), crops, and a burst of 12 identical files beside
+    a dimmed copy — nothing flagged; a copy brightened 1.7× — flagged, beside the original."""
+    src = next(p for p in sorted(dataset("ig-celeb12").glob("*/*.jpg")) if _white_share(p) > 0.2)
+    for k in range(12):
+        (tmp_path / f"same{k:02d}.jpg").write_bytes(src.read_bytes())
+    with Image.open(src) as im:
+        rgb = im.convert("RGB")
+    for f in (0.7, 0.85, 0.95):
+        ImageEnhance.Brightness(rgb).enhance(f).save(tmp_path / f"dim{f}.jpg", quality=95)
+    dim = ImageEnhance.Brightness(rgb).enhance(0.9)
+    dim.save(tmp_path / "dim_q75.jpg", quality=75)
+    dim.filter(ImageFilter.UnsharpMask(2, 150, 3)).save(tmp_path / "dim_sharp.jpg", quality=90)
+    vignetted(dim).save(tmp_path / "dim_vignette.jpg", quality=90)
+    for keep in (0.94, 0.88):
+        cropped(rgb, keep).save(tmp_path / f"crop{keep}.jpg", quality=95)
+    ImageEnhance.Brightness(rgb).enhance(1.7).save(tmp_path / "brighter.jpg", quality=95)
+    rows = imagion.rank(tmp_path, index=False, suggest=False).to_list()
+    clipped = {
+        Path(str(r["path"])).name: r["quality"]["near_copy"]  # type: ignore[index]
+        for r in rows
+        if "highlights clipped" in r["quality"]["flags"]  # type: ignore[index]
+    }
+    assert set(clipped) == {"brighter.jpg"}, clipped
+    darker = Path(str(clipped["brighter.jpg"])).name  # the copy keeping the most of them
+    assert darker.startswith(("same", "dim")) and (tmp_path / darker).exists()
+
+
+def test_real_photos_brightened_are_flagged_beside_their_originals(tmp_path: Path):
+    """Four ig-celeb12 photos and their copies brightened 1.7× (bench/quality_flags.py does 20)."""
+    sources = sorted(dataset("ig-celeb12").glob("*/*.jpg"))[1::30][:4]
+    for k, src in enumerate(sources):
+        (tmp_path / f"m{k}_original.jpg").write_bytes(src.read_bytes())
+        with Image.open(src) as im:
+            copy = ImageEnhance.Brightness(im.convert("RGB")).enhance(1.7)
+        copy.save(tmp_path / f"m{k}_brighter.jpg", quality=95)
+    rows = imagion.rank(tmp_path, index=False, suggest=False).to_list()
+    got = {Path(str(r["path"])).stem: r["quality"]["flags"] for r in rows}  # type: ignore[index]
+    assert all(got[f"m{k}_original"] == [] for k in range(4)), got
+    hits = sum("highlights clipped" in got[f"m{k}_brighter"] for k in range(4))
+    assert hits >= 3, got
