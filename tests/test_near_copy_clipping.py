@@ -214,3 +214,19 @@ def test_real_photos_brightened_are_flagged_beside_their_originals(tmp_path: Pat
     assert all(got[f"m{k}_original"] == [] for k in range(4)), got
     hits = sum("highlights clipped" in got[f"m{k}_brighter"] for k in range(4))
     assert hits >= 3, got
+
+
+def test_a_fit_on_one_row_of_blocks_keeps_a_sane_gain():
+    """Where only one row of blocks is unclipped in both photos, the fit cannot tell the gain's
+    tilt from its curve; the ridge on the field's shape keeps it level (without it the gain flew
+    off to 1e14 and the answer was arbitrary)."""
+    n = highlights.THUMB
+    dark = np.zeros((highlights.PLANES, n, n), np.uint8)
+    dark[0], dark[1] = 200, 40  # bright, textured (10 levels of detail)
+    dark[0, 5] = 140  # one row darker
+    bright = np.zeros_like(dark)
+    bright[0], bright[2], bright[3] = 255, 255, 3  # clipped and flat…
+    bright[:, 5] = 0
+    bright[0, 5], bright[1, 5] = 210, 60  # …but the row: 1.5× the darker, its detail kept
+    share = lost_share(bright.reshape(-1), dark.reshape(-1))
+    assert share == pytest.approx((n * n - n) / (n * n))

@@ -101,72 +101,122 @@ def no_thumbnails(n: int) -> np.ndarray:
 
 
 _Y, _X = np.mgrid[0:THUMB, 0:THUMB] / (THUMB - 1) - 0.5
+_SHAPE = np.arange(1, 6)  # the basis' terms past the constant: the field's shape
+RIDGE = 1e-3  # their ridge, a share of the constant term's weight
 _BASIS = np.stack([np.ones_like(_X), _X, _Y, _X * _X, _Y * _Y, _X * _Y], axis=-1).reshape(-1, 6)
+_OUTER = (_BASIS[:, :, None] * _BASIS[:, None, :]).reshape(-1, 36)  # each block's B·Bᵀ
 
 
 def lost_share(brighter: np.ndarray, darker: np.ndarray) -> float:
     """The share of the picture's blocks where `brighter` lost highlights `darker` keeps (module
     docstring); 0 when the two are not the same picture, aligned, or not brighter and darker."""
-    a = np.asarray(brighter, np.float64).reshape(PLANES, -1)
-    d = np.asarray(darker, np.float64).reshape(PLANES, -1)
-    if (a[3] > 3).any() or (d[3] > 3).any():
-        return 0.0
-    lit = (a[0] > SHADOWS) & (d[0] > SHADOWS)
-    fit = lit & (a[3] % 2 == 0) & (d[3] % 2 == 0)  # no channel at CLIP
-    if fit.sum() < MIN_FIT:
-        fit = lit & (a[3] < 2) & (d[3] < 2)  # the brightness below CLIP
-        if fit.sum() < MIN_FIT:
-            return 0.0
-    gain, error = _gain(a[0], d[0], fit)
-    if gain is None or _median(error[fit]) > ALIGNED or _median(gain[fit]) < BRIGHTER:
-        return 0.0
-    detail_a, detail_d = a[1] / DETAIL_SCALE, d[1] / DETAIL_SCALE * gain
+    return float(lost_shares(np.asarray(brighter)[None], np.asarray(darker)[None])[0])
+
+
+PAIRS_AT_ONCE = 2048  # pairs compared in one go (their arrays: about 12 KiB a pair)
+
+
+def lost_shares(brighter: np.ndarray, darker: np.ndarray) -> np.ndarray:
+    """`lost_share` of each pair of rows of two P×THUMB_BYTES arrays, PAIRS_AT_ONCE at a time."""
+    parts = [
+        _lost_shares(brighter[s : s + PAIRS_AT_ONCE], darker[s : s + PAIRS_AT_ONCE])
+        for s in range(0, len(brighter), PAIRS_AT_ONCE)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _lost_shares(brighter: np.ndarray, darker: np.ndarray) -> np.ndarray:
+    n = len(brighter)
+    a = np.asarray(brighter, np.float64).reshape(n, PLANES, -1)
+    d = np.asarray(darker, np.float64).reshape(n, PLANES, -1)
+    ok = (a[:, 3] <= 3).all(axis=1) & (d[:, 3] <= 3).all(axis=1)  # both thumbnails known
+    lit = (a[:, 0] > SHADOWS) & (d[:, 0] > SHADOWS)
+    fit = lit & (a[:, 3] % 2 == 0) & (d[:, 3] % 2 == 0)  # no channel at CLIP
+    few = fit.sum(axis=1) < MIN_FIT
+    fit[few] = (lit & (a[:, 3] < 2) & (d[:, 3] < 2))[few]  # too few: the brightness below CLIP
+    ok &= fit.sum(axis=1) >= MIN_FIT
+    gain, error, solved = _gains(a[:, 0], d[:, 0], fit, ok)
+    ok &= solved
+    ok &= _quantiles(error, fit, 0.5) <= ALIGNED
+    ok &= _quantiles(gain, fit, 0.5) >= BRIGHTER
+    detail_a, detail_d = a[:, 1] / DETAIL_SCALE, d[:, 1] / DETAIL_SCALE * gain
     textured = fit & (detail_d >= DETAIL / 2)
-    if textured.sum() >= MIN_FIT // 2:
-        if _quantile(error[textured], 0.75) > EDGES_ALIGNED:  # a crop moves the edges
-            return 0.0
-        # a blur or a sharpening: the detail kept is measured against the pair's own ratio
-        detail_d = detail_d * float(_median(detail_a[textured] / detail_d[textured]))
-    lost = (a[2] / 255 >= LOST_CLIPPED) & (d[0] * gain >= PREDICTED)
+    checked = textured.sum(axis=1) >= MIN_FIT // 2
+    ok &= ~checked | (_quantiles(error, textured, 0.75) <= EDGES_ALIGNED)  # a crop moves edges
+    # a blur or a sharpening: the detail kept is measured against the pair's own ratio
+    ratio = _quantiles(detail_a / np.where(textured, detail_d, 1.0), textured, 0.5)
+    detail_d = detail_d * np.where(checked, ratio, 1.0)[:, None]
+    lost = (a[:, 2] / 255 >= LOST_CLIPPED) & (d[:, 0] * gain >= PREDICTED)
     lost &= (detail_d >= DETAIL) & (detail_a <= KEPT * detail_d)
-    return float(lost.mean())
+    return np.where(ok, lost.mean(axis=1), 0.0)
 
 
-def _gain(a: np.ndarray, d: np.ndarray, fit: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-    """The gain field g (per block) with a ≈ g·d, fitted on `fit` and trimmed twice of blocks off
-    by more than twice the median (at least 2%), and each block's relative error."""
-    use = fit
-    gain, error = None, np.zeros_like(a)
+def _gains(
+    a: np.ndarray, d: np.ndarray, fit: np.ndarray, ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair (rows of P×blocks) where `ok`: the gain field g (per block) with a ≈ g·d,
+    fitted on `fit` and trimmed twice of blocks off by more than twice the median (at least 2%;
+    a pair left with fewer than MIN_FIT blocks keeps the fit before), each block's relative error,
+    and whether the fit could be solved."""
+    gain, error = np.zeros_like(a), np.zeros_like(a)
+    solved = ok.copy()
+    use, active = fit.copy(), ok.copy()
     for _ in range(3):
-        x = _BASIS[use] * d[use, None]
-        try:  # the normal equations: 6 unknowns, a tenth of lstsq's time
-            coef = np.linalg.solve(x.T @ x, x.T @ a[use])
-        except np.linalg.LinAlgError:
-            return None, error
-        gain = _BASIS @ coef
-        error = np.abs(a - gain * d) / np.maximum(a, 1.0)
-        use = fit & (error <= max(2 * float(_median(error[fit])), 0.02))
-        if use.sum() < MIN_FIT:
+        rows = np.flatnonzero(active)
+        if not len(rows):
             break
-    return gain, error
+        w = use[rows] * d[rows]  # the normal equations as two matrix products over the blocks
+        m = ((w * d[rows]) @ _OUTER).reshape(-1, 6, 6)
+        # a little ridge on the field's shape (not its level): fitted blocks that lie on a line
+        # leave a term free, and without it the gain flies off wherever nothing was fitted
+        m[:, _SHAPE, _SHAPE] += RIDGE * m[:, :1, 0]
+        coef, good = _solve(m, (w * a[rows]) @ _BASIS)
+        solved[rows[~good]] = False
+        rows = rows[good]
+        gain[rows] = coef[good] @ _BASIS.T
+        error[rows] = np.abs(a[rows] - gain[rows] * d[rows]) / np.maximum(a[rows], 1.0)
+        cut = np.maximum(2 * _quantiles(error[rows], fit[rows], 0.5), 0.02)
+        use[rows] = fit[rows] & (error[rows] <= cut[:, None])
+        active[:] = False
+        active[rows] = use[rows].sum(axis=1) >= MIN_FIT
+    return gain, error, solved
 
 
-def _quantile(x: np.ndarray, q: float) -> float:
-    """np.quantile's (linear) of a short 1-D array, without its overhead (most of its time here)."""
-    v = np.sort(x)
-    if not len(v):
-        return float("nan")
-    at = q * (len(v) - 1)
-    low = int(at)
-    high = min(low + 1, len(v) - 1)
-    return float(v[low] + (v[high] - v[low]) * (at - low))
+def _solve(m: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each system m[p]·c = v[p] solved (the normal equations: a tenth of lstsq's time), and
+    which could be (a singular one, where the fitted blocks lie on a line, cannot)."""
+    try:
+        return np.linalg.solve(m, v[..., None])[..., 0], np.ones(len(m), bool)
+    except np.linalg.LinAlgError:
+        out, good = np.zeros_like(v), np.ones(len(m), bool)
+        for k in range(len(m)):
+            try:
+                out[k] = np.linalg.solve(m[k], v[k])
+            except np.linalg.LinAlgError:
+                good[k] = False
+        return out, good
 
 
-def _median(x: np.ndarray) -> float:
-    return _quantile(x, 0.5)
+def _quantiles(x: np.ndarray, mask: np.ndarray, q: float) -> np.ndarray:
+    """Per row of `x` (P×blocks), np.quantile's linear `q` quantile of its values where `mask`
+    (NaN where none), all rows at once."""
+    v = np.sort(np.where(mask, x, np.inf), axis=1)
+    k = mask.sum(axis=1)
+    at = q * np.maximum(k - 1, 0)
+    low = np.floor(at).astype(np.int64)
+    high = np.minimum(low + 1, np.maximum(k - 1, 0))
+    rows = np.arange(len(x))
+    some = k > 0
+    lo, hi = np.where(some, v[rows, low], 0.0), np.where(some, v[rows, high], 0.0)
+    return np.where(some, lo + (hi - lo) * (at - low), np.nan)
 
 
 def flagged(brighter: np.ndarray, darker: np.ndarray) -> float | None:
     """`lost_share` when it reaches LOST_BLOCKS blocks, else None."""
     share = lost_share(brighter, darker)
-    return share if share * THUMB * THUMB >= LOST_BLOCKS - 1e-9 else None
+    return share if reaches(share) else None
+
+
+def reaches(share: float | np.ndarray) -> bool | np.ndarray:
+    """Whether a `lost_share` reaches LOST_BLOCKS blocks: "highlights clipped"."""
+    return share * THUMB * THUMB >= LOST_BLOCKS - 1e-9

@@ -19,8 +19,9 @@ from imagion.inference.highlights import (
     LOST_BLOCKS,
     LOST_CLIPPED,
     PLANES,
-    flagged,
     known,
+    lost_shares,
+    reaches,
 )
 from imagion.inference.neighbours import candidates
 from imagion.inference.quality import FLAGS, Quality
@@ -71,10 +72,12 @@ def beside_near_copies(
     i, j = _pairs(features, np.asarray(hashes, np.uint64), np.asarray(colours, np.float64))
     # the brighter one is brighter overall by half the margin at least (clipping lowers its mean)
     keep = may_lose[i] & known(thumbs)[j] & (brightness[i] >= brightness[j] * BRIGHTER_OVERALL)
+    i, j = i[keep], j[keep]
+    shares = lost_shares(thumbs[i], thumbs[j])
+    hit = reaches(shares)
     best: dict[int, tuple[float, int]] = {}
-    for a, b in zip(i[keep].tolist(), j[keep].tolist(), strict=True):
-        share = flagged(thumbs[a], thumbs[b])
-        if share is not None and share > best.get(a, (0.0, -1))[0]:
+    for a, b, share in zip(i[hit].tolist(), j[hit].tolist(), shares[hit].tolist(), strict=True):
+        if share > best.get(a, (0.0, -1))[0]:  # the copy keeping the most
             best[a] = (share, b)
     out = list(qualities)
     for k, (share, b) in best.items():
