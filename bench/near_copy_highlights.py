@@ -11,8 +11,9 @@ other copies (any darker copy serves), and the blurred, re-saved, halved, vignet
 dimmed copies beside the copy darkened to 40% (none should be flagged). Copies are saved at JPEG
 quality 95 unless said, decoded as rank decodes them (the 224-px model input).
 
-The thresholds were chosen on all 120 ig-celeb12 photos and 300 instagram-2017 posts (`--seed 0`);
-`--held-out` takes 400 other instagram-2017 posts and no ig-celeb12 photo, to check them.
+The thresholds were chosen on all 120 ig-celeb12 photos and 300 instagram-2017 posts (a random
+sample, seed 0); `--held-out` takes 400 other instagram-2017 posts (seed 1) and no ig-celeb12
+photo, to check them.
 
 Usage: python bench/near_copy_highlights.py [--datasets ../shared/datasets] [--held-out]
 """

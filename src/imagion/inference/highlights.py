@@ -19,15 +19,19 @@ The comparison (`lost_share`), measured on 420 real photos (ig-celeb12 and insta
 1. the brighter photo's brightness is fitted as a smooth gain (a quadratic over the picture:
    exposure and a vignette) times the darker one's, on the blocks where neither reaches CLIP in
    any channel (too few: in its brightness), and both are above the deep shadows; the fit is
-   trimmed twice of blocks off by more than twice the median;
+   trimmed twice of blocks off by more than twice the median, and a small ridge on the field's
+   shape keeps it level where the fitted blocks leave the shape free (all in one row, say);
 2. the two are the same picture, aligned, when the median block is off by at most ALIGNED of its
-   brightness: a crop, a shift, a rotation or another picture is not compared;
+   brightness and the textured blocks' 75th percentile by at most EDGES_ALIGNED: a crop, a shift,
+   a rotation or another picture is not compared;
 3. the brighter one is brighter: the median gain at least BRIGHTER;
 4. a block lost its highlights when at least LOST_CLIPPED of it is clipped in the brighter photo,
-   the darker one's detail there, times the gain, is at least DETAIL, and the brighter one keeps
-   at most KEPT of that detail (a dimmed copy keeps all of it, a sharpened one up to 2.5×).
-The share of the picture's blocks that lost their highlights is returned; `flagged` past
-LOST_BLOCKS of them.
+   the darker block times the gain would clip (at least PREDICTED), the darker one's detail there,
+   times the gain, is at least DETAIL, and the brighter one keeps at most KEPT of that detail —
+   the darker one's detail measured against the pair's own ratio of detail on the textured blocks
+   neither clips, so a blurred or a sharpened copy is no reference for more or less detail.
+The share of the picture's blocks that lost their highlights is returned; `flagged` (and
+`reaches`) from LOST_BLOCKS of them on: "highlights clipped".
 """
 
 from __future__ import annotations
