@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from imagion.images import load_square  # noqa: E402
 from imagion.inference.highlights import flagged  # noqa: E402
-from imagion.inference.quality import measured  # noqa: E402
+from imagion.inference.quality import measures_and_thumbnails  # noqa: E402
 
 
 def jpeg(im: Image.Image, q: int = 95) -> bytes:
@@ -105,7 +105,7 @@ def thumbs_of(path: Path) -> dict[str, np.ndarray]:
         rgb = im.convert("RGB")
     squares = [load_square(path, 224)]
     squares += [load_square(make(rgb), 224, name="copy.jpg") for make in KINDS.values()]
-    _, thumbs = measured(np.stack(squares))
+    _, thumbs = measures_and_thumbnails(np.stack(squares))
     return dict(zip(["orig", *KINDS], thumbs, strict=True))
 
 

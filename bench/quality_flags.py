@@ -125,7 +125,7 @@ def time_measuring(folder: Path) -> dict[str, float]:
     time measuring takes, from the fastest run of each and as the median of the
     rounds' shares."""
     rank_images([folder], suggest=False, index=False)  # warm: the model loaded, files cached
-    real = (quality.measured, quality.header_facts)
+    real = (quality.measures_and_thumbnails, quality.header_facts)
 
     def no_pixels(batch):  # type: ignore[no-untyped-def]
         return np.zeros((len(batch), quality.PIXEL_MEASURES)), no_thumbnails(len(batch))
@@ -139,11 +139,11 @@ def time_measuring(folder: Path) -> dict[str, float]:
         took = {}
         for kind in ("without", "with"):
             if kind == "without":
-                quality.measured, quality.header_facts = no_pixels, no_header  # type: ignore[assignment]
+                quality.measures_and_thumbnails, quality.header_facts = no_pixels, no_header  # type: ignore[assignment]
             t, c = time.perf_counter(), time.process_time()
             n = len(rank_images([folder], suggest=False, index=False))
             took[kind] = (time.perf_counter() - t, time.process_time() - c)
-            quality.measured, quality.header_facts = real  # type: ignore[assignment]
+            quality.measures_and_thumbnails, quality.header_facts = real  # type: ignore[assignment]
             best[kind] = (min(best[kind][0], took[kind][0]), min(best[kind][1], took[kind][1]))
         rounds.append([(w - b) / w for w, b in zip(took["with"], took["without"], strict=True)])
     (total, cpu), (bare, bare_cpu) = best["with"], best["without"]

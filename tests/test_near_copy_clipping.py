@@ -18,8 +18,8 @@ import imagion
 from imagion.cli import app
 from imagion.inference import highlights
 from imagion.inference.highlights import THUMB_BYTES, flagged, known, lost_share, no_thumbnails
-from imagion.inference.near_copies import beside_near_copies
-from imagion.inference.quality import CLIPPED, Quality, measured
+from imagion.inference.near_copies import Pairing, beside_near_copies, pairing
+from imagion.inference.quality import CLIPPED, Quality, measures_and_thumbnails
 from tests.helpers import dataset
 from tests.test_quality import photo
 
@@ -31,7 +31,7 @@ SIDE = 224
 def thumb(im: Image.Image) -> np.ndarray:
     """The thumbnail of a picture as the ranking pass takes it (its 224 px model input)."""
     arr = np.asarray(im.convert("RGB").resize((SIDE, SIDE)), np.uint8)[None]
-    return measured(arr)[1][0]
+    return measures_and_thumbnails(arr)[1][0]
 
 
 def brightened(im: Image.Image, gain: float) -> Image.Image:
@@ -92,9 +92,9 @@ def test_a_crop_or_another_picture_is_not_compared():
 
 
 def test_thumbnails_of_a_tiny_input_or_none_are_unknown_and_never_compared():
-    tiny = measured(np.zeros((2, 8, 8, 3), np.uint8))[1]
+    tiny = measures_and_thumbnails(np.zeros((2, 8, 8, 3), np.uint8))[1]
     assert tiny.shape == (2, THUMB_BYTES) and not known(tiny).any()
-    assert known(measured(np.zeros((1, SIDE, SIDE, 3), np.uint8))[1]).all()
+    assert known(measures_and_thumbnails(np.zeros((1, SIDE, SIDE, 3), np.uint8))[1]).all()
     good = thumb(photo(6))
     assert lost_share(good, no_thumbnails(1)[0]) == 0.0
     assert lost_share(no_thumbnails(1)[0], good) == 0.0
@@ -109,14 +109,19 @@ def q() -> Quality:
     return Quality(1.3, 0.5, 0.9, 0.01, 1080, 1080, 85, [])
 
 
+def pairs_of(n: int, hashes: list[np.uint64] | None = None) -> Pairing:
+    """The candidate pairs of n photos with no features, alike in hash and colour."""
+    h = np.array(hashes if hashes is not None else [HASH] * n, np.uint64)
+    names = [f"s{k}.jpg" for k in range(n)]
+    return pairing(None, np.zeros(n), names, h, np.array([GREY] * n).reshape(-1, 3), None)
+
+
 def judged(images: list[Image.Image], hashes: list[np.uint64] | None = None) -> list[Quality]:
     n = len(images)
-    h = np.array(hashes if hashes is not None else [HASH] * n, np.uint64)
     thumbs = np.stack([thumb(im) for im in images]) if images else no_thumbnails(0)
     out = [q() for _ in range(n)]
-    return beside_near_copies(
-        out, thumbs, None, h, np.array([GREY] * n), [f"s{k}.jpg" for k in range(n)]
-    )
+    names = [f"s{k}.jpg" for k in range(n)]
+    return beside_near_copies(out, thumbs, lambda: pairs_of(n, hashes), names)
 
 
 def test_the_flag_names_the_darker_copy_and_keeps_the_flags_order():
@@ -130,7 +135,7 @@ def test_the_flag_names_the_darker_copy_and_keeps_the_flags_order():
     assert judged([original, brightened(original, 1.45)], [HASH, other])[1].flags == []
     flawed = [Quality(0.5, 0.5, 0.9, 0.01, 1080, 1080, 85, ["blurry", "low resolution"])] * 2
     thumbs = np.stack([thumb(original), thumb(brightened(original, 1.45))])
-    got = beside_near_copies(flawed, thumbs, None, np.array([HASH] * 2), np.array([GREY] * 2))
+    got = beside_near_copies(flawed, thumbs, lambda: pairs_of(2))
     assert got[1].flags == ["blurry", "highlights clipped", "low resolution"]
     assert got[1].near_copy is None  # no names given
 
@@ -139,7 +144,17 @@ def test_the_flag_names_the_darker_copy_and_keeps_the_flags_order():
 def test_no_photo_or_one_photo_needs_no_comparison(n: int):
     images = [photo(6)] * n
     assert len(judged(images)) == n
-    assert beside_near_copies([q()] * 2, None, None, np.array([HASH] * 2), np.array([GREY] * 2))
+
+
+def test_no_thumbnails_or_no_clipping_finds_no_pairs():
+    """The candidate pairs are not even looked for when no photo could have lost highlights."""
+
+    def never() -> Pairing:
+        raise AssertionError("the pairs were looked for")
+
+    assert beside_near_copies([q(), q()], None, never) == [q(), q()]
+    plain = np.stack([thumb(photo(6)), thumb(brightened(photo(6), 0.8))])  # nothing clipped
+    assert beside_near_copies([q(), q()], plain, never) == [q(), q()]
 
 
 def test_rank_flags_the_brightened_copy_beside_its_original_from_the_index_too(runner, tmp_path):
@@ -230,3 +245,34 @@ def test_a_fit_on_one_row_of_blocks_keeps_a_sane_gain():
     bright[0, 5], bright[1, 5] = 210, 60  # …but the row: 1.5× the darker, its detail kept
     share = lost_share(bright.reshape(-1), dark.reshape(-1))
     assert share == pytest.approx((n * n - n) / (n * n))
+
+
+def test_the_flag_does_not_depend_on_the_order_the_photos_are_listed():
+    """The pairs are found in grouping's order (best first, then by name), not the listing's:
+    with 9 more photos of the same structure (a hash quarter's window holds 8), the brightened
+    copy is flagged wherever it is listed."""
+    original, bright = photo(6), brightened(photo(6), 1.45)
+    fillers = {f"f{k}": brightened(photo(6).convert("L").convert("RGB"), 0.5) for k in range(9)}
+    images = {"O.jpg": original, "B.jpg": bright, **fillers}
+    thumbs = {name: thumb(im) for name, im in images.items()}
+    colour = {
+        name: np.asarray(im.convert("RGB"), np.float64).mean(axis=(0, 1))
+        for name, im in images.items()
+    }
+
+    def flags_of_b(order: list[str]) -> list[str]:
+        n = len(order)
+        h = np.array([HASH] * n, np.uint64)
+        c = np.array([colour[name] for name in order])
+
+        def pairs() -> Pairing:
+            return pairing(None, np.zeros(n), order, h, c, None)
+
+        out = beside_near_copies(
+            [q() for _ in order], np.stack([thumbs[k] for k in order]), pairs, order
+        )
+        return out[order.index("B.jpg")].flags
+
+    assert flags_of_b(["O.jpg", "B.jpg", *fillers]) == ["highlights clipped"]
+    assert flags_of_b(["O.jpg", *fillers, "B.jpg"]) == ["highlights clipped"]
+    assert flags_of_b([*fillers, "B.jpg", "O.jpg"]) == ["highlights clipped"]

@@ -9,14 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from imagion.inference import neighbours
-from imagion.inference.groups import (
+from imagion.inference.groups import Shots, cluster
+from imagion.inference.near_copies import (
     BURST_EASING,
     BURST_SECONDS,
     HASH_BITS,
     HASH_COLOUR,
     SIMILARITY,
-    Shots,
-    cluster,
 )
 
 

@@ -77,8 +77,8 @@ def _tip(row: RankRow) -> str:
     """The table's last column: the technical flags, the labels seen (— when neither), and a
     crop likely to do better."""
     seen = ", ".join(row.get("labels", [])[:3])
-    measured = row.get("quality", {})
-    flags = flag_words(measured.get("flags"), measured.get("near_copy"))
+    quality = row.get("quality", {})
+    flags = flag_words(quality.get("flags"), quality.get("near_copy"))
     tip = "; ".join(t for t in (flags, seen) if t) or "—"
     crop = row.get("crop")
     if crop:

@@ -17,7 +17,7 @@ from imagion.errors import ImagionError, InputError
 from imagion.inference.engine import open_engine
 from imagion.inference.groups import SIMILARITY, GroupResult, Shots, check_similarity, grouped
 from imagion.inference.highlights import THUMB_BYTES, no_thumbnails
-from imagion.inference.near_copies import beside_near_copies
+from imagion.inference.near_copies import Pairing, beside_near_copies, pairing
 from imagion.inference.neighbours import reporting
 from imagion.inference.quality import STORED_COLUMNS, Quality, from_row
 from imagion.inference.rank import ranked
@@ -39,6 +39,21 @@ class TableRows:
     colours: np.ndarray | None = None
     times: list[float | None] | None = None
     thumbs: np.ndarray | None = None
+    found: Pairing | None = None  # the candidate pairs, once asked for
+
+    def pairing(self) -> Pairing:
+        """The rows' candidate pairs in grouping's order (found once: near copies, grouping)."""
+        if self.found is None:
+            n = len(self.paths)
+            self.found = pairing(
+                self.features,
+                self.raw,
+                self.paths,
+                self.hashes if self.hashes is not None else np.arange(n, dtype=np.uint64),
+                self.colours if self.colours is not None else np.full((n, 3), np.nan),
+                self.times,
+            )
+        return self.found
 
 
 def read_table(table: Path) -> TableRows:
@@ -94,9 +109,7 @@ def read_table(table: Path) -> TableRows:
             if isinstance(cells[k], bytes) and len(cells[k]) == THUMB_BYTES:
                 got.thumbs[row] = np.frombuffer(cells[k], np.uint8)
     if got.qualities is not None and got.hashes is not None and got.colours is not None:
-        got.qualities = beside_near_copies(
-            got.qualities, got.thumbs, got.features, got.hashes, got.colours, got.paths
-        )
+        got.qualities = beside_near_copies(got.qualities, got.thumbs, got.pairing, got.paths)
     return got
 
 
@@ -117,14 +130,15 @@ def group_table(
     engine = open_engine(model, device, stats=stats)
     paths, feats, n = got.paths, got.features, len(got.paths)
     items = ranked(engine, paths, got.raw, feats if suggest else None, got.qualities)
-    unit = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
-    shots = Shots(
-        paths,
-        unit,
-        got.hashes if got.hashes is not None else np.arange(n, dtype=np.uint64),  # none: never…
-        got.colours if got.colours is not None else np.full((n, 3), np.nan),  # …a re-saved copy
-        got.times if got.times is not None else [None] * n,
-    )
     problems = got.problems
     with reporting(progress):
+        pairs = got.pairing()  # found already if the near-copy flag needed them
+        shots = Shots(
+            paths,
+            pairs.unit,
+            got.hashes if got.hashes is not None else np.arange(n, dtype=np.uint64),  # none: never…
+            got.colours if got.colours is not None else np.full((n, 3), np.nan),  # …a re-saved copy
+            got.times if got.times is not None else [None] * n,
+            pairs,
+        )
         return grouped(engine, items, shots, similarity, problems)

@@ -25,13 +25,12 @@ from imagion.inference.engine import Engine, open_engine
 from imagion.inference.near_copies import (
     BURST_EASING,
     BURST_SECONDS,
-    EXPOSURE_BITS,
-    EXPOSURE_CHROMA,
-    HASH_BITS,
-    HASH_COLOUR,
     SIMILARITY,
+    Pairing,
+    candidate_pairs,
+    unit_rows,
 )
-from imagion.inference.neighbours import candidates, report, reporting
+from imagion.inference.neighbours import report, reporting
 from imagion.inference.photo_index import (  # noqa: F401 (fingerprints, capture_time: re-exported)
     PhotoIndex,
     capture_time,
@@ -72,6 +71,8 @@ class Shots:
     hashes: np.ndarray  # N uint64 difference hashes of the model input
     colours: np.ndarray  # N×3 mean colour of the model input
     times: list[float | None] = field(default_factory=list)  # EXIF capture time (s), if any
+    # the candidate pairs, found already for the near-copy flag (None: grouping finds them)
+    pairing: Pairing | None = None
 
 
 # (engine, items best first, their shots, progress) → problems met (e.g. past posts unreadable)
@@ -86,18 +87,11 @@ def cluster(order: Sequence[int], shots: Shots, similarity: float = SIMILARITY) 
     n = len(rows)
     feats = shots.features
     times = [shots.times[i] for i in rows] if shots.times else [None] * n
-    cand = candidates(
-        feats,
-        rows,
-        shots.hashes[rows],
-        np.asarray(shots.colours)[rows],
-        times,
-        burst_seconds=BURST_SECONDS,
-        hash_bits=HASH_BITS,
-        hash_colour=HASH_COLOUR,
-        exposure_bits=EXPOSURE_BITS,
-        exposure_chroma=EXPOSURE_CHROMA,
-    )
+    found = shots.pairing
+    if found is not None and np.array_equal(found.order, rows):
+        cand = found.found
+    else:
+        cand = candidate_pairs(feats, rows, shots.hashes, shots.colours, shots.times)
     width = feats.shape[1] if feats is not None else 0
     sums = np.zeros((64, width), np.float32)  # each group's feature sum (grows as needed)
     sizes = np.zeros(64, np.float32)
@@ -384,16 +378,11 @@ def _score_shots(
     each photo, the failures."""
     got = scored_pass(engine, files, batch_size, progress, index)
     feats = got.features
+    with reporting(progress):
+        pairs = got.pairing()  # once, for the near-copy flag and for grouping
     items = ranked(engine, got.paths, got.raw, feats if suggest else None, got.qualities())
-    shots = Shots(got.paths, unit_rows(feats), got.hashes, got.colours, got.times)
+    shots = Shots(got.paths, pairs.unit, got.hashes, got.colours, got.times, pairs)
     return items, shots, got.problems
-
-
-def unit_rows(feats: np.ndarray | None) -> np.ndarray | None:
-    """Features scaled to unit length (cosine similarity is then a dot product)."""
-    if feats is None:
-        return None
-    return feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
 
 
 def group_decoded(

@@ -133,14 +133,13 @@ def _lost_shares(brighter: np.ndarray, darker: np.ndarray) -> np.ndarray:
     n = len(brighter)
     a = np.asarray(brighter, np.float64).reshape(n, PLANES, -1)
     d = np.asarray(darker, np.float64).reshape(n, PLANES, -1)
-    ok = (a[:, 3] <= 3).all(axis=1) & (d[:, 3] <= 3).all(axis=1)  # both thumbnails known
+    ok = known(brighter) & known(darker)
     lit = (a[:, 0] > SHADOWS) & (d[:, 0] > SHADOWS)
     fit = lit & (a[:, 3] % 2 == 0) & (d[:, 3] % 2 == 0)  # no channel at CLIP
     few = fit.sum(axis=1) < MIN_FIT
     fit[few] = (lit & (a[:, 3] < 2) & (d[:, 3] < 2))[few]  # too few: the brightness below CLIP
     ok &= fit.sum(axis=1) >= MIN_FIT
-    gain, error, solved = _gains(a[:, 0], d[:, 0], fit, ok)
-    ok &= solved
+    gain, error = _gains(a[:, 0], d[:, 0], fit, ok)
     ok &= _quantiles(error, fit, 0.5) <= ALIGNED
     ok &= _quantiles(gain, fit, 0.5) >= BRIGHTER
     detail_a, detail_d = a[:, 1] / DETAIL_SCALE, d[:, 1] / DETAIL_SCALE * gain
@@ -157,13 +156,12 @@ def _lost_shares(brighter: np.ndarray, darker: np.ndarray) -> np.ndarray:
 
 def _gains(
     a: np.ndarray, d: np.ndarray, fit: np.ndarray, ok: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Per pair (rows of P×blocks) where `ok`: the gain field g (per block) with a ≈ g·d,
     fitted on `fit` and trimmed twice of blocks off by more than twice the median (at least 2%;
-    a pair left with fewer than MIN_FIT blocks keeps the fit before), each block's relative error,
-    and whether the fit could be solved."""
+    a pair left with fewer than MIN_FIT blocks keeps the fit before), and each block's relative
+    error. With the ridge every system is positive definite: it always has its one solution."""
     gain, error = np.zeros_like(a), np.zeros_like(a)
-    solved = ok.copy()
     use, active = fit.copy(), ok.copy()
     for _ in range(3):
         rows = np.flatnonzero(active)
@@ -174,31 +172,14 @@ def _gains(
         # a little ridge on the field's shape (not its level): fitted blocks that lie on a line
         # leave a term free, and without it the gain flies off wherever nothing was fitted
         m[:, _SHAPE, _SHAPE] += RIDGE * m[:, :1, 0]
-        coef, good = _solve(m, (w * a[rows]) @ _BASIS)
-        solved[rows[~good]] = False
-        rows = rows[good]
-        gain[rows] = coef[good] @ _BASIS.T
+        coef = np.linalg.solve(m, ((w * a[rows]) @ _BASIS)[..., None])[..., 0]
+        gain[rows] = coef @ _BASIS.T
         error[rows] = np.abs(a[rows] - gain[rows] * d[rows]) / np.maximum(a[rows], 1.0)
         cut = np.maximum(2 * _quantiles(error[rows], fit[rows], 0.5), 0.02)
         use[rows] = fit[rows] & (error[rows] <= cut[:, None])
         active[:] = False
         active[rows] = use[rows].sum(axis=1) >= MIN_FIT
-    return gain, error, solved
-
-
-def _solve(m: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each system m[p]·c = v[p] solved (the normal equations: a tenth of lstsq's time), and
-    which could be (a singular one, where the fitted blocks lie on a line, cannot)."""
-    try:
-        return np.linalg.solve(m, v[..., None])[..., 0], np.ones(len(m), bool)
-    except np.linalg.LinAlgError:
-        out, good = np.zeros_like(v), np.ones(len(m), bool)
-        for k in range(len(m)):
-            try:
-                out[k] = np.linalg.solve(m[k], v[k])
-            except np.linalg.LinAlgError:
-                good[k] = False
-        return out, good
+    return gain, error
 
 
 def _quantiles(x: np.ndarray, mask: np.ndarray, q: float) -> np.ndarray:

@@ -26,15 +26,13 @@ from imagion.images import sha256_file
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine
 from imagion.inference.groups import (
-    BURST_EASING,
-    HASH_BITS,
-    SIMILARITY,
     Shots,
     ShotsHook,
     _score_shots,
     cluster,
     fingerprints,
 )
+from imagion.inference.near_copies import BURST_EASING, HASH_BITS, SIMILARITY
 from imagion.inference.past_posts import PastPost
 from imagion.inference.photo_index import PhotoIndex
 from imagion.models.cache_entries import read_entry, save_entry

@@ -9,7 +9,8 @@ highlights it lost (inference/highlights.py compares the two).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from imagion.inference.highlights import (
     lost_shares,
     reaches,
 )
-from imagion.inference.neighbours import candidates
+from imagion.inference.neighbours import Candidates, candidates
 from imagion.inference.quality import FLAGS, Quality
 
 # Measured on generated bursts with the bundled model (docs/pick.md, bench/group_quality.py): on
@@ -44,75 +45,108 @@ EXPOSURE_CHROMA = 0.07
 BRIGHTER_OVERALL = 1 + (BRIGHTER - 1) / 2  # a pair is compared only this much brighter overall
 
 
-def beside_near_copies(
-    qualities: list[Quality],
-    thumbs: np.ndarray | None,
-    features: np.ndarray | None,
+def unit_rows(feats: np.ndarray | None) -> np.ndarray | None:
+    """Features scaled to unit length (cosine similarity is then a dot product)."""
+    if feats is None:
+        return None
+    return feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+
+
+def best_first(raw: np.ndarray, paths: Sequence[str | Path]) -> np.ndarray:
+    """The rows in grouping's order: best first by the likes model, as `rank` orders them."""
+    keys = [(-float(r), str(p)) for r, p in zip(raw, paths, strict=True)]
+    return np.array(sorted(range(len(keys)), key=keys.__getitem__), np.int64)
+
+
+def candidate_pairs(
+    unit: np.ndarray | None,
+    rows: np.ndarray,
     hashes: np.ndarray,
     colours: np.ndarray,
-    paths: Sequence[str | Path] | None = None,
-) -> list[Quality]:
-    """`qualities` (row k of the other arrays for photo k, `paths[k]` its name) with "highlights
-    clipped" where a darker near-copy keeps highlights the photo lost (inference/highlights.py);
-    `near_copy` then names that copy (the one keeping the most) and `lost_highlights` says how
-    much of the picture it keeps. The pairs compared are grouping's candidates (nearest by
-    features, equal hash quarters: about N log N) that its rule calls re-saved copies or exposure
-    variants, where the brighter photo has LOST_BLOCKS mostly clipped blocks: no photo clipped,
-    no comparison."""
-    n = len(qualities)
-    if n < 2 or thumbs is None or len(thumbs) != n:
-        return list(qualities)
-    thumbs = np.asarray(thumbs)
-    planes = thumbs.reshape(n, PLANES, -1).astype(np.float64)
-    clipped_blocks = (planes[:, 2] / 255 >= LOST_CLIPPED).sum(axis=1)
-    may_lose = known(thumbs) & (clipped_blocks >= LOST_BLOCKS)
-    if not may_lose.any():
-        return list(qualities)
-    brightness = planes[:, 0].mean(axis=1)
-    i, j = _pairs(features, np.asarray(hashes, np.uint64), np.asarray(colours, np.float64))
-    # the brighter one is brighter overall by half the margin at least (clipping lowers its mean)
-    keep = may_lose[i] & known(thumbs)[j] & (brightness[i] >= brightness[j] * BRIGHTER_OVERALL)
-    i, j = i[keep], j[keep]
-    shares = lost_shares(thumbs[i], thumbs[j])
-    hit = reaches(shares)
-    best: dict[int, tuple[float, int]] = {}
-    for a, b, share in zip(i[hit].tolist(), j[hit].tolist(), shares[hit].tolist(), strict=True):
-        if share > best.get(a, (0.0, -1))[0]:  # the copy keeping the most
-            best[a] = (share, b)
-    out = list(qualities)
-    for k, (share, b) in best.items():
-        q = qualities[k]
-        flags = q.flags if "highlights clipped" in q.flags else _with_clipped(q.flags)
-        name = str(paths[b]) if paths is not None else None
-        out[k] = dataclasses.replace(q, flags=flags, near_copy=name, lost_highlights=share)
-    return out
-
-
-def _pairs(
-    features: np.ndarray | None, hashes: np.ndarray, colours: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Both orders (i, j) of the grouping's candidate pairs that its rule calls re-saved copies
-    or exposure variants."""
-    n = len(hashes)
-    rows = np.arange(n)
-    unit = None
-    if features is not None:  # unit rows: the nearest neighbours by cosine, as grouping's
-        unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    cand = candidates(
+    times: Sequence[float | None] | None,
+) -> Candidates:
+    """Grouping's candidate pairs of `rows` in that order (`unit`, `hashes`, `colours`, `times`
+    indexed by row; neighbours.candidates), by this module's rule."""
+    rows = np.asarray(rows, np.int64)
+    return candidates(
         unit,
         rows,
-        hashes,
-        colours,
-        [None] * n,
+        np.asarray(hashes, np.uint64)[rows],
+        np.asarray(colours, np.float64)[rows],
+        [times[i] for i in rows] if times else [None] * len(rows),
         burst_seconds=BURST_SECONDS,
         hash_bits=HASH_BITS,
         hash_colour=HASH_COLOUR,
         exposure_bits=EXPOSURE_BITS,
         exposure_chroma=EXPOSURE_CHROMA,
     )
-    a = np.repeat(rows, np.diff(cand.start))[cand.resaved]
-    b = cand.earlier[cand.resaved]
-    return np.concatenate([a, b]), np.concatenate([b, a])
+
+
+@dataclass
+class Pairing:
+    """A set of photos' candidate pairs in grouping's order, found once for both the near-copy
+    flag and grouping (at 100,000 photos the search is most of grouping's time)."""
+
+    order: np.ndarray  # the rows, best first
+    unit: np.ndarray | None  # N×F features of unit length (None: the model has none)
+    found: Candidates  # position p is row order[p]
+
+
+def pairing(
+    features: np.ndarray | None,
+    raw: np.ndarray,
+    paths: Sequence[str | Path],
+    hashes: np.ndarray,
+    colours: np.ndarray,
+    times: Sequence[float | None] | None,
+) -> Pairing:
+    """The Pairing of photos (row k of each argument for photo k)."""
+    unit, order = unit_rows(features), best_first(raw, paths)
+    return Pairing(order, unit, candidate_pairs(unit, order, hashes, colours, times))
+
+
+def beside_near_copies(
+    qualities: list[Quality],
+    thumbs: np.ndarray | None,
+    pairs: Callable[[], Pairing],
+    paths: Sequence[str | Path] | None = None,
+) -> list[Quality]:
+    """`qualities` (row k for photo k, `thumbs[k]` its block thumbnail, `paths[k]` its name) with
+    "highlights clipped" where a darker near-copy keeps highlights the photo lost (inference/
+    highlights.py); `near_copy` then names that copy (the one keeping the most) and
+    `lost_highlights` says how much of the picture it keeps. The pairs compared are grouping's
+    candidates (`pairs()`, asked for only when needed) that its rule calls re-saved copies or
+    exposure variants, where the brighter photo has LOST_BLOCKS mostly clipped blocks and is
+    brighter overall by BRIGHTER_OVERALL: no photo clipped, no comparison."""
+    n = len(qualities)
+    if n < 2 or thumbs is None or len(thumbs) != n:
+        return list(qualities)
+    thumbs = np.asarray(thumbs, np.uint8)
+    planes = thumbs.reshape(n, PLANES, -1)  # uint8 views: no copy of a library's thumbnails
+    have = known(thumbs)
+    may_lose = have & ((planes[:, 2] >= LOST_CLIPPED * 255).sum(axis=1) >= LOST_BLOCKS)
+    if not may_lose.any():
+        return list(qualities)
+    brightness = planes[:, 0].mean(axis=1)
+    found = pairs()
+    a = found.order[np.repeat(np.arange(n), np.diff(found.found.start))[found.found.resaved]]
+    b = found.order[found.found.earlier[found.found.resaved]]
+    i, j = np.concatenate([a, b]), np.concatenate([b, a])  # both ways: either may be brighter
+    keep = may_lose[i] & have[j] & (brightness[i] >= brightness[j] * BRIGHTER_OVERALL)
+    i, j = i[keep], j[keep]
+    shares = lost_shares(thumbs[i], thumbs[j])
+    hit = reaches(shares)
+    best: dict[int, tuple[float, int]] = {}
+    for k, other, share in zip(i[hit].tolist(), j[hit].tolist(), shares[hit].tolist(), strict=True):
+        if share > best.get(k, (0.0, -1))[0]:  # the copy keeping the most
+            best[k] = (share, other)
+    out = list(qualities)
+    for k, (share, other) in best.items():
+        q = qualities[k]
+        flags = q.flags if "highlights clipped" in q.flags else _with_clipped(q.flags)
+        name = str(paths[other]) if paths is not None else None
+        out[k] = dataclasses.replace(q, flags=flags, near_copy=name, lost_highlights=share)
+    return out
 
 
 def _with_clipped(flags: list[str]) -> list[str]:

@@ -34,7 +34,7 @@ from imagion.images import capture_time
 from imagion.inference.decode import run_files
 from imagion.inference.engine import Engine
 from imagion.inference.highlights import THUMB_BYTES, no_thumbnails
-from imagion.inference.near_copies import beside_near_copies
+from imagion.inference.near_copies import Pairing, beside_near_copies, pairing
 from imagion.inference.quality import MEASURES_VERSION, STORED_COLUMNS, Meter, Quality, from_row
 from imagion.progress import Progress
 from imagion.settings import default_cache_dir
@@ -104,17 +104,22 @@ class Pass:
     thumbs: np.ndarray  # N×THUMB_BYTES uint8: the block thumbnails of inference/highlights.py
     problems: list[str] = field(default_factory=list)
     from_index: int = 0  # photos read from the index, not decoded
+    found: Pairing | None = None  # the candidate pairs, once asked for
+
+    def pairing(self) -> Pairing:
+        """The photos' candidate pairs in grouping's order (found once, for the near-copy flag
+        and for grouping)."""
+        if self.found is None:
+            self.found = pairing(
+                self.features, self.raw, self.paths, self.hashes, self.colours, self.times
+            )
+        return self.found
 
     def qualities(self) -> list[Quality]:
-        """Each photo's quality, flagged beside its near-copies (inference/near_copies.py)."""
-        return beside_near_copies(
-            [from_row(row) for row in self.quality],
-            self.thumbs,
-            self.features,
-            self.hashes,
-            self.colours,
-            self.paths,
-        )
+        """Each photo's quality, flagged beside its near-copies (inference/near_copies.py: the
+        candidate pairs are found only where a photo may have lost highlights)."""
+        rows = [from_row(row) for row in self.quality]
+        return beside_near_copies(rows, self.thumbs, self.pairing, self.paths)
 
 
 class PhotoIndex:

@@ -40,7 +40,7 @@ from imagion.images import (
     shown_size,
     zip_member,
 )
-from imagion.inference.highlights import no_thumbnails, thumbnails
+from imagion.inference.highlights import CLIP, no_thumbnails, thumbnails
 from imagion.inference.subject import SALIENT, saliency_of
 from imagion.names import shown_name
 
@@ -58,7 +58,7 @@ DARK_TOP = 0.44
 # a white backdrop is clipped too, on purpose); below it only a darker copy of the same picture
 # tells a photo's clipping apart (inference/highlights.py, inference/near_copies.py)
 CLIPPED = 0.41
-CLIP_LEVEL = 250 / 255
+CLIP_LEVEL = CLIP / 255  # 250 of 255, as the block thumbnails count it
 LOW_RESOLUTION = 720  # short side below this many pixels: "low resolution" (Instagram shows 1080)
 COMPRESSED = 60  # JPEG quality below this: "heavily compressed" (Instagram's own: 72–89)
 
@@ -267,7 +267,7 @@ def _subject_tiles(grey: np.ndarray) -> np.ndarray:
     return (share >= 0.25 * top) & (top > 0)
 
 
-def sharpness(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sharpness_and_laplacian(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The subject's sharpness (module docstring) of grey images (N×H×W, 0–255), and the squared
     Laplacian it was measured from (N×(H−2)×(W−2): the block thumbnails reuse it)."""
     sharp, energy, lap2 = _tile_sharpness(grey)
@@ -291,10 +291,10 @@ CHUNK = 8  # images measured at a time: their intermediate arrays stay in the CP
 def pixel_measures(batch: np.ndarray) -> np.ndarray:
     """Per image of a uint8 batch N×S×S×3: sharpness, mean brightness, its 99th percentile, the
     clipped share and the share at its own top (N×PIXEL_MEASURES)."""
-    return measured(batch)[0]
+    return measures_and_thumbnails(batch)[0]
 
 
-def measured(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def measures_and_thumbnails(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`pixel_measures` of a uint8 batch N×S×S×3 and its block thumbnails (N×THUMB_BYTES uint8,
     inference/highlights.py), CHUNK images at a time (28% faster than all at once, same
     numbers)."""
@@ -324,7 +324,7 @@ def _measures(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     levels = np.arange(256) / 255.0
     out = np.zeros((n, PIXEL_MEASURES))
     grey = luma.astype(np.float32)
-    out[:, 0], lap2 = sharpness(grey)
+    out[:, 0], lap2 = sharpness_and_laplacian(grey)
     out[:, 1] = (hist * levels).sum(axis=1)  # no BLAS call: its threads would fight the model
     out[:, 2] = (np.cumsum(hist, axis=1) < 0.99).sum(axis=1) / 255.0
     out[:, 3] = hist[:, levels >= CLIP_LEVEL - 1e-9].sum(axis=1)
@@ -380,7 +380,7 @@ class Meter:
         self.facts: dict[str, tuple[int, int, int | None] | None] = {}
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        self.pending.append(_MEASURER.submit(measured, batch))
+        self.pending.append(_MEASURER.submit(measures_and_thumbnails, batch))
         return self.forward(batch)
 
     def load(self, path: Path, size: int) -> np.ndarray:

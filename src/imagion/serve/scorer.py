@@ -27,8 +27,8 @@ from imagion.inference.crops import CropAdvice, best_crop
 from imagion.inference.engine import Engine
 from imagion.inference.groups import GroupResult, Shots, capture_time, fingerprints, group_decoded
 from imagion.inference.history import History, attach
-from imagion.inference.near_copies import beside_near_copies
-from imagion.inference.quality import Quality, assess, header_facts, measured
+from imagion.inference.near_copies import Pairing, beside_near_copies, pairing
+from imagion.inference.quality import Quality, assess, header_facts, measures_and_thumbnails
 from imagion.inference.rank import Ranked, RankRow, no_interval, ranked
 from imagion.memory import TRIM_BYTES, ByteBudget, give_back_freed
 from imagion.serve.limits import Limits
@@ -174,12 +174,15 @@ class Scorer:
 
     @staticmethod
     def _qualities(
-        uploads: list[Upload], ok: list[int], arrays: list[np.ndarray], feats: np.ndarray | None
+        uploads: list[Upload],
+        ok: list[int],
+        arrays: list[np.ndarray],
+        outputs: tuple[np.ndarray, np.ndarray | None],
     ) -> list[Quality]:
         """Each decoded upload's technical quality: its model input and its header, and beside
         its near-copies among the uploads (inference/near_copies.py)."""
         batch = np.stack(arrays)
-        rows, thumbs = measured(batch)
+        rows, thumbs = measures_and_thumbnails(batch)
         out = []
         for k, row in zip(ok, rows, strict=True):
             try:
@@ -190,9 +193,13 @@ class Scorer:
                 facts = None
             out.append(assess(row, facts))
         hashes, colours = fingerprints(batch)
-        return beside_near_copies(
-            out, thumbs, feats, hashes, colours, [uploads[k].name for k in ok]
-        )
+        names = [uploads[k].name for k in ok]
+        raw, feats = outputs
+
+        def pairs() -> Pairing:
+            return pairing(feats, np.asarray(raw).reshape(-1), names, hashes, colours, None)
+
+        return beside_near_copies(out, thumbs, pairs, names)
 
     async def score(self, uploads: list[Upload]) -> Scored:
         loop = asyncio.get_running_loop()
@@ -201,7 +208,7 @@ class Scorer:
             return Scored([], {}, {}, problems)
         raw, feats = outputs
         want = self.engine.labeler is not None
-        qualities = self._qualities(uploads, ok, arrays, feats)
+        qualities = self._qualities(uploads, ok, arrays, outputs)
         items = ranked(
             self.engine, [Path(str(k)) for k in ok], raw, feats if want else None, qualities
         )
@@ -249,7 +256,7 @@ class Scorer:
             return Grouped(None, thumbs, {}, problems)
         paths = [Path(str(k)) for k in ok]
         times = [capture_time(io.BytesIO(uploads[k].data)) for k in ok]
-        qualities = self._qualities(uploads, ok, arrays, outputs[1])
+        qualities = self._qualities(uploads, ok, arrays, outputs)
         result = group_decoded(
             self.engine, paths, np.stack(arrays), outputs, times, similarity, problems, qualities
         )
