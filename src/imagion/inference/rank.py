@@ -19,6 +19,7 @@ from imagion.files import copy_into, regular_file
 from imagion.images import as_paths, find_images, glob_root, is_glob, left_out_line
 from imagion.inference.crops import best_crop, write_crop
 from imagion.inference.engine import Engine, open_engine
+from imagion.inference.neighbours import reporting
 from imagion.inference.photo_index import PhotoIndex, opened_index, scored_pass
 from imagion.inference.quality import QUALITY_COLUMNS, Quality
 from imagion.labels.suggestions import Suggestion, suggest
@@ -187,8 +188,10 @@ def score_files(
     with opened_index(index) as store:
         got = scored_pass(engine, files, batch_size, progress, store)
     want = suggest and engine.labeler is not None
+    with reporting(progress):  # the near-copy flag may look for candidate pairs
+        qualities = got.qualities()
     return ranked(
-        engine, got.paths, got.raw, got.features if want else None, got.qualities()
+        engine, got.paths, got.raw, got.features if want else None, qualities
     ), got.problems
 
 
