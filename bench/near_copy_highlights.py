@@ -2,17 +2,21 @@
 comparison flags a brightened copy beside its original, and how often it flags an original beside
 the copies people make of it — on real photos (issue #34; figures in docs/quality.md).
 
-For each photo: copies brightened 1.7× and 1.3× (each compared with the original: they should be
-flagged), and 16 other copies compared the other way (the original beside each; it should never be
-flagged): dimmed to 95, 90, 85, 70 and 40%, dimmed to 90 and 85% and re-saved at JPEG quality 75,
-dimmed and sharpened (unsharp mask, or PIL's SHARPEN), dimmed and vignetted, vignetted, a 90% crop
-dimmed, a 95% crop, blurred, re-saved at quality 40, halved. Also the brightened copy beside the
-other copies (any darker copy serves), and the blurred, re-saved, halved, vignetted, cropped and
-dimmed copies beside the copy darkened to 40% (none should be flagged). Copies are saved at JPEG
-quality 95 unless said, decoded as rank decodes them (the 224-px model input).
+For each photo: copies brightened 1.7×, 1.3×, 1.5×, 2× (PIL's gain) and +1 EV in linear light
+(each compared with the original: they should be flagged), and 25 other copies compared the other
+way (the original beside each; it should never be flagged): dimmed to 95, 90, 85, 70 and 40%;
+dimmed to 90 and 85% and re-saved at JPEG quality 75; dimmed and sharpened (unsharp mask, or PIL's
+SHARPEN); dimmed and vignetted; vignetted; a 90% crop dimmed; a 95% crop; blurred; re-saved at
+quality 40; halved; and the second review's: dimmed to 85% with film grain (5 levels, 2 px; 10
+levels, 2.5 px) or per-pixel noise (8 levels); dimmed to 90% and blurred (radius short side / 300
+and / 150) or halved (quality 85); dimmed to 85% and shifted 8 or 12 px, or turned 0.5°. Also the
+brightened copy beside the other copies (any darker copy serves), and the blurred, re-saved,
+halved, vignetted, cropped and dimmed copies beside the copy darkened to 40% (none should be
+flagged). Copies are saved at JPEG quality 95 unless said, decoded as rank decodes them (the
+224-px model input).
 
 The thresholds were chosen on all 120 ig-celeb12 photos and 300 instagram-2017 posts (a random
-sample, seed 0); `--held-out` takes 400 other instagram-2017 posts (seed 1) and no ig-celeb12
+sample, seed 0; the noise floor and 3 blocks after the second review's cases); `--held-out` takes 400 other instagram-2017 posts (seed 1) and no ig-celeb12
 photo, to check them.
 
 Usage: python bench/near_copy_highlights.py [--datasets ../shared/datasets] [--held-out]
@@ -57,6 +61,34 @@ def vignette(im: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
 
 
+def grain(im: Image.Image, sigma: float, size: float) -> Image.Image:
+    """Film grain (size 1: per-pixel noise) of `sigma` levels, the same on every channel."""
+    rng = np.random.default_rng(0)
+    w, h = im.size
+    small = rng.normal(0, 1, (int(h / size) + 1, int(w / size) + 1)).astype(np.float32)
+    noise = np.asarray(Image.fromarray(small, "F").resize((w, h), Image.Resampling.BICUBIC))
+    a = np.asarray(im, np.float32) + sigma * (noise / noise.std())[..., None]
+    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
+
+
+def shift(im: Image.Image, dx: int, dy: int) -> Image.Image:
+    w, h = im.size
+    return im.crop((dx, dy, w, h)).resize((w, h), Image.Resampling.LANCZOS)
+
+
+def rotate(im: Image.Image, degrees: float) -> Image.Image:
+    return crop(im.rotate(degrees, Image.Resampling.BICUBIC), 0.93)
+
+
+def linear_exposure(im: Image.Image, stops: float) -> Image.Image:
+    """Exposure changed in linear light (a camera's or a raw editor's +1 EV), back to sRGB."""
+    a = np.asarray(im, np.float32) / 255
+    lin = np.where(a <= 0.04045, a / 12.92, ((a + 0.055) / 1.055) ** 2.4) * 2.0**stops
+    lin = np.clip(lin, 0, 1)
+    out = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
+    return Image.fromarray(np.clip(np.rint(out * 255), 0, 255).astype(np.uint8))
+
+
 def crop(im: Image.Image, f: float) -> Image.Image:
     w, h = im.size
     cw, ch = int(w * f), int(h * f)
@@ -67,6 +99,9 @@ def crop(im: Image.Image, f: float) -> Image.Image:
 KINDS: dict[str, Callable[[Image.Image], bytes]] = {
     "bright17": lambda im: jpeg(dim(im, 1.7)),
     "bright13": lambda im: jpeg(dim(im, 1.3)),
+    "bright15": lambda im: jpeg(dim(im, 1.5)),
+    "bright20": lambda im: jpeg(dim(im, 2.0)),
+    "bright_ev1": lambda im: jpeg(linear_exposure(im, 1.0)),
     "dim95": lambda im: jpeg(dim(im, 0.95)),
     "dim90": lambda im: jpeg(dim(im, 0.9)),
     "dim85": lambda im: jpeg(dim(im, 0.85)),
@@ -83,6 +118,17 @@ KINDS: dict[str, Callable[[Image.Image], bytes]] = {
     "blur": lambda im: jpeg(im.filter(ImageFilter.GaussianBlur(min(im.size) / 300))),
     "q40": lambda im: jpeg(im, 40),
     "half": lambda im: jpeg(im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS)),
+    "dim85grain5": lambda im: jpeg(grain(dim(im, 0.85), 5, 2.0)),
+    "dim85grain10": lambda im: jpeg(grain(dim(im, 0.85), 10, 2.5)),
+    "dim85noise8": lambda im: jpeg(grain(dim(im, 0.85), 8, 1.0)),
+    "dim90blur": lambda im: jpeg(dim(im, 0.9).filter(ImageFilter.GaussianBlur(min(im.size) / 300))),
+    "dim90blur2": lambda im: jpeg(
+        dim(im, 0.9).filter(ImageFilter.GaussianBlur(min(im.size) / 150))
+    ),
+    "dim90half": lambda im: jpeg(dim(im, 0.9).resize((im.width // 2, im.height // 2)), 85),
+    "dim85shift8": lambda im: jpeg(dim(shift(im, 8, 5), 0.85)),
+    "dim85shift12": lambda im: jpeg(dim(shift(im, 12, 7), 0.85)),
+    "dim85rot05": lambda im: jpeg(dim(rotate(im, 0.5), 0.85)),
 }
 
 
@@ -129,7 +175,7 @@ def main() -> None:
             return sum(flagged(x[a], x[b]) is not None for x in t)  # noqa: B023
 
         print(f"{name}, {n} photos{' (held out)' if args.held_out else ''}:")
-        for kind in ("bright17", "bright13"):
+        for kind in ("bright17", "bright13", "bright15", "bright20", "bright_ev1"):
             print(f"  {kind} beside the original: flagged {count(kind, 'orig')}/{n}")
         others = [k for k in KINDS if not k.startswith("bright")]
         wrong = {k: count("orig", k) for k in others}

@@ -19,13 +19,13 @@ from imagion.cli import app
 from imagion.inference import highlights
 from imagion.inference.highlights import THUMB_BYTES, flagged, known, lost_share, no_thumbnails
 from imagion.inference.near_copies import Pairing, beside_near_copies, pairing
-from imagion.inference.quality import CLIPPED, Quality, measures_and_thumbnails
+from imagion.inference.quality import CLIPPED, Quality, flag_words, measures_and_thumbnails
 from tests.helpers import dataset
 from tests.test_quality import photo
 
 SIDE = 224
-# photo(6): a generated picture with bright patches — brightened 1.45×, 7 of its blocks lose their
-# texture to clipping (the fewest that flag: LOST_BLOCKS)
+# photo(6): a generated picture with bright patches — brightened 1.45×, several of its blocks lose
+# their texture to clipping (LOST_BLOCKS flag it)
 
 
 def thumb(im: Image.Image) -> np.ndarray:
@@ -129,7 +129,7 @@ def test_the_flag_names_the_darker_copy_and_keeps_the_flags_order():
     out = judged([original, brightened(original, 1.45)])
     assert out[0].flags == [] and out[0].near_copy is None and out[0].lost_highlights is None
     assert out[1].flags == ["highlights clipped"] and out[1].near_copy == "s0.jpg"
-    assert out[1].text == "flagged: highlights clipped (beside the darker copy s0.jpg)"
+    assert out[1].text == "flagged: highlights clipped beside the darker copy s0.jpg"
     assert out[1].to_dict()["lost_highlights"] == pytest.approx(out[1].lost_highlights, abs=1e-4)
     other = np.uint64(int(HASH) ^ 0xFFFF_FFFF)  # the grouping rule says: another picture
     assert judged([original, brightened(original, 1.45)], [HASH, other])[1].flags == []
@@ -175,8 +175,8 @@ def test_rank_flags_the_brightened_copy_beside_its_original_from_the_index_too(r
     alone = runner.invoke(app, ["rank", str(folder / "brighter.jpg"), "--json", "--no-index"])
     assert json.loads(alone.stdout)[0]["quality"]["flags"] == []
     table = runner.invoke(app, ["rank", str(folder), "--no-index"])
-    cells = " ".join(table.stdout.replace("│", " ").split())  # a cell wraps over lines
-    assert "flagged: highlights clipped (beside the darker copy original.jpg)" in cells
+    cells = "".join(table.stdout.replace("│", " ").split())  # a cell wraps over lines, anywhere
+    assert "flagged:highlightsclippedbesidethedarkercopy" in cells and "original.jpg" in cells
     csv = runner.invoke(app, ["rank", str(folder), "--csv", "--no-index"])
     assert "near_copy" in csv.stdout.splitlines()[0] and "lost_highlights" in csv.stdout
 
@@ -228,7 +228,7 @@ def test_real_photos_brightened_are_flagged_beside_their_originals(tmp_path: Pat
     got = {Path(str(r["path"])).stem: r["quality"]["flags"] for r in rows}  # type: ignore[index]
     assert all(got[f"m{k}_original"] == [] for k in range(4)), got
     hits = sum("highlights clipped" in got[f"m{k}_brighter"] for k in range(4))
-    assert hits >= 3, got
+    assert hits >= 2, got  # about half of such copies are caught (docs/quality.md: 65 of 120)
 
 
 def test_a_fit_on_one_row_of_blocks_keeps_a_sane_gain():
@@ -237,14 +237,15 @@ def test_a_fit_on_one_row_of_blocks_keeps_a_sane_gain():
     off to 1e14 and the answer was arbitrary)."""
     n = highlights.THUMB
     dark = np.zeros((highlights.PLANES, n, n), np.uint8)
-    dark[0], dark[1] = 200, 40  # bright, textured (10 levels of detail)
+    dark[0], dark[1] = 200, 40  # bright, textured (10 levels of detail)…
+    dark[1, :2] = 0  # …but two flat rows: no noise to take off
     dark[0, 5] = 140  # one row darker
     bright = np.zeros_like(dark)
     bright[0], bright[2], bright[3] = 255, 255, 3  # clipped and flat…
     bright[:, 5] = 0
     bright[0, 5], bright[1, 5] = 210, 60  # …but the row: 1.5× the darker, its detail kept
     share = lost_share(bright.reshape(-1), dark.reshape(-1))
-    assert share == pytest.approx((n * n - n) / (n * n))
+    assert share == pytest.approx((n * n - 3 * n) / (n * n))  # all but the flat rows and the row
 
 
 def test_the_flag_does_not_depend_on_the_order_the_photos_are_listed():
@@ -276,3 +277,82 @@ def test_the_flag_does_not_depend_on_the_order_the_photos_are_listed():
     assert flags_of_b(["O.jpg", "B.jpg", *fillers]) == ["highlights clipped"]
     assert flags_of_b(["O.jpg", *fillers, "B.jpg"]) == ["highlights clipped"]
     assert flags_of_b([*fillers, "B.jpg", "O.jpg"]) == ["highlights clipped"]
+
+
+def test_the_darker_copy_is_named_with_its_folder_when_names_repeat(runner, tmp_path, monkeypatch):
+    """Two folders holding IMG_0412.jpg: the note names the other one by its folder (relative to
+    the working folder), not by a name that reads like the photo itself."""
+    big = photo(6).resize((900, 900))
+    for folder, gain in (("camera", 1.0), ("edited", 1.45)):
+        (tmp_path / folder).mkdir()
+        ImageEnhance.Brightness(big).enhance(gain).save(
+            tmp_path / folder / "IMG_0412.jpg", quality=90
+        )
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["rank", str(tmp_path), "-r", "--no-index", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {
+        str(Path(r["path"]).relative_to(tmp_path)): r["quality"] for r in json.loads(res.stdout)
+    }
+    near = rows["edited/IMG_0412.jpg"]["near_copy"]
+    assert Path(near) == tmp_path / "camera" / "IMG_0412.jpg"
+    words = flag_words(["highlights clipped"], near)
+    assert words == "flagged: highlights clipped beside the darker copy camera/IMG_0412.jpg"
+    table = runner.invoke(app, ["rank", str(tmp_path), "-r", "--no-index"])
+    cells = "".join(table.stdout.replace("│", " ").split())  # a cell wraps over lines, anywhere
+    assert "besidethedarkercopycamera/IMG_0412.jpg" in cells
+
+
+def _grain(im: Image.Image, sigma: float, size: float) -> Image.Image:
+    """Film grain: smooth noise of `size` px and `sigma` levels, the same on every channel."""
+    rng = np.random.default_rng(0)
+    w, h = im.size
+    small = rng.normal(0, 1, (int(h / size) + 1, int(w / size) + 1)).astype(np.float32)
+    noise = np.asarray(Image.fromarray(small, "F").resize((w, h), Image.Resampling.BICUBIC))
+    arr = np.asarray(im, np.float32) + sigma * (noise / noise.std())[..., None]
+    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
+
+
+def _shifted(im: Image.Image, dx: int, dy: int) -> Image.Image:
+    w, h = im.size
+    return im.crop((dx, dy, w, h)).resize((w, h), Image.Resampling.LANCZOS)
+
+
+def test_a_grainy_soft_or_shifted_darker_copy_flags_no_original(tmp_path: Path):
+    """The second review's cases, on its real photos: beside a copy dimmed and given film grain,
+    blurred, halved, or shifted a few pixels, the original (a screenshot of an article, an album
+    cover with a white frame) was flagged — the grain counted as detail kept, the soft copy's
+    detail was scaled up, a moved edge counted as a lost block."""
+    root = dataset("ig-celeb12")
+    names = {
+        "kevin": "kevinhart4real/2022-09-21_15-04-49_UTC.jpg",
+        "taylor": "taylorswift/2022-05-06_04-03-19_UTC.jpg",
+        "shifted": "taylorswift/2021-04-03_16-00-50_UTC.jpg",
+    }
+    if not all((root / n).exists() for n in names.values()):
+        pytest.skip("the review's ig-celeb12 photos are not in this copy of the dataset")
+    edits = {
+        "kevin": lambda im: [
+            _grain(ImageEnhance.Brightness(im).enhance(0.85), 8, 2.5),
+            ImageEnhance.Brightness(im)
+            .enhance(0.9)
+            .filter(ImageFilter.GaussianBlur(min(im.size) / 150)),
+        ],
+        "taylor": lambda im: [
+            _grain(ImageEnhance.Brightness(im).enhance(0.85), 8, 2.5),
+            ImageEnhance.Brightness(im).enhance(0.9).resize((im.width // 2, im.height // 2)),
+        ],
+        "shifted": lambda im: [
+            ImageEnhance.Brightness(_shifted(im, s, s * 5 // 8)).enhance(0.85) for s in (8, 10, 12)
+        ],
+    }
+    for key, name in names.items():
+        folder = tmp_path / key
+        folder.mkdir()
+        (folder / "original.jpg").write_bytes((root / name).read_bytes())
+        with Image.open(root / name) as im:
+            for k, copy in enumerate(edits[key](im.convert("RGB"))):
+                copy.save(folder / f"copy{k}.jpg", quality=95)
+        rows = imagion.rank(folder, index=False, suggest=False).to_list()
+        flagged = [Path(str(r["path"])).name for r in rows if r["quality"]["near_copy"]]  # type: ignore[index]
+        assert flagged == [], (key, flagged)

@@ -28,8 +28,10 @@ The comparison (`lost_share`), measured on 420 real photos (ig-celeb12 and insta
 4. a block lost its highlights when at least LOST_CLIPPED of it is clipped in the brighter photo,
    the darker block times the gain would clip (at least PREDICTED), the darker one's detail there,
    times the gain, is at least DETAIL, and the brighter one keeps at most KEPT of that detail —
-   the darker one's detail measured against the pair's own ratio of detail on the textured blocks
-   neither clips, so a blurred or a sharpened copy is no reference for more or less detail.
+   the darker one's detail scaled down to the pair's own ratio of detail on the textured blocks
+   neither clips where it is sharper (a sharpened copy), never up (a blurred or smaller copy is no
+   reference for more detail), and its noise floor taken off (the detail of its smoothest
+   NOISE_FLOOR of blocks: film grain or noise added to the darker copy is no detail kept).
 The share of the picture's blocks that lost their highlights is returned; `flagged` (and
 `reaches`) from LOST_BLOCKS of them on: "highlights clipped".
 """
@@ -53,8 +55,11 @@ BRIGHTER = 1.03  # the median gain, at least
 LOST_CLIPPED = 0.7  # share of a block clipped in the brighter photo
 DETAIL = 8.0  # the darker photo's detail in the block, times the gain, at least (levels)
 PREDICTED = 240  # the darker photo's block, times the gain, at least this bright: it would clip
+NOISE_FLOOR = 0.05  # the darker photo's noise: the detail of its smoothest tenth of blocks
 KEPT = 0.4  # the brighter photo's detail in the block, at most this share of that
-LOST_BLOCKS = 2  # blocks that lost their highlights: "highlights clipped" (0.8% of the picture)
+# blocks that lost their highlights: "highlights clipped" (1.2% of the picture; at 2, a copy shifted
+# 8–12 px or turned 0.5° moved an edge into two blocks)
+LOST_BLOCKS = 3
 
 
 def thumbnails(batch: np.ndarray, grey: np.ndarray, lap2: np.ndarray) -> np.ndarray:
@@ -146,11 +151,17 @@ def _lost_shares(brighter: np.ndarray, darker: np.ndarray) -> np.ndarray:
     textured = fit & (detail_d >= DETAIL / 2)
     checked = textured.sum(axis=1) >= MIN_FIT // 2
     ok &= ~checked | (_quantiles(error, textured, 0.75) <= EDGES_ALIGNED)  # a crop moves edges
-    # a blur or a sharpening: the detail kept is measured against the pair's own ratio
+    # a sharpened darker copy shows more detail than the pair holds: it is scaled to the pair's
+    # own ratio (never up: a softer darker copy is no reference for more detail)
     ratio = _quantiles(detail_a / np.where(textured, detail_d, 1.0), textured, 0.5)
-    detail_d = detail_d * np.where(checked, ratio, 1.0)[:, None]
+    expected = detail_d * np.where(checked, np.minimum(ratio, 1.0), 1.0)[:, None]
+    # grain or noise added to the darker copy is no detail kept: its floor, the detail of its
+    # smoothest tenth of blocks (a clean photo has flat ones: sky, a wall, a white frame dimmed),
+    # is taken off (noise adds to detail in quadrature)
+    noise = _quantiles(expected**2, lit, NOISE_FLOOR)
+    expected = np.sqrt(np.maximum(expected**2 - np.nan_to_num(noise)[:, None], 0.0))
     lost = (a[:, 2] / 255 >= LOST_CLIPPED) & (d[:, 0] * gain >= PREDICTED)
-    lost &= (detail_d >= DETAIL) & (detail_a <= KEPT * detail_d)
+    lost &= (expected >= DETAIL) & (detail_a <= KEPT * expected)
     return np.where(ok, lost.mean(axis=1), 0.0)
 
 

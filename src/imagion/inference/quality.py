@@ -160,14 +160,23 @@ def with_quality_columns(row: Mapping[str, object]) -> dict[str, object]:
 def flag_words(flags: object, near_copy: object = None) -> str:
     """Flags (a Quality's, or the `flags` of its `to_dict()`) as a person reads them ("" when
     none): "flagged: blurry, too dark"; clipped highlights told apart by a darker copy name it
-    (`near_copy`): "highlights clipped (beside the darker copy a.jpg)"."""
+    (`near_copy`, as given, or relative to the working folder): "highlights clipped beside the
+    darker copy shoot/IMG_1.jpg"."""
     if not isinstance(flags, list) or not flags:
         return ""
     said = ""
     if isinstance(near_copy, str) and near_copy:
-        said = f" (beside the darker copy {shown_name(PurePath(near_copy).name)})"
+        said = f" beside the darker copy {shown_name(_from_here(near_copy))}"
     words = [f"{f}{said}" if f == "highlights clipped" else str(f) for f in flags]
     return "flagged: " + ", ".join(words)
+
+
+def _from_here(path: str) -> str:
+    """`path` relative to the working folder when it lies under it, else as it is."""
+    try:
+        return str(PurePath(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 # each flag as the end of "the likes model's favourite …"
