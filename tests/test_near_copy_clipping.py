@@ -237,7 +237,7 @@ def test_a_fit_on_one_row_of_blocks_keeps_a_sane_gain():
     off to 1e14 and the answer was arbitrary)."""
     n = highlights.THUMB
     dark = np.zeros((highlights.PLANES, n, n), np.uint8)
-    dark[0], dark[1] = 200, 40  # bright, textured (10 levels of detail)…
+    dark[0], dark[1], dark[4] = 200, 40, 200  # bright, textured (10 levels of detail)…
     dark[1, :2] = 0  # …but two flat rows: no noise to take off
     dark[0, 5] = 140  # one row darker
     bright = np.zeros_like(dark)
@@ -356,3 +356,31 @@ def test_a_grainy_soft_or_shifted_darker_copy_flags_no_original(tmp_path: Path):
         rows = imagion.rank(folder, index=False, suggest=False).to_list()
         flagged = [Path(str(r["path"])).name for r in rows if r["quality"]["near_copy"]]  # type: ignore[index]
         assert flagged == [], (key, flagged)
+
+
+def test_a_border_a_line_or_a_watermark_on_the_darker_copy_flags_no_original(tmp_path: Path):
+    """The third review's cases: a darker copy with a thin frame line drawn inside a white frame,
+    or a white border painted over its edges — added content, not highlights kept — flagged the
+    original (76 and 57 of 150 photos with clipped blocks)."""
+    from PIL import ImageDraw
+
+    src = next(p for p in sorted(dataset("ig-celeb12").glob("*/*.jpg")) if _white_share(p) > 0.2)
+    (tmp_path / "original.jpg").write_bytes(src.read_bytes())
+    with Image.open(src) as im:
+        dim = ImageEnhance.Brightness(im.convert("RGB")).enhance(0.85)
+    w, h = dim.size
+    lined = dim.copy()
+    inset = int(0.02 * w)
+    ImageDraw.Draw(lined).rectangle(
+        (inset, inset, w - inset, h - inset), outline=(40, 40, 40), width=2
+    )
+    lined.save(tmp_path / "lined.jpg", quality=95)
+    bordered = dim.copy()
+    edge = int(0.03 * w)
+    draw = ImageDraw.Draw(bordered)
+    for box in ((0, 0, w, edge), (0, h - edge, w, h), (0, 0, edge, h), (w - edge, 0, w, h)):
+        draw.rectangle(box, fill=(255, 255, 255))
+    bordered.save(tmp_path / "bordered.jpg", quality=95)
+    rows = imagion.rank(tmp_path, index=False, suggest=False).to_list()
+    flagged = [Path(str(r["path"])).name for r in rows if r["quality"]["near_copy"]]  # type: ignore[index]
+    assert flagged == [], flagged

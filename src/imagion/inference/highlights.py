@@ -12,7 +12,8 @@ two photos' thumbnails are compared.
 The thumbnail: THUMB×THUMB blocks of the input's interior (where its Laplacian is defined), each
 four bytes — the mean brightness (0–255), the detail (the root mean square of the Laplacian,
 ×DETAIL_SCALE, at most 255), the share of pixels at ≥ CLIP of 255 (×255), and two bits (1: a
-colour channel reaches CLIP somewhere in the block, 2: the brightness does). 1 KiB a photo.
+colour channel reaches CLIP somewhere in the block, 2: the brightness does), and the least
+brightness in the block. 1.25 KiB a photo.
 
 The comparison (`lost_share`), measured on 420 real photos (ig-celeb12 and instagram-2017) and
 16 kinds of copies of each (docs/quality.md):
@@ -31,7 +32,10 @@ The comparison (`lost_share`), measured on 420 real photos (ig-celeb12 and insta
    the darker one's detail scaled down to the pair's own ratio of detail on the textured blocks
    neither clips where it is sharper (a sharpened copy), never up (a blurred or smaller copy is no
    reference for more detail), and its noise floor taken off (the detail of its smoothest
-   NOISE_FLOOR of blocks: film grain or noise added to the darker copy is no detail kept).
+   NOISE_FLOOR of blocks: film grain or noise added to the darker copy is no detail kept); and
+   the darker block keeps them — it clips at most KEEPS_CLIPPED of itself and its least bright
+   pixel times the gain is at least WOULD_CLIP (a border, a line or a watermark painted on the
+   darker copy, or an edge a zoom or a shift moved, is not the same picture there).
 The share of the picture's blocks that lost their highlights is returned; `flagged` (and
 `reaches`) from LOST_BLOCKS of them on: "highlights clipped".
 """
@@ -41,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 THUMB = 16  # blocks per side
-PLANES = 4  # mean brightness, detail, clipped share, bits
+PLANES = 5  # mean brightness, detail, clipped share, bits, least brightness
 THUMB_BYTES = PLANES * THUMB * THUMB
 DETAIL_SCALE = 4.0  # the detail plane holds the Laplacian's RMS in quarters of a level
 CLIP = 250  # of 255: clipped
@@ -55,10 +59,12 @@ BRIGHTER = 1.03  # the median gain, at least
 LOST_CLIPPED = 0.7  # share of a block clipped in the brighter photo
 DETAIL = 8.0  # the darker photo's detail in the block, times the gain, at least (levels)
 PREDICTED = 240  # the darker photo's block, times the gain, at least this bright: it would clip
-NOISE_FLOOR = 0.05  # the darker photo's noise: the detail of its smoothest tenth of blocks
+KEEPS_CLIPPED = 0.1  # the darker photo's block clips at most this share itself…
+WOULD_CLIP = 245  # …and its least bright pixel, times the gain, is at least this bright
+NOISE_FLOOR = 0.05  # the darker photo's noise: the detail of its smoothest 5% of blocks
 KEPT = 0.4  # the brighter photo's detail in the block, at most this share of that
 # blocks that lost their highlights: "highlights clipped" (1.2% of the picture; at 2, a copy shifted
-# 8–12 px or turned 0.5° moved an edge into two blocks)
+# 10 px moved an edge into two)
 LOST_BLOCKS = 3
 
 
@@ -91,6 +97,8 @@ def thumbnails(batch: np.ndarray, grey: np.ndarray, lap2: np.ndarray) -> np.ndar
     channels = channels.reshape(n, THUMB, b, side * 3).sum(axis=2, dtype=np.uint16)
     colour = channels.reshape(n, THUMB, THUMB, b * 3).sum(axis=3, dtype=np.uint16) > 0
     out[:, 3] = colour.astype(np.uint8) | ((counts > 0).astype(np.uint8) << 1)
+    least = bright.reshape(n, THUMB, b, side).min(axis=2)
+    out[:, 4] = np.rint(least.reshape(n, THUMB, THUMB, b).min(axis=3))
     return out.reshape(n, THUMB_BYTES)
 
 
@@ -156,11 +164,16 @@ def _lost_shares(brighter: np.ndarray, darker: np.ndarray) -> np.ndarray:
     ratio = _quantiles(detail_a / np.where(textured, detail_d, 1.0), textured, 0.5)
     expected = detail_d * np.where(checked, np.minimum(ratio, 1.0), 1.0)[:, None]
     # grain or noise added to the darker copy is no detail kept: its floor, the detail of its
-    # smoothest tenth of blocks (a clean photo has flat ones: sky, a wall, a white frame dimmed),
+    # smoothest 5% of blocks (a clean photo has flat ones: sky, a wall, a white frame dimmed),
     # is taken off (noise adds to detail in quadrature)
     noise = _quantiles(expected**2, lit, NOISE_FLOOR)
     expected = np.sqrt(np.maximum(expected**2 - np.nan_to_num(noise)[:, None], 0.0))
     lost = (a[:, 2] / 255 >= LOST_CLIPPED) & (d[:, 0] * gain >= PREDICTED)
+    # the darker copy keeps the highlights: it does not clip there itself (a white border or
+    # watermark painted on it does), and every pixel of its block would clip at the gain (a line,
+    # a dark watermark, an edge moved by a zoom or a shift would not: it is not the same picture
+    # there)
+    lost &= (d[:, 2] / 255 <= KEEPS_CLIPPED) & (d[:, 4] * gain >= WOULD_CLIP)
     lost &= (expected >= DETAIL) & (detail_a <= KEPT * expected)
     return np.where(ok, lost.mean(axis=1), 0.0)
 

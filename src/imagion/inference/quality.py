@@ -435,8 +435,9 @@ def _facts_or_none(path: Path) -> tuple[int, int, int | None] | None:
 STORED_COLUMNS = PIXEL_MEASURES + 3
 # the way the measures are taken; raised when a stored measure would come out otherwise, so the
 # photo index measures its photos again (2: the subject's saliency map 28×28, was 64×64; 3: at_top,
-# and the size as shown, turned by the EXIF orientation; 4: a block thumbnail kept with the row)
-MEASURES_VERSION = 4
+# and the size as shown, turned by the EXIF orientation; 4: a block thumbnail kept with the row;
+# 5: its blocks' least brightness too)
+MEASURES_VERSION = 5
 
 
 def from_row(row: np.ndarray) -> Quality:
