@@ -3,20 +3,23 @@ comparison flags a brightened copy beside its original, and how often it flags a
 the copies people make of it — on real photos (issue #34; figures in docs/quality.md).
 
 For each photo: copies brightened 1.7×, 1.3×, 1.5×, 2× (PIL's gain) and +1 EV in linear light
-(each compared with the original: they should be flagged), and 25 other copies compared the other
+(each compared with the original: they should be flagged), and 28 other copies compared the other
 way (the original beside each; it should never be flagged): dimmed to 95, 90, 85, 70 and 40%;
 dimmed to 90 and 85% and re-saved at JPEG quality 75; dimmed and sharpened (unsharp mask, or PIL's
 SHARPEN); dimmed and vignetted; vignetted; a 90% crop dimmed; a 95% crop; blurred; re-saved at
 quality 40; halved; and the second review's: dimmed to 85% with film grain (5 levels, 2 px; 10
 levels, 2.5 px) or per-pixel noise (8 levels); dimmed to 90% and blurred (radius short side / 300
-and / 150) or halved (quality 85); dimmed to 85% and shifted 8 or 12 px, or turned 0.5°. Also the
+and / 150) or halved (quality 85); dimmed to 85% and shifted 8 or 12 px, or turned 0.5°; and the
+third review's: dimmed to 85% with a thin dark frame line, a white border painted over the edges,
+or a white text watermark. Also the
 brightened copy beside the other copies (any darker copy serves), and the blurred, re-saved,
 halved, vignetted, cropped and dimmed copies beside the copy darkened to 40% (none should be
 flagged). Copies are saved at JPEG quality 95 unless said, decoded as rank decodes them (the
 224-px model input).
 
 The thresholds were chosen on all 120 ig-celeb12 photos and 300 instagram-2017 posts (a random
-sample, seed 0; the noise floor and 3 blocks after the second review's cases); `--held-out` takes 400 other instagram-2017 posts (seed 1) and no ig-celeb12
+sample, seed 0; the noise floor, the darker block's own clipping and least brightness, and 3
+blocks after the reviews' cases); `--held-out` takes 400 other instagram-2017 posts (seed 1) and no ig-celeb12
 photo, to check them.
 
 Usage: python bench/near_copy_highlights.py [--datasets ../shared/datasets] [--held-out]
@@ -33,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageEnhance, ImageFilter
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -89,6 +92,36 @@ def linear_exposure(im: Image.Image, stops: float) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(out * 255), 0, 255).astype(np.uint8))
 
 
+def framed(im: Image.Image) -> Image.Image:
+    """A thin dark frame line drawn 2% inside the edges."""
+    out, (w, h) = im.copy(), im.size
+    inset = int(0.02 * w)
+    ImageDraw.Draw(out).rectangle(
+        (inset, inset, w - inset, h - inset), outline=(40, 40, 40), width=2
+    )
+    return out
+
+
+def white_border(im: Image.Image) -> Image.Image:
+    """A white border painted over 3% of each edge (the size unchanged)."""
+    out, (w, h) = im.copy(), im.size
+    e = int(0.03 * w)
+    draw = ImageDraw.Draw(out)
+    for box in ((0, 0, w, e), (0, h - e, w, h), (0, 0, e, h), (w - e, 0, w, h)):
+        draw.rectangle(box, fill=(255, 255, 255))
+    return out
+
+
+def watermarked(im: Image.Image) -> Image.Image:
+    """A white text watermark at the bottom right, 6% of the height."""
+    out, (w, h) = im.copy(), im.size
+    font = ImageFont.load_default(size=max(8, int(0.06 * h)))
+    ImageDraw.Draw(out).text(
+        (int(0.55 * w), int(0.88 * h)), "© imagion", fill=(255, 255, 255), font=font
+    )
+    return out
+
+
 def crop(im: Image.Image, f: float) -> Image.Image:
     w, h = im.size
     cw, ch = int(w * f), int(h * f)
@@ -129,6 +162,9 @@ KINDS: dict[str, Callable[[Image.Image], bytes]] = {
     "dim85shift8": lambda im: jpeg(dim(shift(im, 8, 5), 0.85)),
     "dim85shift12": lambda im: jpeg(dim(shift(im, 12, 7), 0.85)),
     "dim85rot05": lambda im: jpeg(dim(rotate(im, 0.5), 0.85)),
+    "dim85line": lambda im: jpeg(framed(dim(im, 0.85))),
+    "dim85border": lambda im: jpeg(white_border(dim(im, 0.85))),
+    "dim85watermark": lambda im: jpeg(watermarked(dim(im, 0.85))),
 }
 
 
