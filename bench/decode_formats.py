@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _datasets import default_datasets  # noqa: E402 (bench/, the script's folder)
 from PIL import Image, ImageOps  # noqa: E402
 
 from imagion.images import load_square  # noqa: E402
@@ -37,7 +38,7 @@ SIZE = (1080, 1350)
 
 
 def sources(n: int) -> list[Image.Image]:
-    data = Path(os.environ.get("IMAGION_DATASETS", ROOT.parent / "shared" / "datasets"))
+    data = default_datasets()
     files = sorted((data / "ig-celeb12").rglob("*.jpg"))[:n] or sorted(
         (ROOT / "data" / "samples").glob("*.jpg")
     )

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import random
 import sys
 from collections.abc import Callable
@@ -40,6 +39,8 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from _datasets import add_datasets_option  # noqa: E402 (bench/, the script's folder)
 
 from imagion.images import load_square  # noqa: E402
 from imagion.inference.highlights import flagged  # noqa: E402
@@ -193,11 +194,7 @@ def thumbs_of(path: Path) -> dict[str, np.ndarray]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument(
-        "--datasets",
-        type=Path,
-        default=Path(os.environ.get("IMAGION_DATASETS", ROOT.parent / "shared" / "datasets")),
-    )
+    add_datasets_option(ap)
     ap.add_argument("--held-out", action="store_true")
     args = ap.parse_args()
     sets = zip(("ig-celeb12", "instagram-2017"), photos(args.datasets, args.held_out), strict=True)

@@ -10,7 +10,6 @@ Usage: python bench/onnx_spinning.py [--datasets /work/shared/datasets] [--runs 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -21,6 +20,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _datasets import add_datasets_option  # noqa: E402 (bench/, the script's folder)
+
 sys.path.insert(0, str(ROOT / "bench"))
 
 from quality_flags import sources, write_sets  # noqa: E402
@@ -39,11 +41,7 @@ def spinning(ort: Any) -> Any:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument(
-        "--datasets",
-        type=Path,
-        default=Path(os.environ.get("IMAGION_DATASETS", ROOT.parent / "shared" / "datasets")),
-    )
+    add_datasets_option(ap)
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     sleeping = settings.onnx_options

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -30,6 +29,8 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _datasets import add_datasets_option  # noqa: E402 (bench/, the script's folder)
 
 import imagion.inference.quality as quality  # noqa: E402
 from imagion.errors import ImagionError  # noqa: E402
@@ -165,11 +166,7 @@ def time_measuring(folder: Path) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument(
-        "--datasets",
-        type=Path,
-        default=Path(os.environ.get("IMAGION_DATASETS", ROOT.parent / "shared" / "datasets")),
-    )
+    add_datasets_option(ap)
     ap.add_argument("--instagram", type=int, default=300)
     args = ap.parse_args()
     photos = sources(args.datasets)

@@ -86,16 +86,11 @@ def test_a_table_flags_a_brightened_copy_beside_its_original_and_an_older_table_
     """The table keeps each photo's block thumbnail, so grouping from it flags clipped highlights
     beside a darker copy as scoring the photos does; a table written before has no thumbnails:
     no such flag, and nothing else changes."""
-    from PIL import ImageEnhance
-
     from imagion.inference.from_table import read_table
-    from tests.test_quality import photo
+    from tests.test_near_copy_clipping import write_brightened_pair
 
     folder = tmp_path / "pair"
-    folder.mkdir()
-    big = photo(6).resize((900, 900))
-    big.save(folder / "original.jpg", quality=90)
-    ImageEnhance.Brightness(big).enhance(1.45).save(folder / "brighter.jpg", quality=90)
+    write_brightened_pair(folder / "original.jpg", folder / "brighter.jpg")
     files = sorted(folder.glob("*.jpg"))
     got = photo_index.scored_pass(open_engine(None, "cpu"), files, None, None, None)
     rows = {

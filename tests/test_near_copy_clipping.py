@@ -55,6 +55,15 @@ def cropped(im: Image.Image, keep: float) -> Image.Image:
     return im.crop((*box, w - box[0], h - box[1])).resize(im.size, Image.Resampling.LANCZOS)
 
 
+def write_brightened_pair(original: Path, brighter: Path) -> None:
+    """photo(6) at 900 px saved as `original` and brightened 1.45× as `brighter` (JPEG quality
+    90, folders made): a pair the near-copy flag tells apart."""
+    big = photo(6).resize((900, 900))
+    for path, gain in ((original, 1.0), (brighter, 1.45)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ImageEnhance.Brightness(big).enhance(gain).save(path, quality=90)
+
+
 def test_a_brightened_copy_lost_what_its_original_keeps_and_not_the_other_way():
     original = photo(6)
     bright = brightened(original, 1.45)
@@ -159,10 +168,7 @@ def test_no_thumbnails_or_no_clipping_finds_no_pairs():
 
 def test_rank_flags_the_brightened_copy_beside_its_original_from_the_index_too(runner, tmp_path):
     folder = tmp_path / "shoot"
-    folder.mkdir()
-    big = photo(6).resize((900, 900))
-    big.save(folder / "original.jpg", quality=90)
-    ImageEnhance.Brightness(big).enhance(1.45).save(folder / "brighter.jpg", quality=90)
+    write_brightened_pair(folder / "original.jpg", folder / "brighter.jpg")
     index = tmp_path / "photos.imagion-index"
     for _ in range(2):  # decoded, then from the photo index: the same flags
         res = runner.invoke(app, ["rank", str(folder), "--json", "--index", str(index)])
@@ -282,12 +288,9 @@ def test_the_flag_does_not_depend_on_the_order_the_photos_are_listed():
 def test_the_darker_copy_is_named_with_its_folder_when_names_repeat(runner, tmp_path, monkeypatch):
     """Two folders holding IMG_0412.jpg: the note names the other one by its folder (relative to
     the working folder), not by a name that reads like the photo itself."""
-    big = photo(6).resize((900, 900))
-    for folder, gain in (("camera", 1.0), ("edited", 1.45)):
-        (tmp_path / folder).mkdir()
-        ImageEnhance.Brightness(big).enhance(gain).save(
-            tmp_path / folder / "IMG_0412.jpg", quality=90
-        )
+    write_brightened_pair(
+        tmp_path / "camera" / "IMG_0412.jpg", tmp_path / "edited" / "IMG_0412.jpg"
+    )
     monkeypatch.chdir(tmp_path)
     res = runner.invoke(app, ["rank", str(tmp_path), "-r", "--no-index", "--json"])
     assert res.exit_code == 0, res.output

@@ -205,18 +205,13 @@ def test_featurize_on_ray_fills_the_cache_train_reads(local_ray, tmp_path, monke
 def test_a_features_table_keeps_thumbnails_and_flags_as_scoring_does(local_ray, tmp_path, runner):
     """`--features` tables keep each photo's block thumbnail: a brightened copy is flagged beside
     its original when grouping from the table, as when scoring the photos."""
-    from PIL import ImageEnhance
-
     import imagion
     from imagion.cli import app
     from imagion.inference.highlights import THUMB_BYTES
-    from tests.test_quality import photo
+    from tests.test_near_copy_clipping import write_brightened_pair
 
     folder = tmp_path / "pair"
-    folder.mkdir()
-    big = photo(6).resize((900, 900))
-    big.save(folder / "original.jpg", quality=90)
-    ImageEnhance.Brightness(big).enhance(1.45).save(folder / "brighter.jpg", quality=90)
+    write_brightened_pair(folder / "original.jpg", folder / "brighter.jpg")
     out = tmp_path / "pair.parquet"
     imagion.rank_on_ray([folder], out=out, features=True)
     rows = _table(out)

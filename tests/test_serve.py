@@ -310,21 +310,13 @@ def test_binding_elsewhere_than_loopback_is_flagged(host, loopback):
     assert is_loopback(host) is loopback
 
 
-def test_api_flags_the_brightened_upload_beside_its_original(client):
+def test_api_flags_the_brightened_upload_beside_its_original(client, tmp_path):
     """An upload brightened until it clips is flagged beside the darker upload of the same
     picture, which it names; the original is not (inference/near_copies.py)."""
-    import io
+    from tests.test_near_copy_clipping import write_brightened_pair
 
-    from PIL import ImageEnhance
-
-    from tests.test_quality import photo
-
-    big = photo(6).resize((900, 900))
-    files = []
-    for name, gain in (("original.jpg", 1.0), ("brighter.jpg", 1.45)):
-        buf = io.BytesIO()
-        ImageEnhance.Brightness(big).enhance(gain).save(buf, "JPEG", quality=90)
-        files.append((name, buf.getvalue()))
+    write_brightened_pair(tmp_path / "original.jpg", tmp_path / "brighter.jpg")
+    files = [(name, (tmp_path / name).read_bytes()) for name in ("original.jpg", "brighter.jpg")]
     res = _post(client, files)
     assert res.status_code == 200, res.text
     got = {r["path"]: r["quality"] for r in res.json()["results"]}

@@ -41,19 +41,25 @@ class TableRows:
     thumbs: np.ndarray | None = None
     found: Pairing | None = None  # the candidate pairs, once asked for
 
+    def columns(self) -> tuple[np.ndarray, np.ndarray, list[float | None]]:
+        """The hashes, mean colours and capture times grouping needs. A table without hashes
+        and colours gives each row its own hash and no colour: never a re-saved copy."""
+        n = len(self.paths)
+        hashes = self.hashes if self.hashes is not None else np.arange(n, dtype=np.uint64)
+        colours = self.colours if self.colours is not None else np.full((n, 3), np.nan)
+        times: list[float | None] = self.times if self.times is not None else [None] * n
+        return hashes, colours, times
+
     def pairing(self) -> Pairing:
         """The rows' candidate pairs in grouping's order (found once: near copies, grouping)."""
         if self.found is None:
-            n = len(self.paths)
-            self.found = pairing(
-                self.features,
-                self.raw,
-                self.paths,
-                self.hashes if self.hashes is not None else np.arange(n, dtype=np.uint64),
-                self.colours if self.colours is not None else np.full((n, 3), np.nan),
-                self.times,
-            )
+            self.found = pairing(self.features, self.raw, self.paths, *self.columns())
         return self.found
+
+    def shots(self) -> Shots:
+        """What grouping needs of the rows, with their candidate pairs."""
+        pairs = self.pairing()
+        return Shots(self.paths, pairs.unit, *self.columns(), pairs)
 
 
 def read_table(table: Path) -> TableRows:
@@ -128,17 +134,7 @@ def group_table(
     check_similarity(similarity)
     got = read_table(Path(table))
     engine = open_engine(model, device, stats=stats)
-    paths, feats, n = got.paths, got.features, len(got.paths)
-    items = ranked(engine, paths, got.raw, feats if suggest else None, got.qualities)
-    problems = got.problems
+    feats = got.features
+    items = ranked(engine, got.paths, got.raw, feats if suggest else None, got.qualities)
     with reporting(progress):
-        pairs = got.pairing()  # found already if the near-copy flag needed them
-        shots = Shots(
-            paths,
-            pairs.unit,
-            got.hashes if got.hashes is not None else np.arange(n, dtype=np.uint64),  # none: never…
-            got.colours if got.colours is not None else np.full((n, 3), np.nan),  # …a re-saved copy
-            got.times if got.times is not None else [None] * n,
-            pairs,
-        )
-        return grouped(engine, items, shots, similarity, problems)
+        return grouped(engine, items, got.shots(), similarity, got.problems)
